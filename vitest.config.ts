@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['packages/*/src/**/*.test.ts', 'examples/**/*.test.ts', 'benchmarks/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Jobs start their own worker threads; running test files one after another keeps the
+    // two-core CI machine from oversubscribing and makes timings less noisy.
+    fileParallelism: false,
+    pool: 'forks',
+  },
+});
