@@ -1,0 +1,342 @@
+import { type PrintOptions, printSink } from '../connectors/print-sink.ts';
+import { ConfigError } from '../errors.ts';
+import type { StreamInput, StreamNode } from '../plan/stream-node.ts';
+import type { StreamOperator } from '../runtime/operator.ts';
+import { KeyedProcessOperator } from '../runtime/operators/keyed-process.ts';
+import { KeyedReduceOperator } from '../runtime/operators/keyed-reduce.ts';
+import { ProcessOperator } from '../runtime/operators/process.ts';
+import { SinkOperator } from '../runtime/operators/sink.ts';
+import { FilterOperator, FlatMapOperator, MapOperator } from '../runtime/operators/stateless.ts';
+import { TimestampsAndWatermarksOperator, type WatermarkOptions } from '../runtime/operators/timestamps.ts';
+import type { Key } from '../state/key-groups.ts';
+import type { WindowAssigner } from '../time/windows.ts';
+import {
+  applyNodeOptions,
+  inputsWith,
+  type NodeOptions,
+  type StreamExecutionEnvironment,
+} from './environment.ts';
+import type {
+  FilterFunction,
+  FlatMapFunction,
+  KeyedProcessFunction,
+  KeySelector,
+  MapFunction,
+  ProcessFunction,
+  ReduceFunction,
+} from './functions.ts';
+import type { OutputTag } from './output-tag.ts';
+import type { Sink } from './sink.ts';
+import { WindowedStream } from './windowed-stream.ts';
+
+function requireFunction(value: unknown, operation: string, what = 'function'): void {
+  if (typeof value !== 'function') {
+    throw new ConfigError(`${operation}: expected a ${what}, got ${value === null ? 'null' : typeof value}`);
+  }
+}
+
+function requireObjectWith(value: unknown, operation: string, method: string): void {
+  if (
+    value === null ||
+    typeof value !== 'object' ||
+    typeof (value as Record<string, unknown>)[method] !== 'function'
+  ) {
+    throw new ConfigError(`${operation}: expected an object with a ${method}() method`);
+  }
+}
+
+/**
+ * A typed handle on a stream of records. Every method adds an operator to the job's graph and
+ * returns a handle on that operator's output; nothing runs until the job is executed.
+ */
+export class DataStream<T> {
+  /** @internal */
+  readonly env: StreamExecutionEnvironment;
+  /** @internal The producers this stream reads, each with how it is partitioned. */
+  readonly inputs: readonly StreamInput[];
+  /** @internal */
+  readonly hasTimestamps: boolean;
+
+  /** @internal */
+  constructor(env: StreamExecutionEnvironment, inputs: readonly StreamInput[], hasTimestamps: boolean) {
+    this.env = env;
+    this.inputs = inputs;
+    this.hasTimestamps = hasTimestamps;
+  }
+
+  /** @internal */
+  static fromNode<R>(env: StreamExecutionEnvironment, node: StreamNode): SingleOutputStream<R> {
+    return new SingleOutputStream<R>(
+      env,
+      [{ nodeIndex: node.index, sideOutput: undefined, partitioner: { kind: 'default' } }],
+      node.emitsTimestamps,
+      node,
+    );
+  }
+
+  /** @internal Adds a one-input operator reading this stream. */
+  transform<R>(
+    kind: string,
+    createOperator: () => StreamOperator<unknown, unknown>,
+    extra: Partial<StreamNode> = {},
+  ): SingleOutputStream<R> {
+    const node = this.env.addNode({
+      role: 'operator',
+      kind,
+      inputs: this.inputs,
+      emitsTimestamps: this.hasTimestamps,
+      createOperator,
+      ...extra,
+    });
+    return DataStream.fromNode<R>(this.env, node);
+  }
+
+  map<R>(fn: MapFunction<T, R>): SingleOutputStream<R> {
+    requireFunction(fn, 'map');
+    return this.transform('map', () => new MapOperator(fn as MapFunction<unknown, unknown>));
+  }
+
+  flatMap<R>(fn: FlatMapFunction<T, R>): SingleOutputStream<R> {
+    requireFunction(fn, 'flatMap');
+    return this.transform('flatMap', () => new FlatMapOperator(fn as FlatMapFunction<unknown, unknown>));
+  }
+
+  filter(fn: FilterFunction<T>): SingleOutputStream<T> {
+    requireFunction(fn, 'filter');
+    return this.transform('filter', () => new FilterOperator(fn as FilterFunction<unknown>));
+  }
+
+  /** A ProcessFunction sees each record with its timestamp and may emit to side outputs. */
+  process<R>(fn: ProcessFunction<T, R>): SingleOutputStream<R> {
+    requireObjectWith(fn, 'process', 'processElement');
+    return this.transform('process', () => new ProcessOperator(fn as ProcessFunction<unknown, unknown>));
+  }
+
+  /** Partitions the stream by key: records with equal keys go to the same subtask, in order. */
+  keyBy<K extends Key>(keySelector: KeySelector<T, K>): KeyedStream<K, T> {
+    requireFunction(keySelector, 'keyBy', 'key selector function');
+    const selector = keySelector as (value: never) => Key;
+    return new KeyedStream<K, T>(
+      this.env,
+      inputsWith(this.inputs, { kind: 'hash', keySelector: selector }),
+      this.hasTimestamps,
+      keySelector,
+    );
+  }
+
+  /** Spreads records round-robin over the next operator's subtasks. */
+  rebalance(): DataStream<T> {
+    return new DataStream<T>(this.env, inputsWith(this.inputs, { kind: 'rebalance' }), this.hasTimestamps);
+  }
+
+  /** Sends every record to every subtask of the next operator. */
+  broadcast(): DataStream<T> {
+    return new DataStream<T>(this.env, inputsWith(this.inputs, { kind: 'broadcast' }), this.hasTimestamps);
+  }
+
+  /** Keeps records on the same subtask index; both sides must have the same parallelism. */
+  forward(): DataStream<T> {
+    return new DataStream<T>(this.env, inputsWith(this.inputs, { kind: 'forward' }), this.hasTimestamps);
+  }
+
+  /** Merges streams of the same type; the next operator reads all of them. */
+  union(...others: DataStream<T>[]): DataStream<T> {
+    for (const other of others) {
+      if (!(other instanceof DataStream) || other.env !== this.env) {
+        throw new ConfigError('union: every stream must be a DataStream of the same job');
+      }
+    }
+    return new DataStream<T>(
+      this.env,
+      [...this.inputs, ...others.flatMap((o) => o.inputs)],
+      this.hasTimestamps && others.every((o) => o.hasTimestamps),
+    );
+  }
+
+  /**
+   * Assigns event timestamps and generates watermarks: the watermark trails the highest
+   * timestamp seen by `maxOutOfOrderness`; an input silent for `idleTimeout` stops holding
+   * back the watermark downstream.
+   */
+  assignTimestamps(options: WatermarkOptions<T>): SingleOutputStream<T> {
+    if (options === null || typeof options !== 'object') {
+      throw new ConfigError('assignTimestamps: expected an options object with a timestamp function');
+    }
+    requireFunction(options.timestamp, 'assignTimestamps: option "timestamp"');
+    for (const key of ['maxOutOfOrderness', 'idleTimeout'] as const) {
+      const v = options[key];
+      if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) {
+        throw new ConfigError(
+          `assignTimestamps: option "${key}" must be a finite number of ms >= 0, got ${String(v)}`,
+        );
+      }
+    }
+    return this.transform(
+      'timestamps',
+      () => new TimestampsAndWatermarksOperator(options as WatermarkOptions<unknown>),
+      { emitsTimestamps: true },
+    );
+  }
+
+  /** Prints each record as a line on stdout (prefixed with the subtask number when parallel). */
+  print(options: PrintOptions<T> = {}): SinkHandle {
+    return this.sinkTo(printSink(options));
+  }
+
+  /** Writes the stream to a sink. */
+  sinkTo(sink: Sink<T>, options: NodeOptions = {}): SinkHandle {
+    requireObjectWith(sink, 'sinkTo', 'createWriter');
+    const node = this.env.addNode({
+      role: 'sink',
+      kind: 'sink',
+      name: sink.name,
+      inputs: this.inputs,
+      emitsTimestamps: false,
+      sink: sink as Sink<unknown>,
+      parallelismLimit: sink.maxParallelism,
+      createOperator: () => new SinkOperator(sink as Sink<unknown>),
+    });
+    applyNodeOptions(node, options);
+    return new SinkHandle(node);
+  }
+}
+
+/** The output of one operator: lets you name it, pin its id, set its parallelism, read its side outputs. */
+export class SingleOutputStream<T> extends DataStream<T> {
+  /** @internal */
+  readonly node: StreamNode;
+
+  /** @internal */
+  constructor(
+    env: StreamExecutionEnvironment,
+    inputs: readonly StreamInput[],
+    hasTimestamps: boolean,
+    node: StreamNode,
+  ) {
+    super(env, inputs, hasTimestamps);
+    this.node = node;
+  }
+
+  /** Pins the operator's id, so that its state finds it again after the job's code changes. */
+  uid(uid: string): this {
+    if (typeof uid !== 'string' || uid.length === 0)
+      throw new ConfigError('uid: expected a non-empty string');
+    this.node.uid = uid;
+    return this;
+  }
+
+  name(name: string): this {
+    if (typeof name !== 'string' || name.length === 0)
+      throw new ConfigError('name: expected a non-empty string');
+    this.node.name = name;
+    return this;
+  }
+
+  setParallelism(parallelism: number): this {
+    if (!Number.isInteger(parallelism) || parallelism < 1) {
+      throw new ConfigError(
+        `setParallelism on '${this.node.name}': expected an integer >= 1, got ${parallelism}`,
+      );
+    }
+    this.node.parallelism = parallelism;
+    return this;
+  }
+
+  /** The records this operator sent to the side output `tag`. */
+  getSideOutput<X>(tag: OutputTag<X>): DataStream<X> {
+    this.node.sideOutputs.add(tag.id);
+    return new DataStream<X>(
+      this.env,
+      [{ nodeIndex: this.node.index, sideOutput: tag.id, partitioner: { kind: 'default' } }],
+      this.node.emitsTimestamps,
+    );
+  }
+}
+
+/** A stream partitioned by key; keyed state and timers are scoped to the current record's key. */
+export class KeyedStream<K extends Key, T> extends DataStream<T> {
+  /** @internal */
+  readonly keySelector: KeySelector<T, K>;
+
+  /** @internal */
+  constructor(
+    env: StreamExecutionEnvironment,
+    inputs: readonly StreamInput[],
+    hasTimestamps: boolean,
+    keySelector: KeySelector<T, K>,
+  ) {
+    super(env, inputs, hasTimestamps);
+    this.keySelector = keySelector;
+  }
+
+  /** @internal */
+  keyedTransform<R>(
+    kind: string,
+    createOperator: () => StreamOperator<unknown, unknown>,
+    extra: Partial<StreamNode> = {},
+  ): SingleOutputStream<R> {
+    return this.transform<R>(kind, createOperator, {
+      keySelector: this.keySelector as (value: never) => Key,
+      ...extra,
+    });
+  }
+
+  /** A KeyedProcessFunction with keyed state and event- and processing-time timers. */
+  override process<R>(fn: KeyedProcessFunction<K, T, R>): SingleOutputStream<R> {
+    requireObjectWith(fn, 'process', 'processElement');
+    const selector = this.keySelector as (value: unknown) => Key;
+    return this.keyedTransform<R>(
+      'process',
+      () => new KeyedProcessOperator(fn as KeyedProcessFunction<Key, unknown, unknown>, selector),
+    );
+  }
+
+  /** Emits, for each record, the running reduction of all records with its key so far. */
+  reduce(fn: ReduceFunction<T>): SingleOutputStream<T> {
+    requireFunction(fn, 'reduce');
+    const selector = this.keySelector as (value: unknown) => Key;
+    return this.keyedTransform<T>(
+      'reduce',
+      () => new KeyedReduceOperator(fn as ReduceFunction<unknown>, selector),
+    );
+  }
+
+  /** Groups each key's records into windows. */
+  window(assigner: WindowAssigner): WindowedStream<K, T> {
+    if (assigner === null || typeof assigner !== 'object' || typeof assigner.assignWindows !== 'function') {
+      throw new ConfigError('window: expected a window assigner such as tumbling(seconds(10))');
+    }
+    return new WindowedStream<K, T>(this, assigner);
+  }
+}
+
+/** The end of a pipeline; lets you name the sink and set its parallelism. */
+export class SinkHandle {
+  /** @internal */
+  readonly node: StreamNode;
+
+  /** @internal */
+  constructor(node: StreamNode) {
+    this.node = node;
+  }
+
+  uid(uid: string): this {
+    this.node.uid = uid;
+    return this;
+  }
+
+  name(name: string): this {
+    this.node.name = name;
+    return this;
+  }
+
+  setParallelism(parallelism: number): this {
+    if (!Number.isInteger(parallelism) || parallelism < 1) {
+      throw new ConfigError(
+        `setParallelism on sink '${this.node.name}': expected an integer >= 1, got ${parallelism}`,
+      );
+    }
+    this.node.parallelism = parallelism;
+    return this;
+  }
+}

@@ -1,0 +1,105 @@
+import type {
+  AggregateFunction,
+  AggregatingStateDescriptor,
+  ListStateDescriptor,
+  MapStateDescriptor,
+  ReducingStateDescriptor,
+  ValueStateDescriptor,
+} from '../state/descriptors.ts';
+import type { Key } from '../state/key-groups.ts';
+import type { AggregatingState, ListState, MapState, ReducingState, ValueState } from '../state/state.ts';
+import type { TimeWindow } from '../time/windows.ts';
+import type { OutputTag } from './output-tag.ts';
+
+export type { AggregateFunction, Key };
+
+/** Receives the records an operator emits. */
+export interface Collector<T> {
+  collect(value: T): void;
+}
+
+export type MapFunction<T, R> = (value: T) => R;
+export type FilterFunction<T> = (value: T) => boolean;
+/** Emit through `out`, or return an iterable of results (an array, a generator). */
+export type FlatMapFunction<T, R> = (value: T, out: Collector<R>) => Iterable<R> | undefined;
+export type KeySelector<T, K extends Key> = (value: T) => K;
+export type ReduceFunction<T> = (accumulator: T, value: T) => T;
+
+/** What every user function can learn about where it runs. */
+export interface RuntimeContext {
+  readonly jobName: string;
+  readonly operatorId: string;
+  readonly subtaskIndex: number;
+  readonly parallelism: number;
+  readonly maxParallelism: number;
+}
+
+/** State is scoped to the key of the record (or timer) being processed. */
+export interface KeyedStateAccess {
+  getState<T>(descriptor: ValueStateDescriptor<T>): ValueState<T>;
+  getState<T>(descriptor: ListStateDescriptor<T>): ListState<T>;
+  getState<UK extends Key, UV>(descriptor: MapStateDescriptor<UK, UV>): MapState<UK, UV>;
+  getState<T>(descriptor: ReducingStateDescriptor<T>): ReducingState<T>;
+  getState<IN, ACC, OUT>(descriptor: AggregatingStateDescriptor<IN, ACC, OUT>): AggregatingState<IN, OUT>;
+}
+
+export interface TimerService {
+  currentWatermark(): number;
+  currentProcessingTime(): number;
+}
+
+export interface KeyedTimerService extends TimerService {
+  registerEventTimeTimer(timestamp: number): void;
+  deleteEventTimeTimer(timestamp: number): void;
+  registerProcessingTimeTimer(timestamp: number): void;
+  deleteProcessingTimeTimer(timestamp: number): void;
+}
+
+export interface ProcessContext {
+  /** The record's event timestamp, or `undefined` when the stream has none. */
+  readonly timestamp: number | undefined;
+  readonly timerService: TimerService;
+  output<X>(tag: OutputTag<X>, value: X): void;
+}
+
+export interface ProcessFunction<I, O> {
+  open?(context: RuntimeContext): void;
+  processElement(value: I, ctx: ProcessContext, out: Collector<O>): void;
+  close?(): void;
+}
+
+export interface KeyedProcessContext<K extends Key> extends KeyedStateAccess {
+  readonly timestamp: number | undefined;
+  readonly key: K;
+  readonly timerService: KeyedTimerService;
+  output<X>(tag: OutputTag<X>, value: X): void;
+}
+
+export interface OnTimerContext<K extends Key> extends KeyedProcessContext<K> {
+  readonly timeDomain: 'event-time' | 'processing-time';
+}
+
+export interface KeyedProcessFunction<K extends Key, I, O> {
+  open?(context: RuntimeContext & KeyedStateAccess): void;
+  processElement(value: I, ctx: KeyedProcessContext<K>, out: Collector<O>): void;
+  onTimer?(timestamp: number, ctx: OnTimerContext<K>, out: Collector<O>): void;
+  close?(): void;
+}
+
+export interface WindowContext<K extends Key> {
+  readonly key: K;
+  readonly window: TimeWindow;
+  currentWatermark(): number;
+  currentProcessingTime(): number;
+  output<X>(tag: OutputTag<X>, value: X): void;
+}
+
+/** Sees every element of a window at once, when the window fires. */
+export interface ProcessWindowFunction<I, O, K extends Key> {
+  open?(context: RuntimeContext): void;
+  process(key: K, ctx: WindowContext<K>, elements: readonly I[], out: Collector<O>): void;
+  close?(): void;
+}
+
+/** Turns a window's pre-aggregated result into the output record. */
+export type WindowResultFunction<A, O, K extends Key> = (key: K, window: TimeWindow, result: A) => O;

@@ -1,0 +1,145 @@
+import { Unpackr } from 'msgpackr';
+import { StatusWatermarkValve } from '../time/status-watermark-valve.ts';
+import type { Doorbell } from './doorbell.ts';
+import { CONTROL_MARKER, ControlType, decodeWatermark } from './frames.ts';
+import { RingReader } from './ring-buffer.ts';
+
+export interface ChannelSource {
+  readonly ring: SharedArrayBuffer;
+  /** Rung after reading, so a producer waiting for room wakes up. */
+  readonly producerDoorbell: Doorbell;
+}
+
+/** What the gate hands to its task. */
+export interface InputHandler {
+  /** A batch of records; `timestamps` is null when none of them has one. */
+  processBatch(values: readonly unknown[], timestamps: readonly number[] | null): void;
+  processWatermark(watermark: number): void;
+  processWatermarkStatus(idle: boolean): void;
+  /** Every channel has ended. */
+  endOfInput(): void;
+}
+
+class InputChannel {
+  readonly ring: RingReader;
+  readonly doorbell: Doorbell;
+  readonly unpackr = new Unpackr({ sequential: true, useRecords: true, copyBuffers: true });
+  /** Pieces of a data frame too large for the ring, until its last piece arrives. */
+  parts: Uint8Array[] | undefined;
+  finished = false;
+
+  constructor(source: ChannelSource) {
+    this.ring = new RingReader(source.ring);
+    this.doorbell = source.producerDoorbell;
+  }
+}
+
+/**
+ * Reads a task's input channels round-robin, one frame at a time, decodes batches and combines
+ * the channels' watermarks (the minimum over active channels) before handing them on.
+ */
+export class InputGate {
+  readonly #channels: InputChannel[];
+  readonly #valve: StatusWatermarkValve;
+  #next = 0;
+  #finished = 0;
+
+  constructor(sources: readonly ChannelSource[]) {
+    this.#channels = sources.map((s) => new InputChannel(s));
+    this.#valve = new StatusWatermarkValve(sources.length);
+  }
+
+  get isFinished(): boolean {
+    return this.#finished === this.#channels.length;
+  }
+
+  /**
+   * Handles up to `maxFrames` frames. Returns how many were read. Stops early when `shouldStop`
+   * says so (the task's output is blocked), so that backpressure is checked between frames.
+   */
+  poll(handler: InputHandler, maxFrames: number, shouldStop: () => boolean): number {
+    const channels = this.#channels;
+    const count = channels.length;
+    let read = 0;
+    let idleRounds = 0;
+    while (read < maxFrames && idleRounds < count && !shouldStop()) {
+      const index = this.#next;
+      this.#next = index + 1 === count ? 0 : index + 1;
+      const channel = channels[index]!;
+      if (channel.finished) {
+        idleRounds++;
+        continue;
+      }
+      const frame = channel.ring.tryRead();
+      if (frame === null) {
+        idleRounds++;
+        continue;
+      }
+      idleRounds = 0;
+      read++;
+      this.#handleFrame(channel, index, frame, handler);
+      channel.ring.release();
+      channel.doorbell.ring();
+    }
+    return read;
+  }
+
+  #handleFrame(channel: InputChannel, index: number, frame: Uint8Array, handler: InputHandler): void {
+    if (frame[0] !== CONTROL_MARKER) {
+      const batch = channel.unpackr.unpack(frame) as [unknown[], number[] | null];
+      handler.processBatch(batch[0], batch[1]);
+      return;
+    }
+    switch (frame[1]) {
+      case ControlType.Watermark: {
+        const advanced = this.#valve.inputWatermark(decodeWatermark(frame), index);
+        if (advanced !== undefined) handler.processWatermark(advanced);
+        return;
+      }
+      case ControlType.Status: {
+        const result = this.#valve.inputWatermarkStatus(frame[2] === 1, index);
+        this.#applyValveOutput(result, handler);
+        return;
+      }
+      case ControlType.EndOfInput: {
+        channel.finished = true;
+        this.#finished++;
+        const result = this.#valve.channelFinished(index);
+        this.#applyValveOutput(result, handler);
+        if (this.isFinished) handler.endOfInput();
+        return;
+      }
+      case ControlType.Part: {
+        if (channel.parts === undefined) channel.parts = [];
+        const parts = channel.parts;
+        parts.push(frame.slice(3));
+        if (frame[2] === 1) {
+          channel.parts = undefined;
+          const whole = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+          let offset = 0;
+          for (const p of parts) {
+            whole.set(p, offset);
+            offset += p.byteLength;
+          }
+          this.#handleFrame(channel, index, whole, handler);
+        }
+        return;
+      }
+      default:
+        throw new Error(`bug: unknown control frame type ${frame[1]} on input channel ${index}`);
+    }
+  }
+
+  #applyValveOutput(
+    result: { watermark?: number; statusChanged?: 'idle' | 'active' },
+    handler: InputHandler,
+  ): void {
+    if (result.statusChanged === 'active') handler.processWatermarkStatus(false);
+    if (result.watermark !== undefined) handler.processWatermark(result.watermark);
+    if (result.statusChanged === 'idle') handler.processWatermarkStatus(true);
+  }
+
+  close(): void {
+    for (const channel of this.#channels) channel.ring.close();
+  }
+}

@@ -1,0 +1,213 @@
+import { Packr } from 'msgpackr';
+import { assignToKeyGroup, computeOperatorIndexForKeyGroup, type Key } from '../state/key-groups.ts';
+import type { Doorbell } from './doorbell.ts';
+import { END_OF_INPUT_FRAME, encodeParts, encodeStatus, encodeWatermark } from './frames.ts';
+import { RingWriter } from './ring-buffer.ts';
+
+export type Partitioner = 'forward' | 'rebalance' | 'broadcast' | 'hash';
+
+export interface ChannelTarget {
+  readonly ring: SharedArrayBuffer;
+  /** Rung after every frame so a consumer sleeping on it wakes up. */
+  readonly consumerDoorbell: Doorbell;
+}
+
+export interface RecordWriterOptions {
+  readonly partitioner: Partitioner;
+  /** For hash partitioning. */
+  readonly keySelector: ((value: unknown) => Key) | undefined;
+  readonly maxParallelism: number;
+  /** Records per batch before it is encoded and sent. */
+  readonly batchSize: number;
+  /** The producing subtask, to stagger round-robin starts. */
+  readonly subtaskIndex: number;
+}
+
+/**
+ * One outgoing channel: a batch being filled, the msgpack encoder whose record structures the
+ * consumer learns in order (`sequential`), and frames waiting for room in the ring.
+ */
+class OutputChannel {
+  readonly ring: RingWriter;
+  readonly doorbell: Doorbell;
+  readonly packr = new Packr({ sequential: true, useRecords: true });
+  values: unknown[] = [];
+  timestamps: number[] = [];
+  /** Whether any record of the batch has a timestamp; if none, none are sent. */
+  timestamped = false;
+  /** When the batch got its first record (ms), for the flush timeout. */
+  openedAtMs = 0;
+  readonly pending: Uint8Array[] = [];
+
+  constructor(target: ChannelTarget) {
+    this.ring = new RingWriter(target.ring);
+    this.doorbell = target.consumerDoorbell;
+  }
+}
+
+/**
+ * Partitions one subtask's output over the channels of one edge and batches it. Records are
+ * appended to per-channel arrays; a batch is encoded when full, on the flush timeout, or before a
+ * control element, so each ring write carries hundreds of records. When a ring is full the
+ * encoded frame waits in `pending` and `isBlocked` tells the task to stop taking input: that is
+ * how backpressure travels upstream without dropping anything.
+ */
+export class RecordWriter {
+  readonly #channels: OutputChannel[];
+  readonly #partitioner: Partitioner;
+  readonly #keySelector: ((value: unknown) => Key) | undefined;
+  readonly #maxParallelism: number;
+  readonly #batchSize: number;
+  /** Hash partitioning: key group → channel, precomputed. */
+  readonly #channelOfKeyGroup: Int32Array;
+  readonly #clock: () => number;
+  #nextChannel: number;
+  #blockedChannels = 0;
+
+  constructor(targets: readonly ChannelTarget[], options: RecordWriterOptions, clock: () => number) {
+    this.#channels = targets.map((t) => new OutputChannel(t));
+    this.#partitioner = options.partitioner;
+    this.#keySelector = options.keySelector;
+    this.#maxParallelism = options.maxParallelism;
+    this.#batchSize = options.batchSize;
+    this.#clock = clock;
+    this.#nextChannel = options.subtaskIndex % Math.max(1, targets.length);
+    this.#channelOfKeyGroup = new Int32Array(options.maxParallelism);
+    for (let kg = 0; kg < options.maxParallelism; kg++) {
+      this.#channelOfKeyGroup[kg] = computeOperatorIndexForKeyGroup(
+        options.maxParallelism,
+        targets.length,
+        kg,
+      );
+    }
+    if (options.partitioner === 'hash' && options.keySelector === undefined) {
+      throw new Error('bug: hash partitioning without a key selector');
+    }
+  }
+
+  get isBlocked(): boolean {
+    return this.#blockedChannels > 0;
+  }
+
+  emit(value: unknown, timestamp: number): void {
+    switch (this.#partitioner) {
+      case 'forward':
+        this.#append(this.#channels[0]!, value, timestamp);
+        return;
+      case 'rebalance': {
+        const index = this.#nextChannel;
+        this.#nextChannel = index + 1 === this.#channels.length ? 0 : index + 1;
+        this.#append(this.#channels[index]!, value, timestamp);
+        return;
+      }
+      case 'hash': {
+        const key = this.#keySelector!(value);
+        const type = typeof key;
+        if (type !== 'string' && type !== 'number' && type !== 'bigint' && type !== 'boolean') {
+          throw new TypeError(
+            `keyBy: the key selector returned ${key === null ? 'null' : type}; keys must be strings, numbers, bigints or booleans (build a string for composite keys)`,
+          );
+        }
+        const channel = this.#channelOfKeyGroup[assignToKeyGroup(key, this.#maxParallelism)]!;
+        this.#append(this.#channels[channel]!, value, timestamp);
+        return;
+      }
+      case 'broadcast':
+        for (const channel of this.#channels) this.#append(channel, value, timestamp);
+        return;
+    }
+  }
+
+  #append(channel: OutputChannel, value: unknown, timestamp: number): void {
+    const count = channel.values.push(value);
+    channel.timestamps.push(timestamp);
+    if (!Number.isNaN(timestamp)) channel.timestamped = true;
+    if (count === 1) channel.openedAtMs = this.#clock();
+    else if (count >= this.#batchSize) this.#sendBatch(channel);
+  }
+
+  #sendBatch(channel: OutputChannel): void {
+    const values = channel.values;
+    if (values.length === 0) return;
+    const frame = channel.packr.pack([values, channel.timestamped ? channel.timestamps : null]);
+    channel.values = [];
+    channel.timestamps = [];
+    channel.timestamped = false;
+    this.#send(channel, frame, true);
+  }
+
+  /** `reused`: the frame is the encoder's scratch buffer and must be copied if it has to wait. */
+  #send(channel: OutputChannel, frame: Uint8Array, reused: boolean): void {
+    if (frame.byteLength > channel.ring.maxFrameBytes) {
+      for (const part of encodeParts(frame, channel.ring.maxFrameBytes)) this.#send(channel, part, false);
+      return;
+    }
+    if (channel.pending.length === 0 && channel.ring.tryWrite(frame)) {
+      channel.doorbell.ring();
+      return;
+    }
+    if (channel.pending.length === 0) this.#blockedChannels++;
+    channel.pending.push(reused ? frame.slice() : frame);
+  }
+
+  /** Tries to move waiting frames into their rings; returns whether any moved. */
+  drain(): boolean {
+    if (this.#blockedChannels === 0) return false;
+    let moved = false;
+    for (const channel of this.#channels) {
+      const pending = channel.pending;
+      if (pending.length === 0) continue;
+      let written = 0;
+      while (written < pending.length && channel.ring.tryWrite(pending[written]!)) written++;
+      if (written > 0) {
+        moved = true;
+        pending.splice(0, written);
+        channel.doorbell.ring();
+        if (pending.length === 0) this.#blockedChannels--;
+      }
+    }
+    return moved;
+  }
+
+  /** Sends every non-empty batch. */
+  flush(): void {
+    for (const channel of this.#channels) this.#sendBatch(channel);
+  }
+
+  /** Sends the batches that have waited `timeoutMs` or longer; returns the next deadline (ms) or Infinity. */
+  flushOlderThan(nowMs: number, timeoutMs: number): number {
+    let next = Number.POSITIVE_INFINITY;
+    for (const channel of this.#channels) {
+      if (channel.values.length === 0) continue;
+      const deadline = channel.openedAtMs + timeoutMs;
+      if (deadline <= nowMs) this.#sendBatch(channel);
+      else if (deadline < next) next = deadline;
+    }
+    return next;
+  }
+
+  /** Control elements are broadcast, after the records before them. */
+  #broadcastControl(frame: Uint8Array): void {
+    for (const channel of this.#channels) {
+      this.#sendBatch(channel);
+      this.#send(channel, frame, false);
+    }
+  }
+
+  emitWatermark(watermark: number): void {
+    this.#broadcastControl(encodeWatermark(watermark));
+  }
+
+  emitWatermarkStatus(idle: boolean): void {
+    this.#broadcastControl(encodeStatus(idle));
+  }
+
+  emitEndOfInput(): void {
+    this.#broadcastControl(END_OF_INPUT_FRAME);
+  }
+
+  /** Marks the rings closed so a consumer sees it in teardown. */
+  close(): void {
+    for (const channel of this.#channels) channel.ring.close();
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * Every error Sluice raises for the world's mistakes (bad options, bad graphs, failing user code)
+ * carries a stable `code` so that callers can branch on it without parsing messages.
+ * Assertions about our own invariants throw plain `Error`s.
+ */
+export class SluiceError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** An option or argument is invalid; the message names it. */
+export class ConfigError extends SluiceError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('SLUICE_CONFIG', message, options);
+  }
+}
+
+/** The job graph cannot run; detected while planning, before any thread starts. */
+export class PlanError extends SluiceError {
+  readonly operatorId: string | undefined;
+
+  constructor(message: string, operatorId?: string) {
+    super('SLUICE_PLAN', message);
+    this.operatorId = operatorId;
+  }
+}
+
+/** Where in a running job something failed. */
+export interface FailureLocation {
+  readonly jobName: string;
+  readonly operatorId: string | undefined;
+  readonly operatorName: string | undefined;
+  readonly subtaskIndex: number | undefined;
+  readonly parallelism: number | undefined;
+  /** A short preview of the record being processed, when the failure happened on one. */
+  readonly record: string | undefined;
+}
+
+/** The job failed while running; `cause` is the user's error (or ours), rebuilt across the thread boundary. */
+export class JobExecutionError extends SluiceError implements FailureLocation {
+  readonly jobName: string;
+  readonly operatorId: string | undefined;
+  readonly operatorName: string | undefined;
+  readonly subtaskIndex: number | undefined;
+  readonly parallelism: number | undefined;
+  readonly record: string | undefined;
+
+  constructor(location: FailureLocation, cause: Error) {
+    const where =
+      location.operatorId === undefined
+        ? `job '${location.jobName}'`
+        : `operator '${location.operatorId}'${location.operatorName && location.operatorName !== location.operatorId ? ` (${location.operatorName})` : ''} subtask ${location.subtaskIndex! + 1}/${location.parallelism} of job '${location.jobName}'`;
+    const record = location.record === undefined ? '' : ` while processing record ${location.record}`;
+    super('SLUICE_JOB_FAILED', `${where} failed${record}: ${cause.message}`, { cause });
+    this.jobName = location.jobName;
+    this.operatorId = location.operatorId;
+    this.operatorName = location.operatorName;
+    this.subtaskIndex = location.subtaskIndex;
+    this.parallelism = location.parallelism;
+    this.record = location.record;
+  }
+}
+
+/** A plain-data form of an error, to cross a thread or process boundary. */
+export interface SerializedError {
+  readonly name: string;
+  readonly message: string;
+  readonly stack: string | undefined;
+  readonly code: string | undefined;
+}
+
+export function serializeError(error: unknown): SerializedError {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return {
+      name: error.name,
+      message: error.message,
+      stack: error.stack,
+      code: typeof code === 'string' ? code : undefined,
+    };
+  }
+  return { name: 'Error', message: `non-error thrown: ${String(error)}`, stack: undefined, code: undefined };
+}
+
+export function deserializeError(serialized: SerializedError): Error {
+  const error = new Error(serialized.message);
+  error.name = serialized.name;
+  if (serialized.stack !== undefined) error.stack = serialized.stack;
+  if (serialized.code !== undefined) (error as { code?: string }).code = serialized.code;
+  return error;
+}

@@ -1,0 +1,207 @@
+import type { RuntimeContext } from '../api/functions.ts';
+import type { SourceReader } from '../api/source.ts';
+import type { Doorbell } from '../channels/doorbell.ts';
+import { InputGate } from '../channels/input-gate.ts';
+import { RecordWriter } from '../channels/record-writer.ts';
+import { inputChannelsOf, outputChannelsOf } from '../plan/execution-plan.ts';
+import type { StreamNode } from '../plan/stream-node.ts';
+import { type Consumer, type FailureTracker, outputFor } from '../runtime/chain-outputs.ts';
+import type { KeyedContext, OperatorMetrics, Output, StreamOperator } from '../runtime/operator.ts';
+import { type ChainMember, Task } from '../runtime/task.ts';
+import { HeapKeyedStateBackend } from '../state/heap-keyed-state-backend.ts';
+import { computeKeyGroupRangeForOperatorIndex, type Key } from '../state/key-groups.ts';
+import { InternalTimerService } from '../time/timer-service.ts';
+import type { ExecutionConfig } from './execution-config.ts';
+import type { PlannedJob } from './planner.ts';
+
+export interface SlotResources {
+  readonly rings: readonly SharedArrayBuffer[];
+  readonly doorbells: readonly Doorbell[];
+}
+
+export interface DeployedTask {
+  readonly task: Task;
+  readonly tracker: FailureTracker;
+  readonly members: ReadonlyMap<number, { id: string; name: string; metrics: OperatorMetrics }>;
+}
+
+export interface DeployOptions {
+  readonly job: PlannedJob;
+  readonly slotIndex: number;
+  readonly resources: SlotResources;
+  readonly config: ExecutionConfig;
+  readonly clock: () => number;
+  readonly sendToCoordinator: (channel: string, payload: unknown) => void;
+}
+
+/** Builds the tasks of one slot from the rebuilt graph: operators, chains, channels, state. */
+export function deploySlot(options: DeployOptions): DeployedTask[] {
+  const { job, slotIndex, resources, config, clock } = options;
+  const { plan, streamGraph, env } = job;
+  const jobGraph = plan.jobGraph;
+  const slot = plan.slots[slotIndex];
+  if (slot === undefined) throw new Error(`bug: no slot ${slotIndex} in the plan`);
+  const deployed: DeployedTask[] = [];
+
+  for (const { vertex: vertexIndex, subtaskIndex } of slot.subtasks) {
+    const vertex = jobGraph.vertices[vertexIndex]!;
+    const tracker: FailureTracker = { node: vertex.head, record: undefined, hasRecord: false };
+    const operators = new Map<number, StreamOperator<unknown, unknown>>();
+    for (const nodeIndex of vertex.nodes) {
+      const node = env.nodes[nodeIndex]!;
+      if (node.createOperator !== undefined) operators.set(nodeIndex, node.createOperator());
+    }
+
+    const writersBySource = new Map<string, RecordWriter[]>();
+    const writers: RecordWriter[] = [];
+    for (const edge of jobGraph.edges) {
+      if (edge.sourceVertex !== vertexIndex) continue;
+      const channels = outputChannelsOf(plan, edge.index, subtaskIndex);
+      const writer = new RecordWriter(
+        channels.map((c) => ({
+          ring: resources.rings[c.index]!,
+          consumerDoorbell: resources.doorbells[c.targetSubtask]!,
+        })),
+        {
+          partitioner: edge.partitioner,
+          keySelector: keySelectorOf(env.nodes[edge.targetNode]!, edge.sourceNode, edge.sideOutput),
+          maxParallelism: streamGraph.maxParallelism,
+          batchSize: config.batchSize,
+          subtaskIndex,
+        },
+        clock,
+      );
+      writers.push(writer);
+      const key = `${edge.sourceNode}|${edge.sideOutput ?? ''}`;
+      writersBySource.set(key, [...(writersBySource.get(key) ?? []), writer]);
+    }
+
+    const consumersOf = (nodeIndex: number, sideOutput: string | undefined): Consumer[] => {
+      const consumers: Consumer[] = [];
+      for (const member of vertex.nodes) {
+        const input = env.nodes[member]!.inputs[0];
+        if (member === vertex.head || input === undefined) continue;
+        if (input.nodeIndex === nodeIndex && input.sideOutput === sideOutput) {
+          consumers.push({ kind: 'operator', node: member, operator: operators.get(member)! });
+        }
+      }
+      for (const writer of writersBySource.get(`${nodeIndex}|${sideOutput ?? ''}`) ?? []) {
+        consumers.push({ kind: 'writer', writer });
+      }
+      return consumers;
+    };
+    const outputOf = (nodeIndex: number): Output => {
+      const side = new Map<string, Output>();
+      for (const tag of env.nodes[nodeIndex]!.sideOutputs)
+        side.set(tag, outputFor(consumersOf(nodeIndex, tag), tracker));
+      return outputFor(consumersOf(nodeIndex, undefined), tracker, side);
+    };
+
+    const members: ChainMember[] = [];
+    const memberInfo = new Map<number, { id: string; name: string; metrics: OperatorMetrics }>();
+    for (const nodeIndex of vertex.nodes) {
+      const node = env.nodes[nodeIndex]!;
+      const resolved = streamGraph.nodes[nodeIndex]!;
+      const metrics: OperatorMetrics = { recordsIn: 0, recordsOut: 0, lateRecordsDropped: 0 };
+      memberInfo.set(nodeIndex, { id: resolved.id, name: resolved.name, metrics });
+      const operator = operators.get(nodeIndex);
+      if (operator === undefined) continue;
+      const runtime: RuntimeContext = {
+        jobName: env.jobName,
+        operatorId: resolved.id,
+        subtaskIndex,
+        parallelism: vertex.parallelism,
+        maxParallelism: streamGraph.maxParallelism,
+      };
+      let keyed: KeyedContext | undefined;
+      if (node.keySelector !== undefined) {
+        keyed = {
+          backend: new HeapKeyedStateBackend({
+            maxParallelism: streamGraph.maxParallelism,
+            keyGroupRange: computeKeyGroupRangeForOperatorIndex(
+              streamGraph.maxParallelism,
+              vertex.parallelism,
+              subtaskIndex,
+            ),
+          }),
+          timers: new InternalTimerService<Key>(),
+        };
+      }
+      operator.setup({
+        output: outputOf(nodeIndex),
+        runtime,
+        metrics,
+        keyed,
+        clock,
+        sendToCoordinator: options.sendToCoordinator,
+      });
+      members.push({
+        node: nodeIndex,
+        operatorId: resolved.id,
+        operatorName: resolved.name,
+        operator,
+        metrics,
+      });
+    }
+
+    const head = env.nodes[vertex.head]!;
+    let task: Task;
+    const base = {
+      vertex: vertexIndex,
+      subtaskIndex,
+      parallelism: vertex.parallelism,
+      name: vertex.name,
+      chain: members,
+      writers,
+      tracker,
+      bufferTimeoutMs: config.bufferTimeoutMs,
+      sourceBatchSize: config.sourceBatchSize,
+      framesPerStep: 8,
+    };
+    if (head.source !== undefined) {
+      const doorbell = resources.doorbells[slotIndex]!;
+      let notify = (): void => {};
+      const reader: SourceReader<unknown> = head.source.createReader({
+        jobName: env.jobName,
+        operatorId: streamGraph.nodes[vertex.head]!.id,
+        subtaskIndex,
+        parallelism: vertex.parallelism,
+        currentProcessingTime: clock,
+        notifyAvailable: () => notify(),
+      });
+      task = new Task({ ...base, source: { reader, node: vertex.head, output: outputOf(vertex.head) } });
+      notify = () => {
+        task.notifySourceAvailable();
+        doorbell.ring();
+      };
+    } else {
+      const gate = new InputGate(
+        inputChannelsOf(plan, vertexIndex, subtaskIndex).map((c) => ({
+          ring: resources.rings[c.index]!,
+          producerDoorbell: resources.doorbells[c.sourceSubtask]!,
+        })),
+      );
+      const headMember = members.find((m) => m.node === vertex.head)!;
+      task = new Task({ ...base, input: { gate, head: headMember } });
+    }
+    deployed.push({ task, tracker, members: memberInfo });
+  }
+  return deployed;
+}
+
+function keySelectorOf(
+  target: StreamNode,
+  sourceNode: number,
+  sideOutput: string | undefined,
+): ((value: unknown) => Key) | undefined {
+  for (const input of target.inputs) {
+    if (
+      input.nodeIndex === sourceNode &&
+      input.sideOutput === sideOutput &&
+      input.partitioner.kind === 'hash'
+    ) {
+      return input.partitioner.keySelector as (value: unknown) => Key;
+    }
+  }
+  return undefined;
+}

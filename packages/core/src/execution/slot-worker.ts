@@ -1,0 +1,110 @@
+import { inspect } from 'node:util';
+import { Doorbell } from '../channels/doorbell.ts';
+import { serializeError } from '../errors.ts';
+import { cancelAllSlots, runSlotLoop, SlotCancelledError, TaskFailedError } from '../runtime/slot.ts';
+import { type DeployedTask, deploySlot } from './deploy.ts';
+import { loadJob } from './job-loader.ts';
+import type { OperatorMetricsReport, SlotAssignment, SlotMessage, SlotResult } from './messages.ts';
+import { planJob } from './planner.ts';
+
+function preview(record: unknown): string {
+  return inspect(record, {
+    depth: 2,
+    breakLength: Number.POSITIVE_INFINITY,
+    maxStringLength: 200,
+    maxArrayLength: 10,
+  }).slice(0, 300);
+}
+
+/**
+ * A slot's thread: imports the job module, rebuilds the same graph (jobs are modules: closures
+ * cannot cross threads), deploys its subtasks and runs them until they finish, fail or are
+ * cancelled. Records never pass through here or through piscina: only the rings carry them.
+ */
+export default async function runSlot(assignment: SlotAssignment): Promise<SlotResult> {
+  const { port, slotIndex } = assignment;
+  const control = new Int32Array(assignment.control);
+  const doorbells = assignment.doorbells.map((sab) => new Doorbell(sab));
+  const post = (message: SlotMessage): void => port.postMessage(message);
+  let deployed: DeployedTask[] = [];
+  try {
+    const job = await loadJob(assignment.jobUrl);
+    const planned = planJob(job, assignment.args, {
+      parallelism: assignment.parallelism,
+      ...(assignment.maxParallelism === undefined ? {} : { maxParallelism: assignment.maxParallelism }),
+      chaining: assignment.chaining,
+    });
+    if (planned.fingerprint !== assignment.fingerprint) {
+      throw new Error(
+        `the job module built a different graph in worker ${slotIndex} than in the coordinator; graph construction must be deterministic (same args, no randomness or clock reads in the build function)`,
+      );
+    }
+    const clock = Date.now;
+    deployed = deploySlot({
+      job: planned,
+      slotIndex,
+      resources: { rings: assignment.rings, doorbells },
+      config: assignment.config,
+      clock,
+      sendToCoordinator: (channel, payload) => post({ type: 'data', channel, payload }),
+    });
+    for (const { task } of deployed) {
+      try {
+        await task.open();
+      } catch (error) {
+        throw new TaskFailedError(task, error);
+      }
+    }
+    await runSlotLoop({
+      tasks: deployed.map((d) => d.task),
+      doorbell: doorbells[slotIndex]!,
+      allDoorbells: doorbells,
+      control,
+      clock,
+      yieldEveryMs: 20,
+    });
+    return { slotIndex, status: 'finished', metrics: collectMetrics(deployed) };
+  } catch (error) {
+    if (error instanceof SlotCancelledError) {
+      await abortAll(deployed);
+      return { slotIndex, status: 'cancelled', metrics: collectMetrics(deployed) };
+    }
+    // Stop every other slot first: they may be waiting on channels this one will never serve.
+    cancelAllSlots(control, doorbells);
+    const cause = error instanceof TaskFailedError ? error.cause : error;
+    const failed = error instanceof TaskFailedError ? deployed.find((d) => d.task === error.task) : undefined;
+    const member = failed?.members.get(failed.tracker.node);
+    post({
+      type: 'failed',
+      error: serializeError(cause),
+      operatorId: member?.id,
+      operatorName: member?.name,
+      subtaskIndex: failed?.task.options.subtaskIndex,
+      parallelism: failed?.task.options.parallelism,
+      record: failed?.tracker.hasRecord ? preview(failed.tracker.record) : undefined,
+    });
+    await abortAll(deployed);
+    return { slotIndex, status: 'failed', metrics: collectMetrics(deployed) };
+  } finally {
+    port.close();
+  }
+}
+
+async function abortAll(deployed: readonly DeployedTask[]): Promise<void> {
+  for (const { task } of deployed) await task.abort();
+}
+
+function collectMetrics(deployed: readonly DeployedTask[]): OperatorMetricsReport[] {
+  const reports: OperatorMetricsReport[] = [];
+  for (const { task, members } of deployed) {
+    for (const info of members.values()) {
+      reports.push({
+        operatorId: info.id,
+        subtaskIndex: task.options.subtaskIndex,
+        recordsIn: info.metrics.recordsIn,
+        lateRecordsDropped: info.metrics.lateRecordsDropped,
+      });
+    }
+  }
+  return reports;
+}

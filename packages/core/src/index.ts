@@ -1,0 +1,65 @@
+// The public surface of @sluice/core. Everything else is internal.
+export { average, count, max, min, sum } from './api/aggregates.ts';
+export { DataStream, KeyedStream, SingleOutputStream, SinkHandle } from './api/data-stream.ts';
+export { type NodeOptions, StreamExecutionEnvironment } from './api/environment.ts';
+export type {
+  Collector,
+  FilterFunction,
+  FlatMapFunction,
+  KeyedProcessContext,
+  KeyedProcessFunction,
+  KeyedStateAccess,
+  KeyedTimerService,
+  KeySelector,
+  MapFunction,
+  OnTimerContext,
+  ProcessContext,
+  ProcessFunction,
+  ProcessWindowFunction,
+  ReduceFunction,
+  RuntimeContext,
+  TimerService,
+  WindowContext,
+  WindowResultFunction,
+} from './api/functions.ts';
+export { defineJob, type JobBuilder, type JobConfig, type JobDefinition } from './api/job.ts';
+export { OutputTag, outputTag } from './api/output-tag.ts';
+export type { Sink, SinkWriter, SinkWriterContext } from './api/sink.ts';
+export {
+  PollStatus,
+  type Source,
+  type SourceOutput,
+  type SourceReader,
+  type SourceReaderContext,
+} from './api/source.ts';
+export { WindowedStream } from './api/windowed-stream.ts';
+export { collectSink } from './connectors/collect-sink.ts';
+export { collectionSource } from './connectors/collection-source.ts';
+export { type GeneratorOptions, generatorSource } from './connectors/generator-source.ts';
+export { type PrintOptions, printSink } from './connectors/print-sink.ts';
+export { splitRange } from './connectors/split.ts';
+export { ConfigError, JobExecutionError, PlanError, SluiceError } from './errors.ts';
+export { DEFAULT_EXECUTION_CONFIG, type ExecutionConfig } from './execution/execution-config.ts';
+export { explainJob } from './execution/explain.ts';
+export type { JobModuleRef } from './execution/job-loader.ts';
+export type { OperatorMetricsReport } from './execution/messages.ts';
+export {
+  JobCancelledError,
+  type JobHandle,
+  type JobResult,
+  type RunJobOptions,
+  runJob,
+  startJob,
+} from './execution/run-job.ts';
+export type { WatermarkOptions } from './runtime/operators/timestamps.ts';
+export {
+  type AggregateFunction,
+  aggregatingState,
+  listState,
+  mapState,
+  reducingState,
+  valueState,
+} from './state/descriptors.ts';
+export type { Key } from './state/key-groups.ts';
+export type { AggregatingState, ListState, MapState, ReducingState, ValueState } from './state/state.ts';
+export * from './time/index.ts';

@@ -1,0 +1,144 @@
+import type { RecordWriter } from '../channels/record-writer.ts';
+import type { Output, StreamOperator } from './operator.ts';
+
+/**
+ * Which operator of a task is running, and on which record, so that an exception thrown by user
+ * code can be attributed without a try/catch around every call. Chained outputs set it on the
+ * way down and restore it on the way back: four stores per hop.
+ */
+export interface FailureTracker {
+  node: number;
+  record: unknown;
+  hasRecord: boolean;
+}
+
+/** Something an operator's output feeds: the next operator in the chain, or a record writer. */
+export type Consumer =
+  | { readonly kind: 'operator'; readonly node: number; readonly operator: StreamOperator<unknown, unknown> }
+  | { readonly kind: 'writer'; readonly writer: RecordWriter };
+
+/** The common case, shaped for speed: one chained operator and nothing else. */
+export class ChainedOutput implements Output {
+  readonly #node: number;
+  readonly #operator: StreamOperator<unknown, unknown>;
+  readonly #tracker: FailureTracker;
+  readonly #side: Map<string, Output>;
+
+  constructor(
+    node: number,
+    operator: StreamOperator<unknown, unknown>,
+    tracker: FailureTracker,
+    side: Map<string, Output>,
+  ) {
+    this.#node = node;
+    this.#operator = operator;
+    this.#tracker = tracker;
+    this.#side = side;
+  }
+
+  collect(value: unknown, timestamp: number): void {
+    const tracker = this.#tracker;
+    const previousNode = tracker.node;
+    const previousRecord = tracker.record;
+    tracker.node = this.#node;
+    tracker.record = value;
+    this.#operator.processElement(value, timestamp);
+    tracker.node = previousNode;
+    tracker.record = previousRecord;
+  }
+
+  collectSide(tag: string, value: unknown, timestamp: number): void {
+    this.#side.get(tag)?.collect(value, timestamp);
+  }
+
+  emitWatermark(watermark: number): void {
+    this.#operator.processWatermark(watermark);
+    for (const output of this.#side.values()) output.emitWatermark(watermark);
+  }
+
+  emitWatermarkStatus(idle: boolean): void {
+    this.#operator.processWatermarkStatus(idle);
+    for (const output of this.#side.values()) output.emitWatermarkStatus(idle);
+  }
+}
+
+/** The common network case: one record writer. */
+export class WriterOutput implements Output {
+  readonly #writer: RecordWriter;
+  readonly #side: Map<string, Output>;
+
+  constructor(writer: RecordWriter, side: Map<string, Output>) {
+    this.#writer = writer;
+    this.#side = side;
+  }
+
+  collect(value: unknown, timestamp: number): void {
+    this.#writer.emit(value, timestamp);
+  }
+
+  collectSide(tag: string, value: unknown, timestamp: number): void {
+    this.#side.get(tag)?.collect(value, timestamp);
+  }
+
+  emitWatermark(watermark: number): void {
+    this.#writer.emitWatermark(watermark);
+    for (const output of this.#side.values()) output.emitWatermark(watermark);
+  }
+
+  emitWatermarkStatus(idle: boolean): void {
+    this.#writer.emitWatermarkStatus(idle);
+    for (const output of this.#side.values()) output.emitWatermarkStatus(idle);
+  }
+}
+
+/** Any number of consumers (a stream read by several operators). */
+export class FanOutOutput implements Output {
+  readonly #consumers: Output[];
+  readonly #side: Map<string, Output>;
+
+  constructor(consumers: Output[], side: Map<string, Output>) {
+    this.#consumers = consumers;
+    this.#side = side;
+  }
+
+  collect(value: unknown, timestamp: number): void {
+    const consumers = this.#consumers;
+    for (let i = 0; i < consumers.length; i++) consumers[i]!.collect(value, timestamp);
+  }
+
+  collectSide(tag: string, value: unknown, timestamp: number): void {
+    this.#side.get(tag)?.collect(value, timestamp);
+  }
+
+  emitWatermark(watermark: number): void {
+    for (const consumer of this.#consumers) consumer.emitWatermark(watermark);
+    for (const output of this.#side.values()) output.emitWatermark(watermark);
+  }
+
+  emitWatermarkStatus(idle: boolean): void {
+    for (const consumer of this.#consumers) consumer.emitWatermarkStatus(idle);
+    for (const output of this.#side.values()) output.emitWatermarkStatus(idle);
+  }
+}
+
+const NO_SIDE_OUTPUTS: Map<string, Output> = new Map();
+
+/** Builds the output for one list of consumers (the main output, or one side output). */
+export function outputFor(
+  consumers: readonly Consumer[],
+  tracker: FailureTracker,
+  side: Map<string, Output> = NO_SIDE_OUTPUTS,
+): Output {
+  const outputs = consumers.map((c) =>
+    c.kind === 'operator'
+      ? new ChainedOutput(c.node, c.operator, tracker, NO_SIDE_OUTPUTS)
+      : new WriterOutput(c.writer, NO_SIDE_OUTPUTS),
+  );
+  if (consumers.length === 1) {
+    const only = consumers[0]!;
+    return only.kind === 'operator'
+      ? new ChainedOutput(only.node, only.operator, tracker, side)
+      : new WriterOutput(only.writer, side);
+  }
+  return new FanOutOutput(outputs, side);
+}

@@ -1,0 +1,80 @@
+import type { HeapKeyedStateBackend } from '../../state/heap-keyed-state-backend.ts';
+import type { Key } from '../../state/key-groups.ts';
+import type { InternalTimerService } from '../../time/timer-service.ts';
+import { AbstractStreamOperator, type OperatorSetup } from '../operator.ts';
+
+/**
+ * Base of operators on a keyed stream: the state backend and timer service are scoped to the
+ * key of the record or timer being processed. The key selector runs again here (it ran in the
+ * upstream partitioner too), as in Flink: keys never travel on the wire.
+ */
+export abstract class AbstractKeyedOperator<IN, OUT> extends AbstractStreamOperator<IN, OUT> {
+  protected backend!: HeapKeyedStateBackend;
+  protected timers!: InternalTimerService<Key>;
+  protected readonly keySelector: (value: unknown) => Key;
+  readonly #onEventTimer = (key: Key, namespace: string, timestamp: number): void => {
+    this.backend.setCurrentKey(key);
+    this.onEventTime(key, namespace, timestamp);
+  };
+  readonly #onProcessingTimer = (key: Key, namespace: string, timestamp: number): void => {
+    this.backend.setCurrentKey(key);
+    this.onProcessingTime(key, namespace, timestamp);
+  };
+
+  constructor(keySelector: (value: unknown) => Key) {
+    super();
+    this.keySelector = keySelector;
+  }
+
+  override setup(setup: OperatorSetup): void {
+    super.setup(setup);
+    if (setup.keyed === undefined)
+      throw new Error(`bug: keyed operator '${setup.runtime.operatorId}' set up without keyed context`);
+    this.backend = setup.keyed.backend;
+    this.timers = setup.keyed.timers;
+  }
+
+  /** Sets the current key from a record; keys must be primitives so that they hash the same everywhere. */
+  protected setKeyOf(value: unknown): Key {
+    const key = this.keySelector(value);
+    const type = typeof key;
+    if (type !== 'string' && type !== 'number' && type !== 'bigint' && type !== 'boolean') {
+      throw new TypeError(
+        `the key selector returned ${key === null ? 'null' : type}; keys must be strings, numbers, bigints or booleans (build a string for composite keys)`,
+      );
+    }
+    this.backend.setCurrentKey(key);
+    return key;
+  }
+
+  protected abstract onEventTime(key: Key, namespace: string, timestamp: number): void;
+  protected abstract onProcessingTime(key: Key, namespace: string, timestamp: number): void;
+
+  override processWatermark(watermark: number): void {
+    this.currentWatermark = watermark;
+    this.timers.advanceWatermark(watermark, this.#onEventTimer);
+    this.output.emitWatermark(watermark);
+  }
+
+  override advanceProcessingTime(now: number): void {
+    this.timers.advanceProcessingTime(now, this.#onProcessingTimer);
+  }
+
+  override nextProcessingTimeDeadline(): number {
+    return this.timers.nextProcessingTimeTimer() ?? Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * At end of input every processing-time timer that is pending fires once, so that bounded
+   * jobs emit every window. Timers those callbacks register are not fired again: a timer that
+   * re-arms itself would otherwise never let the job end.
+   */
+  override finish(): void {
+    const pending = this.timers.snapshot().processingTime;
+    for (const [timestamp, key, namespace] of pending) {
+      if (!this.timers.hasProcessingTimeTimer(key, namespace, timestamp)) continue;
+      this.timers.deleteProcessingTimeTimer(key, namespace, timestamp);
+      this.#onProcessingTimer(key, namespace, timestamp);
+    }
+  }
+}

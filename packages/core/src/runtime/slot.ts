@@ -1,0 +1,92 @@
+import type { Doorbell } from '../channels/doorbell.ts';
+import type { Task } from './task.ts';
+
+/** Index 0 of the job's control array: set to 1 to stop every slot (failure elsewhere, cancel). */
+export const CONTROL_CANCEL = 0;
+
+export interface SlotLoopOptions {
+  readonly tasks: readonly Task[];
+  readonly doorbell: Doorbell;
+  /** Every slot's doorbell, to wake them all when this slot fails. */
+  readonly allDoorbells: readonly Doorbell[];
+  readonly control: Int32Array;
+  readonly clock: () => number;
+  /** The longest the loop runs without giving the event loop a turn (async sources, sinks, messages). */
+  readonly yieldEveryMs: number;
+}
+
+export class SlotCancelledError extends Error {
+  constructor() {
+    super('slot cancelled');
+    this.name = 'SlotCancelledError';
+  }
+}
+
+/** A task threw; carries the task so the failure can be attributed to its operator. */
+export class TaskFailedError extends Error {
+  readonly task: Task;
+
+  constructor(task: Task, cause: unknown) {
+    super('task failed', { cause });
+    this.name = 'TaskFailedError';
+    this.task = task;
+  }
+}
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * A slot's thread runs this loop: step every task (records are the default action), and when
+ * none can progress, sleep on the slot's doorbell until a channel changes or the next deadline
+ * (timer, flush timeout, rate limit). Producers and consumers ring the doorbell per frame, so
+ * an idle slot costs nothing and wakes within microseconds.
+ */
+export async function runSlotLoop(options: SlotLoopOptions): Promise<void> {
+  const { doorbell, control, clock } = options;
+  let tasks = options.tasks.slice();
+  let lastYieldMs = clock();
+  while (tasks.length > 0) {
+    if (Atomics.load(control, CONTROL_CANCEL) !== 0) throw new SlotCancelledError();
+    const seen = doorbell.sequence;
+    const nowMs = clock();
+    let progressed = false;
+    for (const task of tasks) {
+      let stepped: boolean;
+      try {
+        stepped = task.step(nowMs);
+      } catch (error) {
+        // One try per task step (a batch of input), not per record.
+        throw new TaskFailedError(task, error);
+      }
+      if (stepped) progressed = true;
+    }
+    if (tasks.some((t) => t.isFinished)) tasks = tasks.filter((t) => !t.isFinished);
+    if (tasks.length === 0) break;
+
+    if (progressed) {
+      if (nowMs - lastYieldMs >= options.yieldEveryMs) {
+        await yieldToEventLoop();
+        lastYieldMs = clock();
+      }
+      continue;
+    }
+    // Nothing to do: wait for a doorbell, a deadline, or an async flush to settle.
+    let deadline = Number.POSITIVE_INFINITY;
+    const waiting: Promise<void>[] = [];
+    for (const task of tasks) {
+      const d = task.nextDeadlineMs();
+      if (d < deadline) deadline = d;
+      if (task.waiting !== undefined) waiting.push(task.waiting);
+    }
+    // Cap the sleep so a lost wake-up can only cost a little latency, never a hang.
+    const timeoutMs = Math.max(0, Math.min(deadline - clock(), 50));
+    const bell = doorbell.wait(seen, timeoutMs);
+    await (waiting.length === 0 ? bell : Promise.race([bell, ...waiting]));
+    lastYieldMs = clock();
+  }
+}
+
+export function cancelAllSlots(control: Int32Array, doorbells: readonly Doorbell[]): void {
+  Atomics.store(control, CONTROL_CANCEL, 1);
+  for (const doorbell of doorbells) doorbell.ring();
+}

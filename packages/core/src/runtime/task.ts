@@ -1,0 +1,333 @@
+import { PollStatus, type SourceOutput, type SourceReader } from '../api/source.ts';
+import type { InputGate, InputHandler } from '../channels/input-gate.ts';
+import type { RecordWriter } from '../channels/record-writer.ts';
+import type { FailureTracker } from './chain-outputs.ts';
+import type { OperatorMetrics, Output, StreamOperator } from './operator.ts';
+
+/** One operator of a task, in chain order (parents before children). */
+export interface ChainMember {
+  readonly node: number;
+  readonly operatorId: string;
+  readonly operatorName: string;
+  readonly operator: StreamOperator<unknown, unknown>;
+  readonly metrics: OperatorMetrics;
+}
+
+export interface TaskOptions {
+  readonly vertex: number;
+  readonly subtaskIndex: number;
+  readonly parallelism: number;
+  readonly name: string;
+  readonly chain: readonly ChainMember[];
+  readonly writers: readonly RecordWriter[];
+  readonly tracker: FailureTracker;
+  readonly bufferTimeoutMs: number;
+  /** Records a source emits per poll; frames a task reads per step. */
+  readonly sourceBatchSize: number;
+  readonly framesPerStep: number;
+  /** Source tasks: the reader, the source node and its output into the chain. */
+  readonly source?: {
+    readonly reader: SourceReader<unknown>;
+    readonly node: number;
+    readonly output: Output;
+  };
+  /** Other tasks: the input gate and the chain's head. */
+  readonly input?: { readonly gate: InputGate; readonly head: ChainMember };
+}
+
+type Phase = 'running' | 'finishing' | 'draining' | 'finished';
+
+/**
+ * A subtask: a chain of operators fed by a source reader or an input gate, writing to record
+ * writers. `step` does a bounded amount of work and never waits; the slot's loop calls it over
+ * and over (Flink's mailbox loop, with input as the default action).
+ */
+export class Task implements InputHandler, SourceOutput<unknown> {
+  readonly options: TaskOptions;
+  readonly #chain: readonly ChainMember[];
+  readonly #writers: readonly RecordWriter[];
+  readonly #tracker: FailureTracker;
+  #phase: Phase = 'running';
+  /** A sink's flush (or the end-of-input sequence) in progress; no input is taken meanwhile. */
+  #waiting: Promise<void> | undefined;
+  #inputEnded = false;
+  /** A rejection of `#waiting`, rethrown by the next `step` so that the slot reports it. */
+  #asyncFailure: { error: unknown; node: number } | undefined;
+  #sourceSleepUntilMs = 0;
+  #sourcePending = false;
+  #timerDeadlineMs = Number.POSITIVE_INFINITY;
+  #flushDeadlineMs = Number.POSITIVE_INFINITY;
+  recordsIn = 0;
+
+  constructor(options: TaskOptions) {
+    this.options = options;
+    this.#chain = options.chain;
+    this.#writers = options.writers;
+    this.#tracker = options.tracker;
+  }
+
+  get isFinished(): boolean {
+    return this.#phase === 'finished';
+  }
+
+  async open(): Promise<void> {
+    for (const member of this.#chain) {
+      this.#tracker.node = member.node;
+      await member.operator.open();
+    }
+    if (this.options.source !== undefined) {
+      this.#tracker.node = this.options.source.node;
+      await this.options.source.reader.open?.();
+    }
+    this.#tracker.hasRecord = false;
+    this.#refreshTimerDeadline();
+  }
+
+  /** The reader said it has data again. */
+  notifySourceAvailable(): void {
+    this.#sourcePending = false;
+  }
+
+  #isBlocked(): boolean {
+    const writers = this.#writers;
+    for (let i = 0; i < writers.length; i++) if (writers[i]!.isBlocked) return true;
+    return false;
+  }
+
+  readonly #blocked = (): boolean => this.#isBlocked();
+
+  /** Does a bounded amount of work; returns whether anything happened. */
+  step(nowMs: number): boolean {
+    if (this.#asyncFailure !== undefined) {
+      this.#tracker.node = this.#asyncFailure.node;
+      this.#tracker.hasRecord = false;
+      throw this.#asyncFailure.error;
+    }
+    if (this.#phase === 'finished' || this.#waiting !== undefined) return false;
+    if (this.#phase === 'draining') return this.#drainEnd();
+    let progressed = false;
+    for (const writer of this.#writers) if (writer.drain()) progressed = true;
+    if (this.#isBlocked()) return progressed;
+    if (this.#phase === 'finishing') return progressed;
+
+    if (nowMs >= this.#timerDeadlineMs) {
+      for (const member of this.#chain) {
+        this.#tracker.node = member.node;
+        this.#tracker.hasRecord = false;
+        member.operator.advanceProcessingTime(nowMs);
+      }
+      this.#refreshTimerDeadline();
+      progressed = true;
+    }
+
+    if (this.options.source !== undefined) {
+      if (!this.#sourcePending && nowMs >= this.#sourceSleepUntilMs && !this.#inputEnded) {
+        progressed = this.#pollSource(nowMs) || progressed;
+      }
+    } else if (this.options.input !== undefined && !this.#inputEnded) {
+      this.#tracker.hasRecord = true;
+      const frames = this.options.input.gate.poll(this, this.options.framesPerStep, this.#blocked);
+      if (frames > 0) progressed = true;
+    }
+
+    if (progressed) this.#afterInput();
+    if (this.#inputEnded && this.#waiting === undefined && !this.#isBlocked()) {
+      this.#startFinishing();
+      return true;
+    }
+    if (this.#flushDeadlineMs <= nowMs || progressed) this.#flushTimedOut(nowMs);
+    return progressed;
+  }
+
+  #pollSource(nowMs: number): boolean {
+    const source = this.options.source!;
+    const tracker = this.#tracker;
+    tracker.node = source.node;
+    tracker.hasRecord = false;
+    const result = source.reader.poll(this, this.options.sourceBatchSize);
+    if (typeof result === 'number') {
+      if (result === PollStatus.End) {
+        this.#tracker.node = source.node;
+        source.output.emitWatermark(Number.POSITIVE_INFINITY);
+        this.#inputEnded = true;
+      } else if (result === PollStatus.Pending) {
+        this.#sourcePending = true;
+      }
+    } else {
+      this.#sourceSleepUntilMs = nowMs + result.sleepMs;
+    }
+    return true;
+  }
+
+  /** SourceOutput: a record from the reader enters the chain. */
+  collect(value: unknown, timestamp?: number): void {
+    this.recordsIn++;
+    this.options.source!.output.collect(value, timestamp ?? Number.NaN);
+  }
+
+  // InputHandler: the gate hands over batches and combined watermarks.
+  processBatch(values: readonly unknown[], timestamps: readonly number[] | null): void {
+    const head = this.options.input!.head;
+    const operator = head.operator;
+    const tracker = this.#tracker;
+    tracker.node = head.node;
+    this.recordsIn += values.length;
+    // Shaped for speed: one tight loop per batch, the timestamp-less case without array reads.
+    if (timestamps === null) {
+      for (let i = 0; i < values.length; i++) {
+        const value = values[i];
+        tracker.record = value;
+        operator.processElement(value, Number.NaN);
+      }
+    } else {
+      for (let i = 0; i < values.length; i++) {
+        const value = values[i];
+        tracker.record = value;
+        operator.processElement(value, timestamps[i]!);
+      }
+    }
+  }
+
+  processWatermark(watermark: number): void {
+    const head = this.options.input!.head;
+    this.#tracker.node = head.node;
+    this.#tracker.hasRecord = false;
+    head.operator.processWatermark(watermark);
+    this.#tracker.hasRecord = true;
+  }
+
+  processWatermarkStatus(idle: boolean): void {
+    this.options.input!.head.operator.processWatermarkStatus(idle);
+  }
+
+  endOfInput(): void {
+    this.#inputEnded = true;
+  }
+
+  /** After a batch of input: operators flush (watermark generation, sinks); a sink may pause the task. */
+  #afterInput(): void {
+    this.#tracker.hasRecord = false;
+    let pending: Promise<void>[] | undefined;
+    for (const member of this.#chain) {
+      this.#tracker.node = member.node;
+      const result = member.operator.flush();
+      if (result !== undefined) {
+        pending ??= [];
+        pending.push(result);
+      }
+    }
+    this.#refreshTimerDeadline();
+    if (pending !== undefined) this.#wait(Promise.all(pending).then(() => undefined));
+  }
+
+  #wait(promise: Promise<void>, onDone?: () => void): void {
+    const node = this.#tracker.node;
+    this.#waiting = promise.then(
+      () => {
+        this.#waiting = undefined;
+        onDone?.();
+      },
+      (error: unknown) => {
+        this.#waiting = undefined;
+        this.#asyncFailure = { error, node: this.#phase === 'finishing' ? this.#tracker.node : node };
+      },
+    );
+  }
+
+  /** A promise to await when the slot has nothing else to do (async flush, end of input). */
+  get waiting(): Promise<void> | undefined {
+    return this.#waiting;
+  }
+
+  #flushTimedOut(nowMs: number): void {
+    let next = Number.POSITIVE_INFINITY;
+    for (const writer of this.#writers) {
+      const deadline = writer.flushOlderThan(nowMs, this.options.bufferTimeoutMs);
+      if (deadline < next) next = deadline;
+    }
+    this.#flushDeadlineMs = next;
+  }
+
+  #refreshTimerDeadline(): void {
+    let next = Number.POSITIVE_INFINITY;
+    for (const member of this.#chain) {
+      const deadline = member.operator.nextProcessingTimeDeadline();
+      if (deadline < next) next = deadline;
+    }
+    this.#timerDeadlineMs = next;
+  }
+
+  /** When this task next needs the clock: a timer, a flush timeout, a rate-limited source. */
+  nextDeadlineMs(): number {
+    let next = Math.min(this.#timerDeadlineMs, this.#flushDeadlineMs);
+    if (this.options.source !== undefined && !this.#sourcePending && this.#sourceSleepUntilMs > 0) {
+      next = Math.min(next, this.#sourceSleepUntilMs);
+    }
+    return next;
+  }
+
+  /**
+   * End of input: every operator finishes in chain order (each may still emit to the next),
+   * sinks flush and close, and end-of-input goes downstream after the last records.
+   */
+  #startFinishing(): void {
+    this.#phase = 'finishing';
+    const tracker = this.#tracker;
+    tracker.hasRecord = false;
+    for (const member of this.#chain) {
+      tracker.node = member.node;
+      member.operator.finish();
+    }
+    const run = async (): Promise<void> => {
+      for (const member of this.#chain) {
+        tracker.node = member.node;
+        await member.operator.flush();
+      }
+      for (const writer of this.#writers) {
+        writer.flush();
+        writer.emitEndOfInput();
+      }
+      for (const member of this.#chain) {
+        tracker.node = member.node;
+        await member.operator.close();
+      }
+      if (this.options.source !== undefined) {
+        tracker.node = this.options.source.node;
+        await this.options.source.reader.close?.();
+      }
+    };
+    this.#wait(run(), () => {
+      this.#phase = 'draining';
+    });
+  }
+
+  /** After finishing: the last frames may still wait for room. */
+  #drainEnd(): boolean {
+    let progressed = false;
+    for (const writer of this.#writers) if (writer.drain()) progressed = true;
+    if (!this.#isBlocked()) {
+      this.#phase = 'finished';
+      progressed = true;
+    }
+    return progressed;
+  }
+
+  /** Cancellation or failure elsewhere: close what is open, ignore what fails. */
+  async abort(): Promise<void> {
+    this.#phase = 'finished';
+    for (const member of this.#chain) {
+      try {
+        await member.operator.close();
+      } catch {
+        // The job is already failing; the first error is the one reported.
+      }
+    }
+    try {
+      await this.options.source?.reader.close?.();
+    } catch {
+      // As above.
+    }
+    for (const writer of this.#writers) writer.close();
+    this.options.input?.gate.close();
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Errors raised by the state layer.
+ *
+ * Every error has a stable `code` that callers (and tests) match on instead of the message,
+ * which may change. Two families:
+ *
+ * - {@link StateError}: something went wrong while using state — a user registered the same
+ *   state name with two kinds, a merge is impossible, a checkpoint is corrupt, or (codes marked
+ *   "assertion") the runtime broke one of its own invariants.
+ * - {@link StateArgumentError}: an argument failed validation up front; `argument` names it.
+ */
+
+/** Stable codes of {@link StateError}. */
+export type StateErrorCode =
+  /** The same state name was requested with two different kinds (e.g. `value` then `list`). */
+  | 'SLUICE_STATE_KIND_MISMATCH'
+  /** Assertion: a key was routed to a subtask whose key group range does not hold its key group. */
+  | 'SLUICE_KEY_GROUP_OUT_OF_RANGE'
+  /** Namespaces of an aggregating state were merged but its AggregateFunction has no `merge`. */
+  | 'SLUICE_STATE_NO_MERGE'
+  /** State was written (or the current key read) before any `setCurrentKey`. */
+  | 'SLUICE_STATE_NO_CURRENT_KEY'
+  /** A key is not a string, number, bigint or boolean. */
+  | 'SLUICE_STATE_INVALID_KEY'
+  /** Restored entries do not fit the backend (wrong key group, wrong shape for the state kind). */
+  | 'SLUICE_STATE_RESTORE_INVALID';
+
+/** An error raised while using keyed state; match on {@link StateError.code}. */
+export class StateError extends Error {
+  override readonly name = 'StateError';
+  readonly code: StateErrorCode;
+
+  constructor(code: StateErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/**
+ * An argument of a state-layer function failed validation. It is a `RangeError`, so existing
+ * `instanceof RangeError` checks keep working; `argument` names the offending argument.
+ */
+export class StateArgumentError extends RangeError {
+  override readonly name = 'StateArgumentError';
+  readonly code = 'SLUICE_STATE_INVALID_ARGUMENT' as const;
+  readonly argument: string;
+
+  constructor(argument: string, message: string) {
+    super(`${argument} ${message}`);
+    this.argument = argument;
+  }
+}
+
+/** Formats a key for error messages: strings quoted, bigints suffixed, so `1` and `'1'` differ. */
+export function describeKey(key: unknown): string {
+  switch (typeof key) {
+    case 'string':
+      return JSON.stringify(key.length > 64 ? `${key.slice(0, 64)}…` : key);
+    case 'bigint':
+      return `${key}n`;
+    case 'number':
+    case 'boolean':
+      return String(key);
+    default:
+      return `<${key === null ? 'null' : typeof key}>`;
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * Storage of one keyed state in the heap backend (Flink's `StateTable`), and the current-key
+ * context shared by a backend and its state objects. Internal to `state/`.
+ *
+ * Layout, per key group of the backend's range (array index = keyGroup - range.start):
+ *
+ * - `defaults[i]: Map<Key, V>` for the default namespace `''` — the hot path of every keyed
+ *   operator, one array load plus one Map lookup per access;
+ * - `namespaced[i]: Map<Key, Map<namespace, V>>` for every other namespace (windows) — two
+ *   lookups, and no string concatenation to build a composite key.
+ *
+ * Key groups are the unit of snapshot and restore, so a snapshot walks only its key group's maps.
+ * Maps are created on first write: a backend with many key groups and few keys costs nothing for
+ * the empty ones. Invariants: `undefined` is never stored; an inner namespace map is never empty
+ * (it is dropped with its last entry), so every key present has state.
+ */
+
+import type { Key } from './key-groups.ts';
+
+/** The key that state objects currently read and write. Mutated by `setCurrentKey` only. */
+export class KeyContext {
+  key: Key = '';
+  keyGroup = -1;
+  /** `keyGroup - range.start`: the index into a table's arrays; -1 until a key is set. */
+  index = -1;
+}
+
+export class StateTable<V> {
+  readonly defaults: Array<Map<Key, V> | undefined>;
+  readonly namespaced: Array<Map<Key, Map<string, V>> | undefined>;
+
+  constructor(numKeyGroups: number) {
+    // fill() keeps the arrays packed (no holes), which V8 indexes fastest.
+    this.defaults = new Array<Map<Key, V> | undefined>(numKeyGroups).fill(undefined);
+    this.namespaced = new Array<Map<Key, Map<string, V>> | undefined>(numKeyGroups).fill(undefined);
+  }
+
+  get(index: number, key: Key, namespace: string): V | undefined {
+    if (namespace === '') {
+      const map = this.defaults[index];
+      return map === undefined ? undefined : map.get(key);
+    }
+    const byKey = this.namespaced[index];
+    if (byKey === undefined) return undefined;
+    const byNamespace = byKey.get(key);
+    return byNamespace === undefined ? undefined : byNamespace.get(namespace);
+  }
+
+  /** Stores `value`, which must not be `undefined` (use {@link delete}). */
+  set(index: number, key: Key, namespace: string, value: V): void {
+    if (namespace === '') {
+      let map = this.defaults[index];
+      if (map === undefined) {
+        map = new Map();
+        this.defaults[index] = map;
+      }
+      map.set(key, value);
+      return;
+    }
+    let byKey = this.namespaced[index];
+    if (byKey === undefined) {
+      byKey = new Map();
+      this.namespaced[index] = byKey;
+    }
+    let byNamespace = byKey.get(key);
+    if (byNamespace === undefined) {
+      byNamespace = new Map();
+      byKey.set(key, byNamespace);
+    }
+    byNamespace.set(namespace, value);
+  }
+
+  /** Removes the entry and returns what it held. */
+  delete(index: number, key: Key, namespace: string): V | undefined {
+    if (namespace === '') {
+      const map = this.defaults[index];
+      if (map === undefined) return undefined;
+      const old = map.get(key);
+      if (old !== undefined) map.delete(key);
+      return old;
+    }
+    const byKey = this.namespaced[index];
+    if (byKey === undefined) return undefined;
+    const byNamespace = byKey.get(key);
+    if (byNamespace === undefined) return undefined;
+    const old = byNamespace.get(namespace);
+    if (old !== undefined) {
+      byNamespace.delete(namespace);
+      if (byNamespace.size === 0) byKey.delete(key);
+    }
+    return old;
+  }
+
+  /** Keys with state in `namespace`, over every key group. */
+  *keys(namespace: string): Generator<Key, void, undefined> {
+    if (namespace === '') {
+      for (const map of this.defaults) {
+        if (map !== undefined) yield* map.keys();
+      }
+      return;
+    }
+    for (const byKey of this.namespaced) {
+      if (byKey === undefined) continue;
+      for (const [key, byNamespace] of byKey) {
+        if (byNamespace.has(namespace)) yield key;
+      }
+    }
+  }
+
+  /** Appends `[name, key, namespace, encode(value)]` for every entry of one key group. */
+  snapshot(
+    index: number,
+    name: string,
+    encode: (value: V) => unknown,
+    out: Array<[stateName: string, key: Key, namespace: string, value: unknown]>,
+  ): void {
+    const map = this.defaults[index];
+    if (map !== undefined) {
+      for (const [key, value] of map) out.push([name, key, '', encode(value)]);
+    }
+    const byKey = this.namespaced[index];
+    if (byKey !== undefined) {
+      for (const [key, byNamespace] of byKey) {
+        for (const [namespace, value] of byNamespace) out.push([name, key, namespace, encode(value)]);
+      }
+    }
+  }
+
+  /** Calls `fn` for every entry of every key group (restore-time conversion, counting). */
+  forEach(fn: (index: number, key: Key, namespace: string, value: V) => void): void {
+    for (let index = 0; index < this.defaults.length; index++) {
+      const map = this.defaults[index];
+      if (map !== undefined) {
+        for (const [key, value] of map) fn(index, key, '', value);
+      }
+      const byKey = this.namespaced[index];
+      if (byKey !== undefined) {
+        for (const [key, byNamespace] of byKey) {
+          for (const [namespace, value] of byNamespace) fn(index, key, namespace, value);
+        }
+      }
+    }
+  }
+
+  /** Number of (key, namespace) entries. O(keys); for tests and metrics, not the hot path. */
+  size(): number {
+    let n = 0;
+    for (const map of this.defaults) n += map === undefined ? 0 : map.size;
+    for (const byKey of this.namespaced) {
+      if (byKey === undefined) continue;
+      for (const byNamespace of byKey.values()) n += byNamespace.size;
+    }
+    return n;
+  }
+}
