@@ -34,6 +34,8 @@ export interface JobResult {
   readonly metrics: readonly OperatorMetricsReport[];
   /** Late records dropped by windows (not sent to a side output), summed over subtasks. */
   readonly lateRecordsDropped: number;
+  /** Records read by all sources. */
+  readonly sourceRecords: number;
 }
 
 export class JobCancelledError extends SluiceError {
@@ -91,6 +93,7 @@ export async function startJob<A = unknown>(
   });
   const { plan } = planned;
   const jobName = job.config.name;
+  const sourceIds = new Set(planned.streamGraph.nodes.filter((n) => n.role === 'source').map((n) => n.id));
 
   const rings = plan.channels.map(() => allocateRing(config.channelCapacityBytes));
   const doorbellBuffers = plan.slots.map(() => allocateDoorbell());
@@ -204,6 +207,7 @@ export async function startJob<A = unknown>(
         collected: <T>(name: string) => (collected.get(`collect:${name}`) ?? []) as T[],
         metrics,
         lateRecordsDropped: metrics.reduce((n, m) => n + m.lateRecordsDropped, 0),
+        sourceRecords: metrics.filter((m) => sourceIds.has(m.operatorId)).reduce((n, m) => n + m.recordsIn, 0),
       };
     } finally {
       options.signal?.removeEventListener('abort', abort);

@@ -97,11 +97,12 @@ async function abortAll(deployed: readonly DeployedTask[]): Promise<void> {
 function collectMetrics(deployed: readonly DeployedTask[]): OperatorMetricsReport[] {
   const reports: OperatorMetricsReport[] = [];
   for (const { task, members } of deployed) {
-    for (const info of members.values()) {
+    const head = task.options.source?.node ?? task.options.input?.head.node;
+    for (const [node, info] of members) {
       reports.push({
         operatorId: info.id,
         subtaskIndex: task.options.subtaskIndex,
-        recordsIn: info.metrics.recordsIn,
+        recordsIn: node === head ? task.recordsIn : info.metrics.recordsIn,
         lateRecordsDropped: info.metrics.lateRecordsDropped,
       });
     }
