@@ -54,7 +54,12 @@ export function expectedWindows(
       }
     }
   }
-  return [...groups.values()].map((g) => ({ key: g.key, start: g.start, end: g.end, value: render(fn, g.events) }));
+  return [...groups.values()].map((g) => ({
+    key: g.key,
+    start: g.start,
+    end: g.end,
+    value: render(fn, g.events),
+  }));
 }
 
 export function canonical(results: readonly WindowResult[]): string[] {

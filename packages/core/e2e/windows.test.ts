@@ -71,7 +71,11 @@ describe('allowed lateness and late records', () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(
-          fc.record({ key: fc.constantFrom('x', 'y', 'z'), ts: fc.integer({ min: 0, max: 2_000 }), v: fc.integer({ min: 1, max: 9 }) }),
+          fc.record({
+            key: fc.constantFrom('x', 'y', 'z'),
+            ts: fc.integer({ min: 0, max: 2_000 }),
+            v: fc.integer({ min: 1, max: 9 }),
+          }),
           { minLength: 1, maxLength: 400 },
         ),
         fc.constantFrom(0, 150),
@@ -93,7 +97,9 @@ describe('allowed lateness and late records', () => {
           // The last firing of each window holds everything accepted into it.
           const last = new Map<string, WindowResult>();
           for (const r of result.collected<WindowResult>('results')) last.set(`${r.key}|${r.start}`, r);
-          expect(canonical([...last.values()])).toEqual(canonical(expectedWindows(accepted, 'tumbling', 'reduce')));
+          expect(canonical([...last.values()])).toEqual(
+            canonical(expectedWindows(accepted, 'tumbling', 'reduce')),
+          );
         },
       ),
       { numRuns: 12 },

@@ -72,7 +72,10 @@ export const lateTag = outputTag<Event>('late');
 /** Keyed windows of every kind with every window function, results and late records collected. */
 export default defineJob<WindowArgs>({ name: 'windows' }, (env, args) => {
   const source = env.fromCollection(args.events);
-  const stream = source.assignTimestamps({ timestamp: (e) => e.ts, maxOutOfOrderness: args.maxOutOfOrderness });
+  const stream = source.assignTimestamps({
+    timestamp: (e) => e.ts,
+    maxOutOfOrderness: args.maxOutOfOrderness,
+  });
   if (args.singleSource) {
     source.setParallelism(1);
     stream.setParallelism(1);
@@ -87,7 +90,10 @@ export default defineJob<WindowArgs>({ name: 'windows' }, (env, args) => {
           (key, w, e): WindowResult => ({ key, start: w.start, end: w.end, value: String(e.v) }),
         )
       : args.fn === 'aggregate'
-        ? windowed.aggregate(countAndSum, (key, w, value): WindowResult => ({ key, start: w.start, end: w.end, value }))
+        ? windowed.aggregate(
+            countAndSum,
+            (key, w, value): WindowResult => ({ key, start: w.start, end: w.end, value }),
+          )
         : windowed.process(listAll);
   results.sinkTo(collectSink('results'));
   results.getSideOutput(lateTag).sinkTo(collectSink('late'));

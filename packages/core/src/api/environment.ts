@@ -2,7 +2,7 @@ import { collectionSource } from '../connectors/collection-source.ts';
 import { type GeneratorOptions, generatorSource } from '../connectors/generator-source.ts';
 import { ConfigError } from '../errors.ts';
 import type { PartitionerSpec, StreamInput, StreamNode } from '../plan/stream-node.ts';
-import { DataStream } from './data-stream.ts';
+import { DataStream, type SingleOutputStream } from './data-stream.ts';
 import type { Source } from './source.ts';
 
 export interface NodeOptions {
@@ -29,7 +29,7 @@ export class StreamExecutionEnvironment {
   }
 
   /** Reads from any `Source`: built-in ones, files, Kafka, your own. */
-  fromSource<T>(source: Source<T>, options: NodeOptions = {}): DataStream<T> {
+  fromSource<T>(source: Source<T>, options: NodeOptions = {}): SingleOutputStream<T> {
     if (source === null || typeof source !== 'object' || typeof source.createReader !== 'function') {
       throw new ConfigError(`fromSource: expected a Source with createReader(), got ${String(source)}`);
     }
@@ -47,12 +47,12 @@ export class StreamExecutionEnvironment {
   }
 
   /** A bounded stream of the given items, split across the source's subtasks. */
-  fromCollection<T>(items: readonly T[], options: NodeOptions = {}): DataStream<T> {
+  fromCollection<T>(items: readonly T[], options: NodeOptions = {}): SingleOutputStream<T> {
     return this.fromSource(collectionSource(items), { name: 'collection', ...options });
   }
 
   /** The integers `from` to `to` inclusive, split across the source's subtasks. */
-  fromSequence(from: number, to: number, options: NodeOptions = {}): DataStream<number> {
+  fromSequence(from: number, to: number, options: NodeOptions = {}): SingleOutputStream<number> {
     return this.fromSource(
       generatorSource((i) => from + i, { count: to - from + 1 }),
       { name: `sequence(${from}..${to})`, ...options },
@@ -63,7 +63,10 @@ export class StreamExecutionEnvironment {
    * Records made by `generate(index)`, bounded by `count` or unbounded, as fast as possible or
    * at `ratePerSecond` (spread over the subtasks).
    */
-  generate<T>(generate: (index: number) => T, options: GeneratorOptions & NodeOptions = {}): DataStream<T> {
+  generate<T>(
+    generate: (index: number) => T,
+    options: GeneratorOptions & NodeOptions = {},
+  ): SingleOutputStream<T> {
     const { name, uid, parallelism, ...generatorOptions } = options;
     return this.fromSource(generatorSource(generate, generatorOptions), {
       name: name ?? 'generator',

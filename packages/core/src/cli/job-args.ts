@@ -15,7 +15,10 @@ function parseValue(raw: string): unknown {
 }
 
 /** `--args '{"a":1}'` and repeated `--arg key=value` into one object (`--arg` wins). */
-export function parseJobArgs(json: string | undefined, pairs: readonly string[]): Record<string, unknown> | undefined {
+export function parseJobArgs(
+  json: string | undefined,
+  pairs: readonly string[],
+): Record<string, unknown> | undefined {
   let args: Record<string, unknown> | undefined;
   if (json !== undefined) {
     let parsed: unknown;

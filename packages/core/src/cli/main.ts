@@ -19,7 +19,9 @@ function collect(value: string, previous: string[]): string[] {
 
 const program = new Command()
   .name('sluice')
-  .description('Run Sluice stream-processing jobs: TypeScript modules whose default export is defineJob(...).')
+  .description(
+    'Run Sluice stream-processing jobs: TypeScript modules whose default export is defineJob(...).',
+  )
   .showHelpAfterError();
 
 program
@@ -27,10 +29,23 @@ program
   .description('run a job on worker threads in this process')
   .argument('<job>', 'the job module (.ts or .js)')
   .option('-p, --parallelism <n>', 'default parallelism of every operator', integer('--parallelism'), 1)
-  .option('--max-parallelism <n>', 'number of key groups (upper bound of any parallelism)', integer('--max-parallelism'))
-  .option('-a, --arg <key=value>', 'an argument for the job (repeatable; numbers, true/false and JSON are parsed)', collect, [])
+  .option(
+    '--max-parallelism <n>',
+    'number of key groups (upper bound of any parallelism)',
+    integer('--max-parallelism'),
+  )
+  .option(
+    '-a, --arg <key=value>',
+    'an argument for the job (repeatable; numbers, true/false and JSON are parsed)',
+    collect,
+    [],
+  )
   .option('--args <json>', 'all job arguments as one JSON object')
-  .option('--buffer-timeout-ms <ms>', 'send a partly filled batch after this many ms', integer('--buffer-timeout-ms'))
+  .option(
+    '--buffer-timeout-ms <ms>',
+    'send a partly filled batch after this many ms',
+    integer('--buffer-timeout-ms'),
+  )
   .option('--batch-size <n>', 'records per batch between threads', integer('--batch-size'))
   .option('--no-chaining', 'run every operator as its own task')
   .action(async (job: string, options) => {
@@ -64,7 +79,9 @@ program
   .option('--args <json>', 'all job arguments as one JSON object')
   .action(async (job: string, options) => {
     const args = parseJobArgs(options.args, options.arg);
-    process.stdout.write(`${await explainJob(job, { parallelism: options.parallelism, maxParallelism: options.maxParallelism, args })}\n`);
+    process.stdout.write(
+      `${await explainJob(job, { parallelism: options.parallelism, maxParallelism: options.maxParallelism, args })}\n`,
+    );
   });
 
 try {

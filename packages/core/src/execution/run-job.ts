@@ -207,7 +207,9 @@ export async function startJob<A = unknown>(
         collected: <T>(name: string) => (collected.get(`collect:${name}`) ?? []) as T[],
         metrics,
         lateRecordsDropped: metrics.reduce((n, m) => n + m.lateRecordsDropped, 0),
-        sourceRecords: metrics.filter((m) => sourceIds.has(m.operatorId)).reduce((n, m) => n + m.recordsIn, 0),
+        sourceRecords: metrics
+          .filter((m) => sourceIds.has(m.operatorId))
+          .reduce((n, m) => n + m.recordsIn, 0),
       };
     } finally {
       options.signal?.removeEventListener('abort', abort);
