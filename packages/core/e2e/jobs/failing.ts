@@ -1,0 +1,56 @@
+import { collectSink, defineJob, type Sink } from '@sluice/core';
+
+export type FailingMode = 'map-throws' | 'key-selector-object' | 'sink-flush-rejects' | 'source-open-rejects';
+
+export interface FailingArgs {
+  readonly mode: FailingMode;
+  readonly poison: number;
+  readonly count: number;
+}
+
+const rejectingSink: Sink<number> = {
+  name: 'rejecting',
+  createWriter: () => ({
+    write() {},
+    flush: () => Promise.reject(new Error('disk full')),
+  }),
+};
+
+/** Jobs whose user code fails in a known place, to check errors and cleanup. */
+export default defineJob<FailingArgs>({ name: 'failing' }, (env, { mode, poison, count }) => {
+  const numbers = env.fromSequence(0, count - 1);
+  switch (mode) {
+    case 'map-throws':
+      numbers
+        .rebalance()
+        .map((n) => {
+          if (n === poison) throw new Error(`boom at ${n}`);
+          return n;
+        })
+        .keyBy((n) => n % 3)
+        .reduce((a, b) => a + b)
+        .sinkTo(collectSink('out'));
+      return;
+    case 'key-selector-object':
+      numbers
+        .keyBy((n) => ({ n }) as unknown as string)
+        .reduce((a, b) => a + b)
+        .sinkTo(collectSink('out'));
+      return;
+    case 'sink-flush-rejects':
+      numbers.rebalance().sinkTo(rejectingSink);
+      return;
+    case 'source-open-rejects':
+      env
+        .fromSource({
+          name: 'broken-source',
+          boundedness: 'bounded',
+          createReader: () => ({
+            open: () => Promise.reject(new Error('connection refused')),
+            poll: () => 2,
+          }),
+        })
+        .sinkTo(collectSink('out'));
+      return;
+  }
+});

@@ -1,0 +1,17 @@
+import { readFileSync } from 'node:fs';
+
+/** The OS threads of this process (Linux): worker threads included, whatever created them. */
+export function osThreadCount(): number {
+  const match = /Threads:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'));
+  if (match === null) throw new Error('cannot read the thread count from /proc/self/status');
+  return Number(match[1]);
+}
+
+/** Waits until the thread count is back to `baseline` (threads end asynchronously after terminate). */
+export async function expectThreadsBackTo(baseline: number, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (osThreadCount() > baseline) {
+    if (Date.now() > deadline) throw new Error(`threads still alive: ${osThreadCount()} > baseline ${baseline}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
