@@ -42,13 +42,19 @@ export default defineJob<ClickCountsArgs | undefined>({ name: 'click-counts' }, 
     .assignTimestamps({ timestamp: (c) => c.ts, maxOutOfOrderness: seconds(1) })
     .keyBy((c) => c.page)
     .window(tumbling(seconds(10)))
-    .aggregate(count(), (page, window, clicks): PageCount => ({
-      page,
-      windowStart: window.start,
-      windowEnd: window.end,
-      clicks,
-    }));
+    .aggregate(
+      count(),
+      (page, window, clicks): PageCount => ({
+        page,
+        windowStart: window.start,
+        windowEnd: window.end,
+        clicks,
+      }),
+    );
   if (args.collect) counts.sinkTo(collectSink('counts'));
   else if (args.quiet) counts.filter(() => false).print();
-  else counts.print({ format: (c) => `${new Date(c.windowStart).toISOString().slice(11, 19)} ${c.page.padEnd(8)} ${c.clicks}` });
+  else
+    counts.print({
+      format: (c) => `${new Date(c.windowStart).toISOString().slice(11, 19)} ${c.page.padEnd(8)} ${c.clicks}`,
+    });
 });

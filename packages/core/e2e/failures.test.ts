@@ -2,17 +2,14 @@ import { ConfigError, JobExecutionError, PlanError, runJob } from '@sluice/core'
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { FailingArgs } from './jobs/failing.ts';
 import type { InvalidMode } from './jobs/invalid.ts';
-import { expectThreadsBackTo, osThreadCount } from './os-threads.ts';
+import { expectThreadsBackTo, osThreadCount, warmThreadBaseline } from './os-threads.ts';
 
 const failing = new URL('./jobs/failing.ts', import.meta.url);
 const invalid = new URL('./jobs/invalid.ts', import.meta.url);
 
 let baseline = 0;
 beforeAll(async () => {
-  // Warm up once so that lazily started runtime threads (e.g. the loader's) count in the baseline.
-  await runJob(new URL('./jobs/basic-pipeline.ts', import.meta.url), { parallelism: 2, args: { input: [1, 2, 3] } });
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  baseline = osThreadCount();
+  baseline = await warmThreadBaseline();
 });
 
 async function failureOf(promise: Promise<unknown>): Promise<Error> {
@@ -28,7 +25,10 @@ describe('a failing user function', () => {
   for (const parallelism of [1, 2, 4]) {
     it(`fails the job with the operator, subtask, record and cause, leaving no threads (parallelism ${parallelism})`, async () => {
       const error = await failureOf(
-        runJob<FailingArgs>(failing, { parallelism, args: { mode: 'map-throws', poison: 4321, count: 20_000 } }),
+        runJob<FailingArgs>(failing, {
+          parallelism,
+          args: { mode: 'map-throws', poison: 4321, count: 20_000 },
+        }),
       );
       expect(error).toBeInstanceOf(JobExecutionError);
       const jobError = error as JobExecutionError;
@@ -39,7 +39,9 @@ describe('a failing user function', () => {
       expect(jobError.parallelism).toBe(parallelism);
       expect(jobError.record).toBe('4321');
       expect(jobError.message).toMatch(
-        new RegExp(`operator 'map-1' \\(map\\) subtask \\d/${parallelism} of job 'failing' failed while processing record 4321: boom at 4321`),
+        new RegExp(
+          `operator 'map-1' \\(map\\) subtask \\d/${parallelism} of job 'failing' failed while processing record 4321: boom at 4321`,
+        ),
       );
       expect((jobError.cause as Error).message).toBe('boom at 4321');
       expect((jobError.cause as Error).stack).toContain('failing.ts');
@@ -49,7 +51,10 @@ describe('a failing user function', () => {
 
   it('names the keyBy when a key selector returns an object', async () => {
     const error = await failureOf(
-      runJob<FailingArgs>(failing, { parallelism: 2, args: { mode: 'key-selector-object', poison: -1, count: 100 } }),
+      runJob<FailingArgs>(failing, {
+        parallelism: 2,
+        args: { mode: 'key-selector-object', poison: -1, count: 100 },
+      }),
     );
     expect(error).toBeInstanceOf(JobExecutionError);
     expect(error.message).toMatch(/source-0.*keys must be strings, numbers, bigints or booleans/);
@@ -58,7 +63,10 @@ describe('a failing user function', () => {
 
   it('reports a sink whose asynchronous flush rejects', async () => {
     const error = await failureOf(
-      runJob<FailingArgs>(failing, { parallelism: 2, args: { mode: 'sink-flush-rejects', poison: -1, count: 10_000 } }),
+      runJob<FailingArgs>(failing, {
+        parallelism: 2,
+        args: { mode: 'sink-flush-rejects', poison: -1, count: 10_000 },
+      }),
     );
     expect(error).toBeInstanceOf(JobExecutionError);
     expect((error as JobExecutionError).operatorId).toBe('sink-1');
@@ -68,7 +76,10 @@ describe('a failing user function', () => {
 
   it('reports a source that cannot open', async () => {
     const error = await failureOf(
-      runJob<FailingArgs>(failing, { parallelism: 2, args: { mode: 'source-open-rejects', poison: -1, count: 0 } }),
+      runJob<FailingArgs>(failing, {
+        parallelism: 2,
+        args: { mode: 'source-open-rejects', poison: -1, count: 0 },
+      }),
     );
     expect((error as JobExecutionError).operatorId).toBe('source-1');
     expect(error.message).toContain('connection refused');
@@ -96,9 +107,15 @@ describe('invalid jobs are rejected before anything runs', () => {
   }
 
   it('rejects bad run options, naming them', async () => {
-    await expect(runJob(invalid, { parallelism: 0 })).rejects.toThrow(/option "parallelism" must be an integer >= 1/);
+    await expect(runJob(invalid, { parallelism: 0 })).rejects.toThrow(
+      /option "parallelism" must be an integer >= 1/,
+    );
     await expect(runJob(invalid, { batchSize: -1 })).rejects.toThrow(/option "batchSize" must be an integer/);
-    await expect(runJob(new URL('./jobs/nope.ts', import.meta.url))).rejects.toThrow(/cannot load job module .*nope\.ts/);
-    await expect(runJob(new URL('./os-threads.ts', import.meta.url))).rejects.toThrow(/must export a job as its default export/);
+    await expect(runJob(new URL('./jobs/nope.ts', import.meta.url))).rejects.toThrow(
+      /cannot load job module .*nope\.ts/,
+    );
+    await expect(runJob(new URL('./os-threads.ts', import.meta.url))).rejects.toThrow(
+      /must export a job as its default export/,
+    );
   });
 });

@@ -11,7 +11,22 @@ export function osThreadCount(): number {
 export async function expectThreadsBackTo(baseline: number, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (osThreadCount() > baseline) {
-    if (Date.now() > deadline) throw new Error(`threads still alive: ${osThreadCount()} > baseline ${baseline}`);
+    if (Date.now() > deadline)
+      throw new Error(`threads still alive: ${osThreadCount()} > baseline ${baseline}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/**
+ * The thread count once the process has run one job: libuv's thread pool and loader threads
+ * start lazily on first use and stay, so they belong in the baseline.
+ */
+export async function warmThreadBaseline(): Promise<number> {
+  const { runJob } = await import('@sluice/core');
+  await runJob(new URL('./jobs/basic-pipeline.ts', import.meta.url), {
+    parallelism: 2,
+    args: { input: [1, 2, 3] },
+  });
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  return osThreadCount();
 }

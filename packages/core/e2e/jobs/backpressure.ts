@@ -37,16 +37,19 @@ function slowSink(counters: Int32Array, microsPerRecord: number): Sink<Payload> 
 }
 
 /** A source as fast as it can go, a sink about 100 times slower, a network channel between them. */
-export default defineJob<BackpressureArgs>({ name: 'backpressure' }, (env, { count, counters, sinkMicrosPerRecord }) => {
-  const shared = new Int32Array(counters);
-  env
-    .generate(
-      (seq): Payload => {
-        Atomics.add(shared, 0, 1);
-        return { seq, padding: 'x'.repeat(64) };
-      },
-      { count },
-    )
-    .rebalance()
-    .sinkTo(slowSink(shared, sinkMicrosPerRecord));
-});
+export default defineJob<BackpressureArgs>(
+  { name: 'backpressure' },
+  (env, { count, counters, sinkMicrosPerRecord }) => {
+    const shared = new Int32Array(counters);
+    env
+      .generate(
+        (seq): Payload => {
+          Atomics.add(shared, 0, 1);
+          return { seq, padding: 'x'.repeat(64) };
+        },
+        { count },
+      )
+      .rebalance()
+      .sinkTo(slowSink(shared, sinkMicrosPerRecord));
+  },
+);

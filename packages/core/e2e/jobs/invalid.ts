@@ -21,13 +21,27 @@ export default defineJob<{ mode: InvalidMode }>({ name: 'invalid' }, (env, { mod
         .sinkTo(collectSink('out'));
       return;
     case 'parallelism-above-max':
-      numbers.map((n) => n).setParallelism(300).sinkTo(collectSink('out'));
+      numbers
+        .map((n) => n)
+        .setParallelism(300)
+        .sinkTo(collectSink('out'));
       return;
     case 'forward-mismatch':
-      numbers.map((n) => n).setParallelism(2).forward().map((n) => n).setParallelism(3).sinkTo(collectSink('out'));
+      numbers
+        .map((n) => n)
+        .setParallelism(2)
+        .forward()
+        .map((n) => n)
+        .setParallelism(3)
+        .sinkTo(collectSink('out'));
       return;
     case 'duplicate-uid':
-      numbers.map((n) => n).uid('twice').map((n) => n).uid('twice').sinkTo(collectSink('out'));
+      numbers
+        .map((n) => n)
+        .uid('twice')
+        .map((n) => n)
+        .uid('twice')
+        .sinkTo(collectSink('out'));
       return;
     case 'no-sink':
       numbers.map((n) => n);

@@ -4,8 +4,9 @@ import { ConfigError } from '../errors.ts';
 const CHUNK_RECORDS = 4096;
 
 /**
- * Sends every record back to the process that runs the job, in chunks; read them with
- * `result.collected(name)`. For tests and small results: it holds all records in memory there.
+ * Sends every record back to the process that runs the job, one message per input batch (or
+ * per 4096 records); read them with `result.collected(name)` or as they arrive with the
+ * `onSinkData` option. For tests and small results: the coordinator keeps them all in memory.
  */
 export function collectSink<T>(name: string): Sink<T> {
   if (typeof name !== 'string' || name.length === 0)
@@ -23,6 +24,7 @@ export function collectSink<T>(name: string): Sink<T> {
         write(value: T) {
           if (buffer.push(value) >= CHUNK_RECORDS) send();
         },
+        flush: send,
         close: send,
       };
     },

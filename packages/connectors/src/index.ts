@@ -1,0 +1,16 @@
+/**
+ * Connectors for Sluice jobs beyond the built-in collection, generator, print and collect ones.
+ *
+ * Files: `textFileSource` reads the lines of text files, split over the source's subtasks by byte
+ * ranges; `fileSink` writes one file of lines per subtask.
+ *
+ * @example
+ * import { fileSink, textFileSource } from '@sluice/connectors';
+ *
+ * env
+ *   .fromSource(textFileSource('input.txt'))
+ *   .map((line) => line.toUpperCase())
+ *   .sinkTo(fileSink('out'));
+ */
+export { type FileSinkOptions, fileSink } from './file/file-sink.ts';
+export { FileConnectorError, type TextFileSourceOptions, textFileSource } from './file/text-file-source.ts';
