@@ -2,13 +2,17 @@ import { Unpackr } from 'msgpackr';
 import { StatusWatermarkValve } from '../time/status-watermark-valve.ts';
 import type { Doorbell } from './doorbell.ts';
 import { CONTROL_MARKER, ControlType, decodeWatermark } from './frames.ts';
+import type { LocalChannel } from './local-channel.ts';
 import { RingReader } from './ring-buffer.ts';
 
-export interface ChannelSource {
-  readonly ring: SharedArrayBuffer;
-  /** Rung after reading, so a producer waiting for room wakes up. */
-  readonly producerDoorbell: Doorbell;
-}
+/** A ring from a producer in another thread, or a local channel from one in this thread. */
+export type ChannelSource =
+  | {
+      readonly ring: SharedArrayBuffer;
+      /** Rung after reading, so a producer waiting for room wakes up. */
+      readonly producerDoorbell: Doorbell;
+    }
+  | { readonly local: LocalChannel };
 
 /** What the gate hands to its task. */
 export interface InputHandler {
@@ -21,16 +25,22 @@ export interface InputHandler {
 }
 
 class InputChannel {
-  readonly ring: RingReader;
-  readonly doorbell: Doorbell;
-  readonly unpackr = new Unpackr({ sequential: true, useRecords: true, copyBuffers: true });
+  readonly ring: RingReader | undefined;
+  readonly doorbell: Doorbell | undefined;
+  readonly local: LocalChannel | undefined;
+  readonly unpackr: Unpackr | undefined;
   /** Pieces of a data frame too large for the ring, until its last piece arrives. */
   parts: Uint8Array[] | undefined;
   finished = false;
 
   constructor(source: ChannelSource) {
-    this.ring = new RingReader(source.ring);
-    this.doorbell = source.producerDoorbell;
+    if ('local' in source) {
+      this.local = source.local;
+    } else {
+      this.ring = new RingReader(source.ring);
+      this.doorbell = source.producerDoorbell;
+      this.unpackr = new Unpackr({ sequential: true, useRecords: true, copyBuffers: true });
+    }
   }
 }
 
@@ -70,7 +80,21 @@ export class InputGate {
         idleRounds++;
         continue;
       }
-      const frame = channel.ring.tryRead();
+      const local = channel.local;
+      if (local !== undefined) {
+        const item = local.shift();
+        if (item === undefined) {
+          idleRounds++;
+          continue;
+        }
+        idleRounds = 0;
+        read++;
+        if (item instanceof Uint8Array) this.#handleFrame(channel, index, item, handler);
+        else handler.processBatch(item.values, item.timestamps);
+        continue;
+      }
+      const ring = channel.ring!;
+      const frame = ring.tryRead();
       if (frame === null) {
         idleRounds++;
         continue;
@@ -78,15 +102,15 @@ export class InputGate {
       idleRounds = 0;
       read++;
       this.#handleFrame(channel, index, frame, handler);
-      channel.ring.release();
-      channel.doorbell.ring();
+      ring.release();
+      channel.doorbell!.ring();
     }
     return read;
   }
 
   #handleFrame(channel: InputChannel, index: number, frame: Uint8Array, handler: InputHandler): void {
     if (frame[0] !== CONTROL_MARKER) {
-      const batch = channel.unpackr.unpack(frame) as [unknown[], number[] | null];
+      const batch = channel.unpackr!.unpack(frame) as [unknown[], number[] | null];
       handler.processBatch(batch[0], batch[1]);
       return;
     }
@@ -140,6 +164,6 @@ export class InputGate {
   }
 
   close(): void {
-    for (const channel of this.#channels) channel.ring.close();
+    for (const channel of this.#channels) channel.ring?.close();
   }
 }

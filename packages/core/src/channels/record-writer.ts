@@ -2,15 +2,19 @@ import { Packr } from 'msgpackr';
 import { assignToKeyGroup, computeOperatorIndexForKeyGroup, type Key } from '../state/key-groups.ts';
 import type { Doorbell } from './doorbell.ts';
 import { END_OF_INPUT_FRAME, encodeParts, encodeStatus, encodeWatermark } from './frames.ts';
+import type { LocalChannel, LocalItem } from './local-channel.ts';
 import { RingWriter } from './ring-buffer.ts';
 
 export type Partitioner = 'forward' | 'rebalance' | 'broadcast' | 'hash';
 
-export interface ChannelTarget {
-  readonly ring: SharedArrayBuffer;
-  /** Rung after every frame so a consumer sleeping on it wakes up. */
-  readonly consumerDoorbell: Doorbell;
-}
+/** A ring to a consumer in another thread, or a local channel to one in this thread. */
+export type ChannelTarget =
+  | {
+      readonly ring: SharedArrayBuffer;
+      /** Rung after every frame so a consumer sleeping on it wakes up. */
+      readonly consumerDoorbell: Doorbell;
+    }
+  | { readonly local: LocalChannel };
 
 export interface RecordWriterOptions {
   readonly partitioner: Partitioner;
@@ -28,20 +32,35 @@ export interface RecordWriterOptions {
  * consumer learns in order (`sequential`), and frames waiting for room in the ring.
  */
 class OutputChannel {
-  readonly ring: RingWriter;
-  readonly doorbell: Doorbell;
-  readonly packr = new Packr({ sequential: true, useRecords: true });
+  readonly ring: RingWriter | undefined;
+  readonly doorbell: Doorbell | undefined;
+  readonly local: LocalChannel | undefined;
+  readonly packr: Packr | undefined;
   values: unknown[] = [];
   timestamps: number[] = [];
   /** Whether any record of the batch has a timestamp; if none, none are sent. */
   timestamped = false;
   /** When the batch got its first record (ms), for the flush timeout. */
   openedAtMs = 0;
-  readonly pending: Uint8Array[] = [];
+  readonly pending: Array<Uint8Array | LocalItem> = [];
 
   constructor(target: ChannelTarget) {
-    this.ring = new RingWriter(target.ring);
-    this.doorbell = target.consumerDoorbell;
+    if ('local' in target) {
+      this.local = target.local;
+    } else {
+      this.ring = new RingWriter(target.ring);
+      this.doorbell = target.consumerDoorbell;
+      this.packr = new Packr({ sequential: true, useRecords: true });
+    }
+  }
+
+  tryWrite(item: Uint8Array | LocalItem): boolean {
+    if (this.local !== undefined) return this.local.tryPush(item);
+    return this.ring!.tryWrite(item as Uint8Array);
+  }
+
+  notify(): void {
+    this.doorbell?.ring();
   }
 }
 
@@ -129,25 +148,32 @@ export class RecordWriter {
   #sendBatch(channel: OutputChannel): void {
     const values = channel.values;
     if (values.length === 0) return;
-    const frame = channel.packr.pack([values, channel.timestamped ? channel.timestamps : null]);
+    const timestamps = channel.timestamped ? channel.timestamps : null;
     channel.values = [];
     channel.timestamps = [];
     channel.timestamped = false;
-    this.#send(channel, frame, true);
+    if (channel.local !== undefined) {
+      // Same thread: hand the arrays over as they are.
+      this.#send(channel, { values, timestamps }, false);
+      return;
+    }
+    this.#send(channel, channel.packr!.pack([values, timestamps]), true);
   }
 
   /** `reused`: the frame is the encoder's scratch buffer and must be copied if it has to wait. */
-  #send(channel: OutputChannel, frame: Uint8Array, reused: boolean): void {
-    if (frame.byteLength > channel.ring.maxFrameBytes) {
-      for (const part of encodeParts(frame, channel.ring.maxFrameBytes)) this.#send(channel, part, false);
+  #send(channel: OutputChannel, item: Uint8Array | LocalItem, reused: boolean): void {
+    const ring = channel.ring;
+    if (ring !== undefined && (item as Uint8Array).byteLength > ring.maxFrameBytes) {
+      for (const part of encodeParts(item as Uint8Array, ring.maxFrameBytes))
+        this.#send(channel, part, false);
       return;
     }
-    if (channel.pending.length === 0 && channel.ring.tryWrite(frame)) {
-      channel.doorbell.ring();
+    if (channel.pending.length === 0 && channel.tryWrite(item)) {
+      channel.notify();
       return;
     }
     if (channel.pending.length === 0) this.#blockedChannels++;
-    channel.pending.push(reused ? frame.slice() : frame);
+    channel.pending.push(reused ? (item as Uint8Array).slice() : item);
   }
 
   /** Tries to move waiting frames into their rings; returns whether any moved. */
@@ -158,11 +184,11 @@ export class RecordWriter {
       const pending = channel.pending;
       if (pending.length === 0) continue;
       let written = 0;
-      while (written < pending.length && channel.ring.tryWrite(pending[written]!)) written++;
+      while (written < pending.length && channel.tryWrite(pending[written]!)) written++;
       if (written > 0) {
         moved = true;
         pending.splice(0, written);
-        channel.doorbell.ring();
+        channel.notify();
         if (pending.length === 0) this.#blockedChannels--;
       }
     }
@@ -208,6 +234,6 @@ export class RecordWriter {
 
   /** Marks the rings closed so a consumer sees it in teardown. */
   close(): void {
-    for (const channel of this.#channels) channel.ring.close();
+    for (const channel of this.#channels) channel.ring?.close();
   }
 }

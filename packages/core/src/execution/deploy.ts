@@ -2,8 +2,9 @@ import type { RuntimeContext } from '../api/functions.ts';
 import type { SourceReader } from '../api/source.ts';
 import type { Doorbell } from '../channels/doorbell.ts';
 import { InputGate } from '../channels/input-gate.ts';
+import { LocalChannel } from '../channels/local-channel.ts';
 import { RecordWriter } from '../channels/record-writer.ts';
-import { inputChannelsOf, outputChannelsOf } from '../plan/execution-plan.ts';
+import { type ChannelSpec, inputChannelsOf, outputChannelsOf } from '../plan/execution-plan.ts';
 import type { StreamNode } from '../plan/stream-node.ts';
 import { type Consumer, type FailureTracker, outputFor } from '../runtime/chain-outputs.ts';
 import type { KeyedContext, OperatorMetrics, Output, StreamOperator } from '../runtime/operator.ts';
@@ -17,6 +18,11 @@ import type { PlannedJob } from './planner.ts';
 export interface SlotResources {
   readonly rings: readonly SharedArrayBuffer[];
   readonly doorbells: readonly Doorbell[];
+}
+
+/** Channels whose two ends share this slot skip the ring: see LocalChannel. */
+function isLocal(channel: ChannelSpec, slotIndex: number): boolean {
+  return channel.sourceSubtask === slotIndex && channel.targetSubtask === slotIndex;
 }
 
 export interface DeployedTask {
@@ -42,6 +48,16 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
   const slot = plan.slots[slotIndex];
   if (slot === undefined) throw new Error(`bug: no slot ${slotIndex} in the plan`);
   const deployed: DeployedTask[] = [];
+  const localChannels = new Map<number, LocalChannel>();
+  const localChannel = (channel: ChannelSpec): LocalChannel => {
+    let local = localChannels.get(channel.index);
+    if (local === undefined) {
+      // About as many records in flight as a ring of the configured size would hold.
+      local = new LocalChannel(Math.ceil(config.channelCapacityBytes / (16 * config.batchSize)));
+      localChannels.set(channel.index, local);
+    }
+    return local;
+  };
 
   for (const { vertex: vertexIndex, subtaskIndex } of slot.subtasks) {
     const vertex = jobGraph.vertices[vertexIndex]!;
@@ -58,10 +74,11 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
       if (edge.sourceVertex !== vertexIndex) continue;
       const channels = outputChannelsOf(plan, edge.index, subtaskIndex);
       const writer = new RecordWriter(
-        channels.map((c) => ({
-          ring: resources.rings[c.index]!,
-          consumerDoorbell: resources.doorbells[c.targetSubtask]!,
-        })),
+        channels.map((c) =>
+          isLocal(c, slotIndex)
+            ? { local: localChannel(c) }
+            : { ring: resources.rings[c.index]!, consumerDoorbell: resources.doorbells[c.targetSubtask]! },
+        ),
         {
           partitioner: edge.partitioner,
           keySelector: keySelectorOf(env.nodes[edge.targetNode]!, edge.sourceNode, edge.sideOutput),
@@ -176,10 +193,11 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
       };
     } else {
       const gate = new InputGate(
-        inputChannelsOf(plan, vertexIndex, subtaskIndex).map((c) => ({
-          ring: resources.rings[c.index]!,
-          producerDoorbell: resources.doorbells[c.sourceSubtask]!,
-        })),
+        inputChannelsOf(plan, vertexIndex, subtaskIndex).map((c) =>
+          isLocal(c, slotIndex)
+            ? { local: localChannel(c) }
+            : { ring: resources.rings[c.index]!, producerDoorbell: resources.doorbells[c.sourceSubtask]! },
+        ),
       );
       const headMember = members.find((m) => m.node === vertex.head)!;
       task = new Task({ ...base, input: { gate, head: headMember } });

@@ -55,6 +55,11 @@ export interface JobHandle {
 
 const require = createRequire(import.meta.url);
 
+function workerExecArgv(): string[] {
+  const extra = process.env.SLUICE_WORKER_EXEC_ARGV;
+  return extra === undefined || extra.trim() === '' ? [] : extra.trim().split(/\s+/);
+}
+
 function validateParallelism(value: unknown, option: string): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
@@ -110,7 +115,8 @@ export async function startJob<A = unknown>(
     // A slot is one long task whose thread keeps timers; 'sync' atomics would block its event loop.
     atomics: 'disabled',
     idleTimeout: Number.POSITIVE_INFINITY,
-    execArgv: ['--require', require.resolve('tsx/cjs')],
+    // SLUICE_WORKER_EXEC_ARGV adds flags for the slot threads only, e.g. "--cpu-prof" to profile them.
+    execArgv: ['--require', require.resolve('tsx/cjs'), ...workerExecArgv()],
   });
 
   const collected = new Map<string, unknown[]>();

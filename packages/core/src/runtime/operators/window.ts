@@ -72,6 +72,14 @@ export class WindowOperator extends AbstractKeyedOperator<unknown, unknown> impl
   #sessions: InternalValueState<MergingWindowSetPlain> | undefined;
   #firingTimestamp = 0;
   readonly #windowContext: WindowContextImpl;
+  /**
+   * Namespace strings by window start, for fixed-size windows: most records fall in a window
+   * seen just before, and reusing its string saves building and hashing a new one per record.
+   */
+  readonly #namespaces = new Map<number, string>();
+  /** Tumbling windows without offset take a path without the assigner's array; 0 otherwise. */
+  readonly #tumblingSize: number;
+  readonly #scratchWindow = { start: 0, end: 0 };
 
   constructor(options: WindowOperatorOptions) {
     super(options.keySelector);
@@ -81,6 +89,18 @@ export class WindowOperator extends AbstractKeyedOperator<unknown, unknown> impl
     this.#lateTag = options.lateTag;
     this.#fn = options.fn;
     this.#windowContext = new WindowContextImpl(this);
+    const assigner = options.assigner;
+    this.#tumblingSize = assigner.kind === 'tumbling' && assigner.offset === 0 ? assigner.size : 0;
+  }
+
+  #namespaceOf(window: TimeWindow): string {
+    const cached = this.#namespaces.get(window.start);
+    if (cached !== undefined) return cached;
+    const namespace = windowNamespace(window);
+    // Bounded: windows move on with time; an old start is simply built again if it comes back.
+    if (this.#namespaces.size >= 4096) this.#namespaces.clear();
+    this.#namespaces.set(window.start, namespace);
+    return namespace;
   }
 
   override open(): void {
@@ -133,11 +153,21 @@ export class WindowOperator extends AbstractKeyedOperator<unknown, unknown> impl
   processElement(value: unknown, timestamp: number): void {
     const key = this.setKeyOf(value);
     const time = this.#isEventTime ? timestamp : this.clock();
-    const windows = this.#assigner.assignWindows(time);
-    const accepted =
-      this.#sessions === undefined
-        ? this.#addToWindows(key, value, windows)
-        : this.#addToSessions(key, value, windows);
+    let accepted: boolean;
+    const size = this.#tumblingSize;
+    if (size > 0 && Number.isFinite(time)) {
+      // The common case without the assigner's array: one window, its start computed here.
+      const start = time - (((time % size) + size) % size);
+      this.#scratchWindow.start = start;
+      this.#scratchWindow.end = start + size;
+      accepted = this.#addToWindow(key, value, this.#scratchWindow);
+    } else {
+      const windows = this.#assigner.assignWindows(time);
+      accepted =
+        this.#sessions === undefined
+          ? this.#addToWindows(key, value, windows)
+          : this.#addToSessions(key, value, windows);
+    }
     if (!accepted) {
       if (this.#lateTag !== undefined) this.output.collectSide(this.#lateTag, value, timestamp);
       else this.metrics.lateRecordsDropped++;
@@ -146,18 +176,31 @@ export class WindowOperator extends AbstractKeyedOperator<unknown, unknown> impl
 
   #addToWindows(key: Key, value: unknown, windows: readonly TimeWindow[]): boolean {
     let accepted = false;
-    for (const window of windows) {
-      if (this.#isLate(window)) continue;
-      accepted = true;
-      const namespace = windowNamespace(window);
-      this.#contents.setNamespace(namespace);
-      this.#contents.add(value);
-      this.#registerTimers(key, namespace, window);
-      // A late record within the allowed lateness re-fires its window with the update.
-      if (this.#isEventTime && maxTimestamp(window) <= this.currentWatermark)
-        this.#fire(key, window, namespace);
-    }
+    for (const window of windows) if (this.#addToWindow(key, value, window)) accepted = true;
     return accepted;
+  }
+
+  /** Fixed-size windows (tumbling, sliding): each lives under its own namespace. */
+  #addToWindow(key: Key, value: unknown, window: TimeWindow): boolean {
+    if (this.#isLate(window)) return false;
+    const namespace = this.#namespaceOf(window);
+    const contents = this.#contents;
+    contents.setNamespace(namespace);
+    // Timers are registered with a window's first record; later records find them in place.
+    // (List contents cannot be checked without a copy; the timer service dedups those.)
+    const first =
+      contents.kind === 'aggregating'
+        ? contents.getAccumulator() === undefined
+        : contents.kind === 'reducing'
+          ? contents.get() === undefined
+          : true;
+    contents.add(value);
+    if (first) this.#registerTimers(key, namespace, window);
+    // A late record within the allowed lateness re-fires its window with the update.
+    if (this.#isEventTime && maxTimestamp(window) <= this.currentWatermark) {
+      this.#fire(key, { start: window.start, end: window.end }, namespace);
+    }
+    return true;
   }
 
   #addToSessions(key: Key, value: unknown, windows: readonly TimeWindow[]): boolean {
