@@ -83,7 +83,7 @@ export function describePlan(plan: ExecutionPlan): string {
     `job '${jobGraph.jobName}' (maxParallelism ${jobGraph.maxParallelism}, ${plan.slots.length} slots)`,
   ];
   for (const v of jobGraph.vertices) {
-    lines.push(`  task ${v.index} [p=${v.parallelism}] ${v.name}`);
+    lines.push(`  task ${v.index} [p=${v.parallelism}] ${v.operatorIds.join(' -> ')}  (${v.name})`);
     for (const e of jobGraph.edges.filter((x) => x.targetVertex === v.index)) {
       const side = e.sideOutput === undefined ? '' : ` side output '${e.sideOutput}'`;
       lines.push(`    <- task ${e.sourceVertex}${side} (${e.partitioner})`);

@@ -13,6 +13,8 @@ export interface JobVertex {
   readonly head: number;
   /** Stream-graph node indices in creation order (parents before children). */
   readonly nodes: readonly number[];
+  /** The ids of those nodes, in the same order. */
+  readonly operatorIds: readonly string[];
   readonly isSource: boolean;
 }
 
@@ -73,6 +75,7 @@ export function buildJobGraph(
       parallelism: head.parallelism,
       head: head.index,
       nodes,
+      operatorIds: nodes.map((n) => graph.nodes[n]!.id),
       isSource: head.role === 'source',
     };
   });
