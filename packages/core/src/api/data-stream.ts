@@ -96,6 +96,10 @@ export class DataStream<T> {
     return this.transform('map', () => new MapOperator(fn as MapFunction<unknown, unknown>));
   }
 
+  /**
+   * Emits any number of records per input: return them (an array, a generator; the output type
+   * is inferred), or emit them through the collector (`flatMap<string>((line, out) => ...)`).
+   */
   flatMap<R>(fn: FlatMapFunction<T, R>): SingleOutputStream<R> {
     requireFunction(fn, 'flatMap');
     return this.transform('flatMap', () => new FlatMapOperator(fn as FlatMapFunction<unknown, unknown>));

@@ -21,7 +21,8 @@ export interface Collector<T> {
 export type MapFunction<T, R> = (value: T) => R;
 export type FilterFunction<T> = (value: T) => boolean;
 /** Emit through `out`, or return an iterable of results (an array, a generator). */
-export type FlatMapFunction<T, R> = (value: T, out: Collector<R>) => Iterable<R> | undefined;
+// biome-ignore lint/suspicious/noConfusingVoidType: a collector-style function returns nothing (void), a returning one an iterable.
+export type FlatMapFunction<T, R> = (value: T, out: Collector<R>) => Iterable<R> | undefined | void;
 export type KeySelector<T, K extends Key> = (value: T) => K;
 export type ReduceFunction<T> = (accumulator: T, value: T) => T;
 
