@@ -74,6 +74,18 @@ describe('a failing user function', () => {
     await expectThreadsBackTo(baseline);
   });
 
+  it('says to call keyBy when keyed state is used on a stream without it', async () => {
+    const error = await failureOf(
+      runJob<FailingArgs>(failing, {
+        parallelism: 2,
+        args: { mode: 'state-without-keyby', poison: -1, count: 10 },
+      }),
+    );
+    expect((error as JobExecutionError).operatorId).toBe('process-1');
+    expect(error.message).toContain('keyed state need a keyed stream: call keyBy(...) before process(...)');
+    await expectThreadsBackTo(baseline);
+  });
+
   it('reports a source that cannot open', async () => {
     const error = await failureOf(
       runJob<FailingArgs>(failing, {

@@ -1,6 +1,11 @@
 import { collectSink, defineJob, type Sink } from '@sluice/core';
 
-export type FailingMode = 'map-throws' | 'key-selector-object' | 'sink-flush-rejects' | 'source-open-rejects';
+export type FailingMode =
+  | 'map-throws'
+  | 'key-selector-object'
+  | 'sink-flush-rejects'
+  | 'source-open-rejects'
+  | 'state-without-keyby';
 
 export interface FailingArgs {
   readonly mode: FailingMode;
@@ -39,6 +44,17 @@ export default defineJob<FailingArgs>({ name: 'failing' }, (env, { mode, poison,
       return;
     case 'sink-flush-rejects':
       numbers.rebalance().sinkTo(rejectingSink);
+      return;
+    case 'state-without-keyby':
+      // What plain JavaScript (or a cast) can do: a keyed function on a stream without keyBy.
+      numbers
+        .process({
+          processElement(value, ctx, out) {
+            (ctx as unknown as { getState(d: unknown): unknown }).getState('count');
+            out.collect(value);
+          },
+        })
+        .sinkTo(collectSink('out'));
       return;
     case 'source-open-rejects':
       env

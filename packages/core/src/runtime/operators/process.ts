@@ -70,4 +70,20 @@ class ProcessFunctionContext implements ProcessContext, Collector<unknown>, Time
   collect(value: unknown): void {
     this.#operator.emit(value, this.rawTimestamp);
   }
+
+  // Not in the types: what a KeyedProcessFunction would call, reached from plain JavaScript or
+  // through a cast. Fail with the fix instead of "is not a function".
+  getState(): never {
+    throw notKeyed('keyed state');
+  }
+  registerEventTimeTimer(): never {
+    throw notKeyed('timers');
+  }
+  registerProcessingTimeTimer(): never {
+    throw notKeyed('timers');
+  }
+}
+
+function notKeyed(what: string): Error {
+  return new TypeError(`${what} need a keyed stream: call keyBy(...) before process(...)`);
 }
