@@ -58,7 +58,9 @@ rows.push(['plain loop (1 thread)', plainLoop()]);
 rows.push(['sluice parallelism 1', await sluice(1)]);
 rows.push(['sluice parallelism 2', await sluice(2)]);
 const baseline = events / (rows[0]![1] / 1000);
-console.log(`click-counts, ${events.toLocaleString('en-US')} events, ${pages} pages, node ${process.version}`);
+console.log(
+  `click-counts, ${events.toLocaleString('en-US')} events, ${pages} pages, node ${process.version}`,
+);
 for (const [name, ms] of rows) {
   const rate = events / (ms / 1000);
   console.log(

@@ -57,7 +57,7 @@ describe('a failing user function', () => {
       }),
     );
     expect(error).toBeInstanceOf(JobExecutionError);
-    expect(error.message).toMatch(/source-0.*keys must be strings, numbers, bigints or booleans/);
+    expect(error.message).toMatch(/source-0.*a key must be a string, number, bigint or boolean/);
     await expectThreadsBackTo(baseline);
   });
 

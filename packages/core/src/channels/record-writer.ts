@@ -120,13 +120,8 @@ export class RecordWriter {
         return;
       }
       case 'hash': {
+        // hashKey rejects a key that is not a primitive, with the fix in its message.
         const key = this.#keySelector!(value);
-        const type = typeof key;
-        if (type !== 'string' && type !== 'number' && type !== 'bigint' && type !== 'boolean') {
-          throw new TypeError(
-            `keyBy: the key selector returned ${key === null ? 'null' : type}; keys must be strings, numbers, bigints or booleans (build a string for composite keys)`,
-          );
-        }
         const channel = this.#channelOfKeyGroup[assignToKeyGroup(key, this.#maxParallelism)]!;
         this.#append(this.#channels[channel]!, value, timestamp);
         return;

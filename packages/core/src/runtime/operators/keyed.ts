@@ -36,13 +36,8 @@ export abstract class AbstractKeyedOperator<IN, OUT> extends AbstractStreamOpera
 
   /** Sets the current key from a record; keys must be primitives so that they hash the same everywhere. */
   protected setKeyOf(value: unknown): Key {
+    // setCurrentKey hashes the key, which rejects one that is not a primitive with the fix.
     const key = this.keySelector(value);
-    const type = typeof key;
-    if (type !== 'string' && type !== 'number' && type !== 'bigint' && type !== 'boolean') {
-      throw new TypeError(
-        `the key selector returned ${key === null ? 'null' : type}; keys must be strings, numbers, bigints or booleans (build a string for composite keys)`,
-      );
-    }
     this.backend.setCurrentKey(key);
     return key;
   }
