@@ -23,7 +23,7 @@ describe('the API is typed end to end', () => {
 
     const keyed = clicks.assignTimestamps({ timestamp: (c) => c.ts }).keyBy((c) => c.page);
     expectTypeOf(keyed).toEqualTypeOf<KeyedStream<string, { page: string; user: number; ts: number }>>();
-    expectTypeOf(keyed.reduce((a, b) => ({ ...a, user: a.user + b.user }))).toEqualTypeOf<
+    expectTypeOf(keyed.reduce((a, b) => ({ page: a.page, user: a.user + b.user, ts: b.ts }))).toEqualTypeOf<
       SingleOutputStream<{ page: string; user: number; ts: number }>
     >();
 
