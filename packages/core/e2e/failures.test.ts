@@ -86,6 +86,19 @@ describe('a failing user function', () => {
     await expectThreadsBackTo(baseline);
   });
 
+  it('ends the job even when an operator hangs while closing: its thread is terminated after a grace period', async () => {
+    const startedAt = Date.now();
+    const error = await failureOf(
+      runJob<FailingArgs>(failing, {
+        parallelism: 2,
+        args: { mode: 'stuck-close', poison: 500, count: 100_000 },
+      }),
+    );
+    expect(error.message).toContain('boom at 500');
+    expect(Date.now() - startedAt).toBeLessThan(20_000);
+    await expectThreadsBackTo(baseline);
+  });
+
   it('reports a source that cannot open', async () => {
     const error = await failureOf(
       runJob<FailingArgs>(failing, {

@@ -5,13 +5,23 @@ export type FailingMode =
   | 'key-selector-object'
   | 'sink-flush-rejects'
   | 'source-open-rejects'
-  | 'state-without-keyby';
+  | 'state-without-keyby'
+  | 'stuck-close';
 
 export interface FailingArgs {
   readonly mode: FailingMode;
   readonly poison: number;
   readonly count: number;
 }
+
+/** A sink whose close never settles: the job must still end when something else fails. */
+const stuckSink: Sink<number> = {
+  name: 'stuck',
+  createWriter: () => ({
+    write() {},
+    close: () => new Promise<void>(() => {}),
+  }),
+};
 
 const rejectingSink: Sink<number> = {
   name: 'rejecting',
@@ -44,6 +54,15 @@ export default defineJob<FailingArgs>({ name: 'failing' }, (env, { mode, poison,
       return;
     case 'sink-flush-rejects':
       numbers.rebalance().sinkTo(rejectingSink);
+      return;
+    case 'stuck-close':
+      numbers
+        .rebalance()
+        .map((n) => {
+          if (n === poison) throw new Error(`boom at ${n}`);
+          return n;
+        })
+        .sinkTo(stuckSink);
       return;
     case 'state-without-keyby':
       // What plain JavaScript (or a cast) can do: a keyed function on a stream without keyBy.

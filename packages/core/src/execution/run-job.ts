@@ -55,6 +55,9 @@ export interface JobHandle {
 
 const require = createRequire(import.meta.url);
 
+/** How long slots may take to stop after a failure or cancellation before their threads are terminated. */
+const STOP_GRACE_MS = 5_000;
+
 function workerExecArgv(): string[] {
   const extra = process.env.SLUICE_WORKER_EXEC_ARGV;
   return extra === undefined || extra.trim() === '' ? [] : extra.trim().split(/\s+/);
@@ -122,6 +125,20 @@ export async function startJob<A = unknown>(
   const collected = new Map<string, unknown[]>();
   let failure: Error | undefined;
   let cancelled = false;
+  /**
+   * Slots stop at their next loop turn once cancelled; one stuck in user code (a sink's close
+   * that never settles) must not keep the job alive: after a grace period its thread is
+   * terminated, so runJob always settles and no thread survives it.
+   */
+  let forcedStop: ReturnType<typeof setTimeout> | undefined;
+  let terminated = false;
+  const stopAll = (): void => {
+    cancelAllSlots(control, doorbells);
+    forcedStop ??= setTimeout(() => {
+      terminated = true;
+      void pool.destroy();
+    }, STOP_GRACE_MS);
+  };
   const onMessage = (message: SlotMessage): void => {
     if (message.type === 'data') {
       options.onSinkData?.(message.channel, message.payload);
@@ -146,6 +163,7 @@ export async function startJob<A = unknown>(
         deserializeError(message.error),
       );
     }
+    stopAll();
   };
 
   const slotRuns = plan.slots.map((slot) => {
@@ -174,7 +192,7 @@ export async function startJob<A = unknown>(
       (error: unknown) => {
         // The thread died (terminated, out of memory, uncaught error): stop the others.
         port1.close();
-        if (failure === undefined) {
+        if (failure === undefined && !cancelled && !terminated) {
           failure = new JobExecutionError(
             {
               jobName,
@@ -187,7 +205,7 @@ export async function startJob<A = unknown>(
             error instanceof Error ? error : new Error(String(error)),
           );
         }
-        cancelAllSlots(control, doorbells);
+        stopAll();
         return undefined;
       },
     );
@@ -196,7 +214,7 @@ export async function startJob<A = unknown>(
 
   const abort = (): void => {
     cancelled = true;
-    cancelAllSlots(control, doorbells);
+    stopAll();
   };
   options.signal?.addEventListener('abort', abort, { once: true });
   if (options.signal?.aborted) abort();
@@ -219,7 +237,8 @@ export async function startJob<A = unknown>(
       };
     } finally {
       options.signal?.removeEventListener('abort', abort);
-      await pool.destroy();
+      clearTimeout(forcedStop);
+      if (!terminated) await pool.destroy();
     }
   })();
 
