@@ -51,11 +51,12 @@ export function generatorSource<T>(
             if (allowed <= 0) return { sleepMs: Math.max(1, Math.ceil(1000 / perSubtaskRate)) };
             budget = Math.min(budget, allowed);
           }
-          for (let i = 0; i < budget && next < end; i++) {
+          let i = 0;
+          for (; i < budget && next < end; i++) {
             output.collect(generate(next));
             next += stride;
           }
-          emitted += budget;
+          emitted += i;
           return next < end ? PollStatus.More : PollStatus.End;
         },
       };

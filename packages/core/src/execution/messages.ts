@@ -1,5 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { SerializedError } from '../errors.ts';
+import type { ExecutionConfig } from './execution-config.ts';
 
 /** What a slot is given when it starts (all structured-cloneable; SharedArrayBuffers are shared). */
 export interface SlotAssignment {
@@ -8,7 +9,7 @@ export interface SlotAssignment {
   readonly parallelism: number;
   readonly maxParallelism: number | undefined;
   readonly chaining: boolean;
-  readonly config: import('./execution-config.ts').ExecutionConfig;
+  readonly config: ExecutionConfig;
   readonly fingerprint: string;
   readonly slotIndex: number;
   readonly rings: readonly SharedArrayBuffer[];
