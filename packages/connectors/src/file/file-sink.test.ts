@@ -41,6 +41,9 @@ function context(subtaskIndex: number): SinkWriterContext {
     subtaskIndex,
     parallelism: 1,
     sendToCoordinator: () => {},
+    sendOnSuccess: () => {},
+    checkpointing: false,
+    restoredState: undefined,
   };
 }
 

@@ -33,6 +33,7 @@ async function readSubtask(
     subtaskIndex,
     parallelism,
     currentProcessingTime: () => 0,
+    restoredState: undefined,
     notifyAvailable: () => {
       notified = true;
       wake?.();
@@ -175,6 +176,7 @@ describe('textFileSource reader', () => {
       subtaskIndex: 0,
       parallelism: 1,
       currentProcessingTime: () => 0,
+      restoredState: undefined,
       notifyAvailable: () => {},
     };
     const reader = textFileSource(path).createReader(context);

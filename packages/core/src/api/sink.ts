@@ -17,7 +17,16 @@ export interface SinkWriterContext {
   readonly subtaskIndex: number;
   readonly parallelism: number;
   /** Sends plain data to the process that runs the job (for `collectSink`); batched by the caller. */
-  sendToCoordinator(channel: string, payload: unknown): void;
+  sendToCoordinator(channel: string, payload: unknown, commitKey?: string): void;
+  /**
+   * Like `sendToCoordinator`, but taken only if this run of the job finishes: for what a sink
+   * still holds at end of input, when no checkpoint will complete to commit it.
+   */
+  sendOnSuccess(channel: string, payload: unknown): void;
+  /** Whether the job takes checkpoints (an exactly-once sink then commits on checkpoint completion). */
+  readonly checkpointing: boolean;
+  /** After a restore: this subtask's share of what `snapshotState` returned. */
+  readonly restoredState: readonly unknown[] | undefined;
 }
 
 export interface SinkWriter<T> {
@@ -26,4 +35,14 @@ export interface SinkWriter<T> {
   flush?(): void | Promise<void>;
   /** Called at end of input after a final `flush`, and on cancellation. */
   close?(): void | Promise<void>;
+  /**
+   * Two-phase commit, phase one: at a checkpoint barrier, return what was written since the last
+   * one as plain data ("committables"); it is stored in the checkpoint.
+   */
+  snapshotState?(checkpointId: number): readonly unknown[];
+  /**
+   * Phase two: checkpoint `checkpointId` is durable; commit what was prepared up to it. Must be
+   * idempotent: after a crash it is called again for committables restored from the checkpoint.
+   */
+  notifyCheckpointComplete?(checkpointId: number): void | Promise<void>;
 }

@@ -23,6 +23,11 @@ export interface SourceReaderContext {
   currentProcessingTime(): number;
   /** Call when data arrived for a reader whose last `poll` returned `PollStatus.Pending`. */
   notifyAvailable(): void;
+  /**
+   * After a restore: this subtask's share of the splits the readers returned from
+   * `snapshotState` (dealt round-robin when the parallelism changed). Undefined on a fresh start.
+   */
+  readonly restoredState: readonly unknown[] | undefined;
 }
 
 export interface SourceOutput<T> {
@@ -49,4 +54,9 @@ export interface SourceReader<T> {
    */
   poll(output: SourceOutput<T>, maxRecords: number): PollStatus | { readonly sleepMs: number };
   close?(): void | Promise<void>;
+  /**
+   * The reader's position for a checkpoint, as a list of plain-data splits (what remains to be
+   * read); required when the job checkpoints. Called between polls, synchronously.
+   */
+  snapshotState?(checkpointId: number): readonly unknown[];
 }

@@ -12,6 +12,8 @@ export const ControlType = {
   EndOfInput: 3,
   /** A piece of a data frame larger than the ring's largest frame; the last piece has flag 1. */
   Part: 4,
+  /** A checkpoint barrier: `[marker, type, f64 checkpoint id]`. */
+  Barrier: 5,
 } as const;
 
 const scratch = new DataView(new ArrayBuffer(8));
@@ -22,6 +24,20 @@ export function encodeWatermark(watermark: number): Uint8Array {
   frame[1] = ControlType.Watermark;
   new DataView(frame.buffer).setFloat64(2, watermark, true);
   return frame;
+}
+
+export function encodeBarrier(checkpointId: number): Uint8Array {
+  const frame = new Uint8Array(10);
+  frame[0] = CONTROL_MARKER;
+  frame[1] = ControlType.Barrier;
+  new DataView(frame.buffer).setFloat64(2, checkpointId, true);
+  return frame;
+}
+
+/** Reads the f64 after the two header bytes (watermarks and barriers). */
+export function decodeControlNumber(frame: Uint8Array): number {
+  for (let i = 0; i < 8; i++) scratch.setUint8(i, frame[2 + i]!);
+  return scratch.getFloat64(0, true);
 }
 
 export function decodeWatermark(frame: Uint8Array): number {

@@ -1,7 +1,7 @@
 import { Unpackr } from 'msgpackr';
 import { StatusWatermarkValve } from '../time/status-watermark-valve.ts';
 import type { Doorbell } from './doorbell.ts';
-import { CONTROL_MARKER, ControlType, decodeWatermark } from './frames.ts';
+import { CONTROL_MARKER, ControlType, decodeControlNumber, decodeWatermark } from './frames.ts';
 import type { LocalChannel } from './local-channel.ts';
 import { RingReader } from './ring-buffer.ts';
 
@@ -22,6 +22,10 @@ export interface InputHandler {
   processWatermarkStatus(idle: boolean): void;
   /** Every channel has ended. */
   endOfInput(): void;
+  /** Barrier `checkpointId` has arrived on every channel that has not ended (aligned). */
+  processBarrier(checkpointId: number): void;
+  /** A newer barrier overtook an alignment in progress: that checkpoint is abandoned here. */
+  abortCheckpoint(checkpointId: number): void;
 }
 
 class InputChannel {
@@ -32,6 +36,8 @@ class InputChannel {
   /** Pieces of a data frame too large for the ring, until its last piece arrives. */
   parts: Uint8Array[] | undefined;
   finished = false;
+  /** Delivered the barrier being aligned: read no further until the others catch up. */
+  blocked = false;
 
   constructor(source: ChannelSource) {
     if ('local' in source) {
@@ -53,6 +59,11 @@ export class InputGate {
   readonly #valve: StatusWatermarkValve;
   #next = 0;
   #finished = 0;
+  /** The checkpoint whose barriers are being aligned, and how many channels delivered it. */
+  #aligning: number | undefined;
+  #barriers = 0;
+  /** When the first barrier of the current alignment arrived (ms), for the alignment-time metric. */
+  alignmentStartedAtMs = 0;
 
   constructor(sources: readonly ChannelSource[]) {
     this.#channels = sources.map((s) => new InputChannel(s));
@@ -76,7 +87,7 @@ export class InputGate {
       const index = this.#next;
       this.#next = index + 1 === count ? 0 : index + 1;
       const channel = channels[index]!;
-      if (channel.finished) {
+      if (channel.finished || channel.blocked) {
         idleRounds++;
         continue;
       }
@@ -130,7 +141,13 @@ export class InputGate {
         this.#finished++;
         const result = this.#valve.channelFinished(index);
         this.#applyValveOutput(result, handler);
+        // An ended channel counts as aligned for a checkpoint in progress.
+        if (this.#aligning !== undefined) this.#completeAlignmentIfDone(handler);
         if (this.isFinished) handler.endOfInput();
+        return;
+      }
+      case ControlType.Barrier: {
+        this.#onBarrier(channel, decodeControlNumber(frame), handler);
         return;
       }
       case ControlType.Part: {
@@ -152,6 +169,41 @@ export class InputGate {
       default:
         throw new Error(`bug: unknown control frame type ${frame[1]} on input channel ${index}`);
     }
+  }
+
+  /**
+   * Aligned checkpoints: a channel that delivered barrier n is blocked until every channel that
+   * has not ended delivered it too; then the task snapshots and forwards the barrier, and every
+   * channel reads on. A newer barrier abandons an older alignment (that checkpoint timed out).
+   */
+  #onBarrier(channel: InputChannel, checkpointId: number, handler: InputHandler): void {
+    const aligning = this.#aligning;
+    if (aligning !== undefined && checkpointId < aligning) return;
+    if (aligning !== undefined && checkpointId > aligning) {
+      this.#unblockAll();
+      handler.abortCheckpoint(aligning);
+    }
+    if (this.#aligning !== checkpointId) {
+      this.#aligning = checkpointId;
+      this.#barriers = 0;
+      this.alignmentStartedAtMs = Date.now();
+    }
+    channel.blocked = true;
+    this.#barriers++;
+    this.#completeAlignmentIfDone(handler);
+  }
+
+  #completeAlignmentIfDone(handler: InputHandler): void {
+    if (this.#barriers < this.#channels.length - this.#finished) return;
+    const checkpointId = this.#aligning!;
+    this.#unblockAll();
+    handler.processBarrier(checkpointId);
+  }
+
+  #unblockAll(): void {
+    for (const channel of this.#channels) channel.blocked = false;
+    this.#aligning = undefined;
+    this.#barriers = 0;
   }
 
   #applyValveOutput(

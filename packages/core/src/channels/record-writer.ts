@@ -1,7 +1,7 @@
 import { Packr } from 'msgpackr';
 import { assignToKeyGroup, computeOperatorIndexForKeyGroup, type Key } from '../state/key-groups.ts';
 import type { Doorbell } from './doorbell.ts';
-import { END_OF_INPUT_FRAME, encodeParts, encodeStatus, encodeWatermark } from './frames.ts';
+import { END_OF_INPUT_FRAME, encodeBarrier, encodeParts, encodeStatus, encodeWatermark } from './frames.ts';
 import type { LocalChannel, LocalItem } from './local-channel.ts';
 import { RingWriter } from './ring-buffer.ts';
 
@@ -221,6 +221,11 @@ export class RecordWriter {
 
   emitWatermarkStatus(idle: boolean): void {
     this.#broadcastControl(encodeStatus(idle));
+  }
+
+  /** A checkpoint barrier, after every record before it. */
+  emitBarrier(checkpointId: number): void {
+    this.#broadcastControl(encodeBarrier(checkpointId));
   }
 
   emitEndOfInput(): void {

@@ -9,10 +9,13 @@ export interface GeneratorOptions {
   readonly ratePerSecond?: number;
 }
 
+/** Indices `next, next + stride, ...` below `end` (Infinity when unbounded). */
+type GeneratorSplit = readonly [next: number, end: number, stride: number];
+
 /**
  * Records `generate(index)` for index 0, 1, 2, ...: each subtask generates its own contiguous
  * share of a bounded range, or the indices congruent to its number when unbounded, so that the
- * union over subtasks is every index exactly once.
+ * union over subtasks is every index exactly once. Checkpoints store each share's next index.
  */
 export function generatorSource<T>(
   generate: (index: number) => T,
@@ -34,10 +37,19 @@ export function generatorSource<T>(
     boundedness: count === undefined ? 'unbounded' : 'bounded',
     createReader(context) {
       const { subtaskIndex, parallelism } = context;
-      const [start, end] =
-        count === undefined ? [0, Number.POSITIVE_INFINITY] : splitRange(count, subtaskIndex, parallelism);
-      const stride = count === undefined ? parallelism : 1;
-      let next = count === undefined ? subtaskIndex : start;
+      let splits: Array<[number, number, number]>;
+      if (context.restoredState !== undefined) {
+        splits = (context.restoredState as GeneratorSplit[]).map(([next, end, stride]) => [
+          next,
+          end,
+          stride,
+        ]);
+      } else if (count === undefined) {
+        splits = [[subtaskIndex, Number.POSITIVE_INFINITY, parallelism]];
+      } else {
+        const [start, end] = splitRange(count, subtaskIndex, parallelism);
+        splits = [[start, end, 1]];
+      }
       const perSubtaskRate = ratePerSecond === undefined ? undefined : ratePerSecond / parallelism;
       let startedAtMs = -1;
       let emitted = 0;
@@ -51,14 +63,24 @@ export function generatorSource<T>(
             if (allowed <= 0) return { sleepMs: Math.max(1, Math.ceil(1000 / perSubtaskRate)) };
             budget = Math.min(budget, allowed);
           }
-          let i = 0;
-          for (; i < budget && next < end; i++) {
-            output.collect(generate(next));
-            next += stride;
+          while (splits.length > 0 && budget > 0) {
+            const split = splits[0]!;
+            let next = split[0];
+            const end = split[1];
+            const stride = split[2];
+            let i = 0;
+            for (; i < budget && next < end; i++) {
+              output.collect(generate(next));
+              next += stride;
+            }
+            split[0] = next;
+            budget -= i;
+            emitted += i;
+            if (next >= end) splits.shift();
           }
-          emitted += i;
-          return next < end ? PollStatus.More : PollStatus.End;
+          return splits.length > 0 ? PollStatus.More : PollStatus.End;
         },
+        snapshotState: () => splits.map(([next, end, stride]): GeneratorSplit => [next, end, stride]),
       };
     },
   };

@@ -7,10 +7,16 @@ import { RecordWriter } from '../channels/record-writer.ts';
 import { type ChannelSpec, inputChannelsOf, outputChannelsOf } from '../plan/execution-plan.ts';
 import type { StreamNode } from '../plan/stream-node.ts';
 import { type Consumer, type FailureTracker, outputFor } from '../runtime/chain-outputs.ts';
-import type { KeyedContext, OperatorMetrics, Output, StreamOperator } from '../runtime/operator.ts';
-import { type ChainMember, Task } from '../runtime/task.ts';
+import type {
+  KeyedContext,
+  OperatorMetrics,
+  Output,
+  RestoredOperatorState,
+  StreamOperator,
+} from '../runtime/operator.ts';
+import { type ChainMember, type CheckpointHooks, Task } from '../runtime/task.ts';
 import { HeapKeyedStateBackend } from '../state/heap-keyed-state-backend.ts';
-import { computeKeyGroupRangeForOperatorIndex, type Key } from '../state/key-groups.ts';
+import { computeKeyGroupRangeForOperatorIndex, type Key, type KeyGroupRange } from '../state/key-groups.ts';
 import { InternalTimerService } from '../time/timer-service.ts';
 import type { ExecutionConfig } from './execution-config.ts';
 import type { PlannedJob } from './planner.ts';
@@ -37,8 +43,21 @@ export interface DeployOptions {
   readonly resources: SlotResources;
   readonly config: ExecutionConfig;
   readonly clock: () => number;
-  readonly sendToCoordinator: (channel: string, payload: unknown) => void;
+  readonly sendToCoordinator: (channel: string, payload: unknown, commitKey?: string) => void;
+  readonly sendOnSuccess: (channel: string, payload: unknown) => void;
+  /** When the job takes checkpoints. */
+  readonly checkpoints: CheckpointHooks | undefined;
+  /** When the job resumes from a checkpoint: the state of one operator's subtask, by key-group range. */
+  readonly restore: StateLookup | undefined;
 }
+
+/** Finds an operator's restored state for a subtask: its key groups and its share of list state. */
+export type StateLookup = (
+  operatorId: string,
+  subtaskIndex: number,
+  parallelism: number,
+  keyGroups: KeyGroupRange,
+) => RestoredOperatorState | undefined;
 
 /** Builds the tasks of one slot from the rebuilt graph: operators, chains, channels, state. */
 export function deploySlot(options: DeployOptions): DeployedTask[] {
@@ -61,6 +80,8 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
 
   for (const { vertex: vertexIndex, subtaskIndex } of slot.subtasks) {
     const vertex = jobGraph.vertices[vertexIndex]!;
+    const keyGroupsOf = (parallelism: number): KeyGroupRange =>
+      computeKeyGroupRangeForOperatorIndex(streamGraph.maxParallelism, parallelism, subtaskIndex);
     const tracker: FailureTracker = { node: vertex.head, record: undefined, hasRecord: false };
     const operators = new Map<number, StreamOperator<unknown, unknown>>();
     for (const nodeIndex of vertex.nodes) {
@@ -151,7 +172,16 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
         keyed,
         clock,
         sendToCoordinator: options.sendToCoordinator,
+        sendOnSuccess: options.sendOnSuccess,
+        checkpointing: options.checkpoints !== undefined,
       });
+      const restored = options.restore?.(
+        resolved.id,
+        subtaskIndex,
+        vertex.parallelism,
+        keyGroupsOf(vertex.parallelism),
+      );
+      if (restored !== undefined && operator.restoreState !== undefined) operator.restoreState(restored);
       members.push({
         node: nodeIndex,
         operatorId: resolved.id,
@@ -174,19 +204,31 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
       bufferTimeoutMs: config.bufferTimeoutMs,
       sourceBatchSize: config.sourceBatchSize,
       framesPerStep: 8,
+      ...(options.checkpoints === undefined ? {} : { checkpoints: options.checkpoints }),
     };
     if (head.source !== undefined) {
       const doorbell = resources.doorbells[slotIndex]!;
       let notify = (): void => {};
+      const sourceId = streamGraph.nodes[vertex.head]!.id;
       const reader: SourceReader<unknown> = head.source.createReader({
         jobName: env.jobName,
-        operatorId: streamGraph.nodes[vertex.head]!.id,
+        operatorId: sourceId,
         subtaskIndex,
         parallelism: vertex.parallelism,
         currentProcessingTime: clock,
         notifyAvailable: () => notify(),
+        restoredState: options.restore?.(
+          sourceId,
+          subtaskIndex,
+          vertex.parallelism,
+          keyGroupsOf(vertex.parallelism),
+        )?.operatorState,
       });
-      task = new Task({ ...base, source: { reader, node: vertex.head, output: outputOf(vertex.head) } });
+      task = new Task({
+        ...base,
+        source: { reader, node: vertex.head, output: outputOf(vertex.head) },
+        sourceOperatorId: sourceId,
+      });
       notify = () => {
         task.notifySourceAvailable();
         doorbell.ring();

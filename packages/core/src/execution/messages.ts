@@ -1,4 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
+import type { StateFileHandle } from '../checkpoint/metadata.ts';
 import type { SerializedError } from '../errors.ts';
 import type { ExecutionConfig } from './execution-config.ts';
 
@@ -16,7 +17,14 @@ export interface SlotAssignment {
   readonly doorbells: readonly SharedArrayBuffer[];
   readonly control: SharedArrayBuffer;
   readonly port: MessagePort;
+  /** The checkpoint directory, when the job takes checkpoints. */
+  readonly checkpointDirectory: string | undefined;
+  /** A checkpoint or savepoint folder to resume from. */
+  readonly restoreFrom: string | undefined;
 }
+
+/** Messages the coordinator sends to a slot. */
+export type CoordinatorMessage = { readonly type: 'checkpoint-complete'; readonly checkpointId: number };
 
 export interface OperatorMetricsReport {
   readonly operatorId: string;
@@ -27,7 +35,35 @@ export interface OperatorMetricsReport {
 
 /** Messages a slot sends to the coordinator over its port (batched, never per record). */
 export type SlotMessage =
-  | { readonly type: 'data'; readonly channel: string; readonly payload: unknown }
+  /** Sink data for the coordinator; a `commitKey` seen before is dropped (idempotent commits). */
+  | {
+      readonly type: 'data';
+      readonly channel: string;
+      readonly payload: unknown;
+      readonly commitKey: string | undefined;
+      /** Taken only if the attempt finishes (end-of-input leftovers of exactly-once sinks). */
+      readonly onSuccess: boolean;
+    }
+  | {
+      readonly type: 'ack';
+      readonly checkpointId: number;
+      readonly vertex: number;
+      readonly subtaskIndex: number;
+      readonly parallelism: number;
+      readonly operatorIds: readonly string[];
+      readonly keyGroupStart: number;
+      readonly keyGroupEnd: number;
+      readonly file: StateFileHandle;
+      readonly alignmentMs: number;
+    }
+  | {
+      readonly type: 'decline';
+      readonly checkpointId: number;
+      readonly vertex: number;
+      readonly subtaskIndex: number;
+      readonly reason: string;
+    }
+  | { readonly type: 'task-finished'; readonly vertex: number; readonly subtaskIndex: number }
   | {
       readonly type: 'failed';
       readonly error: SerializedError;

@@ -3,12 +3,32 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { allocateDoorbell, Doorbell } from '../channels/doorbell.ts';
 import { allocateRing } from '../channels/ring-buffer.ts';
+import { CheckpointStorage } from '../checkpoint/storage.ts';
 import { ConfigError, deserializeError, JobExecutionError, SluiceError } from '../errors.ts';
 import { cancelAllSlots } from '../runtime/slot.ts';
+import {
+  CheckpointCoordinator,
+  type CheckpointingOptions,
+  type CheckpointStats,
+  type CompletedCheckpointStats,
+} from './checkpoint-coordinator.ts';
 import { type ExecutionConfig, resolveExecutionConfig } from './execution-config.ts';
 import { type JobModuleRef, jobModuleUrl, loadJob } from './job-loader.ts';
-import type { OperatorMetricsReport, SlotAssignment, SlotMessage, SlotResult } from './messages.ts';
-import { planJob } from './planner.ts';
+import type {
+  CoordinatorMessage,
+  OperatorMetricsReport,
+  SlotAssignment,
+  SlotMessage,
+  SlotResult,
+} from './messages.ts';
+import { type PlannedJob, planJob } from './planner.ts';
+import {
+  DEFAULT_RESTART_STRATEGY,
+  type RestartStrategy,
+  restartDelayMs,
+  validateRestartStrategy,
+} from './restart-strategy.ts';
+import { CONTROL_CHECKPOINT } from './slot-checkpoints.ts';
 
 export interface RunJobOptions<A = unknown> extends Partial<ExecutionConfig> {
   /** Default parallelism of every operator (default 1). */
@@ -23,6 +43,16 @@ export interface RunJobOptions<A = unknown> extends Partial<ExecutionConfig> {
   readonly signal?: AbortSignal;
   /** Called with each batch a sink sends to the coordinator (e.g. a collect sink), as it arrives. */
   readonly onSinkData?: (channel: string, payload: unknown) => void;
+  /** Take periodic aligned checkpoints; a failure then restarts the job from the last one. */
+  readonly checkpointing?: CheckpointingOptions;
+  /** What to do on failure (default: 10 restarts 200 ms apart with checkpointing, none without). */
+  readonly restartStrategy?: RestartStrategy;
+  /** Resume from a checkpoint or savepoint folder. */
+  readonly restoreFrom?: string;
+  /** Where the runtime reports restarts and abandoned checkpoints (default: stderr). */
+  readonly log?: (message: string) => void;
+  /** Called when a checkpoint is complete (durable), with its figures. */
+  readonly onCheckpoint?: (checkpoint: CompletedCheckpointStats) => void;
 }
 
 export interface JobResult {
@@ -30,12 +60,15 @@ export interface JobResult {
   readonly durationMs: number;
   /** Records a `collectSink(name)` received, from all its subtasks. */
   collected<T = unknown>(name: string): T[];
-  /** Per operator and subtask counters. */
+  /** Per operator and subtask counters of the last attempt. */
   readonly metrics: readonly OperatorMetricsReport[];
   /** Late records dropped by windows (not sent to a side output), summed over subtasks. */
   readonly lateRecordsDropped: number;
-  /** Records read by all sources. */
+  /** Records read by all sources in the last attempt (after a restore: since the checkpoint). */
   readonly sourceRecords: number;
+  /** How often the job restarted after a failure. */
+  readonly restarts: number;
+  readonly checkpoints: CheckpointStats;
 }
 
 export class JobCancelledError extends SluiceError {
@@ -51,6 +84,11 @@ export interface JobHandle {
   readonly result: Promise<JobResult>;
   /** Stops the job; resolves once every worker thread is gone. */
   cancel(): Promise<void>;
+  /**
+   * Fault injection for tests: terminates one worker thread of the running attempt from outside,
+   * as a crash would. Returns false when no attempt is running.
+   */
+  terminateWorker(index: number): Promise<boolean>;
 }
 
 const require = createRequire(import.meta.url);
@@ -71,6 +109,21 @@ function validateParallelism(value: unknown, option: string): number | undefined
   return value;
 }
 
+function validateCheckpointing(options: CheckpointingOptions | undefined): CheckpointingOptions | undefined {
+  if (options === undefined) return undefined;
+  if (typeof options.directory !== 'string' || options.directory.length === 0) {
+    throw new ConfigError('option "checkpointing.directory" must be a non-empty path');
+  }
+  for (const key of ['intervalMs', 'timeoutMs', 'maxConcurrent', 'retain'] as const) {
+    const value = options[key];
+    if (value === undefined && key !== 'intervalMs') continue;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+      throw new ConfigError(`option "checkpointing.${key}" must be an integer >= 1, got ${String(value)}`);
+    }
+  }
+  return options;
+}
+
 /** Runs a job module to completion on worker threads. */
 export async function runJob<A = unknown>(
   module: JobModuleRef,
@@ -80,9 +133,36 @@ export async function runJob<A = unknown>(
   return handle.result;
 }
 
+type AttemptOutcome =
+  | { readonly status: 'finished'; readonly results: readonly (SlotResult | undefined)[] }
+  | { readonly status: 'failed'; readonly error: Error }
+  | { readonly status: 'cancelled' };
+
+interface Attempt {
+  readonly outcome: Promise<AttemptOutcome>;
+  stop(): void;
+  terminateWorker(index: number): Promise<boolean>;
+}
+
+interface JobContext {
+  readonly url: string;
+  readonly planned: PlannedJob;
+  readonly config: ExecutionConfig;
+  readonly options: RunJobOptions<unknown>;
+  readonly parallelism: number;
+  readonly maxParallelism: number | undefined;
+  readonly storage: CheckpointStorage | undefined;
+  readonly checkpointStats: CheckpointStats;
+  readonly collected: Map<string, unknown[]>;
+  readonly committed: Set<string>;
+  readonly log: (message: string) => void;
+  nextCheckpointId: number;
+}
+
 /**
  * Starts a job module on worker threads, one per slot (the highest operator parallelism).
- * Planning errors reject here, before any thread starts.
+ * Planning errors reject here, before any thread starts. With checkpointing, a failed attempt is
+ * followed by a new one restored from the newest valid checkpoint, as the restart strategy allows.
  */
 export async function startJob<A = unknown>(
   module: JobModuleRef,
@@ -92,6 +172,10 @@ export async function startJob<A = unknown>(
   const parallelism = validateParallelism(options.parallelism, 'parallelism') ?? 1;
   const maxParallelism = validateParallelism(options.maxParallelism, 'maxParallelism');
   const config = resolveExecutionConfig(options);
+  const checkpointing = validateCheckpointing(options.checkpointing);
+  const strategy = validateRestartStrategy(
+    options.restartStrategy ?? (checkpointing === undefined ? { kind: 'none' } : DEFAULT_RESTART_STRATEGY),
+  );
   const url = jobModuleUrl(module);
   const job = await loadJob(url);
   const planned = planJob(job, options.args, {
@@ -99,16 +183,115 @@ export async function startJob<A = unknown>(
     ...(maxParallelism === undefined ? {} : { maxParallelism }),
     chaining: options.chaining ?? true,
   });
-  const { plan } = planned;
   const jobName = job.config.name;
-  const sourceIds = new Set(planned.streamGraph.nodes.filter((n) => n.role === 'source').map((n) => n.id));
+  const log = options.log ?? ((message: string) => process.stderr.write(`sluice: ${message}\n`));
+  const storage =
+    checkpointing === undefined
+      ? undefined
+      : new CheckpointStorage(checkpointing.directory, { retain: checkpointing.retain ?? 3 });
+  const context: JobContext = {
+    url,
+    planned,
+    config,
+    options: options as RunJobOptions<unknown>,
+    parallelism,
+    maxParallelism,
+    storage,
+    checkpointStats: { completed: [], aborted: 0 },
+    collected: new Map(),
+    committed: new Set(),
+    log,
+    nextCheckpointId: 1,
+  };
+  if (storage !== undefined) {
+    // Continue the numbering of checkpoints already in the directory, so that none is overwritten.
+    const existing = await storage.listComplete();
+    context.nextCheckpointId = (existing[0] ?? 0) + 1;
+  }
 
+  let cancelled = false;
+  let current: Attempt | undefined;
+  let wakeFromDelay: (() => void) | undefined;
+  const cancel = (): void => {
+    cancelled = true;
+    current?.stop();
+    wakeFromDelay?.();
+  };
+  options.signal?.addEventListener('abort', cancel, { once: true });
+  if (options.signal?.aborted) cancel();
+
+  const result = (async (): Promise<JobResult> => {
+    try {
+      let restoreFrom = options.restoreFrom;
+      for (let restarts = 0; ; restarts++) {
+        if (cancelled) throw new JobCancelledError(jobName);
+        current = runAttempt(context, restoreFrom);
+        const outcome = await current.outcome;
+        current = undefined;
+        if (outcome.status === 'finished') {
+          const metrics = outcome.results.flatMap((r) => r?.metrics ?? []);
+          const sourceIds = new Set(
+            planned.streamGraph.nodes.filter((n) => n.role === 'source').map((n) => n.id),
+          );
+          return {
+            jobName,
+            durationMs: performance.now() - startedAt,
+            collected: <T>(name: string) => (context.collected.get(`collect:${name}`) ?? []) as T[],
+            metrics,
+            lateRecordsDropped: metrics.reduce((n, m) => n + m.lateRecordsDropped, 0),
+            sourceRecords: metrics
+              .filter((m) => sourceIds.has(m.operatorId))
+              .reduce((n, m) => n + m.recordsIn, 0),
+            restarts,
+            checkpoints: context.checkpointStats,
+          };
+        }
+        if (outcome.status === 'cancelled' || cancelled) throw new JobCancelledError(jobName);
+        const delayMs = restartDelayMs(strategy, restarts);
+        if (delayMs === undefined) throw outcome.error;
+        log(`job '${jobName}' failed (${outcome.error.message}); restart ${restarts + 1} in ${delayMs} ms`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delayMs);
+          wakeFromDelay = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wakeFromDelay = undefined;
+        if (storage !== undefined) {
+          const latest = await storage.latestValid(log);
+          if (latest !== undefined) restoreFrom = latest.folder;
+        }
+      }
+    } finally {
+      options.signal?.removeEventListener('abort', cancel);
+    }
+  })();
+
+  return {
+    jobName,
+    result,
+    async cancel(): Promise<void> {
+      cancel();
+      await result.catch(() => undefined);
+    },
+    terminateWorker: async (index: number) =>
+      current === undefined ? false : current.terminateWorker(index),
+  };
+}
+
+/** One run of the whole job on fresh threads and channels, from scratch or from a checkpoint. */
+function runAttempt(context: JobContext, restoreFrom: string | undefined): Attempt {
+  const { planned, config, options, storage } = context;
+  const { plan } = planned;
+  const jobName = planned.streamGraph.jobName;
   const rings = plan.channels.map(() => allocateRing(config.channelCapacityBytes));
   const doorbellBuffers = plan.slots.map(() => allocateDoorbell());
   const doorbells = doorbellBuffers.map((sab) => new Doorbell(sab));
-  const controlBuffer = new SharedArrayBuffer(4);
+  const controlBuffer = new SharedArrayBuffer(8);
   const control = new Int32Array(controlBuffer);
   const numSlots = plan.slots.length;
+  const ports: MessagePort[] = [];
 
   const pool = new Piscina({
     filename: new URL('./slot-worker-entry.ts', import.meta.url).href,
@@ -122,59 +305,114 @@ export async function startJob<A = unknown>(
     execArgv: ['--require', require.resolve('tsx/cjs'), ...workerExecArgv()],
   });
 
-  const collected = new Map<string, unknown[]>();
   let failure: Error | undefined;
   let cancelled = false;
   /**
    * Slots stop at their next loop turn once cancelled; one stuck in user code (a sink's close
    * that never settles) must not keep the job alive: after a grace period its thread is
-   * terminated, so runJob always settles and no thread survives it.
+   * terminated, so the attempt always settles and no thread survives it.
    */
   let forcedStop: ReturnType<typeof setTimeout> | undefined;
   let terminated = false;
   const stopAll = (): void => {
+    coordinator?.stop();
     cancelAllSlots(control, doorbells);
     forcedStop ??= setTimeout(() => {
       terminated = true;
       void pool.destroy();
     }, STOP_GRACE_MS);
   };
-  const onMessage = (message: SlotMessage): void => {
-    if (message.type === 'data') {
-      options.onSinkData?.(message.channel, message.payload);
-      let list = collected.get(message.channel);
-      if (list === undefined) {
-        list = [];
-        collected.set(message.channel, list);
-      }
-      for (const item of message.payload as unknown[]) list.push(item);
-      return;
-    }
-    if (failure === undefined) {
-      failure = new JobExecutionError(
-        {
+
+  const coordinator =
+    storage === undefined || options.checkpointing === undefined
+      ? undefined
+      : new CheckpointCoordinator({
+          storage,
+          checkpointing: options.checkpointing,
           jobName,
-          operatorId: message.operatorId,
-          operatorName: message.operatorName,
-          subtaskIndex: message.subtaskIndex,
-          parallelism: message.parallelism,
-          record: message.record,
-        },
-        deserializeError(message.error),
-      );
+          maxParallelism: planned.streamGraph.maxParallelism,
+          expectedAcks: plan.jobGraph.vertices.reduce((n, v) => n + v.parallelism, 0),
+          firstCheckpointId: context.nextCheckpointId,
+          trigger: (checkpointId) => {
+            context.nextCheckpointId = checkpointId + 1;
+            Atomics.store(control, CONTROL_CHECKPOINT, checkpointId);
+            for (const doorbell of doorbells) doorbell.ring();
+          },
+          notifyComplete: (checkpointId) => {
+            const message: CoordinatorMessage = { type: 'checkpoint-complete', checkpointId };
+            for (const port of ports) port.postMessage(message);
+            const stats = context.checkpointStats.completed.at(-1);
+            if (stats !== undefined) options.onCheckpoint?.(stats);
+          },
+          log: context.log,
+          stats: context.checkpointStats,
+        });
+
+  const onSuccess: Array<Extract<SlotMessage, { type: 'data' }>> = [];
+  const deliver = (message: Extract<SlotMessage, { type: 'data' }>): void => {
+    options.onSinkData?.(message.channel, message.payload);
+    let list = context.collected.get(message.channel);
+    if (list === undefined) {
+      list = [];
+      context.collected.set(message.channel, list);
     }
-    stopAll();
+    for (const item of message.payload as unknown[]) list.push(item);
+  };
+
+  const onMessage = (message: SlotMessage): void => {
+    switch (message.type) {
+      case 'data': {
+        if (message.onSuccess) {
+          onSuccess.push(message);
+          return;
+        }
+        if (message.commitKey !== undefined) {
+          // Idempotent commits: a committable re-sent after a restore is taken once.
+          if (context.committed.has(message.commitKey)) return;
+          context.committed.add(message.commitKey);
+        }
+        deliver(message);
+        return;
+      }
+      case 'ack':
+        coordinator?.onAck(message);
+        return;
+      case 'decline':
+        coordinator?.onDecline(
+          message.checkpointId,
+          `task ${message.vertex}/${message.subtaskIndex}: ${message.reason}`,
+        );
+        return;
+      case 'task-finished':
+        coordinator?.taskFinished();
+        return;
+      case 'failed':
+        failure ??= new JobExecutionError(
+          {
+            jobName,
+            operatorId: message.operatorId,
+            operatorName: message.operatorName,
+            subtaskIndex: message.subtaskIndex,
+            parallelism: message.parallelism,
+            record: message.record,
+          },
+          deserializeError(message.error),
+        );
+        stopAll();
+        return;
+    }
   };
 
   const slotRuns = plan.slots.map((slot) => {
     const { port1, port2 } = new MessageChannel();
+    ports.push(port1);
     port1.on('message', onMessage);
     const closed = new Promise<void>((resolve) => port1.once('close', () => resolve()));
     const assignment: SlotAssignment = {
-      jobUrl: url,
+      jobUrl: context.url,
       args: options.args,
-      parallelism,
-      maxParallelism,
+      parallelism: context.parallelism,
+      maxParallelism: context.maxParallelism,
       chaining: options.chaining ?? true,
       config,
       fingerprint: planned.fingerprint,
@@ -183,8 +421,10 @@ export async function startJob<A = unknown>(
       doorbells: doorbellBuffers,
       control: controlBuffer,
       port: port2 as MessagePort,
+      checkpointDirectory: storage?.dir,
+      restoreFrom,
     };
-    const run = (pool.run(assignment, { transferList: [port2] as never }) as Promise<SlotResult>).then(
+    return (pool.run(assignment, { transferList: [port2] as never }) as Promise<SlotResult>).then(
       async (result) => {
         await closed;
         return result;
@@ -192,8 +432,8 @@ export async function startJob<A = unknown>(
       (error: unknown) => {
         // The thread died (terminated, out of memory, uncaught error): stop the others.
         port1.close();
-        if (failure === undefined && !cancelled && !terminated) {
-          failure = new JobExecutionError(
+        if (!cancelled && !terminated) {
+          failure ??= new JobExecutionError(
             {
               jobName,
               operatorId: undefined,
@@ -209,45 +449,35 @@ export async function startJob<A = unknown>(
         return undefined;
       },
     );
-    return run;
   });
+  coordinator?.start();
 
-  const abort = (): void => {
-    cancelled = true;
-    stopAll();
-  };
-  options.signal?.addEventListener('abort', abort, { once: true });
-  if (options.signal?.aborted) abort();
-
-  const result = (async (): Promise<JobResult> => {
+  const outcome = (async (): Promise<AttemptOutcome> => {
     try {
       const results = await Promise.all(slotRuns);
-      if (failure !== undefined) throw failure;
-      if (cancelled) throw new JobCancelledError(jobName);
-      const metrics = results.flatMap((r) => r?.metrics ?? []);
-      return {
-        jobName,
-        durationMs: performance.now() - startedAt,
-        collected: <T>(name: string) => (collected.get(`collect:${name}`) ?? []) as T[],
-        metrics,
-        lateRecordsDropped: metrics.reduce((n, m) => n + m.lateRecordsDropped, 0),
-        sourceRecords: metrics
-          .filter((m) => sourceIds.has(m.operatorId))
-          .reduce((n, m) => n + m.recordsIn, 0),
-      };
+      if (failure !== undefined) return { status: 'failed', error: failure };
+      if (cancelled) return { status: 'cancelled' };
+      for (const message of onSuccess) deliver(message);
+      return { status: 'finished', results };
     } finally {
-      options.signal?.removeEventListener('abort', abort);
+      coordinator?.stop();
       clearTimeout(forcedStop);
       if (!terminated) await pool.destroy();
     }
   })();
 
   return {
-    jobName,
-    result,
-    async cancel(): Promise<void> {
-      abort();
-      await result.catch(() => undefined);
+    outcome,
+    stop(): void {
+      cancelled = true;
+      stopAll();
+    },
+    async terminateWorker(index: number): Promise<boolean> {
+      const threads = pool.threads;
+      const worker = threads[index % Math.max(1, threads.length)];
+      if (worker === undefined) return false;
+      await worker.terminate();
+      return true;
     },
   };
 }

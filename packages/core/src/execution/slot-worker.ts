@@ -2,10 +2,18 @@ import { inspect } from 'node:util';
 import { Doorbell } from '../channels/doorbell.ts';
 import { serializeError } from '../errors.ts';
 import { cancelAllSlots, runSlotLoop, SlotCancelledError, TaskFailedError } from '../runtime/slot.ts';
+import { computeKeyGroupRangeForOperatorIndex } from '../state/key-groups.ts';
 import { type DeployedTask, deploySlot } from './deploy.ts';
 import { loadJob } from './job-loader.ts';
-import type { OperatorMetricsReport, SlotAssignment, SlotMessage, SlotResult } from './messages.ts';
+import type {
+  CoordinatorMessage,
+  OperatorMetricsReport,
+  SlotAssignment,
+  SlotMessage,
+  SlotResult,
+} from './messages.ts';
 import { planJob } from './planner.ts';
+import { loadStateLookup, slotCheckpointHooks } from './slot-checkpoints.ts';
 
 function preview(record: unknown): string {
   return inspect(record, {
@@ -40,13 +48,46 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
       );
     }
     const clock = Date.now;
+    const maxParallelism = planned.streamGraph.maxParallelism;
+    const checkpoints =
+      assignment.checkpointDirectory === undefined
+        ? undefined
+        : slotCheckpointHooks({
+            directory: assignment.checkpointDirectory,
+            control,
+            post,
+            describe: (task) => {
+              const vertex = planned.plan.jobGraph.vertices[task.options.vertex]!;
+              return {
+                operatorIds: [...vertex.operatorIds],
+                fileStem: vertex.id,
+                keyGroups: computeKeyGroupRangeForOperatorIndex(
+                  maxParallelism,
+                  vertex.parallelism,
+                  task.options.subtaskIndex,
+                ),
+              };
+            },
+          });
+    const restore =
+      assignment.restoreFrom === undefined ? undefined : await loadStateLookup(assignment.restoreFrom);
     deployed = deploySlot({
       job: planned,
       slotIndex,
       resources: { rings: assignment.rings, doorbells },
       config: assignment.config,
       clock,
-      sendToCoordinator: (channel, payload) => post({ type: 'data', channel, payload }),
+      sendToCoordinator: (channel, payload, commitKey) =>
+        post({ type: 'data', channel, payload, commitKey, onSuccess: false }),
+      sendOnSuccess: (channel, payload) =>
+        post({ type: 'data', channel, payload, commitKey: undefined, onSuccess: true }),
+      checkpoints,
+      restore,
+    });
+    port.on('message', (message: CoordinatorMessage) => {
+      if (message.type === 'checkpoint-complete') {
+        for (const { task } of deployed) task.notifyCheckpointComplete(message.checkpointId);
+      }
     });
     for (const { task } of deployed) {
       try {
@@ -62,6 +103,8 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
       control,
       clock,
       yieldEveryMs: 20,
+      onTaskFinished: (task) =>
+        post({ type: 'task-finished', vertex: task.options.vertex, subtaskIndex: task.options.subtaskIndex }),
     });
     return { slotIndex, status: 'finished', metrics: collectMetrics(deployed) };
   } catch (error) {

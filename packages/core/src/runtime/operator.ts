@@ -41,7 +41,10 @@ export interface OperatorSetup {
   readonly keyed: KeyedContext | undefined;
   /** The job's processing-time clock (ms). */
   readonly clock: () => number;
-  readonly sendToCoordinator: (channel: string, payload: unknown) => void;
+  readonly sendToCoordinator: (channel: string, payload: unknown, commitKey?: string) => void;
+  readonly sendOnSuccess: (channel: string, payload: unknown) => void;
+  /** Whether the job takes checkpoints. */
+  readonly checkpointing: boolean;
 }
 
 /**
@@ -65,6 +68,38 @@ export interface StreamOperator<IN, OUT> {
   /** After each batch of input; a returned promise pauses the task until it settles (backpressure). */
   flush(): void | Promise<void>;
   close(): void | Promise<void>;
+  /**
+   * Captures the operator's state for a checkpoint, synchronously: what it returns must not
+   * change as processing goes on (copy, or encode). Undefined: nothing to keep.
+   */
+  snapshotState?(checkpointId: number): OperatorStateSnapshot | undefined;
+  /** Hands back the state of this subtask's share (after rescaling, of several old subtasks), before `open`. */
+  restoreState?(state: RestoredOperatorState): void;
+  /** Checkpoint `checkpointId` is complete: its metadata is durable (two-phase commit sinks commit here). */
+  notifyCheckpointComplete?(checkpointId: number): void | Promise<void>;
+}
+
+/** Keyed state and timers of one key group, as stored in a checkpoint. */
+export interface KeyGroupState {
+  readonly keyGroup: number;
+  readonly entries: ReadonlyArray<readonly [stateName: string, key: Key, namespace: string, value: unknown]>;
+  readonly eventTimers: ReadonlyArray<readonly [timestamp: number, key: Key, namespace: string]>;
+  readonly processingTimers: ReadonlyArray<readonly [timestamp: number, key: Key, namespace: string]>;
+}
+
+/**
+ * An operator's part of a checkpoint. Keyed state is split by key group, so that a restore at
+ * another parallelism moves whole key groups; operator state is a list whose items are dealt
+ * round-robin to the new subtasks (Flink's list state), e.g. a source's splits.
+ */
+export interface OperatorStateSnapshot {
+  readonly keyGroups?: readonly KeyGroupState[];
+  readonly operatorState?: readonly unknown[];
+}
+
+export interface RestoredOperatorState {
+  readonly keyGroups: readonly KeyGroupState[];
+  readonly operatorState: readonly unknown[];
 }
 
 /** Defaults for the lifecycle, so an operator implements only what it needs. */

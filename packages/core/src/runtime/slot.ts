@@ -13,6 +13,7 @@ export interface SlotLoopOptions {
   readonly clock: () => number;
   /** The longest the loop runs without giving the event loop a turn (async sources, sinks, messages). */
   readonly yieldEveryMs: number;
+  readonly onTaskFinished?: (task: Task) => void;
 }
 
 export class SlotCancelledError extends Error {
@@ -60,7 +61,10 @@ export async function runSlotLoop(options: SlotLoopOptions): Promise<void> {
       }
       if (stepped) progressed = true;
     }
-    if (tasks.some((t) => t.isFinished)) tasks = tasks.filter((t) => !t.isFinished);
+    if (tasks.some((t) => t.isFinished)) {
+      for (const task of tasks) if (task.isFinished) options.onTaskFinished?.(task);
+      tasks = tasks.filter((t) => !t.isFinished);
+    }
     if (tasks.length === 0) break;
 
     if (progressed) {

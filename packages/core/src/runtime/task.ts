@@ -2,7 +2,7 @@ import { PollStatus, type SourceOutput, type SourceReader } from '../api/source.
 import type { InputGate, InputHandler } from '../channels/input-gate.ts';
 import type { RecordWriter } from '../channels/record-writer.ts';
 import type { FailureTracker } from './chain-outputs.ts';
-import type { OperatorMetrics, Output, StreamOperator } from './operator.ts';
+import type { OperatorMetrics, OperatorStateSnapshot, Output, StreamOperator } from './operator.ts';
 
 /** One operator of a task, in chain order (parents before children). */
 export interface ChainMember {
@@ -31,11 +31,26 @@ export interface TaskOptions {
     readonly node: number;
     readonly output: Output;
   };
+  /** The source operator's id (its state in checkpoints). */
+  readonly sourceOperatorId?: string;
+  /** Present when the job takes checkpoints. */
+  readonly checkpoints?: CheckpointHooks;
   /** Other tasks: the input gate and the chain's head. */
   readonly input?: { readonly gate: InputGate; readonly head: ChainMember };
 }
 
 type Phase = 'running' | 'finishing' | 'draining' | 'finished';
+
+/** A task's part of a checkpoint: the state of each operator of its chain, by operator id. */
+export type TaskSnapshot = Record<string, OperatorStateSnapshot>;
+
+/** How a task takes part in checkpoints; implemented by the slot. */
+export interface CheckpointHooks {
+  /** The newest checkpoint the coordinator has asked the sources for (0: none yet). */
+  requested(): number;
+  /** Stores the snapshot (asynchronously) and acknowledges it to the coordinator. */
+  persist(task: Task, checkpointId: number, snapshot: TaskSnapshot, alignmentMs: number): void;
+}
 
 /**
  * A subtask: a chain of operators fed by a source reader or an input gate, writing to record
@@ -56,6 +71,7 @@ export class Task implements InputHandler, SourceOutput<unknown> {
   #sourceSleepUntilMs = 0;
   #sourcePending = false;
   #timerDeadlineMs = Number.POSITIVE_INFINITY;
+  #lastCheckpointId = 0;
   #flushDeadlineMs = Number.POSITIVE_INFINITY;
   recordsIn = 0;
 
@@ -118,6 +134,16 @@ export class Task implements InputHandler, SourceOutput<unknown> {
       }
       this.#refreshTimerDeadline();
       progressed = true;
+    }
+
+    const hooks = this.options.checkpoints;
+    if (hooks !== undefined && this.options.source !== undefined && !this.#inputEnded) {
+      // Sources start checkpoints: the barrier enters the stream between two polls.
+      const requested = hooks.requested();
+      if (requested > this.#lastCheckpointId) {
+        this.#checkpoint(requested, 0);
+        progressed = true;
+      }
     }
 
     if (this.options.source !== undefined) {
@@ -202,6 +228,64 @@ export class Task implements InputHandler, SourceOutput<unknown> {
 
   endOfInput(): void {
     this.#inputEnded = true;
+  }
+
+  processBarrier(checkpointId: number): void {
+    const gate = this.options.input!.gate;
+    this.#checkpoint(checkpointId, Date.now() - gate.alignmentStartedAtMs);
+    this.#tracker.hasRecord = true;
+  }
+
+  abortCheckpoint(): void {
+    // The coordinator times the checkpoint out; nothing was stored for it here.
+  }
+
+  /**
+   * Takes this task's part of checkpoint `checkpointId`: every operator's state, synchronously
+   * (so it is the state after exactly the records before the barrier), then the barrier goes
+   * downstream, and the snapshot is written while processing goes on.
+   */
+  #checkpoint(checkpointId: number, alignmentMs: number): void {
+    const tracker = this.#tracker;
+    tracker.hasRecord = false;
+    const snapshot: TaskSnapshot = {};
+    const source = this.options.source;
+    if (source !== undefined) {
+      tracker.node = source.node;
+      const splits = source.reader.snapshotState?.(checkpointId);
+      if (splits === undefined) {
+        throw new Error(
+          'this source cannot be checkpointed (its reader has no snapshotState); run the job without checkpoints',
+        );
+      }
+      snapshot[this.options.sourceOperatorId!] = { operatorState: splits };
+    }
+    for (const member of this.#chain) {
+      tracker.node = member.node;
+      const state = member.operator.snapshotState?.(checkpointId);
+      if (state !== undefined) snapshot[member.operatorId] = state;
+    }
+    for (const writer of this.#writers) writer.emitBarrier(checkpointId);
+    this.#lastCheckpointId = checkpointId;
+    this.options.checkpoints!.persist(this, checkpointId, snapshot, alignmentMs);
+  }
+
+  /** The coordinator completed a checkpoint: sinks commit what they prepared for it. */
+  notifyCheckpointComplete(checkpointId: number): void {
+    for (const member of this.#chain) {
+      if (member.operator.notifyCheckpointComplete === undefined) continue;
+      const node = member.node;
+      try {
+        const result = member.operator.notifyCheckpointComplete(checkpointId);
+        if (result !== undefined) {
+          result.catch((error: unknown) => {
+            this.#asyncFailure ??= { error, node };
+          });
+        }
+      } catch (error) {
+        this.#asyncFailure ??= { error, node };
+      }
+    }
   }
 
   /** After a batch of input: operators flush (watermark generation, sinks); a sink may pause the task. */

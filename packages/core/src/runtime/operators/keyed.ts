@@ -1,7 +1,13 @@
 import type { HeapKeyedStateBackend } from '../../state/heap-keyed-state-backend.ts';
-import type { Key } from '../../state/key-groups.ts';
+import { assignToKeyGroup, type Key } from '../../state/key-groups.ts';
 import type { InternalTimerService } from '../../time/timer-service.ts';
-import { AbstractStreamOperator, type OperatorSetup } from '../operator.ts';
+import {
+  AbstractStreamOperator,
+  type KeyGroupState,
+  type OperatorSetup,
+  type OperatorStateSnapshot,
+  type RestoredOperatorState,
+} from '../operator.ts';
 
 /**
  * Base of operators on a keyed stream: the state backend and timer service are scoped to the
@@ -57,6 +63,53 @@ export abstract class AbstractKeyedOperator<IN, OUT> extends AbstractStreamOpera
 
   override nextProcessingTimeDeadline(): number {
     return this.timers.nextProcessingTimeTimer() ?? Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * Keyed state and timers, one entry per non-empty key group of this subtask's range. The heap
+   * backend copies its containers, so processing may go on while the caller encodes them.
+   */
+  snapshotState(): OperatorStateSnapshot {
+    const backend = this.backend;
+    const maxParallelism = backend.maxParallelism;
+    const timers = this.timers.snapshot();
+    const eventTimers = new Map<number, Array<[number, Key, string]>>();
+    const processingTimers = new Map<number, Array<[number, Key, string]>>();
+    for (const [list, byGroup] of [
+      [timers.eventTime, eventTimers],
+      [timers.processingTime, processingTimers],
+    ] as const) {
+      for (const timer of list) {
+        const keyGroup = assignToKeyGroup(timer[1], maxParallelism);
+        let bucket = byGroup.get(keyGroup);
+        if (bucket === undefined) {
+          bucket = [];
+          byGroup.set(keyGroup, bucket);
+        }
+        bucket.push([timer[0], timer[1], timer[2]]);
+      }
+    }
+    const keyGroups: KeyGroupState[] = [];
+    for (const keyGroup of backend.keyGroupRange) {
+      const entries = backend.snapshotKeyGroup(keyGroup);
+      const event = eventTimers.get(keyGroup) ?? [];
+      const processing = processingTimers.get(keyGroup) ?? [];
+      if (entries.length === 0 && event.length === 0 && processing.length === 0) continue;
+      keyGroups.push({ keyGroup, entries, eventTimers: event, processingTimers: processing });
+    }
+    return { keyGroups };
+  }
+
+  restoreState(state: RestoredOperatorState): void {
+    for (const group of state.keyGroups) {
+      if (!this.backend.keyGroupRange.contains(group.keyGroup)) {
+        throw new Error(`bug: key group ${group.keyGroup} restored into range ${this.backend.keyGroupRange}`);
+      }
+      this.backend.restoreKeyGroup(group.keyGroup, group.entries);
+      for (const [ts, key, ns] of group.eventTimers) this.timers.registerEventTimeTimer(key, ns, ts);
+      for (const [ts, key, ns] of group.processingTimers)
+        this.timers.registerProcessingTimeTimer(key, ns, ts);
+    }
   }
 
   /**

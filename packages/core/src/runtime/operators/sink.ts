@@ -1,10 +1,17 @@
 import type { Sink, SinkWriter } from '../../api/sink.ts';
-import { AbstractStreamOperator, type OperatorSetup, userTimestamp } from '../operator.ts';
+import {
+  AbstractStreamOperator,
+  type OperatorSetup,
+  type OperatorStateSnapshot,
+  type RestoredOperatorState,
+  userTimestamp,
+} from '../operator.ts';
 
 export class SinkOperator extends AbstractStreamOperator<unknown, never> {
   readonly #sink: Sink<unknown>;
-  #writer!: SinkWriter<unknown>;
-  #sendToCoordinator!: OperatorSetup['sendToCoordinator'];
+  #writer: SinkWriter<unknown> | undefined;
+  #setup!: OperatorSetup;
+  #restored: readonly unknown[] | undefined;
 
   constructor(sink: Sink<unknown>) {
     super();
@@ -13,23 +20,31 @@ export class SinkOperator extends AbstractStreamOperator<unknown, never> {
 
   override setup(setup: OperatorSetup): void {
     super.setup(setup);
-    this.#sendToCoordinator = setup.sendToCoordinator;
+    this.#setup = setup;
+  }
+
+  restoreState(state: RestoredOperatorState): void {
+    this.#restored = state.operatorState;
   }
 
   override open(): void | Promise<void> {
     const { runtime } = this;
-    this.#writer = this.#sink.createWriter({
+    const writer = this.#sink.createWriter({
       jobName: runtime.jobName,
       operatorId: runtime.operatorId,
       subtaskIndex: runtime.subtaskIndex,
       parallelism: runtime.parallelism,
-      sendToCoordinator: this.#sendToCoordinator,
+      sendToCoordinator: this.#setup.sendToCoordinator,
+      sendOnSuccess: this.#setup.sendOnSuccess,
+      checkpointing: this.#setup.checkpointing,
+      restoredState: this.#restored,
     });
-    return this.#writer.open?.();
+    this.#writer = writer;
+    return writer.open?.();
   }
 
   processElement(value: unknown, timestamp: number): void {
-    this.#writer.write(value, userTimestamp(timestamp));
+    this.#writer!.write(value, userTimestamp(timestamp));
   }
 
   override processWatermark(watermark: number): void {
@@ -39,7 +54,17 @@ export class SinkOperator extends AbstractStreamOperator<unknown, never> {
   override processWatermarkStatus(): void {}
 
   override flush(): void | Promise<void> {
-    return this.#writer.flush?.();
+    return this.#writer!.flush?.();
+  }
+
+  snapshotState(checkpointId: number): OperatorStateSnapshot | undefined {
+    const writer = this.#writer!;
+    if (writer.snapshotState === undefined) return undefined;
+    return { operatorState: writer.snapshotState(checkpointId) };
+  }
+
+  notifyCheckpointComplete(checkpointId: number): void | Promise<void> {
+    return this.#writer?.notifyCheckpointComplete?.(checkpointId);
   }
 
   override close(): void | Promise<void> {

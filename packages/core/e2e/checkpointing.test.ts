@@ -1,0 +1,109 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runJob, startJob } from '@sluice/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { CountingArgs, KeyCount } from './jobs/counting.ts';
+import { expectThreadsBackTo, warmThreadBaseline } from './os-threads.ts';
+
+const job = new URL('./jobs/counting.ts', import.meta.url);
+const folders: string[] = [];
+afterEach(async () => {
+  for (const folder of folders.splice(0)) await rm(folder, { recursive: true, force: true });
+});
+async function tempDir(): Promise<string> {
+  const folder = await mkdtemp(join(tmpdir(), 'sluice-checkpoints-'));
+  folders.push(folder);
+  return folder;
+}
+
+/** A deterministic pseudo-random sequence, so a failing run can be replayed. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (Math.imul(state ^ (state >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0;
+    return state / 2 ** 32;
+  };
+}
+
+function expectExactCounts(counts: readonly KeyCount[], args: CountingArgs): void {
+  // The plain loop's answer: every key gets events / keys records, with sequence numbers 0..n-1.
+  const perKey = args.events / args.keys;
+  expect(counts.length).toBe(args.keys);
+  expect(new Set(counts.map((c) => c.key)).size).toBe(args.keys);
+  for (const c of counts) {
+    expect(c.count).toBe(perKey);
+    expect(c.lastSeq).toBe(perKey - 1);
+  }
+}
+
+describe('exactly-once state through worker crashes', () => {
+  it('keeps per-key counts exact and sequences gap-free while worker threads are killed 20 times', async () => {
+    const baseline = await warmThreadBaseline();
+    // Rate-limited so that the run lasts long enough for 20 checkpoints-and-crashes.
+    const args: CountingArgs = { events: 1_000_000, keys: 10_000, ratePerSecond: 150_000 };
+    const next = random(42);
+    const messages: string[] = [];
+    let kills = 0;
+    let killInFlight = false;
+    let killing: Promise<unknown> = Promise.resolve();
+    const restartsSoFar = () => messages.filter((m) => m.includes('restart')).length;
+    const handle = await startJob<CountingArgs>(job, {
+      parallelism: 2,
+      args,
+      checkpointing: { directory: await tempDir(), intervalMs: 200 },
+      restartStrategy: { kind: 'fixed-delay', attempts: 100, delayMs: 20 },
+      log: (message) => messages.push(message),
+      onCheckpoint: () => {
+        // One crash per attempt, until 20 attempts have crashed and restarted.
+        if (killInFlight || restartsSoFar() >= 20) return;
+        killInFlight = true;
+        // At a random point after this checkpoint: mid-stream, mid-alignment, mid-snapshot.
+        killing = new Promise((resolve) => setTimeout(resolve, next() * 150))
+          .then(() => handle.terminateWorker(Math.floor(next() * 2)))
+          .then((killed) => {
+            if (killed) kills++;
+            killInFlight = false;
+          });
+      },
+    });
+    const result = await handle.result;
+    await killing;
+    expect(kills).toBeGreaterThanOrEqual(20);
+    expect(result.restarts).toBeGreaterThanOrEqual(20);
+    expect(result.collected('alerts')).toEqual([]);
+    expectExactCounts(result.collected<KeyCount>('counts'), args);
+    expect(messages.filter((m) => m.includes('restart')).length).toBe(result.restarts);
+    await expectThreadsBackTo(baseline);
+  }, 240_000);
+
+  it('restores a checkpoint taken at parallelism 2 at parallelism 4 and at 1, with exact results', async () => {
+    for (const restoreParallelism of [4, 1]) {
+      const directory = await tempDir();
+      const args: CountingArgs = { events: 200_000, keys: 5_000, ratePerSecond: 200_000 };
+      // Run at parallelism 2 until two checkpoints are complete, then stop it.
+      let completed = 0;
+      const first = await startJob<CountingArgs>(job, {
+        parallelism: 2,
+        args,
+        checkpointing: { directory, intervalMs: 100 },
+        onCheckpoint: () => {
+          completed++;
+          if (completed === 2) void first.cancel();
+        },
+      });
+      await first.result.catch(() => undefined);
+      expect(completed).toBeGreaterThanOrEqual(2);
+      const latest = `${directory}/chk-${Math.max(...(await import('node:fs/promises').then((fs) => fs.readdir(directory))).filter((f) => f.startsWith('chk-')).map((f) => Number(f.slice(4))))}`;
+      // The restored run reads on from the checkpoint's source position, with its state.
+      const result = await runJob<CountingArgs>(job, {
+        parallelism: restoreParallelism,
+        args,
+        restoreFrom: latest,
+      });
+      expect(result.sourceRecords).toBeLessThan(args.events);
+      expect(result.collected('alerts')).toEqual([]);
+      expectExactCounts(result.collected<KeyCount>('counts'), args);
+    }
+  }, 120_000);
+});

@@ -1,0 +1,201 @@
+import type { CheckpointMetadata, OperatorStateMetadata } from '../checkpoint/metadata.ts';
+import type { CheckpointStorage } from '../checkpoint/storage.ts';
+import type { SlotMessage } from './messages.ts';
+
+type Ack = Extract<SlotMessage, { type: 'ack' }>;
+
+export interface CheckpointingOptions {
+  /** Where checkpoints are written: one folder per checkpoint, `chk-<id>`. */
+  readonly directory: string;
+  /** How often a checkpoint starts (ms). */
+  readonly intervalMs: number;
+  /** A checkpoint not complete after this many ms is abandoned (default 60 s). */
+  readonly timeoutMs?: number;
+  /** Checkpoints in flight at once (default 1). */
+  readonly maxConcurrent?: number;
+  /** Complete checkpoints kept on disk (default 3). */
+  readonly retain?: number;
+}
+
+/** What the job result reports about one completed checkpoint. */
+export interface CompletedCheckpointStats {
+  readonly checkpointId: number;
+  readonly folder: string;
+  /** From the trigger to the durable metadata (ms). */
+  readonly durationMs: number;
+  /** State written, all subtasks (bytes). */
+  readonly bytes: number;
+  /** The longest barrier alignment of any task (ms). */
+  readonly maxAlignmentMs: number;
+}
+
+export interface CheckpointStats {
+  readonly completed: CompletedCheckpointStats[];
+  aborted: number;
+}
+
+interface Pending {
+  readonly startedAtMs: number;
+  readonly acks: Map<string, Ack>;
+  readonly timer: ReturnType<typeof setTimeout>;
+}
+
+/**
+ * The coordinator's side of aligned checkpoints (Flink's CheckpointCoordinator): triggers
+ * checkpoint n at every source through shared memory, collects one acknowledgement per task,
+ * and when all are in, writes the metadata — last and atomically — then tells the tasks, so that
+ * two-phase-commit sinks commit. Late, declined or timed-out checkpoints are abandoned and their
+ * folders removed. Once a task has finished (bounded input), no new checkpoint starts: a
+ * finished task cannot take part in one.
+ */
+export class CheckpointCoordinator {
+  readonly #storage: CheckpointStorage;
+  readonly #options: Required<Omit<CheckpointingOptions, 'retain' | 'directory'>>;
+  readonly #jobName: string;
+  readonly #maxParallelism: number;
+  readonly #expectedAcks: number;
+  readonly #trigger: (checkpointId: number) => void;
+  readonly #notifyComplete: (checkpointId: number) => void;
+  readonly #log: (message: string) => void;
+  readonly #pending = new Map<number, Pending>();
+  readonly stats: CheckpointStats;
+  #nextId: number;
+  #interval: ReturnType<typeof setInterval> | undefined;
+  #taskFinished = false;
+  #stopped = false;
+
+  constructor(options: {
+    readonly storage: CheckpointStorage;
+    readonly checkpointing: CheckpointingOptions;
+    readonly jobName: string;
+    readonly maxParallelism: number;
+    readonly expectedAcks: number;
+    readonly firstCheckpointId: number;
+    readonly trigger: (checkpointId: number) => void;
+    readonly notifyComplete: (checkpointId: number) => void;
+    readonly log: (message: string) => void;
+    readonly stats: CheckpointStats;
+  }) {
+    this.#storage = options.storage;
+    this.#options = {
+      intervalMs: options.checkpointing.intervalMs,
+      timeoutMs: options.checkpointing.timeoutMs ?? 60_000,
+      maxConcurrent: options.checkpointing.maxConcurrent ?? 1,
+    };
+    this.#jobName = options.jobName;
+    this.#maxParallelism = options.maxParallelism;
+    this.#expectedAcks = options.expectedAcks;
+    this.#trigger = options.trigger;
+    this.#notifyComplete = options.notifyComplete;
+    this.#log = options.log;
+    this.#nextId = options.firstCheckpointId;
+    this.stats = options.stats;
+  }
+
+  /** The id the next checkpoint will get; a restarted attempt continues from here. */
+  get nextCheckpointId(): number {
+    return this.#nextId;
+  }
+
+  start(): void {
+    this.#interval = setInterval(() => this.#tick(), this.#options.intervalMs);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearInterval(this.#interval);
+    for (const [id, pending] of this.#pending) {
+      clearTimeout(pending.timer);
+      this.#pending.delete(id);
+    }
+  }
+
+  taskFinished(): void {
+    this.#taskFinished = true;
+  }
+
+  #tick(): void {
+    if (this.#stopped || this.#taskFinished || this.#pending.size >= this.#options.maxConcurrent) return;
+    const checkpointId = this.#nextId++;
+    const timer = setTimeout(
+      () => this.#abort(checkpointId, `timed out after ${this.#options.timeoutMs} ms`),
+      this.#options.timeoutMs,
+    );
+    this.#pending.set(checkpointId, { startedAtMs: Date.now(), acks: new Map(), timer });
+    this.#trigger(checkpointId);
+  }
+
+  onAck(ack: Ack): void {
+    const pending = this.#pending.get(ack.checkpointId);
+    if (pending === undefined) return;
+    pending.acks.set(`${ack.vertex}/${ack.subtaskIndex}`, ack);
+    if (pending.acks.size === this.#expectedAcks) void this.#complete(ack.checkpointId, pending);
+  }
+
+  onDecline(checkpointId: number, reason: string): void {
+    this.#abort(checkpointId, reason);
+  }
+
+  #abort(checkpointId: number, reason: string): void {
+    const pending = this.#pending.get(checkpointId);
+    if (pending === undefined) return;
+    clearTimeout(pending.timer);
+    this.#pending.delete(checkpointId);
+    this.stats.aborted++;
+    this.#log(`checkpoint ${checkpointId} of job '${this.#jobName}' abandoned: ${reason}`);
+    void this.#storage.discard(checkpointId).catch(() => undefined);
+  }
+
+  async #complete(checkpointId: number, pending: Pending): Promise<void> {
+    clearTimeout(pending.timer);
+    const operators: Record<string, OperatorStateMetadata> = {};
+    let bytes = 0;
+    let maxAlignmentMs = 0;
+    for (const ack of pending.acks.values()) {
+      bytes += ack.file.bytes;
+      maxAlignmentMs = Math.max(maxAlignmentMs, ack.alignmentMs);
+      for (const operatorId of ack.operatorIds) {
+        let operator = operators[operatorId];
+        if (operator === undefined) {
+          operator = { parallelism: ack.parallelism, subtasks: [] };
+          operators[operatorId] = operator;
+        }
+        operator.subtasks.push({
+          subtaskIndex: ack.subtaskIndex,
+          keyGroupStart: ack.keyGroupStart,
+          keyGroupEnd: ack.keyGroupEnd,
+          files: [ack.file],
+        });
+      }
+    }
+    for (const operator of Object.values(operators))
+      operator.subtasks.sort((a, b) => a.subtaskIndex - b.subtaskIndex);
+    const metadata: CheckpointMetadata = {
+      version: 1,
+      jobName: this.#jobName,
+      checkpointId,
+      kind: 'checkpoint',
+      createdAtMs: Date.now(),
+      maxParallelism: this.#maxParallelism,
+      operators,
+    };
+    try {
+      const folder = await this.#storage.commit(metadata);
+      this.#pending.delete(checkpointId);
+      this.stats.completed.push({
+        checkpointId,
+        folder,
+        durationMs: Date.now() - pending.startedAtMs,
+        bytes,
+        maxAlignmentMs,
+      });
+      if (!this.#stopped) this.#notifyComplete(checkpointId);
+    } catch (error) {
+      this.#pending.delete(checkpointId);
+      this.stats.aborted++;
+      this.#log(
+        `checkpoint ${checkpointId} of job '${this.#jobName}' could not be committed: ${(error as Error).message}`,
+      );
+    }
+  }
+}

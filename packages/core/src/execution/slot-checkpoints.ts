@@ -1,0 +1,118 @@
+import { Packr, Unpackr } from 'msgpackr';
+import type { StateFileHandle } from '../checkpoint/metadata.ts';
+import { loadCheckpoint, writeStateFile } from '../checkpoint/storage.ts';
+import type { KeyGroupState, OperatorStateSnapshot, RestoredOperatorState } from '../runtime/operator.ts';
+import type { CheckpointHooks, Task, TaskSnapshot } from '../runtime/task.ts';
+import type { KeyGroupRange } from '../state/key-groups.ts';
+import type { StateLookup } from './deploy.ts';
+import type { SlotMessage } from './messages.ts';
+
+/** Index 1 of the job's control array: the newest checkpoint the coordinator asked for. */
+export const CONTROL_CHECKPOINT = 1;
+
+// Self-describing encoding (no shared record structures): a file must read back on its own.
+const packr = new Packr({ useRecords: false, moreTypes: false });
+const unpackr = new Unpackr({ useRecords: false });
+
+export function checkpointFolder(directory: string, checkpointId: number): string {
+  return `${directory}/chk-${checkpointId}`;
+}
+
+/**
+ * The slot's side of checkpoints: sources read the requested checkpoint id from shared memory;
+ * every task encodes its snapshot at once (so later processing cannot change it), writes it to
+ * the checkpoint folder while processing goes on, then acknowledges it to the coordinator.
+ */
+export function slotCheckpointHooks(options: {
+  readonly directory: string;
+  readonly control: Int32Array;
+  readonly post: (message: SlotMessage) => void;
+  readonly describe: (task: Task) => {
+    operatorIds: string[];
+    fileStem: string;
+    keyGroups: KeyGroupRange | undefined;
+  };
+}): CheckpointHooks {
+  return {
+    requested: () => Atomics.load(options.control, CONTROL_CHECKPOINT),
+    persist(task: Task, checkpointId: number, snapshot: TaskSnapshot, alignmentMs: number) {
+      const bytes = packr.pack(snapshot);
+      const { operatorIds, fileStem, keyGroups } = options.describe(task);
+      const subtaskIndex = task.options.subtaskIndex;
+      writeStateFile(
+        checkpointFolder(options.directory, checkpointId),
+        `${fileStem}-${subtaskIndex}.state`,
+        bytes,
+      ).then(
+        (file: StateFileHandle) =>
+          options.post({
+            type: 'ack',
+            checkpointId,
+            vertex: task.options.vertex,
+            subtaskIndex,
+            parallelism: task.options.parallelism,
+            operatorIds,
+            keyGroupStart: keyGroups?.start ?? 0,
+            keyGroupEnd: keyGroups?.end ?? -1,
+            file,
+            alignmentMs,
+          }),
+        (error: unknown) =>
+          options.post({
+            type: 'decline',
+            checkpointId,
+            vertex: task.options.vertex,
+            subtaskIndex,
+            reason: (error as Error)?.message ?? String(error),
+          }),
+      );
+    },
+  };
+}
+
+interface StoredSubtask {
+  readonly subtaskIndex: number;
+  readonly state: OperatorStateSnapshot;
+}
+
+/**
+ * Reads a checkpoint (or savepoint) folder, verifying every file, and answers which state each
+ * new subtask gets: the key groups of its range, whoever held them before, and its round-robin
+ * share of list state (a source's splits). This is how a job restored at another parallelism
+ * moves whole key groups and never splits a key.
+ */
+export async function loadStateLookup(folder: string): Promise<StateLookup> {
+  const checkpoint = await loadCheckpoint(folder);
+  const byOperator = new Map<string, StoredSubtask[]>();
+  const decoded = new Map<string, TaskSnapshot>();
+  for (const [operatorId, operator] of Object.entries(checkpoint.metadata.operators)) {
+    const subtasks: StoredSubtask[] = [];
+    for (const subtask of operator.subtasks) {
+      for (const file of subtask.files) {
+        let snapshot = decoded.get(file.file);
+        if (snapshot === undefined) {
+          snapshot = unpackr.unpack(await checkpoint.readFile(file)) as TaskSnapshot;
+          decoded.set(file.file, snapshot);
+        }
+        const state = snapshot[operatorId];
+        if (state !== undefined) subtasks.push({ subtaskIndex: subtask.subtaskIndex, state });
+      }
+    }
+    subtasks.sort((a, b) => a.subtaskIndex - b.subtaskIndex);
+    byOperator.set(operatorId, subtasks);
+  }
+  return (operatorId, subtaskIndex, parallelism, keyGroups): RestoredOperatorState | undefined => {
+    const stored = byOperator.get(operatorId);
+    if (stored === undefined) return undefined;
+    const groups: KeyGroupState[] = [];
+    const list: unknown[] = [];
+    for (const { state } of stored) {
+      for (const group of state.keyGroups ?? []) if (keyGroups.contains(group.keyGroup)) groups.push(group);
+      if (state.operatorState !== undefined) list.push(...state.operatorState);
+    }
+    return {
+      keyGroups: groups,
+      operatorState: list.filter((_, index) => index % parallelism === subtaskIndex),
+    };
+  };
+}
