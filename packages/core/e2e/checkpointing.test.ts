@@ -37,7 +37,44 @@ function expectExactCounts(counts: readonly KeyCount[], args: CountingArgs): voi
   }
 }
 
-describe('exactly-once state through worker crashes', () => {
+describe('exactly-once state through failures', () => {
+  it('restarts after a user function throws, from the last checkpoint, until the strategy gives up', async () => {
+    const crashes = new SharedArrayBuffer(4);
+    const args: CountingArgs = {
+      events: 200_000,
+      keys: 1_000,
+      ratePerSecond: 200_000,
+      crashAt: 150_000,
+      crashCount: 3,
+      crashes,
+    };
+    const messages: string[] = [];
+    const result = await runJob<CountingArgs>(job, {
+      parallelism: 2,
+      args,
+      checkpointing: { directory: await tempDir(), intervalMs: 100 },
+      restartStrategy: { kind: 'exponential-backoff', attempts: 5, initialDelayMs: 10, maxDelayMs: 100 },
+      log: (message) => messages.push(message),
+    });
+    expect(result.restarts).toBe(3);
+    expect(messages.filter((m) => m.includes('injected failure at event 150000')).length).toBe(3);
+    expect(result.checkpoints.completed.length).toBeGreaterThan(0);
+    expectExactCounts(result.collected<KeyCount>('counts'), args);
+    expect(result.collected('alerts')).toEqual([]);
+
+    // One failure more than the strategy allows: the job fails with the cause.
+    const again = new SharedArrayBuffer(4);
+    await expect(
+      runJob<CountingArgs>(job, {
+        parallelism: 2,
+        args: { ...args, crashes: again, crashCount: 3 },
+        checkpointing: { directory: await tempDir(), intervalMs: 100 },
+        restartStrategy: { kind: 'fixed-delay', attempts: 2, delayMs: 10 },
+        log: () => {},
+      }),
+    ).rejects.toThrow(/map-\d+.*injected failure at event 150000/);
+  }, 60_000);
+
   it('keeps per-key counts exact and sequences gap-free while worker threads are killed 20 times', async () => {
     const baseline = await warmThreadBaseline();
     // Rate-limited so that the run lasts long enough for 20 checkpoints-and-crashes.
@@ -104,6 +141,27 @@ describe('exactly-once state through worker crashes', () => {
       expect(result.sourceRecords).toBeLessThan(args.events);
       expect(result.collected('alerts')).toEqual([]);
       expectExactCounts(result.collected<KeyCount>('counts'), args);
+
+      if (restoreParallelism === 1) {
+        // State that no operator claims is refused, unless dropping it is allowed.
+        const edited = { ...args, counterUid: 'renamed-counter' };
+        await expect(runJob<CountingArgs>(job, { args: edited, restoreFrom: latest })).rejects.toThrow(
+          /holds state of operator 'count-and-check' that the job no longer has.*allowNonRestoredState/,
+        );
+        const dropped = await runJob<CountingArgs>(job, {
+          args: edited,
+          restoreFrom: latest,
+          allowNonRestoredState: true,
+        });
+        // The counter starts empty: each key counts only what was read after the checkpoint.
+        expect(dropped.collected<KeyCount>('counts').every((c) => c.count < args.events / args.keys)).toBe(
+          true,
+        );
+        // Key groups cannot be remapped to another maxParallelism.
+        await expect(
+          runJob<CountingArgs>(job, { args, restoreFrom: latest, maxParallelism: 64 }),
+        ).rejects.toThrow(/taken with maxParallelism 128, the job now has 64/);
+      }
     }
   }, 120_000);
 });

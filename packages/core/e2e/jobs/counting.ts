@@ -16,6 +16,12 @@ export interface CountingArgs {
   readonly counterParallelism?: number;
   /** Slows the source down, so that a test has time to checkpoint and crash it many times. */
   readonly ratePerSecond?: number;
+  /** The counter's uid (default 'count-and-check'), to test restoring into an edited job. */
+  readonly counterUid?: string;
+  /** Throws on the record with this index, as long as `crashes[0]` is below `crashCount`. */
+  readonly crashAt?: number;
+  readonly crashCount?: number;
+  readonly crashes?: SharedArrayBuffer;
 }
 
 export interface Event {
@@ -60,21 +66,29 @@ class CountAndCheck implements KeyedProcessFunction<number, Event, KeyCount> {
   }
 }
 
-export default defineJob<CountingArgs>(
-  { name: 'counting' },
-  (env, { events, keys, counterParallelism, ratePerSecond }) => {
-    const counted = env
-      .generate((i): Event => ({ key: i % keys, seq: Math.floor(i / keys) }), {
-        count: events,
-        ...(ratePerSecond === undefined ? {} : { ratePerSecond }),
-      })
-      .setParallelism(1)
-      .uid('events')
-      .keyBy((e) => e.key)
-      .process(new CountAndCheck())
-      .uid('count-and-check');
-    if (counterParallelism !== undefined) counted.setParallelism(counterParallelism);
-    counted.sinkTo(collectSink('counts')).uid('counts');
-    counted.getSideOutput(alerts).sinkTo(collectSink('alerts')).uid('alerts');
-  },
-);
+export default defineJob<CountingArgs>({ name: 'counting' }, (env, args) => {
+  const { events, keys, counterParallelism, ratePerSecond, crashAt, crashCount, crashes } = args;
+  const crashed = crashes === undefined ? undefined : new Int32Array(crashes);
+  const counted = env
+    .generate((i): Event => ({ key: i % keys, seq: Math.floor(i / keys) }), {
+      count: events,
+      ...(ratePerSecond === undefined ? {} : { ratePerSecond }),
+    })
+    .setParallelism(1)
+    .uid('events')
+    .map((event) => {
+      const index = event.key + event.seq * keys;
+      if (crashed !== undefined && index === crashAt && Atomics.load(crashed, 0) < (crashCount ?? 1)) {
+        Atomics.add(crashed, 0, 1);
+        throw new Error(`injected failure at event ${crashAt}`);
+      }
+      return event;
+    })
+    .setParallelism(1)
+    .keyBy((e) => e.key)
+    .process(new CountAndCheck())
+    .uid(args.counterUid ?? 'count-and-check');
+  if (counterParallelism !== undefined) counted.setParallelism(counterParallelism);
+  counted.sinkTo(collectSink('counts')).uid('counts');
+  counted.getSideOutput(alerts).sinkTo(collectSink('alerts')).uid('alerts');
+});

@@ -3,15 +3,23 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { allocateDoorbell, Doorbell } from '../channels/doorbell.ts';
 import { allocateRing } from '../channels/ring-buffer.ts';
-import { CheckpointStorage } from '../checkpoint/storage.ts';
-import { ConfigError, deserializeError, JobExecutionError, SluiceError } from '../errors.ts';
-import { cancelAllSlots } from '../runtime/slot.ts';
 import {
   CheckpointCoordinator,
   type CheckpointingOptions,
   type CheckpointStats,
   type CompletedCheckpointStats,
-} from './checkpoint-coordinator.ts';
+} from '../checkpoint/checkpoint-coordinator.ts';
+import {
+  DEFAULT_RESTART_STRATEGY,
+  type RestartStrategy,
+  restartDelayMs,
+  validateRestartStrategy,
+} from '../checkpoint/restart-strategy.ts';
+import { validateRestore } from '../checkpoint/restore-validation.ts';
+import { CONTROL_CHECKPOINT } from '../checkpoint/slot-checkpoints.ts';
+import { CheckpointStorage, loadCheckpoint } from '../checkpoint/storage.ts';
+import { ConfigError, deserializeError, JobExecutionError, SluiceError } from '../errors.ts';
+import { cancelAllSlots } from '../runtime/slot.ts';
 import { type ExecutionConfig, resolveExecutionConfig } from './execution-config.ts';
 import { type JobModuleRef, jobModuleUrl, loadJob } from './job-loader.ts';
 import type {
@@ -22,13 +30,6 @@ import type {
   SlotResult,
 } from './messages.ts';
 import { type PlannedJob, planJob } from './planner.ts';
-import {
-  DEFAULT_RESTART_STRATEGY,
-  type RestartStrategy,
-  restartDelayMs,
-  validateRestartStrategy,
-} from './restart-strategy.ts';
-import { CONTROL_CHECKPOINT } from './slot-checkpoints.ts';
 
 export interface RunJobOptions<A = unknown> extends Partial<ExecutionConfig> {
   /** Default parallelism of every operator (default 1). */
@@ -49,6 +50,8 @@ export interface RunJobOptions<A = unknown> extends Partial<ExecutionConfig> {
   readonly restartStrategy?: RestartStrategy;
   /** Resume from a checkpoint or savepoint folder. */
   readonly restoreFrom?: string;
+  /** Restore even if the checkpoint holds state of operators the job no longer has (that state is dropped). */
+  readonly allowNonRestoredState?: boolean;
   /** Where the runtime reports restarts and abandoned checkpoints (default: stderr). */
   readonly log?: (message: string) => void;
   /** Called when a checkpoint is complete (durable), with its figures. */
@@ -203,6 +206,17 @@ export async function startJob<A = unknown>(
     log,
     nextCheckpointId: 1,
   };
+  if (options.restoreFrom !== undefined) {
+    const checkpoint = await loadCheckpoint(options.restoreFrom);
+    validateRestore(
+      checkpoint.metadata,
+      {
+        maxParallelism: planned.streamGraph.maxParallelism,
+        operatorIds: new Set(planned.streamGraph.nodes.map((n) => n.id)),
+      },
+      { allowNonRestoredState: options.allowNonRestoredState ?? false, folder: options.restoreFrom },
+    );
+  }
   if (storage !== undefined) {
     // Continue the numbering of checkpoints already in the directory, so that none is overwritten.
     const existing = await storage.listComplete();

@@ -1,5 +1,6 @@
 import { inspect } from 'node:util';
 import { Doorbell } from '../channels/doorbell.ts';
+import { loadStateLookup, slotCheckpointHooks } from '../checkpoint/slot-checkpoints.ts';
 import { serializeError } from '../errors.ts';
 import { cancelAllSlots, runSlotLoop, SlotCancelledError, TaskFailedError } from '../runtime/slot.ts';
 import { computeKeyGroupRangeForOperatorIndex } from '../state/key-groups.ts';
@@ -13,7 +14,6 @@ import type {
   SlotResult,
 } from './messages.ts';
 import { planJob } from './planner.ts';
-import { loadStateLookup, slotCheckpointHooks } from './slot-checkpoints.ts';
 
 function preview(record: unknown): string {
   return inspect(record, {
@@ -59,8 +59,7 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
             describe: (task) => {
               const vertex = planned.plan.jobGraph.vertices[task.options.vertex]!;
               return {
-                operatorIds: [...vertex.operatorIds],
-                fileStem: vertex.id,
+                fileStem: vertex.id.replace(/[^A-Za-z0-9._-]/g, '_'),
                 keyGroups: computeKeyGroupRangeForOperatorIndex(
                   maxParallelism,
                   vertex.parallelism,

@@ -1,11 +1,11 @@
 import { Packr, Unpackr } from 'msgpackr';
-import type { StateFileHandle } from '../checkpoint/metadata.ts';
-import { loadCheckpoint, writeStateFile } from '../checkpoint/storage.ts';
+import type { StateLookup } from '../execution/deploy.ts';
+import type { SlotMessage } from '../execution/messages.ts';
 import type { KeyGroupState, OperatorStateSnapshot, RestoredOperatorState } from '../runtime/operator.ts';
 import type { CheckpointHooks, Task, TaskSnapshot } from '../runtime/task.ts';
 import type { KeyGroupRange } from '../state/key-groups.ts';
-import type { StateLookup } from './deploy.ts';
-import type { SlotMessage } from './messages.ts';
+import type { StateFileHandle } from './metadata.ts';
+import { loadCheckpoint, writeStateFile } from './storage.ts';
 
 /** Index 1 of the job's control array: the newest checkpoint the coordinator asked for. */
 export const CONTROL_CHECKPOINT = 1;
@@ -28,7 +28,6 @@ export function slotCheckpointHooks(options: {
   readonly control: Int32Array;
   readonly post: (message: SlotMessage) => void;
   readonly describe: (task: Task) => {
-    operatorIds: string[];
     fileStem: string;
     keyGroups: KeyGroupRange | undefined;
   };
@@ -37,7 +36,9 @@ export function slotCheckpointHooks(options: {
     requested: () => Atomics.load(options.control, CONTROL_CHECKPOINT),
     persist(task: Task, checkpointId: number, snapshot: TaskSnapshot, alignmentMs: number) {
       const bytes = packr.pack(snapshot);
-      const { operatorIds, fileStem, keyGroups } = options.describe(task);
+      const { fileStem, keyGroups } = options.describe(task);
+      // Only operators that hold state are listed: a restore can then tell state nobody claims.
+      const operatorIds = Object.keys(snapshot);
       const subtaskIndex = task.options.subtaskIndex;
       writeStateFile(
         checkpointFolder(options.directory, checkpointId),

@@ -1,6 +1,6 @@
-import type { CheckpointMetadata, OperatorStateMetadata } from '../checkpoint/metadata.ts';
-import type { CheckpointStorage } from '../checkpoint/storage.ts';
-import type { SlotMessage } from './messages.ts';
+import type { SlotMessage } from '../execution/messages.ts';
+import type { CheckpointMetadata, OperatorStateMetadata } from './metadata.ts';
+import type { CheckpointStorage } from './storage.ts';
 
 type Ack = Extract<SlotMessage, { type: 'ack' }>;
 
