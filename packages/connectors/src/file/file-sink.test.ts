@@ -42,6 +42,7 @@ function context(subtaskIndex: number): SinkWriterContext {
     parallelism: 1,
     sendToCoordinator: () => {},
     sendOnSuccess: () => {},
+    commitAtEnd: () => {},
     checkpointing: false,
     restoredState: undefined,
   };

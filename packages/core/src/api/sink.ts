@@ -9,6 +9,8 @@ export interface Sink<T> {
   /** The sink's own limit on parallelism. */
   readonly maxParallelism?: number;
   createWriter(context: SinkWriterContext): SinkWriter<T>;
+  /** Commits what the writers handed to `context.commitAtEnd`, once the whole job has finished. */
+  commitAtEnd?(committables: readonly unknown[]): void | Promise<void>;
 }
 
 export interface SinkWriterContext {
@@ -23,6 +25,12 @@ export interface SinkWriterContext {
    * still holds at end of input, when no checkpoint will complete to commit it.
    */
   sendOnSuccess(channel: string, payload: unknown): void;
+  /**
+   * Hands committables to `Sink.commitAtEnd`, which runs once in the process that runs the job
+   * after every task has finished: how an exactly-once sink commits what it wrote after the last
+   * checkpoint (Flink's final checkpoint). After a failure they are dropped and replayed.
+   */
+  commitAtEnd(committables: readonly unknown[]): void;
   /** Whether the job takes checkpoints (an exactly-once sink then commits on checkpoint completion). */
   readonly checkpointing: boolean;
   /** After a restore: this subtask's share of what `snapshotState` returned. */

@@ -19,6 +19,7 @@ import { validateRestore } from '../checkpoint/restore-validation.ts';
 import { CONTROL_CHECKPOINT } from '../checkpoint/slot-checkpoints.ts';
 import { CheckpointStorage, loadCheckpoint } from '../checkpoint/storage.ts';
 import { ConfigError, deserializeError, JobExecutionError, SluiceError } from '../errors.ts';
+import { COMMIT_AT_END } from '../runtime/operators/sink.ts';
 import { cancelAllSlots } from '../runtime/slot.ts';
 import { type ExecutionConfig, resolveExecutionConfig } from './execution-config.ts';
 import { type JobModuleRef, jobModuleUrl, loadJob } from './job-loader.ts';
@@ -294,6 +295,34 @@ export async function startJob<A = unknown>(
   };
 }
 
+/**
+ * A run finished: take what sinks held back for success — collect-sink leftovers, and
+ * committables for `Sink.commitAtEnd`, called here once per sink with all its subtasks' items.
+ */
+async function commitAtEnd(
+  planned: PlannedJob,
+  messages: ReadonlyArray<Extract<SlotMessage, { type: 'data' }>>,
+  deliver: (message: Extract<SlotMessage, { type: 'data' }>) => void,
+): Promise<void> {
+  const bySink = new Map<string, unknown[]>();
+  for (const message of messages) {
+    if (!message.channel.startsWith(COMMIT_AT_END)) {
+      deliver(message);
+      continue;
+    }
+    const operatorId = message.channel.slice(COMMIT_AT_END.length);
+    const items = bySink.get(operatorId) ?? [];
+    items.push(...(message.payload as unknown[]));
+    bySink.set(operatorId, items);
+  }
+  for (const [operatorId, items] of bySink) {
+    const index = planned.streamGraph.nodes.findIndex((n) => n.id === operatorId);
+    const sink = planned.env.nodes[index]?.sink;
+    if (sink?.commitAtEnd === undefined) throw new Error(`bug: committables for '${operatorId}', which has no commitAtEnd`);
+    await sink.commitAtEnd(items);
+  }
+}
+
 /** One run of the whole job on fresh threads and channels, from scratch or from a checkpoint. */
 function runAttempt(context: JobContext, restoreFrom: string | undefined): Attempt {
   const { planned, config, options, storage } = context;
@@ -471,7 +500,7 @@ function runAttempt(context: JobContext, restoreFrom: string | undefined): Attem
       const results = await Promise.all(slotRuns);
       if (failure !== undefined) return { status: 'failed', error: failure };
       if (cancelled) return { status: 'cancelled' };
-      for (const message of onSuccess) deliver(message);
+      await commitAtEnd(planned, onSuccess, deliver);
       return { status: 'finished', results };
     } finally {
       coordinator?.stop();

@@ -7,6 +7,9 @@ import {
   userTimestamp,
 } from '../operator.ts';
 
+/** The coordinator channel of `commitAtEnd` committables, followed by the sink's operator id. */
+export const COMMIT_AT_END = 'commit-at-end:';
+
 export class SinkOperator extends AbstractStreamOperator<unknown, never> {
   readonly #sink: Sink<unknown>;
   #writer: SinkWriter<unknown> | undefined;
@@ -36,6 +39,7 @@ export class SinkOperator extends AbstractStreamOperator<unknown, never> {
       parallelism: runtime.parallelism,
       sendToCoordinator: this.#setup.sendToCoordinator,
       sendOnSuccess: this.#setup.sendOnSuccess,
+      commitAtEnd: (committables) => this.#setup.sendOnSuccess(`${COMMIT_AT_END}${runtime.operatorId}`, committables),
       checkpointing: this.#setup.checkpointing,
       restoredState: this.#restored,
     });

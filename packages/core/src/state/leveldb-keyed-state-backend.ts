@@ -1,0 +1,820 @@
+/**
+ * The LevelDB keyed state backend (Flink's RocksDB backend, on `classic-level`): keyed state
+ * larger than memory, with the same synchronous state API as the heap backend.
+ *
+ * State calls are synchronous and LevelDB is not, so the backend keeps a **write-back cache** of
+ * whole keys (a key is cached with all its state, every state name and namespace, or not at
+ * all) and the runtime drives the disk around the operator, never inside it:
+ *
+ * 1. before a batch of records or timers: `const p = backend.prefetch(keys); if (p) await p;` —
+ *    loads the keys not cached yet (two `getMany` calls for the whole batch; see
+ *    `leveldb-key-codec.ts`), and returns `undefined` without allocating when all are cached;
+ * 2. the operator runs the batch: `setCurrentKey` and state calls touch memory only;
+ * 3. between batches: `const w = backend.evict(); if (w) await w;` — while more than
+ *    `cacheMaxKeys` keys are cached, writes the least recently used ones back (one `batch()`)
+ *    and drops them. The current key is never evicted.
+ *
+ * Using state of a key that is neither cached nor prefetched is a runtime bug and throws
+ * `SLUICE_STATE_NOT_PREFETCHED`. `cacheMaxKeys` must be at least the number of distinct keys in
+ * one batch: keys prefetched for a batch stay cached until the next `evict()`.
+ *
+ * Ordering. All writes (evictions, the flush before a snapshot, close) go through one queue, in
+ * the order they were issued, so disk never goes back in time. A key evicted with its write still
+ * in flight is kept aside and revived by a prefetch instead of being read from disk; so any key
+ * read from disk has no pending write. Snapshots are point-in-time as of the call: the dirty
+ * entries are serialised synchronously when `snapshotKeyGroup` is called, and the range is read
+ * from a LevelDB snapshot taken right after they are written.
+ *
+ * One backend per subtask, one database per backend, in its own `directory`: LevelDB allows one
+ * open handle per directory per process. The directory is working storage, not recovery: a job
+ * recovers from checkpoints (snapshots per key group); `destroy()` removes it.
+ *
+ * @example
+ * const backend = new LevelDbKeyedStateBackend({
+ *   maxParallelism: 128, keyGroupRange: new KeyGroupRange(0, 63), directory: '/tmp/sluice/op-1-0',
+ * });
+ * await backend.open();
+ * const count = backend.getState(valueState<number>('count', { defaultValue: 0 }));
+ * await backend.prefetch([['page-1', assignToKeyGroup('page-1', 128)]]);
+ * backend.setCurrentKey('page-1');
+ * count.update(count.value()! + 1);
+ * await backend.evict();
+ * await backend.close();
+ */
+
+import { mkdir, rm } from 'node:fs/promises';
+import { ClassicLevel } from 'classic-level';
+import type {
+  AggregatingStateDescriptor,
+  ListStateDescriptor,
+  MapStateDescriptor,
+  ReducingStateDescriptor,
+  StateDescriptor,
+  ValueStateDescriptor,
+} from './descriptors.ts';
+import { describeKey, StateArgumentError, StateError } from './errors.ts';
+import type { KeyGroupSnapshotEntry } from './heap-keyed-state-backend.ts';
+import { assignToKeyGroup, hashKey, type Key, KeyGroupRange, validateMaxParallelism } from './key-groups.ts';
+import type { KeyedStateBackend } from './keyed-state-backend.ts';
+import {
+  decodeRecordKey,
+  encodeEntryKey,
+  encodeKeyPrefix,
+  keyGroupBound,
+  levelDbStateError,
+} from './leveldb-key-codec.ts';
+import {
+  CachedKey,
+  DIRTY,
+  LevelDbStateCache,
+  NsSlot,
+  ON_DISK,
+  packr,
+  type WriteOp,
+} from './leveldb-state-cache.ts';
+import { type AnyLevelDbState, createLevelDbState } from './leveldb-states.ts';
+import type {
+  InternalAggregatingState,
+  InternalKvState,
+  InternalListState,
+  InternalMapState,
+  InternalReducingState,
+  InternalValueState,
+} from './state.ts';
+
+export interface LevelDbKeyedStateBackendOptions {
+  /** Number of key groups of the job; fixed for the life of its state. */
+  maxParallelism: number;
+  /** The key groups this backend owns; within `[0, maxParallelism - 1]`. */
+  keyGroupRange: KeyGroupRange;
+  /**
+   * The backend's own working directory (created by `open()`); one per backend: LevelDB locks it.
+   * Existing data in it is used as is: pass a fresh directory unless reopening on purpose.
+   */
+  directory: string;
+  /**
+   * Keys kept in memory, each with all its state (default {@link DEFAULT_CACHE_MAX_KEYS}). At
+   * least the number of distinct keys in one batch. `evict()` brings the cache back to this size.
+   */
+  cacheMaxKeys?: number;
+}
+
+/** Default of {@link LevelDbKeyedStateBackendOptions.cacheMaxKeys}. */
+export const DEFAULT_CACHE_MAX_KEYS = 100_000;
+
+const STATE_KINDS: ReadonlySet<string> = new Set(['value', 'list', 'map', 'reducing', 'aggregating']);
+
+type Db = ClassicLevel<Buffer, Buffer>;
+type DbSnapshot = ReturnType<Db['snapshot']>;
+type Status = 'new' | 'opening' | 'open' | 'closing' | 'closed';
+
+function noop(): void {}
+
+export class LevelDbKeyedStateBackend implements KeyedStateBackend {
+  readonly maxParallelism: number;
+  readonly keyGroupRange: KeyGroupRange;
+  readonly directory: string;
+  readonly cacheMaxKeys: number;
+
+  readonly #cache = new LevelDbStateCache();
+  // Copies of the range bounds: setCurrentKey reads them once per record.
+  readonly #start: number;
+  readonly #end: number;
+  /** Registered states, by state id (ids of names seen on disk but not registered are holes). */
+  readonly #states: Array<AnyLevelDbState | undefined> = [];
+  /** Keys being read from disk, and the read's promise: a second prefetch waits for the first. */
+  readonly #loading = new Map<Key, Promise<void>>();
+
+  #db: Db | undefined;
+  #status: Status = 'new';
+  /** Set when a write failed: disk and cache disagree from then on, so the backend stops. */
+  #failure: StateError | undefined;
+  /** Tail of the write queue; every write (and snapshot) runs after the previous one. */
+  #writeTail: Promise<void> = Promise.resolve();
+  /** Sequence numbers of writes issued and completed; a key's `writeSeq` is its last write's. */
+  #issuedSeq = 0;
+  #completedSeq = 0;
+
+  constructor(options: LevelDbKeyedStateBackendOptions) {
+    if (options === null || typeof options !== 'object') {
+      throw new StateArgumentError(
+        'options',
+        'must be an object { maxParallelism, keyGroupRange, directory, cacheMaxKeys? }',
+      );
+    }
+    const { maxParallelism, keyGroupRange, directory, cacheMaxKeys = DEFAULT_CACHE_MAX_KEYS } = options;
+    validateMaxParallelism(maxParallelism, 'options.maxParallelism');
+    if (!(keyGroupRange instanceof KeyGroupRange)) {
+      throw new StateArgumentError('options.keyGroupRange', 'must be a KeyGroupRange');
+    }
+    if (keyGroupRange.size > 0 && keyGroupRange.end >= maxParallelism) {
+      throw new StateArgumentError(
+        'options.keyGroupRange',
+        `must lie within [0, maxParallelism - 1 = ${maxParallelism - 1}], got ${keyGroupRange}`,
+      );
+    }
+    if (typeof directory !== 'string' || directory.length === 0) {
+      throw new StateArgumentError('options.directory', 'must be a non-empty path of a working directory');
+    }
+    if (!Number.isInteger(cacheMaxKeys) || cacheMaxKeys < 1) {
+      throw new StateArgumentError(
+        'options.cacheMaxKeys',
+        `must be a positive integer (keys kept in memory), got ${String(cacheMaxKeys)}`,
+      );
+    }
+    this.maxParallelism = maxParallelism;
+    this.keyGroupRange = keyGroupRange;
+    this.directory = directory;
+    this.cacheMaxKeys = cacheMaxKeys;
+    this.#start = keyGroupRange.start;
+    this.#end = keyGroupRange.end;
+  }
+
+  /** Number of key groups this backend owns. */
+  get numKeyGroups(): number {
+    return this.keyGroupRange.size;
+  }
+
+  /** Number of keys in the cache (may exceed `cacheMaxKeys` until the next `evict()`). */
+  get numCachedKeys(): number {
+    return this.#cache.keys.size;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Lifecycle
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * Creates the directory if needed and opens the database.
+   * @throws {StateError} `SLUICE_STATE_STORAGE_FAILED` if LevelDB cannot open it (e.g. another
+   *   handle in this process or another holds its lock).
+   */
+  async open(): Promise<void> {
+    if (this.#status !== 'new') {
+      throw levelDbStateError(
+        'SLUICE_STATE_BACKEND_CLOSED',
+        `open() can be called once, on a new backend; this one is ${this.#status}`,
+      );
+    }
+    this.#status = 'opening';
+    const db: Db = new ClassicLevel<Buffer, Buffer>(this.directory, {
+      keyEncoding: 'buffer',
+      valueEncoding: 'buffer',
+    });
+    try {
+      await mkdir(this.directory, { recursive: true });
+      await db.open();
+    } catch (cause) {
+      this.#status = 'closed';
+      const reason = (cause as { cause?: Error }).cause?.message ?? (cause as Error).message;
+      throw levelDbStateError(
+        'SLUICE_STATE_STORAGE_FAILED',
+        `cannot open the LevelDB state directory ${this.directory}: ${reason}; a directory can be open in ` +
+          'only one backend at a time (LevelDB locks it), so give every backend its own',
+        { cause },
+      );
+    }
+    this.#db = db;
+    this.#status = 'open';
+  }
+
+  /**
+   * Writes every dirty entry back, waits for all writes, and closes the database. Removes
+   * nothing: reopening the directory finds the state again. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.#status === 'closed' || this.#status === 'closing') return;
+    if (this.#status !== 'open') {
+      this.#status = 'closed';
+      return;
+    }
+    this.#status = 'closing';
+    const db = this.#db!;
+    try {
+      const flush = this.#failure === undefined ? this.#flushDirty() : undefined;
+      if (flush !== undefined) await this.#enqueueWrite(flush.seq, flush.ops);
+      await this.#writeTail;
+      if (this.#failure !== undefined) throw this.#failure;
+    } finally {
+      this.#cache.clear();
+      this.#status = 'closed';
+      this.#db = undefined;
+      await db.close();
+    }
+  }
+
+  /** Closes without writing back, then deletes the directory and everything in it. */
+  async destroy(): Promise<void> {
+    const db = this.#db;
+    this.#status = 'closed';
+    this.#db = undefined;
+    this.#cache.clear();
+    if (db !== undefined) {
+      await this.#writeTail;
+      await db.close();
+    }
+    await rm(this.directory, { recursive: true, force: true });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Keys and state (synchronous, memory only)
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * Makes `key` the key every state object reads and writes. Hot path: once per record; one Map
+   * lookup, plus a few pointer writes when the key was not the most recently used.
+   *
+   * Setting a key that is not cached is allowed (an operator may not touch state); using its
+   * state is not (`SLUICE_STATE_NOT_PREFETCHED`).
+   *
+   * @param keyGroup the key's key group if already computed (trusted, not re-hashed).
+   * @throws {StateError} `SLUICE_KEY_GROUP_OUT_OF_RANGE` if the key group is not in the range.
+   */
+  setCurrentKey(key: Key, keyGroup?: number): void {
+    const kg = keyGroup === undefined ? assignToKeyGroup(key, this.maxParallelism) : keyGroup;
+    // Written so that NaN and fractions fail too.
+    if (!(kg >= this.#start && kg <= this.#end) || (kg | 0) !== kg) {
+      throw this.#keyGroupOutOfRange(key, kg);
+    }
+    const cache = this.#cache;
+    cache.key = key;
+    cache.keyGroup = kg;
+    const e = cache.keys.get(key);
+    cache.entry = e;
+    if (e !== undefined && e !== cache.head) cache.moveToHead(e);
+  }
+
+  /** The current key. @throws {StateError} `SLUICE_STATE_NO_CURRENT_KEY` before the first `setCurrentKey`. */
+  get currentKey(): Key {
+    if (this.#cache.keyGroup < 0) throw this.#noCurrentKey();
+    return this.#cache.key;
+  }
+
+  /** The current key's key group. @throws {StateError} `SLUICE_STATE_NO_CURRENT_KEY` before the first `setCurrentKey`. */
+  get currentKeyGroup(): number {
+    if (this.#cache.keyGroup < 0) throw this.#noCurrentKey();
+    return this.#cache.keyGroup;
+  }
+
+  /**
+   * The state object for a descriptor, created on first use; the same name returns the same
+   * object. Values of this state already cached (loaded or restored before registration) are
+   * converted now; those still on disk when they are prefetched.
+   *
+   * @throws {StateError} `SLUICE_STATE_KIND_MISMATCH` if the name is registered with another kind;
+   *   `SLUICE_STATE_RESTORE_INVALID` if a cached value of this name does not fit the kind.
+   */
+  getState<T>(descriptor: ValueStateDescriptor<T>): InternalValueState<T>;
+  getState<T>(descriptor: ListStateDescriptor<T>): InternalListState<T>;
+  getState<UK extends Key, UV>(descriptor: MapStateDescriptor<UK, UV>): InternalMapState<UK, UV>;
+  getState<T>(descriptor: ReducingStateDescriptor<T>): InternalReducingState<T>;
+  getState<IN, ACC, OUT>(
+    descriptor: AggregatingStateDescriptor<IN, ACC, OUT>,
+  ): InternalAggregatingState<IN, ACC, OUT>;
+  getState(descriptor: StateDescriptor): InternalKvState;
+  getState(descriptor: StateDescriptor): InternalKvState {
+    if (
+      descriptor === null ||
+      typeof descriptor !== 'object' ||
+      typeof descriptor.name !== 'string' ||
+      !STATE_KINDS.has(descriptor.kind)
+    ) {
+      throw new StateArgumentError(
+        'descriptor',
+        'must be a state descriptor made by valueState, listState, mapState, reducingState or aggregatingState',
+      );
+    }
+    const cache = this.#cache;
+    const knownId = cache.existingIdOf(descriptor.name);
+    const existing = knownId === undefined ? undefined : this.#states[knownId];
+    if (existing !== undefined) {
+      if (existing.kind !== descriptor.kind) {
+        throw new StateError(
+          'SLUICE_STATE_KIND_MISMATCH',
+          `state '${descriptor.name}' is already registered as ${existing.kind} state and cannot be used as ` +
+            `${descriptor.kind} state; give each state of an operator its own name`,
+        );
+      }
+      return existing as unknown as InternalKvState;
+    }
+    const id = knownId ?? cache.idOf(descriptor.name);
+    const state = createLevelDbState(descriptor, id, cache);
+    if (knownId !== undefined) this.#adopt(state);
+    while (this.#states.length <= id) this.#states.push(undefined);
+    this.#states[id] = state;
+    cache.codecs[id] = state;
+    return state as unknown as InternalKvState;
+  }
+
+  /** Decodes the cached snapshot-form values of a state being registered (all or nothing). */
+  #adopt(state: AnyLevelDbState): void {
+    const cache = this.#cache;
+    const id = state.id;
+    const decoded: Array<[CachedKey, string, unknown]> = [];
+    for (const map of [cache.keys, cache.detached]) {
+      for (const e of map.values()) {
+        const value = e.values[id];
+        if (value !== undefined) decoded.push([e, '', state.decode(value)]);
+        const byNamespace = e.namespaced[id];
+        if (byNamespace === undefined) continue;
+        for (const [namespace, slot] of byNamespace) {
+          if (slot.value !== undefined) decoded.push([e, namespace, state.decode(slot.value)]);
+        }
+      }
+    }
+    for (const [e, namespace, value] of decoded) {
+      if (value === undefined) cache.set(e, id, namespace, undefined);
+      else if (namespace === '') e.values[id] = value;
+      // Same snapshot form on disk: converting does not make the entry dirty.
+      else e.namespaced[id]!.get(namespace)!.value = value;
+    }
+  }
+
+  /**
+   * The CACHED keys that have state `stateName` in `namespace` (default `''`): synchronous, so it
+   * cannot see keys only on disk; use {@link keysAsync} for all keys. Lazy, like a Map iterator.
+   */
+  *keys(stateName: string, namespace = ''): Generator<Key, void, undefined> {
+    const cache = this.#cache;
+    const id = cache.existingIdOf(stateName);
+    if (id === undefined) return;
+    for (const e of cache.keys.values()) {
+      if (cache.get(e, id, namespace) !== undefined) yield e.key;
+    }
+  }
+
+  /**
+   * Every key (cached or on disk) with state `stateName` in `namespace`, as of the call: writes
+   * dirty entries back first, then scans the backend's key groups on a LevelDB snapshot.
+   */
+  async keysAsync(stateName: string, namespace = ''): Promise<Key[]> {
+    const db = this.#openDb('keysAsync');
+    const snapshot = await this.#flushAndSnapshot();
+    const out: Key[] = [];
+    try {
+      if (this.keyGroupRange.size === 0) return out;
+      const keys = db.keys({
+        gte: keyGroupBound(this.#start),
+        lt: keyGroupBound(this.#end + 1),
+        snapshot,
+      });
+      for await (const recordKey of keys) {
+        const record = decodeRecordKey(recordKey);
+        if (record.stateName === stateName && record.namespace === namespace) out.push(record.key);
+      }
+    } catch (cause) {
+      throw storageFailure(cause, `listing keys of state '${stateName}' in ${this.directory}`);
+    } finally {
+      await snapshot.close();
+    }
+    return out;
+  }
+
+  /** Number of (key, namespace) entries in the CACHE, of one state or of all. For tests and metrics. */
+  numCachedStateEntries(stateName?: string): number {
+    const cache = this.#cache;
+    const id = stateName === undefined ? undefined : cache.existingIdOf(stateName);
+    if (stateName !== undefined && id === undefined) return 0;
+    let n = 0;
+    for (const e of cache.keys.values()) n += cache.countEntries(e, id);
+    return n;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Prefetch and eviction
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * Loads the state of every key not cached yet, with its key group (trusted, as in
+   * `setCurrentKey`). Returns `undefined` — no promise, no allocation — when every key is cached,
+   * the common case; otherwise a promise to await before processing the batch.
+   *
+   * @throws {StateError} `SLUICE_KEY_GROUP_OUT_OF_RANGE` (assertion) for a key group outside the
+   *   range; `SLUICE_STATE_BACKEND_CLOSED` if a key must be loaded and the backend is not open.
+   *   The promise rejects with `SLUICE_STATE_STORAGE_FAILED` if LevelDB fails, or
+   *   `SLUICE_STATE_RESTORE_INVALID` if a stored value does not fit its registered state.
+   */
+  prefetch(keys: Iterable<readonly [key: Key, keyGroup: number]>): Promise<void> | undefined {
+    const cached = this.#cache.keys;
+    let missing: Map<Key, number> | undefined;
+    // Hot path: one Map lookup per key; nothing allocated unless a key is missing.
+    for (const pair of keys) {
+      const key = pair[0];
+      if (!cached.has(key)) (missing ??= new Map()).set(key, pair[1]);
+    }
+    return missing === undefined ? undefined : this.#fetch(missing);
+  }
+
+  #fetch(missing: Map<Key, number>): Promise<void> | undefined {
+    this.#openDb('prefetch');
+    const cache = this.#cache;
+    let toLoad: Array<[Key, number]> | undefined;
+    let waits: Array<Promise<void>> | undefined;
+    for (const [key, kg] of missing) {
+      if (!(kg >= this.#start && kg <= this.#end) || (kg | 0) !== kg) throw this.#keyGroupOutOfRange(key, kg);
+      // Evicted with its write still in flight: revive it rather than read what may be stale.
+      const detached = cache.detached.get(key);
+      if (detached !== undefined) {
+        cache.detached.delete(key);
+        cache.insert(detached);
+        continue;
+      }
+      const loading = this.#loading.get(key);
+      if (loading !== undefined) (waits ??= []).push(loading);
+      else (toLoad ??= []).push([key, kg]);
+    }
+    if (toLoad !== undefined) {
+      const batch = toLoad;
+      const load: Promise<void> = this.#load(batch).finally(() => {
+        for (const [key] of batch) if (this.#loading.get(key) === load) this.#loading.delete(key);
+      });
+      for (const [key] of batch) this.#loading.set(key, load);
+      (waits ??= []).push(load);
+    }
+    if (waits === undefined) return undefined;
+    return waits.length === 1 ? waits[0] : Promise.all(waits).then(noop);
+  }
+
+  /** Reads keys with no pending write: their manifests, then their entries (two `getMany`). */
+  async #load(batch: ReadonlyArray<[Key, number]>): Promise<void> {
+    const db = this.#db!;
+    const cache = this.#cache;
+    const prefixes = batch.map(([key, kg]) => encodeKeyPrefix(kg, key));
+    // Entry record keys, and for each: the index of its key in `batch`, its state id, its namespace.
+    const entryKeys: Buffer[] = [];
+    const owners: number[] = [];
+    const ids: number[] = [];
+    const namespaces: string[] = [];
+    let values: Array<Buffer | undefined>;
+    let manifests: Array<Buffer | undefined>;
+    try {
+      manifests = await db.getMany(prefixes);
+      for (let i = 0; i < batch.length; i++) {
+        const bytes = manifests[i];
+        if (bytes === undefined) continue;
+        for (const [name, nss] of parseManifest(bytes, batch[i]![0])) {
+          const id = cache.idOf(name);
+          for (const namespace of nss) {
+            entryKeys.push(encodeEntryKey(prefixes[i]!, cache.encodedNames[id]!, namespace));
+            owners.push(i);
+            ids.push(id);
+            namespaces.push(namespace);
+          }
+        }
+      }
+      values = entryKeys.length === 0 ? [] : await db.getMany(entryKeys);
+    } catch (cause) {
+      throw storageFailure(cause, `reading the state of ${batch.length} keys from ${this.directory}`);
+    }
+    // No await from here on: the keys are built and inserted in one go (state ids, registered
+    // codecs and the cache are as of now).
+    const built = batch.map(([key, kg], i) => {
+      const e = new CachedKey(key, kg, prefixes[i]!, cache.numStates);
+      e.manifestOnDisk = manifests[i] !== undefined;
+      return e;
+    });
+    let tombstones = false;
+    for (let j = 0; j < entryKeys.length; j++) {
+      const e = built[owners[j]!]!;
+      const bytes = values[j];
+      if (bytes === undefined) {
+        throw levelDbStateError(
+          'SLUICE_STATE_STORAGE_CORRUPT',
+          `the manifest of key ${describeKey(e.key)} lists an entry of state '${cache.names[ids[j]!]}' that is ` +
+            `not in ${this.directory}`,
+        );
+      }
+      const id = ids[j]!;
+      const codec = cache.codecs[id];
+      const stored = packr.unpack(bytes);
+      const value = codec === undefined ? stored : codec.decode(stored);
+      const namespace = namespaces[j]!;
+      // An empty value on disk (restored before its state was registered) is removed on write-back.
+      const flags = value === undefined ? ON_DISK | DIRTY : ON_DISK;
+      if (value === undefined) {
+        tombstones = true;
+        e.shapeChanged = true;
+      }
+      if (namespace === '') {
+        e.values[id] = value;
+        e.flags[id] = flags;
+      } else {
+        let byNamespace = e.namespaced[id];
+        if (byNamespace === undefined) {
+          byNamespace = new Map();
+          e.namespaced[id] = byNamespace;
+        }
+        byNamespace.set(namespace, new NsSlot(value, flags));
+      }
+    }
+    for (const e of built) {
+      // Cached meanwhile (restored, or revived): memory is newer than what was read.
+      if (cache.keys.has(e.key) || cache.detached.has(e.key)) continue;
+      cache.insert(e);
+      if (tombstones && e.shapeChanged) {
+        e.dirty = true;
+        cache.dirtyKeys.add(e);
+      }
+    }
+  }
+
+  /**
+   * While more than `cacheMaxKeys` keys are cached, drops the least recently used ones (never
+   * the current key), writing their dirty entries back in one `batch()` (removed entries become
+   * deletes). Returns the write's promise, or `undefined` when nothing had to be written.
+   *
+   * @throws {StateError} `SLUICE_STATE_STORAGE_FAILED` if a value cannot be serialised (nothing
+   *   is evicted then) or an earlier write failed.
+   */
+  evict(): Promise<void> | undefined {
+    const cache = this.#cache;
+    let excess = cache.keys.size - this.cacheMaxKeys;
+    if (excess <= 0) return undefined;
+    this.#openDb('evict');
+    const current = cache.keyGroup < 0 ? undefined : (cache.entry ?? cache.keys.get(cache.key));
+    const victims: CachedKey[] = [];
+    const ops: WriteOp[] = [];
+    for (let e = cache.tail; e !== null && excess > 0; e = e.prev) {
+      if (e === current) continue;
+      if (e.dirty) cache.collect(e, ops); // may throw: nothing has changed yet
+      victims.push(e);
+      excess--;
+    }
+    const seq = ops.length === 0 ? 0 : ++this.#issuedSeq;
+    for (const e of victims) {
+      if (e.dirty) cache.commit(e, seq);
+      cache.remove(e);
+      if (e.writeSeq > this.#completedSeq) cache.detached.set(e.key, e);
+    }
+    return ops.length === 0 ? undefined : this.#enqueueWrite(seq, ops);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Snapshot and restore (per key group, the heap backend's format)
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * Every entry of every state in key group `keyGroup`, as plain data in the heap backend's
+   * format (lists as arrays, maps as `[key, value]` pairs), including states not registered.
+   * Point-in-time as of the call: dirty entries are serialised synchronously, written, and the
+   * key group read from a LevelDB snapshot; later state changes do not show.
+   */
+  async snapshotKeyGroup(keyGroup: number): Promise<KeyGroupSnapshotEntry[]> {
+    this.#checkKeyGroup(keyGroup, 'snapshotKeyGroup');
+    const db = this.#openDb('snapshotKeyGroup');
+    const snapshot = await this.#flushAndSnapshot();
+    const out: KeyGroupSnapshotEntry[] = [];
+    try {
+      const records = db.iterator({
+        gte: keyGroupBound(keyGroup),
+        lt: keyGroupBound(keyGroup + 1),
+        snapshot,
+      });
+      for await (const [recordKey, bytes] of records) {
+        const record = decodeRecordKey(recordKey);
+        if (record.stateName === undefined) continue; // a manifest
+        out.push([record.stateName, record.key, record.namespace, packr.unpack(bytes)]);
+      }
+    } catch (cause) {
+      throw storageFailure(cause, `reading key group ${keyGroup} from ${this.directory}`);
+    } finally {
+      await snapshot.close();
+    }
+    return out;
+  }
+
+  /**
+   * Loads entries produced by a `snapshotKeyGroup` (of this or the heap backend, with any range)
+   * into key group `keyGroup`, overwriting entries with the same state, key and namespace. Every
+   * entry is validated before anything changes. Keys are loaded, updated in the cache and written
+   * back in chunks, so memory stays within `cacheMaxKeys`. Do not prefetch concurrently.
+   *
+   * @throws {StateError} `SLUICE_STATE_RESTORE_INVALID` if an entry is malformed or its key does
+   *   not belong to `keyGroup`; values of states not registered yet are checked on registration
+   *   (if cached) or when prefetched.
+   */
+  async restoreKeyGroup(
+    keyGroup: number,
+    entries: Iterable<readonly [string, Key, string, unknown]>,
+  ): Promise<void> {
+    this.#checkKeyGroup(keyGroup, 'restoreKeyGroup');
+    this.#openDb('restoreKeyGroup');
+    const cache = this.#cache;
+    const byKey = new Map<Key, Array<[id: number, namespace: string, value: unknown]>>();
+    for (const entry of entries) {
+      if (!Array.isArray(entry) || entry.length !== 4) {
+        throw restoreInvalid(`entry is not a [stateName, key, namespace, value] tuple`);
+      }
+      const [name, key, namespace, encoded] = entry;
+      if (typeof name !== 'string' || name.length === 0 || typeof namespace !== 'string') {
+        throw restoreInvalid(`entry for key ${describeKey(key)} has no valid state name and namespace`);
+      }
+      const kg = (hashKey(key) >>> 0) % this.maxParallelism;
+      if (kg !== keyGroup) {
+        throw restoreInvalid(
+          `key ${describeKey(key)} of state '${name}' belongs to key group ${kg}, not ${keyGroup}, ` +
+            `with maxParallelism ${this.maxParallelism}; was the checkpoint taken with another maxParallelism?`,
+        );
+      }
+      if (encoded === undefined) continue;
+      const id = cache.idOf(name);
+      const codec = cache.codecs[id];
+      const value = codec === undefined ? encoded : codec.decode(encoded);
+      let list = byKey.get(key);
+      if (list === undefined) {
+        list = [];
+        byKey.set(key, list);
+      }
+      list.push([id, namespace, value]);
+    }
+    const keys = [...byKey.keys()];
+    // Half the cache per chunk: the chunk's keys survive the evict() that follows it.
+    const chunkSize = Math.max(1, Math.floor(this.cacheMaxKeys / 2));
+    for (let from = 0; from < keys.length; from += chunkSize) {
+      const chunk = keys.slice(from, from + chunkSize);
+      const load = this.prefetch(chunk.map((key) => [key, keyGroup] as const));
+      if (load !== undefined) await load;
+      for (const key of chunk) {
+        const e = cache.keys.get(key)!;
+        for (const [id, namespace, value] of byKey.get(key)!) cache.set(e, id, namespace, value);
+      }
+      const write = this.evict();
+      if (write !== undefined) await write;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Writes
+  // -------------------------------------------------------------------------------------------
+
+  /** Serialises every dirty key (synchronously) and marks it written by a new write number. */
+  #flushDirty(): { seq: number; ops: WriteOp[] } | undefined {
+    const cache = this.#cache;
+    if (cache.dirtyKeys.size === 0) return undefined;
+    const dirty = [...cache.dirtyKeys];
+    const ops: WriteOp[] = [];
+    for (const e of dirty) cache.collect(e, ops);
+    const seq = ops.length === 0 ? 0 : ++this.#issuedSeq;
+    for (const e of dirty) cache.commit(e, seq);
+    return ops.length === 0 ? undefined : { seq, ops };
+  }
+
+  /** Writes back everything dirty now, then takes a LevelDB snapshot after that write (and all before). */
+  #flushAndSnapshot(): Promise<DbSnapshot> {
+    const db = this.#db!;
+    const flush = this.#flushDirty();
+    return this.#enqueue(async () => {
+      if (flush !== undefined) await this.#batch(flush.seq, flush.ops);
+      return db.snapshot();
+    });
+  }
+
+  #enqueueWrite(seq: number, ops: WriteOp[]): Promise<void> {
+    return this.#enqueue(() => this.#batch(seq, ops));
+  }
+
+  async #batch(seq: number, ops: WriteOp[]): Promise<void> {
+    try {
+      await this.#db!.batch(ops);
+    } catch (cause) {
+      throw storageFailure(cause, `writing ${ops.length} state records to ${this.directory}`);
+    }
+    this.#completedSeq = seq;
+    // Keys evicted with this write (or an earlier one) in flight are on disk now.
+    const detached = this.#cache.detached;
+    for (const [key, e] of detached) if (e.writeSeq <= seq) detached.delete(key);
+  }
+
+  /** Runs `job` after every job enqueued before it; a failed job fails the backend. */
+  #enqueue<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.#writeTail.then(() => {
+      if (this.#failure !== undefined) throw this.#failure;
+      return job();
+    });
+    this.#writeTail = run.then(noop, (error: unknown) => {
+      this.#failure ??=
+        error instanceof StateError ? error : storageFailure(error, `writing to ${this.directory}`);
+    });
+    return run;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Checks
+  // -------------------------------------------------------------------------------------------
+
+  #openDb(method: string): Db {
+    if (this.#failure !== undefined) {
+      throw levelDbStateError(
+        'SLUICE_STATE_STORAGE_FAILED',
+        `${method}() refused: an earlier write to ${this.directory} failed, so disk and memory disagree; ` +
+          'restart from the last checkpoint',
+        { cause: this.#failure },
+      );
+    }
+    if (this.#status !== 'open' || this.#db === undefined) {
+      throw levelDbStateError(
+        'SLUICE_STATE_BACKEND_CLOSED',
+        `${method}() needs an open backend, but it is ${this.#status}` +
+          (this.#status === 'new' ? '; call and await open() first' : ''),
+      );
+    }
+    return this.#db;
+  }
+
+  #checkKeyGroup(keyGroup: number, method: string): void {
+    if (!Number.isInteger(keyGroup) || !this.keyGroupRange.contains(keyGroup)) {
+      throw new StateError(
+        'SLUICE_KEY_GROUP_OUT_OF_RANGE',
+        `assertion failed: ${method}(${keyGroup}) is outside this backend's key group range ${this.keyGroupRange}`,
+      );
+    }
+  }
+
+  #keyGroupOutOfRange(key: Key, keyGroup: number): StateError {
+    return new StateError(
+      'SLUICE_KEY_GROUP_OUT_OF_RANGE',
+      `assertion failed: key ${describeKey(key)} is in key group ${keyGroup}, outside this backend's key group ` +
+        `range ${this.keyGroupRange} (maxParallelism ${this.maxParallelism}); the record was routed to the wrong ` +
+        'subtask, or the partitioner and the backend disagree on maxParallelism',
+    );
+  }
+
+  #noCurrentKey(): StateError {
+    return new StateError(
+      'SLUICE_STATE_NO_CURRENT_KEY',
+      'no current key: setCurrentKey() has not been called on this backend',
+    );
+  }
+}
+
+/** Validates a manifest's shape: `[[stateName, [namespace, ...]], ...]`. */
+function parseManifest(bytes: Buffer, key: Key): Array<[string, string[]]> {
+  const manifest: unknown = packr.unpack(bytes);
+  const ok =
+    Array.isArray(manifest) &&
+    manifest.every(
+      (item) =>
+        Array.isArray(item) &&
+        item.length === 2 &&
+        typeof item[0] === 'string' &&
+        Array.isArray(item[1]) &&
+        item[1].every((ns: unknown) => typeof ns === 'string'),
+    );
+  if (!ok) {
+    throw levelDbStateError(
+      'SLUICE_STATE_STORAGE_CORRUPT',
+      `the manifest of key ${describeKey(key)} is not a list of [stateName, namespaces] pairs`,
+    );
+  }
+  return manifest as Array<[string, string[]]>;
+}
+
+function storageFailure(cause: unknown, doing: string): StateError {
+  if (cause instanceof StateError) return cause;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return levelDbStateError('SLUICE_STATE_STORAGE_FAILED', `${doing} failed: ${message}`, { cause });
+}
+
+function restoreInvalid(message: string): StateError {
+  return new StateError('SLUICE_STATE_RESTORE_INVALID', `cannot restore keyed state: ${message}`);
+}

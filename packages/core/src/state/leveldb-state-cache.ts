@@ -1,0 +1,412 @@
+/**
+ * The write-back cache of the LevelDB keyed state backend. Internal to `state/`.
+ *
+ * The unit of caching is a key with ALL its state: a {@link CachedKey} holds every entry (every
+ * state, every namespace) of one key, or the key is not cached at all. That is what makes state
+ * access synchronous: once a key is cached, no read can miss, so no read needs the disk.
+ *
+ * Layout of a cached key, by state id (ids are dense, assigned per state name by the cache):
+ *
+ * - `values[id]` / `flags[id]`: the entry in the default namespace `''` — the hot path of every
+ *   keyed operator is one `Map` lookup per record (in `setCurrentKey`), then one array load per
+ *   state access, with no string work and no allocation;
+ * - `namespaced[id]: Map<namespace, NsSlot>` for every other namespace (windows).
+ *
+ * Every entry carries two flags: `DIRTY` (changed since last written) and `ON_DISK` (a record
+ * exists on disk). A removed entry that is on disk stays as a tombstone (`value === undefined`,
+ * `DIRTY`) until written back, where it becomes a LevelDB delete; one that never reached disk
+ * simply vanishes. `shapeChanged` marks a key whose set of present entries changed, so that its
+ * manifest (the list of its entries, see `leveldb-key-codec.ts`) is rewritten with it.
+ *
+ * Recency is an intrusive doubly linked list (`prev`/`next`), most recent at `head`: touching a
+ * key is a few pointer writes, and finding the least recently used keys walks from `tail`.
+ */
+
+import { Packr } from 'msgpackr';
+import { describeKey, StateError } from './errors.ts';
+import type { Key } from './key-groups.ts';
+import { encodeEntryKey, encodeStateName, levelDbStateError } from './leveldb-key-codec.ts';
+
+/** The entry changed since it was last written. */
+export const DIRTY = 1;
+/** A record of the entry exists on disk (as of the writes issued so far). */
+export const ON_DISK = 2;
+
+/**
+ * Values and manifests on disk: msgpack without shared structures (`useRecords: false`), so
+ * every record decodes on its own; bigints of any size and Set/typed arrays/... round-trip
+ * (`useBigIntExtension`, `moreTypes`). A `Map` inside a user value comes back as a plain object,
+ * as msgpack has one map type (map state itself is stored as `[key, value]` pairs).
+ */
+export const packr = new Packr({ useRecords: false, useBigIntExtension: true, moreTypes: true });
+
+/** An entry in a namespace other than the default one. */
+export class NsSlot {
+  constructor(
+    /** `undefined` only for a tombstone (removed, delete not yet written). */
+    public value: unknown,
+    public flags: number,
+  ) {}
+}
+
+/** One cached key and all its state. */
+export class CachedKey {
+  /** Default-namespace value of each state id; `undefined` = absent. */
+  readonly values: unknown[];
+  /** `DIRTY | ON_DISK` of each `values` entry. */
+  readonly flags: number[];
+  readonly namespaced: Array<Map<string, NsSlot> | undefined>;
+  /** Some entry is `DIRTY` or `shapeChanged` is set; then the key is in the cache's dirty set. */
+  dirty = false;
+  /** The set of present entries changed since the manifest was last written. */
+  shapeChanged = false;
+  manifestOnDisk = false;
+  /** Sequence number of the last write that holds this key's records (0: none). */
+  writeSeq = 0;
+  prev: CachedKey | null = null;
+  next: CachedKey | null = null;
+
+  constructor(
+    readonly key: Key,
+    readonly keyGroup: number,
+    /** `[keyGroup][key]` (see `leveldb-key-codec.ts`), kept to build record keys when written. */
+    readonly prefix: Buffer,
+    numStates: number,
+  ) {
+    // fill() keeps the arrays packed; every id below numStates is in bounds from now on.
+    this.values = new Array<unknown>(numStates).fill(undefined);
+    this.flags = new Array<number>(numStates).fill(0);
+    this.namespaced = new Array<Map<string, NsSlot> | undefined>(numStates).fill(undefined);
+  }
+}
+
+/** How a state turns its cached values into snapshot form and back (identity while unregistered). */
+export interface StateCodec {
+  encode(value: unknown): unknown;
+  /** `undefined` for an empty value (not stored); throws `SLUICE_STATE_RESTORE_INVALID`. */
+  decode(encoded: unknown): unknown;
+}
+
+/** A LevelDB write, as `db.batch()` takes it. */
+export type WriteOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
+
+/**
+ * The cache, the state-name registry, and the current key. Shared by the backend and its state
+ * objects (which call {@link current}, {@link get}, {@link set}, {@link touched}).
+ */
+export class LevelDbStateCache {
+  /** The current key, its key group (-1 before the first `setCurrentKey`), and its cache entry. */
+  key: Key = '';
+  keyGroup = -1;
+  entry: CachedKey | undefined = undefined;
+
+  readonly keys = new Map<Key, CachedKey>();
+  head: CachedKey | null = null;
+  tail: CachedKey | null = null;
+  readonly dirtyKeys = new Set<CachedKey>();
+
+  /** State names by id, their encoded form (record keys), and their codecs once registered. */
+  readonly names: string[] = [];
+  readonly encodedNames: Buffer[] = [];
+  readonly codecs: Array<StateCodec | undefined> = [];
+  readonly #ids = new Map<string, number>();
+  /** Keys held outside `keys` that must grow with new state ids too (written back, in flight). */
+  readonly detached = new Map<Key, CachedKey>();
+
+  get numStates(): number {
+    return this.names.length;
+  }
+
+  /** The id of a state name, assigned on first sight (registration, a record on disk, a restore). */
+  idOf(name: string): number {
+    let id = this.#ids.get(name);
+    if (id !== undefined) return id;
+    id = this.names.length;
+    this.#ids.set(name, id);
+    this.names.push(name);
+    this.encodedNames.push(encodeStateName(name));
+    this.codecs.push(undefined);
+    // Keep every cached key's arrays in bounds for the new id (rare: a new state name).
+    for (const map of [this.keys, this.detached]) {
+      for (const e of map.values()) {
+        e.values.push(undefined);
+        e.flags.push(0);
+        e.namespaced.push(undefined);
+      }
+    }
+    return id;
+  }
+
+  /** The id of a state name if it was ever seen. */
+  existingIdOf(name: string): number | undefined {
+    return this.#ids.get(name);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Access by state objects
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * The current key's entry. Hot path: one field load; the slow path re-looks the key up (it may
+   * have been prefetched after `setCurrentKey`) and otherwise throws.
+   */
+  current(stateName: string): CachedKey {
+    const e = this.entry;
+    return e === undefined ? this.#currentSlow(stateName) : e;
+  }
+
+  #currentSlow(stateName: string): CachedKey {
+    if (this.keyGroup < 0) throw noCurrentKey(stateName);
+    const e = this.keys.get(this.key);
+    if (e === undefined) throw notPrefetched(this.key, this.keyGroup, stateName);
+    this.entry = e;
+    return e;
+  }
+
+  get(e: CachedKey, id: number, namespace: string): unknown {
+    if (namespace === '') return e.values[id];
+    const byNamespace = e.namespaced[id];
+    if (byNamespace === undefined) return undefined;
+    const slot = byNamespace.get(namespace);
+    return slot === undefined ? undefined : slot.value;
+  }
+
+  /** Stores `value` (`undefined` removes the entry) and marks it for write-back. */
+  set(e: CachedKey, id: number, namespace: string, value: unknown): void {
+    if (namespace === '') {
+      const old = e.values[id];
+      const flags = e.flags[id]!;
+      if (value === undefined) {
+        if (old === undefined) return;
+        e.values[id] = undefined;
+        e.shapeChanged = true;
+        // Only a record on disk needs a delete; one never written simply vanishes.
+        e.flags[id] = (flags & ON_DISK) !== 0 ? flags | DIRTY : 0;
+      } else {
+        if (old === undefined) e.shapeChanged = true;
+        e.values[id] = value;
+        e.flags[id] = flags | DIRTY;
+      }
+    } else {
+      let byNamespace = e.namespaced[id];
+      if (value === undefined) {
+        if (byNamespace === undefined) return;
+        const slot = byNamespace.get(namespace);
+        if (slot === undefined || slot.value === undefined) return;
+        slot.value = undefined;
+        e.shapeChanged = true;
+        if ((slot.flags & ON_DISK) !== 0) slot.flags |= DIRTY;
+        else byNamespace.delete(namespace);
+      } else {
+        if (byNamespace === undefined) {
+          byNamespace = new Map();
+          e.namespaced[id] = byNamespace;
+        }
+        const slot = byNamespace.get(namespace);
+        if (slot === undefined) {
+          byNamespace.set(namespace, new NsSlot(value, DIRTY));
+          e.shapeChanged = true;
+        } else {
+          if (slot.value === undefined) e.shapeChanged = true;
+          slot.value = value;
+          slot.flags |= DIRTY;
+        }
+      }
+    }
+    if (!e.dirty) this.#markDirty(e);
+  }
+
+  /** Marks a present entry as changed in place (a list appended to, a map put into). */
+  touched(e: CachedKey, id: number, namespace: string): void {
+    if (namespace === '') e.flags[id]! |= DIRTY;
+    else {
+      const slot = e.namespaced[id]?.get(namespace);
+      if (slot !== undefined) slot.flags |= DIRTY;
+    }
+    if (!e.dirty) this.#markDirty(e);
+  }
+
+  #markDirty(e: CachedKey): void {
+    e.dirty = true;
+    this.dirtyKeys.add(e);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Recency
+  // -------------------------------------------------------------------------------------------
+
+  /** Adds a key that is not cached, as the most recently used. */
+  insert(e: CachedKey): void {
+    this.keys.set(e.key, e);
+    this.#linkAtHead(e);
+  }
+
+  /** Makes a cached key the most recently used. Callers skip the call when `e` is `head`. */
+  moveToHead(e: CachedKey): void {
+    this.#unlink(e);
+    this.#linkAtHead(e);
+  }
+
+  /** Drops a cached key (written back or not: the caller's business). */
+  remove(e: CachedKey): void {
+    this.keys.delete(e.key);
+    this.#unlink(e);
+    if (this.entry === e) this.entry = undefined;
+  }
+
+  #linkAtHead(e: CachedKey): void {
+    e.prev = null;
+    e.next = this.head;
+    if (this.head !== null) this.head.prev = e;
+    this.head = e;
+    if (this.tail === null) this.tail = e;
+  }
+
+  #unlink(e: CachedKey): void {
+    if (e.prev !== null) e.prev.next = e.next;
+    else this.head = e.next;
+    if (e.next !== null) e.next.prev = e.prev;
+    else this.tail = e.prev;
+    e.prev = null;
+    e.next = null;
+  }
+
+  /** Forgets every cached key and the current key (close, destroy). */
+  clear(): void {
+    this.keys.clear();
+    this.detached.clear();
+    this.dirtyKeys.clear();
+    this.head = null;
+    this.tail = null;
+    this.entry = undefined;
+    this.keyGroup = -1;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Write-back, in two phases so that a value that cannot be serialised loses nothing: `collect`
+  // builds the writes without changing any flag (and may throw); `commit` then marks them written.
+  // -------------------------------------------------------------------------------------------
+
+  /** Appends the writes that bring disk up to date with `e`. Changes nothing; may throw. */
+  collect(e: CachedKey, ops: WriteOp[]): void {
+    const numStates = e.values.length;
+    for (let id = 0; id < numStates; id++) {
+      if ((e.flags[id]! & DIRTY) !== 0) this.#collectEntry(e, id, '', e.values[id], ops);
+      const byNamespace = e.namespaced[id];
+      if (byNamespace === undefined) continue;
+      for (const [namespace, slot] of byNamespace) {
+        if ((slot.flags & DIRTY) !== 0) this.#collectEntry(e, id, namespace, slot.value, ops);
+      }
+    }
+    if (e.shapeChanged) {
+      const manifest = this.manifestOf(e);
+      if (manifest.length > 0) {
+        ops.push({ type: 'put', key: e.prefix, value: packr.pack(manifest) });
+      } else if (e.manifestOnDisk) {
+        ops.push({ type: 'del', key: e.prefix });
+      }
+    }
+  }
+
+  #collectEntry(e: CachedKey, id: number, namespace: string, value: unknown, ops: WriteOp[]): void {
+    const key = encodeEntryKey(e.prefix, this.encodedNames[id]!, namespace);
+    if (value === undefined) {
+      ops.push({ type: 'del', key });
+      return;
+    }
+    const codec = this.codecs[id];
+    let bytes: Buffer;
+    try {
+      bytes = packr.pack(codec === undefined ? value : codec.encode(value));
+    } catch (cause) {
+      throw levelDbStateError(
+        'SLUICE_STATE_STORAGE_FAILED',
+        `cannot write state '${this.names[id]}' of key ${describeKey(e.key)}${namespace === '' ? '' : ` in namespace ${JSON.stringify(namespace)}`}: ` +
+          `its value cannot be serialised with msgpack (${(cause as Error).message})`,
+        { cause },
+      );
+    }
+    ops.push({ type: 'put', key, value: bytes });
+  }
+
+  /** Marks everything {@link collect} wrote for `e` as written by write number `seq`. */
+  commit(e: CachedKey, seq: number): void {
+    let wrote = false;
+    const numStates = e.values.length;
+    for (let id = 0; id < numStates; id++) {
+      const flags = e.flags[id]!;
+      if ((flags & DIRTY) !== 0) {
+        e.flags[id] = e.values[id] === undefined ? 0 : ON_DISK;
+        wrote = true;
+      }
+      const byNamespace = e.namespaced[id];
+      if (byNamespace === undefined) continue;
+      for (const [namespace, slot] of byNamespace) {
+        if ((slot.flags & DIRTY) === 0) continue;
+        wrote = true;
+        // Deleting the current entry while iterating a Map is safe.
+        if (slot.value === undefined) byNamespace.delete(namespace);
+        else slot.flags = ON_DISK;
+      }
+    }
+    if (e.shapeChanged) {
+      const present = this.manifestOf(e).length > 0;
+      if (present || e.manifestOnDisk) wrote = true;
+      e.manifestOnDisk = present;
+      e.shapeChanged = false;
+    }
+    if (wrote) e.writeSeq = seq;
+    e.dirty = false;
+    this.dirtyKeys.delete(e);
+  }
+
+  /** The manifest of `e`: `[stateName, [namespace, ...]]` for every state with present entries. */
+  manifestOf(e: CachedKey): Array<[string, string[]]> {
+    const out: Array<[string, string[]]> = [];
+    const numStates = e.values.length;
+    for (let id = 0; id < numStates; id++) {
+      let namespaces: string[] | undefined;
+      if (e.values[id] !== undefined) namespaces = [''];
+      const byNamespace = e.namespaced[id];
+      if (byNamespace !== undefined) {
+        for (const [namespace, slot] of byNamespace) {
+          if (slot.value !== undefined) (namespaces ??= []).push(namespace);
+        }
+      }
+      if (namespaces !== undefined) out.push([this.names[id]!, namespaces]);
+    }
+    return out;
+  }
+
+  /** Number of present (key, state, namespace) entries of `e`, optionally of one state. */
+  countEntries(e: CachedKey, id?: number): number {
+    let n = 0;
+    const from = id ?? 0;
+    const to = id === undefined ? e.values.length : id + 1;
+    for (let i = from; i < to; i++) {
+      if (e.values[i] !== undefined) n++;
+      const byNamespace = e.namespaced[i];
+      if (byNamespace === undefined) continue;
+      for (const slot of byNamespace.values()) if (slot.value !== undefined) n++;
+    }
+    return n;
+  }
+}
+
+/** Same code and message as the heap backend's. */
+function noCurrentKey(stateName: string): StateError {
+  return new StateError(
+    'SLUICE_STATE_NO_CURRENT_KEY',
+    `state '${stateName}' was used before a current key was set; keyed state is only available ` +
+      'while processing a keyed record or timer (after keyBy)',
+  );
+}
+
+function notPrefetched(key: Key, keyGroup: number, stateName: string): StateError {
+  return levelDbStateError(
+    'SLUICE_STATE_NOT_PREFETCHED',
+    `assertion failed: state '${stateName}' of key ${describeKey(key)} (key group ${keyGroup}) was used, but the ` +
+      'key is neither cached nor prefetched; the runtime must await prefetch() for every key of a batch of ' +
+      'records or timers before processing it, and not evict() in between',
+  );
+}
