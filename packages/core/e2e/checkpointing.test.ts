@@ -165,3 +165,33 @@ describe('exactly-once state through failures', () => {
     }
   }, 120_000);
 });
+
+describe('savepoints', () => {
+  it('stop-with-savepoint, then resume from it at another parallelism with exact results', async () => {
+    const args: CountingArgs = { events: 300_000, keys: 3_000, ratePerSecond: 150_000 };
+    const savepoint = join(await tempDir(), 'savepoint-1');
+    const handle = await startJob<CountingArgs>(job, {
+      parallelism: 2,
+      args,
+      // Periodic checkpoints far apart: the savepoint is the only one taken.
+      checkpointing: { directory: await tempDir(), intervalMs: 60_000 },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await expect(handle.stopWithSavepoint(savepoint)).resolves.toBe(savepoint);
+    await expect(handle.result).rejects.toThrow(/cancelled/);
+
+    const resumed = await runJob<CountingArgs>(job, { parallelism: 3, args, restoreFrom: savepoint });
+    expect(resumed.sourceRecords).toBeGreaterThan(0);
+    expect(resumed.sourceRecords).toBeLessThan(args.events);
+    expect(resumed.collected('alerts')).toEqual([]);
+    expectExactCounts(resumed.collected<KeyCount>('counts'), args);
+  }, 60_000);
+
+  it('says why a savepoint cannot be taken', async () => {
+    const handle = await startJob<CountingArgs>(job, { args: { events: 10, keys: 1 } });
+    await expect(handle.savepoint('/tmp/never')).rejects.toThrow(
+      /savepoints need the "checkpointing" option/,
+    );
+    await handle.result;
+  });
+});

@@ -1,6 +1,8 @@
+import { cp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { SlotMessage } from '../execution/messages.ts';
-import type { CheckpointMetadata, OperatorStateMetadata } from './metadata.ts';
-import type { CheckpointStorage } from './storage.ts';
+import { type CheckpointMetadata, METADATA_FILE_NAME, type OperatorStateMetadata } from './metadata.ts';
+import { CheckpointStorage } from './storage.ts';
 
 type Ack = Extract<SlotMessage, { type: 'ack' }>;
 
@@ -38,6 +40,12 @@ interface Pending {
   readonly startedAtMs: number;
   readonly acks: Map<string, Ack>;
   readonly timer: ReturnType<typeof setTimeout>;
+  /** Set for a savepoint: where to put it, and who waits for it. */
+  readonly savepoint?: {
+    readonly folder: string;
+    readonly resolve: (folder: string) => void;
+    readonly reject: (error: Error) => void;
+  };
 }
 
 /**
@@ -116,13 +124,36 @@ export class CheckpointCoordinator {
 
   #tick(): void {
     if (this.#stopped || this.#taskFinished || this.#pending.size >= this.#options.maxConcurrent) return;
+    this.#start(undefined);
+  }
+
+  #start(savepoint: Pending['savepoint']): void {
     const checkpointId = this.#nextId++;
     const timer = setTimeout(
       () => this.#abort(checkpointId, `timed out after ${this.#options.timeoutMs} ms`),
       this.#options.timeoutMs,
     );
-    this.#pending.set(checkpointId, { startedAtMs: Date.now(), acks: new Map(), timer });
+    this.#pending.set(checkpointId, {
+      startedAtMs: Date.now(),
+      acks: new Map(),
+      timer,
+      ...(savepoint === undefined ? {} : { savepoint }),
+    });
     this.#trigger(checkpointId);
+  }
+
+  /**
+   * Takes a savepoint now: a checkpoint like any other, then copied with its metadata (kind
+   * 'savepoint') into `folder`, which belongs to the user and is never pruned.
+   */
+  savepoint(folder: string): Promise<string> {
+    if (this.#stopped) return Promise.reject(new Error('the job is not running'));
+    if (this.#taskFinished) {
+      return Promise.reject(
+        new Error('part of the job has already finished (bounded input); no savepoint can be taken'),
+      );
+    }
+    return new Promise<string>((resolve, reject) => this.#start({ folder, resolve, reject }));
   }
 
   onAck(ack: Ack): void {
@@ -142,6 +173,7 @@ export class CheckpointCoordinator {
     clearTimeout(pending.timer);
     this.#pending.delete(checkpointId);
     this.stats.aborted++;
+    pending.savepoint?.reject(new Error(`savepoint abandoned: ${reason}`));
     this.#log(`checkpoint ${checkpointId} of job '${this.#jobName}' abandoned: ${reason}`);
     void this.#storage.discard(checkpointId).catch(() => undefined);
   }
@@ -190,8 +222,15 @@ export class CheckpointCoordinator {
         maxAlignmentMs,
       });
       if (!this.#stopped) this.#notifyComplete(checkpointId);
+      if (pending.savepoint !== undefined) {
+        await cp(folder, pending.savepoint.folder, { recursive: true, errorOnExist: true, force: false });
+        await rm(join(pending.savepoint.folder, METADATA_FILE_NAME), { force: true });
+        await CheckpointStorage.commitTo(pending.savepoint.folder, { ...metadata, kind: 'savepoint' });
+        pending.savepoint.resolve(pending.savepoint.folder);
+      }
     } catch (error) {
       this.#pending.delete(checkpointId);
+      pending.savepoint?.reject(error as Error);
       this.stats.aborted++;
       this.#log(
         `checkpoint ${checkpointId} of job '${this.#jobName}' could not be committed: ${(error as Error).message}`,

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { resolve as resolvePath } from 'node:path';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { allocateDoorbell, Doorbell } from '../channels/doorbell.ts';
@@ -91,8 +92,14 @@ export interface JobHandle {
   /**
    * Fault injection for tests: terminates one worker thread of the running attempt from outside,
    * as a crash would. Returns false when no attempt is running.
+   */ terminateWorker(index: number): Promise<boolean>;
+  /**
+   * Takes a savepoint into `folder` (which must not exist yet) while the job runs; resolves with
+   * the folder once it is durable. Needs `checkpointing` (its directory stages the files).
    */
-  terminateWorker(index: number): Promise<boolean>;
+  savepoint(folder: string): Promise<string>;
+  /** Takes a savepoint, then stops the job (its result rejects with JobCancelledError). */
+  stopWithSavepoint(folder: string): Promise<string>;
 }
 
 const require = createRequire(import.meta.url);
@@ -146,6 +153,7 @@ interface Attempt {
   readonly outcome: Promise<AttemptOutcome>;
   stop(): void;
   terminateWorker(index: number): Promise<boolean>;
+  savepoint(folder: string): Promise<string>;
 }
 
 interface JobContext {
@@ -282,6 +290,14 @@ export async function startJob<A = unknown>(
       options.signal?.removeEventListener('abort', cancel);
     }
   })();
+  const savepoint = async (folder: string): Promise<string> => {
+    if (checkpointing === undefined) {
+      throw new ConfigError('savepoints need the "checkpointing" option: its directory stages the files');
+    }
+    if (current === undefined)
+      throw new SluiceError('SLUICE_JOB_NOT_RUNNING', `job '${jobName}' is not running`);
+    return current.savepoint(resolvePath(folder));
+  };
 
   return {
     jobName,
@@ -292,6 +308,13 @@ export async function startJob<A = unknown>(
     },
     terminateWorker: async (index: number) =>
       current === undefined ? false : current.terminateWorker(index),
+    savepoint,
+    async stopWithSavepoint(folder: string): Promise<string> {
+      const path = await savepoint(folder);
+      cancel();
+      await result.catch(() => undefined);
+      return path;
+    },
   };
 }
 
@@ -318,7 +341,8 @@ async function commitAtEnd(
   for (const [operatorId, items] of bySink) {
     const index = planned.streamGraph.nodes.findIndex((n) => n.id === operatorId);
     const sink = planned.env.nodes[index]?.sink;
-    if (sink?.commitAtEnd === undefined) throw new Error(`bug: committables for '${operatorId}', which has no commitAtEnd`);
+    if (sink?.commitAtEnd === undefined)
+      throw new Error(`bug: committables for '${operatorId}', which has no commitAtEnd`);
     await sink.commitAtEnd(items);
   }
 }
@@ -515,6 +539,10 @@ function runAttempt(context: JobContext, restoreFrom: string | undefined): Attem
       cancelled = true;
       stopAll();
     },
+    savepoint: (folder: string) =>
+      coordinator === undefined
+        ? Promise.reject(new Error('checkpointing is off'))
+        : coordinator.savepoint(folder),
     async terminateWorker(index: number): Promise<boolean> {
       const threads = pool.threads;
       const worker = threads[index % Math.max(1, threads.length)];

@@ -16,8 +16,8 @@ import { StateArgumentError, StateError } from './errors.ts';
 import { HeapKeyedStateBackend, type KeyGroupSnapshotEntry } from './heap-keyed-state-backend.ts';
 import { assignToKeyGroup, type Key, KeyGroupRange } from './key-groups.ts';
 import type { KeyedStateBackend } from './keyed-state-backend.ts';
-import { LevelDbKeyedStateBackend } from './leveldb-keyed-state-backend.ts';
 import type { LevelDbWorkerData, LevelDbWorkerResult } from './leveldb-keyed-state-backend.test-worker.ts';
+import { LevelDbKeyedStateBackend } from './leveldb-keyed-state-backend.ts';
 import type {
   InternalAggregatingState,
   InternalListState,
@@ -549,7 +549,12 @@ describe('snapshot and restore between backends', () => {
       count.update(2); // after the call: not in this snapshot
       list.add('b'); // in place, after the call
       const later = backend.snapshotKeyGroup(kg);
-      expect(normalize(await pending)).toEqual(normalize([['count', 'k', '', 1], ['list', 'k', '', ['a']]]));
+      expect(normalize(await pending)).toEqual(
+        normalize([
+          ['count', 'k', '', 1],
+          ['list', 'k', '', ['a']],
+        ]),
+      );
       expect(normalize(await later)).toEqual(
         normalize([
           ['count', 'k', '', 2],
@@ -568,7 +573,9 @@ describe('snapshot and restore between backends', () => {
       const other = (kg + 1) % 128;
       const invalid = expect.objectContaining({ code: 'SLUICE_STATE_RESTORE_INVALID' });
       await expect(backend.restoreKeyGroup(other, [['v', 'k', '', 1]])).rejects.toThrow(invalid);
-      await expect(backend.restoreKeyGroup(kg, [['v', 'k', 1 as unknown as string, 1]])).rejects.toThrow(invalid);
+      await expect(backend.restoreKeyGroup(kg, [['v', 'k', 1 as unknown as string, 1]])).rejects.toThrow(
+        invalid,
+      );
       backend.getState(listState('l'));
       await expect(
         backend.restoreKeyGroup(kg, [
@@ -636,7 +643,12 @@ describe('LevelDbKeyedStateBackend', () => {
       expect(backend.prefetch([])).toBeUndefined();
       // A new key is cached (empty) after its prefetch, so the next prefetch is free too.
       await backend.prefetch([['new', kgOf('new')]]);
-      expect(backend.prefetch([['new', kgOf('new')], ['user-7', kgOf('user-7')]])).toBeUndefined();
+      expect(
+        backend.prefetch([
+          ['new', kgOf('new')],
+          ['user-7', kgOf('user-7')],
+        ]),
+      ).toBeUndefined();
       expect(() => backend.prefetch([['zzz', MAX_P]])).toThrow(
         expect.objectContaining({ code: 'SLUICE_KEY_GROUP_OUT_OF_RANGE' }),
       );
@@ -800,7 +812,10 @@ describe('LevelDbKeyedStateBackend', () => {
         directory,
       });
       await expect(second.open()).rejects.toThrow(
-        expect.objectContaining({ code: 'SLUICE_STATE_STORAGE_FAILED', message: expect.stringContaining(directory) }),
+        expect.objectContaining({
+          code: 'SLUICE_STATE_STORAGE_FAILED',
+          message: expect.stringContaining(directory),
+        }),
       );
     } finally {
       await first.destroy();
@@ -814,7 +829,10 @@ describe('LevelDbKeyedStateBackend', () => {
       directory: freshDir(),
     });
     expect(() => backend.prefetch([['a', kgOf('a')]])).toThrow(
-      expect.objectContaining({ code: 'SLUICE_STATE_BACKEND_CLOSED', message: expect.stringContaining('open()') }),
+      expect.objectContaining({
+        code: 'SLUICE_STATE_BACKEND_CLOSED',
+        message: expect.stringContaining('open()'),
+      }),
     );
     await backend.destroy();
   });
@@ -822,9 +840,18 @@ describe('LevelDbKeyedStateBackend', () => {
   it('validates its options, naming the option', () => {
     const range = new KeyGroupRange(0, 127);
     const make = (options: Partial<ConstructorParameters<typeof LevelDbKeyedStateBackend>[0]>) => () =>
-      new LevelDbKeyedStateBackend({ maxParallelism: 128, keyGroupRange: range, directory: '/tmp/x', ...options });
-    expect(make({ maxParallelism: 0 })).toThrow(expect.objectContaining({ argument: 'options.maxParallelism' }));
-    expect(make({ maxParallelism: 64 })).toThrow(expect.objectContaining({ argument: 'options.keyGroupRange' }));
+      new LevelDbKeyedStateBackend({
+        maxParallelism: 128,
+        keyGroupRange: range,
+        directory: '/tmp/x',
+        ...options,
+      });
+    expect(make({ maxParallelism: 0 })).toThrow(
+      expect.objectContaining({ argument: 'options.maxParallelism' }),
+    );
+    expect(make({ maxParallelism: 64 })).toThrow(
+      expect.objectContaining({ argument: 'options.keyGroupRange' }),
+    );
     expect(make({ directory: '' })).toThrow(expect.objectContaining({ argument: 'options.directory' }));
     expect(make({ cacheMaxKeys: 0 })).toThrow(expect.objectContaining({ argument: 'options.cacheMaxKeys' }));
     expect(make({ cacheMaxKeys: 1.5 })).toThrow(StateArgumentError);
@@ -861,7 +888,10 @@ import(workerData.tsxApiUrl)
 `;
 
 function startWorker(data: LevelDbWorkerData): Promise<LevelDbWorkerResult> {
-  const worker = new Worker(bootstrap, { eval: true, workerData: { ...data, tsxApiUrl, entryUrl: workerEntryUrl } });
+  const worker = new Worker(bootstrap, {
+    eval: true,
+    workerData: { ...data, tsxApiUrl, entryUrl: workerEntryUrl },
+  });
   return new Promise<LevelDbWorkerResult>((resolve, reject) => {
     let message: { value: LevelDbWorkerResult } | null = null;
     worker.once('message', (value: LevelDbWorkerResult) => {
@@ -870,7 +900,10 @@ function startWorker(data: LevelDbWorkerData): Promise<LevelDbWorkerResult> {
     worker.once('error', reject);
     worker.once('exit', (code) => {
       if (code === 0 && message !== null) resolve(message.value);
-      else reject(new Error(`test worker exited with code ${code}${message === null ? ' without a result' : ''}`));
+      else
+        reject(
+          new Error(`test worker exited with code ${code}${message === null ? ' without a result' : ''}`),
+        );
     });
   });
 }

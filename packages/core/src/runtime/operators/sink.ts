@@ -39,7 +39,8 @@ export class SinkOperator extends AbstractStreamOperator<unknown, never> {
       parallelism: runtime.parallelism,
       sendToCoordinator: this.#setup.sendToCoordinator,
       sendOnSuccess: this.#setup.sendOnSuccess,
-      commitAtEnd: (committables) => this.#setup.sendOnSuccess(`${COMMIT_AT_END}${runtime.operatorId}`, committables),
+      commitAtEnd: (committables) =>
+        this.#setup.sendOnSuccess(`${COMMIT_AT_END}${runtime.operatorId}`, committables),
       checkpointing: this.#setup.checkpointing,
       restoredState: this.#restored,
     });
