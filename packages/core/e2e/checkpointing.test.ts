@@ -195,3 +195,67 @@ describe('savepoints', () => {
     await handle.result;
   });
 });
+
+describe('bad checkpoints', () => {
+  it('a corrupted newest checkpoint is detected by its checksum; the restart falls back to the previous one', async () => {
+    const { readdir, readFile, writeFile } = await import('node:fs/promises');
+    const args: CountingArgs = { events: 400_000, keys: 2_000, ratePerSecond: 200_000 };
+    const directory = await tempDir();
+    const messages: string[] = [];
+    let corrupted: number | undefined;
+    let sabotage: Promise<unknown> = Promise.resolve();
+    const handle = await startJob<CountingArgs>(job, {
+      parallelism: 2,
+      args,
+      checkpointing: { directory, intervalMs: 300, retain: 5 },
+      restartStrategy: { kind: 'fixed-delay', attempts: 3, delayMs: 10 },
+      log: (message) => messages.push(message),
+      onCheckpoint: (checkpoint) => {
+        if (corrupted !== undefined || checkpoint.checkpointId < 3) return;
+        corrupted = checkpoint.checkpointId;
+        // Flip one byte of one state file of the newest checkpoint, then crash a worker.
+        sabotage = (async () => {
+          const file = (await readdir(checkpoint.folder)).find((f) => f.endsWith('.state'))!;
+          const bytes = await readFile(join(checkpoint.folder, file));
+          bytes[bytes.length >> 1]! ^= 0xff;
+          await writeFile(join(checkpoint.folder, file), bytes);
+          await handle.terminateWorker(0);
+        })();
+      },
+    });
+    const result = await handle.result;
+    await sabotage;
+    expect(corrupted).toBeDefined();
+    expect(result.restarts).toBeGreaterThanOrEqual(1);
+    expect(
+      messages.some(
+        (m) => m.includes(`checkpoint ${corrupted} is not usable`) && m.includes('checksum mismatch'),
+      ),
+    ).toBe(true);
+    expect(result.collected('alerts')).toEqual([]);
+    expectExactCounts(result.collected<KeyCount>('counts'), args);
+  }, 60_000);
+
+  it('restoring a corrupted checkpoint by hand fails with the file and the problem', async () => {
+    const { readdir, truncate } = await import('node:fs/promises');
+    const args: CountingArgs = { events: 200_000, keys: 1_000, ratePerSecond: 200_000 };
+    const directory = await tempDir();
+    let folder: string | undefined;
+    const handle = await startJob<CountingArgs>(job, {
+      parallelism: 2,
+      args,
+      checkpointing: { directory, intervalMs: 100 },
+      onCheckpoint: (checkpoint) => {
+        if (folder !== undefined) return;
+        folder = checkpoint.folder;
+        void handle.cancel();
+      },
+    });
+    await handle.result.catch(() => undefined);
+    const file = (await readdir(folder!)).find((f) => f.endsWith('.state'))!;
+    await truncate(join(folder!, file), 3);
+    await expect(runJob<CountingArgs>(job, { args, restoreFrom: folder! })).rejects.toThrow(
+      new RegExp(`${file}.*truncated to 3 of \\d+ bytes`),
+    );
+  }, 60_000);
+});
