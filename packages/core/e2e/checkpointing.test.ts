@@ -259,3 +259,18 @@ describe('bad checkpoints', () => {
     );
   }, 60_000);
 });
+
+describe('sources that cannot be checkpointed', () => {
+  it('fail the job at start, naming the source, without restarts', async () => {
+    const messages: string[] = [];
+    await expect(
+      runJob(new URL('./jobs/streaming.ts', import.meta.url), {
+        parallelism: 2,
+        args: { ratePerSecond: 100, windows: true },
+        checkpointing: { directory: await tempDir(), intervalMs: 100 },
+        log: (message) => messages.push(message),
+      }),
+    ).rejects.toThrow(/source 'source-\d+' \(silent\) cannot be checkpointed/);
+    expect(messages).toEqual([]);
+  });
+});

@@ -3,8 +3,8 @@ import type { SourceReader } from '../api/source.ts';
 import type { Doorbell } from '../channels/doorbell.ts';
 import { InputGate } from '../channels/input-gate.ts';
 import { LocalChannel } from '../channels/local-channel.ts';
-import { ConfigError } from '../errors.ts';
 import { RecordWriter } from '../channels/record-writer.ts';
+import { ConfigError } from '../errors.ts';
 import { type ChannelSpec, inputChannelsOf, outputChannelsOf } from '../plan/execution-plan.ts';
 import type { StreamNode } from '../plan/stream-node.ts';
 import { type Consumer, type FailureTracker, outputFor } from '../runtime/chain-outputs.ts';
@@ -224,7 +224,8 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
           vertex.parallelism,
           keyGroupsOf(vertex.parallelism),
         )?.operatorState,
-      });      if (options.checkpoints !== undefined && reader.snapshotState === undefined) {
+      });
+      if (options.checkpoints !== undefined && reader.snapshotState === undefined) {
         throw new ConfigError(
           `source '${sourceId}' (${head.source.name}) cannot be checkpointed: its reader has no snapshotState; run the job without checkpointing`,
         );

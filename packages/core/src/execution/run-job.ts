@@ -269,7 +269,9 @@ export async function startJob<A = unknown>(
             checkpoints: context.checkpointStats,
           };
         }
-        if (outcome.status === 'cancelled' || cancelled) throw new JobCancelledError(jobName);
+        if (outcome.status === 'cancelled' || cancelled) throw new JobCancelledError(jobName); // A mistake in the job or its options fails the same way every time: no restart.
+        const cause = (outcome.error as { cause?: { code?: unknown } }).cause;
+        if (cause?.code === 'SLUICE_CONFIG' || cause?.code === 'SLUICE_PLAN') throw outcome.error;
         const delayMs = restartDelayMs(strategy, restarts);
         if (delayMs === undefined) throw outcome.error;
         log(`job '${jobName}' failed (${outcome.error.message}); restart ${restarts + 1} in ${delayMs} ms`);
