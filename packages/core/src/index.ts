@@ -33,6 +33,13 @@ export {
   type SourceReaderContext,
 } from './api/source.ts';
 export { WindowedStream } from './api/windowed-stream.ts';
+export type {
+  CheckpointingOptions,
+  CheckpointStats,
+  CompletedCheckpointStats,
+} from './checkpoint/checkpoint-coordinator.ts';
+export { CheckpointCorruptError } from './checkpoint/errors.ts';
+export type { RestartStrategy } from './checkpoint/restart-strategy.ts';
 export { collectSink } from './connectors/collect-sink.ts';
 export { collectionSource } from './connectors/collection-source.ts';
 export { type GeneratorOptions, generatorSource } from './connectors/generator-source.ts';

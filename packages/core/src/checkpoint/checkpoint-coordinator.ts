@@ -183,7 +183,9 @@ export class CheckpointCoordinator {
     const operators: Record<string, OperatorStateMetadata> = {};
     let bytes = 0;
     let maxAlignmentMs = 0;
+    const listStateOperators = new Set<string>();
     for (const ack of pending.acks.values()) {
+      for (const id of ack.listStateOperatorIds) listStateOperators.add(id);
       bytes += ack.file.bytes;
       maxAlignmentMs = Math.max(maxAlignmentMs, ack.alignmentMs);
       for (const operatorId of ack.operatorIds) {
@@ -210,6 +212,7 @@ export class CheckpointCoordinator {
       createdAtMs: Date.now(),
       maxParallelism: this.#maxParallelism,
       operators,
+      extra: { listStateOperators: [...listStateOperators].sort() },
     };
     try {
       const folder = await this.#storage.commit(metadata);

@@ -36,9 +36,9 @@ export function slotCheckpointHooks(options: {
     requested: () => Atomics.load(options.control, CONTROL_CHECKPOINT),
     persist(task: Task, checkpointId: number, snapshot: TaskSnapshot, alignmentMs: number) {
       const bytes = packr.pack(snapshot);
-      const { fileStem, keyGroups } = options.describe(task);
-      // Only operators that hold state are listed: a restore can then tell state nobody claims.
+      const { fileStem, keyGroups } = options.describe(task); // Only operators that hold state are listed: a restore can then tell state nobody claims.
       const operatorIds = Object.keys(snapshot);
+      const listStateOperatorIds = operatorIds.filter((id) => snapshot[id]!.operatorState !== undefined);
       const subtaskIndex = task.options.subtaskIndex;
       writeStateFile(
         checkpointFolder(options.directory, checkpointId),
@@ -53,6 +53,7 @@ export function slotCheckpointHooks(options: {
             subtaskIndex,
             parallelism: task.options.parallelism,
             operatorIds,
+            listStateOperatorIds,
             keyGroupStart: keyGroups?.start ?? 0,
             keyGroupEnd: keyGroups?.end ?? -1,
             file,
@@ -82,13 +83,24 @@ interface StoredSubtask {
  * share of list state (a source's splits). This is how a job restored at another parallelism
  * moves whole key groups and never splits a key.
  */
-export async function loadStateLookup(folder: string): Promise<StateLookup> {
+export async function loadStateLookup(
+  folder: string,
+  wanted?: (operatorId: string, keyGroupStart: number, keyGroupEnd: number) => boolean,
+): Promise<StateLookup> {
   const checkpoint = await loadCheckpoint(folder);
   const byOperator = new Map<string, StoredSubtask[]>();
   const decoded = new Map<string, TaskSnapshot>();
+  const listState = new Set((checkpoint.metadata.extra?.listStateOperators as string[] | undefined) ?? []);
   for (const [operatorId, operator] of Object.entries(checkpoint.metadata.operators)) {
     const subtasks: StoredSubtask[] = [];
     for (const subtask of operator.subtasks) {
+      // Keyed state only: a slot decodes just the files whose key groups it will own. List state
+      // is dealt round-robin over all of an operator's items, so those files are always read.
+      const needed =
+        listState.has(operatorId) ||
+        wanted === undefined ||
+        wanted(operatorId, subtask.keyGroupStart, subtask.keyGroupEnd);
+      if (!needed) continue;
       for (const file of subtask.files) {
         let snapshot = decoded.get(file.file);
         if (snapshot === undefined) {

@@ -51,6 +51,8 @@ export type SlotMessage =
       readonly subtaskIndex: number;
       readonly parallelism: number;
       readonly operatorIds: readonly string[];
+      /** Those of `operatorIds` with list state (read by every subtask on restore). */
+      readonly listStateOperatorIds: readonly string[];
       readonly keyGroupStart: number;
       readonly keyGroupEnd: number;
       readonly file: StateFileHandle;

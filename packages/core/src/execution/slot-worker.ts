@@ -13,7 +13,7 @@ import type {
   SlotMessage,
   SlotResult,
 } from './messages.ts';
-import { planJob } from './planner.ts';
+import { type PlannedJob, planJob } from './planner.ts';
 
 function preview(record: unknown): string {
   return inspect(record, {
@@ -69,7 +69,9 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
             },
           });
     const restore =
-      assignment.restoreFrom === undefined ? undefined : await loadStateLookup(assignment.restoreFrom);
+      assignment.restoreFrom === undefined
+        ? undefined
+        : await loadStateLookup(assignment.restoreFrom, ownedKeyGroups(planned, slotIndex));
     deployed = deploySlot({
       job: planned,
       slotIndex,
@@ -134,6 +136,23 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
 
 async function abortAll(deployed: readonly DeployedTask[]): Promise<void> {
   for (const { task } of deployed) await task.abort();
+}
+
+/** Which stored key groups this slot's subtasks will own, by operator id. */
+function ownedKeyGroups(planned: PlannedJob, slotIndex: number) {
+  const { plan, streamGraph } = planned;
+  const ranges = new Map<string, Array<[number, number]>>();
+  for (const { vertex, subtaskIndex } of plan.slots[slotIndex]!.subtasks) {
+    const v = plan.jobGraph.vertices[vertex]!;
+    const range = computeKeyGroupRangeForOperatorIndex(
+      streamGraph.maxParallelism,
+      v.parallelism,
+      subtaskIndex,
+    );
+    for (const id of v.operatorIds) ranges.set(id, [...(ranges.get(id) ?? []), [range.start, range.end]]);
+  }
+  return (operatorId: string, start: number, end: number): boolean =>
+    (ranges.get(operatorId) ?? []).some(([s, e]) => s <= end && start <= e);
 }
 
 function collectMetrics(deployed: readonly DeployedTask[]): OperatorMetricsReport[] {
