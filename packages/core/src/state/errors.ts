@@ -21,9 +21,16 @@ export type StateErrorCode =
   /** State was written (or the current key read) before any `setCurrentKey`. */
   | 'SLUICE_STATE_NO_CURRENT_KEY'
   /** A key is not a string, number, bigint or boolean. */
-  | 'SLUICE_STATE_INVALID_KEY'
-  /** Restored entries do not fit the backend (wrong key group, wrong shape for the state kind). */
-  | 'SLUICE_STATE_RESTORE_INVALID';
+  | 'SLUICE_STATE_INVALID_KEY' /** Restored entries do not fit the backend (wrong key group, wrong shape for the state kind). */
+  | 'SLUICE_STATE_RESTORE_INVALID'
+  /** Assertion (LevelDB backend): state of a key was used that is neither cached nor prefetched. */
+  | 'SLUICE_STATE_NOT_PREFETCHED'
+  /** The LevelDB backend was used before `open()` resolved, or after `close()` / `destroy()`. */
+  | 'SLUICE_STATE_BACKEND_CLOSED'
+  /** A LevelDB read or write failed; after a failed write the backend refuses further use. */
+  | 'SLUICE_STATE_STORAGE_FAILED'
+  /** A record on disk does not follow the LevelDB backend's layout. */
+  | 'SLUICE_STATE_STORAGE_CORRUPT';
 
 /** An error raised while using keyed state; match on {@link StateError.code}. */
 export class StateError extends Error {

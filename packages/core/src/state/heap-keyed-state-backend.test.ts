@@ -312,7 +312,7 @@ function modelSnapshot(m: Model): Array<[string, unknown]> {
 }
 
 const opsArb = fc
-  .tuple(fc.nat({ max: KEYS.length - 1 }), fc.array(opArb, { maxLength: 150 }))
+  .tuple(fc.nat({ max: KEYS.length - 1 }), fc.array(opArb, { maxLength: 150, size: 'max' }))
   .map(([first, ops]): Op[] => [{ op: 'key', key: first }, ...ops]);
 
 function run(ops: readonly Op[], backend = fullBackend()): { backend: HeapKeyedStateBackend; model: Model } {

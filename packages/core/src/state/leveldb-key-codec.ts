@@ -31,7 +31,7 @@
  * together with a format marker.
  */
 
-import { StateError } from './errors.ts';
+import { StateError, type StateErrorCode } from './errors.ts';
 import type { Key } from './key-groups.ts';
 
 const TAG_STRING = 0x01;
@@ -179,22 +179,14 @@ function corrupt(buf: Buffer, why: string): StateError {
   );
 }
 
-// ---------------------------------------------------------------------------------------------
-// Error codes of the LevelDB backend. They are StateErrors (match on `code`), but `errors.ts` is
-// shared and not edited here: until these codes join its `StateErrorCode` union, the constructor
-// call below is the one place that widens the type.
-// ---------------------------------------------------------------------------------------------
-
-/** Codes only the LevelDB backend raises (besides the shared {@link StateErrorCode}s). */
-export type LevelDbStateErrorCode =
-  /** Assertion: state of a key was read or written that is neither cached nor prefetched. */
+/** Codes only the LevelDB backend raises (besides the shared ones). */
+export type LevelDbStateErrorCode = Extract<
+  StateErrorCode,
   | 'SLUICE_STATE_NOT_PREFETCHED'
-  /** The backend was used before `open()` resolved, or after `close()` / `destroy()`. */
   | 'SLUICE_STATE_BACKEND_CLOSED'
-  /** A LevelDB read or write failed; after a failed write the backend refuses further use. */
   | 'SLUICE_STATE_STORAGE_FAILED'
-  /** A record on disk does not follow the backend's layout. */
-  | 'SLUICE_STATE_STORAGE_CORRUPT';
+  | 'SLUICE_STATE_STORAGE_CORRUPT'
+>;
 
 /** A {@link StateError} with one of the LevelDB backend's codes. */
 export function levelDbStateError(
@@ -202,5 +194,5 @@ export function levelDbStateError(
   message: string,
   options?: ErrorOptions,
 ): StateError {
-  return new StateError(code as unknown as ConstructorParameters<typeof StateError>[0], message, options);
+  return new StateError(code, message, options);
 }

@@ -692,12 +692,15 @@ describe('LevelDbKeyedStateBackend', () => {
       const v = backend.getState(valueState<number>('v'));
       await use(backend, 'current');
       v.update(42);
-      // Make 'current' the least recently used key without changing the current key.
-      await backend.prefetch(['k1', 'k2', 'k3', 'k4'].map((k) => [k, kgOf(k)] as const));
-      await backend.evict();
-      expect(backend.numCachedKeys).toBe(3);
+      // Rounds of new keys without touching the current key: its CLOCK second chance runs out
+      // after the first sweep, so only the rule "never the current key" keeps it.
+      for (let round = 0; round < 5; round++) {
+        await backend.prefetch([`k${round}a`, `k${round}b`].map((k) => [k, kgOf(k)] as const));
+        await backend.evict();
+        expect(backend.numCachedKeys).toBe(3);
+        expect([...backend.keys('v')]).toEqual(['current']);
+      }
       expect(v.value()).toBe(42);
-      expect([...backend.keys('v')]).toEqual(['current']);
     } finally {
       await backend.destroy();
     }

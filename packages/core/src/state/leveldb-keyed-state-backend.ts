@@ -11,8 +11,9 @@
  *    `leveldb-key-codec.ts`), and returns `undefined` without allocating when all are cached;
  * 2. the operator runs the batch: `setCurrentKey` and state calls touch memory only;
  * 3. between batches: `const w = backend.evict(); if (w) await w;` — while more than
- *    `cacheMaxKeys` keys are cached, writes the least recently used ones back (one `batch()`)
- *    and drops them. The current key is never evicted.
+ *    `cacheMaxKeys` keys are cached, writes the least recently used ones (CLOCK, an LRU
+ *    approximation; see `leveldb-state-cache.ts`) back in one `batch()` and drops them. The
+ *    current key is never evicted.
  *
  * Using state of a key that is neither cached nor prefetched is a runtime bug and throws
  * `SLUICE_STATE_NOT_PREFETCHED`. `cacheMaxKeys` must be at least the number of distinct keys in
@@ -262,7 +263,7 @@ export class LevelDbKeyedStateBackend implements KeyedStateBackend {
 
   /**
    * Makes `key` the key every state object reads and writes. Hot path: once per record; one Map
-   * lookup, plus a few pointer writes when the key was not the most recently used.
+   * lookup and one store (the key's CLOCK `referenced` flag).
    *
    * Setting a key that is not cached is allowed (an operator may not touch state); using its
    * state is not (`SLUICE_STATE_NOT_PREFETCHED`).
@@ -281,7 +282,7 @@ export class LevelDbKeyedStateBackend implements KeyedStateBackend {
     cache.keyGroup = kg;
     const e = cache.keys.get(key);
     cache.entry = e;
-    if (e !== undefined && e !== cache.head) cache.moveToHead(e);
+    if (e !== undefined) e.referenced = true;
   }
 
   /** The current key. @throws {StateError} `SLUICE_STATE_NO_CURRENT_KEY` before the first `setCurrentKey`. */
@@ -353,9 +354,9 @@ export class LevelDbKeyedStateBackend implements KeyedStateBackend {
     const decoded: Array<[CachedKey, string, unknown]> = [];
     for (const map of [cache.keys, cache.detached]) {
       for (const e of map.values()) {
-        const value = e.values[id];
+        const value = e.slots[id << 1];
         if (value !== undefined) decoded.push([e, '', state.decode(value)]);
-        const byNamespace = e.namespaced[id];
+        const byNamespace = e.namespaced?.[id];
         if (byNamespace === undefined) continue;
         for (const [namespace, slot] of byNamespace) {
           if (slot.value !== undefined) decoded.push([e, namespace, state.decode(slot.value)]);
@@ -364,9 +365,9 @@ export class LevelDbKeyedStateBackend implements KeyedStateBackend {
     }
     for (const [e, namespace, value] of decoded) {
       if (value === undefined) cache.set(e, id, namespace, undefined);
-      else if (namespace === '') e.values[id] = value;
       // Same snapshot form on disk: converting does not make the entry dirty.
-      else e.namespaced[id]!.get(namespace)!.value = value;
+      else if (namespace === '') e.slots[id << 1] = value;
+      else e.namespacesOf(id)!.get(namespace)!.value = value;
     }
   }
 
@@ -440,7 +441,9 @@ export class LevelDbKeyedStateBackend implements KeyedStateBackend {
     // Hot path: one Map lookup per key; nothing allocated unless a key is missing.
     for (const pair of keys) {
       const key = pair[0];
-      if (!cached.has(key)) (missing ??= new Map()).set(key, pair[1]);
+      if (cached.has(key)) continue;
+      if (missing === undefined) missing = new Map();
+      missing.set(key, pair[1]);
     }
     return missing === undefined ? undefined : this.#fetch(missing);
   }
@@ -448,8 +451,8 @@ export class LevelDbKeyedStateBackend implements KeyedStateBackend {
   #fetch(missing: Map<Key, number>): Promise<void> | undefined {
     this.#openDb('prefetch');
     const cache = this.#cache;
-    let toLoad: Array<[Key, number]> | undefined;
-    let waits: Array<Promise<void>> | undefined;
+    const toLoad: Array<[Key, number]> = [];
+    const waits: Array<Promise<void>> = [];
     for (const [key, kg] of missing) {
       if (!(kg >= this.#start && kg <= this.#end) || (kg | 0) !== kg) throw this.#keyGroupOutOfRange(key, kg);
       // Evicted with its write still in flight: revive it rather than read what may be stale.
@@ -460,18 +463,18 @@ export class LevelDbKeyedStateBackend implements KeyedStateBackend {
         continue;
       }
       const loading = this.#loading.get(key);
-      if (loading !== undefined) (waits ??= []).push(loading);
-      else (toLoad ??= []).push([key, kg]);
+      if (loading !== undefined) waits.push(loading);
+      else toLoad.push([key, kg]);
     }
-    if (toLoad !== undefined) {
+    if (toLoad.length > 0) {
       const batch = toLoad;
       const load: Promise<void> = this.#load(batch).finally(() => {
         for (const [key] of batch) if (this.#loading.get(key) === load) this.#loading.delete(key);
       });
       for (const [key] of batch) this.#loading.set(key, load);
-      (waits ??= []).push(load);
+      waits.push(load);
     }
-    if (waits === undefined) return undefined;
+    if (waits.length === 0) return undefined;
     return waits.length === 1 ? waits[0] : Promise.all(waits).then(noop);
   }
 
@@ -509,7 +512,7 @@ export class LevelDbKeyedStateBackend implements KeyedStateBackend {
     // No await from here on: the keys are built and inserted in one go (state ids, registered
     // codecs and the cache are as of now).
     const built = batch.map(([key, kg], i) => {
-      const e = new CachedKey(key, kg, prefixes[i]!, cache.numStates);
+      const e = new CachedKey(key, kg, cache.numStates);
       e.manifestOnDisk = manifests[i] !== undefined;
       return e;
     });
@@ -536,15 +539,10 @@ export class LevelDbKeyedStateBackend implements KeyedStateBackend {
         e.shapeChanged = true;
       }
       if (namespace === '') {
-        e.values[id] = value;
-        e.flags[id] = flags;
+        e.slots[id << 1] = value;
+        e.slots[(id << 1) + 1] = flags;
       } else {
-        let byNamespace = e.namespaced[id];
-        if (byNamespace === undefined) {
-          byNamespace = new Map();
-          e.namespaced[id] = byNamespace;
-        }
-        byNamespace.set(namespace, new NsSlot(value, flags));
+        e.namespacesOf(id, true).set(namespace, new NsSlot(value, flags));
       }
     }
     for (const e of built) {
@@ -559,7 +557,7 @@ export class LevelDbKeyedStateBackend implements KeyedStateBackend {
   }
 
   /**
-   * While more than `cacheMaxKeys` keys are cached, drops the least recently used ones (never
+   * While more than `cacheMaxKeys` keys are cached, drops the least recently used ones (CLOCK; never
    * the current key), writing their dirty entries back in one `batch()` (removed entries become
    * deletes). Returns the write's promise, or `undefined` when nothing had to be written.
    *
@@ -568,17 +566,14 @@ export class LevelDbKeyedStateBackend implements KeyedStateBackend {
    */
   evict(): Promise<void> | undefined {
     const cache = this.#cache;
-    let excess = cache.keys.size - this.cacheMaxKeys;
+    const excess = cache.keys.size - this.cacheMaxKeys;
     if (excess <= 0) return undefined;
     this.#openDb('evict');
     const current = cache.keyGroup < 0 ? undefined : (cache.entry ?? cache.keys.get(cache.key));
-    const victims: CachedKey[] = [];
+    const victims = cache.pickVictims(excess, current);
     const ops: WriteOp[] = [];
-    for (let e = cache.tail; e !== null && excess > 0; e = e.prev) {
-      if (e === current) continue;
-      if (e.dirty) cache.collect(e, ops); // may throw: nothing has changed yet
-      victims.push(e);
-      excess--;
+    for (const e of victims) {
+      if (e.dirty) cache.collect(e, ops); // may throw: no entry has changed yet
     }
     const seq = ops.length === 0 ? 0 : ++this.#issuedSeq;
     for (const e of victims) {

@@ -410,7 +410,9 @@ export class LevelDbStateCache {
       const byNamespace = e.namespaced?.[id];
       if (byNamespace !== undefined) {
         for (const [namespace, slot] of byNamespace) {
-          if (slot.value !== undefined) (namespaces ??= []).push(namespace);
+          if (slot.value === undefined) continue;
+          if (namespaces === undefined) namespaces = [];
+          namespaces.push(namespace);
         }
       }
       if (namespaces !== undefined) out.push([this.names[id]!, namespaces]);

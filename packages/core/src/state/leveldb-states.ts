@@ -66,7 +66,7 @@ export abstract class LevelDbState<V> implements StateCodec {
     const cache = this.cache;
     const e = cache.current(this.name);
     // Default namespace inline: the hot path is one array load.
-    return (this.namespace === '' ? e.values[this.id] : cache.get(e, this.id, this.namespace)) as
+    return (this.namespace === '' ? e.slots[this.id << 1] : cache.get(e, this.id, this.namespace)) as
       | V
       | undefined;
   }
