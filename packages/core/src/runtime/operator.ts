@@ -1,5 +1,5 @@
 import type { RuntimeContext } from '../api/functions.ts';
-import type { HeapKeyedStateBackend } from '../state/heap-keyed-state-backend.ts';
+import type { KeyedStateBackend } from '../state/keyed-state-backend.ts';
 import type { Key } from '../state/key-groups.ts';
 import type { InternalTimerService } from '../time/timer-service.ts';
 
@@ -29,7 +29,7 @@ export interface OperatorMetrics {
 }
 
 export interface KeyedContext {
-  readonly backend: HeapKeyedStateBackend;
+  readonly backend: KeyedStateBackend;
   readonly timers: InternalTimerService<Key>;
 }
 
@@ -56,23 +56,32 @@ export interface StreamOperator<IN, OUT> {
   readonly __types?: (input: IN) => OUT;
   setup(setup: OperatorSetup): void;
   open(): void | Promise<void>;
-  processElement(value: IN, timestamp: number): void;
-  processWatermark(watermark: number): void;
+  processElement(
+    value: IN,
+    timestamp: number,
+  ): void /** May return a promise (keys of due timers being fetched); only a task's head operator may. */;
+  processWatermark(watermark: number): void | Promise<void>;
   processWatermarkStatus(idle: boolean): void;
-  /** Fires processing-time timers due at `now`. */
-  advanceProcessingTime(now: number): void;
+  /** Fires processing-time timers due at `now`; may return a promise like `processWatermark`. */
+  advanceProcessingTime(now: number): void | Promise<void>;
   /** When the next processing-time timer is due (ms), or Infinity. */
   nextProcessingTimeDeadline(): number;
-  /** End of input: every input has ended and the final watermark has been processed. */
-  finish(): void;
+  /** End of input: every input has ended and the final watermark has been processed. */ finish(): void | Promise<void>;
   /** After each batch of input; a returned promise pauses the task until it settles (backpressure). */
   flush(): void | Promise<void>;
   close(): void | Promise<void>;
   /**
    * Captures the operator's state for a checkpoint, synchronously: what it returns must not
    * change as processing goes on (copy, or encode). Undefined: nothing to keep.
-   */
-  snapshotState?(checkpointId: number): OperatorStateSnapshot | undefined;
+   */ snapshotState?(
+    checkpointId: number,
+  ): OperatorStateSnapshot | Promise<OperatorStateSnapshot> | undefined;
+  /** Prepares state before `open`: opens a disk-backed backend, puts restored state in place. */
+  initializeState?(): void | Promise<void>;
+  /** Releases state after `close` (a disk-backed backend's files). */
+  disposeState?(): void | Promise<void>;
+  /** Keyed head operators: fetch the state of a batch's keys before it is processed (undefined: in memory). */
+  prefetch?(values: readonly unknown[]): Promise<void> | undefined;
   /** Hands back the state of this subtask's share (after rescaling, of several old subtasks), before `open`. */
   restoreState?(state: RestoredOperatorState): void;
   /** Checkpoint `checkpointId` is complete: its metadata is durable (two-phase commit sinks commit here). */
@@ -120,8 +129,7 @@ export abstract class AbstractStreamOperator<IN, OUT> implements StreamOperator<
   open(): void | Promise<void> {}
 
   abstract processElement(value: IN, timestamp: number): void;
-
-  processWatermark(watermark: number): void {
+  processWatermark(watermark: number): void | Promise<void> {
     this.currentWatermark = watermark;
     this.output.emitWatermark(watermark);
   }
@@ -129,14 +137,12 @@ export abstract class AbstractStreamOperator<IN, OUT> implements StreamOperator<
   processWatermarkStatus(idle: boolean): void {
     this.output.emitWatermarkStatus(idle);
   }
-
-  advanceProcessingTime(_now: number): void {}
+  advanceProcessingTime(_now: number): void | Promise<void> {}
 
   nextProcessingTimeDeadline(): number {
     return Number.POSITIVE_INFINITY;
   }
-
-  finish(): void {}
+  finish(): void | Promise<void> {}
 
   flush(): void | Promise<void> {}
 

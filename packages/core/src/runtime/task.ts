@@ -72,6 +72,7 @@ export class Task implements InputHandler, SourceOutput<unknown> {
   #sourcePending = false;
   #timerDeadlineMs = Number.POSITIVE_INFINITY;
   #lastCheckpointId = 0;
+  #waitToken = 0;
   #flushDeadlineMs = Number.POSITIVE_INFINITY;
   recordsIn = 0;
 
@@ -89,6 +90,7 @@ export class Task implements InputHandler, SourceOutput<unknown> {
   async open(): Promise<void> {
     for (const member of this.#chain) {
       this.#tracker.node = member.node;
+      await member.operator.initializeState?.();
       await member.operator.open();
     }
     if (this.options.source !== undefined) {
@@ -108,9 +110,8 @@ export class Task implements InputHandler, SourceOutput<unknown> {
     const writers = this.#writers;
     for (let i = 0; i < writers.length; i++) if (writers[i]!.isBlocked) return true;
     return false;
-  }
-
-  readonly #blocked = (): boolean => this.#isBlocked();
+  } /** The gate stops reading when output is full or a batch waits for its keys' state. */
+  readonly #blocked = (): boolean => this.#waiting !== undefined || this.#isBlocked();
 
   /** Does a bounded amount of work; returns whether anything happened. */
   step(nowMs: number): boolean {
@@ -125,14 +126,19 @@ export class Task implements InputHandler, SourceOutput<unknown> {
     for (const writer of this.#writers) if (writer.drain()) progressed = true;
     if (this.#isBlocked()) return progressed;
     if (this.#phase === 'finishing') return progressed;
-
     if (nowMs >= this.#timerDeadlineMs) {
+      const firing: Promise<void>[] = [];
       for (const member of this.#chain) {
         this.#tracker.node = member.node;
         this.#tracker.hasRecord = false;
-        member.operator.advanceProcessingTime(nowMs);
+        const result = member.operator.advanceProcessingTime(nowMs);
+        if (result !== undefined) firing.push(result);
       }
       this.#refreshTimerDeadline();
+      if (firing.length > 0) {
+        this.#wait(Promise.all(firing).then(() => this.#flushOperators()));
+        return true;
+      }
       progressed = true;
     }
 
@@ -193,6 +199,22 @@ export class Task implements InputHandler, SourceOutput<unknown> {
 
   // InputHandler: the gate hands over batches and combined watermarks.
   processBatch(values: readonly unknown[], timestamps: readonly number[] | null): void {
+    const fetching = this.options.input!.head.operator.prefetch?.(values);
+    if (fetching !== undefined) {
+      // A disk-backed state backend is fetching this batch's keys: the batch (and everything
+      // after it) waits; the operators flush once it has been processed.
+      this.#wait(
+        fetching.then(() => {
+          this.#runBatch(values, timestamps);
+          return this.#flushOperators();
+        }),
+      );
+      return;
+    }
+    this.#runBatch(values, timestamps);
+  }
+
+  #runBatch(values: readonly unknown[], timestamps: readonly number[] | null): void {
     const head = this.options.input!.head;
     const operator = head.operator;
     const tracker = this.#tracker;
@@ -218,7 +240,9 @@ export class Task implements InputHandler, SourceOutput<unknown> {
     const head = this.options.input!.head;
     this.#tracker.node = head.node;
     this.#tracker.hasRecord = false;
-    head.operator.processWatermark(watermark);
+    const firing = head.operator.processWatermark(watermark);
+    // Timers whose keys' state is on disk: the watermark moves on once they have fired.
+    if (firing !== undefined) this.#wait(firing.then(() => this.#flushOperators()));
     this.#tracker.hasRecord = true;
   }
 
@@ -260,14 +284,31 @@ export class Task implements InputHandler, SourceOutput<unknown> {
       }
       snapshot[this.options.sourceOperatorId!] = { operatorState: splits };
     }
+    let pending: Promise<void>[] | undefined;
     for (const member of this.#chain) {
       tracker.node = member.node;
       const state = member.operator.snapshotState?.(checkpointId);
-      if (state !== undefined) snapshot[member.operatorId] = state;
+      if (state instanceof Promise) {
+        pending ??= [];
+        pending.push(
+          state.then((s) => {
+            snapshot[member.operatorId] = s;
+          }),
+        );
+      } else if (state !== undefined) {
+        snapshot[member.operatorId] = state;
+      }
     }
     for (const writer of this.#writers) writer.emitBarrier(checkpointId);
     this.#lastCheckpointId = checkpointId;
-    this.options.checkpoints!.persist(this, checkpointId, snapshot, alignmentMs);
+    const hooks = this.options.checkpoints!;
+    if (pending === undefined) {
+      hooks.persist(this, checkpointId, snapshot, alignmentMs);
+      return;
+    }
+    // A disk-backed backend snapshots asynchronously; no record is processed until it has, so the
+    // snapshot holds exactly the state at the barrier.
+    this.#wait(Promise.all(pending).then(() => hooks.persist(this, checkpointId, snapshot, alignmentMs)));
   }
 
   /** The coordinator completed a checkpoint: sinks commit what they prepared for it. */
@@ -288,8 +329,16 @@ export class Task implements InputHandler, SourceOutput<unknown> {
     }
   }
 
-  /** After a batch of input: operators flush (watermark generation, sinks); a sink may pause the task. */
-  #afterInput(): void {
+  /** After a batch of input: operators flush (watermark generation, sinks); a sink may pause the task. */ #afterInput(): void {
+    this.#refreshTimerDeadline();
+    // A deferred batch or watermark flushes the operators itself, once it has been processed.
+    if (this.#waiting !== undefined) return;
+    const flushing = this.#flushOperators();
+    if (flushing !== undefined) this.#wait(flushing);
+  }
+
+  /** Every operator's `flush`, in chain order; a promise if any of them is asynchronous. */
+  #flushOperators(): Promise<void> | undefined {
     this.#tracker.hasRecord = false;
     let pending: Promise<void>[] | undefined;
     for (const member of this.#chain) {
@@ -300,20 +349,24 @@ export class Task implements InputHandler, SourceOutput<unknown> {
         pending.push(result);
       }
     }
-    this.#refreshTimerDeadline();
-    if (pending !== undefined) this.#wait(Promise.all(pending).then(() => undefined));
+    return pending === undefined ? undefined : Promise.all(pending).then(() => undefined);
   }
 
+  /**
+   * Pauses the task (no input, no source poll) until `promise` settles. One wait at a time: the
+   * gate and the source check `#waiting` before taking more input.
+   */
   #wait(promise: Promise<void>, onDone?: () => void): void {
     const node = this.#tracker.node;
+    const token = ++this.#waitToken;
     this.#waiting = promise.then(
       () => {
-        this.#waiting = undefined;
+        if (this.#waitToken === token) this.#waiting = undefined;
         onDone?.();
       },
       (error: unknown) => {
-        this.#waiting = undefined;
-        this.#asyncFailure = { error, node: this.#phase === 'finishing' ? this.#tracker.node : node };
+        if (this.#waitToken === token) this.#waiting = undefined;
+        this.#asyncFailure ??= { error, node: this.#phase === 'finishing' ? this.#tracker.node : node };
       },
     );
   }
@@ -358,11 +411,11 @@ export class Task implements InputHandler, SourceOutput<unknown> {
     this.#phase = 'finishing';
     const tracker = this.#tracker;
     tracker.hasRecord = false;
-    for (const member of this.#chain) {
-      tracker.node = member.node;
-      member.operator.finish();
-    }
     const run = async (): Promise<void> => {
+      for (const member of this.#chain) {
+        tracker.node = member.node;
+        await member.operator.finish();
+      }
       for (const member of this.#chain) {
         tracker.node = member.node;
         await member.operator.flush();
@@ -374,6 +427,7 @@ export class Task implements InputHandler, SourceOutput<unknown> {
       for (const member of this.#chain) {
         tracker.node = member.node;
         await member.operator.close();
+        await member.operator.disposeState?.();
       }
       if (this.options.source !== undefined) {
         tracker.node = this.options.source.node;
@@ -404,6 +458,11 @@ export class Task implements InputHandler, SourceOutput<unknown> {
         await member.operator.close();
       } catch {
         // The job is already failing; the first error is the one reported.
+      }
+      try {
+        await member.operator.disposeState?.();
+      } catch {
+        // As above.
       }
     }
     try {

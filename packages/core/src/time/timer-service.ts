@@ -111,6 +111,20 @@ export class InternalTimerService<K extends TimerKey = TimerKey> {
    */
   nextProcessingTimeTimer(): number | undefined {
     return this.#processingTime.peek()?.timestamp;
+  } /**
+   * Removes and returns the earliest event-time timer due at `upTo`, or undefined: for callers
+   * that must do asynchronous work (fetching the key's state) before firing a timer. Moves
+   * `currentWatermark` to `upTo` like {@link advanceWatermark}.
+   */
+  pollEventTimeTimer(upTo: number): TimerTuple<K> | undefined {
+    if (upTo > this.#currentWatermark) this.#currentWatermark = upTo;
+    return pollDue(this.#eventTime, upTo);
+  }
+
+  /** Like {@link pollEventTimeTimer}, for processing time. */
+  pollProcessingTimeTimer(upTo: number): TimerTuple<K> | undefined {
+    if (upTo > this.#currentProcessingTime && Number.isFinite(upTo)) this.#currentProcessingTime = upTo;
+    return pollDue(this.#processingTime, upTo);
   }
 
   /**
@@ -182,6 +196,13 @@ export class InternalTimerService<K extends TimerKey = TimerKey> {
     }
     return service;
   }
+}
+
+function pollDue<K extends TimerKey>(heap: TimerHeap<K>, upTo: number): TimerTuple<K> | undefined {
+  const next = heap.peek();
+  if (next === undefined || next.timestamp > upTo) return undefined;
+  heap.poll();
+  return [next.timestamp, next.key, next.namespace];
 }
 
 function fireUpTo<K extends TimerKey>(heap: TimerHeap<K>, time: number, onTimer: OnTimer<K>): number {

@@ -1,6 +1,6 @@
-import type { HeapKeyedStateBackend } from '../../state/heap-keyed-state-backend.ts';
 import { assignToKeyGroup, type Key } from '../../state/key-groups.ts';
-import type { InternalTimerService } from '../../time/timer-service.ts';
+import type { KeyedStateBackend } from '../../state/keyed-state-backend.ts';
+import type { InternalTimerService, TimerTuple } from '../../time/timer-service.ts';
 import {
   AbstractStreamOperator,
   type KeyGroupState,
@@ -9,15 +9,23 @@ import {
   type RestoredOperatorState,
 } from '../operator.ts';
 
+/** Timers fired per prefetch when the backend keeps state on disk. */
+const TIMERS_PER_PREFETCH = 1024;
+
 /**
  * Base of operators on a keyed stream: the state backend and timer service are scoped to the
  * key of the record or timer being processed. The key selector runs again here (it ran in the
  * upstream partitioner too), as in Flink: keys never travel on the wire.
+ *
+ * With a backend that keeps state on disk (LevelDB), state calls stay synchronous: the task asks
+ * `prefetch` for each batch's keys before handing it over, and timers are fired in chunks whose
+ * keys are fetched first. With the heap backend both are skipped at no cost.
  */
 export abstract class AbstractKeyedOperator<IN, OUT> extends AbstractStreamOperator<IN, OUT> {
-  protected backend!: HeapKeyedStateBackend;
+  protected backend!: KeyedStateBackend;
   protected timers!: InternalTimerService<Key>;
   protected readonly keySelector: (value: unknown) => Key;
+  #restored: readonly KeyGroupState[] = [];
   readonly #onEventTimer = (key: Key, namespace: string, timestamp: number): void => {
     this.backend.setCurrentKey(key);
     this.onEventTime(key, namespace, timestamp);
@@ -34,13 +42,14 @@ export abstract class AbstractKeyedOperator<IN, OUT> extends AbstractStreamOpera
 
   override setup(setup: OperatorSetup): void {
     super.setup(setup);
-    if (setup.keyed === undefined)
+    if (setup.keyed === undefined) {
       throw new Error(`bug: keyed operator '${setup.runtime.operatorId}' set up without keyed context`);
+    }
     this.backend = setup.keyed.backend;
     this.timers = setup.keyed.timers;
   }
 
-  /** Sets the current key from a record; keys must be primitives so that they hash the same everywhere. */
+  /** Sets the current key from a record. */
   protected setKeyOf(value: unknown): Key {
     // setCurrentKey hashes the key, which rejects one that is not a primitive with the fix.
     const key = this.keySelector(value);
@@ -51,25 +60,109 @@ export abstract class AbstractKeyedOperator<IN, OUT> extends AbstractStreamOpera
   protected abstract onEventTime(key: Key, namespace: string, timestamp: number): void;
   protected abstract onProcessingTime(key: Key, namespace: string, timestamp: number): void;
 
-  override processWatermark(watermark: number): void {
-    this.currentWatermark = watermark;
-    this.timers.advanceWatermark(watermark, this.#onEventTimer);
-    this.output.emitWatermark(watermark);
+  /** Opens the backend and puts restored key groups in place, before `open`. */
+  async initializeState(): Promise<void> {
+    await this.backend.open?.();
+    for (const group of this.#restored) {
+      if (!this.backend.keyGroupRange.contains(group.keyGroup)) {
+        throw new Error(`bug: key group ${group.keyGroup} restored into range ${this.backend.keyGroupRange}`);
+      }
+      await this.backend.restoreKeyGroup(group.keyGroup, group.entries);
+      for (const [ts, key, ns] of group.eventTimers) this.timers.registerEventTimeTimer(key, ns, ts);
+      for (const [ts, key, ns] of group.processingTimers)
+        this.timers.registerProcessingTimeTimer(key, ns, ts);
+    }
+    this.#restored = [];
   }
 
-  override advanceProcessingTime(now: number): void {
-    this.timers.advanceProcessingTime(now, this.#onProcessingTimer);
+  async disposeState(): Promise<void> {
+    await this.backend.close?.();
+  }
+
+  /** The keys of a batch, fetched before the batch is processed (undefined: all in memory). */
+  prefetch(values: readonly unknown[]): Promise<void> | undefined {
+    const backend = this.backend;
+    if (backend.prefetch === undefined) return undefined;
+    const maxParallelism = backend.maxParallelism;
+    const keys: Array<[Key, number]> = [];
+    for (let i = 0; i < values.length; i++) {
+      const key = this.keySelector(values[i]);
+      keys.push([key, assignToKeyGroup(key, maxParallelism)]);
+    }
+    return backend.prefetch(keys);
+  }
+
+  override processWatermark(watermark: number): void | Promise<void> {
+    this.currentWatermark = watermark;
+    if (this.backend.prefetch === undefined) {
+      this.timers.advanceWatermark(watermark, this.#onEventTimer);
+      this.output.emitWatermark(watermark);
+      return;
+    }
+    const done = this.#fireFetching('event', watermark);
+    if (done === undefined) {
+      this.output.emitWatermark(watermark);
+      return;
+    }
+    return done.then(() => this.output.emitWatermark(watermark));
+  }
+
+  override advanceProcessingTime(now: number): void | Promise<void> {
+    if (this.backend.prefetch === undefined) {
+      this.timers.advanceProcessingTime(now, this.#onProcessingTimer);
+      return;
+    }
+    return this.#fireFetching('processing', now);
+  }
+
+  /**
+   * Fires due timers in timestamp order, a chunk at a time, fetching each chunk's keys first;
+   * timers that firing registers for a due time are polled in a later chunk.
+   */
+  #fireFetching(domain: 'event' | 'processing', upTo: number): Promise<void> | undefined {
+    const timers = this.timers;
+    const maxParallelism = this.backend.maxParallelism;
+    for (;;) {
+      const chunk: TimerTuple<Key>[] = [];
+      while (chunk.length < TIMERS_PER_PREFETCH) {
+        const timer =
+          domain === 'event' ? timers.pollEventTimeTimer(upTo) : timers.pollProcessingTimeTimer(upTo);
+        if (timer === undefined) break;
+        chunk.push(timer);
+      }
+      if (chunk.length === 0) return undefined;
+      const fire = (): void => {
+        const onTimer = domain === 'event' ? this.#onEventTimer : this.#onProcessingTimer;
+        for (const [timestamp, key, namespace] of chunk) onTimer(key, namespace, timestamp);
+      };
+      const fetching = this.backend.prefetch!(
+        chunk.map(([, key]) => [key, assignToKeyGroup(key, maxParallelism)]),
+      );
+      if (fetching === undefined) {
+        fire();
+        continue;
+      }
+      return fetching.then(() => {
+        fire();
+        return this.#fireFetching(domain, upTo);
+      });
+    }
   }
 
   override nextProcessingTimeDeadline(): number {
     return this.timers.nextProcessingTimeTimer() ?? Number.POSITIVE_INFINITY;
   }
 
+  /** After each batch: a disk-backed backend writes back and evicts beyond its cache budget. */
+  override flush(): void | Promise<void> {
+    return this.backend.evict?.();
+  }
+
   /**
    * Keyed state and timers, one entry per non-empty key group of this subtask's range. The heap
    * backend copies its containers, so processing may go on while the caller encodes them.
    */
-  snapshotState(): OperatorStateSnapshot {
+  snapshotState(): OperatorStateSnapshot | Promise<OperatorStateSnapshot> {
     const backend = this.backend;
     const maxParallelism = backend.maxParallelism;
     const timers = this.timers.snapshot();
@@ -89,27 +182,34 @@ export abstract class AbstractKeyedOperator<IN, OUT> extends AbstractStreamOpera
         bucket.push([timer[0], timer[1], timer[2]]);
       }
     }
-    const keyGroups: KeyGroupState[] = [];
-    for (const keyGroup of backend.keyGroupRange) {
-      const entries = backend.snapshotKeyGroup(keyGroup);
+    const group = (keyGroup: number, entries: KeyGroupState['entries']): KeyGroupState | undefined => {
       const event = eventTimers.get(keyGroup) ?? [];
       const processing = processingTimers.get(keyGroup) ?? [];
-      if (entries.length === 0 && event.length === 0 && processing.length === 0) continue;
-      keyGroups.push({ keyGroup, entries, eventTimers: event, processingTimers: processing });
+      if (entries.length === 0 && event.length === 0 && processing.length === 0) return undefined;
+      return { keyGroup, entries, eventTimers: event, processingTimers: processing };
+    };
+    const keyGroups = [...backend.keyGroupRange];
+    const snapshots = keyGroups.map((kg) => backend.snapshotKeyGroup(kg));
+    if (snapshots.every((s) => !(s instanceof Promise))) {
+      const result: KeyGroupState[] = [];
+      keyGroups.forEach((kg, i) => {
+        const state = group(kg, snapshots[i] as KeyGroupState['entries']);
+        if (state !== undefined) result.push(state);
+      });
+      return { keyGroups: result };
     }
-    return { keyGroups };
+    return Promise.all(snapshots).then((entries) => {
+      const result: KeyGroupState[] = [];
+      keyGroups.forEach((kg, i) => {
+        const state = group(kg, entries[i]!);
+        if (state !== undefined) result.push(state);
+      });
+      return { keyGroups: result };
+    });
   }
 
   restoreState(state: RestoredOperatorState): void {
-    for (const group of state.keyGroups) {
-      if (!this.backend.keyGroupRange.contains(group.keyGroup)) {
-        throw new Error(`bug: key group ${group.keyGroup} restored into range ${this.backend.keyGroupRange}`);
-      }
-      this.backend.restoreKeyGroup(group.keyGroup, group.entries);
-      for (const [ts, key, ns] of group.eventTimers) this.timers.registerEventTimeTimer(key, ns, ts);
-      for (const [ts, key, ns] of group.processingTimers)
-        this.timers.registerProcessingTimeTimer(key, ns, ts);
-    }
+    this.#restored = state.keyGroups;
   }
 
   /**
@@ -117,12 +217,33 @@ export abstract class AbstractKeyedOperator<IN, OUT> extends AbstractStreamOpera
    * jobs emit every window. Timers those callbacks register are not fired again: a timer that
    * re-arms itself would otherwise never let the job end.
    */
-  override finish(): void {
-    const pending = this.timers.snapshot().processingTime;
-    for (const [timestamp, key, namespace] of pending) {
-      if (!this.timers.hasProcessingTimeTimer(key, namespace, timestamp)) continue;
-      this.timers.deleteProcessingTimeTimer(key, namespace, timestamp);
-      this.#onProcessingTimer(key, namespace, timestamp);
+  override finish(): void | Promise<void> {
+    return this.#firePending(this.timers.snapshot().processingTime, 0);
+  }
+
+  #firePending(pending: ReadonlyArray<TimerTuple<Key>>, from: number): void | Promise<void> {
+    const maxParallelism = this.backend.maxParallelism;
+    for (let start = from; start < pending.length; start += TIMERS_PER_PREFETCH) {
+      const chunk = pending.slice(start, start + TIMERS_PER_PREFETCH);
+      const fire = (): void => {
+        for (const [timestamp, key, namespace] of chunk) {
+          if (!this.timers.hasProcessingTimeTimer(key, namespace, timestamp)) continue;
+          this.timers.deleteProcessingTimeTimer(key, namespace, timestamp);
+          this.#onProcessingTimer(key, namespace, timestamp);
+        }
+      };
+      const fetching = this.backend.prefetch?.(
+        chunk.map(([, key]) => [key, assignToKeyGroup(key, maxParallelism)]),
+      );
+      if (fetching === undefined) {
+        fire();
+        continue;
+      }
+      const next = start + TIMERS_PER_PREFETCH;
+      return fetching.then(() => {
+        fire();
+        return this.#firePending(pending, next);
+      });
     }
   }
 }
