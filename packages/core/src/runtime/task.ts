@@ -110,7 +110,9 @@ export class Task implements InputHandler, SourceOutput<unknown> {
     const writers = this.#writers;
     for (let i = 0; i < writers.length; i++) if (writers[i]!.isBlocked) return true;
     return false;
-  } /** The gate stops reading when output is full or a batch waits for its keys' state. */
+  }
+
+  /** The gate stops reading when output is full or a batch waits for its keys' state. */
   readonly #blocked = (): boolean => this.#waiting !== undefined || this.#isBlocked();
 
   /** Does a bounded amount of work; returns whether anything happened. */

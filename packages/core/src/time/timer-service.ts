@@ -111,7 +111,9 @@ export class InternalTimerService<K extends TimerKey = TimerKey> {
    */
   nextProcessingTimeTimer(): number | undefined {
     return this.#processingTime.peek()?.timestamp;
-  } /**
+  }
+
+  /**
    * Removes and returns the earliest event-time timer due at `upTo`, or undefined: for callers
    * that must do asynchronous work (fetching the key's state) before firing a timer. Moves
    * `currentWatermark` to `upTo` like {@link advanceWatermark}.
