@@ -21,7 +21,8 @@ let notify: () => void = () => {};
 const handle = await startJob<KeyedValuesArgs>(new URL('./jobs/keyed-values.ts', import.meta.url), {
   parallelism,
   args: { keys, progress },
-  checkpointing: { directory, intervalMs: 3_000, timeoutMs: 120_000 },  log: (message) => {
+  checkpointing: { directory, intervalMs: 3_000, timeoutMs: 120_000 },
+  log: (message) => {
     if (process.env.SLUICE_BENCH_VERBOSE) console.log(`${Date.now() % 100_000} ${message}`);
   },
   onCheckpoint: (checkpoint) => {
@@ -38,7 +39,8 @@ const steady = completed.slice(1);
 // Recovery: kill a worker thread, wait for the first record processed after the kill.
 const recoveries: number[] = [];
 for (let i = 0; i < 3; i++) {
-  await nextCheckpoint();  const killedAt = Date.now();
+  await nextCheckpoint();
+  const killedAt = Date.now();
   if (process.env.SLUICE_BENCH_VERBOSE) console.log(`${killedAt % 100_000} kill`);
   await handle.terminateWorker(i % parallelism); // Subtasks of the new attempt stamp their first record; the old ones stamped theirs long ago.
   while (firstRecordAt[0]! <= killedAt) await new Promise((resolve) => setTimeout(resolve, 2));

@@ -21,11 +21,13 @@ export async function expectThreadsBackTo(baseline: number, timeoutMs = 5_000): 
  * The thread count once the process has run one job: libuv's thread pool and loader threads
  * start lazily on first use and stay, so they belong in the baseline.
  */
-export async function warmThreadBaseline(): Promise<number> {
+export async function warmThreadBaseline(stateBackend: 'heap' | 'leveldb' = 'heap'): Promise<number> {
   const { runJob } = await import('@sluice/core');
+  // LevelDB starts one background (compaction) thread per process on first use, and keeps it.
   await runJob(new URL('./jobs/basic-pipeline.ts', import.meta.url), {
     parallelism: 2,
     args: { input: [1, 2, 3] },
+    stateBackend: stateBackend === 'heap' ? 'heap' : { kind: 'leveldb' },
   });
   await new Promise((resolve) => setTimeout(resolve, 200));
   return osThreadCount();

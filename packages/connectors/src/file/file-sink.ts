@@ -1,20 +1,36 @@
 import { type FileHandle, mkdir, open as openFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ConfigError, type Sink, type SinkWriter, type SinkWriterContext } from '@sluice/core';
-import { FileConnectorError } from './text-file-source.ts';
+import { commitAtEnd } from './file-commit.ts';
+import { asWriteError, commitRestored, TransactionalFileWriter } from './transactional-file-writer.ts';
 
 export interface FileSinkOptions<T> {
   /** Turns a record into its line (default: strings as they are, other values as JSON). */
   readonly format?: (value: T) => string;
-  /** Each subtask writes `${prefix}-${subtaskIndex}` (default prefix `part`). */
+  /** File names start with `${prefix}-${subtaskIndex}` (default prefix `part`). */
   readonly prefix?: string;
 }
 
 /**
- * Writes records as lines of text, one file per subtask: `${prefix}-${subtaskIndex}` in
- * `directory`, created if missing and truncated if present. Lines are kept in memory until the
- * task flushes (after each batch of input) and then written in one `FileHandle.write`; the task
+ * Writes records as lines of text into `directory` (created if missing). Lines are kept in memory
+ * until the task flushes (after each batch of input) and then written in one write; the task
  * takes no more input until the write completes, so a slow disk pushes back on the sources.
+ *
+ * Without checkpoints, each subtask writes one file, `${prefix}-${subtaskIndex}`, truncated if
+ * present. A failed job leaves what it had written.
+ *
+ * With checkpoints the sink is exactly-once, by two-phase commit (Flink's FileSink): each subtask
+ * writes hidden in-progress files (`.${prefix}-${subtaskIndex}-<token>-<n>.inprogress`), closes
+ * the current one at each checkpoint barrier and renames it to `${prefix}-${subtaskIndex}-<token>-<n>`
+ * when that checkpoint completes; what follows the last checkpoint is renamed when the whole job
+ * has finished. The visible files of a finished job hold every record exactly once, across
+ * failures and restores. While a job runs — or after it failed for good, until a run restored
+ * from its checkpoint finishes — the directory also holds hidden in-progress files: readers must
+ * skip names starting with '.'. At the end of a successful run, in-progress files of this prefix
+ * that no checkpoint references (leftovers of failed attempts) are deleted, so a directory and
+ * prefix must belong to one sink of one job. Restoring from an older checkpoint than the newest
+ * one leaves the files committed after it, as in Flink. Files are not fsynced: exactly-once holds
+ * across crashes of the job, not of the operating system.
  *
  * Relative directories are resolved against the working directory when the sink is created.
  *
@@ -42,7 +58,11 @@ export function fileSink<T>(directory: string, options: FileSinkOptions<T> = {})
   const resolvedDirectory = resolve(directory);
   return {
     name: 'file',
-    createWriter: (context) => new FileSinkWriter(resolvedDirectory, prefix, format, context),
+    createWriter: (context) =>
+      context.checkpointing
+        ? new TransactionalFileWriter(resolvedDirectory, prefix, format, context)
+        : new FileSinkWriter(resolvedDirectory, prefix, format, context),
+    commitAtEnd: (committables) => commitAtEnd(resolvedDirectory, prefix, committables),
   };
 }
 
@@ -51,10 +71,12 @@ function defaultFormat(value: unknown): string {
   return JSON.stringify(value) ?? String(value);
 }
 
+/** Without checkpoints: one file per subtask, written at each flush. */
 class FileSinkWriter<T> implements SinkWriter<T> {
   readonly #directory: string;
   readonly #path: string;
   readonly #format: (value: T) => string;
+  readonly #context: SinkWriterContext;
   #handle: FileHandle | undefined;
   /** Lines since the last flush; bounded by one batch of input. */
   #lines: string[] = [];
@@ -65,11 +87,18 @@ class FileSinkWriter<T> implements SinkWriter<T> {
     this.#directory = directory;
     this.#path = join(directory, `${prefix}-${context.subtaskIndex}`);
     this.#format = format;
+    this.#context = context;
   }
 
   async open(): Promise<void> {
     try {
       await mkdir(this.#directory, { recursive: true });
+    } catch (error) {
+      throw asWriteError(error, this.#path);
+    }
+    // Restored from a checkpoint taken with checkpoints on: its committables are committed all the same.
+    await commitRestored(this.#context.restoredState, this.#directory);
+    try {
       this.#handle = await openFile(this.#path, 'w');
     } catch (error) {
       throw asWriteError(error, this.#path);
@@ -118,10 +147,8 @@ class FileSinkWriter<T> implements SinkWriter<T> {
     } catch (error) {
       throw asWriteError(error, this.#path);
     }
+    // After a restore the directory may hold in-progress files of the checkpointed run that no
+    // checkpoint references: `Sink.commitAtEnd` deletes them once this run has finished.
+    if (this.#context.restoredState !== undefined) this.#context.commitAtEnd([]);
   }
-}
-
-function asWriteError(error: unknown, path: string): Error {
-  const message = error instanceof Error ? error.message : String(error);
-  return new FileConnectorError(`fileSink: cannot write '${path}': ${message}`, path, { cause: error });
 }

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { RuntimeContext } from '../api/functions.ts';
 import type { SourceReader } from '../api/source.ts';
 import type { Doorbell } from '../channels/doorbell.ts';
@@ -18,8 +19,10 @@ import type {
 import { type ChainMember, type CheckpointHooks, Task } from '../runtime/task.ts';
 import { HeapKeyedStateBackend } from '../state/heap-keyed-state-backend.ts';
 import { computeKeyGroupRangeForOperatorIndex, type Key, type KeyGroupRange } from '../state/key-groups.ts';
+import { LevelDbKeyedStateBackend } from '../state/leveldb-keyed-state-backend.ts';
 import { InternalTimerService } from '../time/timer-service.ts';
 import type { ExecutionConfig } from './execution-config.ts';
+import type { StateBackendAssignment } from './messages.ts';
 import type { PlannedJob } from './planner.ts';
 
 export interface SlotResources {
@@ -50,6 +53,7 @@ export interface DeployOptions {
   readonly checkpoints: CheckpointHooks | undefined;
   /** When the job resumes from a checkpoint: the state of one operator's subtask, by key-group range. */
   readonly restore: StateLookup | undefined;
+  readonly stateBackend: StateBackendAssignment;
 }
 
 /** Finds an operator's restored state for a subtask: its key groups and its share of list state. */
@@ -154,15 +158,27 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
       };
       let keyed: KeyedContext | undefined;
       if (node.keySelector !== undefined) {
+        const keyGroupRange = computeKeyGroupRangeForOperatorIndex(
+          streamGraph.maxParallelism,
+          vertex.parallelism,
+          subtaskIndex,
+        );
+        const backendOptions = options.stateBackend;
         keyed = {
-          backend: new HeapKeyedStateBackend({
-            maxParallelism: streamGraph.maxParallelism,
-            keyGroupRange: computeKeyGroupRangeForOperatorIndex(
-              streamGraph.maxParallelism,
-              vertex.parallelism,
-              subtaskIndex,
-            ),
-          }),
+          backend:
+            backendOptions.kind === 'heap'
+              ? new HeapKeyedStateBackend({ maxParallelism: streamGraph.maxParallelism, keyGroupRange })
+              : new LevelDbKeyedStateBackend({
+                  maxParallelism: streamGraph.maxParallelism,
+                  keyGroupRange,
+                  directory: join(
+                    backendOptions.directory,
+                    `${resolved.id.replace(/[^A-Za-z0-9._-]/g, '_')}-${subtaskIndex}`,
+                  ),
+                  ...(backendOptions.cacheMaxKeys === undefined
+                    ? {}
+                    : { cacheMaxKeys: backendOptions.cacheMaxKeys }),
+                }),
           timers: new InternalTimerService<Key>(),
         };
       }

@@ -21,7 +21,14 @@ export interface SlotAssignment {
   readonly checkpointDirectory: string | undefined;
   /** A checkpoint or savepoint folder to resume from. */
   readonly restoreFrom: string | undefined;
+  /** Where keyed state lives while the job runs. */
+  readonly stateBackend: StateBackendAssignment;
 }
+
+export type StateBackendAssignment =
+  | { readonly kind: 'heap' }
+  /** `directory` belongs to this attempt; each keyed subtask opens its own database below it. */
+  | { readonly kind: 'leveldb'; readonly directory: string; readonly cacheMaxKeys: number | undefined };
 
 /** Messages the coordinator sends to a slot. */
 export type CoordinatorMessage = { readonly type: 'checkpoint-complete'; readonly checkpointId: number };

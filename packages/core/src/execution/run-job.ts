@@ -1,5 +1,7 @@
+import { rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { resolve as resolvePath } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve as resolvePath } from 'node:path';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { allocateDoorbell, Doorbell } from '../channels/doorbell.ts';
@@ -30,6 +32,7 @@ import type {
   SlotAssignment,
   SlotMessage,
   SlotResult,
+  StateBackendAssignment,
 } from './messages.ts';
 import { type PlannedJob, planJob } from './planner.ts';
 
@@ -58,6 +61,14 @@ export interface RunJobOptions<A = unknown> extends Partial<ExecutionConfig> {
   readonly log?: (message: string) => void;
   /** Called when a checkpoint is complete (durable), with its figures. */
   readonly onCheckpoint?: (checkpoint: CompletedCheckpointStats) => void;
+  /**
+   * Where keyed state lives while the job runs: the heap (default), or LevelDB on local disk for
+   * state larger than memory (`directory` default: the system temp folder; `cacheMaxKeys` keys
+   * are kept in memory per subtask). Either way, checkpoints hold the durable copy.
+   */
+  readonly stateBackend?:
+    | 'heap'
+    | { readonly kind: 'leveldb'; readonly directory?: string; readonly cacheMaxKeys?: number };
 }
 
 export interface JobResult {
@@ -190,6 +201,7 @@ export async function startJob<A = unknown>(
   );
   const url = jobModuleUrl(module);
   const job = await loadJob(url);
+  stateBackendFor(options.stateBackend, job.config.name); // validates the option before anything runs
   const planned = planJob(job, options.args, {
     parallelism,
     ...(maxParallelism === undefined ? {} : { maxParallelism }),
@@ -349,11 +361,24 @@ async function commitAtEnd(
   }
 }
 
+function stateBackendFor(option: RunJobOptions['stateBackend'], jobName: string): StateBackendAssignment {
+  if (option === undefined || option === 'heap') return { kind: 'heap' };
+  if (option === null || typeof option !== 'object' || option.kind !== 'leveldb') {
+    throw new ConfigError(
+      `option "stateBackend" must be 'heap' or { kind: 'leveldb', ... }, got ${String(option)}`,
+    );
+  }
+  const base = option.directory ?? join(tmpdir(), 'sluice-state');
+  const attempt = `${jobName.replace(/[^A-Za-z0-9._-]/g, '_')}-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+  return { kind: 'leveldb', directory: join(resolvePath(base), attempt), cacheMaxKeys: option.cacheMaxKeys };
+}
+
 /** One run of the whole job on fresh threads and channels, from scratch or from a checkpoint. */
 function runAttempt(context: JobContext, restoreFrom: string | undefined): Attempt {
   const { planned, config, options, storage } = context;
   const { plan } = planned;
   const jobName = planned.streamGraph.jobName;
+  const stateBackend = stateBackendFor(options.stateBackend, jobName);
   const rings = plan.channels.map(() => allocateRing(config.channelCapacityBytes));
   const doorbellBuffers = plan.slots.map(() => allocateDoorbell());
   const doorbells = doorbellBuffers.map((sab) => new Doorbell(sab));
@@ -492,6 +517,7 @@ function runAttempt(context: JobContext, restoreFrom: string | undefined): Attem
       port: port2 as MessagePort,
       checkpointDirectory: storage?.dir,
       restoreFrom,
+      stateBackend,
     };
     return (pool.run(assignment, { transferList: [port2] as never }) as Promise<SlotResult>).then(
       async (result) => {
@@ -532,6 +558,9 @@ function runAttempt(context: JobContext, restoreFrom: string | undefined): Attem
       coordinator?.stop();
       clearTimeout(forcedStop);
       if (!terminated) await pool.destroy();
+      // A LevelDB backend's files are working storage of this attempt only (killed threads
+      // leave theirs behind): the next attempt restores from the checkpoint into new ones.
+      if (stateBackend.kind === 'leveldb') await rm(stateBackend.directory, { recursive: true, force: true });
     }
   })();
 

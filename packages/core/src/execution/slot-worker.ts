@@ -84,6 +84,7 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
         post({ type: 'data', channel, payload, commitKey: undefined, onSuccess: true }),
       checkpoints,
       restore,
+      stateBackend: assignment.stateBackend,
     });
     port.on('message', (message: CoordinatorMessage) => {
       if (message.type === 'checkpoint-complete') {

@@ -84,8 +84,14 @@ export async function runSlotLoop(options: SlotLoopOptions): Promise<void> {
     }
     // Cap the sleep so a lost wake-up can only cost a little latency, never a hang.
     const timeoutMs = Math.max(0, Math.min(deadline - clock(), 50));
-    const bell = doorbell.wait(seen, timeoutMs);
-    await (waiting.length === 0 ? bell : Promise.race([bell, ...waiting]));
+    if (timeoutMs === 0) {
+      // A deadline already due that no task acted on: a macrotask turn, not an already-settled
+      // promise, so that I/O callbacks (file writes, LevelDB) cannot starve behind the loop.
+      await yieldToEventLoop();
+    } else {
+      const bell = doorbell.wait(seen, timeoutMs);
+      await (waiting.length === 0 ? bell : Promise.race([bell, ...waiting]));
+    }
     lastYieldMs = clock();
   }
 }

@@ -398,6 +398,8 @@ export class Task implements InputHandler, SourceOutput<unknown> {
 
   /** When this task next needs the clock: a timer, a flush timeout, a rate-limited source. */
   nextDeadlineMs(): number {
+    // A waiting task does nothing at any deadline; the end of its wait wakes the slot instead.
+    if (this.#waiting !== undefined) return Number.POSITIVE_INFINITY;
     let next = Math.min(this.#timerDeadlineMs, this.#flushDeadlineMs);
     if (this.options.source !== undefined && !this.#sourcePending && this.#sourceSleepUntilMs > 0) {
       next = Math.min(next, this.#sourceSleepUntilMs);

@@ -75,8 +75,10 @@ export abstract class AbstractKeyedOperator<IN, OUT> extends AbstractStreamOpera
     this.#restored = [];
   }
 
+  /** The backend's files are working storage (state lives in checkpoints): removed, not kept. */
   async disposeState(): Promise<void> {
-    await this.backend.close?.();
+    const backend = this.backend as KeyedStateBackend & { destroy?: () => Promise<void> };
+    await (backend.destroy?.() ?? backend.close?.());
   }
 
   /** The keys of a batch, fetched before the batch is processed (undefined: all in memory). */
