@@ -2,7 +2,7 @@
  * Checkpoint duration and size for one value state per key over `keys` keys, and recovery time
  * from a killed worker thread to the first record processed again.
  *
- *   pnpm --filter @sluice/benchmarks checkpoints [keys] [parallelism]
+ *   pnpm --filter @sluice/benchmarks checkpoints [keys] [parallelism] [heap|leveldb]
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import type { KeyedValuesArgs } from './jobs/keyed-values.ts';
 
 const keys = Number(process.argv[2] ?? 1_000_000);
 const parallelism = Number(process.argv[3] ?? 2);
+const backend = process.argv[4] === 'leveldb' ? 'leveldb' : 'heap';
 const directory = await mkdtemp(join(tmpdir(), 'sluice-bench-checkpoints-'));
 const progress = new SharedArrayBuffer(8);
 const firstRecordAt = new Float64Array(progress);
@@ -22,6 +23,7 @@ const handle = await startJob<KeyedValuesArgs>(new URL('./jobs/keyed-values.ts',
   parallelism,
   args: { keys, progress },
   checkpointing: { directory, intervalMs: 3_000, timeoutMs: 120_000 },
+  stateBackend: backend === 'heap' ? 'heap' : { kind: 'leveldb', directory: join(directory, 'state') },
   log: (message) => {
     if (process.env.SLUICE_BENCH_VERBOSE) console.log(`${Date.now() % 100_000} ${message}`);
   },
@@ -51,7 +53,7 @@ await rm(directory, { recursive: true, force: true });
 
 const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
 console.log(
-  `keyed value state: ${keys.toLocaleString('en-US')} keys, parallelism ${parallelism}, heap backend, node ${process.version}`,
+  `keyed value state: ${keys.toLocaleString('en-US')} keys, parallelism ${parallelism}, ${backend} backend, node ${process.version}`,
 );
 for (const c of steady) {
   console.log(

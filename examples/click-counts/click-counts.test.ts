@@ -17,6 +17,18 @@ function expectedCounts(events: number, pages: number): string[] {
 }
 
 describe('examples/click-counts', () => {
+  it('counts exactly with the LevelDB state backend, its cache smaller than the keys', async () => {
+    const args: ClickCountsArgs = { events: 200_000, pages: 2_000, collect: true };
+    const result = await runJob<ClickCountsArgs>(job, {
+      parallelism: 2,
+      args,
+      // ~1,000 pages per subtask, 600 cached: windows' state and timers go through the disk.
+      stateBackend: { kind: 'leveldb', cacheMaxKeys: 600 },
+    });
+    const got = result.collected<PageCount>('counts').map((c) => `${c.page}|${c.windowStart}|${c.clicks}`);
+    expect(got.sort()).toEqual(expectedCounts(200_000, 2_000));
+  });
+
   for (const parallelism of [1, 2, 4]) {
     it(`counts clicks per page and window exactly at parallelism ${parallelism}`, async () => {
       const args: ClickCountsArgs = { events: 300_000, pages: 7, collect: true };

@@ -61,6 +61,12 @@ program
   )
   .option('--restore <folder>', 'resume from a checkpoint or savepoint folder')
   .option(
+    '--state-backend <kind>',
+    "where keyed state lives while running: 'heap' (default) or 'leveldb'",
+    'heap',
+  )
+  .option('--state-dir <dir>', 'working directory of the leveldb state backend (default: the temp folder)')
+  .option(
     '--allow-non-restored-state',
     'restore even if some state belongs to operators the job no longer has',
   )
@@ -86,6 +92,10 @@ program
         : { checkpointing: { directory: options.checkpointDir, intervalMs: options.checkpointInterval } }),
       ...(options.restore === undefined ? {} : { restoreFrom: options.restore }),
       allowNonRestoredState: options.allowNonRestoredState === true,
+      stateBackend:
+        options.stateBackend === 'leveldb'
+          ? { kind: 'leveldb', ...(options.stateDir === undefined ? {} : { directory: options.stateDir }) }
+          : options.stateBackend,
     });
     const signals =
       options.savepointDir === undefined ? undefined : watchSavepointSignals(handle, options.savepointDir);
