@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { runJob, startJob } from '@sluice/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CountingArgs, KeyCount } from './jobs/counting.ts';
+import type { OperatorStateArgs, Progress } from './jobs/operator-state.ts';
 import { expectThreadsBackTo, osThreadCount, warmThreadBaseline } from './os-threads.ts';
 
 const job = new URL('./jobs/counting.ts', import.meta.url);
@@ -285,4 +286,46 @@ describe('sources that cannot be checkpointed', () => {
     ).rejects.toThrow(/source 'source-\d+' \(silent\) cannot be checkpointed/);
     expect(messages).toEqual([]);
   });
+});
+
+describe('operator (non-keyed) state', () => {
+  it('is checkpointed and restored exactly through worker crashes', async () => {
+    const args: OperatorStateArgs = { events: 200_000, ratePerSecond: 100_000 };
+    let inFlight = false;
+    let kills = 0;
+    let killing: Promise<unknown> = Promise.resolve();
+    const handle = await startJob<OperatorStateArgs>(new URL('./jobs/operator-state.ts', import.meta.url), {
+      parallelism: 2,
+      args,
+      checkpointing: { directory: await tempDir(), intervalMs: 100 },
+      restartStrategy: { kind: 'fixed-delay', attempts: 20, delayMs: 10 },
+      log: () => {},
+      onCheckpoint: () => {
+        if (inFlight || kills >= 4) return;
+        inFlight = true;
+        killing = handle.terminateWorker(kills % 2).then(() => {
+          kills++;
+          inFlight = false;
+        });
+      },
+    });
+    const result = await handle.result;
+    await killing;
+    expect(result.restarts).toBeGreaterThanOrEqual(1);
+    // Exactly once: each counter emitted 1, 2, ..., n once, and the counters' totals add up.
+    const byCounter = new Map<number, number[]>();
+    for (const p of result.collected<Progress>('progress')) {
+      const counts = byCounter.get(p.counter) ?? [];
+      counts.push(p.count);
+      byCounter.set(p.counter, counts);
+    }
+    expect([...byCounter.keys()].sort()).toEqual([0, 1]);
+    let total = 0;
+    for (const counts of byCounter.values()) {
+      counts.sort((a, b) => a - b);
+      expect(counts).toEqual(counts.map((_, i) => i + 1));
+      total += counts.length;
+    }
+    expect(total).toBe(args.events);
+  }, 60_000);
 });

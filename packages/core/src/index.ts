@@ -13,6 +13,7 @@ export type {
   KeySelector,
   MapFunction,
   OnTimerContext,
+  OperatorStateAccess,
   ProcessContext,
   ProcessFunction,
   ProcessWindowFunction,

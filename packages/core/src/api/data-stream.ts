@@ -286,7 +286,7 @@ export class KeyedStream<K extends Key, T> extends DataStream<T> {
   }
 
   /** A KeyedProcessFunction with keyed state and event- and processing-time timers. */
-  override process<R>(fn: KeyedProcessFunction<K, T, R>): SingleOutputStream<R> {
+  override process<R>(fn: KeyedProcessFunction<K, T, R> | ProcessFunction<T, R>): SingleOutputStream<R> {
     requireObjectWith(fn, 'process', 'processElement');
     const selector = this.keySelector as (value: unknown) => Key;
     return this.keyedTransform<R>(

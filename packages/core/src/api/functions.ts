@@ -63,8 +63,17 @@ export interface ProcessContext {
   output<X>(tag: OutputTag<X>, value: X): void;
 }
 
+/**
+ * Operator (non-keyed) state: lists per subtask, checkpointed with the job. On a restore at
+ * another parallelism the items of each list are dealt round-robin to the new subtasks (Flink's
+ * even-split redistribution), so keep items independent of one another (offsets, partial counts).
+ */
+export interface OperatorStateAccess {
+  getListState<T>(name: string): ListState<T>;
+}
+
 export interface ProcessFunction<I, O> {
-  open?(context: RuntimeContext): void;
+  open?(context: RuntimeContext & OperatorStateAccess): void;
   processElement(value: I, ctx: ProcessContext, out: Collector<O>): void;
   close?(): void;
 }

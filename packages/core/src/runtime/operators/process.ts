@@ -1,6 +1,12 @@
 import type { Collector, ProcessContext, ProcessFunction, TimerService } from '../../api/functions.ts';
 import type { OutputTag } from '../../api/output-tag.ts';
-import { AbstractStreamOperator, userTimestamp } from '../operator.ts';
+import type { ListState } from '../../state/state.ts';
+import {
+  AbstractStreamOperator,
+  type OperatorStateSnapshot,
+  type RestoredOperatorState,
+  userTimestamp,
+} from '../operator.ts';
 
 /** Runs a ProcessFunction; one context object serves every record (no allocation per record). */
 export class ProcessOperator extends AbstractStreamOperator<unknown, unknown> {
@@ -26,7 +32,53 @@ export class ProcessOperator extends AbstractStreamOperator<unknown, unknown> {
   }
 
   override open(): void {
-    this.#fn.open?.(this.runtime);
+    this.#fn.open?.({
+      ...this.runtime,
+      getListState: <T>(name: string) => this.#listState<T>(name),
+    });
+  }
+
+  readonly #lists = new Map<string, unknown[]>();
+
+  #listState<T>(name: string): ListState<T> {
+    if (typeof name !== 'string' || name.length === 0)
+      throw new TypeError('getListState: expected a non-empty name');
+    let items = this.#lists.get(name);
+    if (items === undefined) {
+      items = [];
+      this.#lists.set(name, items);
+    }
+    const lists = this.#lists;
+    return {
+      get: () => [...(lists.get(name) as T[])],
+      add: (value: T) => {
+        (lists.get(name) as T[]).push(value);
+      },
+      addAll: (values: readonly T[]) => {
+        (lists.get(name) as T[]).push(...values);
+      },
+      update: (values: readonly T[]) => {
+        lists.set(name, [...values]);
+      },
+      clear: () => {
+        lists.set(name, []);
+      },
+    };
+  }
+
+  /** Every item of every list, tagged with its list's name; dealt round-robin on restore. */
+  snapshotState(): OperatorStateSnapshot | undefined {
+    const items: Array<[string, unknown]> = [];
+    for (const [name, list] of this.#lists) for (const item of list) items.push([name, item]);
+    return items.length === 0 ? undefined : { operatorState: items };
+  }
+
+  restoreState(state: RestoredOperatorState): void {
+    for (const [name, item] of state.operatorState as Array<[string, unknown]>) {
+      const list = this.#lists.get(name) ?? [];
+      list.push(item);
+      this.#lists.set(name, list);
+    }
   }
 
   processElement(value: unknown, timestamp: number): void {
