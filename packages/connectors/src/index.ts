@@ -2,7 +2,8 @@
  * Connectors for Sluice jobs beyond the built-in collection, generator, print and collect ones.
  *
  * Files: `textFileSource` reads the lines of text files, split over the source's subtasks by byte
- * ranges; `fileSink` writes one file of lines per subtask.
+ * ranges; `fileSink` writes one file of lines per subtask, exactly once (two-phase commit) when
+ * the job checkpoints.
  *
  * @example
  * import { fileSink, textFileSource } from '@sluice/connectors';

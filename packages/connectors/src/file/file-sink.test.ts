@@ -366,26 +366,16 @@ describe('fileSink writer with checkpoints', () => {
   });
 });
 
-/**
- * Slows a generate-lines job down to `ratePerSecond` over `parallelism` subtasks.
- *
- * Not with the generator's own `ratePerSecond`, for now: a core bug hangs a rate-limited source
- * chained to a sink whose flush settles asynchronously (this one's). While the flush is pending,
- * the source's sleep deadline passes; the slot loop (packages/core/src/runtime/slot.ts) then
- * waits on the doorbell with a 0 ms timeout, which returns an already-resolved promise, and
- * spins on microtasks: the event loop never runs the write's completion, and each turn adds a
- * reaction to the pending flush promise until the worker runs out of memory. Once that is fixed,
- * this returns `{ ratePerSecond }`.
- */
-function throttle(ratePerSecond: number, parallelism: number): Partial<GenerateLinesArgs> {
-  return { sleepToRatePerSubtask: ratePerSecond / parallelism };
+/** Slows a generate-lines job down to `ratePerSecond`, so that it can be checkpointed and crashed. */
+function throttle(ratePerSecond: number): Partial<GenerateLinesArgs> {
+  return { ratePerSecond };
 }
 
 describe('fileSink exactly-once in a job', () => {
   it('writes every record exactly once while worker threads are killed after checkpoints', async () => {
     const directory = join(dir, `run-${runs++}`, 'out');
     const checkpoints = await mkdtemp(join(dir, 'checkpoints-'));
-    const args: GenerateLinesArgs = { count: 200_000, directory, ...throttle(100_000, 2) };
+    const args: GenerateLinesArgs = { count: 200_000, directory, ...throttle(100_000) };
     const next = random(7);
     const killsWanted = 6;
     let kills = 0;
@@ -429,7 +419,7 @@ describe('fileSink exactly-once in a job', () => {
     it(`ends with exact output when restored at parallelism ${restored.parallelism} ${restored.checkpointing ? 'with' : 'without'} checkpoints`, async () => {
       const directory = join(dir, `run-${runs++}`, 'out');
       const checkpoints = await mkdtemp(join(dir, 'checkpoints-'));
-      const args: GenerateLinesArgs = { count: 100_000, directory, ...throttle(100_000, 2) };
+      const args: GenerateLinesArgs = { count: 100_000, directory, ...throttle(100_000) };
       // Run at parallelism 2 until two checkpoints are complete, then cancel it.
       let completed = 0;
       const first = await startJob<GenerateLinesArgs>(generateLinesJob, {
