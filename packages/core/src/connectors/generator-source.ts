@@ -19,11 +19,18 @@ type GeneratorSplit = readonly [next: number, end: number, stride: number];
  */
 export function generatorSource<T>(
   generate: (index: number) => T,
-  options: GeneratorOptions = {},
+  options: GeneratorOptions & {
+    /** Gives each record its event timestamp (ms) at the source, e.g. for generated event streams. */
+    readonly timestamp?: (record: T, index: number) => number;
+  } = {},
 ): Source<T> {
   if (typeof generate !== 'function')
     throw new ConfigError('generator: expected a function (index) => record');
   const { count, ratePerSecond } = options;
+  const timestampOf = options.timestamp;
+  if (timestampOf !== undefined && typeof timestampOf !== 'function') {
+    throw new ConfigError('generator: option "timestamp" must be a function (record, index) => ms');
+  }
   if (count !== undefined && (!Number.isSafeInteger(count) || count < 0)) {
     throw new ConfigError(`generator: option "count" must be a safe integer >= 0, got ${String(count)}`);
   }
@@ -35,6 +42,7 @@ export function generatorSource<T>(
   return {
     name: 'generator',
     boundedness: count === undefined ? 'unbounded' : 'bounded',
+    emitsTimestamps: timestampOf !== undefined,
     createReader(context) {
       const { subtaskIndex, parallelism } = context;
       let splits: Array<[number, number, number]>;
@@ -69,9 +77,17 @@ export function generatorSource<T>(
             const end = split[1];
             const stride = split[2];
             let i = 0;
-            for (; i < budget && next < end; i++) {
-              output.collect(generate(next));
-              next += stride;
+            if (timestampOf === undefined) {
+              for (; i < budget && next < end; i++) {
+                output.collect(generate(next));
+                next += stride;
+              }
+            } else {
+              for (; i < budget && next < end; i++) {
+                const record = generate(next);
+                output.collect(record, timestampOf(record, next));
+                next += stride;
+              }
             }
             split[0] = next;
             budget -= i;
