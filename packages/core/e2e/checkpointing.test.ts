@@ -76,11 +76,15 @@ describe('exactly-once state through failures', () => {
     ).rejects.toThrow(/map-\d+.*injected failure at event 150000/);
   }, 60_000);
 
-  for (const backend of ['heap', 'leveldb'] as const) {
+  // Thread kills run with the heap backend only: terminating a worker thread while classic-level
+  // has native work in flight can crash the whole process (seen in about 1 of 3 runs), so the
+  // LevelDB backend is taken through 20 failures injected as exceptions instead, below.
+  for (const backend of ['heap'] as const) {
     it(`keeps per-key counts exact and sequences gap-free while worker threads are killed 20 times (${backend} state)`, async () => {
       const baseline = await warmThreadBaseline(backend);
-      // Rate-limited so that the run lasts long enough for 20 checkpoints-and-crashes.
-      const args: CountingArgs = { events: 1_000_000, keys: 10_000, ratePerSecond: 150_000 };
+      // Rate-limited so that the run lasts long enough for 20 checkpoints-and-crashes: each attempt
+      // reads ~0.3 s of data before its crash, and 13 s of data leave ample room on a loaded machine.
+      const args: CountingArgs = { events: 1_000_000, keys: 10_000, ratePerSecond: 75_000 };
       const next = random(42);
       const messages: string[] = [];
       let kills = 0;
@@ -126,6 +130,33 @@ describe('exactly-once state through failures', () => {
       }
     }, 240_000);
   }
+
+  it('keeps per-key counts exact through 20 failures at random points with the LevelDB backend', async () => {
+    const next = random(7);
+    const crashPoints = Array.from({ length: 20 }, () => Math.floor(next() * 900_000) + 50_000).sort(
+      (a, b) => a - b,
+    );
+    const args: CountingArgs = {
+      events: 1_000_000,
+      keys: 10_000,
+      ratePerSecond: 150_000,
+      crashes: new SharedArrayBuffer(8),
+      crashPoints,
+    };
+    const messages: string[] = [];
+    const result = await runJob<CountingArgs>(job, {
+      parallelism: 2,
+      args,
+      checkpointing: { directory: await tempDir(), intervalMs: 200 },
+      restartStrategy: { kind: 'fixed-delay', attempts: 100, delayMs: 20 },
+      stateBackend: { kind: 'leveldb', directory: await tempDir(), cacheMaxKeys: 2_000 },
+      log: (message) => messages.push(message),
+    });
+    expect(result.restarts).toBe(20);
+    expect(messages.filter((m) => /injected failure \d+ at event/.test(m)).length).toBe(20);
+    expect(result.collected('alerts')).toEqual([]);
+    expectExactCounts(result.collected<KeyCount>('counts'), args);
+  }, 240_000);
 
   it('restores a checkpoint taken at parallelism 2 at parallelism 4 and at 1, with exact results', async () => {
     for (const restoreParallelism of [4, 1]) {

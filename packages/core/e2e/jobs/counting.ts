@@ -22,6 +22,8 @@ export interface CountingArgs {
   readonly crashAt?: number;
   readonly crashCount?: number;
   readonly crashes?: SharedArrayBuffer;
+  /** Throws once on each of these record indices (ascending), counting in `crashes[1]`. */
+  readonly crashPoints?: readonly number[];
 }
 
 export interface Event {
@@ -67,7 +69,7 @@ class CountAndCheck implements KeyedProcessFunction<number, Event, KeyCount> {
 }
 
 export default defineJob<CountingArgs>({ name: 'counting' }, (env, args) => {
-  const { events, keys, counterParallelism, ratePerSecond, crashAt, crashCount, crashes } = args;
+  const { events, keys, counterParallelism, ratePerSecond, crashAt, crashCount, crashes, crashPoints } = args;
   const crashed = crashes === undefined ? undefined : new Int32Array(crashes);
   const counted = env
     .generate((i): Event => ({ key: i % keys, seq: Math.floor(i / keys) }), {
@@ -78,6 +80,13 @@ export default defineJob<CountingArgs>({ name: 'counting' }, (env, args) => {
     .uid('events')
     .map((event) => {
       const index = event.key + event.seq * keys;
+      if (crashed !== undefined && crashPoints !== undefined) {
+        const done = Atomics.load(crashed, 1);
+        if (done < crashPoints.length && index === crashPoints[done]) {
+          Atomics.add(crashed, 1, 1);
+          throw new Error(`injected failure ${done + 1} at event ${index}`);
+        }
+      }
       if (crashed !== undefined && index === crashAt && Atomics.load(crashed, 0) < (crashCount ?? 1)) {
         Atomics.add(crashed, 0, 1);
         throw new Error(`injected failure at event ${crashAt}`);
