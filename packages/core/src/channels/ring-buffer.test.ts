@@ -1,6 +1,6 @@
-import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { runTsWorker } from '../testing/run-ts-worker.ts';
 import { allocateDoorbell, Doorbell } from './doorbell.ts';
 import {
   type IdleWaitWorkerData,
@@ -289,38 +289,10 @@ describe('Doorbell', () => {
   });
 });
 
-// Node 20 does not apply `--import tsx` from a Worker's execArgv to the worker's own modules, so
-// the worker starts from a tiny CommonJS bootstrap that registers tsx and then imports the entry.
-// (`require.resolve` would pick tsx's CommonJS build, whose register() fails to find its hooks.)
-const tsxApiUrl = import.meta.resolve('tsx/esm/api');
-const workerEntryUrl = new URL('./ring-buffer.test-worker.ts', import.meta.url).href;
-const bootstrap = `
-const { workerData } = require('node:worker_threads');
-import(workerData.tsxApiUrl)
-  .then((tsx) => { tsx.register(); return import(workerData.entryUrl); })
-  .catch((error) => { process.nextTick(() => { throw error; }); });
-`;
+const workerEntry = new URL('./ring-buffer.test-worker.ts', import.meta.url);
 
 function startTestWorker<T>(data: StreamWorkerData | IdleWaitWorkerData): { result: Promise<T> } {
-  const worker = new Worker(bootstrap, {
-    eval: true,
-    workerData: { ...data, tsxApiUrl, entryUrl: workerEntryUrl },
-  });
-  const result = new Promise<T>((resolve, reject) => {
-    let message: { value: T } | null = null;
-    worker.once('message', (value: T) => {
-      message = { value };
-    });
-    worker.once('error', reject);
-    worker.once('exit', (code) => {
-      if (code === 0 && message !== null) resolve(message.value);
-      else
-        reject(
-          new Error(`test worker exited with code ${code} ${message === null ? 'without a result' : ''}`),
-        );
-    });
-  });
-  return { result };
+  return { result: runTsWorker<T>(workerEntry, data) };
 }
 
 describe('across worker threads', () => {

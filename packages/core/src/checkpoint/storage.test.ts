@@ -1,11 +1,11 @@
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import * as zlib from 'node:zlib';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../errors.ts';
+import { runTsWorker } from '../testing/run-ts-worker.ts';
 import { crc32, crc32IsNative, crc32Portable } from './crc32.ts';
 import {
   CheckpointCorruptError,
@@ -471,39 +471,10 @@ describe('savepoints and --restore', () => {
   });
 });
 
-// Node 20 does not apply `--import tsx` from a Worker's execArgv to the worker's own modules, so
-// the worker starts from a tiny CommonJS bootstrap that registers tsx and then imports the entry
-// (the approach of `channels/ring-buffer.test.ts`).
-const tsxApiUrl = import.meta.resolve('tsx/esm/api');
-const workerEntryUrl = new URL('./storage.test-worker.ts', import.meta.url).href;
-const bootstrap = `
-const { workerData } = require('node:worker_threads');
-import(workerData.tsxApiUrl)
-  .then((tsx) => { tsx.register(); return import(workerData.entryUrl); })
-  .catch((error) => { process.nextTick(() => { throw error; }); });
-`;
+const workerEntry = new URL('./storage.test-worker.ts', import.meta.url);
 
 function startWriter(data: StateWriterWorkerData): Promise<StateFileHandle[]> {
-  const worker = new Worker(bootstrap, {
-    eval: true,
-    workerData: { ...data, tsxApiUrl, entryUrl: workerEntryUrl },
-  });
-  return new Promise((resolve, reject) => {
-    let result: StateFileHandle[] | undefined;
-    worker.once('message', (handles: StateFileHandle[]) => {
-      result = handles;
-    });
-    worker.once('error', reject);
-    worker.once('exit', (code) => {
-      if (code === 0 && result !== undefined) resolve(result);
-      else
-        reject(
-          new Error(
-            `writer ${data.writer} exited with code ${code}${result === undefined ? ' without a result' : ''}`,
-          ),
-        );
-    });
-  });
+  return runTsWorker<StateFileHandle[]>(workerEntry, data, `writer ${data.writer}`);
 }
 
 describe('across worker threads', () => {

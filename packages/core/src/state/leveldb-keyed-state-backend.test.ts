@@ -1,9 +1,9 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
+import { runTsWorker } from '../testing/run-ts-worker.ts';
 import {
   type AggregateFunction,
   aggregatingState,
@@ -878,35 +878,8 @@ describe('LevelDbKeyedStateBackend', () => {
   });
 });
 
-// Node 20 does not apply `--import tsx` from a Worker's execArgv to the worker's own modules, so
-// the worker starts from a tiny CommonJS bootstrap that registers tsx and then imports the entry
-// (as in `channels/ring-buffer.test.ts`).
-const tsxApiUrl = import.meta.resolve('tsx/esm/api');
-const workerEntryUrl = new URL('./leveldb-keyed-state-backend.test-worker.ts', import.meta.url).href;
-const bootstrap = `
-const { workerData } = require('node:worker_threads');
-import(workerData.tsxApiUrl)
-  .then((tsx) => { tsx.register(); return import(workerData.entryUrl); })
-  .catch((error) => { process.nextTick(() => { throw error; }); });
-`;
+const workerEntry = new URL('./leveldb-keyed-state-backend.test-worker.ts', import.meta.url);
 
 function startWorker(data: LevelDbWorkerData): Promise<LevelDbWorkerResult> {
-  const worker = new Worker(bootstrap, {
-    eval: true,
-    workerData: { ...data, tsxApiUrl, entryUrl: workerEntryUrl },
-  });
-  return new Promise<LevelDbWorkerResult>((resolve, reject) => {
-    let message: { value: LevelDbWorkerResult } | null = null;
-    worker.once('message', (value: LevelDbWorkerResult) => {
-      message = { value };
-    });
-    worker.once('error', reject);
-    worker.once('exit', (code) => {
-      if (code === 0 && message !== null) resolve(message.value);
-      else
-        reject(
-          new Error(`test worker exited with code ${code}${message === null ? ' without a result' : ''}`),
-        );
-    });
-  });
+  return runTsWorker<LevelDbWorkerResult>(workerEntry, data);
 }
