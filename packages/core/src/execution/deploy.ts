@@ -19,6 +19,7 @@ import type {
 import { type ChainMember, type CheckpointHooks, Task } from '../runtime/task.ts';
 import { HeapKeyedStateBackend } from '../state/heap-keyed-state-backend.ts';
 import { computeKeyGroupRangeForOperatorIndex, type Key, type KeyGroupRange } from '../state/key-groups.ts';
+import type { LevelStoreClient } from '../state/level-store/level-store-client.ts';
 import { LevelDbKeyedStateBackend } from '../state/leveldb-keyed-state-backend.ts';
 import { InternalTimerService } from '../time/timer-service.ts';
 import type { ExecutionConfig } from './execution-config.ts';
@@ -54,6 +55,8 @@ export interface DeployOptions {
   /** When the job resumes from a checkpoint: the state of one operator's subtask, by key-group range. */
   readonly restore: StateLookup | undefined;
   readonly stateBackend: StateBackendAssignment;
+  /** With the LevelDB backend: serves the databases (in the LevelDB host thread). */
+  readonly levelStores: LevelStoreClient | undefined;
 }
 
 /** Finds an operator's restored state for a subtask: its key groups and its share of list state. */
@@ -171,10 +174,14 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
               : new LevelDbKeyedStateBackend({
                   maxParallelism: streamGraph.maxParallelism,
                   keyGroupRange,
-                  directory: join(
-                    backendOptions.directory,
-                    `${resolved.id.replace(/[^A-Za-z0-9._-]/g, '_')}-${subtaskIndex}`,
-                  ),
+                  directory: directoryOf(backendOptions.directory, resolved.id, subtaskIndex),
+                  ...(options.levelStores === undefined
+                    ? {}
+                    : {
+                        store: options.levelStores.store(
+                          directoryOf(backendOptions.directory, resolved.id, subtaskIndex),
+                        ),
+                      }),
                   ...(backendOptions.cacheMaxKeys === undefined
                     ? {}
                     : { cacheMaxKeys: backendOptions.cacheMaxKeys }),
@@ -286,4 +293,9 @@ function keySelectorOf(
     }
   }
   return undefined;
+}
+
+/** The working directory of one keyed subtask's database, below the attempt's directory. */
+function directoryOf(attemptDirectory: string, operatorId: string, subtaskIndex: number): string {
+  return join(attemptDirectory, `${operatorId.replace(/[^A-Za-z0-9._-]/g, '_')}-${subtaskIndex}`);
 }

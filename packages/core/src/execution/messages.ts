@@ -23,6 +23,8 @@ export interface SlotAssignment {
   readonly restoreFrom: string | undefined;
   /** Where keyed state lives while the job runs. */
   readonly stateBackend: StateBackendAssignment;
+  /** With the LevelDB backend: this slot's connection to the LevelDB host thread. */
+  readonly levelStorePort: MessagePort | undefined;
 }
 
 export type StateBackendAssignment =

@@ -24,6 +24,7 @@ import { CheckpointStorage, loadCheckpoint } from '../checkpoint/storage.ts';
 import { ConfigError, deserializeError, JobExecutionError, SluiceError } from '../errors.ts';
 import { COMMIT_AT_END } from '../runtime/operators/sink.ts';
 import { cancelAllSlots } from '../runtime/slot.ts';
+import { LevelStoreHost } from '../state/level-store/level-store-host.ts';
 import { type ExecutionConfig, resolveExecutionConfig } from './execution-config.ts';
 import { type JobModuleRef, jobModuleUrl, loadJob } from './job-loader.ts';
 import type {
@@ -179,6 +180,8 @@ interface JobContext {
   readonly collected: Map<string, unknown[]>;
   readonly committed: Set<string>;
   readonly log: (message: string) => void;
+  /** With the LevelDB backend: the thread that owns the databases, for the whole run. */
+  levelStoreHost: LevelStoreHost | undefined;
   nextCheckpointId: number;
 }
 
@@ -225,6 +228,7 @@ export async function startJob<A = unknown>(
     collected: new Map(),
     committed: new Set(),
     log,
+    levelStoreHost: undefined,
     nextCheckpointId: 1,
   };
   if (options.restoreFrom !== undefined) {
@@ -256,6 +260,10 @@ export async function startJob<A = unknown>(
   if (options.signal?.aborted) cancel();
 
   const result = (async (): Promise<JobResult> => {
+    // Started here, after every check that can reject; shut down in `finally` below.
+    if (stateBackendFor(options.stateBackend, jobName).kind === 'leveldb') {
+      context.levelStoreHost = LevelStoreHost.start();
+    }
     try {
       let restoreFrom = options.restoreFrom;
       for (let restarts = 0; ; restarts++) {
@@ -302,6 +310,7 @@ export async function startJob<A = unknown>(
       }
     } finally {
       options.signal?.removeEventListener('abort', cancel);
+      await context.levelStoreHost?.shutdown();
     }
   })();
   const savepoint = async (folder: string): Promise<string> => {
@@ -386,6 +395,9 @@ function runAttempt(context: JobContext, restoreFrom: string | undefined): Attem
   const control = new Int32Array(controlBuffer);
   const numSlots = plan.slots.length;
   const ports: MessagePort[] = [];
+  // LevelDB databases live in their own thread, never in a slot thread that may be terminated.
+  const { levelStoreHost } = context;
+  const levelStoreConnections: number[] = [];
 
   const pool = new Piscina({
     filename: new URL('./slot-worker-entry.ts', import.meta.url).href,
@@ -502,6 +514,9 @@ function runAttempt(context: JobContext, restoreFrom: string | undefined): Attem
     ports.push(port1);
     port1.on('message', onMessage);
     const closed = new Promise<void>((resolve) => port1.once('close', () => resolve()));
+    const levelStoreConnection = levelStoreHost?.connect();
+    const levelStorePort = levelStoreConnection?.port;
+    if (levelStoreConnection !== undefined) levelStoreConnections.push(levelStoreConnection.id);
     const assignment: SlotAssignment = {
       jobUrl: context.url,
       args: options.args,
@@ -518,8 +533,10 @@ function runAttempt(context: JobContext, restoreFrom: string | undefined): Attem
       checkpointDirectory: storage?.dir,
       restoreFrom,
       stateBackend,
+      levelStorePort,
     };
-    return (pool.run(assignment, { transferList: [port2] as never }) as Promise<SlotResult>).then(
+    const transferList = levelStorePort === undefined ? [port2] : [port2, levelStorePort];
+    return (pool.run(assignment, { transferList: transferList as never }) as Promise<SlotResult>).then(
       async (result) => {
         await closed;
         return result;
@@ -558,6 +575,7 @@ function runAttempt(context: JobContext, restoreFrom: string | undefined): Attem
       coordinator?.stop();
       clearTimeout(forcedStop);
       if (!terminated) await pool.destroy();
+      await levelStoreHost?.release(levelStoreConnections);
       // A LevelDB backend's files are working storage of this attempt only (killed threads
       // leave theirs behind): the next attempt restores from the checkpoint into new ones.
       if (stateBackend.kind === 'leveldb') await rm(stateBackend.directory, { recursive: true, force: true });

@@ -4,6 +4,7 @@ import { loadStateLookup, slotCheckpointHooks } from '../checkpoint/slot-checkpo
 import { serializeError } from '../errors.ts';
 import { cancelAllSlots, runSlotLoop, SlotCancelledError, TaskFailedError } from '../runtime/slot.ts';
 import { computeKeyGroupRangeForOperatorIndex } from '../state/key-groups.ts';
+import { LevelStoreClient } from '../state/level-store/level-store-client.ts';
 import { type DeployedTask, deploySlot } from './deploy.ts';
 import { loadJob } from './job-loader.ts';
 import type {
@@ -35,6 +36,8 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
   const doorbells = assignment.doorbells.map((sab) => new Doorbell(sab));
   const post = (message: SlotMessage): void => port.postMessage(message);
   let deployed: DeployedTask[] = [];
+  const levelStores =
+    assignment.levelStorePort === undefined ? undefined : new LevelStoreClient(assignment.levelStorePort);
   try {
     const job = await loadJob(assignment.jobUrl);
     const planned = planJob(job, assignment.args, {
@@ -85,6 +88,7 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
       checkpoints,
       restore,
       stateBackend: assignment.stateBackend,
+      levelStores,
     });
     port.on('message', (message: CoordinatorMessage) => {
       if (message.type === 'checkpoint-complete') {
@@ -131,6 +135,7 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
     await abortAll(deployed);
     return { slotIndex, status: 'failed', metrics: collectMetrics(deployed) };
   } finally {
+    levelStores?.close();
     port.close();
   }
 }

@@ -43,8 +43,7 @@
  * await backend.close();
  */
 
-import { mkdir, rm } from 'node:fs/promises';
-import { ClassicLevel } from 'classic-level';
+import { rm } from 'node:fs/promises';
 import type {
   AggregatingStateDescriptor,
   ListStateDescriptor,
@@ -57,6 +56,8 @@ import { describeKey, StateArgumentError, StateError } from './errors.ts';
 import type { KeyGroupSnapshotEntry } from './heap-keyed-state-backend.ts';
 import { assignToKeyGroup, hashKey, type Key, KeyGroupRange, validateMaxParallelism } from './key-groups.ts';
 import type { KeyedStateBackend } from './keyed-state-backend.ts';
+import type { LevelSnapshot, LevelStore } from './level-store/level-store.ts';
+import { LocalLevelStore } from './level-store/local-level-store.ts';
 import {
   decodeRecordKey,
   encodeEntryKey,
@@ -98,6 +99,12 @@ export interface LevelDbKeyedStateBackendOptions {
    * least the number of distinct keys in one batch. `evict()` brings the cache back to this size.
    */
   cacheMaxKeys?: number;
+  /**
+   * Where the database is served (default: opened in this thread). The runtime passes a store
+   * served by the LevelDB host thread, so terminating the operator's thread cannot crash the
+   * process (see `level-store/level-store-host.ts`).
+   */
+  store?: LevelStore;
 }
 
 /** Default of {@link LevelDbKeyedStateBackendOptions.cacheMaxKeys}. */
@@ -105,8 +112,6 @@ export const DEFAULT_CACHE_MAX_KEYS = 100_000;
 
 const STATE_KINDS: ReadonlySet<string> = new Set(['value', 'list', 'map', 'reducing', 'aggregating']);
 
-type Db = ClassicLevel<Buffer, Buffer>;
-type DbSnapshot = ReturnType<Db['snapshot']>;
 type Status = 'new' | 'opening' | 'open' | 'closing' | 'closed';
 
 function noop(): void {}
@@ -126,7 +131,8 @@ export class LevelDbKeyedStateBackend implements KeyedStateBackend {
   /** Keys being read from disk, and the read's promise: a second prefetch waits for the first. */
   readonly #loading = new Map<Key, Promise<void>>();
 
-  #db: Db | undefined;
+  readonly #store: LevelStore;
+  #db: LevelStore | undefined;
   #status: Status = 'new';
   /** Set when a write failed: disk and cache disagree from then on, so the backend stops. */
   #failure: StateError | undefined;
@@ -143,7 +149,13 @@ export class LevelDbKeyedStateBackend implements KeyedStateBackend {
         'must be an object { maxParallelism, keyGroupRange, directory, cacheMaxKeys? }',
       );
     }
-    const { maxParallelism, keyGroupRange, directory, cacheMaxKeys = DEFAULT_CACHE_MAX_KEYS } = options;
+    const {
+      maxParallelism,
+      keyGroupRange,
+      directory,
+      cacheMaxKeys = DEFAULT_CACHE_MAX_KEYS,
+      store,
+    } = options;
     validateMaxParallelism(maxParallelism, 'options.maxParallelism');
     if (!(keyGroupRange instanceof KeyGroupRange)) {
       throw new StateArgumentError('options.keyGroupRange', 'must be a KeyGroupRange');
@@ -169,6 +181,7 @@ export class LevelDbKeyedStateBackend implements KeyedStateBackend {
     this.cacheMaxKeys = cacheMaxKeys;
     this.#start = keyGroupRange.start;
     this.#end = keyGroupRange.end;
+    this.#store = store ?? new LocalLevelStore(directory);
   }
 
   /** Number of key groups this backend owns. */
@@ -198,12 +211,8 @@ export class LevelDbKeyedStateBackend implements KeyedStateBackend {
       );
     }
     this.#status = 'opening';
-    const db: Db = new ClassicLevel<Buffer, Buffer>(this.directory, {
-      keyEncoding: 'buffer',
-      valueEncoding: 'buffer',
-    });
+    const db = this.#store;
     try {
-      await mkdir(this.directory, { recursive: true });
       await db.open();
     } catch (cause) {
       this.#status = 'closed';
@@ -389,19 +398,20 @@ export class LevelDbKeyedStateBackend implements KeyedStateBackend {
    * dirty entries back first, then scans the backend's key groups on a LevelDB snapshot.
    */
   async keysAsync(stateName: string, namespace = ''): Promise<Key[]> {
-    const db = this.#openDb('keysAsync');
+    this.#openDb('keysAsync');
     const snapshot = await this.#flushAndSnapshot();
     const out: Key[] = [];
     try {
       if (this.keyGroupRange.size === 0) return out;
-      const keys = db.keys({
-        gte: keyGroupBound(this.#start),
-        lt: keyGroupBound(this.#end + 1),
-        snapshot,
-      });
-      for await (const recordKey of keys) {
-        const record = decodeRecordKey(recordKey);
-        if (record.stateName === stateName && record.namespace === namespace) out.push(record.key);
+      for await (const page of snapshot.range(
+        keyGroupBound(this.#start),
+        keyGroupBound(this.#end + 1),
+        true,
+      )) {
+        for (const [recordKey] of page) {
+          const record = decodeRecordKey(recordKey);
+          if (record.stateName === stateName && record.namespace === namespace) out.push(record.key);
+        }
       }
     } catch (cause) {
       throw storageFailure(cause, `listing keys of state '${stateName}' in ${this.directory}`);
@@ -596,19 +606,16 @@ export class LevelDbKeyedStateBackend implements KeyedStateBackend {
    */
   async snapshotKeyGroup(keyGroup: number): Promise<KeyGroupSnapshotEntry[]> {
     this.#checkKeyGroup(keyGroup, 'snapshotKeyGroup');
-    const db = this.#openDb('snapshotKeyGroup');
+    this.#openDb('snapshotKeyGroup');
     const snapshot = await this.#flushAndSnapshot();
     const out: KeyGroupSnapshotEntry[] = [];
     try {
-      const records = db.iterator({
-        gte: keyGroupBound(keyGroup),
-        lt: keyGroupBound(keyGroup + 1),
-        snapshot,
-      });
-      for await (const [recordKey, bytes] of records) {
-        const record = decodeRecordKey(recordKey);
-        if (record.stateName === undefined) continue; // a manifest
-        out.push([record.stateName, record.key, record.namespace, packr.unpack(bytes)]);
+      for await (const page of snapshot.range(keyGroupBound(keyGroup), keyGroupBound(keyGroup + 1), false)) {
+        for (const [recordKey, bytes] of page) {
+          const record = decodeRecordKey(recordKey);
+          if (record.stateName === undefined) continue; // a manifest
+          out.push([record.stateName, record.key, record.namespace, packr.unpack(bytes)]);
+        }
       }
     } catch (cause) {
       throw storageFailure(cause, `reading key group ${keyGroup} from ${this.directory}`);
@@ -695,7 +702,7 @@ export class LevelDbKeyedStateBackend implements KeyedStateBackend {
   }
 
   /** Writes back everything dirty now, then takes a LevelDB snapshot after that write (and all before). */
-  #flushAndSnapshot(): Promise<DbSnapshot> {
+  #flushAndSnapshot(): Promise<LevelSnapshot> {
     const db = this.#db!;
     const flush = this.#flushDirty();
     return this.#enqueue(async () => {
@@ -737,7 +744,7 @@ export class LevelDbKeyedStateBackend implements KeyedStateBackend {
   // Checks
   // -------------------------------------------------------------------------------------------
 
-  #openDb(method: string): Db {
+  #openDb(method: string): LevelStore {
     if (this.#failure !== undefined) {
       throw levelDbStateError(
         'SLUICE_STATE_STORAGE_FAILED',

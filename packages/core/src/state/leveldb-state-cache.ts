@@ -32,6 +32,7 @@
 import { Packr } from 'msgpackr';
 import { describeKey, StateError } from './errors.ts';
 import type { Key } from './key-groups.ts';
+import type { WriteOp } from './level-store/level-store.ts';
 import { encodeEntryKey, encodeKeyPrefix, encodeStateName, levelDbStateError } from './leveldb-key-codec.ts';
 
 /** The entry changed since it was last written. */
@@ -120,8 +121,7 @@ export interface StateCodec {
   decode(encoded: unknown): unknown;
 }
 
-/** A LevelDB write, as `db.batch()` takes it. */
-export type WriteOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
+export type { WriteOp };
 
 /**
  * The cache, the state-name registry, and the current key. Shared by the backend and its state

@@ -1,0 +1,60 @@
+/** {@link LevelStore} on a classic-level database opened in the calling thread. */
+
+import { mkdir } from 'node:fs/promises';
+import { ClassicLevel } from 'classic-level';
+import { type LevelSnapshot, type LevelStore, RANGE_PAGE_SIZE, type WriteOp } from './level-store.ts';
+
+type Db = ClassicLevel<Buffer, Buffer>;
+
+export class LocalLevelStore implements LevelStore {
+  readonly directory: string;
+  readonly #db: Db;
+  #closing: Promise<void> | undefined;
+
+  constructor(directory: string) {
+    this.directory = directory;
+    this.#db = new ClassicLevel<Buffer, Buffer>(directory, {
+      keyEncoding: 'buffer',
+      valueEncoding: 'buffer',
+    });
+  }
+
+  async open(): Promise<void> {
+    await mkdir(this.directory, { recursive: true });
+    await this.#db.open();
+  }
+
+  getMany(keys: readonly Buffer[]): Promise<Array<Buffer | undefined>> {
+    return this.#db.getMany(keys as Buffer[]);
+  }
+
+  batch(ops: readonly WriteOp[]): Promise<void> {
+    return this.#db.batch(ops as WriteOp[]);
+  }
+
+  async snapshot(): Promise<LevelSnapshot> {
+    const db = this.#db;
+    const snapshot = db.snapshot();
+    return {
+      async *range(gte, lt, keysOnly) {
+        const iterator = db.iterator({ gte, lt, snapshot, keys: true, values: !keysOnly });
+        const empty = Buffer.alloc(0);
+        try {
+          for (;;) {
+            const page = await iterator.nextv(RANGE_PAGE_SIZE);
+            if (page.length === 0) return;
+            yield keysOnly ? page.map(([key]) => [key, empty]) : (page as Array<[Buffer, Buffer]>);
+          }
+        } finally {
+          await iterator.close();
+        }
+      },
+      close: () => snapshot.close(),
+    };
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#db.close();
+    return this.#closing;
+  }
+}
