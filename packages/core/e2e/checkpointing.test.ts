@@ -5,7 +5,7 @@ import { runJob, startJob } from '@sluice/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CountingArgs, KeyCount } from './jobs/counting.ts';
 import type { OperatorStateArgs, Progress } from './jobs/operator-state.ts';
-import { expectThreadsBackTo, osThreadCount, warmThreadBaseline } from './os-threads.ts';
+import { expectThreadsBackTo, warmThreadBaseline } from './os-threads.ts';
 
 const job = new URL('./jobs/counting.ts', import.meta.url);
 const folders: string[] = [];
