@@ -8,32 +8,34 @@ type Db = ClassicLevel<Buffer, Buffer>;
 
 export class LocalLevelStore implements LevelStore {
   readonly directory: string;
-  readonly #db: Db;
+  #db: Db | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(directory: string) {
     this.directory = directory;
-    this.#db = new ClassicLevel<Buffer, Buffer>(directory, {
+  }
+
+  // Created here, not in the constructor: a new ClassicLevel opens itself on the next tick.
+  async open(): Promise<void> {
+    if (this.#db !== undefined) throw new Error(`${this.directory} is already open`);
+    await mkdir(this.directory, { recursive: true });
+    this.#db = new ClassicLevel<Buffer, Buffer>(this.directory, {
       keyEncoding: 'buffer',
       valueEncoding: 'buffer',
     });
-  }
-
-  async open(): Promise<void> {
-    await mkdir(this.directory, { recursive: true });
     await this.#db.open();
   }
 
   getMany(keys: readonly Buffer[]): Promise<Array<Buffer | undefined>> {
-    return this.#db.getMany(keys as Buffer[]);
+    return this.#opened().getMany(keys as Buffer[]);
   }
 
   batch(ops: readonly WriteOp[]): Promise<void> {
-    return this.#db.batch(ops as WriteOp[]);
+    return this.#opened().batch(ops as WriteOp[]);
   }
 
   async snapshot(): Promise<LevelSnapshot> {
-    const db = this.#db;
+    const db = this.#opened();
     const snapshot = db.snapshot();
     return {
       async *range(gte, lt, keysOnly) {
@@ -54,7 +56,12 @@ export class LocalLevelStore implements LevelStore {
   }
 
   close(): Promise<void> {
-    this.#closing ??= this.#db.close();
+    this.#closing ??= this.#db?.close() ?? Promise.resolve();
     return this.#closing;
+  }
+
+  #opened(): Db {
+    if (this.#db === undefined) throw new Error(`${this.directory} is not open`);
+    return this.#db;
   }
 }
