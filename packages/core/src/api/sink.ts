@@ -45,9 +45,11 @@ export interface SinkWriter<T> {
   close?(): void | Promise<void>;
   /**
    * Two-phase commit, phase one: at a checkpoint barrier, return what was written since the last
-   * one as plain data ("committables"); it is stored in the checkpoint.
+   * one as plain data ("committables"); it is stored in the checkpoint. It may return a promise
+   * (e.g. to wait for records in flight to be acknowledged): the task takes no input until it
+   * settles, and a rejection fails the checkpoint's task.
    */
-  snapshotState?(checkpointId: number): readonly unknown[];
+  snapshotState?(checkpointId: number): readonly unknown[] | Promise<readonly unknown[]>;
   /**
    * Phase two: checkpoint `checkpointId` is durable; commit what was prepared up to it. Must be
    * idempotent: after a crash it is called again for committables restored from the checkpoint.

@@ -59,4 +59,9 @@ export interface SourceReader<T> {
    * read); required when the job checkpoints. Called between polls, synchronously.
    */
   snapshotState?(checkpointId: number): readonly unknown[];
+  /**
+   * Checkpoint `checkpointId` is complete (e.g. commit its offsets somewhere for monitoring).
+   * A rejection fails the job.
+   */
+  notifyCheckpointComplete?(checkpointId: number): void | Promise<void>;
 }

@@ -315,6 +315,17 @@ export class Task implements InputHandler, SourceOutput<unknown> {
 
   /** The coordinator completed a checkpoint: sinks commit what they prepared for it. */
   notifyCheckpointComplete(checkpointId: number): void {
+    const source = this.options.source;
+    if (source?.reader.notifyCheckpointComplete !== undefined) {
+      try {
+        const result = source.reader.notifyCheckpointComplete(checkpointId);
+        result?.catch((error: unknown) => {
+          this.#asyncFailure ??= { error, node: source.node };
+        });
+      } catch (error) {
+        this.#asyncFailure ??= { error, node: source.node };
+      }
+    }
     for (const member of this.#chain) {
       if (member.operator.notifyCheckpointComplete === undefined) continue;
       const node = member.node;

@@ -62,10 +62,11 @@ export class SinkOperator extends AbstractStreamOperator<unknown, never> {
     return this.#writer!.flush?.();
   }
 
-  snapshotState(checkpointId: number): OperatorStateSnapshot | undefined {
+  snapshotState(checkpointId: number): OperatorStateSnapshot | Promise<OperatorStateSnapshot> | undefined {
     const writer = this.#writer!;
     if (writer.snapshotState === undefined) return undefined;
-    return { operatorState: writer.snapshotState(checkpointId) };
+    const state = writer.snapshotState(checkpointId);
+    return state instanceof Promise ? state.then((operatorState) => ({ operatorState })) : { operatorState: state };
   }
 
   notifyCheckpointComplete(checkpointId: number): void | Promise<void> {
