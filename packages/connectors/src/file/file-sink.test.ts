@@ -51,6 +51,7 @@ function context(
     commitAtEnd: (committables) => options.handedOver?.push([...committables]),
     checkpointing: options.checkpointing ?? false,
     restoredState: options.restoredState,
+    restoredStateOfAllSubtasks: options.restoredState,
   };
 }
 
@@ -348,7 +349,7 @@ describe('fileSink writer with checkpoints', () => {
     const before = sink.createWriter(context(0, { checkpointing: true }));
     await before.open?.();
     before.write('prepared', undefined);
-    const restoredState = before.snapshotState?.(1) ?? [];
+    const restoredState = (await before.snapshotState?.(1)) ?? [];
     before.write('after the checkpoint', undefined);
     await before.flush?.();
     const handedOver: unknown[][] = [];

@@ -35,6 +35,11 @@ export interface SinkWriterContext {
   readonly checkpointing: boolean;
   /** After a restore: this subtask's share of what `snapshotState` returned. */
   readonly restoredState: readonly unknown[] | undefined;
+  /**
+   * After a restore: what every subtask's `snapshotState` returned (at the old parallelism), so
+   * that a sink can split recovery work by a rule of its own (e.g. which transactions to finish).
+   */
+  readonly restoredStateOfAllSubtasks: readonly unknown[] | undefined;
 }
 
 export interface SinkWriter<T> {

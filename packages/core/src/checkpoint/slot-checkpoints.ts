@@ -126,6 +126,7 @@ export async function loadStateLookup(
     return {
       keyGroups: groups,
       operatorState: list.filter((_, index) => index % parallelism === subtaskIndex),
+      operatorStateOfAll: list,
     };
   };
 }

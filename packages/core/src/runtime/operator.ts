@@ -108,7 +108,10 @@ export interface OperatorStateSnapshot {
 
 export interface RestoredOperatorState {
   readonly keyGroups: readonly KeyGroupState[];
+  /** This subtask's round-robin share of the operator's list state. */
   readonly operatorState: readonly unknown[];
+  /** Every subtask's list state, in old subtask order (Flink's union list state). */
+  readonly operatorStateOfAll: readonly unknown[];
 }
 
 /** Defaults for the lifecycle, so an operator implements only what it needs. */

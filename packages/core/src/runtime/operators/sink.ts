@@ -15,6 +15,7 @@ export class SinkOperator extends AbstractStreamOperator<unknown, never> {
   #writer: SinkWriter<unknown> | undefined;
   #setup!: OperatorSetup;
   #restored: readonly unknown[] | undefined;
+  #restoredOfAll: readonly unknown[] | undefined;
 
   constructor(sink: Sink<unknown>) {
     super();
@@ -28,6 +29,7 @@ export class SinkOperator extends AbstractStreamOperator<unknown, never> {
 
   restoreState(state: RestoredOperatorState): void {
     this.#restored = state.operatorState;
+    this.#restoredOfAll = state.operatorStateOfAll;
   }
 
   override open(): void | Promise<void> {
@@ -43,6 +45,7 @@ export class SinkOperator extends AbstractStreamOperator<unknown, never> {
         this.#setup.sendOnSuccess(`${COMMIT_AT_END}${runtime.operatorId}`, committables),
       checkpointing: this.#setup.checkpointing,
       restoredState: this.#restored,
+      restoredStateOfAllSubtasks: this.#restoredOfAll,
     });
     this.#writer = writer;
     return writer.open?.();
@@ -66,7 +69,9 @@ export class SinkOperator extends AbstractStreamOperator<unknown, never> {
     const writer = this.#writer!;
     if (writer.snapshotState === undefined) return undefined;
     const state = writer.snapshotState(checkpointId);
-    return state instanceof Promise ? state.then((operatorState) => ({ operatorState })) : { operatorState: state };
+    return state instanceof Promise
+      ? state.then((operatorState) => ({ operatorState }))
+      : { operatorState: state };
   }
 
   notifyCheckpointComplete(checkpointId: number): void | Promise<void> {
