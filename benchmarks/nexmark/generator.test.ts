@@ -246,7 +246,7 @@ describe('nexmarkSource', () => {
     out: Array<[NexmarkEvent, number | undefined]>,
     maxPolls = 1e6,
   ) {
-    const output = { collect: (value: NexmarkEvent, timestamp?: number) => out.push([value, timestamp]) };
+    const output = { collect: (value: NexmarkEvent, timestamp?: number) => out.push([value, timestamp]), emitWatermark() {}, markIdle() {} };
     for (let i = 0; i < maxPolls; i++) {
       if (reader.poll(output, 97) === PollStatus.End) return true;
     }
@@ -275,7 +275,7 @@ describe('nexmarkSource', () => {
   it('resumes from a snapshot, at another parallelism', () => {
     const source = nexmarkSource({ events: 3000 });
     const before: Array<[NexmarkEvent, number | undefined]> = [];
-    const output = { collect: (value: NexmarkEvent, timestamp?: number) => before.push([value, timestamp]) };
+    const output = { collect: (value: NexmarkEvent, timestamp?: number) => before.push([value, timestamp]), emitWatermark() {}, markIdle() {} };
     const splits: unknown[] = [];
     for (let s = 0; s < 2; s++) {
       const reader = source.createReader(context(s, 2));
@@ -300,7 +300,7 @@ describe('nexmarkSource', () => {
       currentProcessingTime: () => now,
     });
     let count = 0;
-    const output = { collect: () => count++ };
+    const output = { collect: () => count++, emitWatermark() {}, markIdle() {} };
     expect(reader.poll(output, 1000)).toBe(PollStatus.More);
     expect(count).toBe(1);
     expect(reader.poll(output, 1000)).toEqual({ sleepMs: 10 });

@@ -15,3 +15,22 @@
  */
 export { type FileSinkOptions, fileSink } from './file/file-sink.ts';
 export { FileConnectorError, type TextFileSourceOptions, textFileSource } from './file/text-file-source.ts';
+export type {
+  KafkaClient,
+  KafkaClientFactory,
+  OutgoingKafkaRecord,
+  PartitionOffset,
+  RawKafkaRecord,
+  TransactionHandle,
+} from './kafka/client.ts';
+export type { KafkaDeserializer, KafkaFormat, KafkaRecord, KafkaSerializer } from './kafka/formats.ts';
+export { type KafkaSinkOptions, kafkaSink } from './kafka/kafka-sink.ts';
+export {
+  type BadRecordPolicy,
+  DEAD_LETTER_HEADERS,
+  KafkaRecordError,
+  type KafkaSourceOptions,
+  type KafkaStartOffsets,
+  kafkaSource,
+} from './kafka/kafka-source.ts';
+export { type KafkajsClientOptions, kafkajsClient } from './kafka/kafkajs-client.ts';

@@ -41,7 +41,7 @@ async function readSubtask(
   };
   const reader = textFileSource(paths, options).createReader(context);
   const lines: string[] = [];
-  const output = { collect: (line: string) => lines.push(line) };
+  const output = { collect: (line: string) => lines.push(line), emitWatermark() {}, markIdle() {} };
   await reader.open?.();
   try {
     for (let polls = 0; ; polls++) {
@@ -181,7 +181,7 @@ describe('textFileSource reader', () => {
     };
     const reader = textFileSource(path).createReader(context);
     let emitted = 0;
-    const output = { collect: () => emitted++ };
+    const output = { collect: () => emitted++, emitWatermark() {}, markIdle() {} };
     await reader.open?.();
     try {
       reader.poll(output, 1);

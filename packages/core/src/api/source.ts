@@ -32,6 +32,15 @@ export interface SourceReaderContext {
 
 export interface SourceOutput<T> {
   collect(value: T, timestamp?: number): void;
+  /**
+   * For sources that generate watermarks themselves (e.g. per Kafka partition, so a lagging
+   * partition's records are not late): no record with a timestamp at or below `watermark`
+   * follows. Emit when it advanced, at most once per poll; a downstream `assignTimestamps`
+   * replaces these watermarks with its own.
+   */
+  emitWatermark(watermark: number): void;
+  /** Marks this subtask idle (it holds back no downstream watermark) or active again. */
+  markIdle(idle: boolean): void;
 }
 
 /** What `poll` says about the reader after emitting. */

@@ -193,6 +193,16 @@ export class Task implements InputHandler, SourceOutput<unknown> {
     return true;
   }
 
+  /** SourceOutput: the reader's own watermark. */
+  emitWatermark(watermark: number): void {
+    this.options.source!.output.emitWatermark(watermark);
+  }
+
+  /** SourceOutput: the reader has nothing to read for a while (or again has). */
+  markIdle(idle: boolean): void {
+    this.options.source!.output.emitWatermarkStatus(idle);
+  }
+
   /** SourceOutput: a record from the reader enters the chain. */
   collect(value: unknown, timestamp?: number): void {
     this.recordsIn++;
