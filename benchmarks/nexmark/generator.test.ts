@@ -246,7 +246,11 @@ describe('nexmarkSource', () => {
     out: Array<[NexmarkEvent, number | undefined]>,
     maxPolls = 1e6,
   ) {
-    const output = { collect: (value: NexmarkEvent, timestamp?: number) => out.push([value, timestamp]), emitWatermark() {}, markIdle() {} };
+    const output = {
+      collect: (value: NexmarkEvent, timestamp?: number) => out.push([value, timestamp]),
+      emitWatermark() {},
+      markIdle() {},
+    };
     for (let i = 0; i < maxPolls; i++) {
       if (reader.poll(output, 97) === PollStatus.End) return true;
     }
@@ -275,7 +279,11 @@ describe('nexmarkSource', () => {
   it('resumes from a snapshot, at another parallelism', () => {
     const source = nexmarkSource({ events: 3000 });
     const before: Array<[NexmarkEvent, number | undefined]> = [];
-    const output = { collect: (value: NexmarkEvent, timestamp?: number) => before.push([value, timestamp]), emitWatermark() {}, markIdle() {} };
+    const output = {
+      collect: (value: NexmarkEvent, timestamp?: number) => before.push([value, timestamp]),
+      emitWatermark() {},
+      markIdle() {},
+    };
     const splits: unknown[] = [];
     for (let s = 0; s < 2; s++) {
       const reader = source.createReader(context(s, 2));
