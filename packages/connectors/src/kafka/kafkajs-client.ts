@@ -223,12 +223,13 @@ class KafkajsClient implements KafkaClient {
 
   async commitTransaction(transaction: TransactionHandle): Promise<void> {
     await this.#withCluster(async (cluster) => {
-      const coordinator = await cluster.findGroupCoordinator({
-        groupId: transaction.transactionalId,
-        coordinatorType: TRANSACTION_COORDINATOR,
-      });
-      await retryWhileBusy(() =>
-        coordinator.endTxn({
+      await retryWhileBusy(async () =>
+        (
+          await cluster.findGroupCoordinator({
+            groupId: transaction.transactionalId,
+            coordinatorType: TRANSACTION_COORDINATOR,
+          })
+        ).endTxn({
           transactionalId: transaction.transactionalId,
           producerId: transaction.producerId,
           producerEpoch: transaction.producerEpoch,
@@ -240,13 +241,14 @@ class KafkajsClient implements KafkaClient {
 
   async abortTransaction(transactionalId: string): Promise<{ used: boolean }> {
     return this.#withCluster(async (cluster) => {
-      const coordinator = await cluster.findGroupCoordinator({
-        groupId: transactionalId,
-        coordinatorType: TRANSACTION_COORDINATOR,
-      });
       // InitProducerId bumps the epoch: an open transaction is aborted, older producers fenced.
-      const result = await retryWhileBusy(() =>
-        coordinator.initProducerId({ transactionalId, transactionTimeout: 60_000 }),
+      const result = await retryWhileBusy(async () =>
+        (
+          await cluster.findGroupCoordinator({
+            groupId: transactionalId,
+            coordinatorType: TRANSACTION_COORDINATOR,
+          })
+        ).initProducerId({ transactionalId, transactionTimeout: 60_000 }),
       );
       return { used: result.producerEpoch > 0 };
     });
@@ -285,7 +287,11 @@ async function retryWhileBusy<T>(call: () => Promise<T>): Promise<T> {
       return await call();
     } catch (error) {
       const type = (error as { type?: string }).type;
-      const busy = type === 'CONCURRENT_TRANSACTIONS' || type === 'COORDINATOR_LOAD_IN_PROGRESS';
+      const busy =
+        type === 'CONCURRENT_TRANSACTIONS' ||
+        type === 'COORDINATOR_LOAD_IN_PROGRESS' ||
+        type === 'COORDINATOR_NOT_AVAILABLE' ||
+        type === 'NOT_COORDINATOR';
       if (!busy || attempt >= 100) throw error;
       await new Promise((resolve) => setTimeout(resolve, Math.min(20 * 2 ** attempt, 500)));
     }
@@ -422,7 +428,9 @@ async function startFetcher(
   await consumer.subscribe({ topics: [...wanted.keys()], fromBeginning: true });
   await consumer.run({
     autoCommit: false,
-    eachBatchAutoResolve: false,
+    // Resolved batches are where kafkajs fetches on from (after a pause, too); they are in the
+    // reader's queue by then. Nothing is committed: positions live in Sluice's checkpoints.
+    eachBatchAutoResolve: true,
     eachBatch: async ({ batch }) => {
       const records: RawKafkaRecord[] = batch.messages.map((m) => ({
         topic: batch.topic,
