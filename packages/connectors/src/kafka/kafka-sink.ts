@@ -282,14 +282,14 @@ class ExactlyOnceKafkaWriter<T> implements SinkWriter<T> {
     await this.#sendBuffer();
     const state: SinkState[] = [];
     if (this.#current !== undefined && this.#currentHasRecords) {
-      state.push({
-        kind: 'kafka-transaction',
-        ...this.#current.transaction,
-        subtask: this.#context.subtaskIndex,
-      });
       this.#prepared.set(checkpointId, this.#current);
       this.#current = undefined;
       this.#currentHasRecords = false;
+    }
+    // Earlier transactions whose commit has not happened yet go in too (as Flink's committer
+    // state does): restored from this checkpoint, they must still be committed.
+    for (const producer of this.#prepared.values()) {
+      state.push({ kind: 'kafka-transaction', ...producer.transaction, subtask: this.#context.subtaskIndex });
     }
     // Scanning from here on restore finds every transaction begun after this checkpoint.
     state.push({
