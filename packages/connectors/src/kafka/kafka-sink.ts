@@ -1,4 +1,5 @@
 import { ConfigError, type Sink, type SinkWriter, type SinkWriterContext, SluiceError } from '@sluice/core';
+import { parseBrokers } from './brokers.ts';
 import type {
   KafkaClient,
   KafkaClientFactory,
@@ -101,16 +102,7 @@ function validate<T>(options: KafkaSinkOptions<T>): ResolvedSinkOptions<T> {
   if (options === null || typeof options !== 'object') {
     throw new ConfigError('kafkaSink: options must be an object { brokers, topic, ... }');
   }
-  const brokers = typeof options.brokers === 'string' ? options.brokers.split(',') : options.brokers;
-  if (
-    !Array.isArray(brokers) ||
-    brokers.length === 0 ||
-    brokers.some((b) => typeof b !== 'string' || !b.includes(':'))
-  ) {
-    throw new ConfigError(
-      `kafkaSink: option "brokers" must list host:port addresses, got ${String(options.brokers)}`,
-    );
-  }
+  const list = parseBrokers(options.brokers, 'kafkaSink');
   if (typeof options.topic !== 'string' || options.topic.length === 0) {
     throw new ConfigError('kafkaSink: option "topic" must name a topic');
   }
@@ -132,7 +124,6 @@ function validate<T>(options: KafkaSinkOptions<T>): ResolvedSinkOptions<T> {
       `kafkaSink: option "transactionTimeoutMs" must be an integer ≥ 1000, got ${transactionTimeoutMs}`,
     );
   }
-  const list = [...brokers];
   return {
     topic: options.topic,
     serialize: serializerFor(format),

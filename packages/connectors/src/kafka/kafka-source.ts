@@ -7,6 +7,7 @@ import {
   type SourceReader,
   type SourceReaderContext,
 } from '@sluice/core';
+import { parseBrokers } from './brokers.ts';
 import type {
   FetchedBatch,
   KafkaClient,
@@ -184,16 +185,7 @@ function validate<T>(options: KafkaSourceOptions<T>): ResolvedOptions<T> {
   if (options === null || typeof options !== 'object') {
     throw new ConfigError('kafkaSource: options must be an object { brokers, topics | topicPattern, ... }');
   }
-  const brokers = typeof options.brokers === 'string' ? options.brokers.split(',') : options.brokers;
-  if (
-    !Array.isArray(brokers) ||
-    brokers.length === 0 ||
-    brokers.some((b) => typeof b !== 'string' || !b.includes(':'))
-  ) {
-    throw new ConfigError(
-      `kafkaSource: option "brokers" must list host:port addresses, got ${String(options.brokers)}`,
-    );
-  }
+  const list = parseBrokers(options.brokers, 'kafkaSource');
   const topics = typeof options.topics === 'string' ? [options.topics] : options.topics;
   if ((topics === undefined) === (options.topicPattern === undefined)) {
     throw new ConfigError('kafkaSource: give exactly one of the options "topics" and "topicPattern"');
@@ -242,7 +234,6 @@ function validate<T>(options: KafkaSourceOptions<T>): ResolvedOptions<T> {
       `kafkaSource: option "format" must be 'string', 'json', 'bytes' or a function, got ${String(format)}`,
     );
   }
-  const list = [...brokers];
   return {
     brokers: list,
     topics,
