@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEAD_LETTER_HEADERS } from './kafka-source.ts';
 import type { KafkaWindowSumsArgs, Reading, WindowSum } from './test-jobs/kafka-window-sums.ts';
 import { type KafkaForTests, kafkaForTests } from './testing/kafka-for-tests.ts';
+import { readTopic } from './testing/read-topic.ts';
 
 const job = new URL('./test-jobs/kafka-window-sums.ts', import.meta.url);
 
@@ -79,52 +80,6 @@ async function produce(
 }
 
 /** Every record of `topic` visible to a read_committed consumer. */
-async function readAll(
-  topic: string,
-): Promise<Array<{ key: string | null; value: string; headers: Record<string, string> }>> {
-  const admin = client.admin();
-  await admin.connect();
-  // kafkajs' end offsets are read_committed ones (the last stable offset): right after a job
-  // commits, the commit markers may not be written yet, and the end would still sit before the
-  // last transaction. Read to the end, then ask again until it no longer moves.
-  const endOffsets = async () =>
-    new Map((await admin.fetchTopicOffsets(topic)).map((e) => [e.partition, Number(e.high)]));
-  let want = await endOffsets();
-  const out: Array<{ key: string | null; value: string; headers: Record<string, string> }> = [];
-  const consumer = client.consumer({ groupId: `reader-${topic}-${Date.now()}`, readUncommitted: false });
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic], fromBeginning: true });
-  const reached = new Map<number, number>();
-  const advance = (partition: number, next: number) =>
-    reached.set(partition, Math.max(reached.get(partition) ?? 0, next));
-  await consumer.run({
-    eachBatch: async ({ batch }) => {
-      for (const m of batch.messages) {
-        const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(m.headers ?? {})) headers[k] = String(v);
-        out.push({ key: m.key?.toString() ?? null, value: m.value?.toString() ?? '', headers });
-      }
-      advance(batch.partition, Number(batch.lastOffset()) + 1);
-    },
-  });
-  consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
-    const { partition, lastOffset } = e.payload as { partition: number; lastOffset: string };
-    advance(partition, Number(lastOffset) + 1);
-  });
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (Date.now() > deadline) throw new Error(`reading ${topic} timed out`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    if (![...want].every(([p, end]) => (reached.get(p) ?? 0) >= end)) continue;
-    const again = await endOffsets();
-    if ([...again].every(([p, end]) => want.get(p) === end)) break;
-    want = again;
-  }
-  await consumer.disconnect();
-  await admin.disconnect();
-  return out;
-}
-
 /** The plain loop: sums per key and 1-second window. */
 function expectedSums(input: readonly Reading[]): Map<string, number> {
   const sums = new Map<string, number>();
@@ -184,7 +139,7 @@ describe('Kafka connectors against a real broker', () => {
     const { sums, duplicates } = sumsById(result.collected<WindowSum>('sums'));
     expect(duplicates).toBe(0);
     expect(sums).toEqual(expectedSums(good));
-    const letters = await readAll(dlq);
+    const letters = await readTopic(brokers(), dlq);
     expect(letters.length).toBe(100);
     const bad = new Set(values.map((v, i) => (i % 100 === 7 ? v : undefined)).filter((v) => v !== undefined));
     for (const letter of letters) {
@@ -247,7 +202,7 @@ describe('Kafka connectors against a real broker', () => {
     // Checkpoints carried window state and open transactions, not just empty starts.
     expect(Math.max(...result.checkpoints.completed.map((c) => c.bytes))).toBeGreaterThan(10_000);
     expect(result.restarts).toBeGreaterThanOrEqual(10);
-    const written = await readAll(output);
+    const written = await readTopic(brokers(), output);
     const { sums, duplicates } = sumsById(written.map((w) => JSON.parse(w.value) as WindowSum));
     const expected = expectedSums(data);
     expect(duplicates).toBe(0);
