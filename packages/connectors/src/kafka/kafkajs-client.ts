@@ -308,11 +308,41 @@ function groupByTopic<T extends { topic: string }>(items: readonly T[]): Map<str
   return byTopic;
 }
 
+/** Bytes per produce request: the broker refuses a record batch above message.max.bytes (1 MiB by default). */
+const MAX_REQUEST_BYTES = 512 * 1024;
+
+function sizeOf(value: Buffer | string | null | undefined): number {
+  return value === null || value === undefined
+    ? 0
+    : typeof value === 'string'
+      ? value.length * 3
+      : value.length;
+}
+
+/** Sends in requests of at most {@link MAX_REQUEST_BYTES}, one after the other (order kept). */
 async function sendAll(
   target: Pick<Producer, 'sendBatch'>,
   records: readonly OutgoingKafkaRecord[],
 ): Promise<void> {
-  if (records.length === 0) return;
+  let from = 0;
+  let bytes = 0;
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    const size = sizeOf(r.value) + sizeOf(r.key) + 64;
+    if (bytes + size > MAX_REQUEST_BYTES && i > from) {
+      await sendRequest(target, records.slice(from, i));
+      from = i;
+      bytes = 0;
+    }
+    bytes += size;
+  }
+  if (from < records.length) await sendRequest(target, from === 0 ? records : records.slice(from));
+}
+
+async function sendRequest(
+  target: Pick<Producer, 'sendBatch'>,
+  records: readonly OutgoingKafkaRecord[],
+): Promise<void> {
   const topicMessages = [...groupByTopic(records)].map(([topic, list]) => ({
     topic,
     messages: list.map((r): Message => {
