@@ -181,7 +181,7 @@ describe('Kafka connectors against a real broker', () => {
     };
     const handle = await startJob<KafkaWindowSumsArgs>(job, {
       parallelism: 2,
-      args: { brokers: brokers(), input, output, pauseEvery: 25 },
+      args: { brokers: brokers(), input, output, pauseEvery: 10 },
       checkpointing: { directory: await tempDir(), intervalMs: 500 },
       restartStrategy: { kind: 'fixed-delay', attempts: 100, delayMs: 50 },
       log: (m) => messages.push(m),
