@@ -122,6 +122,43 @@ describe('Kafka connectors against a real broker', () => {
     }
   }, 120_000);
 
+  it("starts from the latest offsets, a timestamp, or a group's committed offsets", async () => {
+    const input = await createTopic(4);
+    const before = readings(4_000, 20, 4);
+    const after = readings(4_000, 20, 5).map((r) => ({ ...r, ts: r.ts + 100_000 }));
+    await produce(
+      input,
+      before.map((r) => JSON.stringify(r)),
+      (i) => before[i]!.key,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const boundary = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const admin = client.admin();
+    await admin.connect();
+    const groupId = `committed-${input}`;
+    for (const { partition, offset } of await admin.fetchTopicOffsets(input)) {
+      await admin.setOffsets({ groupId, topic: input, partitions: [{ partition, offset }] });
+    }
+    await admin.disconnect();
+    await produce(
+      input,
+      after.map((r) => JSON.stringify(r)),
+      (i) => after[i]!.key,
+    );
+    const sums = async (extra: Partial<KafkaWindowSumsArgs>) => {
+      const result = await runJob<KafkaWindowSumsArgs>(job, {
+        parallelism: 2,
+        args: { brokers: brokers(), input, ...extra },
+      });
+      return sumsById(result.collected<WindowSum>('sums')).sums;
+    };
+    expect(await sums({ startFrom: 'latest' })).toEqual(new Map());
+    expect(await sums({ startFrom: { timestamp: boundary } })).toEqual(expectedSums(after));
+    expect(await sums({ startFrom: 'committed', groupId })).toEqual(expectedSums(after));
+    expect(await sums({ startFrom: 'earliest' })).toEqual(expectedSums([...before, ...after]));
+  }, 120_000);
+
   it('sends 1% poison pills to the dead-letter topic with their origin, without a restart; the rest is exact', async () => {
     const input = await createTopic(4);
     const dlq = await createTopic(1);

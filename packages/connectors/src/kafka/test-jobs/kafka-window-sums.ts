@@ -1,7 +1,7 @@
 import { collectSink, defineJob, seconds, sum, tumbling } from '@sluice/core';
 import type { KafkaRecord } from '../formats.ts';
 import { kafkaSink } from '../kafka-sink.ts';
-import { type BadRecordPolicy, kafkaSource } from '../kafka-source.ts';
+import { type BadRecordPolicy, type KafkaStartOffsets, kafkaSource } from '../kafka-source.ts';
 
 /** An input record's JSON value. */
 export interface Reading {
@@ -24,6 +24,8 @@ export interface KafkaWindowSumsArgs {
   readonly output?: string;
   readonly guarantee?: 'at-least-once' | 'exactly-once';
   readonly onBadRecord?: BadRecordPolicy;
+  readonly startFrom?: KafkaStartOffsets;
+  readonly groupId?: string;
   readonly transactionalIdPrefix?: string;
   /** Slows the job down (a 1 ms pause every this many records per subtask), for crash tests. */
   readonly pauseEvery?: number;
@@ -42,6 +44,8 @@ export default defineJob<KafkaWindowSumsArgs>({ name: 'kafka-window-sums' }, (en
         format: 'json',
         watermarks: { timestamp: (record) => record.value.ts, maxOutOfOrderness: 2000 },
         ...(args.onBadRecord === undefined ? {} : { onBadRecord: args.onBadRecord }),
+        ...(args.startFrom === undefined ? {} : { startFrom: args.startFrom }),
+        ...(args.groupId === undefined ? {} : { groupId: args.groupId }),
       }),
     )
     .map((record) => {
