@@ -7,5 +7,7 @@ import { startLocalKafka } from '../packages/connectors/src/kafka/testing/local-
 
 const started = performance.now();
 const kafka = await startLocalKafka({ log: (line) => process.stdout.write(`${line}\n`) });
-process.stdout.write(`Kafka broker up at ${kafka.brokers} in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+process.stdout.write(
+  `Kafka broker up at ${kafka.brokers} in ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+);
 await kafka.stop();
