@@ -210,6 +210,8 @@ class ExactlyOnceKafkaWriter<T> implements SinkWriter<T> {
   #buffer: OutgoingKafkaRecord[] = [];
   /** Transactions stored in checkpoints, waiting for their checkpoint to complete. */
   readonly #prepared = new Map<number, TransactionalProducer>();
+  /** Commits in flight (see `notifyCheckpointComplete`). */
+  readonly #committing = new Set<Promise<void>>();
 
   constructor(options: ResolvedSinkOptions<T>, context: SinkWriterContext) {
     this.#options = options;
@@ -294,8 +296,17 @@ class ExactlyOnceKafkaWriter<T> implements SinkWriter<T> {
   async notifyCheckpointComplete(checkpointId: number): Promise<void> {
     for (const [id, producer] of [...this.#prepared]) {
       if (id > checkpointId) continue;
+      // Stays prepared (in checkpoints, and for close) until the commit is confirmed: closing the
+      // client mid-commit would otherwise leave the transaction open, blocking read_committed
+      // readers until the broker aborts it.
+      const committing = producer.commit();
+      this.#committing.add(committing);
+      try {
+        await committing;
+      } finally {
+        this.#committing.delete(committing);
+      }
       this.#prepared.delete(id);
-      await producer.commit();
       await producer.close();
     }
   }
@@ -304,6 +315,7 @@ class ExactlyOnceKafkaWriter<T> implements SinkWriter<T> {
     try {
       await this.#sendBuffer();
       // Committed by the coordinator if, and only if, the whole job finishes.
+      await Promise.allSettled([...this.#committing]);
       const open = [...this.#prepared.values()];
       if (this.#current !== undefined && this.#currentHasRecords) open.push(this.#current);
       const committables: PreparedTransaction[] = open.map((p) => ({
