@@ -2,19 +2,19 @@
  * Nexmark Query 0, pass-through: every bid, unchanged. Measures the cost of the source, the
  * framework and the sink with no work in between (nexmark-flink `q0.sql` selects all bid columns).
  */
-import { defineJob } from '@sluice/core';
+import { type Collector, defineJob } from '@sluice/core';
 import { type NexmarkConfig, nexmarkEvent } from '../generator.ts';
-import type { Bid } from '../model.ts';
+import type { Bid, NexmarkEvent } from '../model.ts';
 import { nexmarkInput, type QueryArgs, queryOutput } from './query-io.ts';
 
 export type Q0Out = Bid;
 
+function bidsOnly(event: NexmarkEvent, out: Collector<Bid>): void {
+  if (event.kind === 'bid') out.collect(event.bid);
+}
+
 export default defineJob<QueryArgs>({ name: 'nexmark-q0' }, (env, args) => {
-  const bids = nexmarkInput(env, args).flatMap<Bid>((event, out) => {
-    if (event.kind === 'bid') out.collect(event.bid);
-  });
-  bids.name('pass-through');
-  queryOutput(bids, args);
+  queryOutput(nexmarkInput(env, args).flatMap(bidsOnly).name('pass-through'), args);
 });
 
 /** The same by hand: one loop over the events. */

@@ -3,7 +3,7 @@
  * (nexmark-flink `q1.sql`: `0.908 * price`). Prices are integer cents, so the euro price is too:
  * `floor(price * 908 / 1000)`, exact in doubles (`price * 908` stays far below 2^53).
  */
-import { type DataStream, defineJob } from '@sluice/core';
+import { type Collector, type DataStream, defineJob } from '@sluice/core';
 import { type NexmarkConfig, nexmarkEvent } from '../generator.ts';
 import type { Bid, NexmarkEvent } from '../model.ts';
 import { nexmarkInput, type QueryArgs, queryOutput } from './query-io.ts';
@@ -32,13 +32,13 @@ function convert(bid: Bid): Q1Out {
   };
 }
 
+function convertBids(event: NexmarkEvent, out: Collector<Q1Out>): void {
+  if (event.kind === 'bid') out.collect(convert(event.bid));
+}
+
 /** The query on a stream of events: one flatMap (selecting bids and converting them). */
 export function q1Query(events: DataStream<NexmarkEvent>): DataStream<Q1Out> {
-  return events
-    .flatMap<Q1Out>((event, out) => {
-      if (event.kind === 'bid') out.collect(convert(event.bid));
-    })
-    .name('currency-conversion');
+  return events.flatMap(convertBids).name('currency-conversion');
 }
 
 /** Chained: source, conversion and sink run in one task per subtask. */

@@ -5,9 +5,9 @@
  *
  * One keyed window: bids keyed by bidder into event-time session windows with `count()`.
  */
-import { count, defineJob, seconds, session } from '@sluice/core';
+import { type Collector, count, defineJob, seconds, session } from '@sluice/core';
 import { maxOutOfOrdernessMs, type NexmarkConfig, nexmarkEvent } from '../generator.ts';
-import { type Bid, eventTimestamp } from '../model.ts';
+import { type Bid, eventTimestamp, type NexmarkEvent } from '../model.ts';
 import { nexmarkInput, type QueryArgs, queryOutput } from './query-io.ts';
 
 export interface Q11Out {
@@ -21,11 +21,13 @@ export interface Q11Out {
 
 const GAP_MS = seconds(10);
 
+function bidsOnly(event: NexmarkEvent, out: Collector<Bid>): void {
+  if (event.kind === 'bid') out.collect(event.bid);
+}
+
 export default defineJob<QueryArgs>({ name: 'nexmark-q11' }, (env, args) => {
   const sessions = nexmarkInput(env, args)
-    .flatMap<Bid>((event, out) => {
-      if (event.kind === 'bid') out.collect(event.bid);
-    })
+    .flatMap(bidsOnly)
     .name('bids')
     .keyBy((bid) => bid.bidder)
     .window(session(GAP_MS))

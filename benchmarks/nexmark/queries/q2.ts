@@ -2,7 +2,7 @@
  * Nexmark Query 2, selection: the auction and price of bids on every 123rd auction
  * (nexmark-flink `q2.sql`: `WHERE MOD(auction, 123) = 0`).
  */
-import { type DataStream, defineJob } from '@sluice/core';
+import { type Collector, type DataStream, defineJob } from '@sluice/core';
 import { type NexmarkConfig, nexmarkEvent } from '../generator.ts';
 import type { NexmarkEvent } from '../model.ts';
 import { nexmarkInput, type QueryArgs, queryOutput } from './query-io.ts';
@@ -14,15 +14,15 @@ export interface Q2Out {
 
 const AUCTION_MODULUS = 123;
 
+function selectBids(event: NexmarkEvent, out: Collector<Q2Out>): void {
+  if (event.kind === 'bid' && event.bid.auction % AUCTION_MODULUS === 0) {
+    out.collect({ auction: event.bid.auction, price: event.bid.price });
+  }
+}
+
 /** The query on a stream of events: one flatMap (selecting matching bids and projecting them). */
 export function q2Query(events: DataStream<NexmarkEvent>): DataStream<Q2Out> {
-  return events
-    .flatMap<Q2Out>((event, out) => {
-      if (event.kind === 'bid' && event.bid.auction % AUCTION_MODULUS === 0) {
-        out.collect({ auction: event.bid.auction, price: event.bid.price });
-      }
-    })
-    .name('selection');
+  return events.flatMap(selectBids).name('selection');
 }
 
 /** Chained: source, selection and sink run in one task per subtask. */

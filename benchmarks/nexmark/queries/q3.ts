@@ -17,6 +17,7 @@ import {
   valueState,
 } from '@sluice/core';
 import { type NexmarkConfig, nexmarkEvent } from '../generator.ts';
+import type { NexmarkEvent } from '../model.ts';
 import { nexmarkInput, type QueryArgs, queryOutput } from './query-io.ts';
 
 export interface Q3Out {
@@ -70,17 +71,19 @@ function joined(person: LocalPerson, auctionId: number): Q3Out {
   return { name: person.name, city: person.city, state: person.state, auctionId };
 }
 
+function peopleAndCategory10(event: NexmarkEvent, out: Collector<Q3Input>): void {
+  if (event.kind === 'person') {
+    const p = event.person;
+    const local = STATES.has(p.state) ? { name: p.name, city: p.city, state: p.state } : undefined;
+    out.collect({ kind: 'person', id: p.id, local });
+  } else if (event.kind === 'auction' && event.auction.category === CATEGORY) {
+    out.collect({ kind: 'auction', id: event.auction.id, seller: event.auction.seller });
+  }
+}
+
 export default defineJob<QueryArgs>({ name: 'nexmark-q3' }, (env, args) => {
   const joinedStream = nexmarkInput(env, args)
-    .flatMap<Q3Input>((event, out) => {
-      if (event.kind === 'person') {
-        const p = event.person;
-        const local = STATES.has(p.state) ? { name: p.name, city: p.city, state: p.state } : undefined;
-        out.collect({ kind: 'person', id: p.id, local });
-      } else if (event.kind === 'auction' && event.auction.category === CATEGORY) {
-        out.collect({ kind: 'auction', id: event.auction.id, seller: event.auction.seller });
-      }
-    })
+    .flatMap(peopleAndCategory10)
     .name('people-and-category-10')
     .keyBy((input) => (input.kind === 'person' ? input.id : input.seller))
     .process(new LocalItemJoin())
@@ -106,7 +109,8 @@ export function q3Plain(config: NexmarkConfig, events: number, emit: (out: Q3Out
       const auctions = waiting.get(p.id);
       if (auctions !== undefined) {
         waiting.delete(p.id);
-        if (local) for (const id of auctions) emit({ name: p.name, city: p.city, state: p.state, auctionId: id });
+        if (local)
+          for (const id of auctions) emit({ name: p.name, city: p.city, state: p.state, auctionId: id });
       }
     } else if (event.kind === 'auction' && event.auction.category === 10) {
       const a = event.auction;

@@ -55,7 +55,12 @@ class AveragePrice implements KeyedProcessFunction<number, Q9Out, Q4Out> {
     const before = totalState.value() ?? [0, 0];
     const total: Total = [before[0] + at[0], before[1] + at[1]];
     totalState.update(total);
-    out.collect({ category: ctx.key, time: timestamp, auctions: total[1], averagePrice: total[0] / total[1] });
+    out.collect({
+      category: ctx.key,
+      time: timestamp,
+      auctions: total[1],
+      averagePrice: total[0] / total[1],
+    });
   }
 }
 

@@ -20,7 +20,7 @@ import {
   valueState,
 } from '@sluice/core';
 import { maxOutOfOrdernessMs, type NexmarkConfig, nexmarkEvent } from '../generator.ts';
-import { type Bid, eventTimestamp } from '../model.ts';
+import { type Bid, eventTimestamp, type NexmarkEvent } from '../model.ts';
 import { nexmarkInput, type QueryArgs, queryOutput } from './query-io.ts';
 
 /** A hot auction: its bid count in the window `[windowStart, windowEnd)`. */
@@ -59,17 +59,24 @@ class HottestPerWindow implements KeyedProcessFunction<number, Q5Out, Q5Out> {
   }
 }
 
+function bidsOnly(event: NexmarkEvent, out: Collector<Bid>): void {
+  if (event.kind === 'bid') out.collect(event.bid);
+}
+
 export default defineJob<QueryArgs>({ name: 'nexmark-q5' }, (env, args) => {
   const hot = nexmarkInput(env, args)
-    .flatMap<Bid>((event, out) => {
-      if (event.kind === 'bid') out.collect(event.bid);
-    })
+    .flatMap(bidsOnly)
     .name('bids')
     .keyBy((bid) => bid.auction)
     .window(sliding(SIZE_MS, SLIDE_MS))
     .aggregate(
       count<Bid>(),
-      (auction, window, n): Q5Out => ({ auction, count: n, windowStart: window.start, windowEnd: window.end }),
+      (auction, window, n): Q5Out => ({
+        auction,
+        count: n,
+        windowStart: window.start,
+        windowEnd: window.end,
+      }),
     )
     .uid('bids-per-auction')
     .keyBy((counted) => counted.windowEnd)

@@ -19,7 +19,7 @@ import {
   tumbling,
 } from '@sluice/core';
 import { maxOutOfOrdernessMs, type NexmarkConfig, nexmarkEvent } from '../generator.ts';
-import { eventTimestamp } from '../model.ts';
+import { eventTimestamp, type NexmarkEvent } from '../model.ts';
 import { nexmarkInput, type QueryArgs, queryOutput } from './query-io.ts';
 
 /** A bid with the highest price of its window. */
@@ -74,14 +74,22 @@ class HighestPerWindow implements KeyedProcessFunction<number, Highest, Q7Out> {
   }
 }
 
+function bidsOnly(event: NexmarkEvent, out: Collector<Q7Out>): void {
+  if (event.kind === 'bid') {
+    const b = event.bid;
+    out.collect({
+      auction: b.auction,
+      bidder: b.bidder,
+      price: b.price,
+      dateTime: b.dateTime,
+      extra: b.extra,
+    });
+  }
+}
+
 export default defineJob<QueryArgs>({ name: 'nexmark-q7' }, (env, args) => {
   const highest = nexmarkInput(env, args)
-    .flatMap<Q7Out>((event, out) => {
-      if (event.kind === 'bid') {
-        const b = event.bid;
-        out.collect({ auction: b.auction, bidder: b.bidder, price: b.price, dateTime: b.dateTime, extra: b.extra });
-      }
-    })
+    .flatMap(bidsOnly)
     .name('bids')
     .keyBy((bid) => bid.dateTime % SPREAD_KEYS)
     .window(tumbling(WINDOW_MS))
@@ -111,7 +119,13 @@ export function q7Plain(config: NexmarkConfig, events: number, emit: (out: Q7Out
       const b = event.bid;
       const start = ts - (ts % size);
       const top = open.get(start);
-      const bid = { auction: b.auction, bidder: b.bidder, price: b.price, dateTime: b.dateTime, extra: b.extra };
+      const bid = {
+        auction: b.auction,
+        bidder: b.bidder,
+        price: b.price,
+        dateTime: b.dateTime,
+        extra: b.extra,
+      };
       if (top === undefined || b.price > (top[0] as Q7Out).price) open.set(start, [bid]);
       else if (b.price === (top[0] as Q7Out).price) top.push(bid);
     }

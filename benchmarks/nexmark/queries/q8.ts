@@ -7,9 +7,9 @@
  * auction's seller), and a tumbling-window `aggregate` notes per person and window the name (if
  * they registered in it) and whether they sold; windows with both give a result.
  */
-import { type AggregateFunction, defineJob, seconds, tumbling } from '@sluice/core';
+import { type AggregateFunction, type Collector, defineJob, seconds, tumbling } from '@sluice/core';
 import { maxOutOfOrdernessMs, type NexmarkConfig, nexmarkEvent } from '../generator.ts';
-import { eventTimestamp } from '../model.ts';
+import { eventTimestamp, type NexmarkEvent } from '../model.ts';
 import { nexmarkInput, type QueryArgs, queryOutput } from './query-io.ts';
 
 export interface Q8Out {
@@ -41,12 +41,18 @@ const seen: AggregateFunction<NewUserInput, Seen, Seen> = {
   getResult: (acc) => acc,
 };
 
+function peopleAndSellers(event: NexmarkEvent, out: Collector<NewUserInput>): void {
+  if (event.kind === 'person') out.collect({ id: event.person.id, name: event.person.name });
+  else if (event.kind === 'auction') out.collect({ id: event.auction.seller, name: undefined });
+}
+
+function found(newUser: Q8Out | null, out: Collector<Q8Out>): void {
+  if (newUser !== null) out.collect(newUser);
+}
+
 export default defineJob<QueryArgs>({ name: 'nexmark-q8' }, (env, args) => {
   const newUsers = nexmarkInput(env, args)
-    .flatMap<NewUserInput>((event, out) => {
-      if (event.kind === 'person') out.collect({ id: event.person.id, name: event.person.name });
-      else if (event.kind === 'auction') out.collect({ id: event.auction.seller, name: undefined });
-    })
+    .flatMap(peopleAndSellers)
     .name('people-and-sellers')
     .keyBy((input) => input.id)
     .window(tumbling(WINDOW_MS))
@@ -54,9 +60,7 @@ export default defineJob<QueryArgs>({ name: 'nexmark-q8' }, (env, args) => {
       s.name !== undefined && s.sold ? { id, name: s.name, windowStart: window.start } : null,
     )
     .uid('registered-and-sold')
-    .flatMap<Q8Out>((found, out) => {
-      if (found !== null) out.collect(found);
-    })
+    .flatMap(found)
     .name('new-users');
   queryOutput(newUsers, args);
 });
@@ -71,7 +75,8 @@ export function q8Plain(config: NexmarkConfig, events: number, emit: (out: Q8Out
   const open = new Map<number, { people: Map<number, string>; sellers: Set<number> }>();
   let maxTimestamp = Number.NEGATIVE_INFINITY;
   const close = (start: number, window: { people: Map<number, string>; sellers: Set<number> }): void => {
-    for (const [id, name] of window.people) if (window.sellers.has(id)) emit({ id, name, windowStart: start });
+    for (const [id, name] of window.people)
+      if (window.sellers.has(id)) emit({ id, name, windowStart: start });
   };
   for (let n = 0; n < events; n++) {
     const event = nexmarkEvent(n, config);

@@ -132,20 +132,22 @@ class WinningBid implements KeyedProcessFunction<number, Q9Input, Q9Out> {
   }
 }
 
+function auctionsAndBids(event: NexmarkEvent, out: Collector<Q9Input>): void {
+  if (event.kind === 'auction') out.collect({ kind: 'auction', auction: auctionInfo(event.auction) });
+  else if (event.kind === 'bid') {
+    const b = event.bid;
+    out.collect({
+      kind: 'bid',
+      auction: b.auction,
+      bid: { bidder: b.bidder, price: b.price, dateTime: b.dateTime },
+    });
+  }
+}
+
 /** The winning bid of each auction, emitted at (and timestamped) its expiry. Shared with q4. */
 export function winningBids(events: DataStream<NexmarkEvent>): SingleOutputStream<Q9Out> {
   return events
-    .flatMap<Q9Input>((event, out) => {
-      if (event.kind === 'auction') out.collect({ kind: 'auction', auction: auctionInfo(event.auction) });
-      else if (event.kind === 'bid') {
-        const b = event.bid;
-        out.collect({
-          kind: 'bid',
-          auction: b.auction,
-          bid: { bidder: b.bidder, price: b.price, dateTime: b.dateTime },
-        });
-      }
-    })
+    .flatMap(auctionsAndBids)
     .name('auctions-and-bids')
     .keyBy((input) => (input.kind === 'auction' ? input.auction.id : input.auction))
     .process(new WinningBid())
@@ -185,7 +187,11 @@ export class WinningBidsLoop {
       if (a.dateTime > this.#maxTimestamp) this.#maxTimestamp = a.dateTime;
       let best: BidInfo | undefined;
       for (const bid of this.#early.get(a.id) ?? []) {
-        if (bid.dateTime >= a.dateTime && bid.dateTime <= a.expires && (best === undefined || beats(bid, best)))
+        if (
+          bid.dateTime >= a.dateTime &&
+          bid.dateTime <= a.expires &&
+          (best === undefined || beats(bid, best))
+        )
           best = bid;
       }
       this.#early.delete(a.id);
