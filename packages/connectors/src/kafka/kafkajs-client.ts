@@ -13,6 +13,9 @@
  *   them nor sends EndTxn on request. The producer id and epoch are captured by wrapping the
  *   broker's `initProducerId`, and EndTxn is sent through a kafkajs cluster (internal API of the
  *   pinned version; the transaction tests against a real broker check it still holds).
+ *
+ * A third, a fix: kafkajs' `read_committed` filter can deliver aborted records and hide committed
+ * ones; `kafkajs-read-committed.ts` replaces it.
  */
 
 import { randomUUID } from 'node:crypto';
@@ -41,6 +44,7 @@ import type {
   TransactionalProducer,
   TransactionHandle,
 } from './client.ts';
+import { installReadCommittedFilter } from './kafkajs-read-committed.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -103,6 +107,7 @@ class KafkajsClient implements KafkaClient {
 
   constructor(options: KafkajsClientOptions) {
     captureProducerIds();
+    installReadCommittedFilter();
     this.#clientId = options.clientId;
     this.#kafka = new Kafka({
       logLevel: logLevel.NOTHING,

@@ -1,4 +1,5 @@
 import { Kafka, logLevel } from 'kafkajs';
+import { installReadCommittedFilter } from '../kafkajs-read-committed.ts';
 
 /** A record as a `read_committed` consumer sees it, key, value and headers as text. */
 export interface ReadRecord {
@@ -12,6 +13,7 @@ export interface ReadRecord {
  * the beginning to the end (all transactions finished). Fails after 60 s.
  */
 export async function readTopic(brokers: string, topic: string): Promise<ReadRecord[]> {
+  installReadCommittedFilter();
   const client = new Kafka({
     brokers: brokers.split(','),
     clientId: 'sluice-read-topic',
