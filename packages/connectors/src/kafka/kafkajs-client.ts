@@ -285,6 +285,14 @@ class KafkajsClient implements KafkaClient {
   }
 }
 
+/** kafkajs' names for the errors a transaction coordinator answers while busy, loading or moving. */
+const COORDINATOR_BUSY = new Set([
+  'CONCURRENT_TRANSACTIONS',
+  'GROUP_LOAD_IN_PROGRESS',
+  'GROUP_COORDINATOR_NOT_AVAILABLE',
+  'NOT_COORDINATOR_FOR_GROUP',
+]);
+
 /** Retries a coordinator call while a previous transaction under the id is still being completed. */
 async function retryWhileBusy<T>(call: () => Promise<T>): Promise<T> {
   for (let attempt = 0; ; attempt++) {
@@ -292,11 +300,7 @@ async function retryWhileBusy<T>(call: () => Promise<T>): Promise<T> {
       return await call();
     } catch (error) {
       const type = (error as { type?: string }).type;
-      const busy =
-        type === 'CONCURRENT_TRANSACTIONS' ||
-        type === 'COORDINATOR_LOAD_IN_PROGRESS' ||
-        type === 'COORDINATOR_NOT_AVAILABLE' ||
-        type === 'NOT_COORDINATOR';
+      const busy = type !== undefined && COORDINATOR_BUSY.has(type);
       if (!busy || attempt >= 100) throw error;
       await new Promise((resolve) => setTimeout(resolve, Math.min(20 * 2 ** attempt, 500)));
     }
