@@ -82,10 +82,37 @@ describe("nexmarkSource({ pace: 'event-time' })", () => {
     expect(seen).toEqual(Array.from({ length: 100 }, (_, n) => nexmarkEvent(n, config)));
   });
 
+  it('interleaves a bounded stream over subtasks when asked, paced or not', () => {
+    const config = nexmarkConfig({ baseTimeMs, eventRatePerSecond: 2000 });
+    for (const pace of [undefined, 'event-time'] as const) {
+      const source = nexmarkSource({
+        events: 100,
+        baseTimeMs,
+        eventRatePerSecond: 2000,
+        split: 'interleaved',
+        ...(pace === undefined ? {} : { pace, clock: () => baseTimeMs + 1000 }),
+      });
+      for (let s = 0; s < 3; s++) {
+        const seen: Array<[NexmarkEvent, number | undefined]> = [];
+        const output = {
+          collect: (value: NexmarkEvent, timestamp?: number) => seen.push([value, timestamp]),
+          emitWatermark() {},
+          markIdle() {},
+        };
+        const reader = source.createReader(context(s, 3));
+        while (reader.poll(output, 7) !== PollStatus.End);
+        const expected = Array.from({ length: 100 }, (_, n) => n).filter((n) => n % 3 === s);
+        expect(seen.map(([e]) => e)).toEqual(expected.map((n) => nexmarkEvent(n, config)));
+        for (const [e, t] of seen) expect(t).toBe(eventTimestamp(e));
+      }
+    }
+  });
+
   it('rejects pacing together with a rate', () => {
     expect(() => nexmarkSource({ pace: 'event-time', ratePerSecond: 10 })).toThrow(
       /"pace" and "ratePerSecond"/,
     );
     expect(() => nexmarkSource({ pace: 'wall' as never })).toThrow(/option "pace"/);
+    expect(() => nexmarkSource({ split: 'random' as never })).toThrow(/option "split"/);
   });
 });

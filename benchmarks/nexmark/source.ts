@@ -27,6 +27,14 @@ export interface NexmarkSourceOptions extends Partial<NexmarkConfig> {
    * `now - timestamp` at a sink is the event's end-to-end latency. Not with `ratePerSecond`.
    */
   readonly pace?: 'event-time';
+  /**
+   * How a bounded stream is dealt to the subtasks: `'ranges'` (default), a contiguous range each,
+   * so subtask 1 starts half the stream's event time ahead of subtask 0 at parallelism 2 (and a
+   * windowed query holds that much state until subtask 0 catches up); or `'interleaved'`, every
+   * `parallelism`-th event as for an unbounded stream, so all subtasks move through event time
+   * together, as the reference's parallel generators do. Either way the union is every event once.
+   */
+  readonly split?: 'ranges' | 'interleaved';
   /** The wall clock the pacing reads, epoch ms (default `performance.timeOrigin + performance.now()`); for tests. */
   readonly clock?: () => number;
 }
@@ -52,7 +60,7 @@ export function nexmarkEventTimeMs(n: number, config: NexmarkConfig): number {
  * With `pace: 'event-time'`, a reader of the same splits that waits for each event's time.
  */
 export function nexmarkSource(options: NexmarkSourceOptions = {}): Source<NexmarkEvent> {
-  const { events, ratePerSecond, pace, clock, ...generatorOptions } = options;
+  const { events, ratePerSecond, pace, clock, split, ...generatorOptions } = options;
   if (events !== undefined && (!Number.isSafeInteger(events) || events < 0)) {
     throw new ConfigError(`nexmark: option "events" must be an integer >= 0, got ${String(events)}`);
   }
@@ -67,11 +75,20 @@ export function nexmarkSource(options: NexmarkSourceOptions = {}): Source<Nexmar
   if (pace !== undefined && ratePerSecond !== undefined) {
     throw new ConfigError('nexmark: options "pace" and "ratePerSecond" exclude each other');
   }
+  if (split !== undefined && split !== 'ranges' && split !== 'interleaved') {
+    throw new ConfigError(`nexmark: option "split" must be 'ranges' or 'interleaved', got ${String(split)}`);
+  }
+  if (split === 'interleaved' && ratePerSecond !== undefined) {
+    throw new ConfigError('nexmark: options "split" \'interleaved\' and "ratePerSecond" exclude each other');
+  }
   if (clock !== undefined && typeof clock !== 'function') {
     throw new ConfigError('nexmark: option "clock" must be a function () => epoch ms');
   }
   const config = nexmarkConfig(generatorOptions);
-  if (pace === 'event-time') return eventTimePacedSource(config, events, clock ?? epochNowMs);
+  if (pace === 'event-time' || split === 'interleaved') {
+    const paceClock = pace === 'event-time' ? (clock ?? epochNowMs) : undefined;
+    return nexmarkReaderSource(config, events, split ?? 'ranges', paceClock);
+  }
   const source = generatorSource((n) => nexmarkEvent(n, config), {
     ...(events === undefined ? {} : { count: events }),
     ...(ratePerSecond === undefined ? {} : { ratePerSecond }),
@@ -81,16 +98,18 @@ export function nexmarkSource(options: NexmarkSourceOptions = {}): Source<Nexmar
 }
 
 /**
- * The generator source's splitting and checkpoint format, but an event leaves only once
- * `clock() >= its event time`. Latency is then measured from when the event was due, not from
- * when a possibly delayed source got round to it: a stalled pipeline cannot hide its stall by
- * slowing the source down (no coordinated omission). With several splits (after a restore at a
- * smaller parallelism) they are read one after the other.
+ * The generator source's checkpoint format (`[next, end, stride]` splits), with a choice of how
+ * a bounded stream is dealt out, and, with a `paceClock`, event-time pacing: an event leaves
+ * only once `paceClock() >= its event time`. Latency is then measured from when the event was
+ * due, not from when a possibly delayed source got round to it: a stalled pipeline cannot hide
+ * its stall by slowing the source down (no coordinated omission). With several splits (after a
+ * restore at a smaller parallelism) they are read one after the other.
  */
-function eventTimePacedSource(
+function nexmarkReaderSource(
   config: NexmarkConfig,
   events: number | undefined,
-  clock: () => number,
+  split: 'ranges' | 'interleaved',
+  paceClock: (() => number) | undefined,
 ): Source<NexmarkEvent> {
   return {
     name: 'nexmark',
@@ -103,28 +122,38 @@ function eventTimePacedSource(
         splits = (context.restoredState as NexmarkSplit[]).map(([next, end, stride]) => [next, end, stride]);
       } else if (events === undefined) {
         splits = [[subtaskIndex, Number.POSITIVE_INFINITY, parallelism]];
+      } else if (split === 'interleaved') {
+        splits = [[subtaskIndex, events, parallelism]];
       } else {
         const [start, end] = splitRange(events, subtaskIndex, parallelism);
         splits = [[start, end, 1]];
       }
       return {
         poll(output: SourceOutput<NexmarkEvent>, maxRecords: number) {
-          const now = clock();
+          const now = paceClock === undefined ? Number.POSITIVE_INFINITY : paceClock();
           let budget = maxRecords;
           while (splits.length > 0 && budget > 0) {
-            const split = splits[0]!;
-            let next = split[0];
-            const end = split[1];
-            const stride = split[2];
+            const current = splits[0]!;
+            let next = current[0];
+            const end = current[1];
+            const stride = current[2];
             let i = 0;
             let dueMs = 0;
-            for (; i < budget && next < end; i++) {
-              dueMs = nexmarkEventTimeMs(next, config);
-              if (dueMs > now) break;
-              output.collect(nexmarkEvent(next, config), dueMs);
-              next += stride;
+            if (paceClock === undefined) {
+              for (; i < budget && next < end; i++) {
+                const event = nexmarkEvent(next, config);
+                output.collect(event, eventTimestamp(event));
+                next += stride;
+              }
+            } else {
+              for (; i < budget && next < end; i++) {
+                dueMs = nexmarkEventTimeMs(next, config);
+                if (dueMs > now) break;
+                output.collect(nexmarkEvent(next, config), dueMs);
+                next += stride;
+              }
             }
-            split[0] = next;
+            current[0] = next;
             budget -= i;
             if (next >= end) splits.shift();
             // The next event is not due yet: come back when it is.

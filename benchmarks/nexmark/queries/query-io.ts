@@ -71,7 +71,14 @@ export function nexmarkInput(
   const config = queryConfig(args);
   const paced = args.output === 'latency';
   if (paced && args.latency === undefined) throw new Error("nexmark: output 'latency' needs args.latency");
-  const source = nexmarkSource({ ...config, events: args.events, ...(paced ? { pace: 'event-time' } : {}) });
+  // Interleaved: every source subtask moves through event time with the others (contiguous ranges
+  // would put one subtask half the stream ahead, and windows would wait for the other).
+  const source = nexmarkSource({
+    ...config,
+    events: args.events,
+    split: 'interleaved',
+    ...(paced ? { pace: 'event-time' } : {}),
+  });
   return env
     .fromSource(args.probe === undefined ? source : probeSource(source, args.probe), { name: 'nexmark' })
     .uid('nexmark')
