@@ -7,6 +7,7 @@ import * as vl from 'vega-lite';
 import type { ThroughputRow } from './report.ts';
 
 const ORDER = ['sluice p=1', 'sluice p=2', 'plain loop', 'rxjs', 'node stream'];
+const COLORS = ['#9ecae1', '#2171b5', '#636363', '#e6550d', '#31a354'];
 
 export function throughputChartSpec(rows: readonly ThroughputRow[], title: string): vl.TopLevelSpec {
   const queries = [...new Set(rows.map((r) => r.query))];
@@ -28,7 +29,14 @@ export function throughputChartSpec(rows: readonly ThroughputRow[], title: strin
       x: { field: 'query', type: 'nominal', sort: queries, title: null, axis: { labelAngle: 0 } },
       xOffset: { field: 'contestant', type: 'nominal', sort: ORDER },
       y: { field: 'meps', type: 'quantitative', title: 'million events / s' },
-      color: { field: 'contestant', type: 'nominal', sort: ORDER, title: null, legend: { orient: 'top' } },
+      color: {
+        field: 'contestant',
+        type: 'nominal',
+        sort: ORDER,
+        scale: { domain: ORDER, range: COLORS },
+        title: null,
+        legend: { orient: 'top' },
+      },
     },
     layer: [
       { mark: { type: 'bar' } },

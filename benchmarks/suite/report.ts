@@ -226,6 +226,24 @@ export function throughputTable(rows: readonly ThroughputRow[]): string {
   );
 }
 
+/** One row per query: each contestant's events/s with its ratio to the loop. */
+export function throughputSummaryTable(rows: readonly ThroughputRow[]): string {
+  const contestants: ContestantName[] = ['plain loop', 'sluice p=1', 'sluice p=2', 'rxjs', 'node stream'];
+  const queries = [...new Set(rows.map((r) => r.query))];
+  return table(
+    ['query', ...contestants.map((c) => `${c} events/s`)],
+    queries.map((q) => [
+      q,
+      ...contestants.map((c) => {
+        const row = rows.find((r) => r.query === q && r.contestant === c);
+        if (row === undefined) return '';
+        const rate = Math.round(row.eventsPerSecond).toLocaleString('en-US');
+        return c === 'plain loop' ? rate : `${rate} (${ratio(row.ratioToLoop)})`;
+      }),
+    ]),
+  );
+}
+
 export function latencyTable(rows: readonly LatencyRow[]): string {
   return table(
     [
@@ -324,6 +342,10 @@ export function markdownReport(result: SuiteResult): string {
     targetsTable(result.targets),
     '',
     '## Throughput',
+    '',
+    throughputSummaryTable(result.throughput),
+    '',
+    'In detail (CPU: all threads, per event; RSS: peak of the whole process; ratios to the plain loop of the query):',
     '',
     throughputTable(result.throughput),
     '',
