@@ -69,6 +69,8 @@ export interface FetchOptions {
   readonly onBatch: (batch: FetchedBatch) => void;
   /** The fetcher failed for good (after the client's own retries). */
   readonly onError: (error: Error) => void;
+  /** A fetch from the broker returned, with records or without (how empty partitions are known). */
+  readonly onFetch?: () => void;
 }
 
 /** What is needed to finish a transaction from another producer instance, even another process. */

@@ -101,6 +101,24 @@ function sumsById(results: readonly WindowSum[]): { sums: Map<string, number>; d
   return { sums, duplicates };
 }
 
+async function produceTo(
+  topic: string,
+  values: ReadonlyArray<string>,
+  partitionOf: (i: number) => number,
+): Promise<void> {
+  const producer = client.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  for (let from = 0; from < values.length; from += 5000) {
+    await producer.send({
+      topic,
+      messages: values
+        .slice(from, from + 5000)
+        .map((value, j) => ({ value, partition: partitionOf(from + j) })),
+    });
+  }
+  await producer.disconnect();
+}
+
 describe('Kafka connectors against a real broker', () => {
   it('reads 4 partitions at parallelism 2 (bounded): every record once, sums exact', async () => {
     const input = await createTopic(4);
@@ -196,6 +214,83 @@ describe('Kafka connectors against a real broker', () => {
     await expect(
       runJob<KafkaWindowSumsArgs>(job, { parallelism: 2, args: { brokers: brokers(), input } }),
     ).rejects.toThrow(new RegExp(`cannot deserialize the record at ${input}/\\d@\\d+: .*JSON`));
+  }, 120_000);
+
+  it('an idle partition stops holding back the watermark once idleTimeout passes (unbounded read)', async () => {
+    const input = await createTopic(4);
+    const data = readings(20_000, 50, 7);
+    // Partition 3 never gets a record.
+    await produceTo(
+      input,
+      data.map((r) => JSON.stringify(r)),
+      (i) => i % 3,
+    );
+    const run = async (idleTimeoutMs: number | undefined, until: (sums: Map<string, number>) => boolean) => {
+      const seen: WindowSum[] = [];
+      const handle = await startJob<KafkaWindowSumsArgs>(job, {
+        parallelism: 2,
+        args: {
+          brokers: brokers(),
+          input,
+          unbounded: true,
+          ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
+        },
+        onSinkData: (_channel, payload) => seen.push(...(payload as WindowSum[])),
+      });
+      const settled = handle.result.catch(() => undefined);
+      const deadline = Date.now() + 30_000;
+      while (!until(sumsById(seen).sums) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      await handle.cancel();
+      await settled;
+      return sumsById(seen);
+    };
+    // Every window the watermark must pass: those ending 2 s (the allowed disorder) before the
+    // highest timestamp of the partition that got the fewest.
+    const highest = [0, 1, 2].map((p) => Math.max(...data.filter((_, i) => i % 3 === p).map((r) => r.ts)));
+    const watermark = Math.min(...highest) - 2000;
+    const expected = new Map(
+      [...expectedSums(data)].filter(([id]) => Number(id.split('@')[1]) + 1000 <= watermark),
+    );
+    expect(expected.size).toBeGreaterThan(100);
+    const withIdleness = await run(300, (sums) => [...expected.keys()].every((id) => sums.has(id)));
+    expect(withIdleness.duplicates).toBe(0);
+    for (const [id, total] of expected) expect([id, withIdleness.sums.get(id)]).toEqual([id, total]);
+    // Without idleness the empty partition holds every window back.
+    let started = 0;
+    const without = await run(undefined, () => {
+      started ||= Date.now();
+      return Date.now() - started > 5_000;
+    });
+    expect(without.sums.size).toBe(0);
+  }, 120_000);
+
+  it('at-least-once into Kafka with the partition and headers the serializer chose', async () => {
+    const input = await createTopic(4);
+    const output = await createTopic(2);
+    const data = readings(30_000, 40, 9);
+    await produce(
+      input,
+      data.map((r) => JSON.stringify(r)),
+      (i) => data[i]!.key,
+    );
+    await runJob<KafkaWindowSumsArgs>(job, {
+      parallelism: 2,
+      args: { brokers: brokers(), input, output, guarantee: 'at-least-once', outputPartitions: 2 },
+    });
+    const written = await readTopic(brokers(), output);
+    const results = written.map((w) => JSON.parse(w.value) as WindowSum);
+    for (const [i, w] of written.entries()) {
+      const result = results[i]!;
+      expect(w.partition).toBe(Number(result.key.slice(1)) % 2);
+      expect(w.key).toBe(result.key);
+      expect(w.headers['window-start']).toBe(String(result.windowStart));
+    }
+    const { sums, duplicates } = sumsById(results);
+    // No failure, so at-least-once writes each result once here.
+    expect(duplicates).toBe(0);
+    expect(sums).toEqual(expectedSums(data));
   }, 120_000);
 
   it('exactly once into Kafka with checkpoints: no duplicate, nothing missing, sums exact', async () => {

@@ -260,8 +260,13 @@ interface Position {
   done: boolean;
   /** Highest event time emitted from the partition. */
   maxTimestamp: number;
-  /** When the partition last had a record (ms, the job's clock; -1: just now, not read yet). */
+  /** When the partition last got or emitted a record (ms, the job's clock; -1: just now, not read yet). */
   lastRecordAt: number;
+  /**
+   * Records fetched and not yet emitted. A partition with some is never idle: its records only
+   * wait behind another partition's, and moving the watermark past them would make them late.
+   */
+  buffered: number;
 }
 
 export class KafkaSourceReader<T> implements SourceReader<T> {
@@ -273,6 +278,8 @@ export class KafkaSourceReader<T> implements SourceReader<T> {
   #batches: FetchedBatch[] = [];
   #cursor = 0;
   #buffered = 0;
+  /** Whether a fetch has returned (see `#onFetch`). */
+  #fetched = false;
   #paused = false;
   #waiting = false;
   #watermark = Number.NEGATIVE_INFINITY;
@@ -319,6 +326,7 @@ export class KafkaSourceReader<T> implements SourceReader<T> {
         done: end !== undefined && split.offset >= end,
         maxTimestamp: Number.NEGATIVE_INFINITY,
         lastRecordAt: this.#context.currentProcessingTime(),
+        buffered: 0,
       });
     }
     const toRead = [...this.#positions.values()].filter((p) => !p.done);
@@ -328,6 +336,7 @@ export class KafkaSourceReader<T> implements SourceReader<T> {
       readCommitted: this.#options.readCommitted,
       onBatch: (batch) => this.#onBatch(batch),
       onError: (error) => this.#fail(error),
+      onFetch: () => this.#onFetch(),
     });
   }
 
@@ -373,9 +382,26 @@ export class KafkaSourceReader<T> implements SourceReader<T> {
     return splits;
   }
 
+  /**
+   * Until the first fetch has returned, no partition is idle: the consumer may still be joining,
+   * and records of a partition it has not fetched yet would be late behind one it has. Then the
+   * idle clocks start, so a partition the fetch found empty goes idle after `idleTimeout`.
+   */
+  #onFetch(): void {
+    if (this.#fetched) return;
+    this.#fetched = true;
+    for (const p of this.#positions.values()) p.lastRecordAt = -1;
+    this.#wake();
+  }
+
   #onBatch(batch: FetchedBatch): void {
     this.#batches.push(batch);
     this.#buffered += batch.records.length;
+    const position = this.#positions.get(`${batch.topic}:${batch.partition}`);
+    if (position !== undefined && batch.records.length > 0) {
+      position.buffered += batch.records.length;
+      position.lastRecordAt = -1;
+    }
     if (!this.#paused && this.#buffered >= this.#options.maxBufferedRecords) {
       this.#paused = true;
       this.#fetcher?.pause(this.#readingPartitions());
@@ -408,6 +434,7 @@ export class KafkaSourceReader<T> implements SourceReader<T> {
       while (emitted < maxRecords && this.#cursor < records.length) {
         const record = records[this.#cursor++]!;
         this.#buffered--;
+        if (position !== undefined) position.buffered--;
         // Before the position: fetched before a seek took effect, or fetched twice.
         if (position === undefined || position.done || record.offset < position.next) continue;
         if (position.end !== undefined && record.offset >= position.end) {
@@ -424,6 +451,8 @@ export class KafkaSourceReader<T> implements SourceReader<T> {
         }
         const timestamp = this.#timestampOf(value, record);
         if (timestamp > position.maxTimestamp) position.maxTimestamp = timestamp;
+        // The idle clock starts when the partition has nothing left to emit, not when its last
+        // batch arrived: records that waited in the buffer are not a sign of life to forget.
         position.lastRecordAt = -1;
         output.collect(value, timestamp);
         emitted++;
@@ -478,7 +507,9 @@ export class KafkaSourceReader<T> implements SourceReader<T> {
       if (p.done) continue;
       unfinished++;
       if (p.lastRecordAt < 0) p.lastRecordAt = now;
-      if (idleTimeout !== undefined && now - p.lastRecordAt >= idleTimeout) continue;
+      const idle =
+        idleTimeout !== undefined && this.#fetched && p.buffered === 0 && now - p.lastRecordAt >= idleTimeout;
+      if (idle) continue;
       active++;
       watermark = Math.min(watermark, p.maxTimestamp - maxOutOfOrderness - 1);
     }

@@ -440,6 +440,7 @@ async function startFetcher(
       });
     }
   };
+  consumer.on(consumer.events.FETCH, () => options.onFetch?.());
   // A batch of only transaction markers or aborted records never reaches eachBatch, but the
   // position must move past it (or a bounded read of a transactional topic never ends).
   consumer.on(consumer.events.END_BATCH_PROCESS, (event) => {

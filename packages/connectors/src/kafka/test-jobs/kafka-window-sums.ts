@@ -27,6 +27,12 @@ export interface KafkaWindowSumsArgs {
   readonly startFrom?: KafkaStartOffsets;
   readonly groupId?: string;
   readonly transactionalIdPrefix?: string;
+  /** Reads on as records arrive (default: bounded, up to the offsets at start). */
+  readonly unbounded?: boolean;
+  /** A partition without records for this long stops holding back the watermark. */
+  readonly idleTimeoutMs?: number;
+  /** Sends sum i of key `k<n>` to partition n % outputPartitions, with a `window-start` header. */
+  readonly outputPartitions?: number;
   /** Slows the job down (a 1 ms pause every this many records per subtask), for crash tests. */
   readonly pauseEvery?: number;
 }
@@ -40,9 +46,13 @@ export default defineJob<KafkaWindowSumsArgs>({ name: 'kafka-window-sums' }, (en
       kafkaSource<KafkaRecord<Reading>>({
         brokers: args.brokers,
         topics: args.input,
-        bounded: true,
+        bounded: args.unbounded !== true,
         format: 'json',
-        watermarks: { timestamp: (record) => record.value.ts, maxOutOfOrderness: 2000 },
+        watermarks: {
+          timestamp: (record) => record.value.ts,
+          maxOutOfOrderness: 2000,
+          ...(args.idleTimeoutMs === undefined ? {} : { idleTimeout: args.idleTimeoutMs }),
+        },
         ...(args.onBadRecord === undefined ? {} : { onBadRecord: args.onBadRecord }),
         ...(args.startFrom === undefined ? {} : { startFrom: args.startFrom }),
         ...(args.groupId === undefined ? {} : { groupId: args.groupId }),
@@ -72,7 +82,16 @@ export default defineJob<KafkaWindowSumsArgs>({ name: 'kafka-window-sums' }, (en
       brokers: args.brokers,
       topic: args.output,
       guarantee: args.guarantee ?? 'exactly-once',
-      format: (s) => ({ key: s.key, value: JSON.stringify(s) }),
+      format: (s) => {
+        const outputPartitions = args.outputPartitions;
+        if (outputPartitions === undefined) return { key: s.key, value: JSON.stringify(s) };
+        return {
+          key: s.key,
+          value: JSON.stringify(s),
+          partition: Number(s.key.slice(1)) % outputPartitions,
+          headers: { 'window-start': String(s.windowStart) },
+        };
+      },
       ...(args.transactionalIdPrefix === undefined
         ? {}
         : { transactionalIdPrefix: args.transactionalIdPrefix }),

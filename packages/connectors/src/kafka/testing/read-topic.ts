@@ -6,6 +6,7 @@ export interface ReadRecord {
   readonly key: string | null;
   readonly value: string;
   readonly headers: Record<string, string>;
+  readonly partition: number;
 }
 
 /**
@@ -39,7 +40,12 @@ export async function readTopic(brokers: string, topic: string): Promise<ReadRec
       for (const m of batch.messages) {
         const headers: Record<string, string> = {};
         for (const [k, v] of Object.entries(m.headers ?? {})) headers[k] = String(v);
-        out.push({ key: m.key?.toString() ?? null, value: m.value?.toString() ?? '', headers });
+        out.push({
+          key: m.key?.toString() ?? null,
+          value: m.value?.toString() ?? '',
+          headers,
+          partition: batch.partition,
+        });
       }
       advance(batch.partition, Number(batch.lastOffset()) + 1);
     },
