@@ -6,7 +6,7 @@
  * the plain loop of the same query measured in the same run; the issue's targets are printed as
  * PASS or MISS with the measured figure (they never fail the run: a thrown error does).
  *
- *   pnpm bench            full run (~10 min on 2 cores): benchmarks/results/latest.{json,md}, throughput.svg
+ *   pnpm bench            full run (~8 min on 2 cores): benchmarks/results/latest.{json,md}, throughput.svg
  *   pnpm bench --quick    smoke run (~2 min): the same into benchmarks/results/quick/ (not committed)
  *
  * Each measurement runs in a child process of its own; see suite/contestant.ts.
@@ -38,15 +38,15 @@ const queryUrl = (name: string): string => new URL(`nexmark/queries/${name}.ts`,
 
 /** Events per run of each query (full mode): each run lasts several seconds on 2 cores. */
 const FULL_EVENTS: Record<string, number> = {
-  q0: 10_000_000,
-  q1: 10_000_000,
-  q2: 10_000_000,
-  q3: 5_000_000,
-  q4: 3_000_000,
+  q0: 20_000_000,
+  q1: 20_000_000,
+  q2: 20_000_000,
+  q3: 10_000_000,
+  q4: 5_000_000,
   q5: 5_000_000,
-  q7: 5_000_000,
-  q8: 5_000_000,
-  q9: 2_000_000,
+  q7: 10_000_000,
+  q8: 10_000_000,
+  q9: 4_000_000,
   q11: 2_000_000,
 };
 const QUICK_EVENTS = 200_000;
@@ -177,7 +177,7 @@ const rebalanceRates = new Map<string, number>();
 for (const variant of REBALANCE) {
   const base = variant.replace('-rebalance', '');
   if (!existsSync(fileURLToPath(queryUrl(variant))) || !loops.has(base)) continue;
-  const events = quick ? QUICK_EVENTS : 5_000_000;
+  const events = quick ? QUICK_EVENTS : 10_000_000;
   const result = await runChild(sluiceSpec(variant, 2, events));
   const row = throughputRow(variant, 'sluice p=2', result, loops.get(base));
   throughput.push(row);
