@@ -11,7 +11,7 @@
  *
  * Each measurement runs in a child process of its own; see suite/contestant.ts.
  */
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, type as osType, release, totalmem } from 'node:os';
@@ -94,6 +94,18 @@ function runChild(spec: ContestantSpec, timeoutMs = 20 * 60_000): Promise<Contes
       finish(new Error(`${label(spec)}: the child process exited (${signal ?? code}) without a result`));
     });
   });
+}
+
+/** The commit measured, with `+changes` when the working tree differs from it. */
+function gitCommit(): string {
+  try {
+    const options = { cwd: fileURLToPath(here), encoding: 'utf8' } as const;
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], options).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], options).trim();
+    return dirty === '' ? commit : `${commit}+changes`;
+  } catch {
+    return 'unknown';
+  }
 }
 
 function label(spec: ContestantSpec): string {
@@ -288,6 +300,7 @@ const result: SuiteResult = {
   startedAt: startedAt.toISOString(),
   durationSeconds: (performance.now() - t0) / 1000,
   machine: {
+    commit: gitCommit(),
     node: process.version,
     v8: process.versions.v8,
     os: `${osType()} ${release()}`,

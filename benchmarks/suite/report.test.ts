@@ -103,6 +103,7 @@ describe('markdownReport', () => {
       startedAt: '2026-11-27T00:00:00.000Z',
       durationSeconds: 1,
       machine: {
+        commit: 'abc',
         node: 'v20',
         v8: '11',
         os: 'Linux',

@@ -86,6 +86,8 @@ export interface SuiteResult {
   readonly startedAt: string;
   readonly durationSeconds: number;
   readonly machine: {
+    /** The commit measured (`+changes`: with uncommitted changes). */
+    readonly commit: string;
     readonly node: string;
     readonly v8: string;
     readonly os: string;
@@ -332,7 +334,7 @@ export function markdownReport(result: SuiteResult): string {
   return [
     `# Sluice benchmark results (${result.mode} run)`,
     '',
-    `${result.startedAt}, ${result.durationSeconds.toFixed(0)} s. Node ${m.node} (V8 ${m.v8}), ${m.os}, ` +
+    `${result.startedAt}, ${result.durationSeconds.toFixed(0)} s, commit ${m.commit}. Node ${m.node} (V8 ${m.v8}), ${m.os}, ` +
       `${m.cpus} x ${m.cpuModel}, ${m.totalMemoryMB.toFixed(0)} MB; load average ${m.loadAverageAtStart
         .map((l) => l.toFixed(2))
         .join(' ')} at the start, ${m.loadAverageAtEnd.map((l) => l.toFixed(2)).join(' ')} at the end.`,
