@@ -137,11 +137,12 @@ function baselineSpec(kind: 'loop' | 'rxjs' | 'node-stream', query: string, even
 }
 
 function line(row: ThroughputRow): string {
+  const x = (r: number | null): string => (r === null ? '' : ` (${r.toFixed(2)}x)`);
   const ratio = row.ratioToLoop === null ? '' : `${row.ratioToLoop.toFixed(2)}x loop`;
   return (
     `  ${row.query.padEnd(13)} ${row.contestant.padEnd(12)} ${Math.round(row.eventsPerSecond).toLocaleString('en-US').padStart(11)} events/s ${ratio.padStart(11)}` +
-    `  cpu ${row.cpuUsPerEvent.toFixed(2).padStart(6)} µs/event  rss ${row.peakRssMB.toFixed(0).padStart(4)} MB  heap ${row.heapPeakMB.toFixed(0).padStart(4)} MB` +
-    `  (${millions(row.measuredEvents)} events in ${row.measuredSeconds.toFixed(2)} s)`
+    `  cpu ${row.cpuUsPerEvent.toFixed(2)} µs/event${x(row.cpuRatioToLoop)}  rss ${row.peakRssMB.toFixed(0)} MB${x(row.rssRatioToLoop)}` +
+    `  heap ${row.heapPeakMB.toFixed(0)} MB${x(row.heapRatioToLoop)}  (${millions(row.measuredEvents)} events in ${row.measuredSeconds.toFixed(2)} s)`
   );
 }
 
@@ -266,13 +267,14 @@ for (const [query, loopOf, events] of memoryRuns) {
     freeEventsPerSecond: free?.eventsPerSecond ?? null,
     sinkSleepShare: (result.sinkSleptMs ?? 0) / 2 / 1000 / result.measuredSeconds,
     peakRssMB: result.peakRssBytes / 1024 / 1024,
+    rssRatioToLoop: result.peakRssBytes / loop.peakRssBytes,
     heapPeakMB: result.heapPeakBytes / 1024 / 1024,
   };
   memory.push(row);
   console.log(
     `  ${query.padEnd(13)} ${events.toLocaleString('en-US')} events, ${row.outputs.toLocaleString('en-US')} outputs, ` +
       `${Math.round(row.eventsPerSecond).toLocaleString('en-US')} events/s (free-running ${free === undefined ? '?' : Math.round(free.eventsPerSecond).toLocaleString('en-US')}), ` +
-      `sink asleep ${(row.sinkSleepShare * 100).toFixed(0)}% of the time: peak RSS ${row.peakRssMB.toFixed(0)} MB`,
+      `sink asleep ${(row.sinkSleepShare * 100).toFixed(0)}% of the time: peak RSS ${row.peakRssMB.toFixed(0)} MB (${row.rssRatioToLoop?.toFixed(2)}x loop)`,
   );
 }
 

@@ -52,6 +52,7 @@ const memoryRow = (events: number, peakRssMB: number): MemoryRow => ({
   freeEventsPerSecond: 1,
   sinkSleepShare: 0,
   peakRssMB,
+  rssRatioToLoop: null,
   heapPeakMB: 1,
 });
 

@@ -26,6 +26,7 @@ export interface ThroughputRow {
   readonly peakRssMB: number;
   readonly rssRatioToLoop: number | null;
   readonly heapPeakMB: number;
+  readonly heapRatioToLoop: number | null;
   readonly heapNote: string;
   readonly note?: string;
 }
@@ -58,6 +59,8 @@ export interface MemoryRow {
   /** Share of the run the sink subtasks spent asleep (averaged over subtasks). */
   readonly sinkSleepShare: number;
   readonly peakRssMB: number;
+  /** Peak RSS over the plain loop's of the same query (from the throughput runs). */
+  readonly rssRatioToLoop: number | null;
   readonly heapPeakMB: number;
 }
 
@@ -130,6 +133,7 @@ export function throughputRow(
     peakRssMB: result.peakRssBytes / MB,
     rssRatioToLoop: loop === undefined ? null : result.peakRssBytes / loop.peakRssBytes,
     heapPeakMB: result.heapPeakBytes / MB,
+    heapRatioToLoop: loop === undefined ? null : result.heapPeakBytes / loop.heapPeakBytes,
     heapNote: result.heapNote,
     ...(result.note === undefined ? {} : { note: result.note }),
   };
@@ -224,6 +228,7 @@ export function throughputTable(rows: readonly ThroughputRow[]): string {
       r.peakRssMB.toFixed(0),
       ratio(r.rssRatioToLoop),
       r.heapPeakMB.toFixed(0),
+      ratio(r.heapRatioToLoop),
     ]),
   );
 }
@@ -297,6 +302,7 @@ export function memoryTable(rows: readonly MemoryRow[]): string {
       `${Math.round(r.eventsPerSecond).toLocaleString('en-US')} (${r.freeEventsPerSecond === null ? '?' : Math.round(r.freeEventsPerSecond).toLocaleString('en-US')})`,
       `${(r.sinkSleepShare * 100).toFixed(0)}%`,
       r.peakRssMB.toFixed(0),
+      ratio(r.rssRatioToLoop),
       r.heapPeakMB.toFixed(0),
     ]),
   );
