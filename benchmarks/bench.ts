@@ -161,8 +161,6 @@ const throughput: ThroughputRow[] = [];
 const loops = new Map<string, ContestantResult>();
 for (const query of queries) {
   const events = eventsOf(query);
-  const loop = await runChild(baselineSpec('loop', query, events));
-  loops.set(query, loop);
   const contestants: Array<[ContestantName, ContestantSpec]> = [
     ['sluice p=1', sluiceSpec(query, 1, events)],
     ['sluice p=2', sluiceSpec(query, 2, events)],
@@ -171,14 +169,27 @@ for (const query of queries) {
     contestants.push(['rxjs', baselineSpec('rxjs', query, events)]);
     contestants.push(['node stream', baselineSpec('node-stream', query, events)]);
   }
-  const loopRow = throughputRow(query, 'plain loop', loop, loop);
-  throughput.push(loopRow);
-  console.log(line(loopRow));
+  // The loop runs before the others and (full run) again after them; the faster of the two is
+  // the baseline, so that a moment of contention on a shared machine cannot flatter the ratios.
+  const loopRuns = [await runChild(baselineSpec('loop', query, events))];
+  const results: Array<[ContestantName, ContestantResult]> = [];
   for (const [name, spec] of contestants) {
     const result = await runChild(spec);
-    if (result.outputs !== loop.outputs) {
-      throw new Error(`${query} ${name}: ${result.outputs} outputs, the plain loop ${loop.outputs}`);
+    if (result.outputs !== loopRuns[0]!.outputs) {
+      throw new Error(`${query} ${name}: ${result.outputs} outputs, the plain loop ${loopRuns[0]!.outputs}`);
     }
+    results.push([name, result]);
+  }
+  if (!quick) loopRuns.push(await runChild(baselineSpec('loop', query, events)));
+  const loop = loopRuns.reduce((a, b) => (b.eventsPerSecond > a.eventsPerSecond ? b : a));
+  loops.set(query, loop);
+  const loopRow = throughputRow(query, 'plain loop', loop, loop);
+  const loopNote = loopRuns.map((r) => Math.round(r.eventsPerSecond).toLocaleString('en-US')).join(' and ');
+  throughput.push(
+    loopRuns.length > 1 ? { ...loopRow, note: `faster of two runs: ${loopNote} events/s` } : loopRow,
+  );
+  console.log(`${line(loopRow)}${loopRuns.length > 1 ? `  [runs: ${loopNote}]` : ''}`);
+  for (const [name, result] of results) {
     const row = throughputRow(query, name, result, loop);
     throughput.push(row);
     console.log(line(row));
@@ -316,9 +327,10 @@ const result: SuiteResult = {
     processes:
       'every measurement runs in a fresh child process (node + tsx), one after another; Sluice jobs run there with runJob on worker threads',
     throughput:
-      `a fixed event count per query (${quick ? `${QUICK_EVENTS.toLocaleString('en-US')} each` : 'see events'}); Sluice: from the moment the first source subtask has emitted its warm-up share ` +
-      `(${WARMUP_SHARE * 100}% of its events) to the moment the last sink subtask closed, over the events emitted after each subtask's warm-up (worker start-up and JIT warm-up excluded; ` +
-      "events other subtasks emitted between the first warm-up and their own are not counted, a slight underestimate); loop and peers: a warm-up run of the same share, then a timed run over all events. Output counts are checked against the loop's",
+      `a fixed event count per query (${quick ? `${QUICK_EVENTS.toLocaleString('en-US')} each` : 'see events'}); Sluice (sink discards): from the moment the last source subtask has emitted its warm-up share ` +
+      `(${WARMUP_SHARE * 100}% of its events) to the moment the last sink subtask closed, over the events emitted in between (each subtask's count at the start interpolated from its progress reports every ~100 ms), ` +
+      'so worker start-up and JIT warm-up are excluded, the drain and final window firings included; loop and peers: a warm-up run of the same share, then a timed run over all events; ' +
+      "in a full run the loop runs before and after the others and the faster run is the baseline. Output counts are checked against the loop's",
     cpu: 'process.cpuUsage() (user + system, all threads of the child process) over the same interval, per event',
     rss: 'process.resourceUsage().maxRSS of the child process: the kernel high-water mark over its whole life (tsx and job start-up included)',
     heap: "V8 used heap: Sluice = sum of each worker isolate's peak (sampled from the source poll every 50 ms) + the coordinator thread's peak; loop and peers = one isolate, sampled every 4096 outputs and at the end",
