@@ -252,9 +252,10 @@ export class HeapReducingState<T> extends HeapState<T> implements InternalReduci
     return this.read();
   }
 
-  add(value: T): void {
+  add(value: T): boolean {
     const current = this.read();
     this.write(current === undefined ? value : this.#reduce(current, value));
+    return current === undefined;
   }
 
   mergeNamespaces(target: string, sources: readonly string[]): void {
@@ -283,9 +284,10 @@ export class HeapAggregatingState<IN, ACC, OUT>
     return this.read();
   }
 
-  add(value: IN): void {
+  add(value: IN): boolean {
     const acc = this.read();
     this.write(this.#agg.add(value, acc === undefined ? this.#agg.createAccumulator() : acc));
+    return acc === undefined;
   }
 
   mergeNamespaces(target: string, sources: readonly string[]): void {

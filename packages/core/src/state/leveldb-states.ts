@@ -256,9 +256,10 @@ export class LevelDbReducingState<T> extends LevelDbState<T> implements Internal
     return this.read();
   }
 
-  add(value: T): void {
+  add(value: T): boolean {
     const current = this.read();
     this.write(current === undefined ? value : this.#reduce(current, value));
+    return current === undefined;
   }
 
   mergeNamespaces(target: string, sources: readonly string[]): void {
@@ -287,10 +288,11 @@ export class LevelDbAggregatingState<IN, ACC, OUT>
     return this.read();
   }
 
-  add(value: IN): void {
+  add(value: IN): boolean {
     const acc = this.read();
     // write(), not touched(): add() may return a new accumulator or mutate and return `acc`.
     this.write(this.#agg.add(value, acc === undefined ? this.#agg.createAccumulator() : acc));
+    return acc === undefined;
   }
 
   mergeNamespaces(target: string, sources: readonly string[]): void {

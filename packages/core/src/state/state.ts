@@ -116,12 +116,19 @@ export interface InternalMapState<UK extends Key, UV> extends MapState<UK, UV>, 
 
 export interface InternalReducingState<T> extends ReducingState<T>, InternalMergingState {
   readonly kind: 'reducing';
+  /**
+   * As {@link ReducingState.add}; returns true when the namespace held nothing before (the first
+   * element of a window), which saves operators a read to find out.
+   */
+  add(value: T): boolean;
 }
 
 export interface InternalAggregatingState<IN, ACC, OUT>
   extends AggregatingState<IN, OUT>,
     InternalMergingState {
   readonly kind: 'aggregating';
+  /** As {@link AggregatingState.add}; returns true when the namespace held no accumulator before. */
+  add(value: IN): boolean;
   /**
    * Merges accumulators with the AggregateFunction's `merge`.
    * @throws {StateError} `SLUICE_STATE_NO_MERGE` if the AggregateFunction has no `merge`.

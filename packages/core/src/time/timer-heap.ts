@@ -15,7 +15,10 @@
  *   without building a string per timer (no `${ts}|${key}|${ns}` concatenation on the hot path).
  *   Nesting by timestamp first suits windows: many keys share one window end, so the outer map
  *   stays small. Keys use `Map`'s SameValueZero equality: `1`, `1n`, `'1'` and `true` are four
- *   different keys; `1n` equals another `1n`.
+ *   different keys; `1n` equals another `1n`. A level with a single timer holds the entry itself
+ *   instead of a one-entry Map: a key has one timer per window end (fixed windows), and a session
+ *   window's end is usually the only timer at its timestamp, so most timers would otherwise
+ *   allocate one or two Maps each, and session windows move their timers on every record.
  * - Order is by timestamp, then by registration order (a sequence number). Flink leaves equal
  *   timestamps unordered; we make them first-registered-first-fired so that runs are
  *   deterministic and a snapshot restored in order fires in the same order.
@@ -47,13 +50,21 @@ interface MutableEntry<K extends TimerKey> {
 /** A timer as plain data: `[timestamp, key, namespace]`. */
 export type TimerTuple<K extends TimerKey = TimerKey> = [timestamp: number, key: K, namespace: string];
 
+/** `Map`'s key equality (SameValueZero), for a level that holds one entry instead of a Map. */
+function sameKey(a: TimerKey, b: TimerKey): boolean {
+  return a === b || (Number.isNaN(a) && Number.isNaN(b));
+}
+
 function before<K extends TimerKey>(a: MutableEntry<K>, b: MutableEntry<K>): boolean {
   return a.timestamp < b.timestamp || (a.timestamp === b.timestamp && a.seq < b.seq);
 }
 
 export class TimerHeap<K extends TimerKey = TimerKey> {
   readonly #heap: MutableEntry<K>[] = [];
-  readonly #index = new Map<number, Map<K, Map<string, MutableEntry<K>>>>();
+  readonly #index = new Map<
+    number,
+    MutableEntry<K> | Map<K, MutableEntry<K> | Map<string, MutableEntry<K>>>
+  >();
   #nextSeq = 0;
 
   /** Number of distinct timers held. */
@@ -73,39 +84,69 @@ export class TimerHeap<K extends TimerKey = TimerKey> {
   add(timestamp: number, key: K, namespace: string): boolean {
     // Normalise -0 so that a snapshot never carries a -0 that a later comparison treats as 0 anyway.
     const ts = timestamp === 0 ? 0 : timestamp;
-    let byKey = this.#index.get(ts);
-    if (byKey === undefined) {
-      byKey = new Map();
-      this.#index.set(ts, byKey);
+    const index = this.#index;
+    const atTime = index.get(ts);
+    if (atTime !== undefined) {
+      if (atTime instanceof Map) {
+        const ofKey = atTime.get(key);
+        if (ofKey === undefined) {
+          atTime.set(key, this.#push(ts, key, namespace));
+        } else if (ofKey instanceof Map) {
+          if (ofKey.has(namespace)) return false;
+          ofKey.set(namespace, this.#push(ts, key, namespace));
+        } else {
+          if (ofKey.namespace === namespace) return false;
+          atTime.set(key, new Map([[ofKey.namespace, ofKey]]).set(namespace, this.#push(ts, key, namespace)));
+        }
+      } else if (sameKey(atTime.key, key)) {
+        if (atTime.namespace === namespace) return false;
+        const ofKey = new Map([[atTime.namespace, atTime]]).set(namespace, this.#push(ts, key, namespace));
+        index.set(ts, new Map<K, MutableEntry<K> | Map<string, MutableEntry<K>>>([[atTime.key, ofKey]]));
+      } else {
+        const byKey = new Map<K, MutableEntry<K> | Map<string, MutableEntry<K>>>([[atTime.key, atTime]]);
+        byKey.set(key, this.#push(ts, key, namespace));
+        index.set(ts, byKey);
+      }
+      return true;
     }
-    let byNamespace = byKey.get(key);
-    if (byNamespace === undefined) {
-      byNamespace = new Map();
-      byKey.set(key, byNamespace);
-    } else if (byNamespace.has(namespace)) {
-      return false;
-    }
+    index.set(ts, this.#push(ts, key, namespace));
+    return true;
+  }
+
+  /** A new entry at the end of the heap, sifted into place. */
+  #push(timestamp: number, key: K, namespace: string): MutableEntry<K> {
     const entry: MutableEntry<K> = {
-      timestamp: ts,
+      timestamp,
       key,
       namespace,
       seq: this.#nextSeq++,
       heapIndex: this.#heap.length,
     };
-    byNamespace.set(namespace, entry);
     this.#heap.push(entry);
     this.#siftUp(entry.heapIndex);
-    return true;
+    return entry;
+  }
+
+  #find(timestamp: number, key: K, namespace: string): MutableEntry<K> | undefined {
+    const atTime = this.#index.get(timestamp);
+    if (atTime === undefined) return undefined;
+    if (atTime instanceof Map) {
+      const ofKey = atTime.get(key);
+      if (ofKey === undefined) return undefined;
+      if (ofKey instanceof Map) return ofKey.get(namespace);
+      return ofKey.namespace === namespace ? ofKey : undefined;
+    }
+    return sameKey(atTime.key, key) && atTime.namespace === namespace ? atTime : undefined;
   }
 
   /** True if the triple is registered. */
   has(timestamp: number, key: K, namespace: string): boolean {
-    return this.#index.get(timestamp)?.get(key)?.has(namespace) ?? false;
+    return this.#find(timestamp, key, namespace) !== undefined;
   }
 
   /** Removes a timer. Returns false if it was not present. O(log n). */
   remove(timestamp: number, key: K, namespace: string): boolean {
-    const entry = this.#index.get(timestamp)?.get(key)?.get(namespace);
+    const entry = this.#find(timestamp, key, namespace);
     if (entry === undefined) return false;
     this.#unindex(entry);
     this.#removeAt(entry.heapIndex);
@@ -129,13 +170,18 @@ export class TimerHeap<K extends TimerKey = TimerKey> {
   }
 
   #unindex(entry: MutableEntry<K>): void {
-    const byKey = this.#index.get(entry.timestamp)!;
-    const byNamespace = byKey.get(entry.key)!;
-    byNamespace.delete(entry.namespace);
-    if (byNamespace.size === 0) {
-      byKey.delete(entry.key);
-      if (byKey.size === 0) this.#index.delete(entry.timestamp);
+    const atTime = this.#index.get(entry.timestamp)!;
+    if (!(atTime instanceof Map)) {
+      this.#index.delete(entry.timestamp);
+      return;
     }
+    const ofKey = atTime.get(entry.key)!;
+    if (ofKey instanceof Map) {
+      ofKey.delete(entry.namespace);
+      if (ofKey.size > 0) return;
+    }
+    atTime.delete(entry.key);
+    if (atTime.size === 0) this.#index.delete(entry.timestamp);
   }
 
   #removeAt(i: number): void {
@@ -196,15 +242,16 @@ export class TimerHeap<K extends TimerKey = TimerKey> {
   assertInvariants(): void {
     const heap = this.#heap;
     let indexed = 0;
-    for (const byKey of this.#index.values()) {
-      for (const byNamespace of byKey.values()) indexed += byNamespace.size;
+    for (const atTime of this.#index.values()) {
+      if (!(atTime instanceof Map)) indexed++;
+      else for (const ofKey of atTime.values()) indexed += ofKey instanceof Map ? ofKey.size : 1;
     }
     if (indexed !== heap.length) throw new Error(`index holds ${indexed} timers, heap ${heap.length}`);
     for (let i = 0; i < heap.length; i++) {
       const e = heap[i]!;
       if (e.heapIndex !== i) throw new Error(`entry at ${i} thinks it is at ${e.heapIndex}`);
       if (i > 0 && before(e, heap[(i - 1) >> 1]!)) throw new Error(`heap order broken at ${i}`);
-      if (this.#index.get(e.timestamp)?.get(e.key)?.get(e.namespace) !== e) {
+      if (this.#find(e.timestamp, e.key, e.namespace) !== e) {
         throw new Error(`entry at ${i} is not indexed`);
       }
     }

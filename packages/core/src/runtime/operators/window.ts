@@ -20,7 +20,12 @@ import type {
   InternalReducingState,
   InternalValueState,
 } from '../../state/state.ts';
-import { MergingWindowSet, type MergingWindowSetPlain } from '../../time/merging-window-set.ts';
+import {
+  addWindowToPairs,
+  findWindowInPairs,
+  retireWindowFromPairs,
+  type WindowMapping,
+} from '../../time/merging-window-set.ts';
 import {
   maxTimestamp,
   parseWindowNamespace,
@@ -69,17 +74,35 @@ export class WindowOperator extends AbstractKeyedOperator<unknown, unknown> impl
   readonly #lateTag: string | undefined;
   readonly #fn: WindowFunctionSpec;
   #contents!: ContentsState;
-  #sessions: InternalValueState<MergingWindowSetPlain> | undefined;
+  #sessions: InternalValueState<WindowMapping[]> | undefined;
   #firingTimestamp = 0;
   readonly #windowContext: WindowContextImpl;
   /**
-   * Namespace strings by window start, for fixed-size windows: most records fall in a window
-   * seen just before, and reusing its string saves building and hashing a new one per record.
+   * Namespace strings of fixed-size windows: most records fall in windows seen just before, and
+   * reusing their strings saves building and hashing a new one per record and window.
    */
-  readonly #namespaces = new Map<number, string>();
-  /** Tumbling windows without offset take a path without the assigner's array; 0 otherwise. */
-  readonly #tumblingSize: number;
+  readonly #namespaces = new NamespaceCache();
+  /** Fixed-size windows by namespace, filled as their timers are registered: timers find their window without parsing. */
+  readonly #windowsByNamespace = new Map<string, TimeWindow>();
+  /** Fixed-size windows: size, slide (= size for tumbling) and offset; 0 for sessions. */
+  readonly #size: number;
+  readonly #slide: number;
+  readonly #offset: number;
+  /** Session windows: the gap; 0 otherwise. */
+  readonly #sessionGap: number;
+  /** An AggregateFunction without merge(): every merge must still call mergeNamespaces, to fail. */
+  readonly #contentsMayThrowOnMerge: boolean;
+  /** The window of the record being added; read, never kept (the merging set copies it). */
   readonly #scratchWindow = { start: 0, end: 0 };
+  /**
+   * Namespaces of session windows: a session's state window is used by each of its records, and
+   * its current window's string is built to register its timer and needed again to delete it
+   * when the next record extends it.
+   */
+  readonly #sessionNamespaces = new NamespaceCache();
+  /** The key and outcome of the {@link addWindowToPairs} call in progress, for {@link #onMerge}. */
+  #mergeKey: Key = '';
+  #merged = false;
 
   constructor(options: WindowOperatorOptions) {
     super(options.keySelector);
@@ -90,17 +113,24 @@ export class WindowOperator extends AbstractKeyedOperator<unknown, unknown> impl
     this.#fn = options.fn;
     this.#windowContext = new WindowContextImpl(this);
     const assigner = options.assigner;
-    this.#tumblingSize = assigner.kind === 'tumbling' && assigner.offset === 0 ? assigner.size : 0;
+    this.#size = assigner.kind === 'session' ? 0 : assigner.size;
+    this.#slide = assigner.kind === 'sliding' ? assigner.slide : this.#size;
+    this.#offset = assigner.kind === 'session' ? 0 : assigner.offset;
+    this.#sessionGap = assigner.kind === 'session' ? assigner.gap : 0;
+    this.#contentsMayThrowOnMerge =
+      options.fn.kind === 'aggregate' && options.fn.aggregate.merge === undefined;
   }
 
-  #namespaceOf(window: TimeWindow): string {
-    const cached = this.#namespaces.get(window.start);
-    if (cached !== undefined) return cached;
-    const namespace = windowNamespace(window);
-    // Bounded: windows move on with time; an old start is simply built again if it comes back.
-    if (this.#namespaces.size >= 4096) this.#namespaces.clear();
-    this.#namespaces.set(window.start, namespace);
-    return namespace;
+  /** Remembers a fixed-size window for its timers (bounded: windows move on with time). */
+  #rememberWindow(namespace: string, window: TimeWindow): void {
+    const windows = this.#windowsByNamespace;
+    if (windows.has(namespace)) return;
+    if (windows.size >= 4096) windows.clear();
+    windows.set(namespace, { start: window.start, end: window.end });
+  }
+
+  #sessionNamespaceOf(window: TimeWindow): string {
+    return this.#sessionNamespaces.of(window.start, window.end);
   }
 
   override open(): void {
@@ -123,8 +153,8 @@ export class WindowOperator extends AbstractKeyedOperator<unknown, unknown> impl
     }
     if (this.#assigner.isMerging) {
       this.#sessions = this.backend.getState(
-        valueState<MergingWindowSetPlain>('__window-sessions'),
-      ) as InternalValueState<MergingWindowSetPlain>;
+        valueState<WindowMapping[]>('__window-sessions'),
+      ) as InternalValueState<WindowMapping[]>;
     }
   }
 
@@ -153,20 +183,31 @@ export class WindowOperator extends AbstractKeyedOperator<unknown, unknown> impl
   processElement(value: unknown, timestamp: number): void {
     const key = this.setKeyOf(value);
     const time = this.#isEventTime ? timestamp : this.clock();
-    let accepted: boolean;
-    const size = this.#tumblingSize;
-    if (size > 0 && Number.isFinite(time)) {
-      // The common case without the assigner's array: one window, its start computed here.
-      const start = time - (((time % size) + size) % size);
-      this.#scratchWindow.start = start;
-      this.#scratchWindow.end = start + size;
-      accepted = this.#addToWindow(key, value, this.#scratchWindow);
+    let accepted = false;
+    // The assigners' arithmetic inline, without their arrays: they run for a non-finite time
+    // only, to throw their error.
+    if (!Number.isFinite(time)) {
+      this.#assigner.assignWindows(time);
+    } else if (this.#sessionGap > 0) {
+      this.#scratchWindow.start = time;
+      this.#scratchWindow.end = time + this.#sessionGap;
+      accepted = this.#addToSession(key, value, this.#scratchWindow);
     } else {
-      const windows = this.#assigner.assignWindows(time);
-      accepted =
-        this.#sessions === undefined
-          ? this.#addToWindows(key, value, windows)
-          : this.#addToSessions(key, value, windows);
+      const size = this.#size;
+      const slide = this.#slide;
+      const window = this.#scratchWindow;
+      // As the assigners (Flink's): from the latest window start at or before the time, one
+      // slide back at a time while the window still contains it; tumbling: slide = size.
+      const offset = this.#offset;
+      for (
+        let start = time - ((((time - offset) % slide) + slide) % slide);
+        start > time - size;
+        start -= slide
+      ) {
+        window.start = start;
+        window.end = start + size;
+        if (this.#addToWindow(key, value, window)) accepted = true;
+      }
     }
     if (!accepted) {
       if (this.#lateTag !== undefined) this.output.collectSide(this.#lateTag, value, timestamp);
@@ -174,28 +215,21 @@ export class WindowOperator extends AbstractKeyedOperator<unknown, unknown> impl
     }
   }
 
-  #addToWindows(key: Key, value: unknown, windows: readonly TimeWindow[]): boolean {
-    let accepted = false;
-    for (const window of windows) if (this.#addToWindow(key, value, window)) accepted = true;
-    return accepted;
-  }
-
   /** Fixed-size windows (tumbling, sliding): each lives under its own namespace. */
   #addToWindow(key: Key, value: unknown, window: TimeWindow): boolean {
     if (this.#isLate(window)) return false;
-    const namespace = this.#namespaceOf(window);
+    const namespace = this.#namespaces.of(window.start, window.end);
     const contents = this.#contents;
     contents.setNamespace(namespace);
-    // Timers are registered with a window's first record; later records find them in place.
-    // (List contents cannot be checked without a copy; the timer service dedups those.)
-    const first =
-      contents.kind === 'aggregating'
-        ? contents.getAccumulator() === undefined
-        : contents.kind === 'reducing'
-          ? contents.get() === undefined
-          : true;
-    contents.add(value);
-    if (first) this.#registerTimers(key, namespace, window);
+    // Timers are registered with a window's first record (add says whether it was); later
+    // records find them in place. (List contents are not checked; the timer service dedups those.)
+    let first = true;
+    if (contents.kind === 'list') contents.add(value);
+    else first = contents.add(value);
+    if (first) {
+      this.#rememberWindow(namespace, window);
+      this.#registerTimers(key, namespace, window);
+    }
     // A late record within the allowed lateness re-fires its window with the update.
     if (this.#isEventTime && maxTimestamp(window) <= this.currentWatermark) {
       this.#fire(key, { start: window.start, end: window.end }, namespace);
@@ -203,38 +237,72 @@ export class WindowOperator extends AbstractKeyedOperator<unknown, unknown> impl
     return true;
   }
 
-  #addToSessions(key: Key, value: unknown, windows: readonly TimeWindow[]): boolean {
+  /**
+   * Session windows. The key's in-flight windows are the stored `[window, stateWindow]` pairs
+   * themselves, changed in place and written back only when they changed: no per-record copy
+   * into another structure and back. Most records fall inside the key's last session or extend it.
+   */
+  #addToSession(key: Key, value: unknown, window: TimeWindow): boolean {
     const sessions = this.#sessions!;
-    const set = MergingWindowSet.fromPlain(sessions.value() ?? []);
-    let accepted = false;
-    for (const window of windows) {
-      const merged = set.addWindow(window, (_result, mergedWindows, stateResult, mergedStateWindows) => {
-        for (const w of mergedWindows) this.#deleteTimers(key, windowNamespace(w), w);
-        this.#contents.mergeNamespaces(
-          windowNamespace(stateResult),
-          mergedStateWindows.map((w) => windowNamespace(w)),
-        );
-      });
-      const stateWindow = set.getStateWindow(merged)!;
-      const stateNamespace = windowNamespace(stateWindow);
-      if (this.#isLate(merged)) {
-        // The whole session is past its lateness: drop what merged into it, as Flink does.
-        this.#contents.setNamespace(stateNamespace);
-        this.#contents.clear();
-        set.retireWindow(merged);
-        continue;
-      }
-      accepted = true;
+    const stored = sessions.value();
+    const pairs: WindowMapping[] = stored ?? [];
+    const sizeBefore = pairs.length;
+    this.#mergeKey = key;
+    this.#merged = false;
+    const mapping = addWindowToPairs(pairs, window, this.#onMerge);
+    const merged = mapping[0];
+    const stateNamespace = this.#sessionNamespaceOf(mapping[1]);
+    let accepted = true;
+    if (this.#isLate(merged)) {
+      // The whole session is past its lateness: drop what merged into it, as Flink does.
+      this.#contents.setNamespace(stateNamespace);
+      this.#contents.clear();
+      retireWindowFromPairs(pairs, merged);
+      accepted = false;
+    } else {
       this.#contents.setNamespace(stateNamespace);
       this.#contents.add(value);
-      this.#registerTimers(key, windowNamespace(merged), merged);
+      // A window that did not change already has its timers, unless they may have fired (event
+      // time: the timer service's watermark reached its end; processing time: always assumed):
+      // then register as before, which the timer service deduplicates.
+      if (
+        this.#merged ||
+        pairs.length !== sizeBefore ||
+        !this.#isEventTime ||
+        maxTimestamp(merged) <= this.timers.currentWatermark
+      ) {
+        this.#registerTimers(key, this.#sessionNamespaceOf(merged), merged);
+      }
       if (this.#isEventTime && maxTimestamp(merged) <= this.currentWatermark)
         this.#fire(key, merged, stateNamespace);
     }
-    if (set.size === 0) sessions.clear();
-    else sessions.update(set.toPlain());
+    if (pairs.length === 0) {
+      if (stored !== undefined) sessions.clear();
+    } else if (this.#merged || pairs.length !== sizeBefore || stored === undefined) {
+      sessions.update(pairs);
+    }
     return accepted;
   }
+
+  /** The merge callback of {@link addWindowToPairs}: one function for the operator's life. */
+  readonly #onMerge = (
+    _result: TimeWindow,
+    mergedWindows: readonly TimeWindow[],
+    stateResult: TimeWindow,
+    mergedStateWindows: readonly TimeWindow[],
+  ): void => {
+    const key = this.#mergeKey;
+    this.#merged = true;
+    for (const w of mergedWindows) this.#deleteTimers(key, this.#sessionNamespaceOf(w), w);
+    // Nothing to move when the state window stays in place and no other merged into it; the
+    // call is still made for an AggregateFunction without merge(), which must fail as before.
+    if (mergedStateWindows.length > 0 || this.#contentsMayThrowOnMerge) {
+      this.#contents.mergeNamespaces(
+        this.#sessionNamespaceOf(stateResult),
+        mergedStateWindows.map((w) => this.#sessionNamespaceOf(w)),
+      );
+    }
+  };
 
   #registerTimers(key: Key, namespace: string, window: TimeWindow): void {
     if (this.#isEventTime) {
@@ -266,23 +334,26 @@ export class WindowOperator extends AbstractKeyedOperator<unknown, unknown> impl
 
   /** Timers are registered under the window's namespace; its contents live under its state window. */
   #onTimer(key: Key, namespace: string, timestamp: number): void {
-    const window = parseWindowNamespace(namespace);
-    let set: MergingWindowSet | undefined;
+    const known = this.#windowsByNamespace.get(namespace);
+    // A copy: the window goes to user functions, which must not reach the cache.
+    const window =
+      known === undefined ? parseWindowNamespace(namespace) : { start: known.start, end: known.end };
+    let pairs: WindowMapping[] | undefined;
     let stateNamespace = namespace;
     if (this.#sessions !== undefined) {
-      set = MergingWindowSet.fromPlain(this.#sessions.value() ?? []);
-      const stateWindow = set.getStateWindow(window);
-      if (stateWindow === undefined) return;
-      stateNamespace = windowNamespace(stateWindow);
+      pairs = this.#sessions.value();
+      const mapping = pairs === undefined ? undefined : findWindowInPairs(pairs, window);
+      if (mapping === undefined) return;
+      stateNamespace = this.#sessionNamespaceOf(mapping[1]);
     }
     if (timestamp === maxTimestamp(window)) this.#fire(key, window, stateNamespace);
     if (timestamp === this.#cleanupTime(window)) {
       this.#contents.setNamespace(stateNamespace);
       this.#contents.clear();
-      if (set !== undefined) {
-        set.retireWindow(window);
-        if (set.size === 0) this.#sessions!.clear();
-        else this.#sessions!.update(set.toPlain());
+      if (pairs !== undefined) {
+        retireWindowFromPairs(pairs, window);
+        if (pairs.length === 0) this.#sessions!.clear();
+        else this.#sessions!.update(pairs);
       }
     }
   }
@@ -306,6 +377,31 @@ export class WindowOperator extends AbstractKeyedOperator<unknown, unknown> impl
 
   override close(): void {
     if (this.#fn.kind === 'process') this.#fn.process.close?.();
+  }
+}
+
+/**
+ * A direct-mapped cache of window namespace strings by (start, end): one slot per hash, a
+ * collision simply replaces the slot. Cheaper than any Map or WeakMap lookup (no hashing of a
+ * heap number, no allocation), and than building the string, which converts two 13-digit
+ * numbers; it also gives state and timers the same string object, whose hash is then computed once.
+ */
+class NamespaceCache {
+  static readonly #SLOTS = 8192; // a power of two; windows alive at once in a busy subtask
+  readonly #starts = new Float64Array(NamespaceCache.#SLOTS).fill(Number.NaN);
+  readonly #ends = new Float64Array(NamespaceCache.#SLOTS);
+  readonly #namespaces: string[] = new Array<string>(NamespaceCache.#SLOTS).fill('');
+
+  of(start: number, end: number): string {
+    // `| 0` keeps the low 32 bits of a whole number of ms; mixing in the end separates sessions
+    // that start together. NaN in the empty slots never equals a start.
+    const slot = ((start | 0) ^ Math.imul(end | 0, 0x9e3779b1)) & (NamespaceCache.#SLOTS - 1);
+    if (this.#starts[slot] === start && this.#ends[slot] === end) return this.#namespaces[slot]!;
+    const namespace = windowNamespace({ start, end });
+    this.#starts[slot] = start;
+    this.#ends[slot] = end;
+    this.#namespaces[slot] = namespace;
+    return namespace;
   }
 }
 
