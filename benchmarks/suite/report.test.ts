@@ -129,5 +129,10 @@ describe('markdownReport', () => {
     expect(md).toContain('MISS');
     expect(md).toContain('_not run: absent_');
     expect(md).toContain('- **throughput**: how');
+    // Every table row has as many cells as its header.
+    for (const block of md.split('\n\n').filter((b) => b.startsWith('| '))) {
+      const cells = block.split('\n').map((line) => line.split(' | ').length);
+      expect(new Set(cells).size).toBe(1);
+    }
   });
 });

@@ -217,6 +217,7 @@ export function throughputTable(rows: readonly ThroughputRow[]): string {
       'peak RSS MB',
       'RSS x loop',
       'heap MB',
+      'heap x loop',
     ],
     rows.map((r) => [
       r.query,
@@ -291,6 +292,7 @@ export function memoryTable(rows: readonly MemoryRow[]): string {
       'events/s (free-running)',
       'sink asleep',
       'peak RSS MB',
+      'RSS x loop',
       'heap MB',
     ],
     rows.map((r) => [
