@@ -115,38 +115,4 @@ describe("nexmarkSource({ pace: 'event-time' })", () => {
     expect(() => nexmarkSource({ pace: 'wall' as never })).toThrow(/option "pace"/);
     expect(() => nexmarkSource({ split: 'random' as never })).toThrow(/option "split"/);
   });
-
-  it('emits the watermark assignTimestamps would: highest event time so far less the delay, after each poll', () => {
-    const config = nexmarkConfig({ outOfOrderGroupSize: 16 });
-    const source = nexmarkSource({
-      events: 1000,
-      outOfOrderGroupSize: 16,
-      split: 'interleaved',
-      watermarkDelayMs: 5,
-    });
-    const reader = source.createReader(context(1, 2));
-    const watermarks: number[] = [];
-    let highest = Number.NEGATIVE_INFINITY;
-    const expected: number[] = [];
-    const output = {
-      collect: (_value: NexmarkEvent, timestamp?: number) => {
-        highest = Math.max(highest, timestamp!);
-      },
-      emitWatermark: (watermark: number) => watermarks.push(watermark),
-      markIdle() {},
-    };
-    let status: unknown;
-    do {
-      status = reader.poll(output, 37);
-      if (expected.at(-1) !== highest - 6) expected.push(highest - 6);
-    } while (status === PollStatus.More);
-    expect(watermarks).toEqual(expected);
-    // Subtask 1 of 2 got the odd events: its last watermark trails the highest of those.
-    let oddHighest = Number.NEGATIVE_INFINITY;
-    for (let n = 1; n < 1000; n += 2)
-      oddHighest = Math.max(oddHighest, eventTimestamp(nexmarkEvent(n, config)));
-    expect(watermarks.at(-1)).toBe(oddHighest - 6);
-    expect(() => nexmarkSource({ watermarkDelayMs: 5, ratePerSecond: 10 })).toThrow(/"watermarkDelayMs"/);
-    expect(() => nexmarkSource({ watermarkDelayMs: -1 })).toThrow(/option "watermarkDelayMs"/);
-  });
 });

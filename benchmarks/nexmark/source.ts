@@ -37,13 +37,6 @@ export interface NexmarkSourceOptions extends Partial<NexmarkConfig> {
   readonly split?: 'ranges' | 'interleaved';
   /** The wall clock the pacing reads, epoch ms (default `performance.timeOrigin + performance.now()`); for tests. */
   readonly clock?: () => number;
-  /**
-   * Emit watermarks from the source: after each poll, the highest event time emitted so far less
-   * this many ms (and 1), when it advanced — what `assignTimestamps` with this
-   * `maxOutOfOrderness` would emit right behind the source, without an operator per record.
-   * Not with `ratePerSecond`.
-   */
-  readonly watermarkDelayMs?: number;
 }
 
 /** Splits as the core generator source stores them: indices `next, next + stride, ...` below `end`. */
@@ -67,7 +60,7 @@ export function nexmarkEventTimeMs(n: number, config: NexmarkConfig): number {
  * With `pace: 'event-time'`, a reader of the same splits that waits for each event's time.
  */
 export function nexmarkSource(options: NexmarkSourceOptions = {}): Source<NexmarkEvent> {
-  const { events, ratePerSecond, pace, clock, split, watermarkDelayMs, ...generatorOptions } = options;
+  const { events, ratePerSecond, pace, clock, split, ...generatorOptions } = options;
   if (events !== undefined && (!Number.isSafeInteger(events) || events < 0)) {
     throw new ConfigError(`nexmark: option "events" must be an integer >= 0, got ${String(events)}`);
   }
@@ -91,20 +84,10 @@ export function nexmarkSource(options: NexmarkSourceOptions = {}): Source<Nexmar
   if (clock !== undefined && typeof clock !== 'function') {
     throw new ConfigError('nexmark: option "clock" must be a function () => epoch ms');
   }
-  if (watermarkDelayMs !== undefined) {
-    if (!Number.isFinite(watermarkDelayMs) || watermarkDelayMs < 0) {
-      throw new ConfigError(
-        `nexmark: option "watermarkDelayMs" must be a number >= 0, got ${String(watermarkDelayMs)}`,
-      );
-    }
-    if (ratePerSecond !== undefined) {
-      throw new ConfigError('nexmark: options "watermarkDelayMs" and "ratePerSecond" exclude each other');
-    }
-  }
   const config = nexmarkConfig(generatorOptions);
-  if (pace === 'event-time' || split === 'interleaved' || watermarkDelayMs !== undefined) {
+  if (pace === 'event-time' || split === 'interleaved') {
     const paceClock = pace === 'event-time' ? (clock ?? epochNowMs) : undefined;
-    return nexmarkReaderSource(config, events, split ?? 'ranges', paceClock, watermarkDelayMs);
+    return nexmarkReaderSource(config, events, split ?? 'ranges', paceClock);
   }
   const source = generatorSource((n) => nexmarkEvent(n, config), {
     ...(events === undefined ? {} : { count: events }),
@@ -127,7 +110,6 @@ function nexmarkReaderSource(
   events: number | undefined,
   split: 'ranges' | 'interleaved',
   paceClock: (() => number) | undefined,
-  watermarkDelayMs: number | undefined,
 ): Source<NexmarkEvent> {
   return {
     name: 'nexmark',
@@ -146,16 +128,6 @@ function nexmarkReaderSource(
         const [start, end] = splitRange(events, subtaskIndex, parallelism);
         splits = [[start, end, 1]];
       }
-      let maxTimestamp = Number.NEGATIVE_INFINITY;
-      let watermark = Number.NEGATIVE_INFINITY;
-      const emitWatermark = (output: SourceOutput<NexmarkEvent>): void => {
-        if (watermarkDelayMs === undefined) return;
-        const next = maxTimestamp - watermarkDelayMs - 1;
-        if (next > watermark) {
-          watermark = next;
-          output.emitWatermark(next);
-        }
-      };
       return {
         poll(output: SourceOutput<NexmarkEvent>, maxRecords: number) {
           const now = paceClock === undefined ? Number.POSITIVE_INFINITY : paceClock();
@@ -170,16 +142,13 @@ function nexmarkReaderSource(
             if (paceClock === undefined) {
               for (; i < budget && next < end; i++) {
                 const event = nexmarkEvent(next, config);
-                const timestamp = eventTimestamp(event);
-                if (timestamp > maxTimestamp) maxTimestamp = timestamp;
-                output.collect(event, timestamp);
+                output.collect(event, eventTimestamp(event));
                 next += stride;
               }
             } else {
               for (; i < budget && next < end; i++) {
                 dueMs = nexmarkEventTimeMs(next, config);
                 if (dueMs > now) break;
-                if (dueMs > maxTimestamp) maxTimestamp = dueMs;
                 output.collect(nexmarkEvent(next, config), dueMs);
                 next += stride;
               }
@@ -188,12 +157,8 @@ function nexmarkReaderSource(
             budget -= i;
             if (next >= end) splits.shift();
             // The next event is not due yet: come back when it is.
-            else if (dueMs > now) {
-              emitWatermark(output);
-              return { sleepMs: dueMs - now };
-            }
+            else if (dueMs > now) return { sleepMs: dueMs - now };
           }
-          emitWatermark(output);
           return splits.length > 0 ? PollStatus.More : PollStatus.End;
         },
         snapshotState: () => splits.map(([next, end, stride]): NexmarkSplit => [next, end, stride]),

@@ -18,7 +18,7 @@ import {
 } from '../../suite/latency.ts';
 import { epochMs, type ProbeArgs, post, probeSource } from '../../suite/probe.ts';
 import { maxOutOfOrdernessMs, type NexmarkConfig, nexmarkConfig } from '../generator.ts';
-import type { NexmarkEvent } from '../model.ts';
+import { eventTimestamp, type NexmarkEvent } from '../model.ts';
 import { nexmarkSource } from '../source.ts';
 
 export interface LatencyArgs {
@@ -73,18 +73,17 @@ export function nexmarkInput(
   if (paced && args.latency === undefined) throw new Error("nexmark: output 'latency' needs args.latency");
   // Interleaved: every source subtask moves through event time with the others (contiguous ranges
   // would put one subtask half the stream ahead, and windows would wait for the other).
-  // The source emits the watermarks itself (what assignTimestamps would, without an operator
-  // per record: ~5% of a stateless query's CPU).
   const source = nexmarkSource({
     ...config,
     events: args.events,
     split: 'interleaved',
-    watermarkDelayMs: maxOutOfOrdernessMs(config),
     ...(paced ? { pace: 'event-time' } : {}),
   });
   return env
     .fromSource(args.probe === undefined ? source : probeSource(source, args.probe), { name: 'nexmark' })
-    .uid('nexmark');
+    .uid('nexmark')
+    .assignTimestamps({ timestamp: eventTimestamp, maxOutOfOrderness: maxOutOfOrdernessMs(config) })
+    .uid('watermarks');
 }
 
 /** Sends a query's results where `args.output` says. */
