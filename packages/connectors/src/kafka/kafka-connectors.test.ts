@@ -63,17 +63,18 @@ function readings(count: number, keys: number, seed: number): Reading[] {
   }));
 }
 
+/** Produces `values` in requests of 5,000; `target(i)` gives record i's key or its partition. */
 async function produce(
   topic: string,
   values: ReadonlyArray<string>,
-  keyOf: (i: number) => string,
+  target: (i: number) => { key: string } | { partition: number },
 ): Promise<void> {
   const producer = client.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   for (let from = 0; from < values.length; from += 5000) {
     await producer.send({
       topic,
-      messages: values.slice(from, from + 5000).map((value, j) => ({ key: keyOf(from + j), value })),
+      messages: values.slice(from, from + 5000).map((value, j) => ({ value, ...target(from + j) })),
     });
   }
   await producer.disconnect();
@@ -101,24 +102,6 @@ function sumsById(results: readonly WindowSum[]): { sums: Map<string, number>; d
   return { sums, duplicates };
 }
 
-async function produceTo(
-  topic: string,
-  values: ReadonlyArray<string>,
-  partitionOf: (i: number) => number,
-): Promise<void> {
-  const producer = client.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-  await producer.connect();
-  for (let from = 0; from < values.length; from += 5000) {
-    await producer.send({
-      topic,
-      messages: values
-        .slice(from, from + 5000)
-        .map((value, j) => ({ value, partition: partitionOf(from + j) })),
-    });
-  }
-  await producer.disconnect();
-}
-
 describe('Kafka connectors against a real broker', () => {
   it('reads 4 partitions at parallelism 2 (bounded): every record once, sums exact', async () => {
     const input = await createTopic(4);
@@ -126,7 +109,7 @@ describe('Kafka connectors against a real broker', () => {
     await produce(
       input,
       data.map((r) => JSON.stringify(r)),
-      (i) => data[i]!.key,
+      (i) => ({ key: data[i]!.key }),
     );
     for (const parallelism of [1, 2, 3]) {
       const result = await runJob<KafkaWindowSumsArgs>(job, {
@@ -147,7 +130,7 @@ describe('Kafka connectors against a real broker', () => {
     await produce(
       input,
       before.map((r) => JSON.stringify(r)),
-      (i) => before[i]!.key,
+      (i) => ({ key: before[i]!.key }),
     );
     await new Promise((resolve) => setTimeout(resolve, 50));
     const boundary = Date.now();
@@ -162,7 +145,7 @@ describe('Kafka connectors against a real broker', () => {
     await produce(
       input,
       after.map((r) => JSON.stringify(r)),
-      (i) => after[i]!.key,
+      (i) => ({ key: after[i]!.key }),
     );
     const sums = async (extra: Partial<KafkaWindowSumsArgs>) => {
       const result = await runJob<KafkaWindowSumsArgs>(job, {
@@ -182,7 +165,7 @@ describe('Kafka connectors against a real broker', () => {
     const dlq = await createTopic(1);
     const data = readings(10_000, 20, 2);
     const values = data.map((r, i) => (i % 100 === 7 ? `{not json ${i}` : JSON.stringify(r)));
-    await produce(input, values, (i) => `key-${i}`);
+    await produce(input, values, (i) => ({ key: `key-${i}` }));
     const messages: string[] = [];
     const result = await runJob<KafkaWindowSumsArgs>(job, {
       parallelism: 2,
@@ -220,10 +203,10 @@ describe('Kafka connectors against a real broker', () => {
     const input = await createTopic(4);
     const data = readings(20_000, 50, 7);
     // Partition 3 never gets a record.
-    await produceTo(
+    await produce(
       input,
       data.map((r) => JSON.stringify(r)),
-      (i) => i % 3,
+      (i) => ({ partition: i % 3 }),
     );
     const run = async (idleTimeoutMs: number | undefined, until: (sums: Map<string, number>) => boolean) => {
       const seen: WindowSum[] = [];
@@ -273,7 +256,7 @@ describe('Kafka connectors against a real broker', () => {
     await produce(
       input,
       data.map((r) => JSON.stringify(r)),
-      (i) => data[i]!.key,
+      (i) => ({ key: data[i]!.key }),
     );
     await runJob<KafkaWindowSumsArgs>(job, {
       parallelism: 2,
@@ -300,7 +283,7 @@ describe('Kafka connectors against a real broker', () => {
     await produce(
       input,
       data.map((r) => JSON.stringify(r)),
-      (i) => data[i]!.key,
+      (i) => ({ key: data[i]!.key }),
     );
     const result = await runJob<KafkaWindowSumsArgs>(job, {
       parallelism: 2,
@@ -320,7 +303,7 @@ describe('Kafka connectors against a real broker', () => {
     await produce(
       input,
       data.map((r) => JSON.stringify(r)),
-      (i) => data[i]!.key,
+      (i) => ({ key: data[i]!.key }),
     );
     const messages: string[] = [];
     let kills = 0;
