@@ -28,7 +28,7 @@ import { MessageChannel, type TransferListItem, type Worker } from 'node:worker_
 import { allocateDoorbell } from '../../packages/core/src/channels/doorbell.ts';
 import { allocateRing } from '../../packages/core/src/channels/ring-buffer.ts';
 import { DEFAULT_EXECUTION_CONFIG } from '../../packages/core/src/execution/execution-config.ts';
-import { startTsWorker } from '../../packages/core/src/threads/ts-worker.ts';
+import { startModuleWorker } from '../../packages/core/src/threads/module-worker.ts';
 import { type BenchSpec, type HarnessOptions, runGroup } from './harness.ts';
 import type { MicroResult } from './index.ts';
 import { batchPackr } from './msgpackr.ts';
@@ -73,7 +73,7 @@ class ChannelThread {
 
   constructor(role: ChannelWorkerData['role']) {
     const data: ChannelWorkerData = { role };
-    this.worker = startTsWorker(new URL('./ring-channel.worker.ts', import.meta.url), data, {
+    this.worker = startModuleWorker(new URL('./ring-channel.worker.ts', import.meta.url), data, {
       name: `micro-ring-${role}`,
     });
     this.exited = new Promise((resolve) => this.worker.once('exit', resolve));

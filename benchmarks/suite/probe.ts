@@ -136,10 +136,10 @@ export class ProbeListener {
   readonly #channel: BroadcastChannel;
 
   /** `onMessage` runs as each message arrives (e.g. to read the CPU clock at that moment). */
-  constructor(
-    readonly name: string,
-    onMessage?: (message: ProbeMessage) => void,
-  ) {
+  readonly name: string;
+
+  constructor(name: string, onMessage?: (message: ProbeMessage) => void) {
+    this.name = name;
     this.#channel = new BroadcastChannel(name);
     this.#channel.onmessage = (event) => {
       const message = (event as MessageEvent).data as ProbeMessage;

@@ -1,5 +1,4 @@
 import { rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
@@ -25,6 +24,7 @@ import { ConfigError, deserializeError, JobExecutionError, SluiceError } from '.
 import { COMMIT_AT_END } from '../runtime/operators/sink.ts';
 import { cancelAllSlots } from '../runtime/slot.ts';
 import { LevelStoreHost } from '../state/level-store/level-store-host.ts';
+import { siblingModule } from '../threads/module-worker.ts';
 import { type ExecutionConfig, resolveExecutionConfig } from './execution-config.ts';
 import { type JobModuleRef, jobModuleUrl, loadJob } from './job-loader.ts';
 import type {
@@ -113,8 +113,6 @@ export interface JobHandle {
   /** Takes a savepoint, then stops the job (its result rejects with JobCancelledError). */
   stopWithSavepoint(folder: string): Promise<string>;
 }
-
-const require = createRequire(import.meta.url);
 
 /** How long slots may take to stop after a failure or cancellation before their threads are terminated. */
 const STOP_GRACE_MS = 5_000;
@@ -400,7 +398,7 @@ function runAttempt(context: JobContext, restoreFrom: string | undefined): Attem
   const levelStoreConnections: number[] = [];
 
   const pool = new Piscina({
-    filename: new URL('./slot-worker-entry.ts', import.meta.url).href,
+    filename: siblingModule('./slot-worker', import.meta.url).href,
     minThreads: numSlots,
     maxThreads: numSlots,
     concurrentTasksPerWorker: 1,
@@ -408,7 +406,7 @@ function runAttempt(context: JobContext, restoreFrom: string | undefined): Attem
     atomics: 'disabled',
     idleTimeout: Number.POSITIVE_INFINITY,
     // SLUICE_WORKER_EXEC_ARGV adds flags for the slot threads only, e.g. "--cpu-prof" to profile them.
-    execArgv: ['--require', require.resolve('tsx/cjs'), ...workerExecArgv()],
+    execArgv: workerExecArgv(),
   });
 
   let failure: Error | undefined;

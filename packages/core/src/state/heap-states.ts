@@ -49,11 +49,15 @@ export abstract class HeapState<V> {
   abstract readonly kind: StateKind;
   namespace = '';
 
-  constructor(
-    readonly name: string,
-    protected readonly ctx: KeyContext,
-    readonly table: StateTable<V>,
-  ) {}
+  readonly name: string;
+  protected readonly ctx: KeyContext;
+  readonly table: StateTable<V>;
+
+  constructor(name: string, ctx: KeyContext, table: StateTable<V>) {
+    this.name = name;
+    this.ctx = ctx;
+    this.table = table;
+  }
 
   setNamespace(namespace: string): void {
     this.namespace = namespace;

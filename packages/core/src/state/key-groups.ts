@@ -175,11 +175,13 @@ export class KeyGroupRange implements Iterable<number> {
   /** The range holding no key group. */
   static readonly EMPTY = new KeyGroupRange(0, -1);
 
-  constructor(
-    readonly start: number,
-    /** Inclusive. */
-    readonly end: number,
-  ) {
+  readonly start: number;
+  /** Inclusive. */
+  readonly end: number;
+
+  constructor(start: number, end: number) {
+    this.start = start;
+    this.end = end;
     if (!Number.isInteger(start) || start < 0 || start >= MAX_MAX_PARALLELISM) {
       throw new StateArgumentError(
         'start',

@@ -50,11 +50,14 @@ export const packr = new Packr({ useRecords: false, useBigIntExtension: true, mo
 
 /** An entry in a namespace other than the default one. */
 export class NsSlot {
-  constructor(
-    /** `undefined` only for a tombstone (removed, delete not yet written). */
-    public value: unknown,
-    public flags: number,
-  ) {}
+  /** `undefined` only for a tombstone (removed, delete not yet written). */
+  value: unknown;
+  flags: number;
+
+  constructor(value: unknown, flags: number) {
+    this.value = value;
+    this.flags = flags;
+  }
 }
 
 /** One cached key and all its state. */
@@ -76,11 +79,12 @@ export class CachedKey {
   /** Sequence number of the last write that holds this key's records (0: none). */
   writeSeq = 0;
 
-  constructor(
-    readonly key: Key,
-    readonly keyGroup: number,
-    numStates: number,
-  ) {
+  readonly key: Key;
+  readonly keyGroup: number;
+
+  constructor(key: Key, keyGroup: number, numStates: number) {
+    this.key = key;
+    this.keyGroup = keyGroup;
     // Packed from the start: every id below numStates is in bounds from now on.
     const slots = new Array<unknown>(2 * numStates);
     for (let i = 0; i < slots.length; i += 2) {

@@ -41,12 +41,16 @@ export abstract class LevelDbState<V> implements StateCodec {
   abstract readonly kind: StateKind;
   namespace = '';
 
-  constructor(
-    readonly name: string,
-    /** The state's id in the cache (index of its slots in every cached key). */
-    readonly id: number,
-    protected readonly cache: LevelDbStateCache,
-  ) {}
+  readonly name: string;
+  /** The state's id in the cache (index of its slots in every cached key). */
+  readonly id: number;
+  protected readonly cache: LevelDbStateCache;
+
+  constructor(name: string, id: number, cache: LevelDbStateCache) {
+    this.name = name;
+    this.id = id;
+    this.cache = cache;
+  }
 
   setNamespace(namespace: string): void {
     this.namespace = namespace;

@@ -68,10 +68,10 @@ class Bucket<K extends TimerKey> {
   /** Undefined while the bucket has only ever had one timer (`head`). */
   index: KeyIndex<K> | undefined = undefined;
 
-  constructor(
-    readonly timestamp: number,
-    first: MutableEntry<K>,
-  ) {
+  readonly timestamp: number;
+
+  constructor(timestamp: number, first: MutableEntry<K>) {
+    this.timestamp = timestamp;
     this.head = first;
     this.tail = first;
   }

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startTsWorker } from '../../threads/ts-worker.ts';
+import { startModuleWorker } from '../../threads/module-worker.ts';
 import { LevelStoreClient } from './level-store-client.ts';
 import { LevelStoreHost } from './level-store-host.ts';
 import { LocalLevelStore } from './local-level-store.ts';
@@ -89,7 +89,7 @@ describe('LevelStoreHost', () => {
     try {
       for (let kill = 0; kill < 30; kill++) {
         const connection = host.connect();
-        const worker = startTsWorker(
+        const worker = startModuleWorker(
           new URL('./level-store-host.test-worker.ts', import.meta.url),
           { port: connection.port, directory },
           { transferList: [connection.port] },

@@ -16,7 +16,7 @@
  */
 
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
-import { startTsWorker } from '../../threads/ts-worker.ts';
+import { siblingModule, startModuleWorker } from '../../threads/module-worker.ts';
 import type { HostControl, HostReply } from './wire.ts';
 
 /** How long `shutdown()` waits for the host to close its databases before terminating it. */
@@ -53,8 +53,8 @@ export class LevelStoreHost {
   /** Starts the host thread. */
   static start(): LevelStoreHost {
     return new LevelStoreHost(
-      startTsWorker(
-        new URL('./level-store-host-thread.ts', import.meta.url),
+      startModuleWorker(
+        siblingModule('./level-store-host-thread', import.meta.url),
         {},
         { name: 'sluice-leveldb-host' },
       ),
