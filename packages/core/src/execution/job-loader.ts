@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isJobDefinition, type JobDefinition } from '../api/job.ts';
 import { ConfigError } from '../errors.ts';
+import { loadUserModuleSyntaxAsEsm } from './esm-syntax-hook.ts';
 
 /** A job module given as a URL, a file URL string, or a path. */
 export type JobModuleRef = URL | string;
@@ -89,6 +90,7 @@ function jobOf(module: { default?: unknown }): unknown {
 }
 
 async function importJobModule(url: string): Promise<{ default?: unknown }> {
+  loadUserModuleSyntaxAsEsm();
   try {
     return (await import(url)) as { default?: unknown };
   } catch (error) {
