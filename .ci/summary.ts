@@ -3,7 +3,7 @@
  * then, as its very last line, `N passed, N failed` (`, N skipped` appended when tests were
  * skipped), totalled over all runs.
  *
- *   pnpm exec tsx .ci/summary.ts <vitest-report.json>...
+ *   node .ci/summary.ts <vitest-report.json>...
  *
  * Beside each report, `.ci/run` writes `<report>.meta`: {"label","node","exitCode","reason"}.
  * It also passes the names of its failed steps (lint, typecheck, demo...), one a line, in
@@ -156,7 +156,7 @@ function countsLine(passed: number, failed: number, skipped: number): string {
 
 function main(files: string[]): number {
   if (files.length === 0) {
-    console.error('usage: tsx .ci/summary.ts <vitest-report.json>...');
+    console.error('usage: node .ci/summary.ts <vitest-report.json>...');
     console.log('0 passed, 0 failed');
     return 2;
   }

@@ -326,14 +326,14 @@ const result: SuiteResult = {
   },
   method: {
     processes:
-      'every measurement runs in a fresh child process (node + tsx), one after another; Sluice jobs run there with runJob on worker threads',
+      'every measurement runs in a fresh child process (node, running the TypeScript sources with its own type stripping), one after another; Sluice jobs run there with runJob on worker threads',
     throughput:
       `a fixed event count per query (${quick ? `${QUICK_EVENTS.toLocaleString('en-US')} each` : 'see events'}); Sluice (sink discards): from the moment the last source subtask has emitted its warm-up share ` +
       `(${WARMUP_SHARE * 100}% of its events) to the moment the last sink subtask closed, over the events emitted in between (each subtask's count at the start interpolated from its progress reports every ~100 ms), ` +
       'so worker start-up and JIT warm-up are excluded, the drain and final window firings included; loop and peers: a warm-up run of the same share, then a timed run over all events; ' +
       "in a full run the loop runs before and after the others and the faster run is the baseline. Output counts are checked against the loop's",
     cpu: 'process.cpuUsage() (user + system, all threads of the child process) over the same interval, per event',
-    rss: 'process.resourceUsage().maxRSS of the child process: the kernel high-water mark over its whole life (tsx and job start-up included)',
+    rss: 'process.resourceUsage().maxRSS of the child process: the kernel high-water mark over its whole life (Node and job start-up included)',
     heap: "V8 used heap: Sluice = sum of each worker isolate's peak (sampled from the source poll every 50 ms) + the coordinator thread's peak; loop and peers = one isolate, sampled every 4096 outputs and at the end",
     latency:
       `the generator's base time is a wall-clock start ${LATENCY.leadMs} ms ahead (worker start-up), its event rate the input rate, and the source releases each event only once the clock reaches its event time; ` +

@@ -3,7 +3,7 @@
  * `postMessage`, core's msgpackr batch encoding against JSON, and keyed value state on the heap
  * and LevelDB backends. See `README.md` beside this file for what each one measures.
  *
- *   npx tsx benchmarks/micro/index.ts [--quick]
+ *   node benchmarks/micro/index.ts [--quick]
  *
  * The suite's runner calls {@link runMicroBenchmarks}.
  */

@@ -112,7 +112,7 @@ class ChannelThread {
 }
 
 /**
- * A producer and a consumer thread, reused by every contestant (starting a tsx worker costs
+ * A producer and a consumer thread, reused by every contestant (starting a worker costs
  * ~0.3 s); each contestant gets a fresh ring or `MessageChannel`.
  */
 export class RingChannelBench {

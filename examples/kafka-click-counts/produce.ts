@@ -1,7 +1,7 @@
 /**
  * Creates the example's topics if needed and writes clicks to `clicks`:
  *
- *   KAFKA_BROKERS=127.0.0.1:9092 pnpm tsx examples/kafka-click-counts/produce.ts [events] [pages]
+ *   KAFKA_BROKERS=127.0.0.1:9092 node examples/kafka-click-counts/produce.ts [events] [pages]
  */
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { click } from '../click-counts/job.ts';

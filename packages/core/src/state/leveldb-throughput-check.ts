@@ -1,7 +1,7 @@
 /**
  * A throughput check of the LevelDB keyed state backend, run by hand (not a test, not timed in CI):
  *
- *   node --import tsx packages/core/src/state/leveldb-throughput-check.ts [ops] [keys] [batch]
+ *   node packages/core/src/state/leveldb-throughput-check.ts [ops] [keys] [batch]
  *
  * The runtime's loop, per batch of records: `prefetch(batch keys)`, then `setCurrentKey` +
  * `value()` + `update()` per record, then `evict()`. Keys are uniform over `keys` distinct
