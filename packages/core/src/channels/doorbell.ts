@@ -54,7 +54,7 @@ export class Doorbell {
       throw new TypeError('Doorbell: sab must be a SharedArrayBuffer from allocateDoorbell()');
     }
     if (typeof waitAsync !== 'function') {
-      throw new Error('Doorbell: Atomics.waitAsync is not available; Sluice needs Node.js >= 20.19');
+      throw new Error('Doorbell: Atomics.waitAsync is not available; Sluice needs Node.js >= 22.19');
     }
     this.#cell = new Int32Array(sab, 0, 1);
   }

@@ -1,0 +1,3 @@
+const { defineJob } = require('../../../index.ts');
+
+module.exports = defineJob({ name: 'commonjs-js' }, () => {});

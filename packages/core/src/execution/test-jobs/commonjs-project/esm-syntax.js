@@ -1,0 +1,3 @@
+import { defineJob } from '../../../index.ts';
+
+export default defineJob({ name: 'esm-syntax-js' }, () => {});

@@ -1,0 +1,4 @@
+import { defineJob } from '../../index.ts';
+
+const name: string = 'module-mts';
+export default defineJob({ name }, () => {});
