@@ -72,23 +72,38 @@ export interface SerializedError {
   readonly message: string;
   readonly stack: string | undefined;
   readonly code: string | undefined;
+  /** The error's own `cause`, so that a user's error wrapping another keeps both stacks. */
+  readonly cause?: SerializedError | undefined;
 }
 
+/** Bounds the `cause` chain carried across threads: a chain that long is a loop or a bug. */
+const CAUSE_DEPTH_MAX = 8;
+
 export function serializeError(error: unknown): SerializedError {
+  return serializeAt(error, 0);
+}
+
+function serializeAt(error: unknown, depth: number): SerializedError {
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
+    const cause = 'cause' in error && depth < CAUSE_DEPTH_MAX ? error.cause : undefined;
     return {
       name: error.name,
       message: error.message,
       stack: error.stack,
       code: typeof code === 'string' ? code : undefined,
+      cause: cause === undefined ? undefined : serializeAt(cause, depth + 1),
     };
   }
   return { name: 'Error', message: `non-error thrown: ${String(error)}`, stack: undefined, code: undefined };
 }
 
+/** Rebuilds an error with the stack it had in the thread that threw it, and its `cause` chain. */
 export function deserializeError(serialized: SerializedError): Error {
-  const error = new Error(serialized.message);
+  const error = new Error(
+    serialized.message,
+    serialized.cause === undefined ? undefined : { cause: deserializeError(serialized.cause) },
+  );
   error.name = serialized.name;
   if (serialized.stack !== undefined) error.stack = serialized.stack;
   if (serialized.code !== undefined) (error as { code?: string }).code = serialized.code;

@@ -1,9 +1,11 @@
 import { ConfigError } from '../errors.ts';
 
+/** A `--arg` value: true/false, a number, JSON that parses (starting with [ { or "), else the string. */
 function parseValue(raw: string): unknown {
   if (raw === 'true') return true;
   if (raw === 'false') return false;
-  if (raw !== '' && !Number.isNaN(Number(raw))) return Number(raw);
+  // Number(' ') is 0: blanks stay a string.
+  if (raw.trim() !== '' && !Number.isNaN(Number(raw))) return Number(raw);
   if (/^[[{"]/.test(raw)) {
     try {
       return JSON.parse(raw);

@@ -1,0 +1,305 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * The CLI as users meet it: a child process of its own, started in an empty temp folder (it must
+ * not depend on the current directory), judged by exit code and output. No test waits on a
+ * clock: each either runs to the end or waits for a line the CLI prints.
+ */
+
+const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
+const job = (name: string): string => fileURLToPath(new URL(`./test-jobs/${name}.ts`, import.meta.url));
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+/** Generous: a loaded CI machine may take long to start Node and worker threads; no result depends on it. */
+const SPAWN_TIMEOUT_MS = 120_000;
+const TEST_TIMEOUT_MS = 180_000;
+
+interface Outcome {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+let cwd: string;
+
+beforeAll(async () => {
+  cwd = await mkdtemp(join(tmpdir(), 'sluice-cli-test-'));
+});
+
+afterAll(async () => {
+  await rm(cwd, { recursive: true, force: true });
+});
+
+function sluice(
+  args: readonly string[],
+  options: { env?: Record<string, string>; onStderr?: (stderr: string, pid: number) => void } = {},
+): Promise<Outcome> {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...options.env };
+  if (options.env?.SLUICE_DEBUG === undefined) delete env.SLUICE_DEBUG;
+  const child = spawn(process.execPath, [MAIN, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+    options.onStderr?.(stderr, child.pid!);
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`sluice ${args.join(' ')} did not end within ${SPAWN_TIMEOUT_MS} ms\n${stderr}`));
+    }, SPAWN_TIMEOUT_MS);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+const NO_STACK = '    at ';
+/** A stack frame in the test job's own file: the user's code, thrown in a worker thread. */
+const USER_FRAME = /^\s+at .*failing-map\.ts:\d+:\d+/m;
+
+describe('sluice --version', () => {
+  it.each([['--version'], ['-V']])(
+    '%s prints the version of @sluice/core',
+    async (flag) => {
+      const { code, stdout } = await sluice([flag]);
+      expect(code).toBe(0);
+      expect(stdout.trim()).toBe(VERSION);
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
+
+describe('sluice --help', () => {
+  const RUN_FLAGS = [
+    '--parallelism',
+    '--max-parallelism',
+    '--arg',
+    '--args',
+    '--buffer-timeout-ms',
+    '--batch-size',
+    '--no-chaining',
+    '--checkpoint-dir',
+    '--checkpoint-interval',
+    '--restore',
+    '--allow-non-restored-state',
+    '--state-backend',
+    '--state-dir',
+    '--savepoint-dir',
+  ];
+  it.each([
+    [['--help'], ['run', 'plan', 'savepoint', 'help', '--version', '--debug', 'Exit codes', 'SLUICE_DEBUG']],
+    [['help'], ['run', 'plan', 'savepoint', 'Exit codes']],
+    [
+      ['run', '--help'],
+      [...RUN_FLAGS, '--debug', 'Examples'],
+    ],
+    [['help', 'run'], RUN_FLAGS],
+    [
+      ['plan', '--help'],
+      ['--parallelism', '--max-parallelism', '--arg', '--args', 'Examples'],
+    ],
+    [
+      ['savepoint', '--help'],
+      ['<pid>', 'SIGUSR2', 'Examples'],
+    ],
+    [
+      ['help', '--help'],
+      ['[command]', 'Examples'],
+    ],
+  ])(
+    'sluice %j exits 0 and mentions its options',
+    async (args, mentions) => {
+      const { code, stdout } = await sluice(args);
+      expect(code).toBe(0);
+      for (const text of mentions) expect(stdout).toContain(text);
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
+
+describe('usage errors exit 2 with a message and no stack', () => {
+  it.each([
+    [['run', job('doubles'), '--bogus'], "unknown option '--bogus'"],
+    [['frobnicate'], "unknown command 'frobnicate'"],
+    [['run'], "missing required argument 'job'"],
+    [[], 'Usage: sluice'],
+    [['help', 'frobnicate'], "unknown command 'frobnicate'"],
+  ])(
+    'sluice %j',
+    async (args, message) => {
+      const { code, stderr } = await sluice(args);
+      expect(code).toBe(2);
+      expect(stderr).toContain(message);
+      expect(stderr).not.toContain(NO_STACK);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'a job module that does not exist: one line',
+    async () => {
+      const { code, stderr } = await sluice(['run', 'no-such-job.ts']);
+      expect(code).toBe(2);
+      expect(stderr.trim().split('\n')).toEqual([
+        `sluice: job module no-such-job.ts not found (no file at ${join(cwd, 'no-such-job.ts')}) [SLUICE_CONFIG]`,
+      ]);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it.each([
+    [['run', job('doubles'), '-p', 'abc'], '--parallelism must be a whole number from 1 to 32768, got "abc"'],
+    [
+      ['run', job('doubles'), '--parallelism', '0'],
+      '--parallelism must be a whole number from 1 to 32768, got "0"',
+    ],
+    [
+      ['plan', job('doubles'), '--max-parallelism', '40000'],
+      '--max-parallelism must be a whole number from 1 to 32768, got "40000"',
+    ],
+    [
+      ['run', job('doubles'), '--checkpoint-dir', 'ckp', '--checkpoint-interval', '99999999999999'],
+      '--checkpoint-interval must be a whole number from 1 to 2147483647, got "99999999999999"',
+    ],
+    [
+      ['run', job('doubles'), '--buffer-timeout-ms', '1e3'],
+      '--buffer-timeout-ms must be a whole number from 0 to 60000, got "1e3"',
+    ],
+    [
+      ['run', job('doubles'), '--batch-size', '-5'],
+      '--batch-size must be a whole number from 1 to 1048576, got "-5"',
+    ],
+    [
+      ['run', job('doubles'), '--state-backend', 'rocksdb'],
+      `--state-backend must be 'heap' or 'leveldb', got "rocksdb"`,
+    ],
+    [['savepoint', '0'], 'pid must be a whole number from 1 to 2147483647, got "0"'],
+    [['run', job('doubles'), '--args', '[1]'], '--args must be a JSON object'],
+    [
+      ['run', job('doubles'), '--checkpoint-interval', '5000'],
+      '--checkpoint-interval needs --checkpoint-dir',
+    ],
+    [
+      ['run', job('doubles'), '--savepoint-dir', 'sp'],
+      '--savepoint-dir needs --checkpoint-dir (it stages the savepoint files)',
+    ],
+  ])(
+    'sluice %j names the flag and the value',
+    async (args, message) => {
+      const { code, stderr } = await sluice(args);
+      expect(code).toBe(2);
+      expect(stderr).toBe(`sluice: ${message} [SLUICE_CONFIG]\n`);
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
+
+describe('a job that fails while running', () => {
+  it(
+    'exits 1 and names the operator, the record and the cause, without a stack',
+    async () => {
+      const { code, stderr } = await sluice(['run', job('failing-map')]);
+      expect(code).toBe(1);
+      expect(stderr).toContain(
+        "sluice: operator 'parse-price' (map) subtask 1/1 of job 'failing-map' failed while processing record 'oops': not a price: 'oops' [SLUICE_JOB_FAILED]",
+      );
+      expect(stderr).toContain('--debug');
+      expect(stderr).not.toContain(NO_STACK);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it.each([
+    [['run', job('failing-map'), '--debug'], {}],
+    [['--debug', 'run', job('failing-map')], {}],
+    [['run', job('failing-map')], { SLUICE_DEBUG: '1' }],
+  ])(
+    'sluice %j %j prints the stack of the user function and its cause',
+    async (args, env) => {
+      const { code, stderr } = await sluice(args, { env });
+      expect(code).toBe(1);
+      expect(stderr).toMatch(USER_FRAME);
+      // The user's error wrapped another (`cause`): both crossed from the worker thread.
+      expect(stderr).toContain("Caused by: Error: not a price: 'oops'");
+      expect(stderr).toContain('Caused by: RangeError: "oops" is not a number');
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'SLUICE_DEBUG=0 is off',
+    async () => {
+      const { code, stderr } = await sluice(['run', job('failing-map')], { env: { SLUICE_DEBUG: '0' } });
+      expect(code).toBe(1);
+      expect(stderr).not.toContain(NO_STACK);
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
+
+describe('from any folder', () => {
+  it(
+    'runs a job given by a path relative to the current folder',
+    async () => {
+      const { code, stderr } = await sluice(['run', relative(cwd, job('doubles')), '--arg', 'factor=3']);
+      expect(code).toBe(0);
+      expect(stderr).toContain("job 'doubles' finished");
+      expect(stderr).toContain('3 records read');
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'prints a plan to stdout',
+    async () => {
+      const { code, stdout } = await sluice(['plan', relative(cwd, job('doubles')), '-p', '2']);
+      expect(code).toBe(0);
+      expect(stdout).toContain('map');
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
+
+describe('stopped by a signal with --savepoint-dir', () => {
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)(
+    '%s: savepoint, then exit %i',
+    async (signal, exitCode) => {
+      const dir = join(cwd, signal);
+      let sent = false;
+      const { code, stderr } = await sluice(
+        ['run', job('unbounded'), '--checkpoint-dir', join(dir, 'ckp'), '--savepoint-dir', join(dir, 'sp')],
+        {
+          // Sent once the job runs and the handlers are installed: the CLI says so.
+          onStderr: (text, pid) => {
+            if (sent || !text.includes('running as process')) return;
+            sent = true;
+            process.kill(pid, signal);
+          },
+        },
+      );
+      expect(code).toBe(exitCode);
+      const folder = /stopped with a savepoint in (.+)\n/.exec(stderr)?.[1];
+      expect(folder, stderr).toBeDefined();
+      expect(existsSync(join(folder!, '_metadata'))).toBe(true);
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
