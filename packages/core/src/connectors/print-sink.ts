@@ -1,5 +1,5 @@
 import { inspect } from 'node:util';
-import type { Sink } from '../api/sink.ts';
+import type { Sink } from '../contracts/sink.ts';
 
 export interface PrintOptions<T> {
   /** Turns a record into its line (default: util.inspect on one line). */
@@ -8,7 +8,13 @@ export interface PrintOptions<T> {
   readonly prefix?: string;
 }
 
-/** Writes each record as a line on stdout, a batch of lines per write. */
+/**
+ * Writes each record as a line on stdout, a batch of lines per write. In a slot's worker thread
+ * `process.stdout` relays each write to the main thread, which writes them one after another (so
+ * lines of parallel subtasks never interleave); a write's callback runs once the main thread has
+ * taken it. `close` waits for that: the slot threads end when their tasks do, and lines still in
+ * the relay were lost when stdout was a pipe or a file (a tenth of them seen through `| grep`).
+ */
 export function printSink<T>(options: PrintOptions<T> = {}): Sink<T> {
   const format =
     options.format ??
@@ -31,7 +37,13 @@ export function printSink<T>(options: PrintOptions<T> = {}): Sink<T> {
           lines.push(prefix + format(value));
         },
         flush,
-        close: flush,
+        close(): Promise<void> {
+          const text = lines.length === 0 ? '' : `${lines.join('\n')}\n`;
+          lines = [];
+          return new Promise((resolve, reject) => {
+            process.stdout.write(text, (error) => (error ? reject(error) : resolve()));
+          });
+        },
       };
     },
   };
