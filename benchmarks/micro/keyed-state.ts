@@ -7,7 +7,7 @@
  * (`packages/core/src/runtime/operators/keyed.ts`, `runtime/task.ts`), `prefetch(batch keys)`
  * and await it if it returns a promise, then per record `setCurrentKey(key, keyGroup)` +
  * `value()` + `update(value + 1)`, then `evict()` and await it if it returns a promise. Keys and
- * key groups are computed up front, as in `packages/core/src/state/leveldb-throughput-check.ts`,
+ * key groups are computed up front, as in `leveldb-throughput-check.ts` beside this file,
  * so the figures are the backend's own cost. Every op is asynchronous (an `async` function,
  * a benchmark.js `defer: true` benchmark) for every contestant, heap included, so they share the
  * harness overhead (one promise per batch).
@@ -23,16 +23,16 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { KeyedStateBackend } from '../../packages/core/src/state/backend/keyed-state-backend.ts';
 import { valueState } from '../../packages/core/src/state/descriptors.ts';
-import { HeapKeyedStateBackend } from '../../packages/core/src/state/heap-keyed-state-backend.ts';
+import { HeapKeyedStateBackend } from '../../packages/core/src/state/heap/heap-keyed-state-backend.ts';
 import { assignToKeyGroup, type Key, KeyGroupRange } from '../../packages/core/src/state/key-groups.ts';
-import type { KeyedStateBackend } from '../../packages/core/src/state/keyed-state-backend.ts';
-import { LevelStoreClient } from '../../packages/core/src/state/level-store/level-store-client.ts';
-import { LevelStoreHost } from '../../packages/core/src/state/level-store/level-store-host.ts';
+import { LevelStoreClient } from '../../packages/core/src/state/leveldb/level-store/level-store-client.ts';
+import { LevelStoreHost } from '../../packages/core/src/state/leveldb/level-store/level-store-host.ts';
 import {
   DEFAULT_CACHE_MAX_KEYS,
   LevelDbKeyedStateBackend,
-} from '../../packages/core/src/state/leveldb-keyed-state-backend.ts';
+} from '../../packages/core/src/state/leveldb/leveldb-keyed-state-backend.ts';
 import type { InternalValueState } from '../../packages/core/src/state/state.ts';
 import { type BenchSpec, type HarnessOptions, runGroup } from './harness.ts';
 import type { MicroResult } from './index.ts';
@@ -109,7 +109,7 @@ async function processBatch(
  * {@link LevelDbHost}, which owns the database thread.
  */
 export class KeyedStateFixture {
-  readonly #backend: KeyedStateBackend & { destroy?: () => Promise<void> };
+  readonly #backend: KeyedStateBackend;
   readonly #count: InternalValueState<number>;
   readonly #batches: Batch[];
   readonly #release: () => Promise<void>;
@@ -117,11 +117,7 @@ export class KeyedStateFixture {
   /** Updates done so far (every op adds one batch). */
   updates = 0;
 
-  private constructor(
-    backend: KeyedStateBackend & { destroy?: () => Promise<void> },
-    batches: Batch[],
-    release: () => Promise<void>,
-  ) {
+  private constructor(backend: KeyedStateBackend, batches: Batch[], release: () => Promise<void>) {
     this.#backend = backend;
     this.#count = backend.getState(valueState<number>('count', { defaultValue: 0 }));
     this.#batches = batches;

@@ -17,10 +17,10 @@ import type {
   StreamOperator,
 } from '../runtime/operator.ts';
 import { type ChainMember, type CheckpointHooks, Task } from '../runtime/task.ts';
-import { HeapKeyedStateBackend } from '../state/heap-keyed-state-backend.ts';
+import { HeapKeyedStateBackend } from '../state/heap/heap-keyed-state-backend.ts';
 import { computeKeyGroupRangeForOperatorIndex, type Key, type KeyGroupRange } from '../state/key-groups.ts';
-import type { LevelStoreClient } from '../state/level-store/level-store-client.ts';
-import { LevelDbKeyedStateBackend } from '../state/leveldb-keyed-state-backend.ts';
+import type { LevelStoreClient } from '../state/leveldb/level-store/level-store-client.ts';
+import { LevelDbKeyedStateBackend } from '../state/leveldb/leveldb-keyed-state-backend.ts';
 import { InternalTimerService } from '../time/timer-service.ts';
 import type { ExecutionConfig } from './execution-config.ts';
 import type { StateBackendAssignment } from './messages.ts';

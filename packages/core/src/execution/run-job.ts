@@ -23,7 +23,7 @@ import { CheckpointStorage, loadCheckpoint } from '../checkpoint/storage.ts';
 import { ConfigError, deserializeError, JobExecutionError, SluiceError } from '../errors.ts';
 import { COMMIT_AT_END } from '../runtime/operators/sink.ts';
 import { cancelAllSlots } from '../runtime/slot.ts';
-import { LevelStoreHost } from '../state/level-store/level-store-host.ts';
+import { LevelStoreHost } from '../state/leveldb/level-store/level-store-host.ts';
 import { siblingModule } from '../threads/module-worker.ts';
 import { type ExecutionConfig, resolveExecutionConfig } from './execution-config.ts';
 import { type JobModuleRef, jobModuleUrl, loadJob } from './job-loader.ts';

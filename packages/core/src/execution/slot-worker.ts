@@ -4,7 +4,7 @@ import { loadStateLookup, slotCheckpointHooks } from '../checkpoint/slot-checkpo
 import { serializeError } from '../errors.ts';
 import { cancelAllSlots, runSlotLoop, SlotCancelledError, TaskFailedError } from '../runtime/slot.ts';
 import { computeKeyGroupRangeForOperatorIndex } from '../state/key-groups.ts';
-import { LevelStoreClient } from '../state/level-store/level-store-client.ts';
+import { LevelStoreClient } from '../state/leveldb/level-store/level-store-client.ts';
 import { type DeployedTask, deploySlot } from './deploy.ts';
 import { loadJob } from './job-loader.ts';
 import type {

@@ -1,5 +1,5 @@
+import type { KeyedStateBackend } from '../../state/backend/keyed-state-backend.ts';
 import { assignToKeyGroup, type Key } from '../../state/key-groups.ts';
-import type { KeyedStateBackend } from '../../state/keyed-state-backend.ts';
 import type { InternalTimerService, TimerTuple } from '../../time/timer-service.ts';
 import {
   AbstractStreamOperator,
@@ -77,7 +77,7 @@ export abstract class AbstractKeyedOperator<IN, OUT> extends AbstractStreamOpera
 
   /** The backend's files are working storage (state lives in checkpoints): removed, not kept. */
   async disposeState(): Promise<void> {
-    const backend = this.backend as KeyedStateBackend & { destroy?: () => Promise<void> };
+    const backend = this.backend;
     await (backend.destroy?.() ?? backend.close?.());
   }
 

@@ -13,17 +13,17 @@ import type {
   StateDescriptor,
   StateKind,
   ValueStateDescriptor,
-} from './descriptors.ts';
-import { StateError } from './errors.ts';
-import type { KeyContext, StateTable } from './heap-state-table.ts';
-import { hashKey, type Key } from './key-groups.ts';
+} from '../descriptors.ts';
+import { StateError } from '../errors.ts';
+import { hashKey, type Key } from '../key-groups.ts';
 import type {
   InternalAggregatingState,
   InternalListState,
   InternalMapState,
   InternalReducingState,
   InternalValueState,
-} from './state.ts';
+} from '../state.ts';
+import type { KeyContext, StateTable } from './state-table.ts';
 
 function noCurrentKey(stateName: string): StateError {
   return new StateError(

@@ -16,7 +16,7 @@
  */
 
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
-import { siblingModule, startModuleWorker } from '../../threads/module-worker.ts';
+import { siblingModule, startModuleWorker } from '../../../threads/module-worker.ts';
 import type { HostControl, HostReply } from './wire.ts';
 
 /** How long `shutdown()` waits for the host to close its databases before terminating it. */

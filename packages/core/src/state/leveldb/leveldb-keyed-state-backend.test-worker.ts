@@ -4,8 +4,8 @@
  * snapshots their key groups, closes, and posts what it saw.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { valueState } from './descriptors.ts';
-import { assignToKeyGroup, KeyGroupRange } from './key-groups.ts';
+import { valueState } from '../descriptors.ts';
+import { assignToKeyGroup, KeyGroupRange } from '../key-groups.ts';
 import { LevelDbKeyedStateBackend } from './leveldb-keyed-state-backend.ts';
 
 export type LevelDbWorkerData = { directory: string; keys: string[]; maxParallelism: number };

@@ -44,6 +44,7 @@
  */
 
 import { rm } from 'node:fs/promises';
+import type { KeyedStateBackend, KeyGroupSnapshotEntry } from '../backend/keyed-state-backend.ts';
 import type {
   AggregatingStateDescriptor,
   ListStateDescriptor,
@@ -51,30 +52,9 @@ import type {
   ReducingStateDescriptor,
   StateDescriptor,
   ValueStateDescriptor,
-} from './descriptors.ts';
-import { describeKey, StateArgumentError, StateError } from './errors.ts';
-import type { KeyGroupSnapshotEntry } from './heap-keyed-state-backend.ts';
-import { assignToKeyGroup, hashKey, type Key, KeyGroupRange, validateMaxParallelism } from './key-groups.ts';
-import type { KeyedStateBackend } from './keyed-state-backend.ts';
-import type { LevelSnapshot, LevelStore } from './level-store/level-store.ts';
-import { LocalLevelStore } from './level-store/local-level-store.ts';
-import {
-  decodeRecordKey,
-  encodeEntryKey,
-  encodeKeyPrefix,
-  keyGroupBound,
-  levelDbStateError,
-} from './leveldb-key-codec.ts';
-import {
-  CachedKey,
-  DIRTY,
-  LevelDbStateCache,
-  NsSlot,
-  ON_DISK,
-  packr,
-  type WriteOp,
-} from './leveldb-state-cache.ts';
-import { type AnyLevelDbState, createLevelDbState } from './leveldb-states.ts';
+} from '../descriptors.ts';
+import { describeKey, StateArgumentError, StateError } from '../errors.ts';
+import { assignToKeyGroup, hashKey, type Key, KeyGroupRange, validateMaxParallelism } from '../key-groups.ts';
 import type {
   InternalAggregatingState,
   InternalKvState,
@@ -82,7 +62,18 @@ import type {
   InternalMapState,
   InternalReducingState,
   InternalValueState,
-} from './state.ts';
+} from '../state.ts';
+import {
+  decodeRecordKey,
+  encodeEntryKey,
+  encodeKeyPrefix,
+  keyGroupBound,
+  levelDbStateError,
+} from './key-codec.ts';
+import type { LevelSnapshot, LevelStore } from './level-store/level-store.ts';
+import { LocalLevelStore } from './level-store/local-level-store.ts';
+import { type AnyLevelDbState, createLevelDbState } from './leveldb-states.ts';
+import { CachedKey, DIRTY, LevelDbStateCache, NsSlot, ON_DISK, packr, type WriteOp } from './state-cache.ts';
 
 export interface LevelDbKeyedStateBackendOptions {
   /** Number of key groups of the job; fixed for the life of its state. */

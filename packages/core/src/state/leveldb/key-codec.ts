@@ -31,8 +31,8 @@
  * together with a format marker.
  */
 
-import { StateError, type StateErrorCode } from './errors.ts';
-import type { Key } from './key-groups.ts';
+import { StateError, type StateErrorCode } from '../errors.ts';
+import type { Key } from '../key-groups.ts';
 
 const TAG_STRING = 0x01;
 const TAG_NUMBER = 0x02;

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, expectTypeOf, it } from 'vitest';
+import type { KeyGroupSnapshotEntry } from '../backend/keyed-state-backend.ts';
 import {
   type AggregateFunction,
   aggregatingState,
@@ -7,18 +8,18 @@ import {
   mapState,
   reducingState,
   valueState,
-} from './descriptors.ts';
-import { StateArgumentError, StateError } from './errors.ts';
-import { HeapKeyedStateBackend, type KeyGroupSnapshotEntry } from './heap-keyed-state-backend.ts';
-import { StateTable } from './heap-state-table.ts';
-import { assignToKeyGroup, type Key, KeyGroupRange } from './key-groups.ts';
+} from '../descriptors.ts';
+import { StateArgumentError, StateError } from '../errors.ts';
+import { assignToKeyGroup, type Key, KeyGroupRange } from '../key-groups.ts';
 import type {
   InternalAggregatingState,
   InternalListState,
   InternalMapState,
   InternalReducingState,
   InternalValueState,
-} from './state.ts';
+} from '../state.ts';
+import { HeapKeyedStateBackend } from './heap-keyed-state-backend.ts';
+import { StateTable } from './state-table.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures

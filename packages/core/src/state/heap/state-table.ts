@@ -15,7 +15,7 @@
  * (it is dropped with its last entry), so every key present has state.
  */
 
-import type { Key } from './key-groups.ts';
+import type { Key } from '../key-groups.ts';
 
 /** The key that state objects currently read and write. Mutated by `setCurrentKey` only. */
 export class KeyContext {

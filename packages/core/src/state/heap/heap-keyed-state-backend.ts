@@ -17,6 +17,7 @@
  * count.update(count.value()! + 1);
  */
 
+import type { KeyGroupSnapshotEntry } from '../backend/keyed-state-backend.ts';
 import type {
   AggregatingStateDescriptor,
   ListStateDescriptor,
@@ -24,11 +25,9 @@ import type {
   ReducingStateDescriptor,
   StateDescriptor,
   ValueStateDescriptor,
-} from './descriptors.ts';
-import { describeKey, StateArgumentError, StateError } from './errors.ts';
-import { KeyContext, StateTable } from './heap-state-table.ts';
-import { type AnyHeapState, createHeapState } from './heap-states.ts';
-import { assignToKeyGroup, hashKey, type Key, KeyGroupRange, validateMaxParallelism } from './key-groups.ts';
+} from '../descriptors.ts';
+import { describeKey, StateArgumentError, StateError } from '../errors.ts';
+import { assignToKeyGroup, hashKey, type Key, KeyGroupRange, validateMaxParallelism } from '../key-groups.ts';
 import type {
   InternalAggregatingState,
   InternalKvState,
@@ -36,10 +35,9 @@ import type {
   InternalMapState,
   InternalReducingState,
   InternalValueState,
-} from './state.ts';
-
-/** One entry of a key group snapshot. `value` is plain data (maps as `[key, value]` pairs). */
-export type KeyGroupSnapshotEntry = [stateName: string, key: Key, namespace: string, value: unknown];
+} from '../state.ts';
+import { type AnyHeapState, createHeapState } from './heap-states.ts';
+import { KeyContext, StateTable } from './state-table.ts';
 
 export interface HeapKeyedStateBackendOptions {
   /** Number of key groups of the job; fixed for the life of its state. */

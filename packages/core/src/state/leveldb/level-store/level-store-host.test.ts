@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startModuleWorker } from '../../threads/module-worker.ts';
+import { startModuleWorker } from '../../../threads/module-worker.ts';
 import { LevelStoreClient } from './level-store-client.ts';
 import { LevelStoreHost } from './level-store-host.ts';
 import { LocalLevelStore } from './local-level-store.ts';

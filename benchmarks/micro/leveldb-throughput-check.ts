@@ -1,7 +1,7 @@
 /**
  * A throughput check of the LevelDB keyed state backend, run by hand (not a test, not timed in CI):
  *
- *   node packages/core/src/state/leveldb-throughput-check.ts [ops] [keys] [batch]
+ *   node benchmarks/micro/leveldb-throughput-check.ts [ops] [keys] [batch]
  *
  * The runtime's loop, per batch of records: `prefetch(batch keys)`, then `setCurrentKey` +
  * `value()` + `update()` per record, then `evict()`. Keys are uniform over `keys` distinct
@@ -12,11 +12,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { valueState } from './descriptors.ts';
-import { HeapKeyedStateBackend } from './heap-keyed-state-backend.ts';
-import { assignToKeyGroup, type Key, KeyGroupRange } from './key-groups.ts';
-import type { KeyedStateBackend } from './keyed-state-backend.ts';
-import { LevelDbKeyedStateBackend } from './leveldb-keyed-state-backend.ts';
+import type { KeyedStateBackend } from '../../packages/core/src/state/backend/keyed-state-backend.ts';
+import { valueState } from '../../packages/core/src/state/descriptors.ts';
+import { HeapKeyedStateBackend } from '../../packages/core/src/state/heap/heap-keyed-state-backend.ts';
+import { assignToKeyGroup, type Key, KeyGroupRange } from '../../packages/core/src/state/key-groups.ts';
+import { LevelDbKeyedStateBackend } from '../../packages/core/src/state/leveldb/leveldb-keyed-state-backend.ts';
 
 const OPS = Number(process.argv[2] ?? 1_000_000);
 const KEYS = Number(process.argv[3] ?? 100_000);

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
-import { runTsWorker } from '../testing/run-ts-worker.ts';
+import { runTsWorker } from '../../testing/run-ts-worker.ts';
+import type { KeyedStateBackend, KeyGroupSnapshotEntry } from '../backend/keyed-state-backend.ts';
 import {
   type AggregateFunction,
   aggregatingState,
@@ -11,20 +12,19 @@ import {
   mapState,
   reducingState,
   valueState,
-} from './descriptors.ts';
-import { StateArgumentError, StateError } from './errors.ts';
-import { HeapKeyedStateBackend, type KeyGroupSnapshotEntry } from './heap-keyed-state-backend.ts';
-import { assignToKeyGroup, type Key, KeyGroupRange } from './key-groups.ts';
-import type { KeyedStateBackend } from './keyed-state-backend.ts';
-import type { LevelDbWorkerData, LevelDbWorkerResult } from './leveldb-keyed-state-backend.test-worker.ts';
-import { LevelDbKeyedStateBackend } from './leveldb-keyed-state-backend.ts';
+} from '../descriptors.ts';
+import { StateArgumentError, StateError } from '../errors.ts';
+import { HeapKeyedStateBackend } from '../heap/heap-keyed-state-backend.ts';
+import { assignToKeyGroup, type Key, KeyGroupRange } from '../key-groups.ts';
 import type {
   InternalAggregatingState,
   InternalListState,
   InternalMapState,
   InternalReducingState,
   InternalValueState,
-} from './state.ts';
+} from '../state.ts';
+import type { LevelDbWorkerData, LevelDbWorkerResult } from './leveldb-keyed-state-backend.test-worker.ts';
+import { LevelDbKeyedStateBackend } from './leveldb-keyed-state-backend.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures (the heap backend's, so that both backends are held to the same model)

@@ -16,17 +16,17 @@ import type {
   StateDescriptor,
   StateKind,
   ValueStateDescriptor,
-} from './descriptors.ts';
-import { StateError } from './errors.ts';
-import { hashKey, type Key } from './key-groups.ts';
-import type { LevelDbStateCache, StateCodec } from './leveldb-state-cache.ts';
+} from '../descriptors.ts';
+import { StateError } from '../errors.ts';
+import { hashKey, type Key } from '../key-groups.ts';
 import type {
   InternalAggregatingState,
   InternalListState,
   InternalMapState,
   InternalReducingState,
   InternalValueState,
-} from './state.ts';
+} from '../state.ts';
+import type { LevelDbStateCache, StateCodec } from './state-cache.ts';
 
 function restoreInvalid(stateName: string, kind: StateKind, expected: string, got: unknown): StateError {
   return new StateError(

@@ -14,7 +14,8 @@
  *   backend's plain return values costs one microtask per key group).
  * - **`keys()`** lists the keys in memory. That is every key for the heap backend, only the cached
  *   ones for a spilling backend, which offers {@link KeyedStateBackend.keysAsync} for all of them.
- * - **Lifecycle.** A backend with `open`/`close` must be opened before use and closed after.
+ * - **Lifecycle.** A backend with `open`/`close` must be opened before use and closed after; one
+ *   with `destroy` is disposed of with it instead of `close` when its storage is not to be kept.
  *
  * @example
  * const p = backend.prefetch?.(batch.map((r) => [r.key, r.keyGroup] as const));
@@ -31,9 +32,8 @@ import type {
   ReducingStateDescriptor,
   StateDescriptor,
   ValueStateDescriptor,
-} from './descriptors.ts';
-import type { KeyGroupSnapshotEntry } from './heap-keyed-state-backend.ts';
-import type { Key, KeyGroupRange } from './key-groups.ts';
+} from '../descriptors.ts';
+import type { Key, KeyGroupRange } from '../key-groups.ts';
 import type {
   InternalAggregatingState,
   InternalKvState,
@@ -41,9 +41,13 @@ import type {
   InternalMapState,
   InternalReducingState,
   InternalValueState,
-} from './state.ts';
+} from '../state.ts';
 
-export type { KeyGroupSnapshotEntry };
+/**
+ * One entry of a key group snapshot, the same for every backend (a checkpoint taken with one
+ * restores into another): `value` is plain data, lists as arrays and maps as `[key, value]` pairs.
+ */
+export type KeyGroupSnapshotEntry = [stateName: string, key: Key, namespace: string, value: unknown];
 
 /** A keyed state backend; see the module comment for how the runtime drives one. */
 export interface KeyedStateBackend {
@@ -96,4 +100,6 @@ export interface KeyedStateBackend {
 
   open?(): Promise<void>;
   close?(): Promise<void>;
+  /** Closes without writing back and removes the backend's working storage (its directory). */
+  destroy?(): Promise<void>;
 }

@@ -30,10 +30,10 @@
  */
 
 import { Packr } from 'msgpackr';
-import { describeKey, StateError } from './errors.ts';
-import type { Key } from './key-groups.ts';
+import { describeKey, StateError } from '../errors.ts';
+import type { Key } from '../key-groups.ts';
+import { encodeEntryKey, encodeKeyPrefix, encodeStateName, levelDbStateError } from './key-codec.ts';
 import type { WriteOp } from './level-store/level-store.ts';
-import { encodeEntryKey, encodeKeyPrefix, encodeStateName, levelDbStateError } from './leveldb-key-codec.ts';
 
 /** The entry changed since it was last written. */
 export const DIRTY = 1;
