@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { registerHooks } from 'node:module';
+// A namespace import: a named one would fail to link on a Node without registerHooks, before
+// node-support.ts could say which Node is needed.
+import * as nodeModule from 'node:module';
 
 /**
  * A job written with `import`/`export` in a `.ts` or `.js` file of a CommonJS project (`npm init`
@@ -19,7 +21,7 @@ let registered = false;
 export function loadUserModuleSyntaxAsEsm(): void {
   if (registered) return;
   registered = true;
-  registerHooks({
+  nodeModule.registerHooks({
     load(url, context, nextLoad) {
       const result = nextLoad(url, context);
       const format = result.format;
