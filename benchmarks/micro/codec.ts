@@ -3,7 +3,7 @@
  *
  * Method. One op encodes (or decodes) one batch of {@link BATCH_SIZE} records, `[values, null]`,
  * the shape core's `RecordWriter` sends (timestamps `null` when no record has one), with core's
- * encoder options (`batchPackr`/`batchUnpackr` in `msgpackr.ts`). The encoder and decoder are in
+ * record codec (`batchPackr`/`batchUnpackr` in `msgpackr.ts`). The encoder and decoder are in
  * a channel's steady state: the record structure was sent once with an earlier frame (msgpackr
  * `sequential`), so the timed frames carry only references to it, as every frame after a
  * channel's first does. JSON.stringify/parse of the same `[values, null]` is the baseline; they
@@ -11,17 +11,24 @@
  *
  * MB/s is ops/s × the batch's size in core's encoding (msgpack) for every contestant, JSON
  * included, so MB/s compare as ops/s do; the JSON size is given in the unit for reference.
+ *
+ * The record check (`checkRecord` on every record of the batch) is timed on its own, against the
+ * encoding: `RecordWriter.emit` runs it for every record it sends, to another thread or not, so a
+ * batch sent to another thread costs a check and an encode.
  */
 import { type BenchSpec, type HarnessOptions, runGroup } from './harness.ts';
 import type { MicroResult } from './index.ts';
-import { batchPackr, batchUnpackr } from './msgpackr.ts';
+import { batchPackr, batchUnpackr, checkBatch } from './msgpackr.ts';
 import { type BenchRecord, makeRecords, type RecordSize } from './records.ts';
 import { BATCH_SIZE } from './ring-channel.ts';
 
 /** One size's batch, encoded both ways, with an encoder and a decoder in their steady state. */
 export interface CodecFixture {
   readonly batch: [BenchRecord[], null];
+  /** Encodes the batch (its records checked once, up front, as `RecordWriter.emit` does). */
   readonly encode: () => Uint8Array;
+  /** Checks every record of the batch against the record contract; whether any needs the exact path. */
+  readonly check: () => boolean;
   readonly decode: (frame: Uint8Array) => [BenchRecord[], null];
   /** A steady-state frame of the batch (structure references only). */
   readonly frame: Uint8Array;
@@ -35,10 +42,11 @@ export function codecFixture(size: RecordSize, batchSize = BATCH_SIZE): CodecFix
   // The channel's first frame defines the record structure; the decoder reads it first.
   const first = new Uint8Array(packr.pack(batch));
   unpackr.unpack(first);
-  const frame = new Uint8Array(packr.pack(batch));
+  const frame = new Uint8Array(packr.encode(batch));
   return {
     batch,
-    encode: () => packr.pack(batch),
+    encode: () => packr.encode(batch),
+    check: () => checkBatch(batch[0]),
     decode: (bytes) => unpackr.unpack(bytes) as [BenchRecord[], null],
     frame,
     json: JSON.stringify(batch),
@@ -73,6 +81,14 @@ export async function runCodecBenchmarks(options: HarnessOptions): Promise<Micro
         name: `JSON.stringify, ${size} records`,
         fn: () => {
           sink += JSON.stringify(batch).length;
+        },
+      },
+      {
+        ...common,
+        name: `record check, ${size} records`,
+        baseline: `msgpackr encode, ${size} records`,
+        fn: () => {
+          sink += fixture.check() ? 2 : 1;
         },
       },
       {

@@ -69,7 +69,7 @@ describe('codec benchmark', () => {
       const ours = batches.map((batch) => new Uint8Array(packr.pack([batch, null])));
       expect(written).toEqual(ours);
       // The first frame defines the record structure; later ones only refer to it.
-      const standalone = new Uint8Array(batchPackr().pack([batches[1], null]));
+      const standalone = new Uint8Array(batchPackr().pack([batches[1]!, null]));
       expect(ours[1]!.byteLength).toBeLessThan(standalone.byteLength);
     });
 

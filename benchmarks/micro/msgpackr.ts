@@ -1,32 +1,44 @@
 /**
- * The msgpackr that `@sluice/core` loads, with the options core encodes batches with.
- *
- * msgpackr is a dependency of `@sluice/core`, not of `@sluice/benchmarks`: the suite imports the
- * very module core resolves (its Node ESM entry, `node-index.js`, which turns on the native string
- * extractor `msgpackr-extract` as core gets it), so the version and build are the runtime's.
- * Node resolves the pnpm symlink to its real path, so this is the same module instance as core's.
+ * Core's batch codec, as the benchmarks drive it: `packages/core/src/channels/record-codec.ts`,
+ * which encodes with the msgpackr module `@sluice/core` itself loads (msgpackr is a dependency of
+ * `@sluice/core`, not of `@sluice/benchmarks`).
  */
-import type * as Msgpackr from '../../packages/core/node_modules/msgpackr/index.js';
+import { checkRecords, RecordDecoder, RecordEncoder } from '../../packages/core/src/channels/record-codec.ts';
 
-const msgpackr = (await import(
-  new URL('../../packages/core/node_modules/msgpackr/node-index.js', import.meta.url).href
-)) as typeof Msgpackr;
-
-export type Packr = Msgpackr.Packr;
-export type Unpackr = Msgpackr.Unpackr;
-
-/**
- * A batch encoder as core's `RecordWriter` makes one per ring channel
- * (`packages/core/src/channels/record-writer.ts`): record structures are sent inline the first
- * time they are used, so the decoder must read every frame of the channel in order.
- * A batch is `packr.pack([values, timestamps])`, `timestamps` null when no record has one.
- * `micro.test.ts` checks that this encoder writes the same bytes as a real `RecordWriter`.
- */
-export function batchPackr(): Packr {
-  return new msgpackr.Packr({ sequential: true, useRecords: true });
+export interface BatchPackr {
+  /**
+   * What a `RecordWriter` does for a batch sent to another thread: checks every record against the
+   * record contract (`checkRecord`, which `RecordWriter.emit` runs per record), then encodes
+   * `[values, timestamps]` as one frame. The result is the encoder's scratch buffer.
+   */
+  pack(batch: readonly [readonly unknown[], readonly number[] | null]): Uint8Array;
+  /** The encoding alone, for records already checked (as they are when a batch is sent). */
+  encode(batch: readonly [readonly unknown[], readonly number[] | null]): Uint8Array;
 }
 
-/** A batch decoder as core's `InputGate` makes one per ring channel (`channels/input-gate.ts`). */
-export function batchUnpackr(): Unpackr {
-  return new msgpackr.Unpackr({ sequential: true, useRecords: true, copyBuffers: true });
+export interface BatchUnpackr {
+  unpack(frame: Uint8Array): [unknown[], number[] | null];
+}
+
+/**
+ * A batch encoder as core's `RecordWriter` has one per ring channel
+ * (`packages/core/src/channels/record-writer.ts`): record structures are sent inline the first
+ * time they are used, so the decoder must read every frame of the channel in order.
+ * `micro.test.ts` checks that this encoder writes the same bytes as a real `RecordWriter`.
+ */
+export function batchPackr(): BatchPackr {
+  const encoder = new RecordEncoder();
+  return {
+    pack: ([values, timestamps]) => encoder.encodeBatch(values, timestamps, checkRecords(values)),
+    encode: ([values, timestamps]) => encoder.encodeBatch(values, timestamps, false),
+  };
+}
+
+/** Checks every record of a batch against the record contract, as `RecordWriter.emit` does. */
+export const checkBatch: (records: readonly unknown[]) => boolean = checkRecords;
+
+/** A batch decoder as core's `InputGate` has one per ring channel (`channels/input-gate.ts`). */
+export function batchUnpackr(): BatchUnpackr {
+  const decoder = new RecordDecoder();
+  return { unpack: (frame) => decoder.decodeBatch(frame) };
 }

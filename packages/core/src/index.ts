@@ -34,6 +34,12 @@ export {
   type SourceReaderContext,
 } from './api/source.ts';
 export { WindowedStream } from './api/windowed-stream.ts';
+export {
+  RecordNotSerializableError,
+  RecordTypeNotRegisteredError,
+  type RegisterTypeOptions,
+  registerType,
+} from './channels/record-codec.ts';
 export type {
   CheckpointingOptions,
   CheckpointStats,

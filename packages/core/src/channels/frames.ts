@@ -1,6 +1,6 @@
 /**
- * What travels through a channel. Data frames are msgpack-encoded batches `[values, timestamps]`;
- * control frames (watermark, watermark status, end of input, and pieces of a batch too large
+ * What travels through a channel. Data frames are batches `[values, timestamps]` encoded by the
+ * channel's `RecordEncoder` (msgpack, see `record-codec.ts`); control frames (watermark, watermark status, end of input, and pieces of a batch too large
  * for the ring) start with 0xC1, the one byte msgpack never emits, so the reader tells them
  * apart from data with one comparison.
  */

@@ -1,8 +1,8 @@
-import { Unpackr } from 'msgpackr';
 import { StatusWatermarkValve } from '../time/status-watermark-valve.ts';
 import type { Doorbell } from './doorbell.ts';
 import { CONTROL_MARKER, ControlType, decodeControlNumber, decodeWatermark } from './frames.ts';
 import type { LocalChannel } from './local-channel.ts';
+import { RecordDecoder } from './record-codec.ts';
 import { RingReader } from './ring-buffer.ts';
 
 /** A ring from a producer in another thread, or a local channel from one in this thread. */
@@ -32,7 +32,7 @@ class InputChannel {
   readonly ring: RingReader | undefined;
   readonly doorbell: Doorbell | undefined;
   readonly local: LocalChannel | undefined;
-  readonly unpackr: Unpackr | undefined;
+  readonly decoder: RecordDecoder | undefined;
   /** Pieces of a data frame too large for the ring, until its last piece arrives. */
   parts: Uint8Array[] | undefined;
   finished = false;
@@ -45,7 +45,7 @@ class InputChannel {
     } else {
       this.ring = new RingReader(source.ring);
       this.doorbell = source.producerDoorbell;
-      this.unpackr = new Unpackr({ sequential: true, useRecords: true, copyBuffers: true });
+      this.decoder = new RecordDecoder();
     }
   }
 }
@@ -121,7 +121,7 @@ export class InputGate {
 
   #handleFrame(channel: InputChannel, index: number, frame: Uint8Array, handler: InputHandler): void {
     if (frame[0] !== CONTROL_MARKER) {
-      const batch = channel.unpackr!.unpack(frame) as [unknown[], number[] | null];
+      const batch = channel.decoder!.decodeBatch(frame);
       handler.processBatch(batch[0], batch[1]);
       return;
     }

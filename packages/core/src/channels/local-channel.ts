@@ -2,7 +2,8 @@
  * A channel between two subtasks in the same slot (thread): batches are handed over as arrays,
  * with no encoding, no copy and no doorbell. Bounded in batches, so backpressure works exactly
  * as on a ring. Records are passed by reference, as between chained operators: a function must
- * not change a record after emitting it.
+ * not change a record after emitting it. They are checked against the record contract all the
+ * same (`RecordWriter.emit`), so what a ring would refuse is refused here too.
  */
 export type LocalItem = { readonly values: unknown[]; readonly timestamps: number[] | null } | Uint8Array;
 

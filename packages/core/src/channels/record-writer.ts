@@ -1,8 +1,8 @@
-import { Packr } from 'msgpackr';
 import { assignToKeyGroup, computeOperatorIndexForKeyGroup, type Key } from '../state/key-groups.ts';
 import type { Doorbell } from './doorbell.ts';
 import { END_OF_INPUT_FRAME, encodeBarrier, encodeParts, encodeStatus, encodeWatermark } from './frames.ts';
 import type { LocalChannel, LocalItem } from './local-channel.ts';
+import { checkRecord, RecordEncoder } from './record-codec.ts';
 import { RingWriter } from './ring-buffer.ts';
 
 export type Partitioner = 'forward' | 'rebalance' | 'broadcast' | 'hash';
@@ -28,18 +28,20 @@ export interface RecordWriterOptions {
 }
 
 /**
- * One outgoing channel: a batch being filled, the msgpack encoder whose record structures the
+ * One outgoing channel: a batch being filled, the record encoder whose record structures the
  * consumer learns in order (`sequential`), and frames waiting for room in the ring.
  */
 class OutputChannel {
   readonly ring: RingWriter | undefined;
   readonly doorbell: Doorbell | undefined;
   readonly local: LocalChannel | undefined;
-  readonly packr: Packr | undefined;
+  readonly encoder: RecordEncoder | undefined;
   values: unknown[] = [];
   timestamps: number[] = [];
   /** Whether any record of the batch has a timestamp; if none, none are sent. */
   timestamped = false;
+  /** Whether a record of the batch holds a value only the codec's exact path carries (-0, a hole, an error...). */
+  exact = false;
   /** When the batch got its first record (ms), for the flush timeout. */
   openedAtMs = 0;
   readonly pending: Array<Uint8Array | LocalItem> = [];
@@ -50,7 +52,7 @@ class OutputChannel {
     } else {
       this.ring = new RingWriter(target.ring);
       this.doorbell = target.consumerDoorbell;
-      this.packr = new Packr({ sequential: true, useRecords: true });
+      this.encoder = new RecordEncoder();
     }
   }
 
@@ -70,6 +72,10 @@ class OutputChannel {
  * control element, so each ring write carries hundreds of records. When a ring is full the
  * encoded frame waits in `pending` and `isBlocked` tells the task to stop taking input: that is
  * how backpressure travels upstream without dropping anything.
+ *
+ * Every record is checked against the record contract as it is emitted, on local channels too:
+ * what cannot cross a thread is refused at any parallelism, in the operator that emitted it
+ * (see `record-codec.ts`).
  */
 export class RecordWriter {
   readonly #channels: OutputChannel[];
@@ -109,33 +115,36 @@ export class RecordWriter {
   }
 
   emit(value: unknown, timestamp: number): void {
+    // Throws for a record that cannot cross a thread, so the failure names this operator.
+    const exact = checkRecord(value);
     switch (this.#partitioner) {
       case 'forward':
-        this.#append(this.#channels[0]!, value, timestamp);
+        this.#append(this.#channels[0]!, value, timestamp, exact);
         return;
       case 'rebalance': {
         const index = this.#nextChannel;
         this.#nextChannel = index + 1 === this.#channels.length ? 0 : index + 1;
-        this.#append(this.#channels[index]!, value, timestamp);
+        this.#append(this.#channels[index]!, value, timestamp, exact);
         return;
       }
       case 'hash': {
         // hashKey rejects a key that is not a primitive, with the fix in its message.
         const key = this.#keySelector!(value);
         const channel = this.#channelOfKeyGroup[assignToKeyGroup(key, this.#maxParallelism)]!;
-        this.#append(this.#channels[channel]!, value, timestamp);
+        this.#append(this.#channels[channel]!, value, timestamp, exact);
         return;
       }
       case 'broadcast':
-        for (const channel of this.#channels) this.#append(channel, value, timestamp);
+        for (const channel of this.#channels) this.#append(channel, value, timestamp, exact);
         return;
     }
   }
 
-  #append(channel: OutputChannel, value: unknown, timestamp: number): void {
+  #append(channel: OutputChannel, value: unknown, timestamp: number, exact: boolean): void {
     const count = channel.values.push(value);
     channel.timestamps.push(timestamp);
     if (!Number.isNaN(timestamp)) channel.timestamped = true;
+    if (exact) channel.exact = true;
     if (count === 1) channel.openedAtMs = this.#clock();
     else if (count >= this.#batchSize) this.#sendBatch(channel);
   }
@@ -144,15 +153,17 @@ export class RecordWriter {
     const values = channel.values;
     if (values.length === 0) return;
     const timestamps = channel.timestamped ? channel.timestamps : null;
+    const exact = channel.exact;
     channel.values = [];
     channel.timestamps = [];
     channel.timestamped = false;
+    channel.exact = false;
     if (channel.local !== undefined) {
-      // Same thread: hand the arrays over as they are.
+      // Same thread: hand the arrays over as they are (every record was checked in emit).
       this.#send(channel, { values, timestamps }, false);
       return;
     }
-    this.#send(channel, channel.packr!.pack([values, timestamps]), true);
+    this.#send(channel, channel.encoder!.encodeBatch(values, timestamps, exact), true);
   }
 
   /** `reused`: the frame is the encoder's scratch buffer and must be copied if it has to wait. */
