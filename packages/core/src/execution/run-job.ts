@@ -4,6 +4,7 @@ import { join, resolve as resolvePath } from 'node:path';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { allocateDoorbell, Doorbell } from '../channels/doorbell.ts';
+import { decodeRecords } from '../channels/record-codec.ts';
 import { allocateRing } from '../channels/ring-buffer.ts';
 import {
   CheckpointCoordinator,
@@ -25,7 +26,11 @@ import { COMMIT_AT_END } from '../runtime/operators/sink.ts';
 import { cancelAllSlots } from '../runtime/slot.ts';
 import { LevelStoreHost } from '../state/leveldb/level-store/level-store-host.ts';
 import { siblingModule } from '../threads/module-worker.ts';
-import { type ExecutionConfig, resolveExecutionConfig } from './execution-config.ts';
+import {
+  DEFAULT_EXECUTION_CONFIG,
+  type ExecutionConfig,
+  resolveExecutionConfig,
+} from './execution-config.ts';
 import { type JobModuleRef, jobModuleUrl, loadJob } from './job-loader.ts';
 import type {
   CoordinatorMessage,
@@ -117,9 +122,14 @@ export interface JobHandle {
 /** How long slots may take to stop after a failure or cancellation before their threads are terminated. */
 const STOP_GRACE_MS = 5_000;
 
-function workerExecArgv(): string[] {
-  const extra = process.env.SLUICE_WORKER_EXEC_ARGV;
-  return extra === undefined || extra.trim() === '' ? [] : extra.trim().split(/\s+/);
+/**
+ * The slot threads' Node flags: the process's own (as a Worker inherits them when given none:
+ * `node --trace-warnings $(which sluice) run ...` reaches the slots), plus
+ * SLUICE_WORKER_EXEC_ARGV for the slots only, e.g. "--cpu-prof" to profile them.
+ */
+function workerExecArgv(): string[] | undefined {
+  const extra = process.env.SLUICE_WORKER_EXEC_ARGV?.trim();
+  return extra === undefined || extra === '' ? undefined : [...process.execArgv, ...extra.split(/\s+/)];
 }
 
 function validateParallelism(value: unknown, option: string): number | undefined {
@@ -130,8 +140,45 @@ function validateParallelism(value: unknown, option: string): number | undefined
   return value;
 }
 
+/** Node's timers hold at most 2^31 - 1 ms; a longer delay fires after 1 ms, with a warning. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** Every option `runJob`/`startJob` knows: a misspelt one is refused, not silently ignored. */
+const RUN_JOB_OPTIONS: ReadonlySet<string> = new Set<keyof RunJobOptions>([
+  'parallelism',
+  'maxParallelism',
+  'args',
+  'chaining',
+  'signal',
+  'onSinkData',
+  'checkpointing',
+  'restartStrategy',
+  'restoreFrom',
+  'allowNonRestoredState',
+  'log',
+  'onCheckpoint',
+  'stateBackend',
+  ...(Object.keys(DEFAULT_EXECUTION_CONFIG) as (keyof ExecutionConfig)[]),
+]);
+const CHECKPOINTING_OPTIONS: ReadonlySet<string> = new Set<keyof CheckpointingOptions>([
+  'directory',
+  'intervalMs',
+  'timeoutMs',
+  'maxConcurrent',
+  'retain',
+]);
+
+function rejectUnknownKeys(options: object, known: ReadonlySet<string>, prefix: string): void {
+  for (const key of Object.keys(options)) {
+    if (!known.has(key)) {
+      throw new ConfigError(`unknown option "${prefix}${key}" (known: ${[...known].join(', ')})`);
+    }
+  }
+}
+
 function validateCheckpointing(options: CheckpointingOptions | undefined): CheckpointingOptions | undefined {
   if (options === undefined) return undefined;
+  rejectUnknownKeys(options, CHECKPOINTING_OPTIONS, 'checkpointing.');
   if (typeof options.directory !== 'string' || options.directory.length === 0) {
     throw new ConfigError('option "checkpointing.directory" must be a non-empty path');
   }
@@ -140,6 +187,11 @@ function validateCheckpointing(options: CheckpointingOptions | undefined): Check
     if (value === undefined && key !== 'intervalMs') continue;
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
       throw new ConfigError(`option "checkpointing.${key}" must be an integer >= 1, got ${String(value)}`);
+    }
+    if ((key === 'intervalMs' || key === 'timeoutMs') && value > MAX_TIMER_MS) {
+      throw new ConfigError(
+        `option "checkpointing.${key}" must be at most ${MAX_TIMER_MS} ms (Node's timer limit), got ${value}`,
+      );
     }
   }
   return options;
@@ -193,6 +245,7 @@ export async function startJob<A = unknown>(
   options: RunJobOptions<A> = {},
 ): Promise<JobHandle> {
   const startedAt = performance.now();
+  rejectUnknownKeys(options, RUN_JOB_OPTIONS, '');
   const parallelism = validateParallelism(options.parallelism, 'parallelism') ?? 1;
   const maxParallelism = validateParallelism(options.maxParallelism, 'maxParallelism');
   const config = resolveExecutionConfig(options);
@@ -356,7 +409,7 @@ async function commitAtEnd(
     }
     const operatorId = message.channel.slice(COMMIT_AT_END.length);
     const items = bySink.get(operatorId) ?? [];
-    items.push(...(message.payload as unknown[]));
+    items.push(...decodeRecords(message.payload));
     bySink.set(operatorId, items);
   }
   for (const [operatorId, items] of bySink) {
@@ -373,6 +426,12 @@ function stateBackendFor(option: RunJobOptions['stateBackend'], jobName: string)
   if (option === null || typeof option !== 'object' || option.kind !== 'leveldb') {
     throw new ConfigError(
       `option "stateBackend" must be 'heap' or { kind: 'leveldb', ... }, got ${String(option)}`,
+    );
+  }
+  const { cacheMaxKeys } = option;
+  if (cacheMaxKeys !== undefined && (!Number.isInteger(cacheMaxKeys) || cacheMaxKeys < 1)) {
+    throw new ConfigError(
+      `option "stateBackend.cacheMaxKeys" must be an integer >= 1 (keys kept in memory), got ${String(cacheMaxKeys)}`,
     );
   }
   const base = option.directory ?? join(tmpdir(), 'sluice-state');
@@ -454,13 +513,14 @@ function runAttempt(context: JobContext, restoreFrom: string | undefined): Attem
 
   const onSuccess: Array<Extract<SlotMessage, { type: 'data' }>> = [];
   const deliver = (message: Extract<SlotMessage, { type: 'data' }>): void => {
-    options.onSinkData?.(message.channel, message.payload);
+    const records = decodeRecords(message.payload);
+    options.onSinkData?.(message.channel, records);
     let list = context.collected.get(message.channel);
     if (list === undefined) {
       list = [];
       context.collected.set(message.channel, list);
     }
-    for (const item of message.payload as unknown[]) list.push(item);
+    for (const item of records) list.push(item);
   };
 
   const onMessage = (message: SlotMessage): void => {
