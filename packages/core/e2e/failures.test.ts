@@ -1,4 +1,13 @@
-import { ConfigError, JobExecutionError, PlanError, runJob } from '@sluice/core';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  type CheckpointingOptions,
+  ConfigError,
+  JobExecutionError,
+  PlanError,
+  type RunJobOptions,
+  runJob,
+} from '@sluice/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { FailingArgs } from './jobs/failing.ts';
 import type { InvalidMode } from './jobs/invalid.ts';
@@ -142,5 +151,24 @@ describe('invalid jobs are rejected before anything runs', () => {
     await expect(runJob(new URL('./os-threads.ts', import.meta.url))).rejects.toThrow(
       /must export a job as its default export/,
     );
+  });
+
+  it('refuses what would be ignored or overflow later: misspelt options, timer overflows, a bad cache size', async () => {
+    const misspelt = { paralelism: 4 } as unknown as RunJobOptions;
+    await expect(runJob(invalid, misspelt)).rejects.toThrow(/unknown option "paralelism"/);
+    const directory = join(tmpdir(), 'sluice-never-written');
+    await expect(
+      runJob(invalid, { checkpointing: { directory, intervalMs: 100, timeout: 5 } as CheckpointingOptions }),
+    ).rejects.toThrow(/unknown option "checkpointing.timeout"/);
+    await expect(runJob(invalid, { checkpointing: { directory, intervalMs: 2 ** 31 } })).rejects.toThrow(
+      /"checkpointing.intervalMs" must be at most 2147483647 ms/,
+    );
+    await expect(
+      runJob(invalid, { checkpointing: { directory, intervalMs: 100, timeoutMs: 1e15 } }),
+    ).rejects.toThrow(/"checkpointing.timeoutMs" must be at most 2147483647 ms/);
+    await expect(runJob(invalid, { stateBackend: { kind: 'leveldb', cacheMaxKeys: 0 } })).rejects.toThrow(
+      /"stateBackend.cacheMaxKeys" must be an integer >= 1/,
+    );
+    expect(osThreadCount()).toBe(baseline);
   });
 });
