@@ -2,6 +2,26 @@
 export { average, count, max, min, sum } from './api/aggregates.ts';
 export { DataStream, KeyedStream, SingleOutputStream, SinkHandle } from './api/data-stream.ts';
 export { type NodeOptions, StreamExecutionEnvironment } from './api/environment.ts';
+export { defineJob, type JobBuilder, type JobConfig, type JobDefinition } from './api/job.ts';
+export { WindowedStream } from './api/windowed-stream.ts';
+export {
+  RecordNotSerializableError,
+  RecordTypeNotRegisteredError,
+  type RegisterTypeOptions,
+  registerType,
+} from './channels/record-codec.ts';
+export type {
+  CheckpointingOptions,
+  CheckpointStats,
+  CompletedCheckpointStats,
+} from './checkpoint/checkpoint-coordinator.ts';
+export { CheckpointCorruptError } from './checkpoint/errors.ts';
+export type { RestartStrategy } from './checkpoint/restart-strategy.ts';
+export { collectSink } from './connectors/collect-sink.ts';
+export { collectionSource } from './connectors/collection-source.ts';
+export { type GeneratorOptions, generatorSource } from './connectors/generator-source.ts';
+export { type PrintOptions, printSink } from './connectors/print-sink.ts';
+export { splitRange } from './connectors/split.ts';
 export type {
   Collector,
   FilterFunction,
@@ -22,36 +42,16 @@ export type {
   TimerService,
   WindowContext,
   WindowResultFunction,
-} from './api/functions.ts';
-export { defineJob, type JobBuilder, type JobConfig, type JobDefinition } from './api/job.ts';
-export { OutputTag, outputTag } from './api/output-tag.ts';
-export type { Sink, SinkWriter, SinkWriterContext } from './api/sink.ts';
+} from './contracts/functions.ts';
+export { OutputTag, outputTag } from './contracts/output-tag.ts';
+export type { Sink, SinkWriter, SinkWriterContext } from './contracts/sink.ts';
 export {
   PollStatus,
   type Source,
   type SourceOutput,
   type SourceReader,
   type SourceReaderContext,
-} from './api/source.ts';
-export { WindowedStream } from './api/windowed-stream.ts';
-export {
-  RecordNotSerializableError,
-  RecordTypeNotRegisteredError,
-  type RegisterTypeOptions,
-  registerType,
-} from './channels/record-codec.ts';
-export type {
-  CheckpointingOptions,
-  CheckpointStats,
-  CompletedCheckpointStats,
-} from './checkpoint/checkpoint-coordinator.ts';
-export { CheckpointCorruptError } from './checkpoint/errors.ts';
-export type { RestartStrategy } from './checkpoint/restart-strategy.ts';
-export { collectSink } from './connectors/collect-sink.ts';
-export { collectionSource } from './connectors/collection-source.ts';
-export { type GeneratorOptions, generatorSource } from './connectors/generator-source.ts';
-export { type PrintOptions, printSink } from './connectors/print-sink.ts';
-export { splitRange } from './connectors/split.ts';
+} from './contracts/source.ts';
 export { ConfigError, JobExecutionError, PlanError, SluiceError } from './errors.ts';
 export { DEFAULT_EXECUTION_CONFIG, type ExecutionConfig } from './execution/execution-config.ts';
 export { explainJob } from './execution/explain.ts';

@@ -1,11 +1,11 @@
 import { describe, expectTypeOf, it } from 'vitest';
+import { outputTag } from '../contracts/output-tag.ts';
 import { seconds } from '../time/duration.ts';
 import type { TimeWindow } from '../time/windows.ts';
 import { session, tumbling } from '../time/windows.ts';
 import { count, sum } from './aggregates.ts';
 import type { DataStream, KeyedStream, SingleOutputStream } from './data-stream.ts';
 import { StreamExecutionEnvironment } from './environment.ts';
-import { outputTag } from './output-tag.ts';
 
 // Checked by `pnpm typecheck`: types flow through every operator without annotations.
 describe('the API is typed end to end', () => {

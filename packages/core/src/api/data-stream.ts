@@ -1,4 +1,15 @@
 import { type PrintOptions, printSink } from '../connectors/print-sink.ts';
+import type {
+  FilterFunction,
+  FlatMapFunction,
+  KeyedProcessFunction,
+  KeySelector,
+  MapFunction,
+  ProcessFunction,
+  ReduceFunction,
+} from '../contracts/functions.ts';
+import type { OutputTag } from '../contracts/output-tag.ts';
+import type { Sink } from '../contracts/sink.ts';
 import { ConfigError } from '../errors.ts';
 import type { StreamInput, StreamNode } from '../plan/stream-node.ts';
 import type { StreamOperator } from '../runtime/operator.ts';
@@ -16,17 +27,6 @@ import {
   type NodeOptions,
   type StreamExecutionEnvironment,
 } from './environment.ts';
-import type {
-  FilterFunction,
-  FlatMapFunction,
-  KeyedProcessFunction,
-  KeySelector,
-  MapFunction,
-  ProcessFunction,
-  ReduceFunction,
-} from './functions.ts';
-import type { OutputTag } from './output-tag.ts';
-import type { Sink } from './sink.ts';
 import { WindowedStream } from './windowed-stream.ts';
 
 function requireFunction(value: unknown, operation: string, what = 'function'): void {

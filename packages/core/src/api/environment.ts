@@ -1,9 +1,9 @@
 import { collectionSource } from '../connectors/collection-source.ts';
 import { type GeneratorOptions, generatorSource } from '../connectors/generator-source.ts';
+import type { Source } from '../contracts/source.ts';
 import { ConfigError } from '../errors.ts';
 import type { PartitionerSpec, StreamInput, StreamNode } from '../plan/stream-node.ts';
 import { DataStream, type SingleOutputStream } from './data-stream.ts';
-import type { Source } from './source.ts';
 
 export interface NodeOptions {
   readonly name?: string;

@@ -1,11 +1,11 @@
+import type { ProcessWindowFunction, ReduceFunction, WindowResultFunction } from '../contracts/functions.ts';
+import type { OutputTag } from '../contracts/output-tag.ts';
 import { ConfigError } from '../errors.ts';
 import { type WindowFunctionSpec, WindowOperator } from '../runtime/operators/window.ts';
 import type { AggregateFunction } from '../state/descriptors.ts';
 import type { Key } from '../state/key-groups.ts';
 import type { WindowAssigner } from '../time/windows.ts';
 import type { KeyedStream, SingleOutputStream } from './data-stream.ts';
-import type { ProcessWindowFunction, ReduceFunction, WindowResultFunction } from './functions.ts';
-import type { OutputTag } from './output-tag.ts';
 
 /**
  * A keyed stream cut into windows. Choose how a window's records become output: `reduce` or

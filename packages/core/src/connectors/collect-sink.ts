@@ -1,4 +1,4 @@
-import type { Sink, SinkWriterContext } from '../api/sink.ts';
+import type { Sink, SinkWriterContext } from '../contracts/sink.ts';
 import { ConfigError } from '../errors.ts';
 
 const CHUNK_RECORDS = 4096;

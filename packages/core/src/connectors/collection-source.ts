@@ -1,4 +1,4 @@
-import { PollStatus, type Source, type SourceOutput, type SourceReader } from '../api/source.ts';
+import { PollStatus, type Source, type SourceOutput, type SourceReader } from '../contracts/source.ts';
 import { ConfigError } from '../errors.ts';
 import { splitRange } from './split.ts';
 

@@ -1,10 +1,10 @@
 import { join } from 'node:path';
-import type { RuntimeContext } from '../api/functions.ts';
-import type { SourceReader } from '../api/source.ts';
 import type { Doorbell } from '../channels/doorbell.ts';
 import { InputGate } from '../channels/input-gate.ts';
 import { LocalChannel } from '../channels/local-channel.ts';
 import { RecordWriter } from '../channels/record-writer.ts';
+import type { RuntimeContext } from '../contracts/functions.ts';
+import type { SourceReader } from '../contracts/source.ts';
 import { ConfigError } from '../errors.ts';
 import { type ChannelSpec, inputChannelsOf, outputChannelsOf } from '../plan/execution-plan.ts';
 import type { StreamNode } from '../plan/stream-node.ts';

@@ -1,5 +1,5 @@
-import type { Sink } from '../api/sink.ts';
-import type { Source } from '../api/source.ts';
+import type { Sink } from '../contracts/sink.ts';
+import type { Source } from '../contracts/source.ts';
 import type { StreamOperator } from '../runtime/operator.ts';
 import type { Key } from '../state/key-groups.ts';
 

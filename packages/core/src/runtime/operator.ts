@@ -1,4 +1,4 @@
-import type { RuntimeContext } from '../api/functions.ts';
+import type { RuntimeContext } from '../contracts/functions.ts';
 import type { KeyedStateBackend } from '../state/backend/keyed-state-backend.ts';
 import type { Key } from '../state/key-groups.ts';
 import type { InternalTimerService } from '../time/timer-service.ts';

@@ -1,6 +1,6 @@
-import { PollStatus, type SourceOutput, type SourceReader } from '../api/source.ts';
 import type { InputGate, InputHandler } from '../channels/input-gate.ts';
 import type { RecordWriter } from '../channels/record-writer.ts';
+import { PollStatus, type SourceOutput, type SourceReader } from '../contracts/source.ts';
 import type { FailureTracker } from './chain-outputs.ts';
 import type { OperatorMetrics, OperatorStateSnapshot, Output, StreamOperator } from './operator.ts';
 

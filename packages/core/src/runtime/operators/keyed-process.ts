@@ -5,8 +5,8 @@ import type {
   KeyedTimerService,
   OnTimerContext,
   RuntimeContext,
-} from '../../api/functions.ts';
-import type { OutputTag } from '../../api/output-tag.ts';
+} from '../../contracts/functions.ts';
+import type { OutputTag } from '../../contracts/output-tag.ts';
 import type { StateDescriptor } from '../../state/descriptors.ts';
 import type { Key } from '../../state/key-groups.ts';
 import { DEFAULT_NAMESPACE } from '../../state/state.ts';

@@ -1,4 +1,4 @@
-import type { ReduceFunction } from '../../api/functions.ts';
+import type { ReduceFunction } from '../../contracts/functions.ts';
 import { valueState } from '../../state/descriptors.ts';
 import type { Key } from '../../state/key-groups.ts';
 import type { ValueState } from '../../state/state.ts';

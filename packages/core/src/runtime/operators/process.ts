@@ -1,5 +1,5 @@
-import type { Collector, ProcessContext, ProcessFunction, TimerService } from '../../api/functions.ts';
-import type { OutputTag } from '../../api/output-tag.ts';
+import type { Collector, ProcessContext, ProcessFunction, TimerService } from '../../contracts/functions.ts';
+import type { OutputTag } from '../../contracts/output-tag.ts';
 import type { ListState } from '../../state/state.ts';
 import {
   AbstractStreamOperator,

@@ -1,4 +1,4 @@
-import type { Sink, SinkWriter } from '../../api/sink.ts';
+import type { Sink, SinkWriter } from '../../contracts/sink.ts';
 import {
   AbstractStreamOperator,
   type OperatorSetup,

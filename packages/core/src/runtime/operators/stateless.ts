@@ -1,4 +1,4 @@
-import type { Collector, FilterFunction, FlatMapFunction, MapFunction } from '../../api/functions.ts';
+import type { Collector, FilterFunction, FlatMapFunction, MapFunction } from '../../contracts/functions.ts';
 import { AbstractStreamOperator } from '../operator.ts';
 
 export class MapOperator extends AbstractStreamOperator<unknown, unknown> {

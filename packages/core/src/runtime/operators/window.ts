@@ -4,8 +4,8 @@ import type {
   ReduceFunction,
   WindowContext,
   WindowResultFunction,
-} from '../../api/functions.ts';
-import type { OutputTag } from '../../api/output-tag.ts';
+} from '../../contracts/functions.ts';
+import type { OutputTag } from '../../contracts/output-tag.ts';
 import {
   type AggregateFunction,
   aggregatingState,
