@@ -48,7 +48,8 @@ export type SlotMessage =
   | {
       readonly type: 'data';
       readonly channel: string;
-      readonly payload: unknown;
+      /** The sink's records, encoded by the record codec (`encodeRecords`), so that they arrive exactly. */
+      readonly payload: Uint8Array;
       readonly commitKey: string | undefined;
       /** Taken only if the attempt finishes (end-of-input leftovers of exactly-once sinks). */
       readonly onSuccess: boolean;

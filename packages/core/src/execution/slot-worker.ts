@@ -1,5 +1,6 @@
 import { inspect } from 'node:util';
 import { Doorbell } from '../channels/doorbell.ts';
+import { encodeRecords } from '../channels/record-codec.ts';
 import { loadStateLookup, slotCheckpointHooks } from '../checkpoint/slot-checkpoints.ts';
 import { serializeError } from '../errors.ts';
 import { cancelAllSlots, runSlotLoop, SlotCancelledError, TaskFailedError } from '../runtime/slot.ts';
@@ -81,10 +82,23 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
       resources: { rings: assignment.rings, doorbells },
       config: assignment.config,
       clock,
+      // Sink data crosses a thread as records do: checked and encoded by the record codec.
       sendToCoordinator: (channel, payload, commitKey) =>
-        post({ type: 'data', channel, payload, commitKey, onSuccess: false }),
+        post({
+          type: 'data',
+          channel,
+          payload: encodeRecords(payload as unknown[]),
+          commitKey,
+          onSuccess: false,
+        }),
       sendOnSuccess: (channel, payload) =>
-        post({ type: 'data', channel, payload, commitKey: undefined, onSuccess: true }),
+        post({
+          type: 'data',
+          channel,
+          payload: encodeRecords(payload as unknown[]),
+          commitKey: undefined,
+          onSuccess: true,
+        }),
       checkpoints,
       restore,
       stateBackend: assignment.stateBackend,

@@ -1,0 +1,64 @@
+import { JobExecutionError, runJob } from '@sluice/core';
+import { describe, expect, it } from 'vitest';
+import { difference } from '../src/channels/record-equality.test-helper.ts';
+import { LedgerError, Money, makeRecords, type RecordsArgs, type RecordsMode } from './jobs/records.ts';
+
+const job = new URL('./jobs/records.ts', import.meta.url);
+
+const byId = (records: Array<Record<string, unknown>>): Array<Record<string, unknown>> =>
+  [...records].sort((a, b) => (a.id as number) - (b.id as number));
+
+describe('records arrive exactly as they were emitted, at every parallelism', () => {
+  const count = 300;
+  const expected = makeRecords(count);
+  for (const parallelism of [1, 2, 4]) {
+    it(`types included, through rebalance and keyBy (parallelism ${parallelism})`, async () => {
+      const result = await runJob<RecordsArgs>(job, { parallelism, args: { mode: 'round-trip', count } });
+      for (const sink of ['rebalanced', 'keyed']) {
+        const arrived = byId(result.collected<Record<string, unknown>>(sink));
+        expect(arrived.length).toBe(count);
+        for (let i = 0; i < count; i++) {
+          expect(difference(expected[i], arrived[i], `${sink} record ${i}`)).toBeUndefined();
+        }
+        const sample = arrived[4]!;
+        expect(Object.is(sample.zero, -0)).toBe(true);
+        expect(sample.money).toBeInstanceOf(Money);
+        expect((sample.money as Money).label).toBe('400 EUR');
+        expect(Buffer.isBuffer(sample.buffer)).toBe(true);
+        expect(sample.error).toBeInstanceOf(LedgerError);
+        expect((sample.error as LedgerError).account).toBe('acct-4');
+      }
+    });
+  }
+});
+
+describe('a record that cannot cross a thread fails the job at every parallelism, naming the operator and the field', () => {
+  const cases: Array<[RecordsMode, RegExp]> = [
+    ['function', /record\.user\.address\.geo is a function/],
+    ['symbol', /record\.tags\[1\] is a symbol \(Symbol\(b\)\)/],
+    [
+      'unregistered-class',
+      /record\.items\[0\] is an instance of class Unregistered \(not registered\).*registerType\(Unregistered/,
+    ],
+  ];
+  for (const [mode, message] of cases) {
+    for (const parallelism of [1, 2]) {
+      it(`${mode} (parallelism ${parallelism})`, async () => {
+        let error: unknown;
+        try {
+          await runJob<RecordsArgs>(job, { parallelism, args: { mode, count: 2000, poison: 1234 } });
+        } catch (thrown) {
+          error = thrown;
+        }
+        expect(error).toBeInstanceOf(JobExecutionError);
+        const failure = error as JobExecutionError;
+        expect(failure.operatorId).toBe('make-records');
+        expect(failure.message).toMatch(
+          /operator 'make-records' \(make records\) subtask \d\/\d of job 'records' failed/,
+        );
+        expect(failure.message).toMatch(message);
+        expect((failure.cause as { code?: string }).code).toBe('SLUICE_RECORD_NOT_SERIALIZABLE');
+      });
+    }
+  }
+});
