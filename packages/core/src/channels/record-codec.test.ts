@@ -283,6 +283,20 @@ describe('the record codec', () => {
     }
   });
 
+  it('keeps a registered class whose prototype has methods assigned (enumerable ones)', () => {
+    class Legacy {
+      n = -0;
+    }
+    (Legacy.prototype as unknown as { twice: () => number }).twice = function (this: Legacy) {
+      return this.n * 2;
+    };
+    registerType(Legacy, { name: 'test.Legacy' });
+    const [arrived] = acrossAChannel([{ legacy: new Legacy() }]) as [{ legacy: Legacy }];
+    expect(arrived.legacy).toBeInstanceOf(Legacy);
+    expect(Object.is(arrived.legacy.n, -0)).toBe(true);
+    expect(Object.keys(arrived.legacy)).toEqual(['n']);
+  });
+
   it('sends shared references as copies', () => {
     const shared = { n: 1 };
     const [arrived] = acrossAChannel([{ a: shared, b: shared }]) as [{ a: object; b: object }];

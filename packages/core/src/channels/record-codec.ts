@@ -303,6 +303,19 @@ function inspectFields(object: object, depth: number): number {
   return flags;
 }
 
+/**
+ * The own fields of a class instance (registered, or an error): a method assigned to a class's
+ * prototype is enumerable, and for-in would count it. Off the hot path of plain objects.
+ */
+function inspectOwnFields(object: object, depth: number): number {
+  let flags = 0;
+  for (const key of Object.keys(object)) {
+    if (key === '__proto__') flags |= EXACT;
+    flags |= inspectValue((object as Record<string, unknown>)[key], depth);
+  }
+  return flags;
+}
+
 function inspectArray(array: readonly unknown[], depth: number): number {
   let flags = 0;
   for (let i = 0; i < array.length; i++) {
@@ -341,13 +354,13 @@ function inspectOther(object: object, depth: number): number {
   if (object instanceof Error) {
     if (!standardErrorNameByPrototype.has(proto) && !nameByPrototype.has(proto)) return REFUSED;
     let flags = EXACT | inspectValue(object.message, depth) | inspectValue(object.stack, depth);
-    flags |= inspectFields(object, depth);
+    flags |= inspectOwnFields(object, depth);
     if (Object.hasOwn(object, 'cause')) flags |= inspectValue(object.cause, depth);
     if (object instanceof AggregateError) flags |= inspectValue(object.errors, depth);
     return flags;
   }
   if (BOXED_PROTOTYPES.has(proto)) return EXACT;
-  if (nameByPrototype.has(proto)) return inspectFields(object, depth);
+  if (nameByPrototype.has(proto)) return inspectOwnFields(object, depth);
   return REFUSED;
 }
 
@@ -486,7 +499,16 @@ function* childrenOf(object: object): Generator<readonly [string, unknown]> {
     if (Object.hasOwn(object, 'cause')) yield ['.cause', object.cause];
     if (object instanceof AggregateError) yield ['.errors', object.errors];
   }
-  for (const key in object) yield [fieldSuffix(key), (object as Record<string, unknown>)[key]];
+  const proto = Object.getPrototypeOf(object) as object | null;
+  const keys = proto === null || proto === Object.prototype ? keysIn(object) : Object.keys(object);
+  for (const key of keys) yield [fieldSuffix(key), (object as Record<string, unknown>)[key]];
+}
+
+/** The keys for-in visits, as the check walks a plain object. */
+function keysIn(object: object): string[] {
+  const keys: string[] = [];
+  for (const key in object) keys.push(key);
+  return keys;
 }
 
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
@@ -587,19 +609,21 @@ function toExact(value: unknown): unknown {
   return value; // Date, RegExp, ArrayBuffer, views: msgpackr carries them exactly
 }
 
-/** A copy of the own enumerable fields with stand-ins, or undefined when none was needed. */
+/**
+ * A copy of the own enumerable fields (the ones msgpackr writes) with stand-ins, or undefined
+ * when none was needed.
+ */
 function exactFields(object: object): Record<string, unknown> | Exact | undefined {
+  const keys = Object.keys(object);
   let copy: Record<string, unknown> | undefined;
-  for (const key in object) {
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
     if (key === '__proto__') return protoFields(object);
     const value = (object as Record<string, unknown>)[key];
     const exact = toExact(value);
     if (copy === undefined && !Object.is(exact, value)) {
       copy = {};
-      for (const earlier in object) {
-        if (earlier === key) break;
-        copy[earlier] = (object as Record<string, unknown>)[earlier];
-      }
+      for (let j = 0; j < i; j++) copy[keys[j]!] = (object as Record<string, unknown>)[keys[j]!];
     }
     if (copy !== undefined) copy[key] = exact;
   }
@@ -608,12 +632,8 @@ function exactFields(object: object): Record<string, unknown> | Exact | undefine
 
 /** An object with an own field "__proto__", as keys and values (a plain object cannot carry it). */
 function protoFields(object: object): Exact {
-  const keys: string[] = [];
-  const values: unknown[] = [];
-  for (const key in object) {
-    keys.push(key);
-    values.push(toExact((object as Record<string, unknown>)[key]));
-  }
+  const keys = Object.keys(object);
+  const values = keys.map((key) => toExact((object as Record<string, unknown>)[key]));
   return new Exact(ExactKind.ProtoField, [keys, values]);
 }
 
@@ -674,7 +694,7 @@ function exactError(error: Error, proto: object): Exact {
   if (Object.hasOwn(error, 'cause')) data.cause = toExact(error.cause);
   if (error instanceof AggregateError) data.errors = toExact(error.errors);
   let fields: Record<string, unknown> | undefined;
-  for (const key in error) {
+  for (const key of Object.keys(error)) {
     fields ??= {};
     fields[key] = toExact((error as unknown as Record<string, unknown>)[key]);
   }
