@@ -1,6 +1,7 @@
 // The public surface of @sluice/core. Everything else is internal.
 // First: on a Node older than Sluice supports, this throws a message saying so.
 import './node-support.ts';
+
 export { average, count, max, min, sum } from './api/aggregates.ts';
 export { DataStream, KeyedStream, SingleOutputStream, SinkHandle } from './api/data-stream.ts';
 export { type NodeOptions, StreamExecutionEnvironment } from './api/environment.ts';
