@@ -1,6 +1,6 @@
 /**
- * Storage of one keyed state in the heap backend (Flink's `StateTable`), and the current-key
- * context shared by a backend and its state objects. Internal to `state/`.
+ * Storage of one keyed state in the heap backend (Flink's `StateTable`), and the cell through
+ * which the state object reads and writes it for the current key. Internal to `state/`.
  *
  * Layout, per key group of the backend's range (array index = keyGroup - range.start):
  *
@@ -15,15 +15,9 @@
  * (it is dropped with its last entry), so every key present has state.
  */
 
+import { type KeyContext, stateUsedWithoutKey } from '../backend/keyed-state-backend.ts';
 import type { Key } from '../key-groups.ts';
-
-/** The key that state objects currently read and write. Mutated by `setCurrentKey` only. */
-export class KeyContext {
-  key: Key = '';
-  keyGroup = -1;
-  /** `keyGroup - range.start`: the index into a table's arrays; -1 until a key is set. */
-  index = -1;
-}
+import type { StateCell } from '../kinds.ts';
 
 export class StateTable<V> {
   readonly defaults: Array<Map<Key, V> | undefined>;
@@ -151,5 +145,47 @@ export class StateTable<V> {
       for (const byNamespace of byKey.values()) n += byNamespace.size;
     }
     return n;
+  }
+}
+
+/**
+ * A state's {@link StateCell} over its table, for the backend's current key. Hot path: one field
+ * check, then the table's array load and Map lookup; nothing to mark for write-back.
+ */
+export class HeapStateCell<V> implements StateCell<V> {
+  readonly table: StateTable<V>;
+  readonly #ctx: KeyContext;
+  readonly #stateName: string;
+
+  constructor(table: StateTable<V>, ctx: KeyContext, stateName: string) {
+    this.table = table;
+    this.#ctx = ctx;
+    this.#stateName = stateName;
+  }
+
+  get(namespace: string): V | undefined {
+    const ctx = this.#ctx;
+    // An index of -1 (no key yet) would read nothing: throw instead.
+    if (ctx.index < 0) throw stateUsedWithoutKey(this.#stateName);
+    return this.table.get(ctx.index, ctx.key, namespace);
+  }
+
+  /** The heap is the storage: a change in place needs no marking. */
+  getForUpdate(namespace: string): V | undefined {
+    const ctx = this.#ctx;
+    if (ctx.index < 0) throw stateUsedWithoutKey(this.#stateName);
+    return this.table.get(ctx.index, ctx.key, namespace);
+  }
+
+  set(namespace: string, value: V): void {
+    const ctx = this.#ctx;
+    if (ctx.index < 0) throw stateUsedWithoutKey(this.#stateName);
+    this.table.set(ctx.index, ctx.key, namespace, value);
+  }
+
+  remove(namespace: string): V | undefined {
+    const ctx = this.#ctx;
+    if (ctx.index < 0) throw stateUsedWithoutKey(this.#stateName);
+    return this.table.delete(ctx.index, ctx.key, namespace);
   }
 }

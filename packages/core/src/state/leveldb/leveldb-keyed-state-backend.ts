@@ -44,25 +44,15 @@
  */
 
 import { rm } from 'node:fs/promises';
-import type { KeyedStateBackend, KeyGroupSnapshotEntry } from '../backend/keyed-state-backend.ts';
-import type {
-  AggregatingStateDescriptor,
-  ListStateDescriptor,
-  MapStateDescriptor,
-  ReducingStateDescriptor,
-  StateDescriptor,
-  ValueStateDescriptor,
-} from '../descriptors.ts';
+import {
+  AbstractKeyedStateBackend,
+  type KeyedStateBackendOptions,
+  type KeyGroupSnapshotEntry,
+} from '../backend/keyed-state-backend.ts';
+import type { StateDescriptor } from '../descriptors.ts';
 import { describeKey, StateArgumentError, StateError } from '../errors.ts';
-import { assignToKeyGroup, hashKey, type Key, KeyGroupRange, validateMaxParallelism } from '../key-groups.ts';
-import type {
-  InternalAggregatingState,
-  InternalKvState,
-  InternalListState,
-  InternalMapState,
-  InternalReducingState,
-  InternalValueState,
-} from '../state.ts';
+import type { Key } from '../key-groups.ts';
+import { type AnyKeyedState, createKeyedState } from '../kinds.ts';
 import {
   decodeRecordKey,
   encodeEntryKey,
@@ -72,14 +62,18 @@ import {
 } from './key-codec.ts';
 import type { LevelSnapshot, LevelStore } from './level-store/level-store.ts';
 import { LocalLevelStore } from './level-store/local-level-store.ts';
-import { type AnyLevelDbState, createLevelDbState } from './leveldb-states.ts';
-import { CachedKey, DIRTY, LevelDbStateCache, NsSlot, ON_DISK, packr, type WriteOp } from './state-cache.ts';
+import {
+  CachedKey,
+  DIRTY,
+  LevelDbStateCache,
+  LevelDbStateCell,
+  NsSlot,
+  ON_DISK,
+  packr,
+  type WriteOp,
+} from './state-cache.ts';
 
-export interface LevelDbKeyedStateBackendOptions {
-  /** Number of key groups of the job; fixed for the life of its state. */
-  maxParallelism: number;
-  /** The key groups this backend owns; within `[0, maxParallelism - 1]`. */
-  keyGroupRange: KeyGroupRange;
+export interface LevelDbKeyedStateBackendOptions extends KeyedStateBackendOptions {
   /**
    * The backend's own working directory (created by `open()`); one per backend: LevelDB locks it.
    * Existing data in it is used as is: pass a fresh directory unless reopening on purpose.
@@ -101,24 +95,15 @@ export interface LevelDbKeyedStateBackendOptions {
 /** Default of {@link LevelDbKeyedStateBackendOptions.cacheMaxKeys}. */
 export const DEFAULT_CACHE_MAX_KEYS = 100_000;
 
-const STATE_KINDS: ReadonlySet<string> = new Set(['value', 'list', 'map', 'reducing', 'aggregating']);
-
 type Status = 'new' | 'opening' | 'open' | 'closing' | 'closed';
 
 function noop(): void {}
 
-export class LevelDbKeyedStateBackend implements KeyedStateBackend {
-  readonly maxParallelism: number;
-  readonly keyGroupRange: KeyGroupRange;
+export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
   readonly directory: string;
   readonly cacheMaxKeys: number;
 
-  readonly #cache = new LevelDbStateCache();
-  // Copies of the range bounds: setCurrentKey reads them once per record.
-  readonly #start: number;
-  readonly #end: number;
-  /** Registered states, by state id (ids of names seen on disk but not registered are holes). */
-  readonly #states: Array<AnyLevelDbState | undefined> = [];
+  readonly #cache = new LevelDbStateCache(this.keyContext);
   /** Keys being read from disk, and the read's promise: a second prefetch waits for the first. */
   readonly #loading = new Map<Key, Promise<void>>();
 
@@ -134,29 +119,8 @@ export class LevelDbKeyedStateBackend implements KeyedStateBackend {
   #completedSeq = 0;
 
   constructor(options: LevelDbKeyedStateBackendOptions) {
-    if (options === null || typeof options !== 'object') {
-      throw new StateArgumentError(
-        'options',
-        'must be an object { maxParallelism, keyGroupRange, directory, cacheMaxKeys? }',
-      );
-    }
-    const {
-      maxParallelism,
-      keyGroupRange,
-      directory,
-      cacheMaxKeys = DEFAULT_CACHE_MAX_KEYS,
-      store,
-    } = options;
-    validateMaxParallelism(maxParallelism, 'options.maxParallelism');
-    if (!(keyGroupRange instanceof KeyGroupRange)) {
-      throw new StateArgumentError('options.keyGroupRange', 'must be a KeyGroupRange');
-    }
-    if (keyGroupRange.size > 0 && keyGroupRange.end >= maxParallelism) {
-      throw new StateArgumentError(
-        'options.keyGroupRange',
-        `must lie within [0, maxParallelism - 1 = ${maxParallelism - 1}], got ${keyGroupRange}`,
-      );
-    }
+    super(options, '{ maxParallelism, keyGroupRange, directory, cacheMaxKeys? }');
+    const { directory, cacheMaxKeys = DEFAULT_CACHE_MAX_KEYS, store } = options;
     if (typeof directory !== 'string' || directory.length === 0) {
       throw new StateArgumentError('options.directory', 'must be a non-empty path of a working directory');
     }
@@ -166,18 +130,9 @@ export class LevelDbKeyedStateBackend implements KeyedStateBackend {
         `must be a positive integer (keys kept in memory), got ${String(cacheMaxKeys)}`,
       );
     }
-    this.maxParallelism = maxParallelism;
-    this.keyGroupRange = keyGroupRange;
     this.directory = directory;
     this.cacheMaxKeys = cacheMaxKeys;
-    this.#start = keyGroupRange.start;
-    this.#end = keyGroupRange.end;
     this.#store = store ?? new LocalLevelStore(directory);
-  }
-
-  /** Number of key groups this backend owns. */
-  get numKeyGroups(): number {
-    return this.keyGroupRange.size;
   }
 
   /** Number of keys in the cache (may exceed `cacheMaxKeys` until the next `evict()`). */
@@ -262,8 +217,8 @@ export class LevelDbKeyedStateBackend implements KeyedStateBackend {
   // -------------------------------------------------------------------------------------------
 
   /**
-   * Makes `key` the key every state object reads and writes. Hot path: once per record; one Map
-   * lookup and one store (the key's CLOCK `referenced` flag).
+   * Makes `key` the key every state object reads and writes. Hot path: once per record; besides
+   * the shared part, one Map lookup and one store (the key's CLOCK `referenced` flag).
    *
    * Setting a key that is not cached is allowed (an operator may not touch state); using its
    * state is not (`SLUICE_STATE_NOT_PREFETCHED`).
@@ -271,86 +226,34 @@ export class LevelDbKeyedStateBackend implements KeyedStateBackend {
    * @param keyGroup the key's key group if already computed (trusted, not re-hashed).
    * @throws {StateError} `SLUICE_KEY_GROUP_OUT_OF_RANGE` if the key group is not in the range.
    */
-  setCurrentKey(key: Key, keyGroup?: number): void {
-    const kg = keyGroup === undefined ? assignToKeyGroup(key, this.maxParallelism) : keyGroup;
-    // Written so that NaN and fractions fail too.
-    if (!(kg >= this.#start && kg <= this.#end) || (kg | 0) !== kg) {
-      throw this.#keyGroupOutOfRange(key, kg);
-    }
+  override setCurrentKey(key: Key, keyGroup?: number): void {
+    super.setCurrentKey(key, keyGroup);
     const cache = this.#cache;
-    cache.key = key;
-    cache.keyGroup = kg;
     const e = cache.keys.get(key);
     cache.entry = e;
     if (e !== undefined) e.referenced = true;
   }
 
-  /** The current key. @throws {StateError} `SLUICE_STATE_NO_CURRENT_KEY` before the first `setCurrentKey`. */
-  get currentKey(): Key {
-    if (this.#cache.keyGroup < 0) throw this.#noCurrentKey();
-    return this.#cache.key;
-  }
-
-  /** The current key's key group. @throws {StateError} `SLUICE_STATE_NO_CURRENT_KEY` before the first `setCurrentKey`. */
-  get currentKeyGroup(): number {
-    if (this.#cache.keyGroup < 0) throw this.#noCurrentKey();
-    return this.#cache.keyGroup;
-  }
-
   /**
-   * The state object for a descriptor, created on first use; the same name returns the same
-   * object. Values of this state already cached (loaded or restored before registration) are
-   * converted now; those still on disk when they are prefetched.
+   * A new state object, with the state id of its name (assigned now, or when its values were seen
+   * on disk or restored). Values of this state already cached (loaded or restored before
+   * registration) are converted now; those still on disk when they are prefetched.
    *
-   * @throws {StateError} `SLUICE_STATE_KIND_MISMATCH` if the name is registered with another kind;
-   *   `SLUICE_STATE_RESTORE_INVALID` if a cached value of this name does not fit the kind.
+   * @throws {StateError} `SLUICE_STATE_RESTORE_INVALID` if a cached value does not fit the kind.
    */
-  getState<T>(descriptor: ValueStateDescriptor<T>): InternalValueState<T>;
-  getState<T>(descriptor: ListStateDescriptor<T>): InternalListState<T>;
-  getState<UK extends Key, UV>(descriptor: MapStateDescriptor<UK, UV>): InternalMapState<UK, UV>;
-  getState<T>(descriptor: ReducingStateDescriptor<T>): InternalReducingState<T>;
-  getState<IN, ACC, OUT>(
-    descriptor: AggregatingStateDescriptor<IN, ACC, OUT>,
-  ): InternalAggregatingState<IN, ACC, OUT>;
-  getState(descriptor: StateDescriptor): InternalKvState;
-  getState(descriptor: StateDescriptor): InternalKvState {
-    if (
-      descriptor === null ||
-      typeof descriptor !== 'object' ||
-      typeof descriptor.name !== 'string' ||
-      !STATE_KINDS.has(descriptor.kind)
-    ) {
-      throw new StateArgumentError(
-        'descriptor',
-        'must be a state descriptor made by valueState, listState, mapState, reducingState or aggregatingState',
-      );
-    }
+  protected createState(descriptor: StateDescriptor): AnyKeyedState {
     const cache = this.#cache;
     const knownId = cache.existingIdOf(descriptor.name);
-    const existing = knownId === undefined ? undefined : this.#states[knownId];
-    if (existing !== undefined) {
-      if (existing.kind !== descriptor.kind) {
-        throw new StateError(
-          'SLUICE_STATE_KIND_MISMATCH',
-          `state '${descriptor.name}' is already registered as ${existing.kind} state and cannot be used as ` +
-            `${descriptor.kind} state; give each state of an operator its own name`,
-        );
-      }
-      return existing as unknown as InternalKvState;
-    }
     const id = knownId ?? cache.idOf(descriptor.name);
-    const state = createLevelDbState(descriptor, id, cache);
-    if (knownId !== undefined) this.#adopt(state);
-    while (this.#states.length <= id) this.#states.push(undefined);
-    this.#states[id] = state;
+    const state = createKeyedState(descriptor, new LevelDbStateCell(cache, id, descriptor.name));
+    if (knownId !== undefined) this.#adopt(state, id);
     cache.codecs[id] = state;
-    return state as unknown as InternalKvState;
+    return state;
   }
 
   /** Decodes the cached snapshot-form values of a state being registered (all or nothing). */
-  #adopt(state: AnyLevelDbState): void {
+  #adopt(state: AnyKeyedState, id: number): void {
     const cache = this.#cache;
-    const id = state.id;
     const decoded: Array<[CachedKey, string, unknown]> = [];
     for (const map of [cache.keys, cache.detached]) {
       for (const e of map.values()) {
@@ -395,8 +298,8 @@ export class LevelDbKeyedStateBackend implements KeyedStateBackend {
     try {
       if (this.keyGroupRange.size === 0) return out;
       for await (const page of snapshot.range(
-        keyGroupBound(this.#start),
-        keyGroupBound(this.#end + 1),
+        keyGroupBound(this.keyGroupRange.start),
+        keyGroupBound(this.keyGroupRange.end + 1),
         true,
       )) {
         for (const [recordKey] of page) {
@@ -455,7 +358,7 @@ export class LevelDbKeyedStateBackend implements KeyedStateBackend {
     const toLoad: Array<[Key, number]> = [];
     const waits: Array<Promise<void>> = [];
     for (const [key, kg] of missing) {
-      if (!(kg >= this.#start && kg <= this.#end) || (kg | 0) !== kg) throw this.#keyGroupOutOfRange(key, kg);
+      if (!this.inRange(kg)) throw this.keyGroupOutOfRange(key, kg);
       // Evicted with its write still in flight: revive it rather than read what may be stale.
       const detached = cache.detached.get(key);
       if (detached !== undefined) {
@@ -570,7 +473,8 @@ export class LevelDbKeyedStateBackend implements KeyedStateBackend {
     const excess = cache.keys.size - this.cacheMaxKeys;
     if (excess <= 0) return undefined;
     this.#openDb('evict');
-    const current = cache.keyGroup < 0 ? undefined : (cache.entry ?? cache.keys.get(cache.key));
+    const ctx = this.keyContext;
+    const current = ctx.keyGroup < 0 ? undefined : (cache.entry ?? cache.keys.get(ctx.key));
     const victims = cache.pickVictims(excess, current);
     const ops: WriteOp[] = [];
     for (const e of victims) {
@@ -596,7 +500,7 @@ export class LevelDbKeyedStateBackend implements KeyedStateBackend {
    * key group read from a LevelDB snapshot; later state changes do not show.
    */
   async snapshotKeyGroup(keyGroup: number): Promise<KeyGroupSnapshotEntry[]> {
-    this.#checkKeyGroup(keyGroup, 'snapshotKeyGroup');
+    this.indexOfKeyGroup(keyGroup, 'snapshotKeyGroup');
     this.#openDb('snapshotKeyGroup');
     const snapshot = await this.#flushAndSnapshot();
     const out: KeyGroupSnapshotEntry[] = [];
@@ -630,25 +534,13 @@ export class LevelDbKeyedStateBackend implements KeyedStateBackend {
     keyGroup: number,
     entries: Iterable<readonly [string, Key, string, unknown]>,
   ): Promise<void> {
-    this.#checkKeyGroup(keyGroup, 'restoreKeyGroup');
+    this.indexOfKeyGroup(keyGroup, 'restoreKeyGroup');
     this.#openDb('restoreKeyGroup');
     const cache = this.#cache;
     const byKey = new Map<Key, Array<[id: number, namespace: string, value: unknown]>>();
     for (const entry of entries) {
-      if (!Array.isArray(entry) || entry.length !== 4) {
-        throw restoreInvalid(`entry is not a [stateName, key, namespace, value] tuple`);
-      }
+      this.checkRestoredEntry(keyGroup, entry);
       const [name, key, namespace, encoded] = entry;
-      if (typeof name !== 'string' || name.length === 0 || typeof namespace !== 'string') {
-        throw restoreInvalid(`entry for key ${describeKey(key)} has no valid state name and namespace`);
-      }
-      const kg = (hashKey(key) >>> 0) % this.maxParallelism;
-      if (kg !== keyGroup) {
-        throw restoreInvalid(
-          `key ${describeKey(key)} of state '${name}' belongs to key group ${kg}, not ${keyGroup}, ` +
-            `with maxParallelism ${this.maxParallelism}; was the checkpoint taken with another maxParallelism?`,
-        );
-      }
       if (encoded === undefined) continue;
       const id = cache.idOf(name);
       const codec = cache.codecs[id];
@@ -753,31 +645,6 @@ export class LevelDbKeyedStateBackend implements KeyedStateBackend {
     }
     return this.#db;
   }
-
-  #checkKeyGroup(keyGroup: number, method: string): void {
-    if (!Number.isInteger(keyGroup) || !this.keyGroupRange.contains(keyGroup)) {
-      throw new StateError(
-        'SLUICE_KEY_GROUP_OUT_OF_RANGE',
-        `assertion failed: ${method}(${keyGroup}) is outside this backend's key group range ${this.keyGroupRange}`,
-      );
-    }
-  }
-
-  #keyGroupOutOfRange(key: Key, keyGroup: number): StateError {
-    return new StateError(
-      'SLUICE_KEY_GROUP_OUT_OF_RANGE',
-      `assertion failed: key ${describeKey(key)} is in key group ${keyGroup}, outside this backend's key group ` +
-        `range ${this.keyGroupRange} (maxParallelism ${this.maxParallelism}); the record was routed to the wrong ` +
-        'subtask, or the partitioner and the backend disagree on maxParallelism',
-    );
-  }
-
-  #noCurrentKey(): StateError {
-    return new StateError(
-      'SLUICE_STATE_NO_CURRENT_KEY',
-      'no current key: setCurrentKey() has not been called on this backend',
-    );
-  }
 }
 
 /** Validates a manifest's shape: `[[stateName, [namespace, ...]], ...]`. */
@@ -806,8 +673,4 @@ function storageFailure(cause: unknown, doing: string): StateError {
   if (cause instanceof StateError) return cause;
   const message = cause instanceof Error ? cause.message : String(cause);
   return levelDbStateError('SLUICE_STATE_STORAGE_FAILED', `${doing} failed: ${message}`, { cause });
-}
-
-function restoreInvalid(message: string): StateError {
-  return new StateError('SLUICE_STATE_RESTORE_INVALID', `cannot restore keyed state: ${message}`);
 }

@@ -1,5 +1,6 @@
 /**
- * The write-back cache of the LevelDB keyed state backend. Internal to `state/`.
+ * The write-back cache of the LevelDB keyed state backend, and the cells through which state
+ * objects read and write it. Internal to `state/`.
  *
  * The unit of caching is a key with ALL its state: a {@link CachedKey} holds every entry (every
  * state, every namespace) of one key, or the key is not cached at all. That is what makes state
@@ -30,8 +31,10 @@
  */
 
 import { Packr } from 'msgpackr';
-import { describeKey, StateError } from '../errors.ts';
+import { type KeyContext, stateUsedWithoutKey } from '../backend/keyed-state-backend.ts';
+import { describeKey, type StateError } from '../errors.ts';
 import type { Key } from '../key-groups.ts';
+import type { StateCell } from '../kinds.ts';
 import { encodeEntryKey, encodeKeyPrefix, encodeStateName, levelDbStateError } from './key-codec.ts';
 import type { WriteOp } from './level-store/level-store.ts';
 
@@ -128,13 +131,13 @@ export interface StateCodec {
 export type { WriteOp };
 
 /**
- * The cache, the state-name registry, and the current key. Shared by the backend and its state
- * objects (which call {@link current}, {@link get}, {@link set}, {@link touched}).
+ * The cache, the state-name registry, and the current key's entry. Shared by the backend and its
+ * state cells (which call {@link current}, {@link get}, {@link set}, {@link touched}).
  */
 export class LevelDbStateCache {
-  /** The current key, its key group (-1 before the first `setCurrentKey`), and its cache entry. */
-  key: Key = '';
-  keyGroup = -1;
+  /** The backend's current key (its key group is -1 before the first `setCurrentKey`). */
+  readonly ctx: KeyContext;
+  /** The current key's entry, if cached; set by the backend's `setCurrentKey`. */
   entry: CachedKey | undefined = undefined;
 
   /** The cached keys, in CLOCK order (the sweep starts at the first). */
@@ -148,6 +151,10 @@ export class LevelDbStateCache {
   readonly #ids = new Map<string, number>();
   /** Keys held outside `keys` that must grow with new state ids too (written back, in flight). */
   readonly detached = new Map<Key, CachedKey>();
+
+  constructor(ctx: KeyContext) {
+    this.ctx = ctx;
+  }
 
   get numStates(): number {
     return this.names.length;
@@ -191,9 +198,10 @@ export class LevelDbStateCache {
   }
 
   #currentSlow(stateName: string): CachedKey {
-    if (this.keyGroup < 0) throw noCurrentKey(stateName);
-    const e = this.keys.get(this.key);
-    if (e === undefined) throw notPrefetched(this.key, this.keyGroup, stateName);
+    const ctx = this.ctx;
+    if (ctx.keyGroup < 0) throw stateUsedWithoutKey(stateName);
+    const e = this.keys.get(ctx.key);
+    if (e === undefined) throw notPrefetched(ctx.key, ctx.keyGroup, stateName);
     this.entry = e;
     return e;
   }
@@ -310,7 +318,8 @@ export class LevelDbStateCache {
     this.detached.clear();
     this.dirtyKeys.clear();
     this.entry = undefined;
-    this.keyGroup = -1;
+    this.ctx.keyGroup = -1;
+    this.ctx.index = -1;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -439,15 +448,6 @@ export class LevelDbStateCache {
   }
 }
 
-/** Same code and message as the heap backend's. */
-function noCurrentKey(stateName: string): StateError {
-  return new StateError(
-    'SLUICE_STATE_NO_CURRENT_KEY',
-    `state '${stateName}' was used before a current key was set; keyed state is only available ` +
-      'while processing a keyed record or timer (after keyBy)',
-  );
-}
-
 function notPrefetched(key: Key, keyGroup: number, stateName: string): StateError {
   return levelDbStateError(
     'SLUICE_STATE_NOT_PREFETCHED',
@@ -455,4 +455,49 @@ function notPrefetched(key: Key, keyGroup: number, stateName: string): StateErro
       'key is neither cached nor prefetched; the runtime must await prefetch() for every key of a batch of ' +
       'records or timers before processing it, and not evict() in between',
   );
+}
+
+/**
+ * A state's {@link StateCell} over the cache, for the current key: every change marks the entry
+ * for write-back. Throws `SLUICE_STATE_NOT_PREFETCHED` for a key that is not cached.
+ */
+export class LevelDbStateCell implements StateCell<unknown> {
+  readonly #cache: LevelDbStateCache;
+  /** The state's id in the cache (index of its slots in every cached key). */
+  readonly #id: number;
+  readonly #stateName: string;
+
+  constructor(cache: LevelDbStateCache, id: number, stateName: string) {
+    this.#cache = cache;
+    this.#id = id;
+    this.#stateName = stateName;
+  }
+
+  get(namespace: string): unknown {
+    const cache = this.#cache;
+    const e = cache.current(this.#stateName);
+    // Default namespace inline: the hot path is one array load.
+    return namespace === '' ? e.slots[this.#id << 1] : cache.get(e, this.#id, namespace);
+  }
+
+  set(namespace: string, value: unknown): void {
+    const cache = this.#cache;
+    cache.set(cache.current(this.#stateName), this.#id, namespace, value);
+  }
+
+  getForUpdate(namespace: string): unknown {
+    const cache = this.#cache;
+    const e = cache.current(this.#stateName);
+    const value = cache.get(e, this.#id, namespace);
+    if (value !== undefined) cache.touched(e, this.#id, namespace);
+    return value;
+  }
+
+  remove(namespace: string): unknown {
+    const cache = this.#cache;
+    const e = cache.current(this.#stateName);
+    const old = cache.get(e, this.#id, namespace);
+    if (old !== undefined) cache.set(e, this.#id, namespace, undefined);
+    return old;
+  }
 }
