@@ -43,6 +43,7 @@ export type {
   ReduceFunction,
   RuntimeContext,
   TimerService,
+  WatermarkOptions,
   WindowContext,
   WindowResultFunction,
 } from './contracts/functions.ts';
@@ -68,7 +69,6 @@ export {
   runJob,
   startJob,
 } from './execution/run-job.ts';
-export type { WatermarkOptions } from './runtime/operators/timestamps.ts';
 export {
   type AggregateFunction,
   aggregatingState,

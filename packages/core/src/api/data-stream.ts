@@ -7,18 +7,12 @@ import type {
   MapFunction,
   ProcessFunction,
   ReduceFunction,
+  WatermarkOptions,
 } from '../contracts/functions.ts';
 import type { OutputTag } from '../contracts/output-tag.ts';
 import type { Sink } from '../contracts/sink.ts';
 import { ConfigError } from '../errors.ts';
-import type { StreamInput, StreamNode } from '../plan/stream-node.ts';
-import type { StreamOperator } from '../runtime/operator.ts';
-import { KeyedProcessOperator } from '../runtime/operators/keyed-process.ts';
-import { KeyedReduceOperator } from '../runtime/operators/keyed-reduce.ts';
-import { ProcessOperator } from '../runtime/operators/process.ts';
-import { SinkOperator } from '../runtime/operators/sink.ts';
-import { FilterOperator, FlatMapOperator, MapOperator } from '../runtime/operators/stateless.ts';
-import { TimestampsAndWatermarksOperator, type WatermarkOptions } from '../runtime/operators/timestamps.ts';
+import type { OperatorSpec, StreamInput, StreamNode } from '../plan/stream-node.ts';
 import type { Key } from '../state/key-groups.ts';
 import type { WindowAssigner } from '../time/windows.ts';
 import {
@@ -74,18 +68,14 @@ export class DataStream<T> {
     );
   }
 
-  /** @internal Adds a one-input operator reading this stream. */
-  transform<R>(
-    kind: string,
-    createOperator: () => StreamOperator<unknown, unknown>,
-    extra: Partial<StreamNode> = {},
-  ): SingleOutputStream<R> {
+  /** @internal Adds a one-input operator reading this stream; `kind` names it in ids and plans. */
+  transform<R>(kind: string, operator: OperatorSpec, extra: Partial<StreamNode> = {}): SingleOutputStream<R> {
     const node = this.env.addNode({
       role: 'operator',
       kind,
       inputs: this.inputs,
       emitsTimestamps: this.hasTimestamps,
-      createOperator,
+      operator,
       ...extra,
     });
     return DataStream.fromNode<R>(this.env, node);
@@ -93,7 +83,7 @@ export class DataStream<T> {
 
   map<R>(fn: MapFunction<T, R>): SingleOutputStream<R> {
     requireFunction(fn, 'map');
-    return this.transform('map', () => new MapOperator(fn as MapFunction<unknown, unknown>));
+    return this.transform('map', { kind: 'map', fn: fn as MapFunction<unknown, unknown> });
   }
 
   /**
@@ -102,18 +92,18 @@ export class DataStream<T> {
    */
   flatMap<R>(fn: FlatMapFunction<T, R>): SingleOutputStream<R> {
     requireFunction(fn, 'flatMap');
-    return this.transform('flatMap', () => new FlatMapOperator(fn as FlatMapFunction<unknown, unknown>));
+    return this.transform('flatMap', { kind: 'flatMap', fn: fn as FlatMapFunction<unknown, unknown> });
   }
 
   filter(fn: FilterFunction<T>): SingleOutputStream<T> {
     requireFunction(fn, 'filter');
-    return this.transform('filter', () => new FilterOperator(fn as FilterFunction<unknown>));
+    return this.transform('filter', { kind: 'filter', fn: fn as FilterFunction<unknown> });
   }
 
   /** A ProcessFunction sees each record with its timestamp and may emit to side outputs. */
   process<R>(fn: ProcessFunction<T, R>): SingleOutputStream<R> {
     requireObjectWith(fn, 'process', 'processElement');
-    return this.transform('process', () => new ProcessOperator(fn as ProcessFunction<unknown, unknown>));
+    return this.transform('process', { kind: 'process', fn: fn as ProcessFunction<unknown, unknown> });
   }
 
   /** Partitions the stream by key: records with equal keys go to the same subtask, in order. */
@@ -177,7 +167,7 @@ export class DataStream<T> {
     }
     return this.transform(
       'timestamps',
-      () => new TimestampsAndWatermarksOperator(options as WatermarkOptions<unknown>),
+      { kind: 'timestamps', options: options as WatermarkOptions<unknown> },
       { emitsTimestamps: true },
     );
   }
@@ -198,7 +188,7 @@ export class DataStream<T> {
       emitsTimestamps: false,
       sink: sink as Sink<unknown>,
       parallelismLimit: sink.maxParallelism,
-      createOperator: () => new SinkOperator(sink as Sink<unknown>),
+      operator: { kind: 'sink', sink: sink as Sink<unknown> },
     });
     applyNodeOptions(node, options);
     return new SinkHandle(node);
@@ -273,13 +263,13 @@ export class KeyedStream<K extends Key, T> extends DataStream<T> {
     this.keySelector = keySelector;
   }
 
-  /** @internal */
+  /** @internal Adds an operator that reads this stream by key; its spec gets the key selector at deploy. */
   keyedTransform<R>(
     kind: string,
-    createOperator: () => StreamOperator<unknown, unknown>,
+    operator: OperatorSpec,
     extra: Partial<StreamNode> = {},
   ): SingleOutputStream<R> {
-    return this.transform<R>(kind, createOperator, {
+    return this.transform<R>(kind, operator, {
       keySelector: this.keySelector as (value: never) => Key,
       ...extra,
     });
@@ -288,21 +278,16 @@ export class KeyedStream<K extends Key, T> extends DataStream<T> {
   /** A KeyedProcessFunction with keyed state and event- and processing-time timers. */
   override process<R>(fn: KeyedProcessFunction<K, T, R> | ProcessFunction<T, R>): SingleOutputStream<R> {
     requireObjectWith(fn, 'process', 'processElement');
-    const selector = this.keySelector as (value: unknown) => Key;
-    return this.keyedTransform<R>(
-      'process',
-      () => new KeyedProcessOperator(fn as KeyedProcessFunction<Key, unknown, unknown>, selector),
-    );
+    return this.keyedTransform<R>('process', {
+      kind: 'keyedProcess',
+      fn: fn as KeyedProcessFunction<Key, unknown, unknown>,
+    });
   }
 
   /** Emits, for each record, the running reduction of all records with its key so far. */
   reduce(fn: ReduceFunction<T>): SingleOutputStream<T> {
     requireFunction(fn, 'reduce');
-    const selector = this.keySelector as (value: unknown) => Key;
-    return this.keyedTransform<T>(
-      'reduce',
-      () => new KeyedReduceOperator(fn as ReduceFunction<unknown>, selector),
-    );
+    return this.keyedTransform<T>('reduce', { kind: 'reduce', fn: fn as ReduceFunction<unknown> });
   }
 
   /** Groups each key's records into windows. */

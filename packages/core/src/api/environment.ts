@@ -88,7 +88,7 @@ export class StreamExecutionEnvironment {
       requiresTimestamps: undefined,
       source: undefined,
       sink: undefined,
-      createOperator: undefined,
+      operator: undefined,
       parallelismLimit: undefined,
       sideOutputs: new Set(),
       ...spec,

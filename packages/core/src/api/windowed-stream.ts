@@ -1,7 +1,7 @@
 import type { ProcessWindowFunction, ReduceFunction, WindowResultFunction } from '../contracts/functions.ts';
 import type { OutputTag } from '../contracts/output-tag.ts';
 import { ConfigError } from '../errors.ts';
-import { type WindowFunctionSpec, WindowOperator } from '../runtime/operators/window.ts';
+import type { WindowFunctionSpec } from '../plan/stream-node.ts';
 import type { AggregateFunction } from '../state/descriptors.ts';
 import type { Key } from '../state/key-groups.ts';
 import type { WindowAssigner } from '../time/windows.ts';
@@ -95,12 +95,10 @@ export class WindowedStream<K extends Key, T> {
 
   #build<O>(fn: WindowFunctionSpec): SingleOutputStream<O> {
     const assigner = this.#assigner;
-    const allowedLatenessMs = this.#allowedLatenessMs;
     const lateTag = this.#lateDataTag?.id;
-    const keySelector = this.#input.keySelector as (value: unknown) => Key;
     const stream = this.#input.keyedTransform<O>(
       'window',
-      () => new WindowOperator({ assigner, allowedLatenessMs, lateTag, keySelector, fn }),
+      { kind: 'window', assigner, fn, allowedLatenessMs: this.#allowedLatenessMs, lateTag },
       {
         name: `window(${assigner.describe()})`,
         emitsTimestamps: true,

@@ -26,6 +26,16 @@ export type FlatMapFunction<T, R> = (value: T, out: Collector<R>) => Iterable<R>
 export type KeySelector<T, K extends Key> = (value: T) => K;
 export type ReduceFunction<T> = (accumulator: T, value: T) => T;
 
+/** What `assignTimestamps` is given: where a record's event time comes from, and how watermarks follow it. */
+export interface WatermarkOptions<T> {
+  /** The record's event time in ms; `previous` is the timestamp it already carries, if any. */
+  readonly timestamp: (value: T, previous: number | undefined) => number;
+  /** How far behind the highest timestamp seen the watermark trails (ms); default 0. */
+  readonly maxOutOfOrderness?: number;
+  /** After this many ms without records the subtask is marked idle and stops holding back the watermark. */
+  readonly idleTimeout?: number;
+}
+
 /** What every user function can learn about where it runs. */
 export interface RuntimeContext {
   readonly jobName: string;

@@ -16,6 +16,7 @@ import type {
   RestoredOperatorState,
   StreamOperator,
 } from '../runtime/operator.ts';
+import { createOperator } from '../runtime/operators/index.ts';
 import { type ChainMember, type CheckpointHooks, Task } from '../runtime/task.ts';
 import { HeapKeyedStateBackend } from '../state/heap/heap-keyed-state-backend.ts';
 import { computeKeyGroupRangeForOperatorIndex, type Key, type KeyGroupRange } from '../state/key-groups.ts';
@@ -94,7 +95,10 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
     const operators = new Map<number, StreamOperator<unknown, unknown>>();
     for (const nodeIndex of vertex.nodes) {
       const node = env.nodes[nodeIndex]!;
-      if (node.createOperator !== undefined) operators.set(nodeIndex, node.createOperator());
+      if (node.operator !== undefined) {
+        const keySelector = node.keySelector as ((value: unknown) => Key) | undefined;
+        operators.set(nodeIndex, createOperator(node.operator, keySelector));
+      }
     }
 
     const writersBySource = new Map<string, RecordWriter[]>();

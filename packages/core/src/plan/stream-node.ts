@@ -1,7 +1,19 @@
+import type {
+  AggregateFunction,
+  FilterFunction,
+  FlatMapFunction,
+  KeyedProcessFunction,
+  MapFunction,
+  ProcessFunction,
+  ProcessWindowFunction,
+  ReduceFunction,
+  WatermarkOptions,
+  WindowResultFunction,
+} from '../contracts/functions.ts';
 import type { Sink } from '../contracts/sink.ts';
 import type { Source } from '../contracts/source.ts';
-import type { StreamOperator } from '../runtime/operator.ts';
 import type { Key } from '../state/key-groups.ts';
+import type { WindowAssigner } from '../time/windows.ts';
 
 /** How records move from one operator's subtasks to the next operator's subtasks. */
 export type PartitionerSpec =
@@ -21,6 +33,44 @@ export interface StreamInput {
 
 export type NodeRole = 'source' | 'operator' | 'sink';
 
+/** How a window turns its records into output: one accumulator per key and window, or all of them at once. */
+export type WindowFunctionSpec =
+  | {
+      readonly kind: 'reduce';
+      readonly reduce: ReduceFunction<unknown>;
+      readonly result: WindowResultFunction<unknown, unknown, Key> | undefined;
+    }
+  | {
+      readonly kind: 'aggregate';
+      readonly aggregate: AggregateFunction<unknown, unknown, unknown>;
+      readonly result: WindowResultFunction<unknown, unknown, Key> | undefined;
+    }
+  | { readonly kind: 'process'; readonly process: ProcessWindowFunction<unknown, unknown, Key> };
+
+/**
+ * What an operator does, as the API recorded it: a kind and the user's function or options. The
+ * runtime builds the operator from it (`createOperator` in `runtime/operators/index.ts`, once per
+ * subtask when a slot deploys), so the API and the plan never name an operator class. The keyed
+ * kinds (`keyedProcess`, `reduce`, `window`) get their node's key selector there.
+ */
+export type OperatorSpec =
+  | { readonly kind: 'map'; readonly fn: MapFunction<unknown, unknown> }
+  | { readonly kind: 'flatMap'; readonly fn: FlatMapFunction<unknown, unknown> }
+  | { readonly kind: 'filter'; readonly fn: FilterFunction<unknown> }
+  | { readonly kind: 'process'; readonly fn: ProcessFunction<unknown, unknown> }
+  | { readonly kind: 'keyedProcess'; readonly fn: KeyedProcessFunction<Key, unknown, unknown> }
+  | { readonly kind: 'reduce'; readonly fn: ReduceFunction<unknown> }
+  | {
+      readonly kind: 'window';
+      readonly assigner: WindowAssigner;
+      readonly fn: WindowFunctionSpec;
+      readonly allowedLatenessMs: number;
+      /** The side output late records go to, by tag id; undefined: they are dropped and counted. */
+      readonly lateTag: string | undefined;
+    }
+  | { readonly kind: 'timestamps'; readonly options: WatermarkOptions<unknown> }
+  | { readonly kind: 'sink'; readonly sink: Sink<unknown> };
+
 /**
  * One operator of the logical graph as the API builds it. Functions live here, which is why the
  * graph is rebuilt by importing the job module in every worker rather than shipped to it.
@@ -28,7 +78,10 @@ export type NodeRole = 'source' | 'operator' | 'sink';
 export interface StreamNode {
   readonly index: number;
   readonly role: NodeRole;
-  /** Short kind ('map', 'window', ...), used in default ids and plans. */
+  /**
+   * Short kind ('map', 'window', ...), used in default ids and plans. Not always the operator's
+   * kind: a keyed `process` is 'process' here (ids stay as they were) and 'keyedProcess' there.
+   */
   readonly kind: string;
   name: string;
   uid: string | undefined;
@@ -45,7 +98,8 @@ export interface StreamNode {
   readonly sink: Sink<unknown> | undefined;
   /** Side outputs this node can emit, by tag id. */
   readonly sideOutputs: Set<string>;
-  readonly createOperator: (() => StreamOperator<unknown, unknown>) | undefined;
+  /** What the operator does; undefined for sources (their task polls the source's reader). */
+  readonly operator: OperatorSpec | undefined;
   /** The most parallel subtasks this node can run (a source's or sink's limit). */
   readonly parallelismLimit: number | undefined;
 }

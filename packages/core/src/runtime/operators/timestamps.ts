@@ -1,13 +1,5 @@
+import type { WatermarkOptions } from '../../contracts/functions.ts';
 import { AbstractStreamOperator, userTimestamp } from '../operator.ts';
-
-export interface WatermarkOptions<T> {
-  /** The record's event time in ms; `previous` is the timestamp it already carries, if any. */
-  readonly timestamp: (value: T, previous: number | undefined) => number;
-  /** How far behind the highest timestamp seen the watermark trails (ms); default 0. */
-  readonly maxOutOfOrderness?: number;
-  /** After this many ms without records the subtask is marked idle and stops holding back the watermark. */
-  readonly idleTimeout?: number;
-}
 
 /**
  * Assigns timestamps and generates bounded-out-of-orderness watermarks. A watermark is emitted

@@ -1,18 +1,7 @@
-import type {
-  Collector,
-  ProcessWindowFunction,
-  ReduceFunction,
-  WindowContext,
-  WindowResultFunction,
-} from '../../contracts/functions.ts';
+import type { Collector, WindowContext } from '../../contracts/functions.ts';
 import type { OutputTag } from '../../contracts/output-tag.ts';
-import {
-  type AggregateFunction,
-  aggregatingState,
-  listState,
-  reducingState,
-  valueState,
-} from '../../state/descriptors.ts';
+import type { WindowFunctionSpec } from '../../plan/stream-node.ts';
+import { aggregatingState, listState, reducingState, valueState } from '../../state/descriptors.ts';
 import type { Key } from '../../state/key-groups.ts';
 import type {
   InternalAggregatingState,
@@ -34,19 +23,6 @@ import {
   windowNamespace,
 } from '../../time/windows.ts';
 import { AbstractKeyedOperator } from './keyed.ts';
-
-export type WindowFunctionSpec =
-  | {
-      kind: 'reduce';
-      reduce: ReduceFunction<unknown>;
-      result: WindowResultFunction<unknown, unknown, Key> | undefined;
-    }
-  | {
-      kind: 'aggregate';
-      aggregate: AggregateFunction<unknown, unknown, unknown>;
-      result: WindowResultFunction<unknown, unknown, Key> | undefined;
-    }
-  | { kind: 'process'; process: ProcessWindowFunction<unknown, unknown, Key> };
 
 export interface WindowOperatorOptions {
   readonly assigner: WindowAssigner;

@@ -1,0 +1,59 @@
+import type { OperatorSpec } from '../../plan/stream-node.ts';
+import type { Key } from '../../state/key-groups.ts';
+import type { StreamOperator } from '../operator.ts';
+import { KeyedProcessOperator } from './keyed-process.ts';
+import { KeyedReduceOperator } from './keyed-reduce.ts';
+import { ProcessOperator } from './process.ts';
+import { SinkOperator } from './sink.ts';
+import { FilterOperator, FlatMapOperator, MapOperator } from './stateless.ts';
+import { TimestampsAndWatermarksOperator } from './timestamps.ts';
+import { WindowOperator } from './window.ts';
+
+/**
+ * Builds the operator a node's spec asks for: the one place that maps a kind to its class. A slot
+ * calls it once per operator and subtask when it deploys, never per record. Keyed kinds get the
+ * key selector their input is partitioned by.
+ */
+export function createOperator(
+  spec: OperatorSpec,
+  keySelector: ((value: unknown) => Key) | undefined,
+): StreamOperator<unknown, unknown> {
+  switch (spec.kind) {
+    case 'map':
+      return new MapOperator(spec.fn);
+    case 'flatMap':
+      return new FlatMapOperator(spec.fn);
+    case 'filter':
+      return new FilterOperator(spec.fn);
+    case 'process':
+      return new ProcessOperator(spec.fn);
+    case 'keyedProcess':
+      return new KeyedProcessOperator(spec.fn, keyed(spec, keySelector));
+    case 'reduce':
+      return new KeyedReduceOperator(spec.fn, keyed(spec, keySelector));
+    case 'window':
+      return new WindowOperator({
+        assigner: spec.assigner,
+        allowedLatenessMs: spec.allowedLatenessMs,
+        lateTag: spec.lateTag,
+        keySelector: keyed(spec, keySelector),
+        fn: spec.fn,
+      });
+    case 'timestamps':
+      return new TimestampsAndWatermarksOperator(spec.options);
+    case 'sink':
+      return new SinkOperator(spec.sink);
+    default: {
+      const unknownSpec: never = spec;
+      throw new Error(`bug: no operator for kind '${(unknownSpec as OperatorSpec).kind}'`);
+    }
+  }
+}
+
+function keyed(
+  spec: OperatorSpec,
+  keySelector: ((value: unknown) => Key) | undefined,
+): (value: unknown) => Key {
+  if (keySelector === undefined) throw new Error(`bug: a '${spec.kind}' operator needs a keyed input`);
+  return keySelector;
+}
