@@ -4,81 +4,27 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { runTsWorker } from '../../testing/run-ts-worker.ts';
-import type { KeyedStateBackend, KeyGroupSnapshotEntry } from '../backend/keyed-state-backend.ts';
-import {
-  type AggregateFunction,
-  aggregatingState,
-  listState,
-  mapState,
-  reducingState,
-  valueState,
-} from '../descriptors.ts';
+import { listState, mapState, valueState } from '../descriptors.ts';
 import { StateArgumentError, StateError } from '../errors.ts';
 import { HeapKeyedStateBackend } from '../heap/heap-keyed-state-backend.ts';
 import { assignToKeyGroup, type Key, KeyGroupRange } from '../key-groups.ts';
-import type {
-  InternalAggregatingState,
-  InternalListState,
-  InternalMapState,
-  InternalReducingState,
-  InternalValueState,
-} from '../state.ts';
+import { describeKeyedStateBackendContract } from '../testing/keyed-state-backend.contract.ts';
+import {
+  expectBackendMatches,
+  expectEntriesReadBack,
+  KEYS,
+  kgOf,
+  MAX_P,
+  modelSnapshot,
+  normalize,
+  opsArb,
+  register,
+  run,
+  snapshotAll,
+  use,
+} from '../testing/state-model.ts';
 import type { LevelDbWorkerData, LevelDbWorkerResult } from './leveldb-keyed-state-backend.test-worker.ts';
 import { LevelDbKeyedStateBackend } from './leveldb-keyed-state-backend.ts';
-
-// ---------------------------------------------------------------------------------------------
-// Fixtures (the heap backend's, so that both backends are held to the same model)
-// ---------------------------------------------------------------------------------------------
-
-const MAX_P = 16;
-const KEYS: readonly Key[] = ['a', 'b', '1', 1, 2, 2n, true, -0.5, 'a somewhat longer key ✓'];
-const NAMESPACES = ['', 'w1', 'w2'] as const;
-const kgOf = (key: Key): number => assignToKeyGroup(key, MAX_P);
-
-interface Acc {
-  sum: number;
-  n: number;
-}
-const avg: AggregateFunction<number, Acc, string> = {
-  createAccumulator: () => ({ sum: 0, n: 0 }),
-  // Mutates the accumulator in place, as users do: the backend must still write it back.
-  add: (v, acc) => {
-    acc.sum += v;
-    acc.n += 1;
-    return acc;
-  },
-  getResult: (acc) => `${acc.sum}/${acc.n}`,
-  merge: (a, b) => ({ sum: a.sum + b.sum, n: a.n + b.n }),
-};
-/** Not commutative, so a merge or reduce in the wrong order shows. */
-const reduce = (a: number, b: number): number => (a * 3 + b) % 1_000_003;
-
-const D = {
-  value: valueState<number>('v', { defaultValue: -1 }),
-  list: listState<number>('l'),
-  map: mapState<string, number>('m'),
-  reducing: reducingState<number>('r', reduce),
-  aggregating: aggregatingState('g', avg),
-};
-const STATE_NAMES = ['v', 'l', 'm', 'r', 'g'] as const;
-
-interface States {
-  value: InternalValueState<number>;
-  list: InternalListState<number>;
-  map: InternalMapState<string, number>;
-  reducing: InternalReducingState<number>;
-  aggregating: InternalAggregatingState<number, Acc, string>;
-}
-
-function register(backend: KeyedStateBackend): States {
-  return {
-    value: backend.getState(D.value),
-    list: backend.getState(D.list),
-    map: backend.getState(D.map),
-    reducing: backend.getState(D.reducing),
-    aggregating: backend.getState(D.aggregating),
-  };
-}
 
 let root = '';
 let dirCount = 0;
@@ -111,330 +57,29 @@ function fullHeap(): HeapKeyedStateBackend {
   return new HeapKeyedStateBackend({ maxParallelism: MAX_P, keyGroupRange: new KeyGroupRange(0, MAX_P - 1) });
 }
 
-/** Loads `key` if the backend needs it, then makes it current. */
-async function use(backend: KeyedStateBackend, key: Key): Promise<void> {
-  const p = backend.prefetch?.([[key, kgOf(key)]]);
-  if (p !== undefined) await p;
-  backend.setCurrentKey(key);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Model: a plain Map from "state|key index|namespace" to the state's value in plain form.
-// ---------------------------------------------------------------------------------------------
-
-type ModelValue = number | number[] | Map<string, number> | Acc;
-
-class Model {
-  readonly entries = new Map<string, ModelValue>();
-  key = 0;
-  ns = '';
-
-  id(state: string, key = this.key, ns = this.ns): string {
-    return `${state}|${key}|${ns}`;
-  }
-  get<V extends ModelValue>(state: string, ns = this.ns): V | undefined {
-    return this.entries.get(this.id(state, this.key, ns)) as V | undefined;
-  }
-  set(state: string, value: ModelValue | undefined, ns = this.ns): void {
-    const id = this.id(state, this.key, ns);
-    const empty =
-      value === undefined ||
-      (Array.isArray(value) && value.length === 0) ||
-      (value instanceof Map && value.size === 0);
-    if (empty) this.entries.delete(id);
-    else this.entries.set(id, value);
-  }
-  keys(state: string, ns: string): Set<number> {
-    const out = new Set<number>();
-    for (const id of this.entries.keys()) {
-      const [s, k, n] = id.split('|');
-      if (s === state && n === ns) out.add(Number(k));
-    }
-    return out;
-  }
-}
-
-type StateOp =
-  | { op: 'key'; key: number }
-  | { op: 'ns'; ns: string }
-  | { op: 'valueUpdate'; v: number }
-  | { op: 'valueClear' }
-  | { op: 'listAdd'; v: number }
-  | { op: 'listAddAll'; vs: number[] }
-  | { op: 'listUpdate'; vs: number[] }
-  | { op: 'listClear' }
-  | { op: 'listMutateReturned' }
-  | { op: 'mapPut'; k: string; v: number }
-  | { op: 'mapRemove'; k: string }
-  | { op: 'mapClear' }
-  | { op: 'reduceAdd'; v: number }
-  | { op: 'reduceClear' }
-  | { op: 'aggAdd'; v: number }
-  | { op: 'aggClear' }
-  | { op: 'merge'; state: 'list' | 'reducing' | 'aggregating'; target: string; sources: string[] };
-/** Cache operations: awaited eviction, and eviction whose write is left in flight. */
-type Op = StateOp | { op: 'evict' } | { op: 'evictNoWait' };
-
-const small = fc.integer({ min: 0, max: 99 });
-const nsArb = fc.constantFrom(...NAMESPACES);
-const userKey = fc.constantFrom('x', 'y', 'z');
-const opArb: fc.Arbitrary<Op> = fc.oneof(
-  {
-    arbitrary: fc.record({ op: fc.constant('key' as const), key: fc.nat({ max: KEYS.length - 1 }) }),
-    weight: 4,
+describeKeyedStateBackendContract<LevelDbKeyedStateBackend>('LevelDbKeyedStateBackend', {
+  create: ({ maxParallelism, keyGroupRange, cacheMaxKeys } = {}) =>
+    openBackend({
+      ...(maxParallelism === undefined ? {} : { maxParallelism }),
+      ...(keyGroupRange === undefined ? {} : { range: keyGroupRange }),
+      ...(cacheMaxKeys === undefined ? {} : { cacheMaxKeys }),
+    }),
+  construct: (options) => new LevelDbKeyedStateBackend({ ...options, directory: freshDir() }),
+  dispose: (backend) => backend.destroy(),
+  spills: true,
+  // Constant eviction and re-fetch.
+  propertyCacheMaxKeys: 2,
+  checkAfterModel: async (backend) => {
+    await backend.evict();
+    expect(backend.numCachedKeys).toBeLessThanOrEqual(2);
   },
-  { arbitrary: fc.record({ op: fc.constant('ns' as const), ns: nsArb }), weight: 2 },
-  { arbitrary: fc.record({ op: fc.constant('evict' as const) }), weight: 3 },
-  { arbitrary: fc.record({ op: fc.constant('evictNoWait' as const) }), weight: 2 },
-  fc.record({ op: fc.constant('valueUpdate' as const), v: small }),
-  fc.record({ op: fc.constant('valueClear' as const) }),
-  fc.record({ op: fc.constant('listAdd' as const), v: small }),
-  fc.record({ op: fc.constant('listAddAll' as const), vs: fc.array(small, { maxLength: 3 }) }),
-  fc.record({ op: fc.constant('listUpdate' as const), vs: fc.array(small, { maxLength: 3 }) }),
-  fc.record({ op: fc.constant('listClear' as const) }),
-  fc.record({ op: fc.constant('listMutateReturned' as const) }),
-  fc.record({ op: fc.constant('mapPut' as const), k: userKey, v: small }),
-  fc.record({ op: fc.constant('mapRemove' as const), k: userKey }),
-  fc.record({ op: fc.constant('mapClear' as const) }),
-  fc.record({ op: fc.constant('reduceAdd' as const), v: small }),
-  fc.record({ op: fc.constant('reduceClear' as const) }),
-  fc.record({ op: fc.constant('aggAdd' as const), v: small }),
-  fc.record({ op: fc.constant('aggClear' as const) }),
-  fc.record({
-    op: fc.constant('merge' as const),
-    state: fc.constantFrom('list' as const, 'reducing' as const, 'aggregating' as const),
-    target: nsArb,
-    sources: fc.array(nsArb, { maxLength: 3 }),
-  }),
-);
+  runs: { model: 100, rescaling: 30 },
+});
 
-// size 'max': fast-check's default ('small') caps arrays near 10 elements, too short for
-// "load, change in place, evict, load again, read" to happen often.
-const opsArb = fc
-  .tuple(fc.nat({ max: KEYS.length - 1 }), fc.array(opArb, { maxLength: 150, size: 'max' }))
-  .map(([first, ops]): Op[] => [{ op: 'key', key: first }, ...ops]);
-
-/** Applies one state op to the backend and the model (the heap test's `apply`). */
-function apply(op: StateOp, backend: KeyedStateBackend, s: States, m: Model): void {
-  switch (op.op) {
-    case 'key':
-      backend.setCurrentKey(KEYS[op.key]!);
-      m.key = op.key;
-      return;
-    case 'ns':
-      for (const state of Object.values(s)) state.setNamespace(op.ns);
-      m.ns = op.ns;
-      return;
-    case 'valueUpdate':
-      s.value.update(op.v);
-      m.set('v', op.v);
-      return;
-    case 'valueClear':
-      s.value.clear();
-      m.set('v', undefined);
-      return;
-    case 'listAdd':
-      s.list.add(op.v);
-      m.set('l', [...(m.get<number[]>('l') ?? []), op.v]);
-      return;
-    case 'listAddAll':
-      s.list.addAll(op.vs);
-      m.set('l', [...(m.get<number[]>('l') ?? []), ...op.vs]);
-      op.vs.push(12345); // the state must have copied the argument
-      return;
-    case 'listUpdate':
-      s.list.update(op.vs);
-      op.vs.push(12345); // the state must have copied the argument
-      m.set('l', op.vs.slice(0, -1));
-      return;
-    case 'listClear':
-      s.list.clear();
-      m.set('l', undefined);
-      return;
-    case 'listMutateReturned':
-      s.list.get().push(999); // the state must have returned a copy
-      return;
-    case 'mapPut': {
-      s.map.put(op.k, op.v);
-      const map = new Map(m.get<Map<string, number>>('m'));
-      m.set('m', map.set(op.k, op.v));
-      return;
-    }
-    case 'mapRemove': {
-      s.map.remove(op.k);
-      const map = new Map(m.get<Map<string, number>>('m'));
-      map.delete(op.k);
-      m.set('m', map);
-      return;
-    }
-    case 'mapClear':
-      s.map.clear();
-      m.set('m', undefined);
-      return;
-    case 'reduceAdd': {
-      s.reducing.add(op.v);
-      const cur = m.get<number>('r');
-      m.set('r', cur === undefined ? op.v : reduce(cur, op.v));
-      return;
-    }
-    case 'reduceClear':
-      s.reducing.clear();
-      m.set('r', undefined);
-      return;
-    case 'aggAdd': {
-      s.aggregating.add(op.v);
-      const cur = m.get<Acc>('g') ?? { sum: 0, n: 0 };
-      m.set('g', { sum: cur.sum + op.v, n: cur.n + 1 });
-      return;
-    }
-    case 'aggClear':
-      s.aggregating.clear();
-      m.set('g', undefined);
-      return;
-    case 'merge': {
-      const name = op.state === 'list' ? 'l' : op.state === 'reducing' ? 'r' : 'g';
-      s[op.state].mergeNamespaces(op.target, op.sources);
-      let merged = m.get<ModelValue>(name, op.target);
-      for (const source of op.sources) {
-        if (source === op.target) continue;
-        const v = m.get<ModelValue>(name, source);
-        m.set(name, undefined, source);
-        if (v === undefined) continue;
-        if (merged === undefined) merged = v;
-        else if (op.state === 'list') merged = [...(merged as number[]), ...(v as number[])];
-        else if (op.state === 'reducing') merged = reduce(merged as number, v as number);
-        else merged = avg.merge!(merged as Acc, v as Acc);
-      }
-      m.set(name, merged, op.target);
-      return;
-    }
-  }
-}
-
-function expectReadsMatch(s: States, m: Model): void {
-  expect(s.value.value()).toBe(m.get<number>('v') ?? -1);
-  expect(s.list.get()).toEqual(m.get<number[]>('l') ?? []);
-  const map = m.get<Map<string, number>>('m') ?? new Map<string, number>();
-  expect(new Map(s.map.entries())).toEqual(map);
-  expect([...s.map.keys()]).toEqual([...map.keys()]);
-  expect([...s.map.values()]).toEqual([...map.values()]);
-  expect(s.map.isEmpty()).toBe(map.size === 0);
-  for (const k of ['x', 'y', 'z']) {
-    expect(s.map.get(k)).toBe(map.get(k));
-    expect(s.map.has(k)).toBe(map.has(k));
-  }
-  expect(s.reducing.get()).toBe(m.get<number>('r'));
-  const acc = m.get<Acc>('g');
-  expect(s.aggregating.get()).toBe(acc === undefined ? undefined : avg.getResult(acc));
-}
-
-/** Snapshot entries as sorted "state|key index|namespace" → plain value. */
-function normalize(entries: readonly KeyGroupSnapshotEntry[]): Array<[string, unknown]> {
-  return entries
-    .map(([name, key, ns, value]): [string, unknown] => [`${name}|${KEYS.indexOf(key)}|${ns}`, value])
-    .sort(([a], [b]) => (a < b ? -1 : 1));
-}
-
-function modelSnapshot(m: Model): Array<[string, unknown]> {
-  return [...m.entries]
-    .map(([id, value]): [string, unknown] => [id, value instanceof Map ? [...value] : value])
-    .sort(([a], [b]) => (a < b ? -1 : 1));
-}
-
-async function snapshotAll(backend: KeyedStateBackend): Promise<KeyGroupSnapshotEntry[]> {
-  const out: KeyGroupSnapshotEntry[] = [];
-  for (const kg of backend.keyGroupRange) out.push(...(await backend.snapshotKeyGroup(kg)));
-  return out;
-}
-
-/** Runs ops against a backend, prefetching before every op, and checks every read. */
-async function run(ops: readonly Op[], backend: KeyedStateBackend): Promise<Model> {
-  const states = register(backend);
-  const model = new Model();
-  const inFlight: Array<Promise<void>> = [];
-  for (const raw of ops) {
-    // Ops mutate their own arrays (listUpdate); run on copies so shrinking replays cleanly.
-    const op = structuredClone(raw);
-    if (op.op === 'evict') {
-      const w = backend.evict?.();
-      if (w !== undefined) await w;
-      continue;
-    }
-    if (op.op === 'evictNoWait') {
-      const w = backend.evict?.();
-      if (w !== undefined) inFlight.push(w);
-      continue;
-    }
-    const key = KEYS[op.op === 'key' ? op.key : model.key]!;
-    const p = backend.prefetch?.([[key, kgOf(key)]]);
-    if (p !== undefined) await p;
-    apply(op, backend, states, model);
-    expectReadsMatch(states, model);
-  }
-  await Promise.all(inFlight);
-  return model;
-}
-
-/** Whole-backend agreement: all keys per state and namespace (cached or not), snapshots. */
-async function expectBackendMatches(backend: LevelDbKeyedStateBackend, m: Model): Promise<void> {
-  for (const name of STATE_NAMES) {
-    for (const ns of NAMESPACES) {
-      const keys = (await backend.keysAsync(name, ns)).map((k) => KEYS.indexOf(k));
-      expect(new Set(keys)).toEqual(m.keys(name, ns));
-      expect(keys.length).toBe(m.keys(name, ns).size);
-      // keys() sees the cached subset.
-      for (const k of backend.keys(name, ns)) expect(m.keys(name, ns).has(KEYS.indexOf(k))).toBe(true);
-    }
-  }
-  expect(normalize(await snapshotAll(backend))).toEqual(modelSnapshot(m));
-}
-
-/** Reads every model entry back through `backend` (prefetching), on the owner of its key group. */
-async function expectEntriesReadBack(
-  owners: Array<{ backend: KeyedStateBackend; states: States }>,
-  model: Model,
-): Promise<void> {
-  for (const [id] of model.entries) {
-    const [, keyIndex, ns] = id.split('|');
-    const key = KEYS[Number(keyIndex)]!;
-    const owner = owners.find((o) => o.backend.keyGroupRange.contains(kgOf(key)))!;
-    await use(owner.backend, key);
-    for (const state of Object.values(owner.states)) state.setNamespace(ns!);
-    model.key = Number(keyIndex);
-    model.ns = ns!;
-    expectReadsMatch(owner.states, model);
-    const w = owner.backend.evict?.();
-    if (w !== undefined) await w;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Tests
-// ---------------------------------------------------------------------------------------------
-
-describe('LevelDbKeyedStateBackend against a plain Map model', () => {
-  it('agrees on every read after every operation, with cacheMaxKeys 2 (constant eviction and re-fetch)', async () => {
-    await fc.assert(
-      fc.asyncProperty(opsArb, async (ops) => {
-        const backend = await openBackend({ cacheMaxKeys: 2 });
-        try {
-          const model = await run(ops, backend);
-          await expectBackendMatches(backend, model);
-          // Every entry reads back after eviction and re-fetch (model.key/ns are moved by this).
-          await expectEntriesReadBack([{ backend, states: register(backend) }], model);
-          await backend.evict();
-          expect(backend.numCachedKeys).toBeLessThanOrEqual(2);
-        } finally {
-          await backend.destroy();
-        }
-      }),
-      { numRuns: 100 },
-    );
-  });
-
+describe('LevelDbKeyedStateBackend against the heap backend', () => {
   it('agrees with the heap backend op for op, and their snapshots are equal', async () => {
     await fc.assert(
-      fc.asyncProperty(opsArb, async (ops) => {
+      fc.asyncProperty(opsArb(true), async (ops) => {
         const backend = await openBackend({ cacheMaxKeys: 3 });
         try {
           await run(ops, backend);
@@ -453,7 +98,7 @@ describe('LevelDbKeyedStateBackend against a plain Map model', () => {
 describe('snapshot and restore between backends', () => {
   it('LevelDB → heap: every key group restores into the heap backend', async () => {
     await fc.assert(
-      fc.asyncProperty(opsArb, async (ops) => {
+      fc.asyncProperty(opsArb(true), async (ops) => {
         const source = await openBackend({ cacheMaxKeys: 2 });
         try {
           const model = await run(ops, source);
@@ -474,7 +119,7 @@ describe('snapshot and restore between backends', () => {
 
   it('heap → LevelDB: every key group restores into the LevelDB backend, registered before or after', async () => {
     await fc.assert(
-      fc.asyncProperty(opsArb, fc.boolean(), async (ops, registerFirst) => {
+      fc.asyncProperty(opsArb(true), fc.boolean(), async (ops, registerFirst) => {
         const heap = fullHeap();
         const model = await run(ops, heap);
         const target = await openBackend({ cacheMaxKeys: 2 });
@@ -492,46 +137,6 @@ describe('snapshot and restore between backends', () => {
           await target.destroy();
         }
       }),
-      { numRuns: 30 },
-    );
-  });
-
-  it('LevelDB → LevelDB with other key group ranges (rescaling)', async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        opsArb,
-        fc.integer({ min: 1, max: MAX_P - 1 }),
-        fc.boolean(),
-        async (ops, split, registerFirst) => {
-          const source = await openBackend({ cacheMaxKeys: 2 });
-          const targets = [
-            await openBackend({ cacheMaxKeys: 2, range: new KeyGroupRange(0, split - 1) }),
-            await openBackend({ cacheMaxKeys: 2, range: new KeyGroupRange(split, MAX_P - 1) }),
-          ];
-          try {
-            const model = await run(ops, source);
-            const targetStates = registerFirst ? targets.map(register) : [];
-            for (const target of targets) {
-              for (const kg of target.keyGroupRange) {
-                await target.restoreKeyGroup(kg, structuredClone(await source.snapshotKeyGroup(kg)));
-              }
-            }
-            for (const [i, target] of targets.entries()) {
-              const expected: KeyGroupSnapshotEntry[] = [];
-              for (const kg of target.keyGroupRange) expected.push(...(await source.snapshotKeyGroup(kg)));
-              expect(normalize(await snapshotAll(target))).toEqual(normalize(expected));
-              if (!registerFirst) targetStates[i] = register(target);
-            }
-            await expectEntriesReadBack(
-              targets.map((backend, i) => ({ backend, states: targetStates[i]! })),
-              model,
-            );
-          } finally {
-            await source.destroy();
-            for (const target of targets) await target.destroy();
-          }
-        },
-      ),
       { numRuns: 30 },
     );
   });
@@ -566,16 +171,11 @@ describe('snapshot and restore between backends', () => {
     }
   });
 
-  it('rejects entries whose key is not in the key group, or malformed entries, before changing anything', async () => {
+  it('rejects a restore before changing anything, and checks values of unregistered states when prefetched', async () => {
     const backend = await openBackend({ maxParallelism: 128 });
     try {
       const kg = assignToKeyGroup('k', 128);
-      const other = (kg + 1) % 128;
       const invalid = expect.objectContaining({ code: 'SLUICE_STATE_RESTORE_INVALID' });
-      await expect(backend.restoreKeyGroup(other, [['v', 'k', '', 1]])).rejects.toThrow(invalid);
-      await expect(backend.restoreKeyGroup(kg, [['v', 'k', 1 as unknown as string, 1]])).rejects.toThrow(
-        invalid,
-      );
       backend.getState(listState('l'));
       await expect(
         backend.restoreKeyGroup(kg, [
@@ -587,10 +187,8 @@ describe('snapshot and restore between backends', () => {
       await expect(backend.snapshotKeyGroup(128)).rejects.toThrow(
         expect.objectContaining({ code: 'SLUICE_KEY_GROUP_OUT_OF_RANGE' }),
       );
-      // A value restored for a state not registered yet is checked when it is registered...
-      await backend.restoreKeyGroup(kg, [['m', 'k', '', 'not pairs']]);
-      expect(() => backend.getState(mapState('m'))).toThrow(invalid);
-      // ...or, if it was evicted to disk meanwhile, when it is prefetched.
+      // A value restored for a state not registered yet is checked when it is registered (the
+      // contract) or, if it was evicted to disk meanwhile, when it is prefetched.
       await backend.restoreKeyGroup(assignToKeyGroup('k2', 128), [['m2', 'k2', '', 'not pairs']]);
       await backend.restoreKeyGroup(assignToKeyGroup('x', 128), [['v', 'x', '', 1]]);
       await backend.restoreKeyGroup(assignToKeyGroup('y', 128), [['v', 'y', '', 1]]);
@@ -604,20 +202,12 @@ describe('snapshot and restore between backends', () => {
 });
 
 describe('LevelDbKeyedStateBackend', () => {
-  it('satisfies the KeyedStateBackend interface, as the heap backend does', async () => {
+  it('offers prefetch and evict, which return undefined when there is nothing to wait for', async () => {
     const backend = await openBackend();
     try {
-      const backends: KeyedStateBackend[] = [backend, fullHeap()];
-      expect(backends).toHaveLength(2);
-      expectTypeOf(backend.getState(valueState<string>('x'))).toEqualTypeOf<InternalValueState<string>>();
-      expectTypeOf(backend.getState(mapState<number, string[]>('z'))).toEqualTypeOf<
-        InternalMapState<number, string[]>
-      >();
       expectTypeOf(backend.prefetch).returns.toEqualTypeOf<Promise<void> | undefined>();
-      expect(backend.getState(valueState<string>('x'))).toBe(backend.getState(valueState<string>('x')));
-      expect(() => backend.getState(listState('x'))).toThrow(
-        expect.objectContaining({ code: 'SLUICE_STATE_KIND_MISMATCH' }),
-      );
+      expectTypeOf(backend.evict).returns.toEqualTypeOf<Promise<void> | undefined>();
+      expect(backend.evict()).toBeUndefined();
     } finally {
       await backend.destroy();
     }
@@ -840,21 +430,14 @@ describe('LevelDbKeyedStateBackend', () => {
     await backend.destroy();
   });
 
-  it('validates its options, naming the option', () => {
-    const range = new KeyGroupRange(0, 127);
+  it('validates its own options, naming the option', () => {
     const make = (options: Partial<ConstructorParameters<typeof LevelDbKeyedStateBackend>[0]>) => () =>
       new LevelDbKeyedStateBackend({
         maxParallelism: 128,
-        keyGroupRange: range,
+        keyGroupRange: new KeyGroupRange(0, 127),
         directory: '/tmp/x',
         ...options,
       });
-    expect(make({ maxParallelism: 0 })).toThrow(
-      expect.objectContaining({ argument: 'options.maxParallelism' }),
-    );
-    expect(make({ maxParallelism: 64 })).toThrow(
-      expect.objectContaining({ argument: 'options.keyGroupRange' }),
-    );
     expect(make({ directory: '' })).toThrow(expect.objectContaining({ argument: 'options.directory' }));
     expect(make({ cacheMaxKeys: 0 })).toThrow(expect.objectContaining({ argument: 'options.cacheMaxKeys' }));
     expect(make({ cacheMaxKeys: 1.5 })).toThrow(StateArgumentError);
