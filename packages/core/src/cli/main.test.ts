@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CliOutcome, runCli } from './run-cli.test-helper.ts';
 
 /**
  * The CLI as users meet it: a child process of its own, started in an empty temp folder (it must
@@ -12,7 +12,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  * clock: each either runs to the end or waits for a line the CLI prints.
  */
 
-const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 const job = (name: string): string => fileURLToPath(new URL(`./test-jobs/${name}.ts`, import.meta.url));
 const VERSION = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -22,12 +21,7 @@ const VERSION = (
 const SPAWN_TIMEOUT_MS = 120_000;
 const TEST_TIMEOUT_MS = 180_000;
 
-interface Outcome {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+type Outcome = CliOutcome;
 
 let cwd: string;
 
@@ -43,29 +37,7 @@ function sluice(
   args: readonly string[],
   options: { env?: Record<string, string>; onStderr?: (stderr: string, pid: number) => void } = {},
 ): Promise<Outcome> {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...options.env };
-  if (options.env?.SLUICE_DEBUG === undefined) delete env.SLUICE_DEBUG;
-  const child = spawn(process.execPath, [MAIN, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-    options.onStderr?.(stderr, child.pid!);
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`sluice ${args.join(' ')} did not end within ${SPAWN_TIMEOUT_MS} ms\n${stderr}`));
-    }, SPAWN_TIMEOUT_MS);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+  return runCli(args, { ...options, cwd, timeoutMs: SPAWN_TIMEOUT_MS });
 }
 
 const NO_STACK = '    at ';

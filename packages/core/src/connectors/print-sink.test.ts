@@ -1,25 +1,12 @@
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { runCli } from '../cli/run-cli.test-helper.ts';
 
-const MAIN = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
 const JOB = fileURLToPath(new URL('./test-jobs/print-lines.ts', import.meta.url));
 
 /** Runs the print job through the CLI with stdout a pipe, as `sluice run job.ts | grep ...` does. */
-function runPiped(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, 'run', JOB, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function runPiped(args: string[]) {
+  return runCli(['run', JOB, ...args], { timeoutMs: 180_000 });
 }
 
 /** The lines the job prints, by a plain loop over the same events. */
