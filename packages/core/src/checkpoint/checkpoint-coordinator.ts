@@ -1,10 +1,8 @@
 import { cp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { SlotMessage } from '../execution/messages.ts';
 import { type CheckpointMetadata, METADATA_FILE_NAME, type OperatorStateMetadata } from './metadata.ts';
+import type { CheckpointAck, CheckpointDecline, CheckpointTransport } from './protocol.ts';
 import { CheckpointStorage } from './storage.ts';
-
-type Ack = Extract<SlotMessage, { type: 'ack' }>;
 
 export interface CheckpointingOptions {
   /** Where checkpoints are written: one folder per checkpoint, `chk-<id>`. */
@@ -38,7 +36,7 @@ export interface CheckpointStats {
 
 interface Pending {
   readonly startedAtMs: number;
-  readonly acks: Map<string, Ack>;
+  readonly acks: Map<string, CheckpointAck>;
   readonly timer: ReturnType<typeof setTimeout>;
   /** Set for a savepoint: where to put it, and who waits for it. */
   readonly savepoint?: {
@@ -50,7 +48,7 @@ interface Pending {
 
 /**
  * The coordinator's side of aligned checkpoints (Flink's CheckpointCoordinator): triggers
- * checkpoint n at every source through shared memory, collects one acknowledgement per task,
+ * checkpoint n at every source through its transport, collects one acknowledgement per task,
  * and when all are in, writes the metadata — last and atomically — then tells the tasks, so that
  * two-phase-commit sinks commit. Late, declined or timed-out checkpoints are abandoned and their
  * folders removed. Once a task has finished (bounded input), no new checkpoint starts: a
@@ -62,8 +60,7 @@ export class CheckpointCoordinator {
   readonly #jobName: string;
   readonly #maxParallelism: number;
   readonly #expectedAcks: number;
-  readonly #trigger: (checkpointId: number) => void;
-  readonly #notifyComplete: (checkpointId: number) => void;
+  readonly #transport: CheckpointTransport;
   readonly #log: (message: string) => void;
   readonly #pending = new Map<number, Pending>();
   readonly stats: CheckpointStats;
@@ -79,8 +76,7 @@ export class CheckpointCoordinator {
     readonly maxParallelism: number;
     readonly expectedAcks: number;
     readonly firstCheckpointId: number;
-    readonly trigger: (checkpointId: number) => void;
-    readonly notifyComplete: (checkpointId: number) => void;
+    readonly transport: CheckpointTransport;
     readonly log: (message: string) => void;
     readonly stats: CheckpointStats;
   }) {
@@ -93,8 +89,7 @@ export class CheckpointCoordinator {
     this.#jobName = options.jobName;
     this.#maxParallelism = options.maxParallelism;
     this.#expectedAcks = options.expectedAcks;
-    this.#trigger = options.trigger;
-    this.#notifyComplete = options.notifyComplete;
+    this.#transport = options.transport;
     this.#log = options.log;
     this.#nextId = options.firstCheckpointId;
     this.stats = options.stats;
@@ -139,7 +134,7 @@ export class CheckpointCoordinator {
       timer,
       ...(savepoint === undefined ? {} : { savepoint }),
     });
-    this.#trigger(checkpointId);
+    this.#transport.trigger(checkpointId);
   }
 
   /**
@@ -156,15 +151,15 @@ export class CheckpointCoordinator {
     return new Promise<string>((resolve, reject) => this.#start({ folder, resolve, reject }));
   }
 
-  onAck(ack: Ack): void {
+  onAck(ack: CheckpointAck): void {
     const pending = this.#pending.get(ack.checkpointId);
     if (pending === undefined) return;
     pending.acks.set(`${ack.vertex}/${ack.subtaskIndex}`, ack);
     if (pending.acks.size === this.#expectedAcks) void this.#complete(ack.checkpointId, pending);
   }
 
-  onDecline(checkpointId: number, reason: string): void {
-    this.#abort(checkpointId, reason);
+  onDecline(decline: CheckpointDecline): void {
+    this.#abort(decline.checkpointId, `task ${decline.vertex}/${decline.subtaskIndex}: ${decline.reason}`);
   }
 
   #abort(checkpointId: number, reason: string): void {
@@ -224,7 +219,7 @@ export class CheckpointCoordinator {
         bytes,
         maxAlignmentMs,
       });
-      if (!this.#stopped) this.#notifyComplete(checkpointId);
+      if (!this.#stopped) this.#transport.notifyComplete(checkpointId);
       if (pending.savepoint !== undefined) {
         await cp(folder, pending.savepoint.folder, { recursive: true, errorOnExist: true, force: false });
         await rm(join(pending.savepoint.folder, METADATA_FILE_NAME), { force: true });

@@ -9,13 +9,8 @@ import { ConfigError } from '../errors.ts';
 import { type ChannelSpec, inputChannelsOf, outputChannelsOf } from '../plan/execution-plan.ts';
 import type { StreamNode } from '../plan/stream-node.ts';
 import { type Consumer, type FailureTracker, outputFor } from '../runtime/chain-outputs.ts';
-import type {
-  KeyedContext,
-  OperatorMetrics,
-  Output,
-  RestoredOperatorState,
-  StreamOperator,
-} from '../runtime/operator.ts';
+import type { StateLookup } from '../runtime/checkpointing.ts';
+import type { KeyedContext, OperatorMetrics, Output, StreamOperator } from '../runtime/operator.ts';
 import { createOperator } from '../runtime/operators/index.ts';
 import { type ChainMember, type CheckpointHooks, Task } from '../runtime/task.ts';
 import { HeapKeyedStateBackend } from '../state/heap/heap-keyed-state-backend.ts';
@@ -59,14 +54,6 @@ export interface DeployOptions {
   /** With the LevelDB backend: serves the databases (in the LevelDB host thread). */
   readonly levelStores: LevelStoreClient | undefined;
 }
-
-/** Finds an operator's restored state for a subtask: its key groups and its share of list state. */
-export type StateLookup = (
-  operatorId: string,
-  subtaskIndex: number,
-  parallelism: number,
-  keyGroups: KeyGroupRange,
-) => RestoredOperatorState | undefined;
 
 /** Builds the tasks of one slot from the rebuilt graph: operators, chains, channels, state. */
 export function deploySlot(options: DeployOptions): DeployedTask[] {

@@ -1,5 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
-import type { StateFileHandle } from '../checkpoint/metadata.ts';
+import type { CheckpointAck, CheckpointDecline } from '../checkpoint/protocol.ts';
 import type { SerializedError } from '../errors.ts';
 import type { ExecutionConfig } from './execution-config.ts';
 
@@ -54,27 +54,8 @@ export type SlotMessage =
       /** Taken only if the attempt finishes (end-of-input leftovers of exactly-once sinks). */
       readonly onSuccess: boolean;
     }
-  | {
-      readonly type: 'ack';
-      readonly checkpointId: number;
-      readonly vertex: number;
-      readonly subtaskIndex: number;
-      readonly parallelism: number;
-      readonly operatorIds: readonly string[];
-      /** Those of `operatorIds` with list state (read by every subtask on restore). */
-      readonly listStateOperatorIds: readonly string[];
-      readonly keyGroupStart: number;
-      readonly keyGroupEnd: number;
-      readonly file: StateFileHandle;
-      readonly alignmentMs: number;
-    }
-  | {
-      readonly type: 'decline';
-      readonly checkpointId: number;
-      readonly vertex: number;
-      readonly subtaskIndex: number;
-      readonly reason: string;
-    }
+  | CheckpointAck
+  | CheckpointDecline
   | { readonly type: 'task-finished'; readonly vertex: number; readonly subtaskIndex: number }
   | {
       readonly type: 'failed';

@@ -19,9 +19,9 @@ import {
   validateRestartStrategy,
 } from '../checkpoint/restart-strategy.ts';
 import { validateRestore } from '../checkpoint/restore-validation.ts';
-import { CONTROL_CHECKPOINT } from '../checkpoint/slot-checkpoints.ts';
 import { CheckpointStorage, loadCheckpoint } from '../checkpoint/storage.ts';
 import { ConfigError, deserializeError, JobExecutionError, SluiceError } from '../errors.ts';
+import { CONTROL_CHECKPOINT } from '../runtime/checkpointing.ts';
 import { COMMIT_AT_END } from '../runtime/operators/sink.ts';
 import { cancelAllSlots } from '../runtime/slot.ts';
 import { LevelStoreHost } from '../state/leveldb/level-store/level-store-host.ts';
@@ -496,16 +496,18 @@ function runAttempt(context: JobContext, restoreFrom: string | undefined): Attem
           maxParallelism: planned.streamGraph.maxParallelism,
           expectedAcks: plan.jobGraph.vertices.reduce((n, v) => n + v.parallelism, 0),
           firstCheckpointId: context.nextCheckpointId,
-          trigger: (checkpointId) => {
-            context.nextCheckpointId = checkpointId + 1;
-            Atomics.store(control, CONTROL_CHECKPOINT, checkpointId);
-            for (const doorbell of doorbells) doorbell.ring();
-          },
-          notifyComplete: (checkpointId) => {
-            const message: CoordinatorMessage = { type: 'checkpoint-complete', checkpointId };
-            for (const port of ports) port.postMessage(message);
-            const stats = context.checkpointStats.completed.at(-1);
-            if (stats !== undefined) options.onCheckpoint?.(stats);
+          transport: {
+            trigger: (checkpointId) => {
+              context.nextCheckpointId = checkpointId + 1;
+              Atomics.store(control, CONTROL_CHECKPOINT, checkpointId);
+              for (const doorbell of doorbells) doorbell.ring();
+            },
+            notifyComplete: (checkpointId) => {
+              const message: CoordinatorMessage = { type: 'checkpoint-complete', checkpointId };
+              for (const port of ports) port.postMessage(message);
+              const stats = context.checkpointStats.completed.at(-1);
+              if (stats !== undefined) options.onCheckpoint?.(stats);
+            },
           },
           log: context.log,
           stats: context.checkpointStats,
@@ -542,10 +544,7 @@ function runAttempt(context: JobContext, restoreFrom: string | undefined): Attem
         coordinator?.onAck(message);
         return;
       case 'decline':
-        coordinator?.onDecline(
-          message.checkpointId,
-          `task ${message.vertex}/${message.subtaskIndex}: ${message.reason}`,
-        );
+        coordinator?.onDecline(message);
         return;
       case 'task-finished':
         coordinator?.taskFinished();

@@ -1,8 +1,8 @@
 import { inspect } from 'node:util';
 import { Doorbell } from '../channels/doorbell.ts';
 import { encodeRecords } from '../channels/record-codec.ts';
-import { loadStateLookup, slotCheckpointHooks } from '../checkpoint/slot-checkpoints.ts';
 import { serializeError } from '../errors.ts';
+import { loadStateLookup, slotCheckpointHooks } from '../runtime/checkpointing.ts';
 import { cancelAllSlots, runSlotLoop, SlotCancelledError, TaskFailedError } from '../runtime/slot.ts';
 import { computeKeyGroupRangeForOperatorIndex } from '../state/key-groups.ts';
 import { LevelStoreClient } from '../state/leveldb/level-store/level-store-client.ts';

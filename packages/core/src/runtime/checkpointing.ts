@@ -1,11 +1,16 @@
 import { Packr, Unpackr } from 'msgpackr';
-import type { StateLookup } from '../execution/deploy.ts';
-import type { SlotMessage } from '../execution/messages.ts';
-import type { KeyGroupState, OperatorStateSnapshot, RestoredOperatorState } from '../runtime/operator.ts';
-import type { CheckpointHooks, Task, TaskSnapshot } from '../runtime/task.ts';
+import type { StateFileHandle } from '../checkpoint/metadata.ts';
+import type { CheckpointAck, CheckpointDecline } from '../checkpoint/protocol.ts';
+import { loadCheckpoint, writeStateFile } from '../checkpoint/storage.ts';
 import type { KeyGroupRange } from '../state/key-groups.ts';
-import type { StateFileHandle } from './metadata.ts';
-import { loadCheckpoint, writeStateFile } from './storage.ts';
+import type { KeyGroupState, OperatorStateSnapshot, RestoredOperatorState } from './operator.ts';
+import type { CheckpointHooks, Task, TaskSnapshot } from './task.ts';
+
+/*
+ * The slot's side of checkpoints (Flink's SubtaskCheckpointCoordinator): writing each task's
+ * snapshot and acknowledging it, and reading a checkpoint back for a restore. Both ends of the
+ * state file format (msgpack of a TaskSnapshot) are in this file.
+ */
 
 /** Index 1 of the job's control array: the newest checkpoint the coordinator asked for. */
 export const CONTROL_CHECKPOINT = 1;
@@ -18,15 +23,23 @@ export function checkpointFolder(directory: string, checkpointId: number): strin
   return `${directory}/chk-${checkpointId}`;
 }
 
+/** Finds an operator's restored state for a subtask: its key groups and its share of list state. */
+export type StateLookup = (
+  operatorId: string,
+  subtaskIndex: number,
+  parallelism: number,
+  keyGroups: KeyGroupRange,
+) => RestoredOperatorState | undefined;
+
 /**
- * The slot's side of checkpoints: sources read the requested checkpoint id from shared memory;
+ * A slot's checkpoint hooks: sources read the requested checkpoint id from shared memory;
  * every task encodes its snapshot at once (so later processing cannot change it), writes it to
  * the checkpoint folder while processing goes on, then acknowledges it to the coordinator.
  */
 export function slotCheckpointHooks(options: {
   readonly directory: string;
   readonly control: Int32Array;
-  readonly post: (message: SlotMessage) => void;
+  readonly post: (message: CheckpointAck | CheckpointDecline) => void;
   readonly describe: (task: Task) => {
     fileStem: string;
     keyGroups: KeyGroupRange | undefined;
@@ -36,7 +49,8 @@ export function slotCheckpointHooks(options: {
     requested: () => Atomics.load(options.control, CONTROL_CHECKPOINT),
     persist(task: Task, checkpointId: number, snapshot: TaskSnapshot, alignmentMs: number) {
       const bytes = packr.pack(snapshot);
-      const { fileStem, keyGroups } = options.describe(task); // Only operators that hold state are listed: a restore can then tell state nobody claims.
+      const { fileStem, keyGroups } = options.describe(task);
+      // Only operators that hold state are listed: a restore can then tell state nobody claims.
       const operatorIds = Object.keys(snapshot);
       const listStateOperatorIds = operatorIds.filter((id) => snapshot[id]!.operatorState !== undefined);
       const subtaskIndex = task.options.subtaskIndex;
