@@ -16,14 +16,26 @@
 export { type FileSinkOptions, fileSink } from './file/file-sink.ts';
 export { FileConnectorError, type TextFileSourceOptions, textFileSource } from './file/text-file-source.ts';
 export type {
+  FetchedBatch,
+  FetchOptions,
   KafkaClient,
   KafkaClientFactory,
+  KafkaProducer,
   OutgoingKafkaRecord,
+  PartitionFetcher,
+  PartitionInfo,
   PartitionOffset,
   RawKafkaRecord,
+  TransactionalProducer,
   TransactionHandle,
 } from './kafka/client.ts';
-export type { KafkaDeserializer, KafkaFormat, KafkaRecord, KafkaSerializer } from './kafka/formats.ts';
+export type {
+  KafkaDeserializer,
+  KafkaFormat,
+  KafkaRecord,
+  KafkaSerializer,
+  ValueOf,
+} from './kafka/formats.ts';
 export { type KafkaSinkOptions, kafkaSink } from './kafka/kafka-sink.ts';
 export {
   type BadRecordPolicy,
@@ -31,6 +43,7 @@ export {
   KafkaRecordError,
   type KafkaSourceOptions,
   type KafkaStartOffsets,
+  type KafkaWatermarks,
   kafkaSource,
 } from './kafka/kafka-source.ts';
 export { type KafkajsClientOptions, kafkajsClient } from './kafka/kafkajs-client.ts';

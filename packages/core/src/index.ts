@@ -18,7 +18,11 @@ export type {
   CheckpointStats,
   CompletedCheckpointStats,
 } from './checkpoint/checkpoint-coordinator.ts';
-export { CheckpointCorruptError } from './checkpoint/errors.ts';
+export {
+  CheckpointCorruptError,
+  type CheckpointFileProblem,
+  type CheckpointVerificationFailure,
+} from './checkpoint/errors.ts';
 export type { RestartStrategy } from './checkpoint/restart-strategy.ts';
 export { collectSink } from './connectors/collect-sink.ts';
 export { collectionSource } from './connectors/collection-source.ts';
@@ -56,7 +60,7 @@ export {
   type SourceReader,
   type SourceReaderContext,
 } from './contracts/source.ts';
-export { ConfigError, JobExecutionError, PlanError, SluiceError } from './errors.ts';
+export { ConfigError, type FailureLocation, JobExecutionError, PlanError, SluiceError } from './errors.ts';
 export { DEFAULT_EXECUTION_CONFIG, type ExecutionConfig } from './execution/execution-config.ts';
 export { explainJob } from './execution/explain.ts';
 export type { JobModuleRef } from './execution/job-loader.ts';
@@ -71,10 +75,15 @@ export {
 } from './execution/run-job.ts';
 export {
   type AggregateFunction,
+  type AggregatingStateDescriptor,
   aggregatingState,
+  type ListStateDescriptor,
   listState,
+  type MapStateDescriptor,
   mapState,
+  type ReducingStateDescriptor,
   reducingState,
+  type ValueStateDescriptor,
   valueState,
 } from './state/descriptors.ts';
 export type { Key } from './state/key-groups.ts';

@@ -20,6 +20,7 @@ export class StreamExecutionEnvironment {
   /** The default parallelism of operators that do not set their own. */
   readonly parallelism: number;
   readonly maxParallelism: number;
+  /** @internal The graph as the planner reads it. */
   readonly nodes: StreamNode[] = [];
 
   constructor(jobName: string, parallelism: number, maxParallelism: number) {

@@ -11,6 +11,7 @@ export {
   processingTimeSessionWindows,
   type SessionWindowAssigner,
   type SlidingWindowAssigner,
+  sameWindow,
   session,
   sliding,
   slidingEventTimeWindows,
