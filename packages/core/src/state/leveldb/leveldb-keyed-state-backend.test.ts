@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { runTsWorker } from '../../testing/run-ts-worker.ts';
+import type { KeyGroupSnapshotEntry } from '../backend/keyed-state-backend.ts';
 import { listState, mapState, valueState } from '../descriptors.ts';
 import { StateArgumentError, StateError } from '../errors.ts';
 import { HeapKeyedStateBackend } from '../heap/heap-keyed-state-backend.ts';
@@ -139,6 +140,71 @@ describe('snapshot and restore between backends', () => {
       }),
       { numRuns: 30 },
     );
+  });
+
+  it('restores straight to disk where a key group is empty, and through the cache where keys have state', async () => {
+    const backend = await openBackend({ maxParallelism: 128, cacheMaxKeys: 4 });
+    try {
+      const v = backend.getState(valueState<number>('v'));
+      const l = backend.getState(listState<string>('l'));
+      const kg = assignToKeyGroup('a', 128);
+      const sameGroup = (n: number): string[] => {
+        const keys: string[] = [];
+        for (let i = 0; keys.length < n; i++) if (assignToKeyGroup(`k${i}`, 128) === kg) keys.push(`k${i}`);
+        return keys;
+      };
+      // A fresh key group, straight to disk: later entries of a state and namespace win, and an
+      // empty list is not stored.
+      const [b, c, d] = sameGroup(3) as [string, string, string];
+      await backend.restoreKeyGroup(kg, [
+        ['v', 'a', '', 1],
+        ['l', 'a', 'w', ['x']],
+        ['v', 'a', '', 2],
+        ['v', b, '', 3],
+        ['l', c, '', []],
+      ]);
+      await use(backend, 'a'); // waits for the restore's writes
+      expect(v.value()).toBe(2);
+      l.setNamespace('w');
+      expect(l.get()).toEqual(['x']);
+      l.setNamespace('');
+      // State changed since (one key in memory, one written back), then restored into again:
+      // through the cache, keeping the entries the restore does not name.
+      l.add('y');
+      await use(backend, b);
+      v.update(30);
+      l.add('z');
+      for (const key of ['e1', 'e2', 'e3', 'e4', 'e5']) await use(backend, key);
+      await backend.evict(); // 'a' and b written back and dropped: on disk only
+      expect(new Set(backend.keys('v'))).not.toContain(b);
+      expect(backend.numCachedKeys).toBe(4);
+      await backend.restoreKeyGroup(kg, [
+        ['v', 'a', '', 10],
+        ['v', b, '', 40],
+        ['v', d, '', 50],
+      ]);
+      const byId = (entries: readonly KeyGroupSnapshotEntry[]) =>
+        new Map(entries.map(([name, key, ns, value]) => [`${name}|${String(key)}|${ns}`, value]));
+      const snapshot = byId(await backend.snapshotKeyGroup(kg));
+      for (const id of snapshot.keys()) if (/^v\|e\d\|$/.test(id)) snapshot.delete(id);
+      expect(snapshot).toEqual(
+        byId([
+          ['v', 'a', '', 10],
+          ['l', 'a', '', ['y']],
+          ['l', 'a', 'w', ['x']],
+          ['v', b, '', 40],
+          ['l', b, '', ['z']],
+          ['v', d, '', 50],
+        ]),
+      );
+      // And through the cache, as an operator reads them.
+      await use(backend, b);
+      expect([v.value(), l.get()]).toEqual([40, ['z']]);
+      await use(backend, 'a');
+      expect([v.value(), l.get()]).toEqual([10, ['y']]);
+    } finally {
+      await backend.destroy();
+    }
   });
 
   it('snapshots are point-in-time as of the call, whatever happens before they resolve', async () => {

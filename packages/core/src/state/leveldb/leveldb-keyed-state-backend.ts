@@ -53,6 +53,7 @@ import type { StateDescriptor } from '../descriptors.ts';
 import { describeKey, StateArgumentError, StateError } from '../errors.ts';
 import type { Key } from '../key-groups.ts';
 import { type AnyKeyedState, createKeyedState } from '../kinds.ts';
+import { RestoredEntries, restoredRecords } from './bulk-restore.ts';
 import {
   decodeRecordKey,
   encodeEntryKey,
@@ -62,6 +63,7 @@ import {
 } from './key-codec.ts';
 import type { LevelSnapshot, LevelStore } from './level-store/level-store.ts';
 import { LocalLevelStore } from './level-store/local-level-store.ts';
+import type { PackedBuffers } from './level-store/wire.ts';
 import {
   CachedKey,
   DIRTY,
@@ -95,6 +97,15 @@ export interface LevelDbKeyedStateBackendOptions extends KeyedStateBackendOption
 /** Default of {@link LevelDbKeyedStateBackendOptions.cacheMaxKeys}. */
 export const DEFAULT_CACHE_MAX_KEYS = 100_000;
 
+/** Restore batches in flight at most: the next restore waits for the oldest (bounds memory). */
+const RESTORE_BATCHES_IN_FLIGHT = 4;
+
+/** Keys a restore wrote straight to disk: indexes into the entries of that restore. */
+interface RestoredKeys {
+  readonly entries: RestoredEntries;
+  readonly keyIndexes: readonly number[];
+}
+
 type Status = 'new' | 'opening' | 'open' | 'closing' | 'closed';
 
 function noop(): void {}
@@ -117,6 +128,23 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
   /** Sequence numbers of writes issued and completed; a key's `writeSeq` is its last write's. */
   #issuedSeq = 0;
   #completedSeq = 0;
+  /** Key groups (indexed by key group) this backend has issued writes for since it was opened. */
+  readonly #written: Uint8Array;
+  /** Whether the database held nothing in this backend's range when opened; probed on the first restore. */
+  #emptyAtOpen: Promise<boolean> | undefined;
+  /**
+   * Restored batches written straight to disk and not done yet, oldest first; and the tail of the
+   * write queue they all wait for (the writes issued before them), while they are the last writes.
+   */
+  readonly #restoreWrites: Array<Promise<void>> = [];
+  #restoreBase: Promise<void> | undefined;
+  /**
+   * The last keys restored straight to disk (about half the cache: what the cache path would have
+   * left cached). Their values of states not registered at restore time are checked when those
+   * states are registered, as cached values are. Forgotten at the next load from disk, from when
+   * keys may change in the cache instead.
+   */
+  #restoredTail: RestoredKeys[] = [];
 
   constructor(options: LevelDbKeyedStateBackendOptions) {
     super(options, '{ maxParallelism, keyGroupRange, directory, cacheMaxKeys? }');
@@ -133,6 +161,7 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
     this.directory = directory;
     this.cacheMaxKeys = cacheMaxKeys;
     this.#store = store ?? new LocalLevelStore(directory);
+    this.#written = new Uint8Array(this.maxParallelism);
   }
 
   /** Number of keys in the cache (may exceed `cacheMaxKeys` until the next `evict()`). */
@@ -246,7 +275,10 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
     const knownId = cache.existingIdOf(descriptor.name);
     const id = knownId ?? cache.idOf(descriptor.name);
     const state = createKeyedState(descriptor, new LevelDbStateCell(cache, id, descriptor.name));
-    if (knownId !== undefined) this.#adopt(state, id);
+    if (knownId !== undefined) {
+      this.#checkRestoredTail(state, id);
+      this.#adopt(state, id);
+    }
     cache.codecs[id] = state;
     return state;
   }
@@ -354,6 +386,7 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
 
   #fetch(missing: Map<Key, number>): Promise<void> | undefined {
     this.#openDb('prefetch');
+    this.#restoredTail = [];
     const cache = this.#cache;
     const toLoad: Array<[Key, number]> = [];
     const waits: Array<Promise<void>> = [];
@@ -372,7 +405,16 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
     }
     if (toLoad.length > 0) {
       const batch = toLoad;
-      const load: Promise<void> = this.#load(batch).finally(() => {
+      // Restored records still being written are read only once they are on disk.
+      const restoring = this.#restoreWrites.length === 0 ? undefined : Promise.all(this.#restoreWrites);
+      const read =
+        restoring === undefined
+          ? this.#load(batch)
+          : restoring.then(() => {
+              if (this.#failure !== undefined) throw this.#failure;
+              return this.#load(batch);
+            });
+      const load: Promise<void> = read.finally(() => {
         for (const [key] of batch) if (this.#loading.get(key) === load) this.#loading.delete(key);
       });
       for (const [key] of batch) this.#loading.set(key, load);
@@ -481,8 +523,12 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
       if (e.dirty) cache.collect(e, ops); // may throw: no entry has changed yet
     }
     const seq = ops.length === 0 ? 0 : ++this.#issuedSeq;
+    const written = this.#written;
     for (const e of victims) {
-      if (e.dirty) cache.commit(e, seq);
+      if (e.dirty) {
+        cache.commit(e, seq);
+        written[e.keyGroup] = 1;
+      }
       cache.remove(e);
       if (e.writeSeq > this.#completedSeq) cache.detached.set(e.key, e);
     }
@@ -523,8 +569,15 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
   /**
    * Loads entries produced by a `snapshotKeyGroup` (of this or the heap backend, with any range)
    * into key group `keyGroup`, overwriting entries with the same state, key and namespace. Every
-   * entry is validated before anything changes. Keys are loaded, updated in the cache and written
-   * back in chunks, so memory stays within `cacheMaxKeys`. Do not prefetch concurrently.
+   * entry is validated before anything changes. Do not prefetch concurrently.
+   *
+   * Two paths. Keys with nothing on disk and nothing in memory — every key, when the runtime
+   * restores into the fresh directory of a new attempt — are written straight to disk in large
+   * sorted batches ({@link #writeRestored}); those writes may still be in flight when this
+   * resolves (the next key group is prepared meanwhile): loads, snapshots and `close()` wait for
+   * them, and a failed one fails the backend (`SLUICE_STATE_STORAGE_FAILED` on its next use).
+   * Other keys are loaded, updated in the cache and written back in chunks, so that they merge
+   * with the state they have and memory stays within `cacheMaxKeys`.
    *
    * @throws {StateError} `SLUICE_STATE_RESTORE_INVALID` if an entry is malformed or its key does
    *   not belong to `keyGroup`; values of states not registered yet are checked on registration
@@ -537,35 +590,143 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
     this.indexOfKeyGroup(keyGroup, 'restoreKeyGroup');
     this.#openDb('restoreKeyGroup');
     const cache = this.#cache;
-    const byKey = new Map<Key, Array<[id: number, namespace: string, value: unknown]>>();
+    const restored = new RestoredEntries();
     for (const entry of entries) {
       this.checkRestoredEntry(keyGroup, entry);
       const [name, key, namespace, encoded] = entry;
       if (encoded === undefined) continue;
       const id = cache.idOf(name);
       const codec = cache.codecs[id];
-      const value = codec === undefined ? encoded : codec.decode(encoded);
-      let list = byKey.get(key);
-      if (list === undefined) {
-        list = [];
-        byKey.set(key, list);
-      }
-      list.push([id, namespace, value]);
+      if (codec === undefined) restored.unregistered.add(id);
+      restored.add(key, id, namespace, codec === undefined ? encoded : codec.decode(encoded));
     }
-    const keys = [...byKey.keys()];
+    const keys = restored.keys;
+    if (keys.length === 0) return;
+    // Nothing of this key group on disk: it was empty when opened, and nothing was written since.
+    const emptyOnDisk = this.#written[keyGroup] === 0 && (await this.#isEmptyAtOpen());
+    const direct: number[] = [];
+    const viaCache: number[] = [];
+    for (let k = 0; k < keys.length; k++) {
+      const key = keys[k]!;
+      const inMemory = cache.keys.has(key) || cache.detached.has(key) || this.#loading.has(key);
+      (emptyOnDisk && !inMemory ? direct : viaCache).push(k);
+    }
+    if (direct.length > 0) await this.#writeRestored(keyGroup, { entries: restored, keyIndexes: direct });
     // Half the cache per chunk: the chunk's keys survive the evict() that follows it.
     const chunkSize = Math.max(1, Math.floor(this.cacheMaxKeys / 2));
-    for (let from = 0; from < keys.length; from += chunkSize) {
-      const chunk = keys.slice(from, from + chunkSize);
-      const load = this.prefetch(chunk.map((key) => [key, keyGroup] as const));
+    for (let from = 0; from < viaCache.length; from += chunkSize) {
+      const chunk = viaCache.slice(from, from + chunkSize);
+      const load = this.prefetch(chunk.map((k) => [keys[k]!, keyGroup] as const));
       if (load !== undefined) await load;
-      for (const key of chunk) {
-        const e = cache.keys.get(key)!;
-        for (const [id, namespace, value] of byKey.get(key)!) cache.set(e, id, namespace, value);
+      for (const k of chunk) {
+        const e = cache.keys.get(keys[k]!)!;
+        for (let i = restored.first[k]!; i !== -1; i = restored.next[i]!) {
+          cache.set(e, restored.ids[i]!, restored.namespaces[i]!, restored.values[i]);
+        }
       }
       const write = this.evict();
       if (write !== undefined) await write;
     }
+  }
+
+  /**
+   * Whether the database held nothing in this backend's key groups when it was opened: one range
+   * probe, on the first restore. Known only while nothing was written yet (the runtime restores
+   * right after `open()`); later, `false`.
+   */
+  #isEmptyAtOpen(): Promise<boolean> {
+    this.#emptyAtOpen ??=
+      this.#issuedSeq > 0
+        ? Promise.resolve(false)
+        : this.#enqueue(async () => {
+            const snapshot = await this.#db!.snapshot();
+            try {
+              const { start, end } = this.keyGroupRange;
+              for await (const page of snapshot.range(keyGroupBound(start), keyGroupBound(end + 1), true)) {
+                return page.length === 0;
+              }
+              return true;
+            } finally {
+              await snapshot.close();
+            }
+          });
+    return this.#emptyAtOpen;
+  }
+
+  /**
+   * Writes restored keys that have nothing on disk or in memory straight to LevelDB: their
+   * manifests and entries, built packed (`bulk-restore.ts`) in batches of 64k records sorted by
+   * record key (keys in their on-disk order, each key's manifest before its entries). No cache
+   * entry, no read from disk and no write-back per key; and since the runtime restores key groups
+   * in ascending order, LevelDB's memtables flush into files with disjoint key ranges, which its
+   * compaction moves down a level instead of merging and rewriting them. Measured for 500,000
+   * keys of one value state, through the host thread: 3.3–4.9 s through the cache, 0.8–1.1 s so.
+   */
+  async #writeRestored(keyGroup: number, restored: RestoredKeys): Promise<void> {
+    // Marked before anything is written: from now on this key group is not empty on disk.
+    this.#written[keyGroup] = 1;
+    const { entries, keyIndexes } = restored;
+    for (const batch of restoredRecords(this.#cache, keyGroup, entries, keyIndexes)) {
+      await this.#writeRestoredBatch(batch.keys, batch.values);
+    }
+    // The last half-cache of keys restored, for #checkRestoredTail.
+    if (entries.unregistered.size === 0) return;
+    const tail = this.#restoredTail;
+    const tailMax = Math.max(1, Math.floor(this.cacheMaxKeys / 2));
+    tail.push({ entries, keyIndexes: keyIndexes.slice(-tailMax) });
+    let tailKeys = 0;
+    for (const part of tail) tailKeys += part.keyIndexes.length;
+    while (tail.length > 1 && tailKeys - tail[0]!.keyIndexes.length >= tailMax) {
+      tailKeys -= tail.shift()!.keyIndexes.length;
+    }
+  }
+
+  /**
+   * Decodes the values of state `id` in {@link #restoredTail} that were restored before it was
+   * registered, for the check only (they stay on disk in snapshot form, decoded when loaded).
+   * @throws {StateError} `SLUICE_STATE_RESTORE_INVALID` if one does not fit the state's kind.
+   */
+  #checkRestoredTail(state: AnyKeyedState, id: number): void {
+    for (const { entries, keyIndexes } of this.#restoredTail) {
+      if (!entries.unregistered.has(id)) continue;
+      for (const k of keyIndexes) {
+        for (let i = entries.first[k]!; i !== -1; i = entries.next[i]!) {
+          if (entries.ids[i] === id) state.decode(entries.values[i]);
+        }
+      }
+    }
+  }
+
+  /**
+   * Sends a batch of restored records, to be written after every write issued before the restore
+   * but alongside its other batches: they hold other keys, so LevelDB may commit them together
+   * while the host thread converts the next one, and this thread builds the next. Writes issued
+   * later wait for all of them. Resolves once it is sent, after waiting for the oldest batch when
+   * {@link RESTORE_BATCHES_IN_FLIGHT} are in flight.
+   */
+  async #writeRestoredBatch(keys: PackedBuffers, values: PackedBuffers): Promise<void> {
+    const inFlight = this.#restoreWrites;
+    while (inFlight.length >= RESTORE_BATCHES_IN_FLIGHT) await inFlight[0];
+    this.#restoreBase ??= this.#writeTail;
+    const db = this.#db!;
+    const write = this.#restoreBase.then(async () => {
+      if (this.#failure !== undefined) throw this.#failure;
+      try {
+        await db.putPacked(keys, values);
+      } catch (cause) {
+        throw storageFailure(
+          cause,
+          `writing ${keys.lengths.length} restored state records to ${this.directory}`,
+        );
+      }
+    });
+    const done = write.then(noop, (error: unknown) => {
+      this.#failure ??=
+        error instanceof StateError ? error : storageFailure(error, `writing to ${this.directory}`);
+    });
+    inFlight.push(done);
+    void done.then(() => inFlight.splice(inFlight.indexOf(done), 1));
+    this.#writeTail = Promise.all([this.#writeTail, done]).then(noop);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -580,7 +741,11 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
     const ops: WriteOp[] = [];
     for (const e of dirty) cache.collect(e, ops);
     const seq = ops.length === 0 ? 0 : ++this.#issuedSeq;
-    for (const e of dirty) cache.commit(e, seq);
+    const written = this.#written;
+    for (const e of dirty) {
+      cache.commit(e, seq);
+      written[e.keyGroup] = 1;
+    }
     return ops.length === 0 ? undefined : { seq, ops };
   }
 
@@ -612,6 +777,7 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
 
   /** Runs `job` after every job enqueued before it; a failed job fails the backend. */
   #enqueue<T>(job: () => Promise<T>): Promise<T> {
+    this.#restoreBase = undefined; // restore batches issued after this job wait for it
     const run = this.#writeTail.then(() => {
       if (this.#failure !== undefined) throw this.#failure;
       return job();

@@ -366,19 +366,26 @@ export class LevelDbStateCache {
       ops.push({ type: 'del', key });
       return;
     }
+    ops.push({ type: 'put', key, value: this.serialise(e.key, id, namespace, value) });
+  }
+
+  /**
+   * The bytes on disk of a value of state `id` (of `key`, in `namespace`): its snapshot form,
+   * msgpack-encoded.
+   * @throws {StateError} `SLUICE_STATE_STORAGE_FAILED` if msgpack cannot encode it.
+   */
+  serialise(key: Key, id: number, namespace: string, value: unknown): Buffer {
     const codec = this.codecs[id];
-    let bytes: Buffer;
     try {
-      bytes = packr.pack(codec === undefined ? value : codec.encode(value));
+      return packr.pack(codec === undefined ? value : codec.encode(value));
     } catch (cause) {
       throw levelDbStateError(
         'SLUICE_STATE_STORAGE_FAILED',
-        `cannot write state '${this.names[id]}' of key ${describeKey(e.key)}${namespace === '' ? '' : ` in namespace ${JSON.stringify(namespace)}`}: ` +
+        `cannot write state '${this.names[id]}' of key ${describeKey(key)}${namespace === '' ? '' : ` in namespace ${JSON.stringify(namespace)}`}: ` +
           `its value cannot be serialised with msgpack (${(cause as Error).message})`,
         { cause },
       );
     }
-    ops.push({ type: 'put', key, value: bytes });
   }
 
   /** Marks everything {@link collect} wrote for `e` as written by write number `seq`. */

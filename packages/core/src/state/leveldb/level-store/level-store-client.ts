@@ -124,6 +124,14 @@ class RemoteLevelStore implements LevelStore {
     );
   }
 
+  putPacked(keys: PackedBuffers, values: PackedBuffers): Promise<void> {
+    return this.#client.call(
+      { op: 'putPacked', store: this.#id, keys, values },
+      `writing ${keys.lengths.length} records to ${this.directory}`,
+      transferOf(keys, values),
+    );
+  }
+
   async snapshot(): Promise<LevelSnapshot> {
     const client = this.#client;
     const directory = this.directory;

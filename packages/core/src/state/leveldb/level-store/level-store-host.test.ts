@@ -6,6 +6,7 @@ import { startModuleWorker } from '../../../threads/module-worker.ts';
 import { LevelStoreClient } from './level-store-client.ts';
 import { LevelStoreHost } from './level-store-host.ts';
 import { LocalLevelStore } from './local-level-store.ts';
+import { PackedBuilder, packBuffers } from './wire.ts';
 
 const dirs: string[] = [];
 async function tempDir(): Promise<string> {
@@ -35,6 +36,20 @@ describe('LevelStoreHost', () => {
       }));
       await store.batch(ops);
       await store.batch([{ type: 'del', key: b('k00001') }]);
+      // Packed puts (a bulk load) land as batch() puts do.
+      const packed = new PackedBuilder();
+      for (const text of ['p1', 'p2']) {
+        packed.begin();
+        packed.append(b('packed-'));
+        packed.appendString(text);
+        packed.end();
+      }
+      const values = packBuffers([b('v-p1'), b('')]);
+      await store.putPacked(packed.build(), values);
+      expect((await store.getMany([b('packed-p1'), b('packed-p2')])).map((v) => v?.toString())).toEqual([
+        'v-p1',
+        '',
+      ]);
       expect(
         (await store.getMany([b('k00000'), b('k00001'), b('nope'), b('k02999')])).map((v) => v?.toString()),
       ).toEqual(['v0', undefined, undefined, 'v2999']);

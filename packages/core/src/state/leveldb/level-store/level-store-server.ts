@@ -111,6 +111,10 @@ export class LevelStoreServer {
           .batch(ops)
           .then(() => [undefined, []]);
       }
+      case 'putPacked':
+        return this.#store(request.store)
+          .putPacked(request.keys, request.values)
+          .then(() => [undefined, []]);
       case 'snapshot':
         return this.#store(request.store)
           .snapshot()

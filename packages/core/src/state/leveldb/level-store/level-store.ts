@@ -3,6 +3,8 @@
  * somewhere other than the thread that runs the operator (see `level-store-host.ts` for why).
  */
 
+import type { PackedBuffers } from './wire.ts';
+
 /** A LevelDB write: put a value, or delete a key. */
 export type WriteOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
 
@@ -16,6 +18,11 @@ export interface LevelStore {
   getMany(keys: readonly Buffer[]): Promise<Array<Buffer | undefined>>;
   /** Applies all of `ops` atomically. */
   batch(ops: readonly WriteOp[]): Promise<void>;
+  /**
+   * Puts value `i` at key `i`, all atomically: `batch` for a bulk load, which builds its records
+   * packed rather than as a Buffer and an op object each.
+   */
+  putPacked(keys: PackedBuffers, values: PackedBuffers): Promise<void>;
   /** A read view as of now: every batch that resolved before is in it, later ones are not. */
   snapshot(): Promise<LevelSnapshot>;
   /** Waits for calls in flight and closes the database. Idempotent. */

@@ -3,6 +3,7 @@
 import { mkdir } from 'node:fs/promises';
 import { ClassicLevel } from 'classic-level';
 import { type LevelSnapshot, type LevelStore, RANGE_PAGE_SIZE, type WriteOp } from './level-store.ts';
+import { type PackedBuffers, unpackBuffers } from './wire.ts';
 
 type Db = ClassicLevel<Buffer, Buffer>;
 
@@ -31,7 +32,29 @@ export class LocalLevelStore implements LevelStore {
   }
 
   batch(ops: readonly WriteOp[]): Promise<void> {
-    return this.#opened().batch(ops as WriteOp[]);
+    // A chained batch, not batch(array): that clones every op into a new object and the addon
+    // then reads three properties of each (measured: about half the time per op).
+    const batch = this.#opened().batch();
+    try {
+      for (const op of ops) {
+        if (op.type === 'put') batch.put(op.key, op.value);
+        else batch.del(op.key);
+      }
+    } catch (error) {
+      return batch.close().then(() => Promise.reject(error));
+    }
+    return batch.write();
+  }
+
+  putPacked(keys: PackedBuffers, values: PackedBuffers): Promise<void> {
+    const keyViews = unpackBuffers(keys);
+    const valueViews = unpackBuffers(values);
+    if (keyViews.length !== valueViews.length) {
+      return Promise.reject(new Error(`putPacked: ${keyViews.length} keys but ${valueViews.length} values`));
+    }
+    const batch = this.#opened().batch();
+    for (let i = 0; i < keyViews.length; i++) batch.put(keyViews[i]!, valueViews[i]!);
+    return batch.write();
   }
 
   async snapshot(): Promise<LevelSnapshot> {

@@ -49,6 +49,69 @@ export function unpackBuffers(packed: PackedBuffers): Array<Buffer | undefined> 
   return out;
 }
 
+/**
+ * Builds {@link PackedBuffers} part by part, without a Buffer per entry: what a bulk load (a
+ * LevelDB restore) writes its record keys and values into. `begin()` an entry, `append` its parts,
+ * `end()` it; `build()` the result and start over.
+ */
+export class PackedBuilder {
+  #bytes = new Uint8Array(1 << 16);
+  #lengths = new Int32Array(1 << 10);
+  #size = 0;
+  #count = 0;
+  #start = 0;
+
+  /** Entries ended so far. */
+  get count(): number {
+    return this.#count;
+  }
+
+  begin(): void {
+    this.#start = this.#size;
+  }
+
+  append(part: Uint8Array): void {
+    this.#reserve(part.length);
+    this.#bytes.set(part, this.#size);
+    this.#size += part.length;
+  }
+
+  /** Appends `text` as UTF-8. */
+  appendString(text: string): void {
+    if (text.length === 0) return;
+    this.#reserve(text.length * 3);
+    this.#size += encoder.encodeInto(text, this.#bytes.subarray(this.#size)).written;
+  }
+
+  end(): void {
+    if (this.#count === this.#lengths.length) {
+      const lengths = new Int32Array(this.#lengths.length * 2);
+      lengths.set(this.#lengths);
+      this.#lengths = lengths;
+    }
+    this.#lengths[this.#count++] = this.#size - this.#start;
+  }
+
+  /** The entries so far, in arrays of their own (to transfer); the builder starts over, empty. */
+  build(): PackedBuffers {
+    const packed = { bytes: this.#bytes.slice(0, this.#size), lengths: this.#lengths.slice(0, this.#count) };
+    this.#size = 0;
+    this.#count = 0;
+    return packed;
+  }
+
+  #reserve(bytes: number): void {
+    if (this.#size + bytes <= this.#bytes.length) return;
+    let capacity = this.#bytes.length * 2;
+    while (capacity < this.#size + bytes) capacity *= 2;
+    const grown = new Uint8Array(capacity);
+    grown.set(this.#bytes.subarray(0, this.#size));
+    this.#bytes = grown;
+  }
+}
+
+const encoder = new TextEncoder();
+
 /** The transfer list of some packed buffers. */
 export function transferOf(...packed: PackedBuffers[]): ArrayBuffer[] {
   return packed.flatMap((p) => [p.bytes.buffer as ArrayBuffer, p.lengths.buffer as ArrayBuffer]);
@@ -65,6 +128,12 @@ export type LevelRequest = { readonly id: number } & (
       readonly puts: Uint8Array;
       readonly keys: PackedBuffers;
       /** One per put, in order. */
+      readonly values: PackedBuffers;
+    }
+  | {
+      readonly op: 'putPacked';
+      readonly store: number;
+      readonly keys: PackedBuffers;
       readonly values: PackedBuffers;
     }
   | { readonly op: 'snapshot'; readonly store: number }
