@@ -13,7 +13,7 @@ import * as nodeModule from 'node:module';
  * loads exactly as Node decides. Registered once per thread that loads a job (hooks from
  * `registerHooks` run in the thread, synchronously).
  */
-const MODULE_SYNTAX =
+export const MODULE_SYNTAX =
   /^[ \t]*(?:import[ \t]*[\w{*'"]|import[ \t]+type[ \t]|export[ \t]+(?:default|const|function|async|class|let|var|type|interface|\{|\*))/m;
 
 let registered = false;

@@ -16,6 +16,7 @@ describe('loadJob', () => {
     ['commonjs-project/commonjs.cjs', 'commonjs-cjs'],
     ['commonjs-project/commonjs.js', 'commonjs-js'],
     ['commonjs-project/compiled.js', 'compiled-js'],
+    ['commonjs-project/commonjs-syntax.ts', 'commonjs-syntax-ts'],
   ])('loads %s as Node does', async (file, name) => {
     expect(await load(file)).toEqual({ name });
   });

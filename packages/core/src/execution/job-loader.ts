@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isJobDefinition, type JobDefinition } from '../api/job.ts';
 import { ConfigError } from '../errors.ts';
-import { loadUserModuleSyntaxAsEsm } from './esm-syntax-hook.ts';
+import { loadUserModuleSyntaxAsEsm, MODULE_SYNTAX } from './esm-syntax-hook.ts';
 
 /** A job module given as a URL, a file URL string, or a path. */
 export type JobModuleRef = URL | string;
@@ -89,8 +89,30 @@ function jobOf(module: { default?: unknown }): unknown {
   return isJobDefinition(nested) ? nested : exported;
 }
 
+/**
+ * Whether the job is TypeScript that Node runs as CommonJS: `.cts`, or `.ts` written with
+ * `require`/`module.exports`. Node 22 imports those through its ES module loader's CommonJS
+ * translator, whose `require` of an ES module (`require('@sluice/core')`) fails ("request for
+ * './node-support.js' is from a module not been linked"); Node's CommonJS loader gets it right.
+ */
+function isCommonJsTypeScript(url: string): boolean {
+  if (!url.startsWith('file:')) return false;
+  const path = fileURLToPath(url);
+  if (path.endsWith('.cts')) return true;
+  if (!path.endsWith('.ts') || path.endsWith('.d.ts')) return false;
+  try {
+    return !MODULE_SYNTAX.test(readFileSync(path, 'utf8'));
+  } catch {
+    return false; // missing: import() reports it
+  }
+}
+
 async function importJobModule(url: string): Promise<{ default?: unknown }> {
   loadUserModuleSyntaxAsEsm();
+  if (isCommonJsTypeScript(url)) {
+    const path = fileURLToPath(url);
+    return { default: createRequire(path)(path) as unknown };
+  }
   try {
     return (await import(url)) as { default?: unknown };
   } catch (error) {
