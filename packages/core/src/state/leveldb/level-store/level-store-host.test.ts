@@ -1,6 +1,9 @@
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startModuleWorker } from '../../../threads/module-worker.ts';
 import { LevelStoreClient } from './level-store-client.ts';
@@ -19,6 +22,7 @@ afterEach(async () => {
 });
 
 const b = (s: string) => Buffer.from(s);
+const execFileAsync = promisify(execFile);
 
 describe('LevelStoreHost', () => {
   it('serves gets, batches, snapshots and paged ranges to a client in another thread', async () => {
@@ -131,4 +135,20 @@ describe('LevelStoreHost', () => {
     expect(Number(values[0])).toBeGreaterThan(0);
     expect(new Set(values).size).toBe(1);
   }, 60_000);
+
+  // In a process of its own: this one loaded classic-level in its main thread already (above).
+  it.runIf(process.platform === 'linux')(
+    'leaves no LevelDB thread behind when a host whose databases compacted ends',
+    async () => {
+      const { stdout } = await execFileAsync(process.execPath, [
+        fileURLToPath(new URL('./level-store-host.test-process.ts', import.meta.url)),
+      ]);
+      const counts = JSON.parse(stdout) as number[];
+      expect(counts).toHaveLength(4);
+      // The first round may start LevelDB's background thread, once per process; later rounds
+      // start none (one more per host before the addon was kept loaded: [12, 13, 14, 15]).
+      for (const count of counts.slice(1)) expect(count).toBeLessThanOrEqual(counts[0]!);
+    },
+    60_000,
+  );
 });

@@ -11,13 +11,33 @@
  * while it owns a database, and outlives the slot threads, so a killed slot costs nothing but its
  * connection: the host finishes the calls in flight and closes that slot's databases.
  *
- * One host per job, not per attempt: classic-level leaves one idle native thread behind for every
- * thread whose databases compacted, and a restart then costs no new host.
+ * One host per job, not per attempt: a restart costs no new thread.
+ *
+ * The thread that starts a host also loads classic-level's native addon and keeps it (see
+ * {@link keepLevelDbLoaded}): LevelDB runs compactions on one background thread per load of its
+ * library, and Node unloads an addon when the last thread that loaded it ends. Loaded only in
+ * host threads, the addon went with each host, its background thread stayed behind (idle, its
+ * code unmapped: one more thread per job run, and a crash if it was still busy), and the next
+ * host loaded a fresh copy that started another.
  */
 
+import { createRequire } from 'node:module';
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import { siblingModule, startModuleWorker } from '../../../threads/module-worker.ts';
 import type { HostControl, HostReply } from './wire.ts';
+
+let levelDbLoaded = false;
+
+/**
+ * Loads classic-level in this thread, once, so that its native addon stays loaded as long as this
+ * thread lives (the process, for the main thread): then every host thread shares one copy of
+ * LevelDB, with one background compaction thread for the whole process.
+ */
+function keepLevelDbLoaded(): void {
+  if (levelDbLoaded) return;
+  createRequire(import.meta.url)('classic-level');
+  levelDbLoaded = true;
+}
 
 /** How long `shutdown()` waits for the host to close its databases before terminating it. */
 const SHUTDOWN_TIMEOUT_MS = 30_000;
@@ -52,6 +72,7 @@ export class LevelStoreHost {
 
   /** Starts the host thread. */
   static start(): LevelStoreHost {
+    keepLevelDbLoaded();
     return new LevelStoreHost(
       startModuleWorker(
         siblingModule('./level-store-host-thread', import.meta.url),
