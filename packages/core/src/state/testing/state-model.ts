@@ -7,7 +7,11 @@
 
 import fc from 'fast-check';
 import { expect } from 'vitest';
-import type { KeyedStateBackend, KeyGroupSnapshotEntry } from '../backend/keyed-state-backend.ts';
+import type {
+  InternalStateOf,
+  KeyedStateBackend,
+  KeyGroupSnapshotEntry,
+} from '../backend/keyed-state-backend.ts';
 import {
   type AggregateFunction,
   aggregatingState,
@@ -17,13 +21,6 @@ import {
   valueState,
 } from '../descriptors.ts';
 import { assignToKeyGroup, type Key } from '../key-groups.ts';
-import type {
-  InternalAggregatingState,
-  InternalListState,
-  InternalMapState,
-  InternalReducingState,
-  InternalValueState,
-} from '../state.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
@@ -61,13 +58,8 @@ export const D = {
 };
 export const STATE_NAMES = ['v', 'l', 'm', 'r', 'g'] as const;
 
-export interface States {
-  value: InternalValueState<number>;
-  list: InternalListState<number>;
-  map: InternalMapState<string, number>;
-  reducing: InternalReducingState<number>;
-  aggregating: InternalAggregatingState<number, Acc, string>;
-}
+/** The state objects of {@link D}: `InternalValueState<number>`, ... */
+export type States = { [K in keyof typeof D]: InternalStateOf<(typeof D)[K]> };
 
 export function register(backend: KeyedStateBackend): States {
   return {
