@@ -43,6 +43,8 @@
  * ```
  */
 
+import { SluiceError } from '../errors.ts';
+
 /** Smallest data area a ring gets; smaller requests are rounded up to this. */
 export const RING_MIN_CAPACITY_BYTES = 4096;
 
@@ -71,8 +73,8 @@ const FRAME_HEADER_BYTES = 4;
  * Thrown by {@link RingWriter.tryWrite} for a frame that could never fit, however long the writer
  * waited. Callers avoid it by splitting batches so each frame stays within `maxFrameBytes`.
  */
-export class FrameTooLargeError extends Error {
-  readonly code = 'SLUICE_FRAME_TOO_LARGE' as const;
+export class FrameTooLargeError extends SluiceError {
+  declare readonly code: 'SLUICE_FRAME_TOO_LARGE';
   /** Size of the rejected frame's payload. */
   readonly frameBytes: number;
   /** Data capacity of the ring. */
@@ -82,9 +84,11 @@ export class FrameTooLargeError extends Error {
 
   constructor(frameBytes: number, capacityBytes: number, maxFrameBytes: number) {
     super(
+      'SLUICE_FRAME_TOO_LARGE',
       `frame of ${frameBytes} bytes does not fit a ring of capacity ${capacityBytes} bytes ` +
         `(max frame ${maxFrameBytes} bytes); split the batch into smaller frames`,
     );
+    // Explicit, not the class's name: a minifying bundler renames classes.
     this.name = 'FrameTooLargeError';
     this.frameBytes = frameBytes;
     this.capacityBytes = capacityBytes;
