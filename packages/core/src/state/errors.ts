@@ -8,7 +8,11 @@
  *   state name with two kinds, a merge is impossible, a checkpoint is corrupt, or (codes marked
  *   "assertion") the runtime broke one of its own invariants.
  * - {@link StateArgumentError}: an argument failed validation up front; `argument` names it.
+ *
+ * Both extend {@link SluiceError}, so a caller catches every coded Sluice error in one place.
  */
+
+import { SluiceError } from '../errors.ts';
 
 /** Stable codes of {@link StateError}. */
 export type StateErrorCode =
@@ -21,7 +25,8 @@ export type StateErrorCode =
   /** State was written (or the current key read) before any `setCurrentKey`. */
   | 'SLUICE_STATE_NO_CURRENT_KEY'
   /** A key is not a string, number, bigint or boolean. */
-  | 'SLUICE_STATE_INVALID_KEY' /** Restored entries do not fit the backend (wrong key group, wrong shape for the state kind). */
+  | 'SLUICE_STATE_INVALID_KEY'
+  /** Restored entries do not fit the backend (wrong key group, wrong shape for the state kind). */
   | 'SLUICE_STATE_RESTORE_INVALID'
   /** Assertion (LevelDB backend): state of a key was used that is neither cached nor prefetched. */
   | 'SLUICE_STATE_NOT_PREFETCHED'
@@ -33,27 +38,28 @@ export type StateErrorCode =
   | 'SLUICE_STATE_STORAGE_CORRUPT';
 
 /** An error raised while using keyed state; match on {@link StateError.code}. */
-export class StateError extends Error {
+export class StateError extends SluiceError {
+  // Explicit names, not the classes': a minifying bundler renames classes.
   override readonly name = 'StateError';
-  readonly code: StateErrorCode;
+  declare readonly code: StateErrorCode;
 
   constructor(code: StateErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.code = code;
+    super(code, message, options);
   }
 }
 
 /**
- * An argument of a state-layer function failed validation. It is a `RangeError`, so existing
- * `instanceof RangeError` checks keep working; `argument` names the offending argument.
+ * An argument of a state-layer function failed validation; `argument` names the offending
+ * argument. Not a `RangeError`: a class extends one class, and coded errors extend
+ * {@link SluiceError}. Match it by class or by `code`.
  */
-export class StateArgumentError extends RangeError {
+export class StateArgumentError extends SluiceError {
   override readonly name = 'StateArgumentError';
-  readonly code = 'SLUICE_STATE_INVALID_ARGUMENT' as const;
+  declare readonly code: 'SLUICE_STATE_INVALID_ARGUMENT';
   readonly argument: string;
 
   constructor(argument: string, message: string) {
-    super(`${argument} ${message}`);
+    super('SLUICE_STATE_INVALID_ARGUMENT', `${argument} ${message}`);
     this.argument = argument;
   }
 }

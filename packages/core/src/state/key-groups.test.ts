@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { SluiceError } from '../errors.ts';
 import { StateArgumentError, StateError } from './errors.ts';
 import {
   assignToKeyGroup,
@@ -211,7 +212,7 @@ describe('KeyGroupRange', () => {
   });
   it('validates its bounds, naming the argument', () => {
     expect(() => new KeyGroupRange(-1, 3)).toThrow(expect.objectContaining({ argument: 'start' }));
-    expect(() => new KeyGroupRange(1.5, 3)).toThrow(RangeError);
+    expect(() => new KeyGroupRange(1.5, 3)).toThrow(SluiceError);
     expect(() => new KeyGroupRange(4, 2)).toThrow(expect.objectContaining({ argument: 'end' }));
     expect(() => new KeyGroupRange(0, MAX_MAX_PARALLELISM)).toThrow(StateArgumentError);
   });
@@ -279,7 +280,7 @@ describe('key group ranges of operator subtasks (Flink formulas)', () => {
     expect(computeOperatorIndexForKeyGroup(128, 3, 43)).toBe(1);
   });
 
-  it('validate arguments with a RangeError naming the argument', () => {
+  it('validate arguments with a StateArgumentError naming the argument', () => {
     const cases: Array<[() => unknown, string]> = [
       [() => computeKeyGroupRangeForOperatorIndex(0, 1, 0), 'maxParallelism'],
       [() => computeKeyGroupRangeForOperatorIndex(MAX_MAX_PARALLELISM + 1, 1, 0), 'maxParallelism'],
@@ -293,7 +294,7 @@ describe('key group ranges of operator subtasks (Flink formulas)', () => {
       [() => computeOperatorIndexForKeyGroup(1.5, 1, 0), 'maxParallelism'],
     ];
     for (const [call, argument] of cases) {
-      expect(call).toThrow(RangeError);
+      expect(call).toThrow(StateArgumentError);
       expect(call).toThrow(expect.objectContaining({ argument, code: 'SLUICE_STATE_INVALID_ARGUMENT' }));
       expect(call).toThrow(new RegExp(`^${argument} `));
     }
