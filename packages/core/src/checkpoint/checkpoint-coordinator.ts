@@ -1,5 +1,7 @@
 import { cp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { type Clock, systemClock } from '../time/clock.ts';
+import type { CheckpointIdCounter } from './checkpoint-id-counter.ts';
 import { type CheckpointMetadata, METADATA_FILE_NAME, type OperatorStateMetadata } from './metadata.ts';
 import type { CheckpointAck, CheckpointDecline, CheckpointTransport } from './protocol.ts';
 import { CheckpointStorage } from './storage.ts';
@@ -64,7 +66,8 @@ export class CheckpointCoordinator {
   readonly #log: (message: string) => void;
   readonly #pending = new Map<number, Pending>();
   readonly stats: CheckpointStats;
-  #nextId: number;
+  readonly #ids: CheckpointIdCounter;
+  readonly #clock: Clock;
   #interval: ReturnType<typeof setInterval> | undefined;
   #taskFinished = false;
   #stopped = false;
@@ -75,7 +78,10 @@ export class CheckpointCoordinator {
     readonly jobName: string;
     readonly maxParallelism: number;
     readonly expectedAcks: number;
-    readonly firstCheckpointId: number;
+    /** The job's counter, shared by its attempts. */
+    readonly ids: CheckpointIdCounter;
+    /** For the checkpoints' start and completion times (default: the system clock). */
+    readonly clock?: Clock;
     readonly transport: CheckpointTransport;
     readonly log: (message: string) => void;
     readonly stats: CheckpointStats;
@@ -91,13 +97,9 @@ export class CheckpointCoordinator {
     this.#expectedAcks = options.expectedAcks;
     this.#transport = options.transport;
     this.#log = options.log;
-    this.#nextId = options.firstCheckpointId;
+    this.#ids = options.ids;
+    this.#clock = options.clock ?? systemClock;
     this.stats = options.stats;
-  }
-
-  /** The id the next checkpoint will get; a restarted attempt continues from here. */
-  get nextCheckpointId(): number {
-    return this.#nextId;
   }
 
   start(): void {
@@ -123,13 +125,13 @@ export class CheckpointCoordinator {
   }
 
   #start(savepoint: Pending['savepoint']): void {
-    const checkpointId = this.#nextId++;
+    const checkpointId = this.#ids.next();
     const timer = setTimeout(
       () => this.#abort(checkpointId, `timed out after ${this.#options.timeoutMs} ms`),
       this.#options.timeoutMs,
     );
     this.#pending.set(checkpointId, {
-      startedAtMs: Date.now(),
+      startedAtMs: this.#clock(),
       acks: new Map(),
       timer,
       ...(savepoint === undefined ? {} : { savepoint }),
@@ -204,7 +206,7 @@ export class CheckpointCoordinator {
       jobName: this.#jobName,
       checkpointId,
       kind: 'checkpoint',
-      createdAtMs: Date.now(),
+      createdAtMs: this.#clock(),
       maxParallelism: this.#maxParallelism,
       operators,
       extra: { listStateOperators: [...listStateOperators].sort() },
@@ -215,7 +217,7 @@ export class CheckpointCoordinator {
       this.stats.completed.push({
         checkpointId,
         folder,
-        durationMs: Date.now() - pending.startedAtMs,
+        durationMs: this.#clock() - pending.startedAtMs,
         bytes,
         maxAlignmentMs,
       });

@@ -14,9 +14,10 @@ import type { KeyedContext, OperatorMetrics, Output, StreamOperator } from '../r
 import { createOperator } from '../runtime/operators/index.ts';
 import { type ChainMember, type CheckpointHooks, Task } from '../runtime/task.ts';
 import { HeapKeyedStateBackend } from '../state/heap/heap-keyed-state-backend.ts';
-import { computeKeyGroupRangeForOperatorIndex, type Key, type KeyGroupRange } from '../state/key-groups.ts';
+import type { Key } from '../state/key-groups.ts';
 import type { LevelStoreClient } from '../state/leveldb/level-store/level-store-client.ts';
 import { LevelDbKeyedStateBackend } from '../state/leveldb/leveldb-keyed-state-backend.ts';
+import type { Clock } from '../time/clock.ts';
 import { InternalTimerService } from '../time/timer-service.ts';
 import type { ExecutionConfig } from './execution-config.ts';
 import type { StateBackendAssignment } from './messages.ts';
@@ -43,7 +44,7 @@ export interface DeployOptions {
   readonly slotIndex: number;
   readonly resources: SlotResources;
   readonly config: ExecutionConfig;
-  readonly clock: () => number;
+  readonly clock: Clock;
   readonly sendToCoordinator: (channel: string, payload: unknown, commitKey?: string) => void;
   readonly sendOnSuccess: (channel: string, payload: unknown) => void;
   /** When the job takes checkpoints. */
@@ -74,10 +75,8 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
     return local;
   };
 
-  for (const { vertex: vertexIndex, subtaskIndex } of slot.subtasks) {
+  for (const { vertex: vertexIndex, subtaskIndex, keyGroups } of slot.subtasks) {
     const vertex = jobGraph.vertices[vertexIndex]!;
-    const keyGroupsOf = (parallelism: number): KeyGroupRange =>
-      computeKeyGroupRangeForOperatorIndex(streamGraph.maxParallelism, parallelism, subtaskIndex);
     const tracker: FailureTracker = { node: vertex.head, record: undefined, hasRecord: false };
     const operators = new Map<number, StreamOperator<unknown, unknown>>();
     for (const nodeIndex of vertex.nodes) {
@@ -152,11 +151,7 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
       };
       let keyed: KeyedContext | undefined;
       if (node.keySelector !== undefined) {
-        const keyGroupRange = computeKeyGroupRangeForOperatorIndex(
-          streamGraph.maxParallelism,
-          vertex.parallelism,
-          subtaskIndex,
-        );
+        const keyGroupRange = keyGroups;
         const backendOptions = options.stateBackend;
         keyed = {
           backend:
@@ -190,12 +185,7 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
         sendOnSuccess: options.sendOnSuccess,
         checkpointing: options.checkpoints !== undefined,
       });
-      const restored = options.restore?.(
-        resolved.id,
-        subtaskIndex,
-        vertex.parallelism,
-        keyGroupsOf(vertex.parallelism),
-      );
+      const restored = options.restore?.(resolved.id, subtaskIndex, vertex.parallelism, keyGroups);
       if (restored !== undefined && operator.restoreState !== undefined) operator.restoreState(restored);
       members.push({
         node: nodeIndex,
@@ -232,12 +222,8 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
         parallelism: vertex.parallelism,
         currentProcessingTime: clock,
         notifyAvailable: () => notify(),
-        restoredState: options.restore?.(
-          sourceId,
-          subtaskIndex,
-          vertex.parallelism,
-          keyGroupsOf(vertex.parallelism),
-        )?.operatorState,
+        restoredState: options.restore?.(sourceId, subtaskIndex, vertex.parallelism, keyGroups)
+          ?.operatorState,
       });
       if (options.checkpoints !== undefined && reader.snapshotState === undefined) {
         throw new ConfigError(

@@ -1,6 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { CheckpointAck, CheckpointDecline } from '../checkpoint/protocol.ts';
 import type { SerializedError } from '../errors.ts';
+import type { DriverBindings, DriverInput } from './driver-bindings.ts';
 import type { ExecutionConfig } from './execution-config.ts';
 
 /** What a slot is given when it starts (all structured-cloneable; SharedArrayBuffers are shared). */
@@ -25,6 +26,10 @@ export interface SlotAssignment {
   readonly stateBackend: StateBackendAssignment;
   /** With the LevelDB backend: this slot's connection to the LevelDB host thread. */
   readonly levelStorePort: MessagePort | undefined;
+  /** Under the test driver: the simulated clock's shared time (see `time/clock.ts`). */
+  readonly simulatedClock: SharedArrayBuffer | undefined;
+  /** Under the test driver: the sources it feeds and the sinks it reads. */
+  readonly driverBindings: DriverBindings | undefined;
 }
 
 export type StateBackendAssignment =
@@ -33,7 +38,11 @@ export type StateBackendAssignment =
   | { readonly kind: 'leveldb'; readonly directory: string; readonly cacheMaxKeys: number | undefined };
 
 /** Messages the coordinator sends to a slot. */
-export type CoordinatorMessage = { readonly type: 'checkpoint-complete'; readonly checkpointId: number };
+export type CoordinatorMessage =
+  | { readonly type: 'checkpoint-complete'; readonly checkpointId: number }
+  | DriverInput
+  /** The test driver's step `epoch` has been sent: idle reports after it carry it. */
+  | { readonly type: 'driver-epoch'; readonly epoch: number };
 
 export interface OperatorMetricsReport {
   readonly operatorId: string;
@@ -57,6 +66,16 @@ export type SlotMessage =
   | CheckpointAck
   | CheckpointDecline
   | { readonly type: 'task-finished'; readonly vertex: number; readonly subtaskIndex: number }
+  /**
+   * Under the test driver: the slot has nothing to do at the current simulated time, as of
+   * driver step `epoch`, with its doorbell at `doorbellSequence` (any ring since means new work).
+   */
+  | {
+      readonly type: 'idle';
+      readonly slotIndex: number;
+      readonly epoch: number;
+      readonly doorbellSequence: number;
+    }
   | {
       readonly type: 'failed';
       readonly error: SerializedError;

@@ -2,11 +2,13 @@ import { inspect } from 'node:util';
 import { Doorbell } from '../channels/doorbell.ts';
 import { encodeRecords } from '../channels/record-codec.ts';
 import { serializeError } from '../errors.ts';
+import { subtaskOf } from '../plan/execution-plan.ts';
 import { loadStateLookup, slotCheckpointHooks } from '../runtime/checkpointing.ts';
 import { cancelAllSlots, runSlotLoop, SlotCancelledError, TaskFailedError } from '../runtime/slot.ts';
-import { computeKeyGroupRangeForOperatorIndex } from '../state/key-groups.ts';
 import { LevelStoreClient } from '../state/leveldb/level-store/level-store-client.ts';
+import { SharedManualClock, systemClock } from '../time/clock.ts';
 import { type DeployedTask, deploySlot } from './deploy.ts';
+import { bindDriver, type DriverInputs } from './driver-bindings.ts';
 import { loadJob } from './job-loader.ts';
 import type {
   CoordinatorMessage,
@@ -51,8 +53,12 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
         `the job module built a different graph in worker ${slotIndex} than in the coordinator; graph construction must be deterministic (same args, no randomness or clock reads in the build function)`,
       );
     }
-    const clock = Date.now;
-    const maxParallelism = planned.streamGraph.maxParallelism;
+    const clock =
+      assignment.simulatedClock === undefined
+        ? systemClock
+        : SharedManualClock.reader(assignment.simulatedClock);
+    const driverInputs: DriverInputs | undefined =
+      assignment.driverBindings === undefined ? undefined : bindDriver(planned, assignment.driverBindings);
     const checkpoints =
       assignment.checkpointDirectory === undefined
         ? undefined
@@ -60,17 +66,13 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
             directory: assignment.checkpointDirectory,
             control,
             post,
-            describe: (task) => {
-              const vertex = planned.plan.jobGraph.vertices[task.options.vertex]!;
-              return {
-                fileStem: vertex.id.replace(/[^A-Za-z0-9._-]/g, '_'),
-                keyGroups: computeKeyGroupRangeForOperatorIndex(
-                  maxParallelism,
-                  vertex.parallelism,
-                  task.options.subtaskIndex,
-                ),
-              };
-            },
+            describe: (task) => ({
+              fileStem: planned.plan.jobGraph.vertices[task.options.vertex]!.id.replace(
+                /[^A-Za-z0-9._-]/g,
+                '_',
+              ),
+              keyGroups: subtaskOf(planned.plan, task.options.vertex, task.options.subtaskIndex).keyGroups,
+            }),
           });
     const restore =
       assignment.restoreFrom === undefined
@@ -104,11 +106,23 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
       stateBackend: assignment.stateBackend,
       levelStores,
     });
+    let driverEpoch = 0;
     port.on('message', (message: CoordinatorMessage) => {
-      if (message.type === 'checkpoint-complete') {
-        for (const { task } of deployed) task.notifyCheckpointComplete(message.checkpointId);
+      switch (message.type) {
+        case 'checkpoint-complete':
+          for (const { task } of deployed) task.notifyCheckpointComplete(message.checkpointId);
+          return;
+        case 'driver-input':
+          driverInputs?.deliver(message);
+          return;
+        case 'driver-epoch':
+          // After the step's input (same port, in order): idle reports from now on cover it.
+          driverEpoch = message.epoch;
+          doorbells[slotIndex]!.ring();
+          return;
       }
     });
+    let lastIdle = { sequence: Number.NaN, epoch: -1 };
     for (const { task } of deployed) {
       try {
         await task.open();
@@ -122,6 +136,17 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
       allDoorbells: doorbells,
       control,
       clock,
+      ...(assignment.simulatedClock === undefined
+        ? {}
+        : {
+            simulatedTime: {
+              reportIdle: (doorbellSequence: number) => {
+                if (doorbellSequence === lastIdle.sequence && driverEpoch === lastIdle.epoch) return;
+                lastIdle = { sequence: doorbellSequence, epoch: driverEpoch };
+                post({ type: 'idle', slotIndex, epoch: driverEpoch, doorbellSequence });
+              },
+            },
+          }),
       yieldEveryMs: 20,
       onTaskFinished: (task) =>
         post({ type: 'task-finished', vertex: task.options.vertex, subtaskIndex: task.options.subtaskIndex }),
@@ -160,16 +185,12 @@ async function abortAll(deployed: readonly DeployedTask[]): Promise<void> {
 
 /** Which stored key groups this slot's subtasks will own, by operator id. */
 function ownedKeyGroups(planned: PlannedJob, slotIndex: number) {
-  const { plan, streamGraph } = planned;
+  const { plan } = planned;
   const ranges = new Map<string, Array<[number, number]>>();
-  for (const { vertex, subtaskIndex } of plan.slots[slotIndex]!.subtasks) {
-    const v = plan.jobGraph.vertices[vertex]!;
-    const range = computeKeyGroupRangeForOperatorIndex(
-      streamGraph.maxParallelism,
-      v.parallelism,
-      subtaskIndex,
-    );
-    for (const id of v.operatorIds) ranges.set(id, [...(ranges.get(id) ?? []), [range.start, range.end]]);
+  for (const { vertex, keyGroups } of plan.slots[slotIndex]!.subtasks) {
+    for (const id of plan.jobGraph.vertices[vertex]!.operatorIds) {
+      ranges.set(id, [...(ranges.get(id) ?? []), [keyGroups.start, keyGroups.end]]);
+    }
   }
   return (operatorId: string, start: number, end: number): boolean =>
     (ranges.get(operatorId) ?? []).some(([s, e]) => s <= end && start <= e);

@@ -1,3 +1,4 @@
+import { computeKeyGroupRangeForOperatorIndex, type KeyGroupRange } from '../state/key-groups.ts';
 import type { JobGraph } from './job-graph.ts';
 
 /** One ring between a producing subtask and a consuming subtask. */
@@ -13,6 +14,12 @@ export interface ChannelSpec {
 export interface SubtaskRef {
   readonly vertex: number;
   readonly subtaskIndex: number;
+  readonly parallelism: number;
+  /**
+   * The key groups this subtask owns: its keyed state, its share of a checkpoint on restore, the
+   * range its snapshot covers. Computed here only, so that every part of the runtime agrees.
+   */
+  readonly keyGroups: KeyGroupRange;
 }
 
 /** A slot is one worker thread; it runs one subtask of each vertex whose parallelism reaches it. */
@@ -40,7 +47,12 @@ export function buildExecutionPlan(jobGraph: JobGraph): ExecutionPlan {
       index: s,
       subtasks: jobGraph.vertices
         .filter((v) => v.parallelism > s)
-        .map((v) => ({ vertex: v.index, subtaskIndex: s })),
+        .map((v) => ({
+          vertex: v.index,
+          subtaskIndex: s,
+          parallelism: v.parallelism,
+          keyGroups: computeKeyGroupRangeForOperatorIndex(jobGraph.maxParallelism, v.parallelism, s),
+        })),
     });
   }
   const channels: ChannelSpec[] = [];
@@ -62,6 +74,13 @@ export function buildExecutionPlan(jobGraph: JobGraph): ExecutionPlan {
     }
   }
   return { jobGraph, slots, channels };
+}
+
+/** The subtask of `vertex` that runs in slot `subtaskIndex` (slot i runs subtask i of every vertex). */
+export function subtaskOf(plan: ExecutionPlan, vertex: number, subtaskIndex: number): SubtaskRef {
+  const subtask = plan.slots[subtaskIndex]?.subtasks.find((s) => s.vertex === vertex);
+  if (subtask === undefined) throw new Error(`bug: no subtask ${subtaskIndex} of task ${vertex} in the plan`);
+  return subtask;
 }
 
 /** The channels a subtask reads, in input-gate order (by edge, then by producing subtask). */

@@ -1,4 +1,5 @@
 import type { Doorbell } from '../channels/doorbell.ts';
+import type { Clock } from '../time/clock.ts';
 import type { Task } from './task.ts';
 
 /** Index 0 of the job's control array: set to 1 to stop every slot (failure elsewhere, cancel). */
@@ -10,7 +11,14 @@ export interface SlotLoopOptions {
   /** Every slot's doorbell, to wake them all when this slot fails. */
   readonly allDoorbells: readonly Doorbell[];
   readonly control: Int32Array;
-  readonly clock: () => number;
+  /** Processing time, as the tasks see it (timers, flush timeouts, rate limits). */
+  readonly clock: Clock;
+  /**
+   * When processing time is simulated (the test driver): it moves only when the driver says, so
+   * no deadline comes due by waiting. Instead, every time the slot runs out of work at the
+   * current time, it says so with the doorbell sequence it last saw (see `job-test-driver.ts`).
+   */
+  readonly simulatedTime?: { readonly reportIdle: (doorbellSequence: number) => void };
   /** The longest the loop runs without giving the event loop a turn (async sources, sinks, messages). */
   readonly yieldEveryMs: number;
   readonly onTaskFinished?: (task: Task) => void;
@@ -43,9 +51,10 @@ const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmedi
  * an idle slot costs nothing and wakes within microseconds.
  */
 export async function runSlotLoop(options: SlotLoopOptions): Promise<void> {
-  const { doorbell, control, clock } = options;
+  const { doorbell, control, clock, simulatedTime } = options;
   let tasks = options.tasks.slice();
-  let lastYieldMs = clock();
+  // When to give the event loop a turn is a matter of real time, whatever the tasks' clock says.
+  let lastYieldMs = performance.now();
   while (tasks.length > 0) {
     if (Atomics.load(control, CONTROL_CANCEL) !== 0) throw new SlotCancelledError();
     const seen = doorbell.sequence;
@@ -68,9 +77,9 @@ export async function runSlotLoop(options: SlotLoopOptions): Promise<void> {
     if (tasks.length === 0) break;
 
     if (progressed) {
-      if (nowMs - lastYieldMs >= options.yieldEveryMs) {
+      if (performance.now() - lastYieldMs >= options.yieldEveryMs) {
         await yieldToEventLoop();
-        lastYieldMs = clock();
+        lastYieldMs = performance.now();
       }
       continue;
     }
@@ -84,6 +93,9 @@ export async function runSlotLoop(options: SlotLoopOptions): Promise<void> {
     }
     // Cap the sleep so a lost wake-up can only cost a little latency, never a hang.
     const timeoutMs = Math.max(0, Math.min(deadline - clock(), 50));
+    if (simulatedTime !== undefined && timeoutMs > 0 && waiting.length === 0) {
+      simulatedTime.reportIdle(seen);
+    }
     if (timeoutMs === 0) {
       // A deadline already due that no task acted on: a macrotask turn, not an already-settled
       // promise, so that I/O callbacks (file writes, LevelDB) cannot starve behind the loop.
@@ -92,7 +104,7 @@ export async function runSlotLoop(options: SlotLoopOptions): Promise<void> {
       const bell = doorbell.wait(seen, timeoutMs);
       await (waiting.length === 0 ? bell : Promise.race([bell, ...waiting]));
     }
-    lastYieldMs = clock();
+    lastYieldMs = performance.now();
   }
 }
 

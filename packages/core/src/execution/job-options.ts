@@ -1,0 +1,165 @@
+import { tmpdir } from 'node:os';
+import { join, resolve as resolvePath } from 'node:path';
+import type { CheckpointingOptions, CompletedCheckpointStats } from '../checkpoint/checkpoint-coordinator.ts';
+import {
+  DEFAULT_RESTART_STRATEGY,
+  type RestartStrategy,
+  validateRestartStrategy,
+} from '../checkpoint/restart-strategy.ts';
+import { ConfigError } from '../errors.ts';
+import {
+  DEFAULT_EXECUTION_CONFIG,
+  type ExecutionConfig,
+  resolveExecutionConfig,
+} from './execution-config.ts';
+import type { StateBackendAssignment } from './messages.ts';
+
+export interface RunJobOptions<A = unknown> extends Partial<ExecutionConfig> {
+  /** Default parallelism of every operator (default 1). */
+  readonly parallelism?: number;
+  /** Number of key groups (default 128); the upper bound of any operator's parallelism. */
+  readonly maxParallelism?: number;
+  /** Plain data handed to the job's build function in every worker. */
+  readonly args?: A;
+  /** Chain operators into tasks where possible (default true). */
+  readonly chaining?: boolean;
+  /** Cancels the job; `runJob` then rejects with a JobCancelledError. */
+  readonly signal?: AbortSignal;
+  /** Called with each batch a sink sends to the coordinator (e.g. a collect sink), as it arrives. */
+  readonly onSinkData?: (channel: string, payload: unknown) => void;
+  /** Take periodic aligned checkpoints; a failure then restarts the job from the last one. */
+  readonly checkpointing?: CheckpointingOptions;
+  /** What to do on failure (default: 10 restarts 200 ms apart with checkpointing, none without). */
+  readonly restartStrategy?: RestartStrategy;
+  /** Resume from a checkpoint or savepoint folder. */
+  readonly restoreFrom?: string;
+  /** Restore even if the checkpoint holds state of operators the job no longer has (that state is dropped). */
+  readonly allowNonRestoredState?: boolean;
+  /** Where the runtime reports restarts and abandoned checkpoints (default: stderr). */
+  readonly log?: (message: string) => void;
+  /** Called when a checkpoint is complete (durable), with its figures. */
+  readonly onCheckpoint?: (checkpoint: CompletedCheckpointStats) => void;
+  /**
+   * Where keyed state lives while the job runs: the heap (default), or LevelDB on local disk for
+   * state larger than memory (`directory` default: the system temp folder; `cacheMaxKeys` keys
+   * are kept in memory per subtask). Either way, checkpoints hold the durable copy.
+   */
+  readonly stateBackend?:
+    | 'heap'
+    | { readonly kind: 'leveldb'; readonly directory?: string; readonly cacheMaxKeys?: number };
+}
+
+/** Options checked once, before any thread starts. */
+export interface ValidatedOptions {
+  readonly parallelism: number;
+  readonly maxParallelism: number | undefined;
+  readonly config: ExecutionConfig;
+  readonly checkpointing: CheckpointingOptions | undefined;
+  readonly restartStrategy: RestartStrategy;
+}
+
+/** Node's timers hold at most 2^31 - 1 ms; a longer delay fires after 1 ms, with a warning. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** Every option `runJob`/`startJob` knows: a misspelt one is refused, not silently ignored. */
+const RUN_JOB_OPTIONS: ReadonlySet<string> = new Set<keyof RunJobOptions>([
+  'parallelism',
+  'maxParallelism',
+  'args',
+  'chaining',
+  'signal',
+  'onSinkData',
+  'checkpointing',
+  'restartStrategy',
+  'restoreFrom',
+  'allowNonRestoredState',
+  'log',
+  'onCheckpoint',
+  'stateBackend',
+  ...(Object.keys(DEFAULT_EXECUTION_CONFIG) as (keyof ExecutionConfig)[]),
+]);
+const CHECKPOINTING_OPTIONS: ReadonlySet<string> = new Set<keyof CheckpointingOptions>([
+  'directory',
+  'intervalMs',
+  'timeoutMs',
+  'maxConcurrent',
+  'retain',
+]);
+
+/** Checks every option `startJob` takes; throws a ConfigError naming the first bad one. */
+export function validateRunJobOptions(options: RunJobOptions<unknown>): ValidatedOptions {
+  rejectUnknownKeys(options, RUN_JOB_OPTIONS, '');
+  const checkpointing = validateCheckpointing(options.checkpointing);
+  return {
+    parallelism: validateParallelism(options.parallelism, 'parallelism') ?? 1,
+    maxParallelism: validateParallelism(options.maxParallelism, 'maxParallelism'),
+    config: resolveExecutionConfig(options),
+    checkpointing,
+    restartStrategy: validateRestartStrategy(
+      options.restartStrategy ?? (checkpointing === undefined ? { kind: 'none' } : DEFAULT_RESTART_STRATEGY),
+    ),
+  };
+}
+
+function validateParallelism(value: unknown, option: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new ConfigError(`option "${option}" must be an integer >= 1, got ${String(value)}`);
+  }
+  return value;
+}
+
+function rejectUnknownKeys(options: object, known: ReadonlySet<string>, prefix: string): void {
+  for (const key of Object.keys(options)) {
+    if (!known.has(key)) {
+      throw new ConfigError(`unknown option "${prefix}${key}" (known: ${[...known].join(', ')})`);
+    }
+  }
+}
+
+function validateCheckpointing(options: CheckpointingOptions | undefined): CheckpointingOptions | undefined {
+  if (options === undefined) return undefined;
+  rejectUnknownKeys(options, CHECKPOINTING_OPTIONS, 'checkpointing.');
+  if (typeof options.directory !== 'string' || options.directory.length === 0) {
+    throw new ConfigError('option "checkpointing.directory" must be a non-empty path');
+  }
+  for (const key of ['intervalMs', 'timeoutMs', 'maxConcurrent', 'retain'] as const) {
+    const value = options[key];
+    if (value === undefined && key !== 'intervalMs') continue;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+      throw new ConfigError(`option "checkpointing.${key}" must be an integer >= 1, got ${String(value)}`);
+    }
+    if ((key === 'intervalMs' || key === 'timeoutMs') && value > MAX_TIMER_MS) {
+      throw new ConfigError(
+        `option "checkpointing.${key}" must be at most ${MAX_TIMER_MS} ms (Node's timer limit), got ${value}`,
+      );
+    }
+  }
+  return options;
+}
+
+/**
+ * Where keyed state lives in one attempt. A LevelDB backend gets a directory of its own per
+ * attempt (the job's name, the process, the time and a random part): a restarted attempt
+ * restores from the checkpoint into new databases, never into what a killed thread left.
+ */
+export function stateBackendFor(
+  option: RunJobOptions['stateBackend'],
+  jobName: string,
+): StateBackendAssignment {
+  if (option === undefined || option === 'heap') return { kind: 'heap' };
+  if (option === null || typeof option !== 'object' || option.kind !== 'leveldb') {
+    throw new ConfigError(
+      `option "stateBackend" must be 'heap' or { kind: 'leveldb', ... }, got ${String(option)}`,
+    );
+  }
+  const { cacheMaxKeys } = option;
+  if (cacheMaxKeys !== undefined && (!Number.isInteger(cacheMaxKeys) || cacheMaxKeys < 1)) {
+    throw new ConfigError(
+      `option "stateBackend.cacheMaxKeys" must be an integer >= 1 (keys kept in memory), got ${String(cacheMaxKeys)}`,
+    );
+  }
+  const base = option.directory ?? join(tmpdir(), 'sluice-state');
+  const attempt = `${jobName.replace(/[^A-Za-z0-9._-]/g, '_')}-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+  return { kind: 'leveldb', directory: join(resolvePath(base), attempt), cacheMaxKeys: option.cacheMaxKeys };
+}
