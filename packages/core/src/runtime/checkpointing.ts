@@ -19,6 +19,15 @@ export const CONTROL_CHECKPOINT = 1;
 const packr = new Packr({ useRecords: false, moreTypes: false });
 const unpackr = new Unpackr({ useRecords: false });
 
+/** A task's snapshot as its state file holds it (what a restore decodes with {@link decodeTaskSnapshot}). */
+export function encodeTaskSnapshot(snapshot: TaskSnapshot): Uint8Array {
+  return packr.pack(snapshot);
+}
+
+export function decodeTaskSnapshot(bytes: Uint8Array): TaskSnapshot {
+  return unpackr.unpack(bytes) as TaskSnapshot;
+}
+
 export function checkpointFolder(directory: string, checkpointId: number): string {
   return `${directory}/chk-${checkpointId}`;
 }
@@ -48,7 +57,7 @@ export function slotCheckpointHooks(options: {
   return {
     requested: () => Atomics.load(options.control, CONTROL_CHECKPOINT),
     persist(task: Task, checkpointId: number, snapshot: TaskSnapshot, alignmentMs: number) {
-      const bytes = packr.pack(snapshot);
+      const bytes = encodeTaskSnapshot(snapshot);
       const { fileStem, keyGroups } = options.describe(task);
       // Only operators that hold state are listed: a restore can then tell state nobody claims.
       const operatorIds = Object.keys(snapshot);
@@ -86,9 +95,33 @@ export function slotCheckpointHooks(options: {
   };
 }
 
-interface StoredSubtask {
+/** One old subtask's part of an operator's state, as a checkpoint stored it. */
+export interface StoredSubtask {
   readonly subtaskIndex: number;
   readonly state: OperatorStateSnapshot;
+}
+
+/**
+ * The state one new subtask gets of an operator's stored subtasks (in old subtask order): the
+ * key groups of its range, whoever held them before, and its round-robin share of list state.
+ */
+export function restoredStateFor(
+  stored: readonly StoredSubtask[],
+  subtaskIndex: number,
+  parallelism: number,
+  keyGroups: KeyGroupRange,
+): RestoredOperatorState {
+  const groups: KeyGroupState[] = [];
+  const list: unknown[] = [];
+  for (const { state } of stored) {
+    for (const group of state.keyGroups ?? []) if (keyGroups.contains(group.keyGroup)) groups.push(group);
+    if (state.operatorState !== undefined) list.push(...state.operatorState);
+  }
+  return {
+    keyGroups: groups,
+    operatorState: list.filter((_, index) => index % parallelism === subtaskIndex),
+    operatorStateOfAll: list,
+  };
 }
 
 /**
@@ -118,7 +151,7 @@ export async function loadStateLookup(
       for (const file of subtask.files) {
         let snapshot = decoded.get(file.file);
         if (snapshot === undefined) {
-          snapshot = unpackr.unpack(await checkpoint.readFile(file)) as TaskSnapshot;
+          snapshot = decodeTaskSnapshot(await checkpoint.readFile(file));
           decoded.set(file.file, snapshot);
         }
         const state = snapshot[operatorId];
@@ -130,17 +163,6 @@ export async function loadStateLookup(
   }
   return (operatorId, subtaskIndex, parallelism, keyGroups): RestoredOperatorState | undefined => {
     const stored = byOperator.get(operatorId);
-    if (stored === undefined) return undefined;
-    const groups: KeyGroupState[] = [];
-    const list: unknown[] = [];
-    for (const { state } of stored) {
-      for (const group of state.keyGroups ?? []) if (keyGroups.contains(group.keyGroup)) groups.push(group);
-      if (state.operatorState !== undefined) list.push(...state.operatorState);
-    }
-    return {
-      keyGroups: groups,
-      operatorState: list.filter((_, index) => index % parallelism === subtaskIndex),
-      operatorStateOfAll: list,
-    };
+    return stored === undefined ? undefined : restoredStateFor(stored, subtaskIndex, parallelism, keyGroups);
   };
 }

@@ -1,0 +1,4 @@
+// The public surface of @sluice/core/testing: helpers for testing your own operators and jobs.
+export { createOperatorHarness, OperatorHarness, type OperatorHarnessOptions } from './operator-harness.ts';
+export type { HarnessEvent, HarnessRecord } from './operator-harness-output.ts';
+export type { OperatorHarnessSnapshot } from './operator-harness-state.ts';
