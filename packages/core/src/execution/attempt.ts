@@ -11,8 +11,7 @@ import {
 import type { CheckpointIdCounter } from '../checkpoint/checkpoint-id-counter.ts';
 import type { CheckpointStorage } from '../checkpoint/storage.ts';
 import { JobExecutionError } from '../errors.ts';
-import { CONTROL_CHECKPOINT } from '../runtime/checkpointing.ts';
-import { cancelAllSlots } from '../runtime/slot.ts';
+import { SlotControl } from '../runtime/slot-control.ts';
 import type { LevelStoreHost } from '../state/leveldb/level-store/level-store-host.ts';
 import { siblingModule } from '../threads/module-worker.ts';
 import type { Clock, SharedManualClock } from '../time/clock.ts';
@@ -62,6 +61,8 @@ export interface DriverHooks {
   /** The processing time of every slot and of the checkpoint coordinator. */
   readonly clock: SharedManualClock;
   readonly bindings: DriverBindings;
+  /** The planned job, before any thread starts; throwing here fails `startJob`. */
+  readonly onPlanned: (planned: PlannedJob) => void;
   /** Each attempt as it starts (the driver sends input through it). */
   readonly onAttempt: (attempt: Attempt) => void;
   readonly onIdle: (report: Extract<SlotMessage, { type: 'idle' }>) => void;
@@ -116,8 +117,7 @@ export function runAttempt(
   const rings = plan.channels.map(() => allocateRing(config.channelCapacityBytes));
   const doorbellBuffers = plan.slots.map(() => allocateDoorbell());
   const doorbells = doorbellBuffers.map((sab) => new Doorbell(sab));
-  const controlBuffer = new SharedArrayBuffer(8);
-  const control = new Int32Array(controlBuffer);
+  const control = SlotControl.allocate(doorbells);
   const numSlots = plan.slots.length;
   // LevelDB databases live in their own thread, never in a slot thread that may be terminated.
   const { levelStoreHost } = context;
@@ -146,7 +146,7 @@ export function runAttempt(
   let terminated = false;
   const stopAll = (): void => {
     coordinator?.stop();
-    cancelAllSlots(control, doorbells);
+    control.cancelAll();
     forcedStop ??= setTimeout(() => {
       terminated = true;
       void pool.destroy();
@@ -175,8 +175,7 @@ export function runAttempt(
           clock: context.clock,
           transport: {
             trigger: (checkpointId) => {
-              Atomics.store(control, CONTROL_CHECKPOINT, checkpointId);
-              for (const doorbell of doorbells) doorbell.ring();
+              control.requestCheckpoint(checkpointId);
             },
             notifyComplete: (checkpointId) => {
               controlPlane.broadcast({ type: 'checkpoint-complete', checkpointId });
@@ -206,7 +205,7 @@ export function runAttempt(
       slotIndex: slot.index,
       rings,
       doorbells: doorbellBuffers,
-      control: controlBuffer,
+      control: control.buffer,
       port: port2 as MessagePort,
       checkpointDirectory: storage?.dir,
       restoreFrom,

@@ -8,6 +8,7 @@ import { ConfigError, SluiceError } from '../errors.ts';
 import { LevelStoreHost } from '../state/leveldb/level-store/level-store-host.ts';
 import { systemClock } from '../time/clock.ts';
 import { type Attempt, type DriverHooks, type JobContext, runAttempt } from './attempt.ts';
+import { bindDriver } from './driver-bindings.ts';
 import { type JobModuleRef, jobModuleUrl, loadJob } from './job-loader.ts';
 import { type RunJobOptions, stateBackendFor, validateRunJobOptions } from './job-options.ts';
 import type { OperatorMetricsReport } from './messages.ts';
@@ -100,6 +101,11 @@ export async function startJobWith<A = unknown>(
     ...(maxParallelism === undefined ? {} : { maxParallelism }),
     chaining: options.chaining ?? true,
   });
+  if (driver !== undefined) {
+    driver.onPlanned(planned);
+    // The coordinator's copy of the graph matches the slots': driven sources and sinks swapped.
+    bindDriver(planned, driver.bindings);
+  }
   const log = options.log ?? ((message: string) => process.stderr.write(`sluice: ${message}\n`));
   const storage =
     checkpointing === undefined

@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { JobTestDriver } from './job-test-driver.ts';
+import type { PageView } from './test-jobs/page-views.ts';
+
+const job = new URL('./test-jobs/page-views.ts', import.meta.url);
+
+interface PerMinute {
+  readonly user: string;
+  readonly minute: number;
+  readonly n: number;
+}
+
+const sorted = (rows: PerMinute[]) =>
+  rows.slice().sort((a, b) => a.minute - b.minute || a.user.localeCompare(b.user));
+
+describe('JobTestDriver', () => {
+  for (const parallelism of [1, 3]) {
+    it(`fires processing-time windows only when the test moves time (parallelism ${parallelism})`, async () => {
+      await using driver = await JobTestDriver.start(job, {
+        parallelism,
+        inputs: ['views'],
+        outputs: ['per-minute'],
+      });
+      const views = driver.input<PageView>('views');
+      const out = driver.output<PerMinute>('per-minute');
+      views.send([
+        { user: 'ann', page: '/' },
+        { user: 'bob', page: '/' },
+        { user: 'ann', page: '/a' },
+      ]);
+      await driver.advanceTime(30_000);
+      expect(out.take()).toEqual([]);
+      views.send([{ user: 'ann', page: '/b' }]);
+      // Window [0, 60000) fires when processing time reaches its last millisecond.
+      await driver.advanceTime(29_998);
+      expect(out.take()).toEqual([]);
+      await driver.advanceTime(1);
+      expect(sorted(out.take())).toEqual([
+        { user: 'ann', minute: 0, n: 3 },
+        { user: 'bob', minute: 0, n: 1 },
+      ]);
+      await driver.advanceTime(1);
+      views.send([{ user: 'bob', page: '/' }]);
+      await driver.advanceTime(120_000);
+      expect(out.take()).toEqual([{ user: 'bob', minute: 1, n: 1 }]);
+      expect(driver.currentTime).toBe(180_000);
+    });
+  }
+
+  it('names a source or sink it cannot find', async () => {
+    await expect(JobTestDriver.start(job, { inputs: ['clicks'] })).rejects.toThrow(
+      /cannot find a source 'clicks' in job 'page-views' \(its sources: 'views' \(page views\)\)/,
+    );
+  });
+});
