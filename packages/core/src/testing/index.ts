@@ -2,3 +2,10 @@
 export { createOperatorHarness, OperatorHarness, type OperatorHarnessOptions } from './operator-harness.ts';
 export type { HarnessEvent, HarnessRecord } from './operator-harness-output.ts';
 export type { OperatorHarnessSnapshot } from './operator-harness-state.ts';
+export {
+  JobTestDriver,
+  type JobTestDriverOptions,
+  type SendOptions,
+  type TestInput,
+  type TestOutput,
+} from './job-test-driver.ts';
