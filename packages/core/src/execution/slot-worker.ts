@@ -4,7 +4,8 @@ import { encodeRecords } from '../channels/record-codec.ts';
 import { serializeError } from '../errors.ts';
 import { subtaskOf } from '../plan/execution-plan.ts';
 import { loadStateLookup, slotCheckpointHooks } from '../runtime/checkpointing.ts';
-import { cancelAllSlots, runSlotLoop, SlotCancelledError, TaskFailedError } from '../runtime/slot.ts';
+import { runSlotLoop, SlotCancelledError, TaskFailedError } from '../runtime/slot.ts';
+import { SlotControl } from '../runtime/slot-control.ts';
 import { LevelStoreClient } from '../state/leveldb/level-store/level-store-client.ts';
 import { SharedManualClock, systemClock } from '../time/clock.ts';
 import { type DeployedTask, deploySlot } from './deploy.ts';
@@ -35,8 +36,8 @@ function preview(record: unknown): string {
  */
 export default async function runSlot(assignment: SlotAssignment): Promise<SlotResult> {
   const { port, slotIndex } = assignment;
-  const control = new Int32Array(assignment.control);
   const doorbells = assignment.doorbells.map((sab) => new Doorbell(sab));
+  const control = SlotControl.from(assignment.control, doorbells);
   const post = (message: SlotMessage): void => port.postMessage(message);
   let deployed: DeployedTask[] = [];
   const levelStores =
@@ -133,7 +134,6 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
     await runSlotLoop({
       tasks: deployed.map((d) => d.task),
       doorbell: doorbells[slotIndex]!,
-      allDoorbells: doorbells,
       control,
       clock,
       ...(assignment.simulatedClock === undefined
@@ -158,7 +158,7 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
       return { slotIndex, status: 'cancelled', metrics: collectMetrics(deployed) };
     }
     // Stop every other slot first: they may be waiting on channels this one will never serve.
-    cancelAllSlots(control, doorbells);
+    control.cancelAll();
     const cause = error instanceof TaskFailedError ? error.cause : error;
     const failed = error instanceof TaskFailedError ? deployed.find((d) => d.task === error.task) : undefined;
     const member = failed?.members.get(failed.tracker.node);

@@ -4,6 +4,7 @@ import type { CheckpointAck, CheckpointDecline } from '../checkpoint/protocol.ts
 import { loadCheckpoint, writeStateFile } from '../checkpoint/storage.ts';
 import type { KeyGroupRange } from '../state/key-groups.ts';
 import type { KeyGroupState, OperatorStateSnapshot, RestoredOperatorState } from './operator.ts';
+import type { SlotControl } from './slot-control.ts';
 import type { CheckpointHooks, Task, TaskSnapshot } from './task.ts';
 
 /*
@@ -11,9 +12,6 @@ import type { CheckpointHooks, Task, TaskSnapshot } from './task.ts';
  * snapshot and acknowledging it, and reading a checkpoint back for a restore. Both ends of the
  * state file format (msgpack of a TaskSnapshot) are in this file.
  */
-
-/** Index 1 of the job's control array: the newest checkpoint the coordinator asked for. */
-export const CONTROL_CHECKPOINT = 1;
 
 // Self-describing encoding (no shared record structures): a file must read back on its own.
 const packr = new Packr({ useRecords: false, moreTypes: false });
@@ -41,13 +39,13 @@ export type StateLookup = (
 ) => RestoredOperatorState | undefined;
 
 /**
- * A slot's checkpoint hooks: sources read the requested checkpoint id from shared memory;
+ * A slot's checkpoint hooks: sources read the requested checkpoint id from the slot control;
  * every task encodes its snapshot at once (so later processing cannot change it), writes it to
  * the checkpoint folder while processing goes on, then acknowledges it to the coordinator.
  */
 export function slotCheckpointHooks(options: {
   readonly directory: string;
-  readonly control: Int32Array;
+  readonly control: SlotControl;
   readonly post: (message: CheckpointAck | CheckpointDecline) => void;
   readonly describe: (task: Task) => {
     fileStem: string;
@@ -55,7 +53,7 @@ export function slotCheckpointHooks(options: {
   };
 }): CheckpointHooks {
   return {
-    requested: () => Atomics.load(options.control, CONTROL_CHECKPOINT),
+    requested: () => options.control.requestedCheckpoint,
     persist(task: Task, checkpointId: number, snapshot: TaskSnapshot, alignmentMs: number) {
       const bytes = encodeTaskSnapshot(snapshot);
       const { fileStem, keyGroups } = options.describe(task);

@@ -1,16 +1,13 @@
 import type { Doorbell } from '../channels/doorbell.ts';
 import type { Clock } from '../time/clock.ts';
+import type { SlotControl } from './slot-control.ts';
 import type { Task } from './task.ts';
-
-/** Index 0 of the job's control array: set to 1 to stop every slot (failure elsewhere, cancel). */
-export const CONTROL_CANCEL = 0;
 
 export interface SlotLoopOptions {
   readonly tasks: readonly Task[];
   readonly doorbell: Doorbell;
-  /** Every slot's doorbell, to wake them all when this slot fails. */
-  readonly allDoorbells: readonly Doorbell[];
-  readonly control: Int32Array;
+  /** The attempt's shared signals: the loop stops at its next turn once they say cancelled. */
+  readonly control: SlotControl;
   /** Processing time, as the tasks see it (timers, flush timeouts, rate limits). */
   readonly clock: Clock;
   /**
@@ -56,7 +53,7 @@ export async function runSlotLoop(options: SlotLoopOptions): Promise<void> {
   // When to give the event loop a turn is a matter of real time, whatever the tasks' clock says.
   let lastYieldMs = performance.now();
   while (tasks.length > 0) {
-    if (Atomics.load(control, CONTROL_CANCEL) !== 0) throw new SlotCancelledError();
+    if (control.isCancelled) throw new SlotCancelledError();
     const seen = doorbell.sequence;
     const nowMs = clock();
     let progressed = false;
@@ -106,9 +103,4 @@ export async function runSlotLoop(options: SlotLoopOptions): Promise<void> {
     }
     lastYieldMs = performance.now();
   }
-}
-
-export function cancelAllSlots(control: Int32Array, doorbells: readonly Doorbell[]): void {
-  Atomics.store(control, CONTROL_CANCEL, 1);
-  for (const doorbell of doorbells) doorbell.ring();
 }
