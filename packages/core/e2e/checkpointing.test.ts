@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runJob, startJob } from '@sluice/core';
+import { JobTestDriver } from '@sluice/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CountingArgs, KeyCount } from './jobs/counting.ts';
 import type { OperatorStateArgs, Progress } from './jobs/operator-state.ts';
@@ -208,19 +209,20 @@ describe('savepoints', () => {
   it('stop-with-savepoint, then resume from it at another parallelism with exact results', async () => {
     const args: CountingArgs = { events: 600_000, keys: 3_000, ratePerSecond: 150_000 };
     const savepoint = join(await tempDir(), 'savepoint-1');
-    const handle = await startJob<CountingArgs>(job, {
+    // Under the simulated clock, the rate-limited source reads exactly its share of one second.
+    const driver = await JobTestDriver.start<CountingArgs>(job, {
       parallelism: 2,
       args,
       // Periodic checkpoints far apart: the savepoint is the only one taken.
       checkpointing: { directory: await tempDir(), intervalMs: 60_000 },
     });
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
-    await expect(handle.stopWithSavepoint(savepoint)).resolves.toBe(savepoint);
-    await expect(handle.result).rejects.toThrow(/cancelled/);
+    await driver.advanceTime(1_000);
+    await expect(driver.stopWithSavepoint(savepoint)).resolves.toBe(savepoint);
+    await expect(driver.finish()).rejects.toThrow(/cancelled/);
 
     const resumed = await runJob<CountingArgs>(job, { parallelism: 3, args, restoreFrom: savepoint });
-    expect(resumed.sourceRecords).toBeGreaterThan(0);
-    expect(resumed.sourceRecords).toBeLessThan(args.events);
+    // 150,000 records per second, and the first one at time 0, were read before the savepoint.
+    expect(resumed.sourceRecords).toBe(args.events - 150_001);
     expect(resumed.collected('alerts')).toEqual([]);
     expectExactCounts(resumed.collected<KeyCount>('counts'), args);
   }, 60_000);

@@ -1,76 +1,68 @@
-import { JobCancelledError, startJob } from '@sluice/core';
+import { JobTestDriver } from '@sluice/core/testing';
 import { describe, expect, it } from 'vitest';
 import type { StreamingArgs } from './jobs/streaming.ts';
 import { expectThreadsBackTo, warmThreadBaseline } from './os-threads.ts';
 
 const job = new URL('./jobs/streaming.ts', import.meta.url);
 
-/** Resolves with what arrived once `enough` says so; rejects after `timeoutMs`. */
-async function runUntil(
-  args: StreamingArgs,
-  enough: (received: unknown[]) => boolean,
-  timeoutMs: number,
-  bufferTimeoutMs = 5,
-): Promise<{ received: unknown[]; satisfied: boolean; elapsedMs: number }> {
-  const received: unknown[] = [];
-  let satisfy: () => void = () => {};
-  const satisfied = new Promise<void>((resolve) => {
-    satisfy = resolve;
-  });
-  const startedAt = Date.now();
-  const handle = await startJob<StreamingArgs>(job, {
+/*
+ * Unbounded jobs whose results depend on processing time (a rate-limited source, the flush
+ * timeout, idleness), run under the test driver's simulated clock: the same records arrive at
+ * the same simulated times on every run, however busy the machine.
+ */
+
+interface WindowCount {
+  readonly key: number;
+  readonly start: number;
+  readonly n: number;
+}
+
+function start(args: StreamingArgs, bufferTimeoutMs?: number): Promise<JobTestDriver> {
+  const outputs = [args.windows ? 'collect(windows)' : 'collect(ticks)'];
+  return JobTestDriver.start<StreamingArgs>(job, {
     parallelism: 2,
     args,
-    bufferTimeoutMs,
-    onSinkData: (_channel, payload) => {
-      received.push(...(payload as unknown[]));
-      if (enough(received)) satisfy();
-    },
+    outputs,
+    ...(bufferTimeoutMs === undefined ? {} : { bufferTimeoutMs }),
   });
-  const timedOut = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), timeoutMs));
-  const ok = await Promise.race([satisfied.then(() => true), timedOut]);
-  const elapsedMs = Date.now() - startedAt;
-  await handle.cancel();
-  await expect(handle.result).rejects.toBeInstanceOf(JobCancelledError);
-  return { received, satisfied: ok, elapsedMs };
 }
 
 describe('unbounded jobs', () => {
   it('deliver records long before a batch fills: the flush timeout bounds latency', async () => {
     const baseline = await warmThreadBaseline();
-    // 40 records/s against batches of 512: without the timeout nothing would arrive for 12 s.
-    const { received, satisfied } = await runUntil(
-      { ratePerSecond: 40, windows: false },
-      (r) => r.length >= 10,
-      5_000,
-    );
-    expect(satisfied).toBe(true);
-    const values = (received as number[]).sort((a, b) => a - b);
-    expect(new Set(values).size).toBe(values.length);
-    expect(values.every((v) => v % 10 === 0)).toBe(true);
+    // 40 records/s (20 per source subtask) against batches of 512: only the timeout sends them.
+    const driver = await start({ ratePerSecond: 40, windows: false }, 5);
+    const ticks = driver.output<number>('collect(ticks)');
+    // At time 0 each subtask emitted its first record into a batch opened at 0.
+    await driver.advanceTime(4);
+    expect(ticks.take()).toEqual([]);
+    await driver.advanceTime(1);
+    expect(ticks.take().sort((a, b) => a - b)).toEqual([0, 10]);
+    // One second later, 20 more per subtask, in batches opened at 1005 that go out at 1010.
+    await driver.advanceTime(1_000);
+    expect(ticks.take()).toEqual([]);
+    await driver.advanceTime(5);
+    const values = ticks.take().sort((a, b) => a - b);
+    expect(values).toEqual(Array.from({ length: 40 }, (_, i) => (i + 2) * 10));
     // Cancelling stops every worker thread.
+    await driver.close();
     await expectThreadsBackTo(baseline);
   });
 
   it('an idle input stops holding back the watermark once it times out', async () => {
-    const { received, satisfied } = await runUntil(
-      { ratePerSecond: 400, windows: true, silentIdleTimeoutMs: 50 },
-      (r) => r.length >= 4,
-      5_000,
-    );
-    expect(satisfied).toBe(true);
+    await using driver = await start({ ratePerSecond: 400, windows: true, silentIdleTimeoutMs: 50 });
+    const windows = driver.output<WindowCount>('collect(windows)');
+    await driver.advanceTime(49);
+    expect(windows.all()).toEqual([]);
+    await driver.advanceTime(1);
     // Window [0, 100) holds ticks 0..9; the generator's ticks alternate between the two keys.
-    const first = (received as Array<{ key: number; start: number; n: number }>).filter((w) => w.start === 0);
+    const first = windows.all().filter((w) => w.start === 0);
     expect(first.map((w) => w.n).sort()).toEqual([5, 5]);
   });
 
   it('without idleness, a silent input holds every window back', async () => {
-    const { received, satisfied } = await runUntil(
-      { ratePerSecond: 400, windows: true },
-      (r) => r.length > 0,
-      1_500,
-    );
-    expect(satisfied).toBe(false);
-    expect(received).toEqual([]);
+    await using driver = await start({ ratePerSecond: 400, windows: true });
+    await driver.advanceTime(10_000);
+    expect(driver.output('collect(windows)').all()).toEqual([]);
   });
 });

@@ -23,8 +23,7 @@ import { SharedManualClock } from '../time/clock.ts';
  * arrived too.
  */
 
-export interface JobTestDriverOptions<A = unknown>
-  extends Omit<RunJobOptions<A>, 'signal' | 'restartStrategy' | 'bufferTimeoutMs'> {
+export interface JobTestDriverOptions<A = unknown> extends Omit<RunJobOptions<A>, 'signal' | 'restartStrategy'> {
   /** The sources the test feeds instead of the job's own, by id (uid) or name. */
   readonly inputs?: readonly string[];
   /** The sinks whose records the test reads instead of the job's own, by id (uid) or name. */
@@ -104,9 +103,10 @@ export class JobTestDriver {
   }
 
   /**
-   * Starts the job module on worker threads with a simulated clock. Batches are sent downstream
-   * at the end of every step of a task (a flush timeout of 0), so nothing waits for time to pass
-   * in a half-full batch; the job does not restart after a failure: the next step rejects with it.
+   * Starts the job module on worker threads with a simulated clock. Unless `bufferTimeoutMs` says
+   * otherwise, batches are sent downstream at the end of every step of a task (a flush timeout
+   * of 0), so no record waits in a half-full batch for simulated time to pass. The job does not
+   * restart after a failure: the next step rejects with it.
    */
   static async start<A = unknown>(
     module: JobModuleRef,
@@ -127,7 +127,7 @@ export class JobTestDriver {
       module,
       {
         ...runOptions,
-        bufferTimeoutMs: 0,
+        bufferTimeoutMs: runOptions.bufferTimeoutMs ?? 0,
         restartStrategy: { kind: 'none' },
         onSinkData: (channel, payload) => {
           driver.#received(channel, payload as unknown[]);
@@ -295,6 +295,16 @@ export class JobTestDriver {
       for (const id of this.#inputs.keys()) this.#inputOf(id, id).end();
     }
     return this.#handle!.result;
+  }
+
+  /** Takes a savepoint into `folder` (needs the `checkpointing` option); resolves once it is durable. */
+  savepoint(folder: string): Promise<string> {
+    return this.#handle!.savepoint(folder);
+  }
+
+  /** Takes a savepoint, then cancels the job. */
+  stopWithSavepoint(folder: string): Promise<string> {
+    return this.#handle!.stopWithSavepoint(folder);
   }
 
   /** Cancels the job if it still runs; resolves once every worker thread is gone. */
