@@ -1,5 +1,6 @@
 import { decodeRecords } from '../channels/record-codec.ts';
 import { collectSink } from '../connectors/collect-sink.ts';
+import type { Sink } from '../contracts/sink.ts';
 import { PollStatus, type Source, type SourceOutput, type SourceReader } from '../contracts/source.ts';
 import { ConfigError } from '../errors.ts';
 import type { StreamNode } from '../plan/stream-node.ts';
@@ -62,7 +63,7 @@ export function bindDriver(planned: PlannedJob, bindings: DriverBindings): Drive
   for (const id of bindings.sinks) {
     const index = indexOf(id, 'sink');
     const node = env.nodes[index]!;
-    const sink = collectSink<unknown>(driverSinkName(id));
+    const sink = driverSink(id);
     env.nodes[index] = { ...node, sink, operator: { kind: 'sink', sink } } satisfies StreamNode;
   }
   return inputs;
@@ -85,6 +86,19 @@ export class DriverInputs {
     }
     reader.push(input);
   }
+}
+
+/**
+ * A collect sink that sends each batch as soon as it is flushed, with checkpoints too (a
+ * collect sink otherwise commits at checkpoints, which would make what a test sees depend on
+ * when a checkpoint completes). The driver never restarts a job, so nothing is sent twice.
+ */
+function driverSink(operatorId: string): Sink<unknown> {
+  const collect = collectSink<unknown>(driverSinkName(operatorId));
+  return {
+    name: `test output '${operatorId}'`,
+    createWriter: (context) => collect.createWriter({ ...context, checkpointing: false }),
+  };
 }
 
 function driverSource(node: StreamNode, operatorId: string, inputs: DriverInputs): Source<unknown> {
