@@ -21,13 +21,17 @@ export interface Output {
   emitWatermarkStatus(idle: boolean): void;
 }
 
-/** Counters an operator reports; summed over subtasks in the job result. */
+/** Counters of an operator's subtask; summed over subtasks in the job result. */
 export interface OperatorMetrics {
+  /** Not counted here: the job result reports the input of each task's head (`Task.recordsIn`). */
   recordsIn: number;
+  /** Not counted by any operator yet. */
   recordsOut: number;
+  /** Records a window dropped as too late (no late side output set). */
   lateRecordsDropped: number;
 }
 
+/** What a keyed operator's subtask gets: state and timers over its key-group range. */
 export interface KeyedContext {
   readonly backend: KeyedStateBackend;
   readonly timers: InternalTimerService<Key>;
@@ -56,33 +60,44 @@ export interface StreamOperator<IN, OUT> {
   readonly __types?: (input: IN) => OUT;
   setup(setup: OperatorSetup): void;
   open(): void | Promise<void>;
-  processElement(
-    value: IN,
-    timestamp: number,
-  ): void /** May return a promise (keys of due timers being fetched); only a task's head operator may. */;
+  /** A record with its event timestamp ({@link NO_TIMESTAMP} for none). Keys it needs from disk were prefetched. */
+  processElement(value: IN, timestamp: number): void;
+  /**
+   * Fires the event-time timers the watermark passes, then forwards it. May return a promise
+   * while the keys of due timers are fetched (disk-backed state); only a task's head operator
+   * may, as a chained output does not wait for it.
+   */
   processWatermark(watermark: number): void | Promise<void>;
   processWatermarkStatus(idle: boolean): void;
   /** Fires processing-time timers due at `now`; may return a promise like `processWatermark`. */
   advanceProcessingTime(now: number): void | Promise<void>;
-  /** When the next processing-time timer is due (ms), or Infinity. */
+  /**
+   * When the operator next needs `advanceProcessingTime` (ms): its next processing-time timer, an
+   * idleness deadline; Infinity for never. The task asks after each batch of input and after timers fire.
+   */
   nextProcessingTimeDeadline(): number;
-  /** End of input: every input has ended and the final watermark has been processed. */ finish(): void | Promise<void>;
-  /** After each batch of input; a returned promise pauses the task until it settles (backpressure). */
+  /** End of input: every input has ended and the final watermark has been processed. */
+  finish(): void | Promise<void>;
+  /**
+   * After each batch of input, after timers fire and at end of input; a returned promise pauses
+   * the task until it settles (backpressure).
+   */
   flush(): void | Promise<void>;
   close(): void | Promise<void>;
   /**
-   * Captures the operator's state for a checkpoint, synchronously: what it returns must not
-   * change as processing goes on (copy, or encode). Undefined: nothing to keep.
-   */ snapshotState?(
-    checkpointId: number,
-  ): OperatorStateSnapshot | Promise<OperatorStateSnapshot> | undefined;
+   * Captures the operator's state for a checkpoint: what it returns must not change as processing
+   * goes on (copy, or encode). A promise (a disk-backed backend reading its state) holds the
+   * task's input until it settles, so the snapshot is still the state at the barrier. Undefined:
+   * nothing to keep.
+   */
+  snapshotState?(checkpointId: number): OperatorStateSnapshot | Promise<OperatorStateSnapshot> | undefined;
   /** Prepares state before `open`: opens a disk-backed backend, puts restored state in place. */
   initializeState?(): void | Promise<void>;
   /** Releases state after `close` (a disk-backed backend's files). */
   disposeState?(): void | Promise<void>;
   /** Keyed head operators: fetch the state of a batch's keys before it is processed (undefined: in memory). */
   prefetch?(values: readonly unknown[]): Promise<void> | undefined;
-  /** Hands back the state of this subtask's share (after rescaling, of several old subtasks), before `open`. */
+  /** Hands back the state of this subtask's share (after rescaling, of several old subtasks), before `initializeState`. */
   restoreState?(state: RestoredOperatorState): void;
   /** Checkpoint `checkpointId` is complete: its metadata is durable (two-phase commit sinks commit here). */
   notifyCheckpointComplete?(checkpointId: number): void | Promise<void>;

@@ -11,8 +11,9 @@ import { WindowOperator } from './window.ts';
 
 /**
  * Builds the operator a node's spec asks for: the one place that maps a kind to its class. A slot
- * calls it once per operator and subtask when it deploys, never per record. Keyed kinds get the
- * key selector their input is partitioned by.
+ * calls it once per operator and subtask when it deploys (the operator harness of
+ * `@sluice/core/testing` once per harness), never per record. Keyed kinds get the key selector
+ * their input is partitioned by.
  */
 export function createOperator(
   spec: OperatorSpec,

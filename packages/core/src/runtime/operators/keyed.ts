@@ -162,7 +162,8 @@ export abstract class AbstractKeyedOperator<IN, OUT> extends AbstractStreamOpera
 
   /**
    * Keyed state and timers, one entry per non-empty key group of this subtask's range. The heap
-   * backend copies its containers, so processing may go on while the caller encodes them.
+   * backend copies its containers but not the values in them: the caller encodes the snapshot
+   * before the next record is processed (the task does).
    */
   snapshotState(): OperatorStateSnapshot | Promise<OperatorStateSnapshot> {
     const backend = this.backend;

@@ -5,7 +5,8 @@ import { AbstractStreamOperator, userTimestamp } from '../operator.ts';
  * Assigns timestamps and generates bounded-out-of-orderness watermarks. A watermark is emitted
  * at the end of each batch of input when it advanced (not per record: a watermark costs a
  * timer-queue pass in every downstream operator). Upstream watermarks are ignored, except the
- * final one at end of input.
+ * final one at end of input. After `idleTimeout` of processing time without records the stream
+ * is marked idle, and active again with the next record.
  */
 export class TimestampsAndWatermarksOperator extends AbstractStreamOperator<unknown, unknown> {
   readonly #timestampOf: (value: unknown, previous: number | undefined) => number;

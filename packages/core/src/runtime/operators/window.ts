@@ -39,9 +39,10 @@ type ContentsState =
 
 /**
  * Windows as Flink builds them: window contents in keyed state under the window's namespace,
- * one timer per window at its end (event or processing time), another at the end of its
- * allowed lateness to drop its state. Session windows merge through a MergingWindowSet kept in
- * keyed state per key. Results carry the window's max timestamp.
+ * one timer per window at its max timestamp (event or processing time), another at the end of
+ * its allowed lateness to drop its state (with no lateness the first timer drops it). Session
+ * windows merge: each key's sessions are `[window, stateWindow]` pairs in keyed state, merged
+ * by `addWindowToPairs` (the merging-window-set module). Results carry the window's max timestamp.
  */
 export class WindowOperator extends AbstractKeyedOperator<unknown, unknown> implements Collector<unknown> {
   readonly #assigner: WindowAssigner;
