@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allocateDoorbell, Doorbell } from '../../packages/core/src/channels/doorbell.ts';
 import { RecordWriter } from '../../packages/core/src/channels/record-writer.ts';
 import { allocateRing, RingReader } from '../../packages/core/src/channels/ring-buffer.ts';
+import { RingSender } from '../../packages/core/src/channels/ring-channel.ts';
 import { codecFixture } from './codec.ts';
 import { runGroup } from './harness.ts';
 import { KeyedStateFixture, LevelDbHost } from './keyed-state.ts';
@@ -53,7 +54,7 @@ describe('codec benchmark', () => {
       const batchSize = 64;
       const sab = allocateRing(4 * 1024 * 1024);
       const writer = new RecordWriter(
-        [{ ring: sab, consumerDoorbell: new Doorbell(allocateDoorbell()) }],
+        [new RingSender(sab, new Doorbell(allocateDoorbell()))],
         { partitioner: 'forward', keySelector: undefined, maxParallelism: 128, batchSize, subtaskIndex: 0 },
         Date.now,
       );

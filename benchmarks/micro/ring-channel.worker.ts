@@ -4,8 +4,9 @@
  * the main thread when a whole op has arrived (count and checksum). The main thread only
  * orchestrates; the records travel producer → consumer directly.
  *
- * The ring contestant uses core's own `RecordWriter` (batching, msgpackr encoding, ring writes,
- * backpressure) and `InputGate` (ring reads, decoding), driven like a slot's loop drives a task
+ * The ring contestant uses core's own `RecordWriter` (batching) over a `RingSender` (msgpackr
+ * encoding, ring writes, backpressure) and `InputGate` over a `RingReceiver` (ring reads,
+ * decoding), driven like a slot's loop drives a task
  * (`packages/core/src/runtime/slot.ts`): poll a few frames, and when there is nothing to do,
  * sleep on the thread's doorbell.
  */
@@ -13,6 +14,7 @@ import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { Doorbell } from '../../packages/core/src/channels/doorbell.ts';
 import { InputGate, type InputHandler } from '../../packages/core/src/channels/input-gate.ts';
 import { RecordWriter } from '../../packages/core/src/channels/record-writer.ts';
+import { RingReceiver, RingSender } from '../../packages/core/src/channels/ring-channel.ts';
 import { batchPackr, batchUnpackr } from './msgpackr.ts';
 import { checksumBatch, makeRecords, type RecordSize } from './records.ts';
 
@@ -76,7 +78,7 @@ function startProducer(port: MessagePort): void {
           const ring = message.ring!;
           const bell = new Doorbell(ring.producerBell);
           const writer = new RecordWriter(
-            [{ ring: ring.sab, consumerDoorbell: new Doorbell(ring.consumerBell) }],
+            [new RingSender(ring.sab, new Doorbell(ring.consumerBell))],
             {
               partitioner: 'forward',
               keySelector: undefined,
@@ -159,7 +161,7 @@ function startConsumer(port: MessagePort): void {
         if (message.mode === 'ring') {
           const ring = message.ring!;
           const bell = new Doorbell(ring.consumerBell);
-          const gate = new InputGate([{ ring: ring.sab, producerDoorbell: new Doorbell(ring.producerBell) }]);
+          const gate = new InputGate([new RingReceiver(ring.sab, new Doorbell(ring.producerBell))]);
           const handler: InputHandler = {
             processBatch: onBatch,
             processWatermark: () => {},

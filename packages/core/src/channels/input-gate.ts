@@ -1,18 +1,5 @@
 import { StatusWatermarkValve } from '../time/status-watermark-valve.ts';
-import type { Doorbell } from './doorbell.ts';
-import { CONTROL_MARKER, ControlType, decodeControlNumber, decodeWatermark } from './frames.ts';
-import type { LocalChannel } from './local-channel.ts';
-import { RecordDecoder } from './record-codec.ts';
-import { RingReader } from './ring-buffer.ts';
-
-/** A ring from a producer in another thread, or a local channel from one in this thread. */
-export type ChannelSource =
-  | {
-      readonly ring: SharedArrayBuffer;
-      /** Rung after reading, so a producer waiting for room wakes up. */
-      readonly producerDoorbell: Doorbell;
-    }
-  | { readonly local: LocalChannel };
+import { ChannelItem, type ChannelItemKind, type ChannelReceiver } from './channel.ts';
 
 /** What the gate hands to its task. */
 export interface InputHandler {
@@ -29,30 +16,21 @@ export interface InputHandler {
 }
 
 class InputChannel {
-  readonly ring: RingReader | undefined;
-  readonly doorbell: Doorbell | undefined;
-  readonly local: LocalChannel | undefined;
-  readonly decoder: RecordDecoder | undefined;
-  /** Pieces of a data frame too large for the ring, until its last piece arrives. */
-  parts: Uint8Array[] | undefined;
+  readonly receiver: ChannelReceiver;
   finished = false;
   /** Delivered the barrier being aligned: read no further until the others catch up. */
   blocked = false;
 
-  constructor(source: ChannelSource) {
-    if ('local' in source) {
-      this.local = source.local;
-    } else {
-      this.ring = new RingReader(source.ring);
-      this.doorbell = source.producerDoorbell;
-      this.decoder = new RecordDecoder();
-    }
+  constructor(receiver: ChannelReceiver) {
+    this.receiver = receiver;
   }
 }
 
 /**
- * Reads a task's input channels round-robin, one frame at a time, decodes batches and combines
- * the channels' watermarks (the minimum over active channels) before handing them on.
+ * Reads a task's input channels round-robin, one item (a batch or a control element) at a time,
+ * and combines the channels' watermarks (the minimum over active channels) and barriers
+ * (alignment) before handing them on. How a channel travels (decoded from a ring, handed over in
+ * the thread) is its receiver's business (`channel.ts`).
  */
 export class InputGate {
   readonly #channels: InputChannel[];
@@ -65,9 +43,9 @@ export class InputGate {
   /** When the first barrier of the current alignment arrived (ms), for the alignment-time metric. */
   alignmentStartedAtMs = 0;
 
-  constructor(sources: readonly ChannelSource[]) {
-    this.#channels = sources.map((s) => new InputChannel(s));
-    this.#valve = new StatusWatermarkValve(sources.length);
+  constructor(receivers: readonly ChannelReceiver[]) {
+    this.#channels = receivers.map((receiver) => new InputChannel(receiver));
+    this.#valve = new StatusWatermarkValve(receivers.length);
   }
 
   get isFinished(): boolean {
@@ -75,15 +53,16 @@ export class InputGate {
   }
 
   /**
-   * Handles up to `maxFrames` frames. Returns how many were read. Stops early when `shouldStop`
-   * says so (the task's output is blocked), so that backpressure is checked between frames.
+   * Handles up to `maxItems` items (batches and control elements). Returns how many were read.
+   * Stops early when `shouldStop` says so (the task's output is blocked), so that backpressure
+   * is checked between items.
    */
-  poll(handler: InputHandler, maxFrames: number, shouldStop: () => boolean): number {
+  poll(handler: InputHandler, maxItems: number, shouldStop: () => boolean): number {
     const channels = this.#channels;
     const count = channels.length;
     let read = 0;
     let idleRounds = 0;
-    while (read < maxFrames && idleRounds < count && !shouldStop()) {
+    while (read < maxItems && idleRounds < count && !shouldStop()) {
       const index = this.#next;
       this.#next = index + 1 === count ? 0 : index + 1;
       const channel = channels[index]!;
@@ -91,52 +70,34 @@ export class InputGate {
         idleRounds++;
         continue;
       }
-      const local = channel.local;
-      if (local !== undefined) {
-        const item = local.shift();
-        if (item === undefined) {
-          idleRounds++;
-          continue;
-        }
-        idleRounds = 0;
-        read++;
-        if (item instanceof Uint8Array) this.#handleFrame(channel, index, item, handler);
-        else handler.processBatch(item.values, item.timestamps);
-        continue;
-      }
-      const ring = channel.ring!;
-      const frame = ring.tryRead();
-      if (frame === null) {
+      const receiver = channel.receiver;
+      const kind = receiver.receive();
+      if (kind === ChannelItem.None) {
         idleRounds++;
         continue;
       }
       idleRounds = 0;
       read++;
-      this.#handleFrame(channel, index, frame, handler);
-      ring.release();
-      channel.doorbell!.ring();
+      if (kind === ChannelItem.Batch) handler.processBatch(receiver.values, receiver.timestamps);
+      else this.#handleControl(channel, index, kind, handler);
     }
     return read;
   }
 
-  #handleFrame(channel: InputChannel, index: number, frame: Uint8Array, handler: InputHandler): void {
-    if (frame[0] !== CONTROL_MARKER) {
-      const batch = channel.decoder!.decodeBatch(frame);
-      handler.processBatch(batch[0], batch[1]);
-      return;
-    }
-    switch (frame[1]) {
-      case ControlType.Watermark: {
-        const advanced = this.#valve.inputWatermark(decodeWatermark(frame), index);
+  #handleControl(channel: InputChannel, index: number, kind: ChannelItemKind, handler: InputHandler): void {
+    const receiver = channel.receiver;
+    switch (kind) {
+      case ChannelItem.Watermark: {
+        const advanced = this.#valve.inputWatermark(receiver.watermark, index);
         if (advanced !== undefined) handler.processWatermark(advanced);
         return;
       }
-      case ControlType.Status: {
-        const result = this.#valve.inputWatermarkStatus(frame[2] === 1, index);
+      case ChannelItem.WatermarkStatus: {
+        const result = this.#valve.inputWatermarkStatus(receiver.idle, index);
         this.#applyValveOutput(result, handler);
         return;
       }
-      case ControlType.EndOfInput: {
+      case ChannelItem.EndOfInput: {
         channel.finished = true;
         this.#finished++;
         const result = this.#valve.channelFinished(index);
@@ -146,28 +107,12 @@ export class InputGate {
         if (this.isFinished) handler.endOfInput();
         return;
       }
-      case ControlType.Barrier: {
-        this.#onBarrier(channel, decodeControlNumber(frame), handler);
-        return;
-      }
-      case ControlType.Part: {
-        if (channel.parts === undefined) channel.parts = [];
-        const parts = channel.parts;
-        parts.push(frame.slice(3));
-        if (frame[2] === 1) {
-          channel.parts = undefined;
-          const whole = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-          let offset = 0;
-          for (const p of parts) {
-            whole.set(p, offset);
-            offset += p.byteLength;
-          }
-          this.#handleFrame(channel, index, whole, handler);
-        }
+      case ChannelItem.Barrier: {
+        this.#onBarrier(channel, receiver.checkpointId, handler);
         return;
       }
       default:
-        throw new Error(`bug: unknown control frame type ${frame[1]} on input channel ${index}`);
+        throw new Error(`bug: input channel ${index} received item kind ${kind} as a control element`);
     }
   }
 
@@ -216,6 +161,6 @@ export class InputGate {
   }
 
   close(): void {
-    for (const channel of this.#channels) channel.ring?.close();
+    for (const channel of this.#channels) channel.receiver.close();
   }
 }

@@ -19,6 +19,7 @@ import {
 import { difference } from './record-equality.test-helper.ts';
 import { RecordWriter } from './record-writer.ts';
 import { allocateRing } from './ring-buffer.ts';
+import { RingReceiver, RingSender } from './ring-channel.ts';
 
 class Money {
   readonly amount: bigint;
@@ -375,7 +376,7 @@ describe('what a record cannot hold', () => {
   it('refuses, on a local channel too, in the operator that emits the record', () => {
     const local = new LocalChannel(4);
     const writer = new RecordWriter(
-      [{ local }],
+      [local.sender],
       { partitioner: 'forward', keySelector: undefined, maxParallelism: 128, batchSize: 4, subtaskIndex: 0 },
       Date.now,
     );
@@ -428,11 +429,11 @@ describe('records through a ring', () => {
   it('arrive exactly, through a RecordWriter and an InputGate', () => {
     const ring = allocateRing(1 << 16);
     const writer = new RecordWriter(
-      [{ ring, consumerDoorbell: new Doorbell(allocateDoorbell()) }],
+      [new RingSender(ring, new Doorbell(allocateDoorbell()))],
       { partitioner: 'forward', keySelector: undefined, maxParallelism: 128, batchSize: 3, subtaskIndex: 0 },
       Date.now,
     );
-    const gate = new InputGate([{ ring, producerDoorbell: new Doorbell(allocateDoorbell()) }]);
+    const gate = new InputGate([new RingReceiver(ring, new Doorbell(allocateDoorbell()))]);
     const records = [
       { id: 1, key: 'a' },
       { id: 2, key: 'b', zero: -0 },

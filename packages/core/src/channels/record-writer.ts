@@ -1,20 +1,8 @@
 import { assignToKeyGroup, computeOperatorIndexForKeyGroup, type Key } from '../state/key-groups.ts';
-import type { Doorbell } from './doorbell.ts';
-import { END_OF_INPUT_FRAME, encodeBarrier, encodeParts, encodeStatus, encodeWatermark } from './frames.ts';
-import type { LocalChannel, LocalItem } from './local-channel.ts';
-import { checkRecord, RecordEncoder } from './record-codec.ts';
-import { RingWriter } from './ring-buffer.ts';
+import type { ChannelSender } from './channel.ts';
+import { checkRecord } from './record-codec.ts';
 
 export type Partitioner = 'forward' | 'rebalance' | 'broadcast' | 'hash';
-
-/** A ring to a consumer in another thread, or a local channel to one in this thread. */
-export type ChannelTarget =
-  | {
-      readonly ring: SharedArrayBuffer;
-      /** Rung after every frame so a consumer sleeping on it wakes up. */
-      readonly consumerDoorbell: Doorbell;
-    }
-  | { readonly local: LocalChannel };
 
 export interface RecordWriterOptions {
   readonly partitioner: Partitioner;
@@ -28,14 +16,11 @@ export interface RecordWriterOptions {
 }
 
 /**
- * One outgoing channel: a batch being filled, the record encoder whose record structures the
- * consumer learns in order (`sequential`), and frames waiting for room in the ring.
+ * One outgoing channel: the batch being filled, and the channel's sender, which carries it on
+ * however the channel travels.
  */
 class OutputChannel {
-  readonly ring: RingWriter | undefined;
-  readonly doorbell: Doorbell | undefined;
-  readonly local: LocalChannel | undefined;
-  readonly encoder: RecordEncoder | undefined;
+  readonly sender: ChannelSender;
   values: unknown[] = [];
   timestamps: number[] = [];
   /** Whether any record of the batch has a timestamp; if none, none are sent. */
@@ -44,34 +29,22 @@ class OutputChannel {
   exact = false;
   /** When the batch got its first record (ms), for the flush timeout. */
   openedAtMs = 0;
-  readonly pending: Array<Uint8Array | LocalItem> = [];
+  /** Counted in the writer's blocked channels: the sender holds items that wait for room. */
+  blocked = false;
 
-  constructor(target: ChannelTarget) {
-    if ('local' in target) {
-      this.local = target.local;
-    } else {
-      this.ring = new RingWriter(target.ring);
-      this.doorbell = target.consumerDoorbell;
-      this.encoder = new RecordEncoder();
-    }
-  }
-
-  tryWrite(item: Uint8Array | LocalItem): boolean {
-    if (this.local !== undefined) return this.local.tryPush(item);
-    return this.ring!.tryWrite(item as Uint8Array);
-  }
-
-  notify(): void {
-    this.doorbell?.ring();
+  constructor(sender: ChannelSender) {
+    this.sender = sender;
   }
 }
 
 /**
  * Partitions one subtask's output over the channels of one edge and batches it. Records are
- * appended to per-channel arrays; a batch is encoded when full, on the flush timeout, or before a
- * control element, so each ring write carries hundreds of records. When a ring is full the
- * encoded frame waits in `pending` and `isBlocked` tells the task to stop taking input: that is
- * how backpressure travels upstream without dropping anything.
+ * appended to per-channel arrays; a batch goes to the channel's sender when full, on the flush
+ * timeout, or before a control element, so each send carries hundreds of records. When a
+ * channel has no room the sender keeps what it was given and reports itself blocked, and
+ * `isBlocked` tells the task to stop taking input: that is how backpressure travels upstream
+ * without dropping anything. How a channel travels (encoded into a ring, handed over in the
+ * thread) is its sender's business (`channel.ts`).
  *
  * Every record is checked against the record contract as it is emitted, on local channels too:
  * what cannot cross a thread is refused at any parallelism, in the operator that emitted it
@@ -89,19 +62,19 @@ export class RecordWriter {
   #nextChannel: number;
   #blockedChannels = 0;
 
-  constructor(targets: readonly ChannelTarget[], options: RecordWriterOptions, clock: () => number) {
-    this.#channels = targets.map((t) => new OutputChannel(t));
+  constructor(senders: readonly ChannelSender[], options: RecordWriterOptions, clock: () => number) {
+    this.#channels = senders.map((sender) => new OutputChannel(sender));
     this.#partitioner = options.partitioner;
     this.#keySelector = options.keySelector;
     this.#maxParallelism = options.maxParallelism;
     this.#batchSize = options.batchSize;
     this.#clock = clock;
-    this.#nextChannel = options.subtaskIndex % Math.max(1, targets.length);
+    this.#nextChannel = options.subtaskIndex % Math.max(1, senders.length);
     this.#channelOfKeyGroup = new Int32Array(options.maxParallelism);
     for (let kg = 0; kg < options.maxParallelism; kg++) {
       this.#channelOfKeyGroup[kg] = computeOperatorIndexForKeyGroup(
         options.maxParallelism,
-        targets.length,
+        senders.length,
         kg,
       );
     }
@@ -154,48 +127,32 @@ export class RecordWriter {
     if (values.length === 0) return;
     const timestamps = channel.timestamped ? channel.timestamps : null;
     const exact = channel.exact;
+    // Fresh arrays: the sender takes these (the local hand-over passes them on as they are).
     channel.values = [];
     channel.timestamps = [];
     channel.timestamped = false;
     channel.exact = false;
-    if (channel.local !== undefined) {
-      // Same thread: hand the arrays over as they are (every record was checked in emit).
-      this.#send(channel, { values, timestamps }, false);
-      return;
-    }
-    this.#send(channel, channel.encoder!.encodeBatch(values, timestamps, exact), true);
+    this.#track(channel, channel.sender.sendBatch(values, timestamps, exact));
   }
 
-  /** `reused`: the frame is the encoder's scratch buffer and must be copied if it has to wait. */
-  #send(channel: OutputChannel, item: Uint8Array | LocalItem, reused: boolean): void {
-    const ring = channel.ring;
-    if (ring !== undefined && (item as Uint8Array).byteLength > ring.maxFrameBytes) {
-      for (const part of encodeParts(item as Uint8Array, ring.maxFrameBytes))
-        this.#send(channel, part, false);
-      return;
-    }
-    if (channel.pending.length === 0 && channel.tryWrite(item)) {
-      channel.notify();
-      return;
-    }
-    if (channel.pending.length === 0) this.#blockedChannels++;
-    channel.pending.push(reused ? (item as Uint8Array).slice() : item);
+  /** Counts a channel whose sender kept an item (`accepted` false) as blocked. */
+  #track(channel: OutputChannel, accepted: boolean): void {
+    if (accepted || channel.blocked) return;
+    channel.blocked = true;
+    this.#blockedChannels++;
   }
 
-  /** Tries to move waiting frames into their rings; returns whether any moved. */
+  /** Lets blocked senders move what waits; returns whether any made progress. */
   drain(): boolean {
     if (this.#blockedChannels === 0) return false;
     let moved = false;
     for (const channel of this.#channels) {
-      const pending = channel.pending;
-      if (pending.length === 0) continue;
-      let written = 0;
-      while (written < pending.length && channel.tryWrite(pending[written]!)) written++;
-      if (written > 0) {
-        moved = true;
-        pending.splice(0, written);
-        channel.notify();
-        if (pending.length === 0) this.#blockedChannels--;
+      if (!channel.blocked) continue;
+      const sender = channel.sender;
+      if (sender.flushPending()) moved = true;
+      if (!sender.isBlocked) {
+        channel.blocked = false;
+        this.#blockedChannels--;
       }
     }
     return moved;
@@ -218,33 +175,39 @@ export class RecordWriter {
     return next;
   }
 
-  /** Control elements are broadcast, after the records before them. */
-  #broadcastControl(frame: Uint8Array): void {
+  // Control elements are broadcast, each after the records before it on every channel.
+
+  emitWatermark(watermark: number): void {
     for (const channel of this.#channels) {
       this.#sendBatch(channel);
-      this.#send(channel, frame, false);
+      this.#track(channel, channel.sender.sendWatermark(watermark));
     }
   }
 
-  emitWatermark(watermark: number): void {
-    this.#broadcastControl(encodeWatermark(watermark));
-  }
-
   emitWatermarkStatus(idle: boolean): void {
-    this.#broadcastControl(encodeStatus(idle));
+    for (const channel of this.#channels) {
+      this.#sendBatch(channel);
+      this.#track(channel, channel.sender.sendWatermarkStatus(idle));
+    }
   }
 
   /** A checkpoint barrier, after every record before it. */
   emitBarrier(checkpointId: number): void {
-    this.#broadcastControl(encodeBarrier(checkpointId));
+    for (const channel of this.#channels) {
+      this.#sendBatch(channel);
+      this.#track(channel, channel.sender.sendBarrier(checkpointId));
+    }
   }
 
   emitEndOfInput(): void {
-    this.#broadcastControl(END_OF_INPUT_FRAME);
+    for (const channel of this.#channels) {
+      this.#sendBatch(channel);
+      this.#track(channel, channel.sender.sendEndOfInput());
+    }
   }
 
-  /** Marks the rings closed so a consumer sees it in teardown. */
+  /** Marks the channels closed so a consumer sees it in teardown. */
   close(): void {
-    for (const channel of this.#channels) channel.ring?.close();
+    for (const channel of this.#channels) channel.sender.close();
   }
 }
