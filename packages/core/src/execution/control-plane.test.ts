@@ -12,7 +12,7 @@ import type { SlotMessage } from './messages.ts';
 import { planJob } from './planner.ts';
 
 const committedAtEnd: unknown[][] = [];
-const job = defineJob({ name: 'control-plane-test' }, (env) => {
+const job = defineJob<unknown>({ name: 'control-plane-test' }, (env) => {
   env.fromCollection([1, 2, 3]).sinkTo(collectSink('out'));
   env.fromCollection([4]).sinkTo(
     {

@@ -1,12 +1,11 @@
 import { join } from 'node:path';
-import type { Doorbell } from '../channels/doorbell.ts';
+import { ChannelFactory, type ChannelResources } from '../channels/channel-factory.ts';
 import { InputGate } from '../channels/input-gate.ts';
-import { LocalChannel } from '../channels/local-channel.ts';
 import { RecordWriter } from '../channels/record-writer.ts';
 import type { RuntimeContext } from '../contracts/functions.ts';
 import type { SourceReader } from '../contracts/source.ts';
 import { ConfigError } from '../errors.ts';
-import { type ChannelSpec, inputChannelsOf, outputChannelsOf } from '../plan/execution-plan.ts';
+import { inputChannelsOf, outputChannelsOf } from '../plan/execution-plan.ts';
 import type { StreamNode } from '../plan/stream-node.ts';
 import { type Consumer, type FailureTracker, outputFor } from '../runtime/chain-outputs.ts';
 import type { StateLookup } from '../runtime/checkpointing.ts';
@@ -23,15 +22,8 @@ import type { ExecutionConfig } from './execution-config.ts';
 import type { StateBackendAssignment } from './messages.ts';
 import type { PlannedJob } from './planner.ts';
 
-export interface SlotResources {
-  readonly rings: readonly SharedArrayBuffer[];
-  readonly doorbells: readonly Doorbell[];
-}
-
-/** Channels whose two ends share this slot skip the ring: see LocalChannel. */
-function isLocal(channel: ChannelSpec, slotIndex: number): boolean {
-  return channel.sourceSubtask === slotIndex && channel.targetSubtask === slotIndex;
-}
+/** The attempt's shared memory for channels: every channel's ring and every slot's doorbell. */
+export type SlotResources = ChannelResources;
 
 export interface DeployedTask {
   readonly task: Task;
@@ -64,16 +56,12 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
   const slot = plan.slots[slotIndex];
   if (slot === undefined) throw new Error(`bug: no slot ${slotIndex} in the plan`);
   const deployed: DeployedTask[] = [];
-  const localChannels = new Map<number, LocalChannel>();
-  const localChannel = (channel: ChannelSpec): LocalChannel => {
-    let local = localChannels.get(channel.index);
-    if (local === undefined) {
-      // About as many records in flight as a ring of the configured size would hold.
-      local = new LocalChannel(Math.ceil(config.channelCapacityBytes / (16 * config.batchSize)));
-      localChannels.set(channel.index, local);
-    }
-    return local;
-  };
+  const channelFactory = new ChannelFactory({
+    slotIndex,
+    resources,
+    channelCapacityBytes: config.channelCapacityBytes,
+    batchSize: config.batchSize,
+  });
 
   for (const { vertex: vertexIndex, subtaskIndex, keyGroups } of slot.subtasks) {
     const vertex = jobGraph.vertices[vertexIndex]!;
@@ -93,11 +81,7 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
       if (edge.sourceVertex !== vertexIndex) continue;
       const channels = outputChannelsOf(plan, edge.index, subtaskIndex);
       const writer = new RecordWriter(
-        channels.map((c) =>
-          isLocal(c, slotIndex)
-            ? { local: localChannel(c) }
-            : { ring: resources.rings[c.index]!, consumerDoorbell: resources.doorbells[c.targetSubtask]! },
-        ),
+        channels.map((c) => channelFactory.senderOf(c)),
         {
           partitioner: edge.partitioner,
           keySelector: keySelectorOf(env.nodes[edge.targetNode]!, edge.sourceNode, edge.sideOutput),
@@ -241,11 +225,7 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
       };
     } else {
       const gate = new InputGate(
-        inputChannelsOf(plan, vertexIndex, subtaskIndex).map((c) =>
-          isLocal(c, slotIndex)
-            ? { local: localChannel(c) }
-            : { ring: resources.rings[c.index]!, producerDoorbell: resources.doorbells[c.sourceSubtask]! },
-        ),
+        inputChannelsOf(plan, vertexIndex, subtaskIndex).map((c) => channelFactory.receiverOf(c)),
       );
       const headMember = members.find((m) => m.node === vertex.head)!;
       task = new Task({ ...base, input: { gate, head: headMember } });

@@ -67,7 +67,7 @@ describe('DriverSourceReader', () => {
 });
 
 describe('bindDriver', () => {
-  const job = defineJob({ name: 'bound' }, (env) => {
+  const job = defineJob<unknown>({ name: 'bound' }, (env) => {
     env.fromCollection([1], { uid: 'numbers' }).sinkTo(collectSink('out')).uid('out');
   });
 
