@@ -5,10 +5,11 @@
  * publishConfig rewrites the manifest), inspects the tarballs, then installs them into fresh
  * projects outside the workspace — with npm and with pnpm, an ES module project and a CommonJS
  * one (what `npm init -y` writes) — and uses them the ways a user would: the `sluice` bin on
- * .mjs, .cjs, .ts, .js and .mts jobs, `runJob` from an ES module and from a CommonJS script, the
- * bin from another folder, a TypeScript job Node cannot strip (needs tsx, an optional peer), tsc
- * on a user file under the strictest flags without skipLibCheck (node16 and bundler resolution),
- * a global install and npx, and an esbuild bundle. Every job computes something that this file
+ * .mjs, .cjs, .ts, .js and .mts jobs, `runJob` from an ES module and from a CommonJS script, an
+ * operator harness test from `@sluice/core/testing` (ES module), the bin from another folder, a
+ * TypeScript job Node cannot strip (needs tsx, an optional peer), tsc on a user file under the
+ * strictest flags without skipLibCheck (node16 and bundler resolution), a global install and
+ * npx, and an esbuild bundle. Every job computes something that this file
  * also computes with a plain loop, and the two answers are compared: an exit code alone proves
  * little.
  *
@@ -732,6 +733,18 @@ async function projectChecks(
         expectAnswer(ran, resultLines(ran.stdout), WINDOW_COUNT);
       },
     );
+  }
+
+  if (kind === 'esm') {
+    await check(`${label}: an operator harness test from @sluice/core/testing`, async () => {
+      const p = need(project, 'the install failed');
+      copyFixture('operator-harness.mjs', join(p.dir, 'operator-harness.mjs'));
+      const ran = expectSuccess(
+        await run(process.execPath, ['operator-harness.mjs'], { cwd: p.dir, timeoutMs: QUICK_TIMEOUT_MS }),
+      );
+      // The same counts as the colors job: a record every 10 ms of (harness) time, 1 s windows.
+      expectAnswer(ran, collectedLines(ran), COLORS);
+    });
   }
 
   for (const script of ['run-job.mjs', 'run-job.cjs']) {

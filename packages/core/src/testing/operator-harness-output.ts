@@ -12,7 +12,7 @@ export type HarnessEvent<OUT> =
   | { readonly kind: 'record'; readonly value: OUT; readonly timestamp: number | undefined }
   | {
       readonly kind: 'side-output';
-      /** The id of the side output's {@link OutputTag}. */
+      /** The id of the side output's `OutputTag`. */
       readonly tag: string;
       readonly value: unknown;
       readonly timestamp: number | undefined;
