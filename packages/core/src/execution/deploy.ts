@@ -2,22 +2,20 @@ import { join } from 'node:path';
 import { ChannelFactory, type ChannelResources } from '../channels/channel-factory.ts';
 import { InputGate } from '../channels/input-gate.ts';
 import { RecordWriter } from '../channels/record-writer.ts';
-import type { RuntimeContext } from '../contracts/functions.ts';
 import type { SourceReader } from '../contracts/source.ts';
 import { ConfigError } from '../errors.ts';
-import { inputChannelsOf, outputChannelsOf } from '../plan/execution-plan.ts';
+import { inputChannelsOf, outputChannelsOf, type SubtaskRef } from '../plan/execution-plan.ts';
 import type { StreamNode } from '../plan/stream-node.ts';
-import { type Consumer, type FailureTracker, outputFor } from '../runtime/chain-outputs.ts';
+import type { FailureTracker } from '../runtime/chain-outputs.ts';
 import type { StateLookup } from '../runtime/checkpointing.ts';
-import type { KeyedContext, OperatorMetrics, Output, StreamOperator } from '../runtime/operator.ts';
-import { createOperator } from '../runtime/operators/index.ts';
-import { type ChainMember, type CheckpointHooks, Task } from '../runtime/task.ts';
+import { buildOperatorChain, type MemberInfo } from '../runtime/operator-chain.ts';
+import { type CheckpointHooks, Task } from '../runtime/task.ts';
+import type { KeyedStateBackend } from '../state/backend/keyed-state-backend.ts';
 import { HeapKeyedStateBackend } from '../state/heap/heap-keyed-state-backend.ts';
 import type { Key } from '../state/key-groups.ts';
 import type { LevelStoreClient } from '../state/leveldb/level-store/level-store-client.ts';
 import { LevelDbKeyedStateBackend } from '../state/leveldb/leveldb-keyed-state-backend.ts';
 import type { Clock } from '../time/clock.ts';
-import { InternalTimerService } from '../time/timer-service.ts';
 import type { ExecutionConfig } from './execution-config.ts';
 import type { StateBackendAssignment } from './messages.ts';
 import type { PlannedJob } from './planner.ts';
@@ -28,7 +26,7 @@ export type SlotResources = ChannelResources;
 export interface DeployedTask {
   readonly task: Task;
   readonly tracker: FailureTracker;
-  readonly members: ReadonlyMap<number, { id: string; name: string; metrics: OperatorMetrics }>;
+  readonly members: ReadonlyMap<number, MemberInfo>;
 }
 
 export interface DeployOptions {
@@ -48,7 +46,11 @@ export interface DeployOptions {
   readonly levelStores: LevelStoreClient | undefined;
 }
 
-/** Builds the tasks of one slot from the rebuilt graph: operators, chains, channels, state. */
+/**
+ * Builds the tasks of one slot from the rebuilt graph: for each subtask, its record writers
+ * (through the channel factory), its operator chain (`runtime/operator-chain.ts`) over the state
+ * backend the job chose, and its task, fed by a source reader or an input gate.
+ */
 export function deploySlot(options: DeployOptions): DeployedTask[] {
   const { job, slotIndex, resources, config, clock } = options;
   const { plan, streamGraph, env } = job;
@@ -63,18 +65,24 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
     batchSize: config.batchSize,
   });
 
-  for (const { vertex: vertexIndex, subtaskIndex, keyGroups } of slot.subtasks) {
-    const vertex = jobGraph.vertices[vertexIndex]!;
-    const tracker: FailureTracker = { node: vertex.head, record: undefined, hasRecord: false };
-    const operators = new Map<number, StreamOperator<unknown, unknown>>();
-    for (const nodeIndex of vertex.nodes) {
-      const node = env.nodes[nodeIndex]!;
-      if (node.operator !== undefined) {
-        const keySelector = node.keySelector as ((value: unknown) => Key) | undefined;
-        operators.set(nodeIndex, createOperator(node.operator, keySelector));
-      }
-    }
+  const keyedBackend = (operatorId: string, subtask: SubtaskRef): KeyedStateBackend => {
+    const backend = options.stateBackend;
+    const keyGroupRange = subtask.keyGroups;
+    const maxParallelism = streamGraph.maxParallelism;
+    if (backend.kind === 'heap') return new HeapKeyedStateBackend({ maxParallelism, keyGroupRange });
+    const directory = directoryOf(backend.directory, operatorId, subtask.subtaskIndex);
+    return new LevelDbKeyedStateBackend({
+      maxParallelism,
+      keyGroupRange,
+      directory,
+      ...(options.levelStores === undefined ? {} : { store: options.levelStores.store(directory) }),
+      ...(backend.cacheMaxKeys === undefined ? {} : { cacheMaxKeys: backend.cacheMaxKeys }),
+    });
+  };
 
+  for (const subtask of slot.subtasks) {
+    const { vertex: vertexIndex, subtaskIndex, keyGroups } = subtask;
+    const vertex = jobGraph.vertices[vertexIndex]!;
     const writersBySource = new Map<string, RecordWriter[]>();
     const writers: RecordWriter[] = [];
     for (const edge of jobGraph.edges) {
@@ -96,89 +104,27 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
       writersBySource.set(key, [...(writersBySource.get(key) ?? []), writer]);
     }
 
-    const consumersOf = (nodeIndex: number, sideOutput: string | undefined): Consumer[] => {
-      const consumers: Consumer[] = [];
-      for (const member of vertex.nodes) {
-        const input = env.nodes[member]!.inputs[0];
-        if (member === vertex.head || input === undefined) continue;
-        if (input.nodeIndex === nodeIndex && input.sideOutput === sideOutput) {
-          consumers.push({ kind: 'operator', node: member, operator: operators.get(member)! });
-        }
-      }
-      for (const writer of writersBySource.get(`${nodeIndex}|${sideOutput ?? ''}`) ?? []) {
-        consumers.push({ kind: 'writer', writer });
-      }
-      return consumers;
-    };
-    const outputOf = (nodeIndex: number): Output => {
-      const side = new Map<string, Output>();
-      for (const tag of env.nodes[nodeIndex]!.sideOutputs)
-        side.set(tag, outputFor(consumersOf(nodeIndex, tag), tracker));
-      return outputFor(consumersOf(nodeIndex, undefined), tracker, side);
-    };
-
-    const members: ChainMember[] = [];
-    const memberInfo = new Map<number, { id: string; name: string; metrics: OperatorMetrics }>();
-    for (const nodeIndex of vertex.nodes) {
-      const node = env.nodes[nodeIndex]!;
-      const resolved = streamGraph.nodes[nodeIndex]!;
-      const metrics: OperatorMetrics = { recordsIn: 0, recordsOut: 0, lateRecordsDropped: 0 };
-      memberInfo.set(nodeIndex, { id: resolved.id, name: resolved.name, metrics });
-      const operator = operators.get(nodeIndex);
-      if (operator === undefined) continue;
-      const runtime: RuntimeContext = {
+    const chain = buildOperatorChain(
+      {
         jobName: env.jobName,
-        operatorId: resolved.id,
-        subtaskIndex,
-        parallelism: vertex.parallelism,
         maxParallelism: streamGraph.maxParallelism,
-      };
-      let keyed: KeyedContext | undefined;
-      if (node.keySelector !== undefined) {
-        const keyGroupRange = keyGroups;
-        const backendOptions = options.stateBackend;
-        keyed = {
-          backend:
-            backendOptions.kind === 'heap'
-              ? new HeapKeyedStateBackend({ maxParallelism: streamGraph.maxParallelism, keyGroupRange })
-              : new LevelDbKeyedStateBackend({
-                  maxParallelism: streamGraph.maxParallelism,
-                  keyGroupRange,
-                  directory: directoryOf(backendOptions.directory, resolved.id, subtaskIndex),
-                  ...(options.levelStores === undefined
-                    ? {}
-                    : {
-                        store: options.levelStores.store(
-                          directoryOf(backendOptions.directory, resolved.id, subtaskIndex),
-                        ),
-                      }),
-                  ...(backendOptions.cacheMaxKeys === undefined
-                    ? {}
-                    : { cacheMaxKeys: backendOptions.cacheMaxKeys }),
-                }),
-          timers: new InternalTimerService<Key>(),
-        };
-      }
-      operator.setup({
-        output: outputOf(nodeIndex),
-        runtime,
-        metrics,
-        keyed,
+        nodes: env.nodes,
+        ids: streamGraph.nodes,
+        chain: vertex.nodes,
+        head: vertex.head,
+        subtask,
+      },
+      {
+        writersOf: (node, sideOutput) => writersBySource.get(`${node}|${sideOutput ?? ''}`) ?? [],
+        keyedBackend: (operatorId) => keyedBackend(operatorId, subtask),
         clock,
         sendToCoordinator: options.sendToCoordinator,
         sendOnSuccess: options.sendOnSuccess,
         checkpointing: options.checkpoints !== undefined,
-      });
-      const restored = options.restore?.(resolved.id, subtaskIndex, vertex.parallelism, keyGroups);
-      if (restored !== undefined && operator.restoreState !== undefined) operator.restoreState(restored);
-      members.push({
-        node: nodeIndex,
-        operatorId: resolved.id,
-        operatorName: resolved.name,
-        operator,
-        metrics,
-      });
-    }
+        restore: options.restore,
+      },
+    );
+    const { members, tracker, outputOf } = chain;
 
     const head = env.nodes[vertex.head]!;
     let task: Task;
@@ -230,7 +176,7 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
       const headMember = members.find((m) => m.node === vertex.head)!;
       task = new Task({ ...base, input: { gate, head: headMember } });
     }
-    deployed.push({ task, tracker, members: memberInfo });
+    deployed.push({ task, tracker, members: chain.info });
   }
   return deployed;
 }

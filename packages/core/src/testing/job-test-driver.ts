@@ -23,7 +23,8 @@ import { SharedManualClock } from '../time/clock.ts';
  * arrived too.
  */
 
-export interface JobTestDriverOptions<A = unknown> extends Omit<RunJobOptions<A>, 'signal' | 'restartStrategy'> {
+export interface JobTestDriverOptions<A = unknown>
+  extends Omit<RunJobOptions<A>, 'signal' | 'restartStrategy'> {
   /** The sources the test feeds instead of the job's own, by id (uid) or name. */
   readonly inputs?: readonly string[];
   /** The sinks whose records the test reads instead of the job's own, by id (uid) or name. */

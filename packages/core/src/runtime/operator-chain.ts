@@ -1,0 +1,133 @@
+import type { RecordWriter } from '../channels/record-writer.ts';
+import type { RuntimeContext } from '../contracts/functions.ts';
+import type { SubtaskRef } from '../plan/execution-plan.ts';
+import type { StreamNode } from '../plan/stream-node.ts';
+import type { KeyedStateBackend } from '../state/backend/keyed-state-backend.ts';
+import type { Key } from '../state/key-groups.ts';
+import type { Clock } from '../time/clock.ts';
+import { InternalTimerService } from '../time/timer-service.ts';
+import { type Consumer, type FailureTracker, outputFor } from './chain-outputs.ts';
+import type { StateLookup } from './checkpointing.ts';
+import type { KeyedContext, OperatorMetrics, Output, StreamOperator } from './operator.ts';
+import { createOperator } from './operators/index.ts';
+import type { ChainMember } from './task.ts';
+
+/** One subtask of a task (a vertex of the job graph): the chained nodes and where it runs. */
+export interface ChainSpec {
+  readonly jobName: string;
+  readonly maxParallelism: number;
+  /** The graph's nodes as the API built them (functions, specs, inputs), by node index. */
+  readonly nodes: readonly StreamNode[];
+  /** Each node's resolved id and name (`StreamGraph`), by node index. */
+  readonly ids: readonly { readonly id: string; readonly name: string }[];
+  /** The chain's node indices, parents before children; the first is the head. */
+  readonly chain: readonly number[];
+  readonly head: number;
+  readonly subtask: SubtaskRef;
+}
+
+/** What a chain needs from the slot that deploys it. */
+export interface ChainEnvironment {
+  /** The record writers a node's output (or side output) feeds outside the chain. */
+  readonly writersOf: (node: number, sideOutput: string | undefined) => readonly RecordWriter[];
+  /** A keyed operator's state backend (heap or LevelDB) over the subtask's key groups. */
+  readonly keyedBackend: (operatorId: string) => KeyedStateBackend;
+  readonly clock: Clock;
+  readonly sendToCoordinator: (channel: string, payload: unknown, commitKey?: string) => void;
+  readonly sendOnSuccess: (channel: string, payload: unknown) => void;
+  readonly checkpointing: boolean;
+  /** After a restore: the state of an operator's subtask. */
+  readonly restore: StateLookup | undefined;
+}
+
+export interface MemberInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly metrics: OperatorMetrics;
+}
+
+/** The operators of one subtask, set up, restored and wired to each other and to the writers. */
+export interface OperatorChain {
+  /** The operators in chain order (a source node has none). */
+  readonly members: readonly ChainMember[];
+  /** Every node of the chain, the source included, by node index: for failures and metrics. */
+  readonly info: ReadonlyMap<number, MemberInfo>;
+  /** Which operator is running and on which record (set by the chained outputs). */
+  readonly tracker: FailureTracker;
+  /** The output of a node: the chained operators after it and the writers it feeds. */
+  outputOf(node: number): Output;
+}
+
+/**
+ * Builds a subtask's chain (Flink's OperatorChain): one operator per node from its spec
+ * (`createOperator`), each set up with its output — the next operators in the chain called
+ * directly, and the record writers to other tasks — its runtime context, its keyed state and
+ * timers when keyed, and its state restored from the checkpoint when there is one.
+ */
+export function buildOperatorChain(spec: ChainSpec, env: ChainEnvironment): OperatorChain {
+  const { nodes, subtask } = spec;
+  const tracker: FailureTracker = { node: spec.head, record: undefined, hasRecord: false };
+  const operators = new Map<number, StreamOperator<unknown, unknown>>();
+  for (const index of spec.chain) {
+    const node = nodes[index]!;
+    if (node.operator !== undefined) {
+      operators.set(
+        index,
+        createOperator(node.operator, node.keySelector as ((value: unknown) => Key) | undefined),
+      );
+    }
+  }
+
+  const consumersOf = (index: number, sideOutput: string | undefined): Consumer[] => {
+    const consumers: Consumer[] = [];
+    for (const member of spec.chain) {
+      const input = nodes[member]!.inputs[0];
+      if (member === spec.head || input === undefined) continue;
+      if (input.nodeIndex === index && input.sideOutput === sideOutput) {
+        consumers.push({ kind: 'operator', node: member, operator: operators.get(member)! });
+      }
+    }
+    for (const writer of env.writersOf(index, sideOutput)) consumers.push({ kind: 'writer', writer });
+    return consumers;
+  };
+  const outputOf = (index: number): Output => {
+    const side = new Map<string, Output>();
+    for (const tag of nodes[index]!.sideOutputs) side.set(tag, outputFor(consumersOf(index, tag), tracker));
+    return outputFor(consumersOf(index, undefined), tracker, side);
+  };
+
+  const members: ChainMember[] = [];
+  const info = new Map<number, MemberInfo>();
+  for (const index of spec.chain) {
+    const { id, name } = spec.ids[index]!;
+    const metrics: OperatorMetrics = { recordsIn: 0, recordsOut: 0, lateRecordsDropped: 0 };
+    info.set(index, { id, name, metrics });
+    const operator = operators.get(index);
+    if (operator === undefined) continue;
+    const runtime: RuntimeContext = {
+      jobName: spec.jobName,
+      operatorId: id,
+      subtaskIndex: subtask.subtaskIndex,
+      parallelism: subtask.parallelism,
+      maxParallelism: spec.maxParallelism,
+    };
+    const keyed: KeyedContext | undefined =
+      nodes[index]!.keySelector === undefined
+        ? undefined
+        : { backend: env.keyedBackend(id), timers: new InternalTimerService<Key>() };
+    operator.setup({
+      output: outputOf(index),
+      runtime,
+      metrics,
+      keyed,
+      clock: env.clock,
+      sendToCoordinator: env.sendToCoordinator,
+      sendOnSuccess: env.sendOnSuccess,
+      checkpointing: env.checkpointing,
+    });
+    const restored = env.restore?.(id, subtask.subtaskIndex, subtask.parallelism, subtask.keyGroups);
+    if (restored !== undefined && operator.restoreState !== undefined) operator.restoreState(restored);
+    members.push({ node: index, operatorId: id, operatorName: name, operator, metrics });
+  }
+  return { members, info, tracker, outputOf };
+}
