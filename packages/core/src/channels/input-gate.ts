@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from '../time/clock.ts';
 import { StatusWatermarkValve } from '../time/status-watermark-valve.ts';
 import { ChannelItem, type ChannelItemKind, type ChannelReceiver } from './channel.ts';
 
@@ -43,7 +44,11 @@ export class InputGate {
   /** When the first barrier of the current alignment arrived (ms), for the alignment-time metric. */
   alignmentStartedAtMs = 0;
 
-  constructor(receivers: readonly ChannelReceiver[]) {
+  readonly #clock: Clock;
+
+  /** `clock` times barrier alignment (the alignment-time metric). */
+  constructor(receivers: readonly ChannelReceiver[], clock: Clock = systemClock) {
+    this.#clock = clock;
     this.#channels = receivers.map((receiver) => new InputChannel(receiver));
     this.#valve = new StatusWatermarkValve(receivers.length);
   }
@@ -131,7 +136,7 @@ export class InputGate {
     if (this.#aligning !== checkpointId) {
       this.#aligning = checkpointId;
       this.#barriers = 0;
-      this.alignmentStartedAtMs = Date.now();
+      this.alignmentStartedAtMs = this.#clock();
     }
     channel.blocked = true;
     this.#barriers++;

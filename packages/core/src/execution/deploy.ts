@@ -137,6 +137,7 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
       writers,
       tracker,
       bufferTimeoutMs: config.bufferTimeoutMs,
+      clock,
       sourceBatchSize: config.sourceBatchSize,
       framesPerStep: 8,
       ...(options.checkpoints === undefined ? {} : { checkpoints: options.checkpoints }),
@@ -172,6 +173,7 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
     } else {
       const gate = new InputGate(
         inputChannelsOf(plan, vertexIndex, subtaskIndex).map((c) => channelFactory.receiverOf(c)),
+        clock,
       );
       const headMember = members.find((m) => m.node === vertex.head)!;
       task = new Task({ ...base, input: { gate, head: headMember } });

@@ -1,6 +1,7 @@
 import type { InputGate, InputHandler } from '../channels/input-gate.ts';
 import type { RecordWriter } from '../channels/record-writer.ts';
 import { PollStatus, type SourceOutput, type SourceReader } from '../contracts/source.ts';
+import type { Clock } from '../time/clock.ts';
 import type { FailureTracker } from './chain-outputs.ts';
 import type { OperatorMetrics, OperatorStateSnapshot, Output, StreamOperator } from './operator.ts';
 
@@ -22,6 +23,8 @@ export interface TaskOptions {
   readonly writers: readonly RecordWriter[];
   readonly tracker: FailureTracker;
   readonly bufferTimeoutMs: number;
+  /** Processing time, for what the task times itself (barrier alignment). */
+  readonly clock: Clock;
   /** Records a source emits per poll; frames a task reads per step. */
   readonly sourceBatchSize: number;
   readonly framesPerStep: number;
@@ -268,7 +271,7 @@ export class Task implements InputHandler, SourceOutput<unknown> {
 
   processBarrier(checkpointId: number): void {
     const gate = this.options.input!.gate;
-    this.#checkpoint(checkpointId, Date.now() - gate.alignmentStartedAtMs);
+    this.#checkpoint(checkpointId, this.options.clock() - gate.alignmentStartedAtMs);
     this.#tracker.hasRecord = true;
   }
 
