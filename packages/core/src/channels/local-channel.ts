@@ -81,6 +81,8 @@ const NO_VALUES: unknown[] = [];
 
 class LocalSender implements ChannelSender {
   readonly #queue: HandOverQueue;
+  /** Items over the capacity at the last send or flush: what "waits" on a hand-over. */
+  #waiting = 0;
 
   constructor(queue: HandOverQueue) {
     this.#queue = queue;
@@ -91,28 +93,36 @@ class LocalSender implements ChannelSender {
   }
 
   sendBatch(values: unknown[], timestamps: number[] | null, _exact: boolean): boolean {
-    return this.#queue.push(ChannelItem.Batch, values, timestamps, 0);
+    return this.#accepted(this.#queue.push(ChannelItem.Batch, values, timestamps, 0));
   }
 
   sendWatermark(watermark: number): boolean {
-    return this.#queue.push(ChannelItem.Watermark, undefined, null, watermark);
+    return this.#accepted(this.#queue.push(ChannelItem.Watermark, undefined, null, watermark));
   }
 
   sendWatermarkStatus(idle: boolean): boolean {
-    return this.#queue.push(ChannelItem.WatermarkStatus, undefined, null, idle ? 1 : 0);
+    return this.#accepted(this.#queue.push(ChannelItem.WatermarkStatus, undefined, null, idle ? 1 : 0));
   }
 
   sendBarrier(checkpointId: number): boolean {
-    return this.#queue.push(ChannelItem.Barrier, undefined, null, checkpointId);
+    return this.#accepted(this.#queue.push(ChannelItem.Barrier, undefined, null, checkpointId));
   }
 
   sendEndOfInput(): boolean {
-    return this.#queue.push(ChannelItem.EndOfInput, undefined, null, 0);
+    return this.#accepted(this.#queue.push(ChannelItem.EndOfInput, undefined, null, 0));
   }
 
-  /** Nothing waits apart from the queue: progress is the consumer having taken it back to the capacity. */
+  #accepted(withinCapacity: boolean): boolean {
+    if (!withinCapacity) this.#waiting = this.#queue.size - this.#queue.capacityItems;
+    return withinCapacity;
+  }
+
+  /** Nothing moves on a hand-over: progress is the consumer having taken items since the last look. */
   flushPending(): boolean {
-    return !this.isBlocked;
+    const waiting = Math.max(0, this.#queue.size - this.#queue.capacityItems);
+    const progressed = waiting < this.#waiting;
+    this.#waiting = waiting;
+    return progressed;
   }
 
   close(): void {}
