@@ -23,7 +23,8 @@ import { ChannelItem } from './channel.ts';
 class HandOverQueue {
   readonly capacityItems: number;
   kinds: Uint8Array;
-  numbers: Float64Array;
+  /** A watermark, a checkpoint id, or 1 for idle / 0 for active. */
+  controlValues: Float64Array;
   values: Array<unknown[] | undefined>;
   timestamps: Array<number[] | null>;
   head = 0;
@@ -34,7 +35,7 @@ class HandOverQueue {
     let slots = 4;
     while (slots < 2 * capacityItems) slots *= 2;
     this.kinds = new Uint8Array(slots);
-    this.numbers = new Float64Array(slots);
+    this.controlValues = new Float64Array(slots);
     this.values = new Array<unknown[] | undefined>(slots).fill(undefined);
     this.timestamps = new Array<number[] | null>(slots).fill(null);
   }
@@ -44,14 +45,14 @@ class HandOverQueue {
     kind: ChannelItemKind,
     values: unknown[] | undefined,
     timestamps: number[] | null,
-    number: number,
+    controlValue: number,
   ): boolean {
     if (this.size === this.kinds.length) this.#grow();
     const slot = (this.head + this.size) & (this.kinds.length - 1);
     this.kinds[slot] = kind;
     this.values[slot] = values;
     this.timestamps[slot] = timestamps;
-    this.numbers[slot] = number;
+    this.controlValues[slot] = controlValue;
     this.size++;
     return this.size <= this.capacityItems;
   }
@@ -59,18 +60,18 @@ class HandOverQueue {
   #grow(): void {
     const slots = this.kinds.length;
     const kinds = new Uint8Array(slots * 2);
-    const numbers = new Float64Array(slots * 2);
+    const controlValues = new Float64Array(slots * 2);
     const values = new Array<unknown[] | undefined>(slots * 2).fill(undefined);
     const timestamps = new Array<number[] | null>(slots * 2).fill(null);
     for (let i = 0; i < this.size; i++) {
       const from = (this.head + i) & (slots - 1);
       kinds[i] = this.kinds[from]!;
-      numbers[i] = this.numbers[from]!;
+      controlValues[i] = this.controlValues[from]!;
       values[i] = this.values[from];
       timestamps[i] = this.timestamps[from]!;
     }
     this.kinds = kinds;
-    this.numbers = numbers;
+    this.controlValues = controlValues;
     this.values = values;
     this.timestamps = timestamps;
     this.head = 0;
@@ -155,13 +156,13 @@ class LocalReceiver implements ChannelReceiver {
         queue.timestamps[slot] = null;
         break;
       case ChannelItem.Watermark:
-        this.watermark = queue.numbers[slot]!;
+        this.watermark = queue.controlValues[slot]!;
         break;
       case ChannelItem.WatermarkStatus:
-        this.idle = queue.numbers[slot] === 1;
+        this.idle = queue.controlValues[slot] === 1;
         break;
       case ChannelItem.Barrier:
-        this.checkpointId = queue.numbers[slot]!;
+        this.checkpointId = queue.controlValues[slot]!;
         break;
     }
     queue.head = (slot + 1) & (queue.kinds.length - 1);
