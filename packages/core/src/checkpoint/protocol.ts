@@ -2,8 +2,9 @@ import type { StateFileHandle } from './metadata.ts';
 
 /*
  * The checkpoint protocol between the coordinator (`checkpoint-coordinator.ts`) and the tasks
- * (`runtime/checkpointing.ts`), whatever carries it. Today that is the job's shared control array
- * and each slot's MessagePort (`execution/run-job.ts`, `execution/messages.ts`).
+ * (`runtime/checkpointing.ts`), whatever carries it. Today that is the attempt's `SlotControl`
+ * (`runtime/slot-control.ts`: the requested checkpoint id in shared memory) and each slot's
+ * MessagePort (`execution/attempt.ts`, `execution/control-plane.ts`, `execution/messages.ts`).
  *
  * 1. The coordinator triggers checkpoint n (`CheckpointTransport.trigger`): every source
  *    snapshots at its next turn and sends barrier n downstream.
