@@ -1,3 +1,5 @@
+import { inspect } from 'node:util';
+
 /**
  * Every error Sluice raises for the world's mistakes (bad options, bad graphs, failing user code)
  * carries a stable `code` so that callers can branch on it without parsing messages.
@@ -108,4 +110,14 @@ export function deserializeError(serialized: SerializedError): Error {
   if (serialized.stack !== undefined) error.stack = serialized.stack;
   if (serialized.code !== undefined) (error as { code?: string }).code = serialized.code;
   return error;
+}
+
+/** A record as a failure report shows it: short, on one line. */
+export function previewRecord(record: unknown): string {
+  return inspect(record, {
+    depth: 2,
+    breakLength: Number.POSITIVE_INFINITY,
+    maxStringLength: 200,
+    maxArrayLength: 10,
+  }).slice(0, 300);
 }

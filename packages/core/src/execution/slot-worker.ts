@@ -1,7 +1,6 @@
-import { inspect } from 'node:util';
 import { Doorbell } from '../channels/doorbell.ts';
 import { encodeRecords } from '../channels/record-codec.ts';
-import { serializeError } from '../errors.ts';
+import { previewRecord, serializeError } from '../errors.ts';
 import { subtaskOf } from '../plan/execution-plan.ts';
 import { loadStateLookup, slotCheckpointHooks } from '../runtime/checkpointing.ts';
 import { runSlotLoop, SlotCancelledError, TaskFailedError } from '../runtime/slot.ts';
@@ -19,15 +18,6 @@ import type {
   SlotResult,
 } from './messages.ts';
 import { type PlannedJob, planJob } from './planner.ts';
-
-function preview(record: unknown): string {
-  return inspect(record, {
-    depth: 2,
-    breakLength: Number.POSITIVE_INFINITY,
-    maxStringLength: 200,
-    maxArrayLength: 10,
-  }).slice(0, 300);
-}
 
 /**
  * A slot's thread: imports the job module, rebuilds the same graph (jobs are modules: closures
@@ -169,7 +159,7 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
       operatorName: member?.name,
       subtaskIndex: failed?.task.options.subtaskIndex,
       parallelism: failed?.task.options.parallelism,
-      record: failed?.tracker.hasRecord ? preview(failed.tracker.record) : undefined,
+      record: failed?.tracker.hasRecord ? previewRecord(failed.tracker.record) : undefined,
     });
     await abortAll(deployed);
     return { slotIndex, status: 'failed', metrics: collectMetrics(deployed) };

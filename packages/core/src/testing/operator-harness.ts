@@ -17,7 +17,7 @@ import { inspect } from 'node:util';
 import { DataStream, SingleOutputStream } from '../api/data-stream.ts';
 import { StreamExecutionEnvironment } from '../api/environment.ts';
 import type { OutputTag } from '../contracts/output-tag.ts';
-import { ConfigError, JobExecutionError } from '../errors.ts';
+import { ConfigError, JobExecutionError, previewRecord } from '../errors.ts';
 import { nodeId, type StreamNode } from '../plan/stream-node.ts';
 import {
   type KeyedContext,
@@ -522,19 +522,9 @@ export class OperatorHarness<IN, OUT> {
         operatorName: this.operatorName,
         subtaskIndex: this.subtaskIndex,
         parallelism: this.parallelism,
-        record: record === undefined ? undefined : preview(record),
+        record: record === undefined ? undefined : previewRecord(record),
       },
       cause,
     );
   }
-}
-
-/** A record as a failure report shows it: short, on one line. */
-function preview(record: unknown): string {
-  return inspect(record, {
-    depth: 2,
-    breakLength: Number.POSITIVE_INFINITY,
-    maxStringLength: 200,
-    maxArrayLength: 10,
-  }).slice(0, 300);
 }
