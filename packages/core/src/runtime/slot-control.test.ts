@@ -18,7 +18,7 @@ describe('SlotControl', () => {
     const rung = doorbells.map((d) => d.sequence);
     slot.cancelAll(); // a failing slot stops the others the same way
     expect(coordinator.isCancelled).toBe(true);
-    doorbells.forEach((d, i) => expect(d.sequence).not.toBe(rung[i]));
+    expect(doorbells.every((d, i) => d.sequence !== rung[i])).toBe(true);
   });
 
   it('refuses a buffer too small for its fields', () => {
