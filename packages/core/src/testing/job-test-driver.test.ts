@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { expectThreadsBackTo, warmThreadBaseline } from '../../e2e/os-threads.ts';
 import { JobTestDriver } from './job-test-driver.ts';
 import type { PageView } from './test-jobs/page-views.ts';
 
@@ -46,6 +47,17 @@ describe('JobTestDriver', () => {
       expect(driver.currentTime).toBe(180_000);
     });
   }
+
+  it('gives up on a job that never goes quiet, naming the busy slots', async () => {
+    const baseline = await warmThreadBaseline();
+    const busy = new URL('./test-jobs/never-quiet.ts', import.meta.url);
+    // The step limit is real time by nature; the outcome (rejected) does not depend on load.
+    await expect(JobTestDriver.start(busy, { parallelism: 2, stepTimeoutMs: 300 })).rejects.toThrow(
+      /did not go quiet within 300 ms of real time \(slots still busy: 0, 1\)/,
+    );
+    // start() stopped the job it could not hand over: its threads are gone.
+    await expectThreadsBackTo(baseline);
+  });
 
   it('names a source or sink it cannot find', async () => {
     await expect(JobTestDriver.start(job, { inputs: ['clicks'] })).rejects.toThrow(
