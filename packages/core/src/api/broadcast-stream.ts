@@ -92,9 +92,9 @@ export class KeyedBroadcastConnectedStream<K extends Key, IN, BC> extends Broadc
     super(first, broadcast);
   }
 
-  override process<OUT>(
-    fn: KeyedBroadcastProcessFunction<K, IN, BC, OUT> | BroadcastProcessFunction<IN, BC, OUT>,
-  ): SingleOutputStream<OUT> {
+  // One parameter type (a BroadcastProcessFunction is accepted too): a union would leave an object
+  // literal's parameters untyped.
+  override process<OUT>(fn: KeyedBroadcastProcessFunction<K, IN, BC, OUT>): SingleOutputStream<OUT> {
     requireMethods(fn, 'connect(broadcast).process', ['processElement', 'processBroadcastElement']);
     const keyed = this.first as KeyedStream<K, IN>;
     return addTwoInputNode<OUT>(

@@ -168,9 +168,9 @@ export class KeyedConnectedStreams<K extends Key, A, B> extends ConnectedStreams
   }
 
   /** A KeyedCoProcessFunction: keyed state shared by both inputs, event- and processing-time timers. */
-  override process<R>(
-    fn: KeyedCoProcessFunction<K, A, B, R> | CoProcessFunction<A, B, R>,
-  ): SingleOutputStream<R> {
+  // One parameter type, not a union with CoProcessFunction (which it accepts anyway): a union
+  // leaves an object literal's parameters untyped.
+  override process<R>(fn: KeyedCoProcessFunction<K, A, B, R>): SingleOutputStream<R> {
     requireMethods(fn, 'connect(...).process', ['processElement1', 'processElement2']);
     const first = this.first as KeyedStream<K, A>;
     const second = this.second as KeyedStream<K, B>;
