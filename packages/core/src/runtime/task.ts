@@ -265,10 +265,19 @@ export class Task implements InputHandler, SourceOutput<unknown> {
     const tracker = this.#tracker;
     tracker.node = head.node;
     this.recordsIn += values.length;
-    for (let i = 0; i < values.length; i++) {
-      const value = values[i];
-      tracker.record = value;
-      operator.processElement2(value, timestamps === null ? Number.NaN : timestamps[i]!);
+    // Shaped as the first input's loop: no per-record branch on whether the batch has timestamps.
+    if (timestamps === null) {
+      for (let i = 0; i < values.length; i++) {
+        const value = values[i];
+        tracker.record = value;
+        operator.processElement2(value, Number.NaN);
+      }
+    } else {
+      for (let i = 0; i < values.length; i++) {
+        const value = values[i];
+        tracker.record = value;
+        operator.processElement2(value, timestamps[i]!);
+      }
     }
   }
 
