@@ -98,7 +98,7 @@ describe('connect(): two-input operators end to end', () => {
         const driver = await JobTestDriver.start(job, {
           parallelism,
           stateBackend: backend === 'heap' ? 'heap' : { kind: 'leveldb', directory: await tempDir() },
-          inputs: ['left', 'right', 'limits'],
+          inputs: ['left', 'right', 'limits', 'quiet'],
           outputs: [
             'co-map-out',
             'co-flat-map-out',
@@ -153,7 +153,7 @@ describe('connect(): two-input operators end to end', () => {
     it(`a two-input operator's watermark is the minimum of both inputs; an ended input stops holding it back (parallelism ${parallelism})`, async () => {
       await using driver = await JobTestDriver.start(job, {
         parallelism,
-        inputs: ['left', 'right', 'limits'],
+        inputs: ['left', 'right', 'limits', 'quiet'],
         outputs: ['watermarks-out'],
       });
       const left = driver.input<Left>('left');
@@ -178,6 +178,24 @@ describe('connect(): two-input operators end to end', () => {
     });
   }
 
+  for (const parallelism of [1, 2, 4]) {
+    it(`an input that turns idle stops holding back a two-input operator's watermark (parallelism ${parallelism})`, async () => {
+      await using driver = await JobTestDriver.start(job, {
+        parallelism,
+        inputs: ['left', 'right', 'limits', 'quiet'],
+        outputs: ['idle-watermarks-out'],
+      });
+      const fired = driver.output<Fired>('idle-watermarks-out');
+      driver.input<Left>('left').send([{ k: 'a', v: 1 }], { timestamp: () => 10 });
+      driver.input<Left>('left').watermark(100);
+      await driver.settle();
+      await driver.advanceTime(999);
+      expect(fired.take()).toEqual([]); // the quiet input is not idle yet: no watermark from it
+      await driver.advanceTime(1); // a second without records: idle
+      expect(fired.take()).toEqual([{ k: 'a', timer: 10, watermark: 100 }]);
+    });
+  }
+
   for (const backend of ['heap', 'leveldb'] as const) {
     it(`keyed state shared by both inputs, timers and broadcast state restore from a savepoint at another parallelism (${backend} state)`, async () => {
       for (const [from, to] of [
@@ -192,7 +210,7 @@ describe('connect(): two-input operators end to end', () => {
         const outputs = ['totals-out', 'thresholds-out'];
         const first = await JobTestDriver.start(job, {
           parallelism: from,
-          inputs: ['left', 'right', 'limits'],
+          inputs: ['left', 'right', 'limits', 'quiet'],
           outputs,
           checkpointing,
           stateBackend: await stateBackend(),
@@ -211,7 +229,7 @@ describe('connect(): two-input operators end to end', () => {
 
         const second = await JobTestDriver.start(job, {
           parallelism: to,
-          inputs: ['left', 'right', 'limits'],
+          inputs: ['left', 'right', 'limits', 'quiet'],
           outputs,
           restoreFrom: savepoint,
           stateBackend: await stateBackend(),

@@ -171,6 +171,18 @@ export default defineJob({ name: 'connected' }, (env) => {
     .sinkTo(collectSink('watermarks'))
     .uid('watermarks-out');
 
+  // An input whose subtasks are idle after a second without records: it stops holding the watermark back.
+  const quiet = env
+    .fromSource(topic<Right>('quiet'), { uid: 'quiet' })
+    .assignTimestamps({ timestamp: (_r, previous) => previous ?? 0, idleTimeout: 1_000 });
+  left
+    .keyBy((l) => l.k)
+    .connect(quiet.keyBy((r) => r.k))
+    .process(watermarkProbe)
+    .uid('idle-watermarks')
+    .sinkTo(collectSink('idle-watermarks'))
+    .uid('idle-watermarks-out');
+
   const limits = env.fromSource(topic<Right>('limits'), { uid: 'limits' });
   left
     .connect(limits.broadcast(minimums))
