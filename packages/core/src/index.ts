@@ -3,6 +3,13 @@
 import './node-support.ts';
 
 export { average, count, max, min, sum } from './api/aggregates.ts';
+// connect(): two-input operators and broadcast state.
+export {
+  BroadcastConnectedStream,
+  BroadcastStream,
+  KeyedBroadcastConnectedStream,
+} from './api/broadcast-stream.ts';
+export { ConnectedStreams, KeyedConnectedStreams } from './api/connected-streams.ts';
 export { DataStream, KeyedStream, SingleOutputStream, SinkHandle } from './api/data-stream.ts';
 export { type NodeOptions, StreamExecutionEnvironment } from './api/environment.ts';
 export { defineJob, type JobBuilder, type JobConfig, type JobDefinition } from './api/job.ts';
@@ -29,6 +36,21 @@ export { collectionSource } from './connectors/collection-source.ts';
 export { type GeneratorOptions, generatorSource } from './connectors/generator-source.ts';
 export { type PrintOptions, printSink } from './connectors/print-sink.ts';
 export { splitRange } from './connectors/split.ts';
+export type {
+  BroadcastContext,
+  BroadcastProcessFunction,
+  BroadcastState,
+  CoFlatMapFunction,
+  CoMapFunction,
+  CoProcessFunction,
+  KeyedBroadcastContext,
+  KeyedBroadcastOnTimerContext,
+  KeyedBroadcastProcessFunction,
+  KeyedCoProcessFunction,
+  KeyedReadOnlyBroadcastContext,
+  ReadOnlyBroadcastContext,
+  ReadOnlyBroadcastState,
+} from './contracts/co-functions.ts';
 export type {
   Collector,
   FilterFunction,
@@ -73,6 +95,10 @@ export {
   runJob,
   startJob,
 } from './execution/run-job.ts';
+export {
+  BroadcastStateError,
+  type BroadcastStateErrorCode,
+} from './runtime/operators/broadcast-state.ts';
 export {
   type AggregateFunction,
   type AggregatingStateDescriptor,

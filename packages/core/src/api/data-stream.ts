@@ -12,9 +12,16 @@ import type {
 import type { OutputTag } from '../contracts/output-tag.ts';
 import type { Sink } from '../contracts/sink.ts';
 import { ConfigError } from '../errors.ts';
+import type { AnyMapStateDescriptor } from '../plan/co-operator-spec.ts';
 import type { OperatorSpec, StreamInput, StreamNode } from '../plan/stream-node.ts';
 import type { Key } from '../state/key-groups.ts';
 import type { WindowAssigner } from '../time/windows.ts';
+import {
+  BroadcastConnectedStream,
+  BroadcastStream,
+  KeyedBroadcastConnectedStream,
+} from './broadcast-stream.ts';
+import { ConnectedStreams, KeyedConnectedStreams } from './connected-streams.ts';
 import {
   applyNodeOptions,
   inputsWith,
@@ -124,9 +131,31 @@ export class DataStream<T> {
   }
 
   /** Sends every record to every subtask of the next operator. */
-  broadcast(): DataStream<T> {
-    return new DataStream<T>(this.env, inputsWith(this.inputs, { kind: 'broadcast' }), this.hasTimestamps);
+  broadcast(): DataStream<T>;
+  /**
+   * A broadcast stream with broadcast state, one map per descriptor: connect a stream to it
+   * (`events.connect(rules.broadcast(ruleState))`) and process both with a broadcast process function.
+   */
+  broadcast(...descriptors: [AnyMapStateDescriptor, ...AnyMapStateDescriptor[]]): BroadcastStream<T>;
+  broadcast(...descriptors: AnyMapStateDescriptor[]): DataStream<T> | BroadcastStream<T> {
+    const inputs = inputsWith(this.inputs, { kind: 'broadcast' });
+    if (descriptors.length === 0) return new DataStream<T>(this.env, inputs, this.hasTimestamps);
+    return new BroadcastStream<T>(this.env, inputs, this.hasTimestamps, descriptors);
   }
+
+  // --- connect (two-input operators) ---
+
+  /** Connects a broadcast stream: every subtask of the next operator reads it in full, with its broadcast state. */
+  connect<B>(other: BroadcastStream<B>): BroadcastConnectedStream<T, B>;
+  /** Connects another stream, of any type: the next operator reads both, with a function per input. */
+  connect<B>(other: DataStream<B>): ConnectedStreams<T, B>;
+  connect<B>(
+    other: DataStream<B> | BroadcastStream<B>,
+  ): ConnectedStreams<T, B> | BroadcastConnectedStream<T, B> {
+    if (other instanceof BroadcastStream) return new BroadcastConnectedStream<T, B>(this, other);
+    return new ConnectedStreams<T, B>(this, other);
+  }
+  // --- end connect ---
 
   /** Keeps records on the same subtask index; both sides must have the same parallelism. */
   forward(): DataStream<T> {
@@ -283,6 +312,23 @@ export class KeyedStream<K extends Key, T> extends DataStream<T> {
       fn: fn as KeyedProcessFunction<Key, unknown, unknown>,
     });
   }
+
+  // --- connect (two-input operators) ---
+
+  /** Connects a broadcast stream to this keyed stream: the dynamic-rules pattern (KeyedBroadcastProcessFunction). */
+  override connect<B>(other: BroadcastStream<B>): KeyedBroadcastConnectedStream<K, T, B>;
+  /** Connects another stream keyed by the same key type: keyed state and timers shared by both inputs. */
+  override connect<B>(other: KeyedStream<K, B>): KeyedConnectedStreams<K, T, B>;
+  override connect<B>(other: DataStream<B>): ConnectedStreams<T, B>;
+  override connect<B>(
+    other: DataStream<B> | BroadcastStream<B>,
+  ): ConnectedStreams<T, B> | BroadcastConnectedStream<T, B> {
+    if (other instanceof BroadcastStream) return new KeyedBroadcastConnectedStream<K, T, B>(this, other);
+    if (other instanceof KeyedStream)
+      return new KeyedConnectedStreams<K, T, B>(this, other as KeyedStream<K, B>);
+    return new ConnectedStreams<T, B>(this, other);
+  }
+  // --- end connect ---
 
   /** Emits, for each record, the running reduction of all records with its key so far. */
   reduce(fn: ReduceFunction<T>): SingleOutputStream<T> {

@@ -4,8 +4,11 @@ import { ChannelItem, type ChannelItemKind, type ChannelReceiver } from './chann
 
 /** What the gate hands to its task. */
 export interface InputHandler {
-  /** A batch of records; `timestamps` is null when none of them has one. */
-  processBatch(values: readonly unknown[], timestamps: readonly number[] | null): void;
+  /**
+   * A batch of records; `timestamps` is null when none of them has one. `input` is the side of a
+   * two-input operator the batch's channel feeds (0 or 1); always 0 for one input.
+   */
+  processBatch(values: readonly unknown[], timestamps: readonly number[] | null, input: number): void;
   processWatermark(watermark: number): void;
   processWatermarkStatus(idle: boolean): void;
   /** Every channel has ended. */
@@ -18,19 +21,24 @@ export interface InputHandler {
 
 class InputChannel {
   readonly receiver: ChannelReceiver;
+  /** The operator input this channel feeds (0, or 1 for a two-input operator's second side). */
+  readonly input: number;
   finished = false;
   /** Delivered the barrier being aligned: read no further until the others catch up. */
   blocked = false;
 
-  constructor(receiver: ChannelReceiver) {
+  constructor(receiver: ChannelReceiver, input: number) {
     this.receiver = receiver;
+    this.input = input;
   }
 }
 
 /**
  * Reads a task's input channels round-robin, one item (a batch or a control element) at a time,
  * and combines the channels' watermarks (the minimum over active channels) and barriers
- * (alignment) before handing them on. How a channel travels (decoded from a ring, handed over in
+ * (alignment) before handing them on. A two-input operator's channels of both sides are read by
+ * one gate: its watermark is the minimum over both inputs' active channels (Flink's two-input
+ * watermark, idle channels left out), and a checkpoint's barriers are aligned across both. How a channel travels (decoded from a ring, handed over in
  * the thread) is its receiver's business (`channel.ts`).
  */
 export class InputGate {
@@ -46,10 +54,13 @@ export class InputGate {
 
   readonly #clock: Clock;
 
-  /** `clock` times barrier alignment (the alignment-time metric). */
-  constructor(receivers: readonly ChannelReceiver[], clock: Clock = systemClock) {
+  /**
+   * `clock` times barrier alignment (the alignment-time metric); `inputs[i]` is the operator input
+   * receiver i feeds (all 0 when absent: a one-input operator).
+   */
+  constructor(receivers: readonly ChannelReceiver[], clock: Clock = systemClock, inputs?: readonly number[]) {
     this.#clock = clock;
-    this.#channels = receivers.map((receiver) => new InputChannel(receiver));
+    this.#channels = receivers.map((receiver, i) => new InputChannel(receiver, inputs?.[i] ?? 0));
     this.#valve = new StatusWatermarkValve(receivers.length);
   }
 
@@ -83,7 +94,8 @@ export class InputGate {
       }
       idleRounds = 0;
       read++;
-      if (kind === ChannelItem.Batch) handler.processBatch(receiver.values, receiver.timestamps);
+      if (kind === ChannelItem.Batch)
+        handler.processBatch(receiver.values, receiver.timestamps, channel.input);
       else this.#handleControl(channel, index, kind, handler);
     }
     return read;

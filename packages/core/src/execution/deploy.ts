@@ -5,7 +5,7 @@ import { RecordWriter } from '../channels/record-writer.ts';
 import type { SourceReader } from '../contracts/source.ts';
 import { ConfigError } from '../errors.ts';
 import { inputChannelsOf, outputChannelsOf, type SubtaskRef } from '../plan/execution-plan.ts';
-import type { StreamNode } from '../plan/stream-node.ts';
+import { inputSideOf, type StreamNode } from '../plan/stream-node.ts';
 import type { FailureTracker } from '../runtime/chain-outputs.ts';
 import type { StateLookup } from '../runtime/checkpointing.ts';
 import { buildOperatorChain, type MemberInfo } from '../runtime/operator-chain.ts';
@@ -92,7 +92,7 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
         channels.map((c) => channelFactory.senderOf(c)),
         {
           partitioner: edge.partitioner,
-          keySelector: keySelectorOf(env.nodes[edge.targetNode]!, edge.sourceNode, edge.sideOutput),
+          keySelector: keySelectorOf(env.nodes[edge.targetNode]!, edge.targetInput),
           maxParallelism: streamGraph.maxParallelism,
           batchSize: config.batchSize,
           subtaskIndex,
@@ -171,9 +171,14 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
         doorbell.ring();
       };
     } else {
+      const inputChannels = inputChannelsOf(plan, vertexIndex, subtaskIndex);
       const gate = new InputGate(
-        inputChannelsOf(plan, vertexIndex, subtaskIndex).map((c) => channelFactory.receiverOf(c)),
+        inputChannels.map((c) => channelFactory.receiverOf(c)),
         clock,
+        inputChannels.map((c) => {
+          const edge = jobGraph.edges[c.edge]!;
+          return inputSideOf(env.nodes[edge.targetNode]!, edge.targetInput);
+        }),
       );
       const headMember = members.find((m) => m.node === vertex.head)!;
       task = new Task({ ...base, input: { gate, head: headMember } });
@@ -183,21 +188,10 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
   return deployed;
 }
 
-function keySelectorOf(
-  target: StreamNode,
-  sourceNode: number,
-  sideOutput: string | undefined,
-): ((value: unknown) => Key) | undefined {
-  for (const input of target.inputs) {
-    if (
-      input.nodeIndex === sourceNode &&
-      input.sideOutput === sideOutput &&
-      input.partitioner.kind === 'hash'
-    ) {
-      return input.partitioner.keySelector as (value: unknown) => Key;
-    }
-  }
-  return undefined;
+/** The key selector a hash-partitioned edge routes by: its target input's (a two-input operator's sides differ). */
+function keySelectorOf(target: StreamNode, targetInput: number): ((value: unknown) => Key) | undefined {
+  const partitioner = target.inputs[targetInput]!.partitioner;
+  return partitioner.kind === 'hash' ? (partitioner.keySelector as (value: unknown) => Key) : undefined;
 }
 
 /** The working directory of one keyed subtask's database, below the attempt's directory. */

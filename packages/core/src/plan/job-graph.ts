@@ -27,6 +27,8 @@ export interface JobEdge {
   readonly sideOutput: string | undefined;
   readonly targetVertex: number;
   readonly targetNode: number;
+  /** Which of the target node's inputs this edge is (an index into its `inputs`): a two-input operator's side. */
+  readonly targetInput: number;
   readonly partitioner: PartitionerKind;
 }
 
@@ -81,7 +83,8 @@ export function buildJobGraph(
   });
   const edges: JobEdge[] = [];
   for (const node of graph.nodes) {
-    for (const input of node.inputs) {
+    for (let targetInput = 0; targetInput < node.inputs.length; targetInput++) {
+      const input = node.inputs[targetInput]!;
       const sourceVertex = vertexOfNode[input.nodeIndex]!;
       const targetVertex = vertexOfNode[node.index]!;
       if (sourceVertex === targetVertex) continue;
@@ -92,6 +95,7 @@ export function buildJobGraph(
         sideOutput: input.sideOutput,
         targetVertex,
         targetNode: node.index,
+        targetInput,
         partitioner: input.partitioner,
       });
     }

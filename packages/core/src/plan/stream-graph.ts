@@ -1,6 +1,6 @@
 import { PlanError } from '../errors.ts';
 import { MAX_MAX_PARALLELISM } from '../state/key-groups.ts';
-import { nodeId, type StreamNode } from './stream-node.ts';
+import { inputSideOf, nodeId, type StreamNode } from './stream-node.ts';
 
 export type PartitionerKind = 'forward' | 'rebalance' | 'broadcast' | 'hash';
 
@@ -113,7 +113,11 @@ export function resolveStreamGraph(env: LogicalGraph): StreamGraph {
       inputs.push({ nodeIndex: input.nodeIndex, sideOutput: input.sideOutput, partitioner });
     }
 
-    if (node.keySelector !== undefined && inputs.some((i) => i.partitioner !== 'hash')) {
+    // A keyed two-input operator may read a broadcast stream as its second input (broadcast state).
+    const keyedInput = (i: ResolvedInput, index: number): boolean =>
+      i.partitioner === 'hash' ||
+      (node.twoInput?.secondIsBroadcast === true && inputSideOf(node, index) === 1);
+    if (node.keySelector !== undefined && !inputs.every(keyedInput)) {
       throw new PlanError(`keyed operator '${id}' must read a keyed stream: call keyBy(...) before it`, id);
     }
     if (node.requiresTimestamps !== undefined) {

@@ -14,6 +14,7 @@ import type { Sink } from '../contracts/sink.ts';
 import type { Source } from '../contracts/source.ts';
 import type { Key } from '../state/key-groups.ts';
 import type { WindowAssigner } from '../time/windows.ts';
+import type { CoOperatorSpec } from './co-operator-spec.ts';
 
 /** How records move from one operator's subtasks to the next operator's subtasks. */
 export type PartitionerSpec =
@@ -69,7 +70,8 @@ export type OperatorSpec =
       readonly lateTag: string | undefined;
     }
   | { readonly kind: 'timestamps'; readonly options: WatermarkOptions<unknown> }
-  | { readonly kind: 'sink'; readonly sink: Sink<unknown> };
+  | { readonly kind: 'sink'; readonly sink: Sink<unknown> }
+  | CoOperatorSpec;
 
 /**
  * One operator of the logical graph as the API builds it. Functions live here, which is why the
@@ -102,6 +104,23 @@ export interface StreamNode {
   readonly operator: OperatorSpec | undefined;
   /** The most parallel subtasks this node can run (a source's or sink's limit). */
   readonly parallelismLimit: number | undefined;
+  /** Two-input operators (`connect`): where the second input starts in `inputs`; undefined for one input. */
+  readonly twoInput?: TwoInputLayout;
+}
+
+/**
+ * How a two-input operator's `inputs` split into its two sides: `inputs[0, secondInputStart)`
+ * feed `processElement1`, the rest `processElement2`. A side may be several inputs (a union).
+ */
+export interface TwoInputLayout {
+  readonly secondInputStart: number;
+  /** The second side is a broadcast stream: every subtask reads all of it, keyed operator or not. */
+  readonly secondIsBroadcast: boolean;
+}
+
+/** Which side of its node input `inputIndex` feeds: 0 for the first (or only) input, 1 for the second. */
+export function inputSideOf(node: Pick<StreamNode, 'twoInput'>, inputIndex: number): 0 | 1 {
+  return node.twoInput !== undefined && inputIndex >= node.twoInput.secondInputStart ? 1 : 0;
 }
 
 export function defaultNodeId(node: Pick<StreamNode, 'kind' | 'index'>): string {

@@ -63,6 +63,11 @@ export interface StreamOperator<IN, OUT> {
   /** A record with its event timestamp ({@link NO_TIMESTAMP} for none). Keys it needs from disk were prefetched. */
   processElement(value: IN, timestamp: number): void;
   /**
+   * Two-input operators (`connect`): a record of the second input, `processElement` taking the
+   * first. The task calls it for batches from the channels of the second side.
+   */
+  processElement2?(value: unknown, timestamp: number): void;
+  /**
    * Fires the event-time timers the watermark passes, then forwards it. May return a promise
    * while the keys of due timers are fetched (disk-backed state); only a task's head operator
    * may, as a chained output does not wait for it.
@@ -95,8 +100,11 @@ export interface StreamOperator<IN, OUT> {
   initializeState?(): void | Promise<void>;
   /** Releases state after `close` (a disk-backed backend's files). */
   disposeState?(): void | Promise<void>;
-  /** Keyed head operators: fetch the state of a batch's keys before it is processed (undefined: in memory). */
-  prefetch?(values: readonly unknown[]): Promise<void> | undefined;
+  /**
+   * Keyed head operators: fetch the state of a batch's keys before it is processed (undefined: in
+   * memory). `input` is the side the batch is for (two-input operators key each side its own way).
+   */
+  prefetch?(values: readonly unknown[], input: number): Promise<void> | undefined;
   /** Hands back the state of this subtask's share (after rescaling, of several old subtasks), before `initializeState`. */
   restoreState?(state: RestoredOperatorState): void;
   /** Checkpoint `checkpointId` is complete: its metadata is durable (two-phase commit sinks commit here). */

@@ -213,23 +213,27 @@ export class Task implements InputHandler, SourceOutput<unknown> {
   }
 
   // InputHandler: the gate hands over batches and combined watermarks.
-  processBatch(values: readonly unknown[], timestamps: readonly number[] | null): void {
-    const fetching = this.options.input!.head.operator.prefetch?.(values);
+  processBatch(values: readonly unknown[], timestamps: readonly number[] | null, input: number): void {
+    const fetching = this.options.input!.head.operator.prefetch?.(values, input);
     if (fetching !== undefined) {
       // A disk-backed state backend is fetching this batch's keys: the batch (and everything
       // after it) waits; the operators flush once it has been processed.
       this.#wait(
         fetching.then(() => {
-          this.#runBatch(values, timestamps);
+          this.#runBatch(values, timestamps, input);
           return this.#flushOperators();
         }),
       );
       return;
     }
-    this.#runBatch(values, timestamps);
+    this.#runBatch(values, timestamps, input);
   }
 
-  #runBatch(values: readonly unknown[], timestamps: readonly number[] | null): void {
+  #runBatch(values: readonly unknown[], timestamps: readonly number[] | null, input: number): void {
+    if (input !== 0) {
+      this.#runSecondInputBatch(values, timestamps);
+      return;
+    }
     const head = this.options.input!.head;
     const operator = head.operator;
     const tracker = this.#tracker;
@@ -247,6 +251,32 @@ export class Task implements InputHandler, SourceOutput<unknown> {
         const value = values[i];
         tracker.record = value;
         operator.processElement(value, timestamps[i]!);
+      }
+    }
+  }
+
+  /** A batch for a two-input head's second side: the same loop, calling `processElement2`. */
+  #runSecondInputBatch(values: readonly unknown[], timestamps: readonly number[] | null): void {
+    const head = this.options.input!.head;
+    const operator = head.operator;
+    if (operator.processElement2 === undefined) {
+      throw new Error(`bug: operator '${head.operatorId}' got a second-input batch but has one input`);
+    }
+    const tracker = this.#tracker;
+    tracker.node = head.node;
+    this.recordsIn += values.length;
+    // Shaped as the first input's loop: no per-record branch on whether the batch has timestamps.
+    if (timestamps === null) {
+      for (let i = 0; i < values.length; i++) {
+        const value = values[i];
+        tracker.record = value;
+        operator.processElement2(value, Number.NaN);
+      }
+    } else {
+      for (let i = 0; i < values.length; i++) {
+        const value = values[i];
+        tracker.record = value;
+        operator.processElement2(value, timestamps[i]!);
       }
     }
   }

@@ -1,6 +1,8 @@
 import type { OperatorSpec } from '../../plan/stream-node.ts';
 import type { Key } from '../../state/key-groups.ts';
 import type { StreamOperator } from '../operator.ts';
+import { BroadcastProcessOperator, KeyedBroadcastProcessOperator } from './broadcast-process.ts';
+import { CoFlatMapOperator, CoMapOperator, CoProcessOperator, KeyedCoProcessOperator } from './co-process.ts';
 import { KeyedProcessOperator } from './keyed-process.ts';
 import { KeyedReduceOperator } from './keyed-reduce.ts';
 import { ProcessOperator } from './process.ts';
@@ -44,6 +46,18 @@ export function createOperator(
       return new TimestampsAndWatermarksOperator(spec.options);
     case 'sink':
       return new SinkOperator(spec.sink);
+    case 'coMap':
+      return new CoMapOperator(spec.fn);
+    case 'coFlatMap':
+      return new CoFlatMapOperator(spec.fn);
+    case 'coProcess':
+      return new CoProcessOperator(spec.fn);
+    case 'keyedCoProcess':
+      return new KeyedCoProcessOperator(spec.fn, keyed(spec, keySelector), spec.keySelector2);
+    case 'broadcastProcess':
+      return new BroadcastProcessOperator(spec.fn, spec.descriptors);
+    case 'keyedBroadcastProcess':
+      return new KeyedBroadcastProcessOperator(spec.fn, keyed(spec, keySelector), spec.descriptors);
     default: {
       const unknownSpec: never = spec;
       throw new Error(`bug: no operator for kind '${(unknownSpec as OperatorSpec).kind}'`);

@@ -10,6 +10,7 @@ import type { OutputTag } from '../../contracts/output-tag.ts';
 import type { StateDescriptor } from '../../state/descriptors.ts';
 import type { Key } from '../../state/key-groups.ts';
 import { DEFAULT_NAMESPACE } from '../../state/state.ts';
+import type { InternalTimerService } from '../../time/timer-service.ts';
 import { userTimestamp } from '../operator.ts';
 import { AbstractKeyedOperator } from './keyed.ts';
 
@@ -87,13 +88,25 @@ export class KeyedProcessOperator extends AbstractKeyedOperator<unknown, unknown
   }
 }
 
-class KeyedContextImpl implements OnTimerContext<Key>, KeyedTimerService, Collector<unknown> {
+/** What a keyed context reads from its operator; the keyed two-input operators provide it too. */
+export interface KeyedContextHost {
+  readonly watermark: number;
+  now(): number;
+  emit(value: unknown, timestamp: number): void;
+  emitSide(tag: string, value: unknown, timestamp: number): void;
+  state(descriptor: StateDescriptor): unknown;
+  readonly timerServiceInternal: InternalTimerService<Key>;
+  readonly currentKey: Key;
+}
+
+/** The context of keyed functions: one object per operator serves every record and timer. */
+export class KeyedContextImpl implements OnTimerContext<Key>, KeyedTimerService, Collector<unknown> {
   rawTimestamp = Number.NaN;
   timeDomain: 'event-time' | 'processing-time' = 'event-time';
-  readonly #operator: KeyedProcessOperator;
+  readonly #operator: KeyedContextHost;
   readonly getState: KeyedStateAccess['getState'];
 
-  constructor(operator: KeyedProcessOperator) {
+  constructor(operator: KeyedContextHost) {
     this.#operator = operator;
     this.getState = ((descriptor: StateDescriptor) =>
       operator.state(descriptor)) as KeyedStateAccess['getState'];
@@ -146,7 +159,7 @@ class KeyedContextImpl implements OnTimerContext<Key>, KeyedTimerService, Collec
   }
 }
 
-function checkTimerTimestamp(timestamp: number): void {
+export function checkTimerTimestamp(timestamp: number): void {
   if (typeof timestamp !== 'number' || !Number.isFinite(timestamp)) {
     throw new TypeError(`timer timestamps must be finite numbers (ms), got ${String(timestamp)}`);
   }

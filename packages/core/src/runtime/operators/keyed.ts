@@ -82,7 +82,7 @@ export abstract class AbstractKeyedOperator<IN, OUT> extends AbstractStreamOpera
   }
 
   /** The keys of a batch, fetched before the batch is processed (undefined: all in memory). */
-  prefetch(values: readonly unknown[]): Promise<void> | undefined {
+  prefetch(values: readonly unknown[], _input = 0): Promise<void> | undefined {
     const backend = this.backend;
     if (backend.prefetch === undefined) return undefined;
     const maxParallelism = backend.maxParallelism;
