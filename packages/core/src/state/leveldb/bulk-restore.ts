@@ -3,7 +3,8 @@
  * key without an object per entry, turned into the backend's records (`key-codec.ts`) written
  * straight into packed batches for `LevelStore.putPacked`. Used for keys that have nothing on disk
  * and nothing in memory, which is every key when the runtime restores into the fresh directory of
- * a new attempt. Internal to `state/`.
+ * a new attempt. Those keys are written in the background (a {@link PendingRestore} per key
+ * group) and served from these entries until they are on disk. Internal to `state/`.
  *
  * Shaped for speed: a restore of 1,000,000 keys allocates per key only its record key prefix and
  * its msgpack value, not a Buffer, an op object and a tuple per record, which cost as much in
@@ -34,6 +35,11 @@ export class RestoredEntries {
   readonly #indexOf = new Map<Key, number>();
   readonly #last: number[] = [];
 
+  /** The index of `key` in {@link keys}, if it has entries here. */
+  indexOf(key: Key): number | undefined {
+    return this.#indexOf.get(key);
+  }
+
   add(key: Key, id: number, namespace: string, value: unknown): void {
     const entry = this.ids.length;
     this.ids.push(id);
@@ -56,8 +62,66 @@ export class RestoredEntries {
 /** Records per batch: one message to the LevelDB host and one LevelDB batch per 64k records. */
 export const RESTORE_BATCH_RECORDS = 65_536;
 
+/** {@link PendingRestore.state} of a key not written by this restore (it went through the cache). */
+export const NOT_DIRECT = 0;
+/** {@link PendingRestore.state} of a key still served from the restore's entries. */
+export const PENDING = 1;
+/** {@link PendingRestore.state} of a key taken into the cache: the cache writes it, the restore skips it. */
+export const TAKEN = 2;
+
 /**
- * The records of the keys `keyIndexes` of `entries` (all in key group `keyGroup`): each key's
+ * The keys of one restored key group that go to disk in the background: each key stays
+ * {@link PENDING} (served from `entries`) until a load takes it into the cache; the writer skips
+ * keys taken before their batch is built. The backend forgets the restore once every batch of it
+ * is on disk, and reads those keys from disk from then on.
+ */
+export class PendingRestore {
+  readonly keyGroup: number;
+  readonly entries: RestoredEntries;
+  /** Indexes (into `entries.keys`) of the keys written by this restore, in the order they came. */
+  readonly keyIndexes: readonly number[];
+  /** By key index: {@link NOT_DIRECT}, {@link PENDING} or {@link TAKEN}. */
+  readonly state: Uint8Array;
+
+  constructor(keyGroup: number, entries: RestoredEntries, keyIndexes: readonly number[]) {
+    this.keyGroup = keyGroup;
+    this.entries = entries;
+    this.keyIndexes = keyIndexes;
+    this.state = new Uint8Array(entries.keys.length);
+    for (const k of keyIndexes) this.state[k] = PENDING;
+  }
+
+  /** The index of `key` if this restore still serves it from memory. */
+  pendingIndexOf(key: Key): number | undefined {
+    const k = this.entries.indexOf(key);
+    return k !== undefined && this.state[k] === PENDING ? k : undefined;
+  }
+
+  /**
+   * Key `k`'s entries, the latest per state and namespace, in snapshot form (values of states
+   * registered at restore time were decoded: `encode` turns them back).
+   */
+  snapshotEntriesOf(
+    k: number,
+    names: readonly string[],
+    encode: (id: number, value: unknown) => unknown,
+  ): Array<[string, Key, string, unknown]> {
+    const { keys, first, ids, namespaces, values, next, unregistered } = this.entries;
+    const latest = new Map<string, number>();
+    for (let e = first[k]!; e !== -1; e = next[e]!) latest.set(`${ids[e]}/${namespaces[e]}`, e);
+    const out: Array<[string, Key, string, unknown]> = [];
+    for (const e of latest.values()) {
+      const value = values[e];
+      if (value === undefined) continue;
+      const id = ids[e]!;
+      out.push([names[id]!, keys[k]!, namespaces[e]!, unregistered.has(id) ? value : encode(id, value)]);
+    }
+    return out;
+  }
+}
+
+/**
+ * The records of the keys of `restore` still {@link PENDING} when their batch is built: each key's
  * manifest and entries, sorted by record key (the keys in their on-disk order, each key's manifest
  * first), in batches of about {@link RESTORE_BATCH_RECORDS}. Later entries of the same state and
  * namespace win; values left empty are not written.
@@ -65,10 +129,9 @@ export const RESTORE_BATCH_RECORDS = 65_536;
  */
 export function* restoredRecords(
   cache: LevelDbStateCache,
-  keyGroup: number,
-  entries: RestoredEntries,
-  keyIndexes: readonly number[],
+  restore: PendingRestore,
 ): Generator<{ keys: PackedBuffers; values: PackedBuffers }, void, undefined> {
+  const { keyGroup, entries, keyIndexes, state } = restore;
   const { keys: allKeys, first, ids, namespaces, values, next } = entries;
   const prefixes = keyIndexes.map((k) => encodeKeyPrefix(keyGroup, allKeys[k]!));
   const order = Array.from(prefixes.keys()).sort((a, b) => Buffer.compare(prefixes[a]!, prefixes[b]!));
@@ -78,6 +141,8 @@ export function* restoredRecords(
   const recordValues = new PackedBuilder();
   for (const i of order) {
     const k = keyIndexes[i]!;
+    // Taken into the cache since the restore (the generator runs batch by batch): the cache writes it.
+    if (state[k] !== PENDING) continue;
     const key = allKeys[k]!;
     const prefix = prefixes[i]!;
     const entry = first[k]!;

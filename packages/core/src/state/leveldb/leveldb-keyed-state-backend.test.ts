@@ -25,6 +25,8 @@ import {
   use,
 } from '../testing/state-model.ts';
 import type { LevelDbWorkerData, LevelDbWorkerResult } from './leveldb-keyed-state-backend.test-worker.ts';
+import type { LevelStore } from './level-store/level-store.ts';
+import { LocalLevelStore } from './level-store/local-level-store.ts';
 import { LevelDbKeyedStateBackend } from './leveldb-keyed-state-backend.ts';
 
 let root = '';
@@ -264,6 +266,184 @@ describe('snapshot and restore between backends', () => {
     } finally {
       await backend.destroy();
     }
+  });
+});
+
+/** A store whose restore batches (`putPacked`) wait until `release()`: the restore stays pending. */
+function gatedStore(directory: string): { store: LevelStore; release: () => void; held: () => number } {
+  const local = new LocalLevelStore(directory);
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  let held = 0;
+  const store: LevelStore = {
+    directory,
+    open: () => local.open(),
+    getMany: (keys) => local.getMany(keys),
+    batch: (ops) => local.batch(ops),
+    putPacked: (keys, values) => {
+      held++;
+      return gate.then(() => local.putPacked(keys, values));
+    },
+    snapshot: () => local.snapshot(),
+    close: () => local.close(),
+  };
+  return { store, release: open, held: () => held };
+}
+
+describe('restore written to disk in the background', () => {
+  const maxParallelism = 16;
+  const sorted = (entries: readonly KeyGroupSnapshotEntry[]): Array<[string, unknown]> =>
+    entries
+      .map(([name, key, ns, value]): [string, unknown] => [`${name}|${String(key)}|${ns}`, value])
+      .sort(([x], [y]) => (x < y ? -1 : 1));
+  const range = new KeyGroupRange(0, maxParallelism - 1);
+  /** `n` keys of each of the key groups `groups`. */
+  const keysOf = (groups: readonly number[], n: number): Map<number, string[]> => {
+    const out = new Map(groups.map((kg) => [kg, [] as string[]]));
+    for (let i = 0; [...out.values()].some((keys) => keys.length < n); i++) {
+      const keys = out.get(assignToKeyGroup(`key-${i}`, maxParallelism));
+      if (keys !== undefined && keys.length < n) keys.push(`key-${i}`);
+    }
+    return out;
+  };
+
+  it('serves restored keys from memory before they are on disk, and writes back what changed after', async () => {
+    const directory = freshDir();
+    const gated = gatedStore(directory);
+    const backend = new LevelDbKeyedStateBackend({
+      maxParallelism,
+      keyGroupRange: range,
+      directory,
+      store: gated.store,
+      cacheMaxKeys: 3,
+    });
+    await backend.open();
+    const v = backend.getState(valueState<number>('v'));
+    const m = backend.getState(mapState<string, number>('m'));
+    // Six key groups: more than the batches in flight, so the last are built only after the first
+    // are written, when some of their keys have been taken into the cache already.
+    const groups = [1, 3, 5, 7, 9, 11];
+    const keys = keysOf(groups, 5);
+    const expected = new Map<string, KeyGroupSnapshotEntry[]>();
+    for (const [kg, ks] of keys) {
+      await backend.restoreKeyGroup(
+        kg,
+        ks.flatMap((key, i): KeyGroupSnapshotEntry[] => [
+          ['v', key, '', i],
+          ['m', key, 'w', [['x', i]]],
+        ]),
+      );
+    }
+    expect(gated.held()).toBeGreaterThan(0); // nothing is on disk yet
+    const last = keys.get(11)!;
+    const first = keys.get(1)!;
+    // Read before anything is written; change one key of the last group, clear another.
+    await use(backend, last[0]!);
+    expect(v.value()).toBe(0);
+    m.setNamespace('w');
+    expect(m.get('x')).toBe(0);
+    v.update(100);
+    m.put('y', 1);
+    m.setNamespace('');
+    await use(backend, last[1]!);
+    v.clear();
+    await use(backend, first[2]!);
+    v.update(200);
+    const evicted = backend.evict(); // writes queue behind the restore's batches
+    const snapshot = backend.snapshotKeyGroup(11);
+    gated.release();
+    await evicted;
+    const changed = (key: string, i: number): KeyGroupSnapshotEntry[] =>
+      key === last[0]
+        ? [
+            ['v', key, '', 100],
+            [
+              'm',
+              key,
+              'w',
+              [
+                ['x', 0],
+                ['y', 1],
+              ],
+            ],
+          ]
+        : key === last[1]
+          ? [['m', key, 'w', [['x', 1]]]]
+          : key === first[2]
+            ? [
+                ['v', key, '', 200],
+                ['m', key, 'w', [['x', 2]]],
+              ]
+            : [
+                ['v', key, '', i],
+                ['m', key, 'w', [['x', i]]],
+              ];
+    for (const [kg, ks] of keys) expected.set(String(kg), ks.flatMap(changed));
+    expect(sorted(await snapshot)).toEqual(sorted(expected.get('11')!));
+    for (const kg of groups) {
+      expect(sorted(await backend.snapshotKeyGroup(kg))).toEqual(sorted(expected.get(String(kg))!));
+    }
+    expect(new Set(await backend.keysAsync('v'))).toEqual(
+      new Set([...keys.values()].flat().filter((key) => key !== last[1])),
+    );
+    await backend.close();
+    // What reached disk: reopened, every key reads back as changed (the restore wrote no stale copy).
+    const reopened = await openBackend({ directory, maxParallelism, range, cacheMaxKeys: 100 });
+    try {
+      for (const kg of groups) {
+        expect(sorted(await reopened.snapshotKeyGroup(kg))).toEqual(sorted(expected.get(String(kg))!));
+      }
+    } finally {
+      await reopened.destroy();
+    }
+  });
+
+  it('close() writes a pending restore before closing; destroy() waits for the batches in flight', async () => {
+    const directory = freshDir();
+    const gated = gatedStore(directory);
+    const backend = new LevelDbKeyedStateBackend({
+      maxParallelism,
+      keyGroupRange: range,
+      directory,
+      store: gated.store,
+    });
+    await backend.open();
+    const keys = keysOf([0, 2, 4, 6, 8, 10], 3);
+    for (const [kg, ks] of keys)
+      await backend.restoreKeyGroup(
+        kg,
+        ks.map((key, i) => ['v', key, '', i] as const),
+      );
+    const closed = backend.close();
+    gated.release();
+    await closed;
+    const reopened = await openBackend({ directory, maxParallelism, range });
+    try {
+      for (const [kg, ks] of keys) {
+        expect(sorted(await reopened.snapshotKeyGroup(kg))).toEqual(
+          sorted(ks.map((key, i) => ['v', key, '', i])),
+        );
+      }
+    } finally {
+      await reopened.destroy();
+    }
+    const second = gatedStore(freshDir());
+    const destroyed = new LevelDbKeyedStateBackend({
+      maxParallelism,
+      keyGroupRange: range,
+      directory: second.store.directory,
+      store: second.store,
+    });
+    await destroyed.open();
+    for (const [kg, ks] of keys)
+      await destroyed.restoreKeyGroup(
+        kg,
+        ks.map((key, i) => ['v', key, '', i] as const),
+      );
+    const gone = destroyed.destroy();
+    second.release();
+    await gone;
+    await expect(readdir(second.store.directory)).rejects.toThrow(/ENOENT/);
   });
 });
 

@@ -53,7 +53,7 @@ import type { StateDescriptor } from '../descriptors.ts';
 import { describeKey, StateArgumentError, StateError } from '../errors.ts';
 import type { Key } from '../key-groups.ts';
 import { type AnyKeyedState, createKeyedState } from '../kinds.ts';
-import { RestoredEntries, restoredRecords } from './bulk-restore.ts';
+import { PENDING, PendingRestore, RestoredEntries, restoredRecords, TAKEN } from './bulk-restore.ts';
 import {
   decodeRecordKey,
   encodeEntryKey,
@@ -100,6 +100,12 @@ export const DEFAULT_CACHE_MAX_KEYS = 100_000;
 /** Restore batches in flight at most: the next restore waits for the oldest (bounds memory). */
 const RESTORE_BATCHES_IN_FLIGHT = 4;
 
+/** What a snapshot reads from a pending restore's memory instead of disk (see `#pendingAsOfNow`). */
+interface PendingAsOf {
+  has(key: Key): boolean;
+  entries(): Array<[string, Key, string, unknown]>;
+}
+
 /** Keys a restore wrote straight to disk: indexes into the entries of that restore. */
 interface RestoredKeys {
   readonly entries: RestoredEntries;
@@ -138,6 +144,13 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
    */
   readonly #restoreWrites: Array<Promise<void>> = [];
   #restoreBase: Promise<void> | undefined;
+  /** Restores still being written in the background, by key group: their keys load from memory. */
+  readonly #pendingRestores = new Map<number, PendingRestore>();
+  /** Restores whose batches are not all sent yet, oldest first; and the loop sending them. */
+  readonly #restoreQueue: PendingRestore[] = [];
+  #restoreWriter: Promise<void> | undefined;
+  /** Set by `destroy()`: the restore writer sends nothing more. */
+  #stopRestoring = false;
   /**
    * The last keys restored straight to disk (about half the cache: what the cache path would have
    * left cached). Their values of states not registered at restore time are checked when those
@@ -216,6 +229,8 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
     this.#status = 'closing';
     const db = this.#db!;
     try {
+      // Restored keys still in memory go to disk first: reopening the directory finds them.
+      await this.#restoreWriter;
       const flush = this.#failure === undefined ? this.#flushDirty() : undefined;
       if (flush !== undefined) await this.#enqueueWrite(flush.seq, flush.ops);
       await this.#writeTail;
@@ -234,7 +249,9 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
     this.#status = 'closed';
     this.#db = undefined;
     this.#cache.clear();
+    this.#stopRestoring = true;
     if (db !== undefined) {
+      await this.#restoreWriter;
       await this.#writeTail;
       await db.close();
     }
@@ -325,8 +342,15 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
    */
   async keysAsync(stateName: string, namespace = ''): Promise<Key[]> {
     this.#openDb('keysAsync');
+    const inMemory = new Map<number, PendingAsOf>();
+    for (const keyGroup of this.#pendingRestores.keys())
+      inMemory.set(keyGroup, this.#pendingAsOfNow(keyGroup)!);
     const snapshot = await this.#flushAndSnapshot();
     const out: Key[] = [];
+    for (const pending of inMemory.values()) {
+      for (const [name, key, ns] of pending.entries())
+        if (name === stateName && ns === namespace) out.push(key);
+    }
     try {
       if (this.keyGroupRange.size === 0) return out;
       for await (const page of snapshot.range(
@@ -336,7 +360,9 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
       )) {
         for (const [recordKey] of page) {
           const record = decodeRecordKey(recordKey);
-          if (record.stateName === stateName && record.namespace === namespace) out.push(record.key);
+          if (record.stateName !== stateName || record.namespace !== namespace) continue;
+          if (inMemory.get(record.keyGroup)?.has(record.key)) continue;
+          out.push(record.key);
         }
       }
     } catch (cause) {
@@ -400,21 +426,26 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
         continue;
       }
       const loading = this.#loading.get(key);
-      if (loading !== undefined) waits.push(loading);
-      else toLoad.push([key, kg]);
+      if (loading !== undefined) {
+        waits.push(loading);
+        continue;
+      }
+      // Restored, and maybe not on disk yet: from memory. A key of a restore not pending any more
+      // is on disk (the restore is forgotten only once all its batches are written).
+      const restore = this.#pendingRestores.get(kg);
+      const k = restore?.pendingIndexOf(key);
+      if (k === undefined) toLoad.push([key, kg]);
+      else {
+        try {
+          this.#take(restore!, k);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      }
     }
     if (toLoad.length > 0) {
       const batch = toLoad;
-      // Restored records still being written are read only once they are on disk.
-      const restoring = this.#restoreWrites.length === 0 ? undefined : Promise.all(this.#restoreWrites);
-      const read =
-        restoring === undefined
-          ? this.#load(batch)
-          : restoring.then(() => {
-              if (this.#failure !== undefined) throw this.#failure;
-              return this.#load(batch);
-            });
-      const load: Promise<void> = read.finally(() => {
+      const load: Promise<void> = this.#load(batch).finally(() => {
         for (const [key] of batch) if (this.#loading.get(key) === load) this.#loading.delete(key);
       });
       for (const [key] of batch) this.#loading.set(key, load);
@@ -548,13 +579,15 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
   async snapshotKeyGroup(keyGroup: number): Promise<KeyGroupSnapshotEntry[]> {
     this.indexOfKeyGroup(keyGroup, 'snapshotKeyGroup');
     this.#openDb('snapshotKeyGroup');
+    const inMemory = this.#pendingAsOfNow(keyGroup);
     const snapshot = await this.#flushAndSnapshot();
-    const out: KeyGroupSnapshotEntry[] = [];
+    const out: KeyGroupSnapshotEntry[] = inMemory?.entries() ?? [];
     try {
       for await (const page of snapshot.range(keyGroupBound(keyGroup), keyGroupBound(keyGroup + 1), false)) {
         for (const [recordKey, bytes] of page) {
           const record = decodeRecordKey(recordKey);
           if (record.stateName === undefined) continue; // a manifest
+          if (inMemory?.has(record.key)) continue; // maybe written already, but memory is the answer
           out.push([record.stateName, record.key, record.namespace, packr.unpack(bytes)]);
         }
       }
@@ -573,9 +606,10 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
    *
    * Two paths. Keys with nothing on disk and nothing in memory — every key, when the runtime
    * restores into the fresh directory of a new attempt — are written straight to disk in large
-   * sorted batches ({@link #writeRestored}); those writes may still be in flight when this
-   * resolves (the next key group is prepared meanwhile): loads, snapshots and `close()` wait for
-   * them, and a failed one fails the backend (`SLUICE_STATE_STORAGE_FAILED` on its next use).
+   * sorted batches, in the background ({@link #restoreInBackground}): this resolves once the
+   * entries are checked and decoded; until a key is on disk, a load takes it from the restore's
+   * memory and a snapshot reads it from there; `close()` waits for the writes, and a failed one
+   * fails the backend (`SLUICE_STATE_STORAGE_FAILED` on its next use).
    * Other keys are loaded, updated in the cache and written back in chunks, so that they merge
    * with the state they have and memory stays within `cacheMaxKeys`.
    *
@@ -611,7 +645,7 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
       const inMemory = cache.keys.has(key) || cache.detached.has(key) || this.#loading.has(key);
       (emptyOnDisk && !inMemory ? direct : viaCache).push(k);
     }
-    if (direct.length > 0) await this.#writeRestored(keyGroup, { entries: restored, keyIndexes: direct });
+    if (direct.length > 0) this.#restoreInBackground(new PendingRestore(keyGroup, restored, direct));
     // Half the cache per chunk: the chunk's keys survive the evict() that follows it.
     const chunkSize = Math.max(1, Math.floor(this.cacheMaxKeys / 2));
     for (let from = 0; from < viaCache.length; from += chunkSize) {
@@ -654,22 +688,26 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
   }
 
   /**
-   * Writes restored keys that have nothing on disk or in memory straight to LevelDB: their
-   * manifests and entries, built packed (`bulk-restore.ts`) in batches of 64k records sorted by
-   * record key (keys in their on-disk order, each key's manifest before its entries). No cache
-   * entry, no read from disk and no write-back per key; and since the runtime restores key groups
-   * in ascending order, LevelDB's memtables flush into files with disjoint key ranges, which its
-   * compaction moves down a level instead of merging and rewriting them. Measured for 500,000
-   * keys of one value state, through the host thread: 3.3–4.9 s through the cache, 0.8–1.1 s so.
+   * Queues restored keys that have nothing on disk or in memory to be written straight to
+   * LevelDB in the background, and serves them from memory meanwhile (a load takes a key into the
+   * cache, and the writer skips it; a snapshot reads what is still pending from memory): the task
+   * processes records while the restore goes to disk. The writer sends their manifests and
+   * entries, built packed (`bulk-restore.ts`) in batches of up to 64k records sorted by record key
+   * (keys in their on-disk order, each key's manifest before its entries): no cache entry, no read
+   * from disk and no write-back per key; and since the runtime restores key groups in ascending
+   * order, LevelDB's memtables flush into files with disjoint key ranges, which its compaction
+   * moves down a level instead of merging and rewriting them.
    */
-  async #writeRestored(keyGroup: number, restored: RestoredKeys): Promise<void> {
+  #restoreInBackground(restore: PendingRestore): void {
     // Marked before anything is written: from now on this key group is not empty on disk.
-    this.#written[keyGroup] = 1;
-    const { entries, keyIndexes } = restored;
-    for (const batch of restoredRecords(this.#cache, keyGroup, entries, keyIndexes)) {
-      await this.#writeRestoredBatch(batch.keys, batch.values);
-    }
+    this.#written[restore.keyGroup] = 1;
+    this.#pendingRestores.set(restore.keyGroup, restore);
+    this.#restoreQueue.push(restore);
+    this.#restoreWriter ??= this.#writeRestores().finally(() => {
+      this.#restoreWriter = undefined;
+    });
     // The last half-cache of keys restored, for #checkRestoredTail.
+    const { entries, keyIndexes } = restore;
     if (entries.unregistered.size === 0) return;
     const tail = this.#restoredTail;
     const tailMax = Math.max(1, Math.floor(this.cacheMaxKeys / 2));
@@ -679,6 +717,94 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
     while (tail.length > 1 && tailKeys - tail[0]!.keyIndexes.length >= tailMax) {
       tailKeys -= tail.shift()!.keyIndexes.length;
     }
+  }
+
+  /**
+   * Sends the queued restores, batch by batch, at most {@link RESTORE_BATCHES_IN_FLIGHT} in
+   * flight. A batch is built only once there is room for it and sent at once, so a key taken into
+   * the cache before that is left out of it, and one taken after is written back after it.
+   * A restore is forgotten (its keys read from disk) once all its batches are on disk.
+   */
+  async #writeRestores(): Promise<void> {
+    const queue = this.#restoreQueue;
+    const inFlight = this.#restoreWrites;
+    while (queue.length > 0) {
+      const restore = queue[0]!;
+      const batches = restoredRecords(this.#cache, restore);
+      const sent: Array<Promise<void>> = [];
+      for (;;) {
+        while (inFlight.length >= RESTORE_BATCHES_IN_FLIGHT) await inFlight[0];
+        if (this.#stopRestoring || this.#failure !== undefined) {
+          queue.length = 0;
+          return;
+        }
+        const batch = batches.next();
+        if (batch.done === true) break;
+        sent.push(this.#sendRestoredBatch(batch.value.keys, batch.value.values));
+      }
+      queue.shift();
+      void Promise.all(sent).then(() => {
+        if (this.#pendingRestores.get(restore.keyGroup) === restore) {
+          this.#pendingRestores.delete(restore.keyGroup);
+        }
+      });
+    }
+  }
+
+  /**
+   * Takes restored key `k` of `restore` into the cache, as if loaded: its entries count as on disk
+   * (the writer may have written them, so removing one must write a delete) and as dirty (it may
+   * not have, and skips the key from now on), so the cache writes the key back.
+   */
+  #take(restore: PendingRestore, k: number): void {
+    const cache = this.#cache;
+    const { entries } = restore;
+    // Values of states registered since the restore are decoded now (may throw: nothing changed yet).
+    const values: unknown[] = [];
+    for (let i = entries.first[k]!; i !== -1; i = entries.next[i]!) {
+      const id = entries.ids[i]!;
+      const codec = cache.codecs[id];
+      const value = entries.values[i];
+      values.push(entries.unregistered.has(id) && codec !== undefined ? codec.decode(value) : value);
+    }
+    restore.state[k] = TAKEN;
+    const e = new CachedKey(entries.keys[k]!, restore.keyGroup, cache.numStates);
+    e.manifestOnDisk = true;
+    for (let i = entries.first[k]!, j = 0; i !== -1; i = entries.next[i]!, j++) {
+      const value = values[j];
+      if (value === undefined) continue;
+      const id = entries.ids[i]!;
+      const namespace = entries.namespaces[i]!;
+      if (namespace === '') {
+        e.slots[id << 1] = value;
+        e.slots[(id << 1) + 1] = ON_DISK | DIRTY;
+      } else {
+        e.namespacesOf(id, true).set(namespace, new NsSlot(value, ON_DISK | DIRTY));
+      }
+    }
+    e.shapeChanged = true;
+    e.dirty = true;
+    cache.dirtyKeys.add(e);
+    cache.insert(e);
+  }
+
+  /**
+   * The keys of key group `keyGroup` still served from memory by its restore, as of now, and
+   * their entries in snapshot form; `undefined` if none.
+   */
+  #pendingAsOfNow(keyGroup: number): PendingAsOf | undefined {
+    const restore = this.#pendingRestores.get(keyGroup);
+    if (restore === undefined) return undefined;
+    const pending: number[] = [];
+    for (const k of restore.keyIndexes) if (restore.state[k] === PENDING) pending.push(k);
+    if (pending.length === 0) return undefined;
+    const keys = new Set(pending.map((k) => restore.entries.keys[k]!));
+    const cache = this.#cache;
+    const encode = (id: number, value: unknown) => cache.codecs[id]!.encode(value);
+    return {
+      has: (key) => keys.has(key),
+      entries: () => pending.flatMap((k) => restore.snapshotEntriesOf(k, cache.names, encode)),
+    };
   }
 
   /**
@@ -698,15 +824,14 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
   }
 
   /**
-   * Sends a batch of restored records, to be written after every write issued before the restore
-   * but alongside its other batches: they hold other keys, so LevelDB may commit them together
-   * while the host thread converts the next one, and this thread builds the next. Writes issued
-   * later wait for all of them. Resolves once it is sent, after waiting for the oldest batch when
-   * {@link RESTORE_BATCHES_IN_FLIGHT} are in flight.
+   * Sends a batch of restored records, to be written after every write issued before it but
+   * alongside the other restore batches: they hold other keys, so LevelDB may commit them
+   * together while the host thread converts the next one, and this thread builds the next. Writes
+   * issued later wait for all of them. Returns when the batch is on disk (never rejects: a
+   * failure fails the backend).
    */
-  async #writeRestoredBatch(keys: PackedBuffers, values: PackedBuffers): Promise<void> {
+  #sendRestoredBatch(keys: PackedBuffers, values: PackedBuffers): Promise<void> {
     const inFlight = this.#restoreWrites;
-    while (inFlight.length >= RESTORE_BATCHES_IN_FLIGHT) await inFlight[0];
     this.#restoreBase ??= this.#writeTail;
     const db = this.#db!;
     const write = this.#restoreBase.then(async () => {
@@ -727,6 +852,7 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
     inFlight.push(done);
     void done.then(() => inFlight.splice(inFlight.indexOf(done), 1));
     this.#writeTail = Promise.all([this.#writeTail, done]).then(noop);
+    return done;
   }
 
   // -------------------------------------------------------------------------------------------
