@@ -24,9 +24,9 @@ import {
   snapshotAll,
   use,
 } from '../testing/state-model.ts';
-import type { LevelDbWorkerData, LevelDbWorkerResult } from './leveldb-keyed-state-backend.test-worker.ts';
 import type { LevelStore } from './level-store/level-store.ts';
 import { LocalLevelStore } from './level-store/local-level-store.ts';
+import type { LevelDbWorkerData, LevelDbWorkerResult } from './leveldb-keyed-state-backend.test-worker.ts';
 import { LevelDbKeyedStateBackend } from './leveldb-keyed-state-backend.ts';
 
 let root = '';
