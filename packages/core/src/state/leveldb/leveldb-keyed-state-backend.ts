@@ -703,9 +703,13 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
     this.#written[restore.keyGroup] = 1;
     this.#pendingRestores.set(restore.keyGroup, restore);
     this.#restoreQueue.push(restore);
-    this.#restoreWriter ??= this.#writeRestores().finally(() => {
-      this.#restoreWriter = undefined;
-    });
+    // Started on the next turn of the event loop, not now: the other key groups of the restore
+    // are decoded and the task opens first (restores follow one another without I/O).
+    this.#restoreWriter ??= new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.#writeRestores())
+      .finally(() => {
+        this.#restoreWriter = undefined;
+      });
     // The last half-cache of keys restored, for #checkRestoredTail.
     const { entries, keyIndexes } = restore;
     if (entries.unregistered.size === 0) return;
