@@ -334,7 +334,9 @@ describe('restore written to disk in the background', () => {
         ]),
       );
     }
-    expect(gated.held()).toBeGreaterThan(0); // nothing is on disk yet
+    // The writer starts on the next turn of the event loop and sends four batches, none on disk yet.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(gated.held()).toBe(4);
     const last = keys.get(11)!;
     const first = keys.get(1)!;
     // Read before anything is written; change one key of the last group, clear another.
