@@ -83,3 +83,66 @@ describe('window joins match a nested loop per key and window', () => {
     });
   }
 });
+
+describe('interval joins match a nested loop over both sides', () => {
+  const intervals: Array<Pick<JoinArgs, 'lowerMs' | 'upperMs' | 'lowerExclusive' | 'upperExclusive'>> = [
+    { lowerMs: -20, upperMs: 30 },
+    { lowerMs: -15, upperMs: 15, lowerExclusive: true, upperExclusive: true },
+    { lowerMs: 5, upperMs: 25, upperExclusive: true },
+    { lowerMs: -30, upperMs: -10, lowerExclusive: true },
+  ];
+  for (const interval of intervals) {
+    const name = `${interval.lowerExclusive ? '(' : '['}${interval.lowerMs}, ${interval.upperMs}${interval.upperExclusive ? ')' : ']'}`;
+    it.each(RUNS)(`between ${name}, parallelism $parallelism, $backend state`, async ({ parallelism, backend }) => {
+      await fc.assert(
+        fc.asyncProperty(sideArbitrary(250), sideArbitrary(250), async (left, right) => {
+          const args: JoinArgs = { left, right, kind: 'interval', ...interval, maxOutOfOrderness: MAX_DISORDER };
+          await expectJoinMatchesLoop(args, parallelism, backend);
+        }),
+        { numRuns: 2 },
+      );
+    });
+  }
+});
+
+describe('joins on a small input, by hand', () => {
+  const left: Side[] = [
+    { id: 0, key: 'a', ts: 1_000 },
+    { id: 1, key: 'b', ts: 1_050 },
+    { id: 2, key: 'a', ts: 1_120 },
+  ];
+  const right: Side[] = [
+    { id: 0, key: 'a', ts: 1_010 },
+    { id: 1, key: 'a', ts: 1_099 },
+    { id: 2, key: 'b', ts: 1_200 },
+    { id: 3, key: 'a', ts: 1_130 },
+  ];
+
+  it('a tumbling window join pairs records of one key and window, stamped with the window end - 1', async () => {
+    const args: JoinArgs = { left, right, kind: 'join', assigner: 'tumbling', maxOutOfOrderness: 0 };
+    const result = await runJob<JoinArgs>(job, { parallelism: 2, args });
+    expect(canonical(result.collected<Joined>('joined'))).toEqual([
+      'a|0|0@1099',
+      'a|0|1@1099',
+      'a|2|3@1199',
+    ]);
+  });
+
+  it('an interval join pairs records whose timestamps are close enough, stamped with the later one', async () => {
+    const args: JoinArgs = { left, right, kind: 'interval', lowerMs: -10, upperMs: 10, maxOutOfOrderness: 0 };
+    const result = await runJob<JoinArgs>(job, { parallelism: 2, args });
+    expect(canonical(result.collected<Joined>('joined'))).toEqual(['a|0|0@1010', 'a|2|3@1130']);
+  });
+
+  it('a session co-group sees both sides of each session, one side possibly empty', async () => {
+    const args: JoinArgs = { left, right, kind: 'coGroup', assigner: 'session', maxOutOfOrderness: 0 };
+    const result = await runJob<JoinArgs>(job, { parallelism: 2, args });
+    // Sessions with a 30 ms gap: a [1000, 1040), a [1099, 1160) (1099, 1120, 1130), b 1050, b 1200.
+    expect(canonical(result.collected<Joined>('joined'))).toEqual([
+      'a|0|0@1039',
+      'a|2|1,3@1159',
+      'b|1|@1079',
+      'b||2@1229',
+    ]);
+  });
+});
