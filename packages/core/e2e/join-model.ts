@@ -41,7 +41,9 @@ function windowGroups(args: JoinArgs): Group[] {
   for (const e of all) {
     const starts: number[] = [];
     if (args.assigner === 'tumbling') starts.push(Math.floor(e.s.ts / SIZE) * SIZE);
-    else for (let start = Math.floor(e.s.ts / SLIDE) * SLIDE; start > e.s.ts - SIZE; start -= SLIDE) starts.push(start);
+    else
+      for (let start = Math.floor(e.s.ts / SLIDE) * SLIDE; start > e.s.ts - SIZE; start -= SLIDE)
+        starts.push(start);
     for (const start of starts) {
       const id = `${e.s.key}|${start}`;
       let group = byWindow.get(id);

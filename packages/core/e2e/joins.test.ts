@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { type RunJobOptions, runJob } from '@sluice/core';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { canonical, expectedJoin } from './join-model.ts';
 import type { AssignerKind, JoinArgs, Joined, Side } from './jobs/joins.ts';
+import { canonical, expectedJoin } from './join-model.ts';
 
 const job = new URL('./jobs/joins.ts', import.meta.url);
 const MAX_DISORDER = 40;
@@ -33,7 +33,7 @@ function sideArbitrary(maxLength: number): fc.Arbitrary<Side[]> {
         step: fc.integer({ min: 0, max: 12 }),
         jitter: fc.integer({ min: 0, max: MAX_DISORDER }),
       }),
-      { maxLength },
+      { maxLength, size: 'max' },
     )
     .map((raw) => {
       let clock = 1_000;
@@ -70,17 +70,21 @@ describe('window joins match a nested loop per key and window', () => {
     ['coGroup', 'session'],
   ];
   for (const [kind, assigner] of cases) {
-    it.each(RUNS)(`${kind} in ${assigner} windows, parallelism $parallelism, $backend state`, async ({
-      parallelism,
-      backend,
-    }) => {
-      await fc.assert(
-        fc.asyncProperty(sideArbitrary(200), sideArbitrary(200), async (left, right) => {
-          await expectJoinMatchesLoop({ left, right, kind, assigner, maxOutOfOrderness: MAX_DISORDER }, parallelism, backend);
-        }),
-        { numRuns: 2 },
-      );
-    });
+    it.each(RUNS)(
+      `${kind} in ${assigner} windows, parallelism $parallelism, $backend state`,
+      async ({ parallelism, backend }) => {
+        await fc.assert(
+          fc.asyncProperty(sideArbitrary(200), sideArbitrary(200), async (left, right) => {
+            await expectJoinMatchesLoop(
+              { left, right, kind, assigner, maxOutOfOrderness: MAX_DISORDER },
+              parallelism,
+              backend,
+            );
+          }),
+          { numRuns: 2 },
+        );
+      },
+    );
   }
 });
 
@@ -93,15 +97,24 @@ describe('interval joins match a nested loop over both sides', () => {
   ];
   for (const interval of intervals) {
     const name = `${interval.lowerExclusive ? '(' : '['}${interval.lowerMs}, ${interval.upperMs}${interval.upperExclusive ? ')' : ']'}`;
-    it.each(RUNS)(`between ${name}, parallelism $parallelism, $backend state`, async ({ parallelism, backend }) => {
-      await fc.assert(
-        fc.asyncProperty(sideArbitrary(250), sideArbitrary(250), async (left, right) => {
-          const args: JoinArgs = { left, right, kind: 'interval', ...interval, maxOutOfOrderness: MAX_DISORDER };
-          await expectJoinMatchesLoop(args, parallelism, backend);
-        }),
-        { numRuns: 2 },
-      );
-    });
+    it.each(RUNS)(
+      `between ${name}, parallelism $parallelism, $backend state`,
+      async ({ parallelism, backend }) => {
+        await fc.assert(
+          fc.asyncProperty(sideArbitrary(250), sideArbitrary(250), async (left, right) => {
+            const args: JoinArgs = {
+              left,
+              right,
+              kind: 'interval',
+              ...interval,
+              maxOutOfOrderness: MAX_DISORDER,
+            };
+            await expectJoinMatchesLoop(args, parallelism, backend);
+          }),
+          { numRuns: 2 },
+        );
+      },
+    );
   }
 });
 
@@ -121,11 +134,7 @@ describe('joins on a small input, by hand', () => {
   it('a tumbling window join pairs records of one key and window, stamped with the window end - 1', async () => {
     const args: JoinArgs = { left, right, kind: 'join', assigner: 'tumbling', maxOutOfOrderness: 0 };
     const result = await runJob<JoinArgs>(job, { parallelism: 2, args });
-    expect(canonical(result.collected<Joined>('joined'))).toEqual([
-      'a|0|0@1099',
-      'a|0|1@1099',
-      'a|2|3@1199',
-    ]);
+    expect(canonical(result.collected<Joined>('joined'))).toEqual(['a|0|0@1099', 'a|0|1@1099', 'a|2|3@1199']);
   });
 
   it('an interval join pairs records whose timestamps are close enough, stamped with the later one', async () => {

@@ -69,7 +69,9 @@ const withTimestamp: ProcessFunction<string, Joined> = {
 const pairs: ProcessJoinFunction<Side, Side, Joined> = {
   processElement(left, right, ctx, out) {
     if (ctx.leftTimestamp !== left.ts || ctx.rightTimestamp !== right.ts) {
-      throw new Error(`context timestamps ${ctx.leftTimestamp}/${ctx.rightTimestamp} for ${left.ts}/${right.ts}`);
+      throw new Error(
+        `context timestamps ${ctx.leftTimestamp}/${ctx.rightTimestamp} for ${left.ts}/${right.ts}`,
+      );
     }
     out.collect({ what: `${left.key}|${left.id}|${right.id}`, ts: ctx.timestamp });
   },
@@ -101,7 +103,11 @@ export default defineJob<JoinArgs>({ name: 'joins' }, (env, args) => {
           .window(assigner)
           .apply<string>((ls, rs, out) => {
             const key = (ls[0] ?? rs[0])!.key;
-            const ids = (side: readonly Side[]) => side.map((s) => s.id).sort((a, b) => a - b).join(',');
+            const ids = (side: readonly Side[]) =>
+              side
+                .map((s) => s.id)
+                .sort((a, b) => a - b)
+                .join(',');
             out.collect(`${key}|${ids(ls)}|${ids(rs)}`);
           })
       : args.kind === 'join'

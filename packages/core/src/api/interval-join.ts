@@ -1,5 +1,7 @@
 import type { ProcessJoinFunction } from '../contracts/join-functions.ts';
 import { ConfigError } from '../errors.ts';
+import type { IntervalJoinBounds } from '../plan/stream-node.ts';
+import type { TaggedRecord } from '../plan/tagged-union.ts';
 import type { Key } from '../state/key-groups.ts';
 import type { KeyedStream, SingleOutputStream } from './data-stream.ts';
 import { keyedUnion } from './keyed-union.ts';
@@ -85,29 +87,39 @@ export class IntervalJoined<K extends Key, L, R> {
         'intervalJoin: process expects an object with a processElement(left, right, ctx, out) method',
       );
     }
-    const bounds = {
+    const bounds: IntervalJoinBounds = {
       lowerMs: this.#lowerMs,
       upperMs: this.#upperMs,
       lowerInclusive: this.#lowerInclusive,
       upperInclusive: this.#upperInclusive,
     };
-    const interval = `${bounds.lowerInclusive ? '[' : '('}${bounds.lowerMs}, ${bounds.upperMs}${bounds.upperInclusive ? ']' : ')'}`;
-    return keyedUnion(
+    const sides = keyedUnion(
       'intervalJoin',
       this.#left,
       this.#right,
       this.#left.keySelector,
       this.#right.keySelector,
-    ).keyedTransform<O>(
-      'intervalJoin',
-      { kind: 'intervalJoin', fn: fn as ProcessJoinFunction<unknown, unknown, unknown>, bounds },
-      {
-        name: `intervalJoin${interval}`,
-        emitsTimestamps: true,
-        requiresTimestamps: 'an interval join (event time)',
-      },
     );
+    return intervalJoinOperator(sides, bounds, fn);
   }
+}
+
+/** @internal Adds the interval join operator to a keyed union of both sides (tests build it on their own union). */
+export function intervalJoinOperator<K extends Key, L, R, O>(
+  sides: KeyedStream<K, TaggedRecord<L | R>>,
+  bounds: IntervalJoinBounds,
+  fn: ProcessJoinFunction<L, R, O>,
+): SingleOutputStream<O> {
+  const interval = `${bounds.lowerInclusive ? '[' : '('}${bounds.lowerMs}, ${bounds.upperMs}${bounds.upperInclusive ? ']' : ')'}`;
+  return sides.keyedTransform<O>(
+    'intervalJoin',
+    { kind: 'intervalJoin', fn: fn as ProcessJoinFunction<unknown, unknown, unknown>, bounds },
+    {
+      name: `intervalJoin${interval}`,
+      emitsTimestamps: true,
+      requiresTimestamps: 'an interval join (event time)',
+    },
+  );
 }
 
 /** Checks that `right` is a keyed stream of the same job as `left`. */

@@ -47,7 +47,7 @@ function coGroupWindows<L, R, K extends Key, O>(
   assigner: WindowAssigner,
   coGroup: CoGroupFunction<L, R, O>,
 ): SingleOutputStream<O> {
-  const windowFunction: ProcessWindowFunction<TaggedRecord, O, K> = {
+  const windowFunction: ProcessWindowFunction<TaggedRecord<L | R>, O, K> = {
     process(_key, _ctx, elements, out) {
       const left: L[] = [];
       const right: R[] = [];

@@ -15,15 +15,15 @@ export function keyedUnion<L, R, K extends Key>(
   right: DataStream<R>,
   leftKey: KeySelector<L, K>,
   rightKey: KeySelector<R, K>,
-): KeyedStream<K, TaggedRecord> {
+): KeyedStream<K, TaggedRecord<L | R>> {
   if (right === null || typeof right !== 'object' || !('env' in right) || right.env !== left.env) {
     throw new ConfigError(`${operation}: the other stream must be a DataStream of the same job`);
   }
   const taggedLeft = left
-    .map((value): TaggedRecord => ({ side: LEFT, value }))
+    .map((value): TaggedRecord<L | R> => ({ side: LEFT, value }))
     .name(`${operation}: left side`);
   const taggedRight = right
-    .map((value): TaggedRecord => ({ side: RIGHT, value }))
+    .map((value): TaggedRecord<L | R> => ({ side: RIGHT, value }))
     .name(`${operation}: right side`);
   return taggedLeft
     .union(taggedRight)
