@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RunJobOptions, runJob } from '@sluice/core';
+import { JobTestDriver } from '@sluice/core/testing';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AssignerKind, JoinArgs, Joined, Side } from './jobs/joins.ts';
@@ -154,4 +155,104 @@ describe('joins on a small input, by hand', () => {
       'b||2@1229',
     ]);
   });
+});
+
+describe('a join stopped with a savepoint midway and resumed at another parallelism', () => {
+  const cases: Array<{
+    name: string;
+    args: Omit<JoinArgs, 'left' | 'right' | 'maxOutOfOrderness'>;
+    backend: 'heap' | 'leveldb';
+    from: number;
+    to: number;
+  }> = [
+    {
+      name: 'tumbling window join',
+      args: { kind: 'join', assigner: 'tumbling' },
+      backend: 'heap',
+      from: 2,
+      to: 4,
+    },
+    {
+      name: 'session window join',
+      args: { kind: 'join', assigner: 'session' },
+      backend: 'leveldb',
+      from: 2,
+      to: 1,
+    },
+    {
+      name: 'sliding co-group',
+      args: { kind: 'coGroup', assigner: 'sliding' },
+      backend: 'leveldb',
+      from: 1,
+      to: 3,
+    },
+    {
+      name: 'interval join',
+      args: { kind: 'interval', lowerMs: -25, upperMs: 10 },
+      backend: 'heap',
+      from: 2,
+      to: 1,
+    },
+    {
+      name: 'interval join, exclusive bounds',
+      args: { kind: 'interval', lowerMs: -10, upperMs: 30, lowerExclusive: true, upperExclusive: true },
+      backend: 'leveldb',
+      from: 2,
+      to: 4,
+    },
+  ];
+  for (const { name, args: joinArgs, backend, from, to } of cases) {
+    it(`${name}: parallelism ${from} then ${to}, ${backend} state, same answer as one run`, async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          sideArbitrary(200),
+          sideArbitrary(200),
+          fc.double({ min: 0, max: 1, noNaN: true }),
+          async (left, right, cut) => {
+            const args: JoinArgs = { ...joinArgs, left, right, maxOutOfOrderness: MAX_DISORDER };
+            const savepoint = join(await tempDir(), 'savepoint');
+            const io = { inputs: ['left', 'right'], outputs: ['joined'] };
+            const leftAt = Math.floor(cut * left.length);
+            const rightAt = Math.floor(cut * right.length);
+
+            const before = await JobTestDriver.start<JoinArgs>(job, {
+              parallelism: from,
+              args,
+              ...io,
+              ...(await backendOptions(backend)),
+              checkpointing: { directory: await tempDir(), intervalMs: 600_000 },
+            });
+            let firstPart: Joined[];
+            try {
+              before.input<Side>('left').send(left.slice(0, leftAt));
+              before.input<Side>('right').send(right.slice(0, rightAt));
+              await before.settle();
+              await before.stopWithSavepoint(savepoint);
+              firstPart = before.output<Joined>('joined').all();
+            } finally {
+              await before.close();
+            }
+
+            const after = await JobTestDriver.start<JoinArgs>(job, {
+              parallelism: to,
+              args,
+              ...io,
+              ...(await backendOptions(backend)),
+              restoreFrom: savepoint,
+            });
+            try {
+              after.input<Side>('left').send(left.slice(leftAt));
+              after.input<Side>('right').send(right.slice(rightAt));
+              await after.finish();
+              const all = [...firstPart, ...after.output<Joined>('joined').all()];
+              expect(canonical(all)).toEqual(canonical(expectedJoin(args)));
+            } finally {
+              await after.close();
+            }
+          },
+        ),
+        { numRuns: 2 },
+      );
+    });
+  }
 });
