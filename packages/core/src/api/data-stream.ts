@@ -23,6 +23,7 @@ import {
 } from './environment.ts';
 import { IntervalJoin, requireKeyedStream } from './interval-join.ts';
 import { CoGroupedStreams, JoinedStreams } from './joined-streams.ts';
+import { requireStreamOfJob } from './keyed-union.ts';
 import { WindowedStream } from './windowed-stream.ts';
 
 function requireFunction(value: unknown, operation: string, what = 'function'): void {
@@ -182,11 +183,13 @@ export class DataStream<T> {
    * the same window when the window fires.
    */
   join<R>(other: DataStream<R>): JoinedStreams<T, R> {
+    requireStreamOfJob(this, other, 'join');
     return new JoinedStreams<T, R>(this, other);
   }
 
   /** Groups this stream and `other` by key and window: the co-group function sees both sides' records. */
   coGroup<R>(other: DataStream<R>): CoGroupedStreams<T, R> {
+    requireStreamOfJob(this, other, 'coGroup');
     return new CoGroupedStreams<T, R>(this, other);
   }
 

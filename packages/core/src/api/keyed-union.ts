@@ -16,9 +16,7 @@ export function keyedUnion<L, R, K extends Key>(
   leftKey: KeySelector<L, K>,
   rightKey: KeySelector<R, K>,
 ): KeyedStream<K, TaggedRecord<L | R>> {
-  if (right === null || typeof right !== 'object' || !('env' in right) || right.env !== left.env) {
-    throw new ConfigError(`${operation}: the other stream must be a DataStream of the same job`);
-  }
+  requireStreamOfJob(left, right, operation);
   const taggedLeft = left
     .map((value): TaggedRecord<L | R> => ({ side: LEFT, value }))
     .name(`${operation}: left side`);
@@ -35,5 +33,16 @@ export function requireKeySelector(value: unknown, operation: string): void {
     throw new ConfigError(
       `${operation}: expected a key selector function, got ${value === null ? 'null' : typeof value}`,
     );
+  }
+}
+
+export function requireStreamOfJob(left: { readonly env: object }, right: unknown, operation: string): void {
+  if (
+    right === null ||
+    typeof right !== 'object' ||
+    !('env' in right) ||
+    (right as { readonly env: object }).env !== left.env
+  ) {
+    throw new ConfigError(`${operation}: the other stream must be a DataStream of the same job`);
   }
 }
