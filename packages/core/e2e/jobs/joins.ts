@@ -90,7 +90,7 @@ export default defineJob<JoinArgs>({ name: 'joins' }, (env, args) => {
     const between = joined.between(args.lowerMs!, args.upperMs!);
     if (args.lowerExclusive) between.lowerBoundExclusive();
     if (args.upperExclusive) between.upperBoundExclusive();
-    between.process(pairs).uid('interval-join').sinkTo(collectSink('joined'));
+    between.process(pairs).uid('interval-join').sinkTo(collectSink('joined')).uid('joined');
     return;
   }
   const assigner = assignerFor(args.assigner!);
@@ -125,5 +125,5 @@ export default defineJob<JoinArgs>({ name: 'joins' }, (env, args) => {
             .flatApply<string>((l, r, out) => {
               for (let i = 0; i < copies(l, r); i++) out.collect(`${l.key}|${l.id}|${r.id}`);
             });
-  output.uid('join').process(withTimestamp).sinkTo(collectSink('joined'));
+  output.uid('join').process(withTimestamp).sinkTo(collectSink('joined')).uid('joined');
 });
