@@ -24,7 +24,7 @@ export function order(i: number): Order {
   return { orderId: `o${i}`, user: `u${mix % 50}`, ts: i * 100 - (mix % 2_000) };
 }
 
-/** Two orders in three are paid, up to 90 s after they were placed; none in three never are. */
+/** Two orders in three are paid, up to 90 s after they were placed; one in three never is. */
 export function payment(i: number): Payment | undefined {
   if (i % 3 === 0) return undefined;
   const o = order(i);
@@ -33,9 +33,12 @@ export function payment(i: number): Payment | undefined {
 }
 
 export interface PaidOrdersArgs {
-  readonly orders: number;
-  /** `window`: paid in the same minute; `interval`: paid within a minute of the order. */
-  readonly join: 'window' | 'interval';
+  /** How many orders to generate (default 100,000). */
+  readonly orders?: number;
+  /** `window` (default): paid in the same minute; `interval`: paid within a minute of the order. */
+  readonly join?: 'window' | 'interval';
+  /** Send results to a collect sink named 'paid' instead of printing them. */
+  readonly collect?: boolean;
 }
 
 const paidWithinAMinute: ProcessJoinFunction<Order, Payment, PaidOrder> = {
@@ -45,18 +48,19 @@ const paidWithinAMinute: ProcessJoinFunction<Order, Payment, PaidOrder> = {
 };
 
 /** Orders joined with their payments, by order id, in one of two ways. */
-export default defineJob<PaidOrdersArgs>({ name: 'paid-orders' }, (env, args) => {
+export default defineJob<PaidOrdersArgs | undefined>({ name: 'paid-orders' }, (env, args = {}) => {
+  const count = args.orders ?? 100_000;
   const orders = env
-    .generate(order, { count: args.orders })
+    .generate(order, { count })
     .assignTimestamps({ timestamp: (o) => o.ts, maxOutOfOrderness: seconds(2) });
   const payments = env
-    .generate((i) => payment(i) ?? null, { count: args.orders })
+    .generate((i) => payment(i) ?? null, { count })
     .flatMap((p) => (p === null ? [] : [p]))
     // Payments come up to 90 s after orders that are up to 2 s out of order.
     .assignTimestamps({ timestamp: (p) => p.ts, maxOutOfOrderness: seconds(92) });
 
   const paid =
-    args.join === 'window'
+    (args.join ?? 'window') === 'window'
       ? orders
           .join(payments)
           .where((o) => o.orderId)
@@ -68,5 +72,7 @@ export default defineJob<PaidOrdersArgs>({ name: 'paid-orders' }, (env, args) =>
           .intervalJoin(payments.keyBy((p) => p.orderId))
           .between(0, seconds(60))
           .process(paidWithinAMinute);
-  paid.uid('paid-orders').sinkTo(collectSink('paid'));
+  paid.uid('paid-orders');
+  if (args.collect) paid.sinkTo(collectSink('paid'));
+  else paid.print({ format: (p) => `${p.orderId} ${p.user} paid ${p.amount}` });
 });

@@ -6,7 +6,7 @@ const job = new URL('./job.ts', import.meta.url);
 const ORDERS = 20_000;
 
 /** The plain loop: an order and its payment pair up in the same minute, or within a minute. */
-function expected(join: PaidOrdersArgs['join']): string[] {
+function expected(join: 'window' | 'interval'): string[] {
   const paid: string[] = [];
   for (let i = 0; i < ORDERS; i++) {
     const o = order(i);
@@ -23,7 +23,10 @@ describe('examples/joins', () => {
   for (const join of ['window', 'interval'] as const) {
     for (const parallelism of [1, 2, 4]) {
       it(`${join} join of orders and payments at parallelism ${parallelism}`, async () => {
-        const result = await runJob<PaidOrdersArgs>(job, { parallelism, args: { orders: ORDERS, join } });
+        const result = await runJob<PaidOrdersArgs>(job, {
+          parallelism,
+          args: { orders: ORDERS, join, collect: true },
+        });
         const got = result.collected<PaidOrder>('paid').map((p) => `${p.orderId}|${p.user}|${p.amount}`);
         expect(got.sort()).toEqual(expected(join));
         expect(result.lateRecordsDropped).toBe(0);
