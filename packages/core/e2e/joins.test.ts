@@ -1,12 +1,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type RunJobOptions, runJob } from '@sluice/core';
+import { JobExecutionError, type RunJobOptions, runJob } from '@sluice/core';
 import { JobTestDriver } from '@sluice/core/testing';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { FailingJoinArgs } from './jobs/failing-join.ts';
 import type { AssignerKind, JoinArgs, Joined, Side } from './jobs/joins.ts';
 import { canonical, expectedJoin } from './join-model.ts';
+import { expectThreadsBackTo, warmThreadBaseline } from './os-threads.ts';
 
 const job = new URL('./jobs/joins.ts', import.meta.url);
 const MAX_DISORDER = 40;
@@ -254,6 +256,32 @@ describe('a join stopped with a savepoint midway and resumed at another parallel
         ),
         { numRuns: 2 },
       );
+    });
+  }
+});
+
+describe('a join function that throws', () => {
+  let baseline = 0;
+  beforeAll(async () => {
+    baseline = await warmThreadBaseline();
+  });
+  const failingJob = new URL('./jobs/failing-join.ts', import.meta.url);
+  for (const [kind, operator] of [
+    ['window', 'window-join'],
+    ['interval', 'interval-join'],
+  ] as const) {
+    it(`fails the ${kind} join with the operator, the subtask and the user's error, and leaves no thread`, async () => {
+      const run = runJob<FailingJoinArgs>(failingJob, { parallelism: 2, args: { kind, poison: 517 } });
+      const error = await run.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(JobExecutionError);
+      expect((error as JobExecutionError).operatorId).toBe(operator);
+      expect((error as Error).message).toMatch(
+        new RegExp(`operator '${operator}'.* subtask [12]/2 .*no pairs for 517`),
+      );
+      await expectThreadsBackTo(baseline);
     });
   }
 });
