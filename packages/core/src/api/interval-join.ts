@@ -1,4 +1,5 @@
 import type { ProcessJoinFunction } from '../contracts/join-functions.ts';
+import type { OutputTag } from '../contracts/output-tag.ts';
 import { ConfigError } from '../errors.ts';
 import type { IntervalJoinBounds } from '../plan/stream-node.ts';
 import type { TaggedRecord } from '../plan/tagged-union.ts';
@@ -55,6 +56,8 @@ export class IntervalJoined<K extends Key, L, R> {
   readonly #upperMs: number;
   #lowerInclusive = true;
   #upperInclusive = true;
+  #leftLateTag: OutputTag<L> | undefined;
+  #rightLateTag: OutputTag<R> | undefined;
 
   /** @internal */
   constructor(left: KeyedStream<K, L>, right: KeyedStream<K, R>, lowerMs: number, upperMs: number) {
@@ -76,10 +79,23 @@ export class IntervalJoined<K extends Key, L, R> {
     return this;
   }
 
+  /** Sends left records that arrive below the watermark to `tag` instead of dropping them. */
+  sideOutputLeftLateData(tag: OutputTag<L>): this {
+    this.#leftLateTag = requireTag(tag, 'sideOutputLeftLateData');
+    return this;
+  }
+
+  /** Sends right records that arrive below the watermark to `tag` instead of dropping them. */
+  sideOutputRightLateData(tag: OutputTag<R>): this {
+    this.#rightLateTag = requireTag(tag, 'sideOutputRightLateData');
+    return this;
+  }
+
   /**
    * Calls `fn` once per joined pair; what it emits carries the later of the two timestamps. Both
    * sides are kept in keyed state until the watermark passes the last time they could join;
-   * records below the watermark when they arrive are late, dropped and counted.
+   * records below the watermark when they arrive are late: sent to the late side outputs if
+   * set, else dropped and counted.
    */
   process<O>(fn: ProcessJoinFunction<L, R, O>): SingleOutputStream<O> {
     if (fn === null || typeof fn !== 'object' || typeof fn.processElement !== 'function') {
@@ -100,7 +116,7 @@ export class IntervalJoined<K extends Key, L, R> {
       this.#left.keySelector,
       this.#right.keySelector,
     );
-    return intervalJoinOperator(sides, bounds, fn);
+    return intervalJoinOperator(sides, bounds, fn, this.#leftLateTag?.id, this.#rightLateTag?.id);
   }
 }
 
@@ -109,17 +125,34 @@ export function intervalJoinOperator<K extends Key, L, R, O>(
   sides: KeyedStream<K, TaggedRecord<L | R>>,
   bounds: IntervalJoinBounds,
   fn: ProcessJoinFunction<L, R, O>,
+  leftLateTag?: string,
+  rightLateTag?: string,
 ): SingleOutputStream<O> {
   const interval = `${bounds.lowerInclusive ? '[' : '('}${bounds.lowerMs}, ${bounds.upperMs}${bounds.upperInclusive ? ']' : ')'}`;
-  return sides.keyedTransform<O>(
+  const stream = sides.keyedTransform<O>(
     'intervalJoin',
-    { kind: 'intervalJoin', fn: fn as ProcessJoinFunction<unknown, unknown, unknown>, bounds },
+    {
+      kind: 'intervalJoin',
+      fn: fn as ProcessJoinFunction<unknown, unknown, unknown>,
+      bounds,
+      leftLateTag,
+      rightLateTag,
+    },
     {
       name: `intervalJoin${interval}`,
       emitsTimestamps: true,
       requiresTimestamps: 'an interval join (event time)',
     },
   );
+  for (const tag of [leftLateTag, rightLateTag]) if (tag !== undefined) stream.node.sideOutputs.add(tag);
+  return stream;
+}
+
+function requireTag<X>(tag: OutputTag<X>, operation: string): OutputTag<X> {
+  if (tag === null || typeof tag !== 'object' || typeof tag.id !== 'string') {
+    throw new ConfigError(`intervalJoin: ${operation} expects an output tag, such as outputTag<T>('late')`);
+  }
+  return tag;
 }
 
 /** Checks that `right` is a keyed stream of the same job as `left`. */

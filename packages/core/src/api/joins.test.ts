@@ -95,6 +95,9 @@ describe('join API', () => {
     expect(() => join.between(0, Number.POSITIVE_INFINITY)).toThrow(
       'the upper bound must be a finite number',
     );
+    expect(() => join.between(0, 5).sideOutputLeftLateData('late' as never)).toThrow(
+      "intervalJoin: sideOutputLeftLateData expects an output tag, such as outputTag<T>('late')",
+    );
     expect(() => join.between(0, 5).process((() => {}) as never)).toThrow(
       'intervalJoin: process expects an object with a processElement(left, right, ctx, out) method',
     );

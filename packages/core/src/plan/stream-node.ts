@@ -75,6 +75,9 @@ export type OperatorSpec =
       readonly kind: 'intervalJoin';
       readonly fn: ProcessJoinFunction<unknown, unknown, unknown>;
       readonly bounds: IntervalJoinBounds;
+      /** The side outputs late left and right records go to, by tag id; undefined: dropped and counted. */
+      readonly leftLateTag: string | undefined;
+      readonly rightLateTag: string | undefined;
     };
 
 /** Which right timestamps a left record at `t` joins: from `t + lowerMs` to `t + upperMs`. */

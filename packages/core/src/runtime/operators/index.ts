@@ -46,7 +46,10 @@ export function createOperator(
     case 'sink':
       return new SinkOperator(spec.sink);
     case 'intervalJoin':
-      return new IntervalJoinOperator(spec.fn, spec.bounds, keyed(spec, keySelector));
+      return new IntervalJoinOperator(spec.fn, spec.bounds, keyed(spec, keySelector), [
+        spec.leftLateTag,
+        spec.rightLateTag,
+      ]);
     default: {
       const unknownSpec: never = spec;
       throw new Error(`bug: no operator for kind '${(unknownSpec as OperatorSpec).kind}'`);

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { DataStream } from '../../api/data-stream.ts';
 import { intervalJoinOperator } from '../../api/interval-join.ts';
 import type { ProcessJoinFunction } from '../../contracts/join-functions.ts';
+import { outputTag } from '../../contracts/output-tag.ts';
 import { JobExecutionError } from '../../errors.ts';
 import type { IntervalJoinBounds } from '../../plan/stream-node.ts';
 import { LEFT, RIGHT, type Side, type TaggedRecord } from '../../plan/tagged-union.ts';
@@ -80,6 +81,29 @@ describe('IntervalJoinOperator', () => {
     harness.processElement(right(3), 200);
     expect(harness.outputValues()).toEqual(['1|3|150|200']);
     expect(harness.lateRecordsDropped).toBe(1);
+  });
+
+  it('sends late records to the late side output of their side, when set', async () => {
+    const leftLate = outputTag<Rec>('left-late');
+    const rightLate = outputTag<Rec>('right-late');
+    const harness = await createOperatorHarness<TaggedRecord<Rec>, string>(
+      (sides: DataStream<TaggedRecord<Rec>>) =>
+        intervalJoinOperator(
+          sides.keyBy((t) => t.value.key),
+          bounds(-100, 100),
+          pairs,
+          leftLate.id,
+          rightLate.id,
+        ),
+    );
+    harness.processWatermark(200);
+    harness.processElement(left(1), 150);
+    harness.processElement(right(2), 199);
+    harness.processElement(right(3), 200);
+    expect(harness.sideOutput(leftLate)).toEqual([{ value: { id: 1, key: 'k' }, timestamp: 150 }]);
+    expect(harness.sideOutput(rightLate)).toEqual([{ value: { id: 2, key: 'k' }, timestamp: 199 }]);
+    expect(harness.lateRecordsDropped).toBe(0);
+    expect(harness.outputValues()).toEqual([]);
   });
 
   it('honours exclusive bounds', async () => {

@@ -18,7 +18,8 @@ import { AbstractKeyedOperator } from './keyed.ts';
  * Both sides are buffered in keyed state, per key and timestamp (a map from timestamp to the
  * records with it), so that each record meets every record of the other side that came before
  * it; those that come after meet it in their turn. A record whose timestamp is below the
- * watermark is late: it is dropped and counted (`lateRecordsDropped`), as in Flink.
+ * watermark is late: it goes to its side's late side output if one is set, else it is dropped
+ * and counted (`lateRecordsDropped`), as in Flink.
  *
  * Cleanup. A buffered timestamp is removed by an event-time timer once no record that is not
  * late (timestamp >= watermark) could still join it. Flink removes it when the watermark reaches
@@ -92,16 +93,20 @@ export class IntervalJoinOperator extends AbstractKeyedOperator<TaggedRecord, un
   readonly #fn: ProcessJoinFunction<unknown, unknown, unknown>;
   readonly #bounds: IntervalJoinBounds;
   readonly #context: JoinContext;
+  /** Per side, the side output its late records go to (undefined: dropped and counted). */
+  readonly #lateTags: readonly [string | undefined, string | undefined];
   #buffers!: readonly [InternalMapState<number, unknown[]>, InternalMapState<number, unknown[]>];
 
   constructor(
     fn: ProcessJoinFunction<unknown, unknown, unknown>,
     bounds: IntervalJoinBounds,
     keySelector: (value: unknown) => Key,
+    lateTags: readonly [string | undefined, string | undefined] = [undefined, undefined],
   ) {
     super(keySelector);
     this.#fn = fn;
     this.#bounds = bounds;
+    this.#lateTags = lateTags;
     this.#context = new JoinContext(this);
   }
 
@@ -123,7 +128,9 @@ export class IntervalJoinOperator extends AbstractKeyedOperator<TaggedRecord, un
     const side = record.side;
     if (Number.isNaN(timestamp)) throw new IntervalJoinTimestampError(side === LEFT ? 'left' : 'right');
     if (timestamp < this.currentWatermark) {
-      this.metrics.lateRecordsDropped++;
+      const lateTag = this.#lateTags[side];
+      if (lateTag === undefined) this.metrics.lateRecordsDropped++;
+      else this.output.collectSide(lateTag, record.value, timestamp);
       return;
     }
     this.setKeyOf(record);
