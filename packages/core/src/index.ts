@@ -12,7 +12,18 @@ export {
 export { ConnectedStreams, KeyedConnectedStreams } from './api/connected-streams.ts';
 export { DataStream, KeyedStream, SingleOutputStream, SinkHandle } from './api/data-stream.ts';
 export { type NodeOptions, StreamExecutionEnvironment } from './api/environment.ts';
+export { IntervalJoin, IntervalJoined } from './api/interval-join.ts';
 export { defineJob, type JobBuilder, type JobConfig, type JobDefinition } from './api/job.ts';
+export {
+  CoGroupEqualTo,
+  CoGroupedStreams,
+  CoGroupWhere,
+  JoinEqualTo,
+  JoinedStreams,
+  JoinWhere,
+  WindowedCoGroup,
+  WindowedJoin,
+} from './api/joined-streams.ts';
 export { WindowedStream } from './api/windowed-stream.ts';
 export {
   RecordNotSerializableError,
@@ -73,6 +84,13 @@ export type {
   WindowContext,
   WindowResultFunction,
 } from './contracts/functions.ts';
+export type {
+  CoGroupFunction,
+  FlatJoinFunction,
+  JoinFunction,
+  ProcessJoinContext,
+  ProcessJoinFunction,
+} from './contracts/join-functions.ts';
 export { OutputTag, outputTag } from './contracts/output-tag.ts';
 export type { Sink, SinkWriter, SinkWriterContext } from './contracts/sink.ts';
 export {
@@ -95,6 +113,7 @@ export {
   runJob,
   startJob,
 } from './execution/run-job.ts';
+export { IntervalJoinTimestampError } from './runtime/operators/interval-join.ts';
 export {
   BroadcastStateError,
   type BroadcastStateErrorCode,

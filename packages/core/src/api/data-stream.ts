@@ -28,6 +28,9 @@ import {
   type NodeOptions,
   type StreamExecutionEnvironment,
 } from './environment.ts';
+import { IntervalJoin, requireKeyedStream } from './interval-join.ts';
+import { CoGroupedStreams, JoinedStreams } from './joined-streams.ts';
+import { requireStreamOfJob } from './keyed-union.ts';
 import { WindowedStream } from './windowed-stream.ts';
 
 function requireFunction(value: unknown, operation: string, what = 'function'): void {
@@ -201,6 +204,24 @@ export class DataStream<T> {
     );
   }
 
+  // Joins: window join and co-group (api/joined-streams.ts).
+
+  /**
+   * Joins this stream with `other` in windows: `join(other).where(key).equalTo(otherKey)
+   * .window(tumbling(seconds(10))).apply((left, right) => ...)` emits every pair with equal keys in
+   * the same window when the window fires.
+   */
+  join<R>(other: DataStream<R>): JoinedStreams<T, R> {
+    requireStreamOfJob(this, other, 'join');
+    return new JoinedStreams<T, R>(this, other);
+  }
+
+  /** Groups this stream and `other` by key and window: the co-group function sees both sides' records. */
+  coGroup<R>(other: DataStream<R>): CoGroupedStreams<T, R> {
+    requireStreamOfJob(this, other, 'coGroup');
+    return new CoGroupedStreams<T, R>(this, other);
+  }
+
   /** Prints each record as a line on stdout (prefixed with the subtask number when parallel). */
   print(options: PrintOptions<T> = {}): SinkHandle {
     return this.sinkTo(printSink(options));
@@ -334,6 +355,15 @@ export class KeyedStream<K extends Key, T> extends DataStream<T> {
   reduce(fn: ReduceFunction<T>): SingleOutputStream<T> {
     requireFunction(fn, 'reduce');
     return this.keyedTransform<T>('reduce', { kind: 'reduce', fn: fn as ReduceFunction<unknown> });
+  }
+
+  /**
+   * Joins each record with the records of `other` (keyed the same way) whose timestamps lie in an
+   * interval around its own: `intervalJoin(other).between(-5_000, 5_000).process(fn)`.
+   */
+  intervalJoin<R>(other: KeyedStream<K, R>): IntervalJoin<K, T, R> {
+    requireKeyedStream(this as KeyedStream<Key, unknown>, other);
+    return new IntervalJoin<K, T, R>(this, other);
   }
 
   /** Groups each key's records into windows. */

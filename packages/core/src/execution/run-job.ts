@@ -23,7 +23,7 @@ export interface JobResult {
   collected<T = unknown>(name: string): T[];
   /** Per operator and subtask counters of the last attempt. */
   readonly metrics: readonly OperatorMetricsReport[];
-  /** Late records dropped by windows (not sent to a side output), summed over subtasks. */
+  /** Late records dropped by windows (not sent to a side output) and interval joins, summed over subtasks. */
   readonly lateRecordsDropped: number;
   /** Records read by all sources in the last attempt (after a restore: since the checkpoint). */
   readonly sourceRecords: number;

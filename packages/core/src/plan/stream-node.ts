@@ -10,6 +10,7 @@ import type {
   WatermarkOptions,
   WindowResultFunction,
 } from '../contracts/functions.ts';
+import type { ProcessJoinFunction } from '../contracts/join-functions.ts';
 import type { Sink } from '../contracts/sink.ts';
 import type { Source } from '../contracts/source.ts';
 import type { Key } from '../state/key-groups.ts';
@@ -71,7 +72,23 @@ export type OperatorSpec =
     }
   | { readonly kind: 'timestamps'; readonly options: WatermarkOptions<unknown> }
   | { readonly kind: 'sink'; readonly sink: Sink<unknown> }
-  | CoOperatorSpec;
+  | CoOperatorSpec
+  | {
+      readonly kind: 'intervalJoin';
+      readonly fn: ProcessJoinFunction<unknown, unknown, unknown>;
+      readonly bounds: IntervalJoinBounds;
+      /** The side outputs late left and right records go to, by tag id; undefined: dropped and counted. */
+      readonly leftLateTag: string | undefined;
+      readonly rightLateTag: string | undefined;
+    };
+
+/** Which right timestamps a left record at `t` joins: from `t + lowerMs` to `t + upperMs`. */
+export interface IntervalJoinBounds {
+  readonly lowerMs: number;
+  readonly upperMs: number;
+  readonly lowerInclusive: boolean;
+  readonly upperInclusive: boolean;
+}
 
 /**
  * One operator of the logical graph as the API builds it. Functions live here, which is why the

@@ -27,7 +27,7 @@ export interface OperatorMetrics {
   recordsIn: number;
   /** Not counted by any operator yet. */
   recordsOut: number;
-  /** Records a window dropped as too late (no late side output set). */
+  /** Records a window or an interval join dropped as too late (no late side output set). */
   lateRecordsDropped: number;
 }
 

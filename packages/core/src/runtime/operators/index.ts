@@ -3,6 +3,7 @@ import type { Key } from '../../state/key-groups.ts';
 import type { StreamOperator } from '../operator.ts';
 import { BroadcastProcessOperator, KeyedBroadcastProcessOperator } from './broadcast-process.ts';
 import { CoFlatMapOperator, CoMapOperator, CoProcessOperator, KeyedCoProcessOperator } from './co-process.ts';
+import { IntervalJoinOperator } from './interval-join.ts';
 import { KeyedProcessOperator } from './keyed-process.ts';
 import { KeyedReduceOperator } from './keyed-reduce.ts';
 import { ProcessOperator } from './process.ts';
@@ -58,6 +59,11 @@ export function createOperator(
       return new BroadcastProcessOperator(spec.fn, spec.descriptors);
     case 'keyedBroadcastProcess':
       return new KeyedBroadcastProcessOperator(spec.fn, keyed(spec, keySelector), spec.descriptors);
+    case 'intervalJoin':
+      return new IntervalJoinOperator(spec.fn, spec.bounds, keyed(spec, keySelector), [
+        spec.leftLateTag,
+        spec.rightLateTag,
+      ]);
     default: {
       const unknownSpec: never = spec;
       throw new Error(`bug: no operator for kind '${(unknownSpec as OperatorSpec).kind}'`);
