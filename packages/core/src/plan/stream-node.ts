@@ -1,3 +1,4 @@
+import type { ResolvedAsyncOptions } from '../contracts/async-io.ts';
 import type {
   AggregateFunction,
   FilterFunction,
@@ -69,7 +70,14 @@ export type OperatorSpec =
       readonly lateTag: string | undefined;
     }
   | { readonly kind: 'timestamps'; readonly options: WatermarkOptions<unknown> }
-  | { readonly kind: 'sink'; readonly sink: Sink<unknown> };
+  | { readonly kind: 'sink'; readonly sink: Sink<unknown> }
+  | {
+      readonly kind: 'async';
+      readonly fn: (value: unknown) => unknown;
+      readonly options: ResolvedAsyncOptions;
+      /** Whether each result is an iterable of records (`flatMapAsync`) rather than one record. */
+      readonly flat: boolean;
+    };
 
 /**
  * One operator of the logical graph as the API builds it. Functions live here, which is why the

@@ -1,6 +1,7 @@
 import type { OperatorSpec } from '../../plan/stream-node.ts';
 import type { Key } from '../../state/key-groups.ts';
 import type { StreamOperator } from '../operator.ts';
+import { AsyncWaitOperator } from './async-wait.ts';
 import { KeyedProcessOperator } from './keyed-process.ts';
 import { KeyedReduceOperator } from './keyed-reduce.ts';
 import { ProcessOperator } from './process.ts';
@@ -44,6 +45,8 @@ export function createOperator(
       return new TimestampsAndWatermarksOperator(spec.options);
     case 'sink':
       return new SinkOperator(spec.sink);
+    case 'async':
+      return new AsyncWaitOperator(spec.fn, spec.options, spec.flat);
     default: {
       const unknownSpec: never = spec;
       throw new Error(`bug: no operator for kind '${(unknownSpec as OperatorSpec).kind}'`);
