@@ -33,7 +33,7 @@ const MIN_LATENCY_MS = 1;
 const MAX_LATENCY_MS = 20;
 
 /** The service's value for an id (what the output is checked against). */
-const valueOf = (id: number): number => (Math.imul(id, 2654435761) >>> 0) % 1_000_003;
+const serviceValue = (id: number): number => (Math.imul(id, 2654435761) >>> 0) % 1_000_003;
 
 /** A pseudo-random latency per request, 1–20 ms, from a seeded generator. */
 function latencies(seed: number): () => number {
@@ -44,7 +44,7 @@ function latencies(seed: number): () => number {
   };
 }
 
-/** The lookup service: GET /lookup?id=N answers valueOf(N) as text after a random 1–20 ms. */
+/** The lookup service: GET /lookup?id=N answers serviceValue(N) as text after a random 1–20 ms. */
 async function startService(): Promise<{ server: Server; port: number }> {
   const nextLatency = latencies(42);
   const server = createServer((request, response) => {
@@ -53,7 +53,7 @@ async function startService(): Promise<{ server: Server; port: number }> {
       response.writeHead(400).end('bad id');
       return;
     }
-    setTimeout(() => response.end(String(valueOf(id))), nextLatency());
+    setTimeout(() => response.end(String(serviceValue(id))), nextLatency());
   });
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -68,7 +68,7 @@ async function awaitPerRecordLoop(port: number, records: number): Promise<AsyncI
   for (let id = 0; id < records; id++) out.push({ id, value: await lookup(port, id) });
   const seconds = (performance.now() - start) / 1000;
   for (const { id, value } of out)
-    if (value !== valueOf(id)) throw new Error(`loop: wrong value for id ${id}`);
+    if (value !== serviceValue(id)) throw new Error(`loop: wrong value for id ${id}`);
   return { records, seconds, recordsPerSecond: records / seconds };
 }
 
@@ -81,7 +81,7 @@ function checkOutput(output: readonly Enriched[], records: number, ordered: bool
   for (const { id, value, subtask } of output) {
     if (!(id >= 0 && id < records) || seen[id] === 1) throw new Error(`async I/O: id ${id} missing or twice`);
     seen[id] = 1;
-    if (value !== valueOf(id)) throw new Error(`async I/O: wrong value for id ${id}`);
+    if (value !== serviceValue(id)) throw new Error(`async I/O: wrong value for id ${id}`);
     if (ordered) {
       const last = lastIdOf.get(subtask) ?? -1;
       if (id <= last)
