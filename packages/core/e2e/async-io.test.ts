@@ -28,7 +28,7 @@ const bySeq = (records: readonly Enriched[]): { seq: number; out: number }[] =>
   records.map(({ seq, out }) => ({ seq, out })).sort((a, b) => a.seq - b.seq);
 
 describe('mapAsync, end to end on worker threads', () => {
-  it('matches a plain loop at parallelism 1, 2 and 4, ordered and unordered, keeping order and watermarks', async () => {
+  it('matches a plain loop at parallelism 1, 2 and 4, ordered and unordered, chained to its source or behind a rebalance, keeping order and watermarks', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(
@@ -38,14 +38,15 @@ describe('mapAsync, end to end on worker threads', () => {
         fc.constantFrom(1, 2, 4),
         fc.boolean(),
         fc.integer({ min: 1, max: 64 }),
-        async (input, parallelism, ordered, capacity) => {
-          const args: AsyncIoArgs = { input, ordered, capacity, respond: 'turns' };
+        fc.boolean(),
+        async (input, parallelism, ordered, capacity, rebalance) => {
+          const args: AsyncIoArgs = { input, ordered, capacity, respond: 'turns', rebalance };
           const result = await runJob<AsyncIoArgs>(job, { parallelism, args });
           const out = result.collected<Enriched>('enriched');
           expect(bySeq(out)).toEqual(expected(input));
           // No result reached the next operator behind a watermark that had passed it.
           expect(out.filter((r) => r.late)).toEqual([]);
-          if (ordered) {
+          if (ordered && !rebalance) {
             // Each subtask reads its split in order; ordered mode hands its results on in that order.
             for (let s = 0; s < parallelism; s++) {
               const seqs = out.filter((r) => r.subtask === s).map((r) => r.seq);

@@ -17,6 +17,8 @@ export interface AsyncIoArgs {
   /** Records whose lookup never answers: the timeout handler gives their result, if set. */
   readonly hangEvery?: number;
   readonly withTimeoutHandler?: boolean;
+  /** Records cross to other threads before the lookup (round-robin) instead of staying in their source's chain. */
+  readonly rebalance?: boolean;
 }
 
 export interface Lookup {
@@ -74,12 +76,13 @@ class Tag implements ProcessFunction<Lookup, Enriched> {
 
 /** Enriches numbered records through an async lookup; the records' event time is their number. */
 export default defineJob<AsyncIoArgs>({ name: 'async-io' }, (env, args) => {
-  env
+  const timed = env
     .fromCollection(
       args.input.map((v, seq) => ({ seq, v })),
       { uid: 'numbers' },
     )
-    .assignTimestamps({ timestamp: (r) => r.seq })
+    .assignTimestamps({ timestamp: (r) => r.seq });
+  (args.rebalance ? timed.rebalance() : timed)
     .mapAsync((record) => lookup(args, record), {
       ordered: args.ordered,
       capacity: args.capacity,
