@@ -365,7 +365,7 @@ const result: SuiteResult = {
       `Input rate = half the p=2 throughput of the same query in this run; ${LATENCY.measureMs / 1000} s measured`,
     asyncIo:
       `ids 0..${ASYNC_IO.records - 1} through mapAsync (p=2, capacity 100 per subtask, ordered and unordered) to a node:http service on 127.0.0.1 answering each after a pseudo-random 1-20 ms, ` +
-      `timed from the runJob call (worker start-up included) to its result; baseline: the same lookups one at a time with await, ${ASYNC_IO.loopRecords} records after 20 for warm-up, in the same child process; ` +
+      `timed at the service, from the first request it receives to the last answer it sends (so without the job's worker start-up); baseline: the same lookups one at a time with await, ${ASYNC_IO.loopRecords} records after 20 for warm-up, in the same child process, timed the same way; ` +
       'every run checks each id once with its value, and in ordered mode that each subtask emitted its ids in increasing order',
     memory: `a sink that sleeps (an I/O-bound sink: flush() returns a timer promise) ${SLOWDOWN}x the plain loop's time per event for each record it receives, at p=2; peak RSS as above`,
   },
