@@ -73,6 +73,22 @@ describe('mapAsync, end to end on worker threads', () => {
   }, 60_000);
 });
 
+describe('flatMapAsync', () => {
+  it('emits 0..n results per record, as a plain loop does, at parallelism 1, 2 and 4', async () => {
+    const flat = new URL('./jobs/async-flat.ts', import.meta.url);
+    const input = Array.from({ length: 2_000 }, (_, i) => ((i * 7919) % 1_001) - 500);
+    const expectedOut = input
+      .flatMap((v) => Array.from({ length: Math.abs(v) % 3 }, (_, i) => `${v}:${i}`))
+      .sort();
+    for (const parallelism of [1, 2, 4]) {
+      for (const ordered of [true, false]) {
+        const result = await runJob(flat, { parallelism, args: { input, ordered } });
+        expect(result.collected<string>('out').sort()).toEqual(expectedOut);
+      }
+    }
+  }, 120_000);
+});
+
 describe('mapAsync under the test driver (simulated time)', () => {
   const start = (args: Partial<AsyncIoArgs>, parallelism = 2) =>
     JobTestDriver.start<AsyncIoArgs>(job, {
