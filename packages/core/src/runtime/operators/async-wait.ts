@@ -65,8 +65,8 @@ class AsyncEntry {
  * task's clock: simulated in tests, so no test waits for real time. Results leave through the
  * normal output path within that step, so they travel in batches like any other records.
  *
- * Backpressure: at capacity the operator says `isFull`, and the task reads no more input. A batch
- * already being processed when it fills is queued whole (bounded by one batch).
+ * Backpressure: at capacity the operator says `isFull`, and the task reads no more input. The
+ * rest of the batch (or source poll) being processed when it fills waits in the list, queued.
  *
  * Checkpoints: every record not emitted yet (queued, in flight, done) is stored as list state,
  * `[value, timestamp]`, and re-issued when the job is restored — dealt round-robin over the
