@@ -16,6 +16,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, type as osType, release, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { type AsyncIoResult, asyncIoTarget, formatAsyncIoResult } from './async-io.ts';
 import { renderThroughputSvg } from './suite/chart.ts';
 import type { ContestantResult, ContestantSpec } from './suite/contestant.ts';
 import {
@@ -291,6 +292,28 @@ for (const [query, loopOf, events] of memoryRuns) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Async I/O (async-io.ts), in a child process of its own: mapAsync against an await-per-record loop.
+console.log(
+  '\nAsync I/O (lookups from a local HTTP service answering after 1-20 ms; ratios to an await-per-record loop in this run)',
+);
+const ASYNC_IO = quick ? { records: 3_000, loopRecords: 100 } : { records: 20_000, loopRecords: 300 };
+const asyncIo = JSON.parse(
+  execFileSync(
+    process.execPath,
+    [fileURLToPath(new URL('async-io.ts', here)), String(ASYNC_IO.records), '2', '100', '--json'],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, SLUICE_BENCH_LOOP_RECORDS: String(ASYNC_IO.loopRecords) },
+      timeout: 10 * 60_000,
+    },
+  )
+    .trim()
+    .split('\n')
+    .at(-1)!,
+) as AsyncIoResult;
+console.log(formatAsyncIoResult(asyncIo));
+
+// ---------------------------------------------------------------------------------------------
 // Micro-benchmarks (benchmarks/micro), in this process.
 console.log('\nMicro-benchmarks');
 let micro: SuiteResult['micro'];
@@ -309,6 +332,7 @@ if (existsSync(fileURLToPath(microUrl))) {
 
 // ---------------------------------------------------------------------------------------------
 const targets = evaluateTargets(throughput, latency, memory);
+targets.push(asyncIoTarget(asyncIo));
 const result: SuiteResult = {
   mode: quick ? 'quick' : 'full',
   startedAt: startedAt.toISOString(),
@@ -339,12 +363,17 @@ const result: SuiteResult = {
       `the generator's base time is a wall-clock start ${LATENCY.leadMs} ms ahead (worker start-up), its event rate the input rate, and the source releases each event only once the clock reaches its event time; ` +
       `each sink subtask records now - event time (performance.timeOrigin + performance.now(), µs) into an HDR histogram for events after the first ${LATENCY.warmupMs} ms; the histograms are encoded, sent at close and merged. ` +
       `Input rate = half the p=2 throughput of the same query in this run; ${LATENCY.measureMs / 1000} s measured`,
+    asyncIo:
+      `ids 0..${ASYNC_IO.records - 1} through mapAsync (p=2, capacity 100 per subtask, ordered and unordered) to a node:http service on 127.0.0.1 answering each after a pseudo-random 1-20 ms, ` +
+      `timed at the service, from the first request it receives to the last answer it sends (so without the job's worker start-up); baseline: the same lookups one at a time with await, ${ASYNC_IO.loopRecords} records after 20 for warm-up, in the same child process, timed the same way; ` +
+      'every run checks each id once with its value, and in ordered mode that each subtask emitted its ids in increasing order',
     memory: `a sink that sleeps (an I/O-bound sink: flush() returns a timer promise) ${SLOWDOWN}x the plain loop's time per event for each record it receives, at p=2; peak RSS as above`,
   },
   throughput,
   latency,
   memory,
   micro,
+  asyncIo,
   targets,
 };
 

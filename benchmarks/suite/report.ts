@@ -2,6 +2,7 @@
  * The suite's results as data (`latest.json`), the targets of the issue evaluated on them, and
  * the same as markdown tables (`latest.md`) and console lines.
  */
+import { type AsyncIoResult, formatAsyncIoResult } from '../async-io.ts';
 import type { ContestantResult } from './contestant.ts';
 import type { LatencySummary } from './latency.ts';
 
@@ -105,6 +106,8 @@ export interface SuiteResult {
   readonly latency: readonly LatencyRow[];
   readonly memory: readonly MemoryRow[];
   readonly micro: readonly MicroRow[] | { readonly unavailable: string };
+  /** mapAsync against an await-per-record loop (async-io.ts); absent in results from before it. */
+  readonly asyncIo?: AsyncIoResult;
   readonly targets: readonly Target[];
 }
 
@@ -367,6 +370,9 @@ export function markdownReport(result: SuiteResult): string {
     '',
     memoryTable(result.memory),
     '',
+    ...(result.asyncIo === undefined
+      ? []
+      : ['## Async I/O', '', '```', formatAsyncIoResult(result.asyncIo), '```', '']),
     '## Micro-benchmarks',
     '',
     microTable(result.micro),

@@ -47,6 +47,14 @@ export { collectionSource } from './connectors/collection-source.ts';
 export { type GeneratorOptions, generatorSource } from './connectors/generator-source.ts';
 export { type PrintOptions, printSink } from './connectors/print-sink.ts';
 export { splitRange } from './connectors/split.ts';
+export {
+  type AsyncFunction,
+  type AsyncOptions,
+  AsyncRequestFailedError,
+  type AsyncRetryOptions,
+  AsyncTimeoutError,
+  type RetryBackoff,
+} from './contracts/async-io.ts';
 export type {
   BroadcastContext,
   BroadcastProcessFunction,

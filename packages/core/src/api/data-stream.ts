@@ -1,4 +1,5 @@
 import { type PrintOptions, printSink } from '../connectors/print-sink.ts';
+import { type AsyncFunction, type AsyncOptions, resolveAsyncOptions } from '../contracts/async-io.ts';
 import type {
   FilterFunction,
   FlatMapFunction,
@@ -104,6 +105,53 @@ export class DataStream<T> {
     requireFunction(fn, 'flatMap');
     return this.transform('flatMap', { kind: 'flatMap', fn: fn as FlatMapFunction<unknown, unknown> });
   }
+
+  // Async I/O ------------------------------------------------------------------------------
+
+  /**
+   * Looks each record up asynchronously — an HTTP call, a query — with up to `capacity` requests
+   * in flight per subtask, and emits one result per record (Flink's `AsyncDataStream`). Results
+   * keep their record's timestamp. Ordered by default; see {@link AsyncOptions} for unordered
+   * results, the timeout, retries and the capacity (at which the operator backpressures).
+   * Records whose results are not out yet are part of checkpoints and are requested again after
+   * a restore.
+   *
+   * @example
+   * ```ts
+   * users.mapAsync(async (user) => ({ ...user, country: await geo.lookup(user.ip) }), {
+   *   capacity: 200,
+   *   timeoutMs: 2_000,
+   *   retry: { maxAttempts: 3, backoff: { kind: 'exponential', initialDelayMs: 50, maxDelayMs: 500 } },
+   * });
+   * ```
+   */
+  mapAsync<R>(fn: AsyncFunction<T, R>, options?: AsyncOptions<T, R>): SingleOutputStream<R> {
+    requireFunction(fn, 'mapAsync');
+    const resolved = resolveAsyncOptions('mapAsync', options as AsyncOptions<never, never> | undefined);
+    return this.transform('mapAsync', {
+      kind: 'async',
+      fn: fn as (value: unknown) => unknown,
+      options: resolved,
+      flat: false,
+    });
+  }
+
+  /** As {@link mapAsync}, with any number of results per record: the promise gives an iterable (an array). */
+  flatMapAsync<R>(
+    fn: AsyncFunction<T, Iterable<R>>,
+    options?: AsyncOptions<T, Iterable<R>>,
+  ): SingleOutputStream<R> {
+    requireFunction(fn, 'flatMapAsync');
+    const resolved = resolveAsyncOptions('flatMapAsync', options as AsyncOptions<never, never> | undefined);
+    return this.transform('flatMapAsync', {
+      kind: 'async',
+      fn: fn as (value: unknown) => unknown,
+      options: resolved,
+      flat: true,
+    });
+  }
+
+  // -----------------------------------------------------------------------------------------
 
   filter(fn: FilterFunction<T>): SingleOutputStream<T> {
     requireFunction(fn, 'filter');

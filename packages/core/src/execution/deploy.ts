@@ -104,6 +104,8 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
       writersBySource.set(key, [...(writersBySource.get(key) ?? []), writer]);
     }
 
+    // The task does not exist yet when its operators are set up: their wake-ups reach it once it does.
+    let wakeTask = (): void => {};
     const chain = buildOperatorChain(
       {
         jobName: env.jobName,
@@ -122,6 +124,7 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
         sendOnSuccess: options.sendOnSuccess,
         checkpointing: options.checkpoints !== undefined,
         restore: options.restore,
+        wake: () => wakeTask(),
       },
     );
     const { members, tracker, outputOf } = chain;
@@ -183,6 +186,11 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
       const headMember = members.find((m) => m.node === vertex.head)!;
       task = new Task({ ...base, input: { gate, head: headMember } });
     }
+    const slotDoorbell = resources.doorbells[slotIndex]!;
+    wakeTask = () => {
+      task.requestStep();
+      slotDoorbell.ring();
+    };
     deployed.push({ task, tracker, members: chain.info });
   }
   return deployed;

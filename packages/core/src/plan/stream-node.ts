@@ -1,3 +1,4 @@
+import type { ResolvedAsyncOptions } from '../contracts/async-io.ts';
 import type {
   AggregateFunction,
   FilterFunction,
@@ -80,6 +81,13 @@ export type OperatorSpec =
       /** The side outputs late left and right records go to, by tag id; undefined: dropped and counted. */
       readonly leftLateTag: string | undefined;
       readonly rightLateTag: string | undefined;
+    }
+  | {
+      readonly kind: 'async';
+      readonly fn: (value: unknown) => unknown;
+      readonly options: ResolvedAsyncOptions;
+      /** Whether each result is an iterable of records (`flatMapAsync`) rather than one record. */
+      readonly flat: boolean;
     };
 
 /** Which right timestamps a left record at `t` joins: from `t + lowerMs` to `t + upperMs`. */

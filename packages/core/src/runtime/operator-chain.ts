@@ -38,6 +38,8 @@ export interface ChainEnvironment {
   readonly checkpointing: boolean;
   /** After a restore: the state of an operator's subtask. */
   readonly restore: StateLookup | undefined;
+  /** An operator has work from outside a step (see `OperatorSetup.wake`): step its task soon. */
+  readonly wake: () => void;
 }
 
 export interface MemberInfo {
@@ -124,6 +126,7 @@ export function buildOperatorChain(spec: ChainSpec, env: ChainEnvironment): Oper
       sendToCoordinator: env.sendToCoordinator,
       sendOnSuccess: env.sendOnSuccess,
       checkpointing: env.checkpointing,
+      wake: env.wake,
     });
     const restored = env.restore?.(id, subtask.subtaskIndex, subtask.parallelism, subtask.keyGroups);
     if (restored !== undefined && operator.restoreState !== undefined) operator.restoreState(restored);

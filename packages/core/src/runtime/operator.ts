@@ -49,6 +49,12 @@ export interface OperatorSetup {
   readonly sendOnSuccess: (channel: string, payload: unknown) => void;
   /** Whether the job takes checkpoints. */
   readonly checkpointing: boolean;
+  /**
+   * Asks for a step of the operator's task soon, from outside one (an async request settled):
+   * the task asks every operator for `nextProcessingTimeDeadline` again at its next step, and
+   * the slot's doorbell rings. Call it once per burst of work, not per record.
+   */
+  readonly wake: () => void;
 }
 
 /**
@@ -109,6 +115,17 @@ export interface StreamOperator<IN, OUT> {
   restoreState?(state: RestoredOperatorState): void;
   /** Checkpoint `checkpointId` is complete: its metadata is durable (two-phase commit sinks commit here). */
   notifyCheckpointComplete?(checkpointId: number): void | Promise<void>;
+  /**
+   * Whether the operator can take no more records for now (async I/O at its capacity): the task
+   * then reads no input and its source polls nothing until this says otherwise (backpressure).
+   */
+  isFull?(): boolean;
+  /**
+   * Whether work started by records already taken is still going on (async requests in flight
+   * or waiting to be emitted): at end of input the task keeps stepping, so that completions,
+   * timeouts and retries run on its clock, until no operator has any, and only then finishes.
+   */
+  hasPendingWork?(): boolean;
 }
 
 /** Keyed state and timers of one key group, as stored in a checkpoint. */

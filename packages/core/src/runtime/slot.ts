@@ -52,6 +52,8 @@ export async function runSlotLoop(options: SlotLoopOptions): Promise<void> {
   let tasks = options.tasks.slice();
   // When to give the event loop a turn is a matter of real time, whatever the tasks' clock says.
   let lastYieldMs = performance.now();
+  // The doorbell sequence at which the loop last waited a turn for async requests (see below).
+  let yieldedAtSequence: number | undefined;
   while (tasks.length > 0) {
     if (control.isCancelled) throw new SlotCancelledError();
     const seen = doorbell.sequence;
@@ -91,6 +93,14 @@ export async function runSlotLoop(options: SlotLoopOptions): Promise<void> {
     // Cap the sleep so a lost wake-up can only cost a little latency, never a hang.
     const timeoutMs = Math.max(0, Math.min(deadline - clock(), 50));
     if (simulatedTime !== undefined && timeoutMs > 0 && waiting.length === 0) {
+      // Async requests in flight settle on the event loop, and ring the doorbell when they do:
+      // give them one macrotask turn before saying the slot is idle, so that a request that
+      // settles without time passing is not reported as pending work the driver never sees.
+      if (yieldedAtSequence !== seen && tasks.some((t) => t.hasPendingWork)) {
+        yieldedAtSequence = seen;
+        await yieldToEventLoop();
+        continue;
+      }
       simulatedTime.reportIdle(seen);
     }
     if (timeoutMs === 0) {

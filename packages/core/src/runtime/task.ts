@@ -65,6 +65,8 @@ export class Task implements InputHandler, SourceOutput<unknown> {
   readonly #chain: readonly ChainMember[];
   readonly #writers: readonly RecordWriter[];
   readonly #tracker: FailureTracker;
+  /** The chain's operators that can be full or have work pending (async I/O); usually none. */
+  readonly #asyncOperators: readonly StreamOperator<unknown, unknown>[];
   #phase: Phase = 'running';
   /** A sink's flush (or the end-of-input sequence) in progress; no input is taken meanwhile. */
   #waiting: Promise<void> | undefined;
@@ -84,6 +86,9 @@ export class Task implements InputHandler, SourceOutput<unknown> {
     this.#chain = options.chain;
     this.#writers = options.writers;
     this.#tracker = options.tracker;
+    this.#asyncOperators = options.chain
+      .map((member) => member.operator)
+      .filter((operator) => operator.isFull !== undefined || operator.hasPendingWork !== undefined);
   }
 
   get isFinished(): boolean {
@@ -115,8 +120,34 @@ export class Task implements InputHandler, SourceOutput<unknown> {
     return false;
   }
 
-  /** The gate stops reading when output is full or a batch waits for its keys' state. */
-  readonly #blocked = (): boolean => this.#waiting !== undefined || this.#isBlocked();
+  /** Whether an operator of the chain (async I/O at its capacity) takes no more records for now. */
+  #operatorFull(): boolean {
+    const operators = this.#asyncOperators;
+    for (let i = 0; i < operators.length; i++) if (operators[i]!.isFull?.() === true) return true;
+    return false;
+  }
+
+  /** Whether an operator of the chain still has requests in flight or results to emit. */
+  get hasPendingWork(): boolean {
+    const operators = this.#asyncOperators;
+    for (let i = 0; i < operators.length; i++) if (operators[i]!.hasPendingWork?.() === true) return true;
+    return false;
+  }
+
+  /**
+   * An operator has work from outside a step (an async request settled): its deadline is asked
+   * again at the next step, which therefore calls `advanceProcessingTime`. The caller rings the
+   * slot's doorbell.
+   */
+  requestStep(): void {
+    this.#timerDeadlineMs = Number.NEGATIVE_INFINITY;
+  }
+
+  /**
+   * The gate stops reading when output is full, a batch waits for its keys' state, or an
+   * operator is at its capacity.
+   */
+  readonly #blocked = (): boolean => this.#waiting !== undefined || this.#isBlocked() || this.#operatorFull();
 
   /** Does a bounded amount of work; returns whether anything happened. */
   step(nowMs: number): boolean {
@@ -158,7 +189,12 @@ export class Task implements InputHandler, SourceOutput<unknown> {
     }
 
     if (this.options.source !== undefined) {
-      if (!this.#sourcePending && nowMs >= this.#sourceSleepUntilMs && !this.#inputEnded) {
+      if (
+        !this.#sourcePending &&
+        nowMs >= this.#sourceSleepUntilMs &&
+        !this.#inputEnded &&
+        !this.#operatorFull()
+      ) {
         progressed = this.#pollSource(nowMs) || progressed;
       }
     } else if (this.options.input !== undefined && !this.#inputEnded) {
@@ -168,7 +204,7 @@ export class Task implements InputHandler, SourceOutput<unknown> {
     }
 
     if (progressed) this.#afterInput();
-    if (this.#inputEnded && this.#waiting === undefined && !this.#isBlocked()) {
+    if (this.#inputEnded && this.#waiting === undefined && !this.#isBlocked() && !this.hasPendingWork) {
       this.#startFinishing();
       return true;
     }

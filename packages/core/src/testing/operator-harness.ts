@@ -251,6 +251,8 @@ export class OperatorHarness<IN, OUT> {
       sendToCoordinator: notASink,
       sendOnSuccess: notASink,
       checkpointing: false,
+      // The harness steps only when the test calls it; it asks for deadlines after every call.
+      wake: () => {},
     });
     const restored = restoreFromSnapshots(restore, {
       operatorId: this.operatorId,

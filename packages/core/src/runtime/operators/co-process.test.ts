@@ -36,6 +36,7 @@ function setUp(operator: StreamOperator<unknown, unknown>, keyed: HeapKeyedState
     sendToCoordinator: () => {},
     sendOnSuccess: () => {},
     checkpointing: false,
+    wake: () => {},
   });
   return events;
 }

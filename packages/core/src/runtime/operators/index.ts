@@ -1,6 +1,7 @@
 import type { OperatorSpec } from '../../plan/stream-node.ts';
 import type { Key } from '../../state/key-groups.ts';
 import type { StreamOperator } from '../operator.ts';
+import { AsyncWaitOperator } from './async-wait.ts';
 import { BroadcastProcessOperator, KeyedBroadcastProcessOperator } from './broadcast-process.ts';
 import { CoFlatMapOperator, CoMapOperator, CoProcessOperator, KeyedCoProcessOperator } from './co-process.ts';
 import { IntervalJoinOperator } from './interval-join.ts';
@@ -64,6 +65,8 @@ export function createOperator(
         spec.leftLateTag,
         spec.rightLateTag,
       ]);
+    case 'async':
+      return new AsyncWaitOperator(spec.fn, spec.options, spec.flat);
     default: {
       const unknownSpec: never = spec;
       throw new Error(`bug: no operator for kind '${(unknownSpec as OperatorSpec).kind}'`);
