@@ -6,10 +6,11 @@ import { HeapKeyedStateBackend } from './heap-keyed-state-backend.ts';
 import { StateTable } from './state-table.ts';
 
 describeKeyedStateBackendContract<HeapKeyedStateBackend>('HeapKeyedStateBackend', {
-  create: async ({ maxParallelism = MAX_P, keyGroupRange } = {}) =>
+  create: async ({ maxParallelism = MAX_P, keyGroupRange, clock } = {}) =>
     new HeapKeyedStateBackend({
       maxParallelism,
       keyGroupRange: keyGroupRange ?? new KeyGroupRange(0, maxParallelism - 1),
+      ...(clock === undefined ? {} : { clock }),
     }),
   construct: (options) => new HeapKeyedStateBackend(options),
   dispose: async () => {},

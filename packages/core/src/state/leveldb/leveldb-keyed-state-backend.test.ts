@@ -41,7 +41,13 @@ function freshDir(): string {
 }
 
 async function openBackend(
-  options: { cacheMaxKeys?: number; range?: KeyGroupRange; directory?: string; maxParallelism?: number } = {},
+  options: {
+    cacheMaxKeys?: number;
+    range?: KeyGroupRange;
+    directory?: string;
+    maxParallelism?: number;
+    clock?: () => number;
+  } = {},
 ): Promise<LevelDbKeyedStateBackend> {
   const maxParallelism = options.maxParallelism ?? MAX_P;
   const backend = new LevelDbKeyedStateBackend({
@@ -49,6 +55,7 @@ async function openBackend(
     keyGroupRange: options.range ?? new KeyGroupRange(0, maxParallelism - 1),
     directory: options.directory ?? freshDir(),
     cacheMaxKeys: options.cacheMaxKeys ?? 2,
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
   await backend.open();
   return backend;
@@ -59,9 +66,10 @@ function fullHeap(): HeapKeyedStateBackend {
 }
 
 describeKeyedStateBackendContract<LevelDbKeyedStateBackend>('LevelDbKeyedStateBackend', {
-  create: ({ maxParallelism, keyGroupRange, cacheMaxKeys } = {}) =>
+  create: ({ maxParallelism, keyGroupRange, cacheMaxKeys, clock } = {}) =>
     openBackend({
       ...(maxParallelism === undefined ? {} : { maxParallelism }),
+      ...(clock === undefined ? {} : { clock }),
       ...(keyGroupRange === undefined ? {} : { range: keyGroupRange }),
       ...(cacheMaxKeys === undefined ? {} : { cacheMaxKeys }),
     }),

@@ -52,7 +52,7 @@ import {
 import type { StateDescriptor } from '../descriptors.ts';
 import { describeKey, StateArgumentError, StateError } from '../errors.ts';
 import type { Key } from '../key-groups.ts';
-import { type AnyKeyedState, createKeyedState } from '../kinds.ts';
+import type { AnyKeyedState } from '../kinds.ts';
 import { RestoredEntries, restoredRecords } from './bulk-restore.ts';
 import {
   decodeRecordKey,
@@ -67,6 +67,7 @@ import type { PackedBuffers } from './level-store/wire.ts';
 import {
   CachedKey,
   DIRTY,
+  LevelDbEntryCursor,
   LevelDbStateCache,
   LevelDbStateCell,
   NsSlot,
@@ -274,7 +275,11 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
     const cache = this.#cache;
     const knownId = cache.existingIdOf(descriptor.name);
     const id = knownId ?? cache.idOf(descriptor.name);
-    const state = createKeyedState(descriptor, new LevelDbStateCell(cache, id, descriptor.name));
+    const state = this.newStateObject(
+      descriptor,
+      new LevelDbStateCell(cache, id, descriptor.name),
+      () => new LevelDbEntryCursor(cache, id),
+    );
     if (knownId !== undefined) {
       this.#checkRestoredTail(state, id);
       this.#adopt(state, id);
@@ -543,19 +548,28 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
    * Every entry of every state in key group `keyGroup`, as plain data in the heap backend's
    * format (lists as arrays, maps as `[key, value]` pairs), including states not registered.
    * Point-in-time as of the call: dirty entries are serialised synchronously, written, and the
-   * key group read from a LevelDB snapshot; later state changes do not show.
+   * key group read from a LevelDB snapshot; later state changes do not show. Values of registered
+   * states with TTL that are expired as of the call are left out (unless `ttl.cleanup.inSnapshots`
+   * is `false`).
    */
   async snapshotKeyGroup(keyGroup: number): Promise<KeyGroupSnapshotEntry[]> {
     this.indexOfKeyGroup(keyGroup, 'snapshotKeyGroup');
     this.#openDb('snapshotKeyGroup');
+    const nowMs = this.clock();
     const snapshot = await this.#flushAndSnapshot();
     const out: KeyGroupSnapshotEntry[] = [];
+    const cache = this.#cache;
     try {
       for await (const page of snapshot.range(keyGroupBound(keyGroup), keyGroupBound(keyGroup + 1), false)) {
         for (const [recordKey, bytes] of page) {
           const record = decodeRecordKey(recordKey);
           if (record.stateName === undefined) continue; // a manifest
-          out.push([record.stateName, record.key, record.namespace, packr.unpack(bytes)]);
+          const id = cache.existingIdOf(record.stateName);
+          const codec = id === undefined ? undefined : this.registeredState(record.stateName);
+          const stored: unknown = packr.unpack(bytes);
+          // Expired values of TTL state are left out (see KeyedState.pruneEncoded).
+          const value = codec === undefined ? stored : codec.pruneEncoded(stored, nowMs);
+          if (value !== undefined) out.push([record.stateName, record.key, record.namespace, value]);
         }
       }
     } catch (cause) {
