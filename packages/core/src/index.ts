@@ -88,11 +88,11 @@ export {
   valueState,
 } from './state/descriptors.ts';
 export type { Key } from './state/key-groups.ts';
+export type { AggregatingState, ListState, MapState, ReducingState, ValueState } from './state/state.ts';
 export type {
   StateTtlConfig,
   TtlIncrementalCleanup,
   TtlStateVisibility,
   TtlUpdateType,
 } from './state/ttl/ttl-config.ts';
-export type { AggregatingState, ListState, MapState, ReducingState, ValueState } from './state/state.ts';
 export * from './time/index.ts';
