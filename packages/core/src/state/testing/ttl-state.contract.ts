@@ -264,8 +264,8 @@ export function describeTtlContract(name: string, subject: TtlBackendUnderTest):
         updateType: 'onCreateAndWrite',
         visibility: 'neverReturnExpired',
         cleanupInSnapshots: true,
-        entriesPerAccess: 5,
-        entriesPerBatch: 100,
+        entriesPerAccess: 0,
+        entriesPerBatch: 256,
       });
     });
   });
