@@ -222,6 +222,34 @@ export function describeTtlContract(name: string, subject: TtlBackendUnderTest):
       }
     });
 
+    it('refuses to restore values checkpointed without TTL into a state with TTL', async () => {
+      const clock = new TestClock();
+      const plain = await subject.create({ clock: clock.read });
+      const withTtl = await subject.create({ clock: clock.read });
+      try {
+        await use(plain, 'k');
+        plain.getState(valueState<number>('v')).update(1);
+        plain.getState(listState<number>('l')).add(1);
+        plain.getState(mapState<string, number>('m')).put('x', 1);
+        const ttl = { ttlMs: 10 };
+        withTtl.getState(valueState<number>('v', { ttl }));
+        withTtl.getState(listState<number>('l', { ttl }));
+        withTtl.getState(mapState<string, number>('m', { ttl }));
+        for (const entry of await snapshotAll(plain)) {
+          const restore = async () => withTtl.restoreKeyGroup(kgOf(entry[1]), [entry]);
+          await expect(restore(), entry[0]).rejects.toThrow(
+            expect.objectContaining({
+              code: 'SLUICE_STATE_RESTORE_INVALID',
+              message: expect.stringContaining('with TTL'),
+            }),
+          );
+        }
+      } finally {
+        await subject.dispose(plain);
+        await subject.dispose(withTtl);
+      }
+    });
+
     it('refuses a bad TTL config with a StateArgumentError naming the state and the option', () => {
       const bad = (ttl: unknown, option: string, message: RegExp) => {
         let error: unknown;
