@@ -540,3 +540,38 @@ const workerEntry = new URL('./leveldb-keyed-state-backend.test-worker.ts', impo
 function startWorker(data: LevelDbWorkerData): Promise<LevelDbWorkerResult> {
   return runTsWorker<LevelDbWorkerResult>(workerEntry, data);
 }
+
+describe('LevelDbKeyedStateBackend with state TTL', () => {
+  it('cleans up expired values of cached keys in the background and writes the removals back; keys on disk when read', async () => {
+    let now = 0;
+    const backend = await openBackend({ cacheMaxKeys: 2, clock: () => now });
+    try {
+      const session = backend.getState(
+        valueState<number>('session', {
+          ttl: { ttlMs: 10, cleanup: { inSnapshots: false, incremental: { entriesPerBatch: 100 } } },
+        }),
+      );
+      const keys = ['k0', 'k1', 'k2', 'k3', 'k4'];
+      for (const key of keys) {
+        await use(backend, key);
+        session.update(1);
+        const w = backend.evict();
+        if (w !== undefined) await w;
+      }
+      const stored = async () => (await snapshotAll(backend)).length; // inSnapshots off: what is stored
+      const cached = backend.numCachedStateEntries('session');
+      expect(cached).toBe(2);
+      now = 10;
+      backend.cleanUpExpired();
+      expect(backend.numCachedStateEntries('session')).toBe(0);
+      expect(await stored()).toBe(keys.length - cached); // written back as deletes; keys on disk untouched
+      // A key read from disk: its expired value is removed by the read.
+      const diskKey = (await backend.keysAsync('session'))[0]!;
+      await use(backend, diskKey);
+      expect(session.value()).toBeUndefined();
+      expect(await stored()).toBe(keys.length - cached - 1);
+    } finally {
+      await backend.destroy();
+    }
+  });
+});
