@@ -61,7 +61,8 @@ export interface StateCell<V> {
 export interface StateEntryCursor<V> {
   /**
    * Visits about `count` entries (a key's namespaces are visited together, so a step may go over
-   * by those of one key). `prune` returns the entry's value to keep: the same object for no
+   * by those of one key; the LevelDB cursor counts each cached key it looks at, with or without
+   * this state's entry, as one). `prune` returns the entry's value to keep: the same object for no
    * change, another object to store instead, `undefined` to remove the entry.
    */
   step(count: number, prune: (value: V) => V | undefined): void;

@@ -542,10 +542,12 @@ export class LevelDbEntryCursor implements StateEntryCursor<unknown> {
         continue;
       }
       const e = next.value;
+      // Every key looked at counts, with or without this state: a step stays bounded in a cache
+      // full of keys of other states.
+      visited++;
       if (id >= e.numStates) continue; // no slot yet: nothing of this state
       const value = e.slots[id << 1];
       if (value !== undefined) {
-        visited++;
         const kept = prune(value);
         if (kept !== value) cache.set(e, id, '', kept);
       }
