@@ -558,17 +558,15 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
     const nowMs = this.clock();
     const snapshot = await this.#flushAndSnapshot();
     const out: KeyGroupSnapshotEntry[] = [];
-    const cache = this.#cache;
     try {
       for await (const page of snapshot.range(keyGroupBound(keyGroup), keyGroupBound(keyGroup + 1), false)) {
         for (const [recordKey, bytes] of page) {
           const record = decodeRecordKey(recordKey);
           if (record.stateName === undefined) continue; // a manifest
-          const id = cache.existingIdOf(record.stateName);
-          const codec = id === undefined ? undefined : this.registeredState(record.stateName);
+          const state = this.registeredState(record.stateName);
           const stored: unknown = packr.unpack(bytes);
           // Expired values of TTL state are left out (see KeyedState.pruneEncoded).
-          const value = codec === undefined ? stored : codec.pruneEncoded(stored, nowMs);
+          const value = state === undefined ? stored : state.pruneEncoded(stored, nowMs);
           if (value !== undefined) out.push([record.stateName, record.key, record.namespace, value]);
         }
       }
