@@ -425,7 +425,7 @@ export function describeKeyedStateBackendContract<B extends KeyedStateBackend>(
     create: (options) => subject.create(options),
     dispose: (backend) => subject.dispose(backend as B),
     spills: subject.spills,
-    runs: Math.max(10, Math.floor(subject.runs.model / 4)),
+    runs: Math.max(10, Math.floor(subject.runs.model / 2)),
     ...(cacheMaxKeys === undefined ? {} : { propertyCacheMaxKeys: cacheMaxKeys }),
   });
 }

@@ -246,6 +246,8 @@ export class TtlModel {
       }
       case 'mapPut': {
         const map = this.#get<Map<string, Stamped<number>>>('tm') ?? new Map<string, Stamped<number>>();
+        const old = map.get(op.k);
+        if (old !== undefined && this.#expired(old.t)) map.delete(op.k); // a new entry, last in order
         map.set(op.k, { v: op.v, t: now });
         this.#set('tm', map);
         return undefined;

@@ -498,10 +498,17 @@ export class TtlMapState<UK extends Key, UV>
 
   put(key: UK, value: UV): void {
     const cell = this.cell;
-    const entry = new TtlValue(value, this.clock());
+    const nowMs = this.clock();
+    const entry = new TtlValue(value, nowMs);
     const map = cell.getForUpdate(this.namespace);
     if (map === undefined) cell.set(this.namespace, new Map([[key, entry]]));
-    else map.set(key, entry);
+    else {
+      // An expired entry is gone whether or not cleanup got to it yet: the key comes back as a
+      // new entry, last in iteration order, not in the old one's place.
+      const old = map.get(key);
+      if (old !== undefined && this.expired(old.timestampMs, nowMs)) map.delete(key);
+      map.set(key, entry);
+    }
     this.afterAccess();
   }
 
