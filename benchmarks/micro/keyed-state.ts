@@ -6,7 +6,8 @@
  * keys drawn uniformly (seeded) from a key space: as the runtime's keyed operator does
  * (`packages/core/src/runtime/operators/keyed.ts`, `runtime/task.ts`), `prefetch(batch keys)`
  * and await it if it returns a promise, then per record `setCurrentKey(key, keyGroup)` +
- * `value()` + `update(value + 1)`, then `evict()` and await it if it returns a promise. Keys and
+ * `value()` + `update(value + 1)`, then `cleanUpExpired()` (state TTL's per-batch step) and
+ * `evict()`, awaited if it returns a promise. Keys and
  * key groups are computed up front, as in `leveldb-throughput-check.ts` beside this file,
  * so the figures are the backend's own cost. Every op is asynchronous (an `async` function,
  * a benchmark.js `defer: true` benchmark) for every contestant, heap included, so they share the
@@ -18,7 +19,8 @@
  * where most keys of a batch are read from disk and as many written back. Before timing, one
  * pass over the workload puts every key in the database (and, when it fits, in the cache).
  *
- * `ratioToBaseline` is LevelDB ops/s divided by heap ops/s.
+ * `ratioToBaseline` is a contestant's ops/s divided by the heap backend's (without TTL). The
+ * `heap-ttl` contestant gives its value state a TTL of a day (nothing expires): the cost of TTL.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -44,16 +46,20 @@ const MAX_PARALLELISM = 128;
 const WORKLOAD_BATCHES = 200;
 const QUICK_WORKLOAD_BATCHES = 40;
 
-export type KeyedVariant = 'heap' | 'leveldb-cached' | 'leveldb-tenth';
+export type KeyedVariant = 'heap' | 'heap-ttl' | 'leveldb-cached' | 'leveldb-tenth';
 
 interface VariantSpec {
   readonly label: string;
   readonly keys: number;
   readonly cacheMaxKeys?: number;
+  /** The value state has a TTL. */
+  readonly ttl?: boolean;
 }
 
 export const VARIANTS: Readonly<Record<KeyedVariant, VariantSpec>> = {
   heap: { label: 'heap backend', keys: 10_000 },
+  // TTL of a day: nothing expires, so this is the cost of the TTL wrapper and its per-batch cleanup.
+  'heap-ttl': { label: 'heap backend, value state with TTL (default cleanup)', keys: 10_000, ttl: true },
   'leveldb-cached': {
     label: `LevelDB backend, every key cached (cacheMaxKeys ${DEFAULT_CACHE_MAX_KEYS.toLocaleString('en-US')})`,
     keys: 10_000,
@@ -100,6 +106,7 @@ async function processBatch(
     backend.setCurrentKey(record[0], record[1]);
     count.update(count.value()! + 1);
   }
+  backend.cleanUpExpired?.();
   const writing = backend.evict?.();
   if (writing !== undefined) await writing;
 }
@@ -117,9 +124,16 @@ export class KeyedStateFixture {
   /** Updates done so far (every op adds one batch). */
   updates = 0;
 
-  private constructor(backend: KeyedStateBackend, batches: Batch[], release: () => Promise<void>) {
+  private constructor(
+    backend: KeyedStateBackend,
+    batches: Batch[],
+    release: () => Promise<void>,
+    ttl = false,
+  ) {
     this.#backend = backend;
-    this.#count = backend.getState(valueState<number>('count', { defaultValue: 0 }));
+    this.#count = backend.getState(
+      valueState<number>('count', { defaultValue: 0, ...(ttl ? { ttl: { ttlMs: 86_400_000 } } : {}) }),
+    );
     this.#batches = batches;
     this.#release = release;
   }
@@ -133,9 +147,9 @@ export class KeyedStateFixture {
     const spec = VARIANTS[variant];
     const work = workload(spec.keys, batches, batchSize);
     const keyGroupRange = new KeyGroupRange(0, MAX_PARALLELISM - 1);
-    if (variant === 'heap') {
+    if (variant === 'heap' || variant === 'heap-ttl') {
       const backend = new HeapKeyedStateBackend({ maxParallelism: MAX_PARALLELISM, keyGroupRange });
-      return new KeyedStateFixture(backend, work, async () => {});
+      return new KeyedStateFixture(backend, work, async () => {}, spec.ttl);
     }
     if (host === undefined) throw new Error(`bug: ${variant} needs a LevelDB host`);
     const { backend, release } = await host.backend(variant, spec.cacheMaxKeys);
@@ -159,7 +173,10 @@ export class KeyedStateFixture {
   async total(): Promise<number> {
     let sum = 0;
     for (const keyGroup of this.#backend.keyGroupRange) {
-      for (const [, , , value] of await this.#backend.snapshotKeyGroup(keyGroup)) sum += value as number;
+      for (const [, , , value] of await this.#backend.snapshotKeyGroup(keyGroup)) {
+        // With TTL, a value's snapshot form is [value, timestampMs].
+        sum += (Array.isArray(value) ? value[0] : value) as number;
+      }
     }
     return sum;
   }
@@ -211,11 +228,14 @@ export class LevelDbHost {
   }
 }
 
+/** Contestants in order, the baseline first. */
+const CONTESTANTS = ['heap', 'heap-ttl', 'leveldb-cached', 'leveldb-tenth'] as const;
+
 export async function runKeyedStateBenchmarks(options: HarnessOptions): Promise<MicroResult[]> {
   const host = new LevelDbHost();
   try {
     const baseline = VARIANTS.heap.label;
-    const specs = (['heap', 'leveldb-cached', 'leveldb-tenth'] as const).map((variant): BenchSpec => {
+    const specs = CONTESTANTS.map((variant): BenchSpec => {
       const spec = VARIANTS[variant];
       let fixture: KeyedStateFixture | undefined;
       return {

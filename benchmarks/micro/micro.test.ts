@@ -93,7 +93,7 @@ describe('keyed-state benchmark', () => {
     await host.close();
   });
 
-  for (const variant of ['heap', 'leveldb-cached', 'leveldb-tenth'] as const) {
+  for (const variant of ['heap', 'heap-ttl', 'leveldb-cached', 'leveldb-tenth'] as const) {
     it(`${variant}: every update of every op is counted`, async () => {
       const fixture = await KeyedStateFixture.open(variant, host, 256, 20);
       try {

@@ -136,9 +136,16 @@ export {
   mapState,
   type ReducingStateDescriptor,
   reducingState,
+  type StateOptions,
   type ValueStateDescriptor,
   valueState,
 } from './state/descriptors.ts';
 export type { Key } from './state/key-groups.ts';
 export type { AggregatingState, ListState, MapState, ReducingState, ValueState } from './state/state.ts';
+export type {
+  StateTtlConfig,
+  TtlIncrementalCleanup,
+  TtlStateVisibility,
+  TtlUpdateType,
+} from './state/ttl/ttl-config.ts';
 export * from './time/index.ts';

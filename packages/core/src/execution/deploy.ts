@@ -69,11 +69,13 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
     const backend = options.stateBackend;
     const keyGroupRange = subtask.keyGroups;
     const maxParallelism = streamGraph.maxParallelism;
-    if (backend.kind === 'heap') return new HeapKeyedStateBackend({ maxParallelism, keyGroupRange });
+    // The job's clock: state TTL runs on the same processing time as timers (simulated in tests).
+    if (backend.kind === 'heap') return new HeapKeyedStateBackend({ maxParallelism, keyGroupRange, clock });
     const directory = directoryOf(backend.directory, operatorId, subtask.subtaskIndex);
     return new LevelDbKeyedStateBackend({
       maxParallelism,
       keyGroupRange,
+      clock,
       directory,
       ...(options.levelStores === undefined ? {} : { store: options.levelStores.store(directory) }),
       ...(backend.cacheMaxKeys === undefined ? {} : { cacheMaxKeys: backend.cacheMaxKeys }),

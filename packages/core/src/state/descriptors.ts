@@ -10,10 +10,12 @@
  * const count = valueState<number>('count', { defaultValue: 0 });
  * const seen = mapState<string, number>('seen');
  * const total = reducingState<number>('total', (a, b) => a + b);
+ * const recent = listState<string>('recent', { ttl: { ttlMs: 60_000 } }); // elements live one minute
  */
 
 import { StateArgumentError } from './errors.ts';
 import type { Key } from './key-groups.ts';
+import { type ResolvedTtlConfig, resolveTtlConfig, type StateTtlConfig } from './ttl/ttl-config.ts';
 
 /** The kinds of keyed state. */
 export type StateKind = 'value' | 'list' | 'map' | 'reducing' | 'aggregating';
@@ -47,6 +49,8 @@ declare const stateTypes: unique symbol;
 export interface ValueStateDescriptor<T> {
   readonly kind: 'value';
   readonly name: string;
+  /** Time-to-live of its values (validated, defaults filled in); absent: values never expire. */
+  readonly ttl?: ResolvedTtlConfig;
   /**
    * Returned by `value()` while the key has no value. Shared by every key: use a primitive or a
    * frozen object, never one you mutate.
@@ -58,24 +62,32 @@ export interface ValueStateDescriptor<T> {
 export interface ListStateDescriptor<T> {
   readonly kind: 'list';
   readonly name: string;
+  /** Time-to-live of its values (validated, defaults filled in); absent: values never expire. */
+  readonly ttl?: ResolvedTtlConfig;
   readonly [stateTypes]?: (value: T) => T;
 }
 
 export interface MapStateDescriptor<UK extends Key, UV> {
   readonly kind: 'map';
   readonly name: string;
+  /** Time-to-live of its values (validated, defaults filled in); absent: values never expire. */
+  readonly ttl?: ResolvedTtlConfig;
   readonly [stateTypes]?: (key: UK, value: UV) => [UK, UV];
 }
 
 export interface ReducingStateDescriptor<T> {
   readonly kind: 'reducing';
   readonly name: string;
+  /** Time-to-live of its values (validated, defaults filled in); absent: values never expire. */
+  readonly ttl?: ResolvedTtlConfig;
   readonly reduce: (a: T, b: T) => T;
 }
 
 export interface AggregatingStateDescriptor<IN, ACC, OUT> {
   readonly kind: 'aggregating';
   readonly name: string;
+  /** Time-to-live of its values (validated, defaults filled in); absent: values never expire. */
+  readonly ttl?: ResolvedTtlConfig;
   readonly aggregateFunction: AggregateFunction<IN, ACC, OUT>;
 }
 
@@ -91,6 +103,18 @@ export type StateDescriptor =
   | ReducingStateDescriptor<any>
   // biome-ignore lint/suspicious/noExplicitAny: see above.
   | AggregatingStateDescriptor<any, any, any>;
+
+/** Options every kind of state descriptor takes. */
+export interface StateOptions {
+  /** Values expire this long after they were written (or read); see {@link StateTtlConfig}. */
+  readonly ttl?: StateTtlConfig;
+}
+
+/** `{ ttl }` when the options have one (validated), else nothing: descriptors without TTL stay as they were. */
+function ttlOf(name: string, options: StateOptions | undefined): { ttl?: ResolvedTtlConfig } {
+  if (options === undefined || options === null || options.ttl === undefined) return {};
+  return { ttl: resolveTtlConfig(name, options.ttl) };
+}
 
 function validateName(name: unknown): asserts name is string {
   if (typeof name !== 'string' || name.length === 0) {
@@ -108,9 +132,12 @@ function validateName(name: unknown): asserts name is string {
  * const lastSeen = valueState<number>('last-seen');
  * const count = valueState('count', { defaultValue: 0 }); // ValueStateDescriptor<number>
  */
-export function valueState<T>(name: string, options?: { defaultValue?: T }): ValueStateDescriptor<T> {
+export function valueState<T>(
+  name: string,
+  options?: { defaultValue?: T } & StateOptions,
+): ValueStateDescriptor<T> {
   validateName(name);
-  return Object.freeze({ kind: 'value', name, defaultValue: options?.defaultValue });
+  return Object.freeze({ kind: 'value', name, defaultValue: options?.defaultValue, ...ttlOf(name, options) });
 }
 
 /**
@@ -119,9 +146,9 @@ export function valueState<T>(name: string, options?: { defaultValue?: T }): Val
  * @example
  * const buffered = listState<Click>('buffered');
  */
-export function listState<T>(name: string): ListStateDescriptor<T> {
+export function listState<T>(name: string, options?: StateOptions): ListStateDescriptor<T> {
   validateName(name);
-  return Object.freeze({ kind: 'list', name });
+  return Object.freeze({ kind: 'list', name, ...ttlOf(name, options) });
 }
 
 /**
@@ -130,9 +157,12 @@ export function listState<T>(name: string): ListStateDescriptor<T> {
  * @example
  * const perPage = mapState<string, number>('per-page');
  */
-export function mapState<UK extends Key, UV>(name: string): MapStateDescriptor<UK, UV> {
+export function mapState<UK extends Key, UV>(
+  name: string,
+  options?: StateOptions,
+): MapStateDescriptor<UK, UV> {
   validateName(name);
-  return Object.freeze({ kind: 'map', name });
+  return Object.freeze({ kind: 'map', name, ...ttlOf(name, options) });
 }
 
 /**
@@ -141,12 +171,16 @@ export function mapState<UK extends Key, UV>(name: string): MapStateDescriptor<U
  * @example
  * const max = reducingState<number>('max', Math.max);
  */
-export function reducingState<T>(name: string, reduce: (a: T, b: T) => T): ReducingStateDescriptor<T> {
+export function reducingState<T>(
+  name: string,
+  reduce: (a: T, b: T) => T,
+  options?: StateOptions,
+): ReducingStateDescriptor<T> {
   validateName(name);
   if (typeof reduce !== 'function') {
     throw new StateArgumentError('reduce', `must be a function (a, b) => reduced, got ${typeof reduce}`);
   }
-  return Object.freeze({ kind: 'reducing', name, reduce });
+  return Object.freeze({ kind: 'reducing', name, reduce, ...ttlOf(name, options) });
 }
 
 /**
@@ -159,6 +193,7 @@ export function reducingState<T>(name: string, reduce: (a: T, b: T) => T): Reduc
 export function aggregatingState<IN, ACC, OUT>(
   name: string,
   agg: AggregateFunction<IN, ACC, OUT>,
+  options?: StateOptions,
 ): AggregatingStateDescriptor<IN, ACC, OUT> {
   validateName(name);
   if (agg === null || (typeof agg !== 'object' && typeof agg !== 'function')) {
@@ -175,5 +210,5 @@ export function aggregatingState<IN, ACC, OUT>(
   if (agg.merge !== undefined && typeof agg.merge !== 'function') {
     throw new StateArgumentError('agg', 'merge must be a function when present');
   }
-  return Object.freeze({ kind: 'aggregating', name, aggregateFunction: agg });
+  return Object.freeze({ kind: 'aggregating', name, aggregateFunction: agg, ...ttlOf(name, options) });
 }

@@ -53,7 +53,27 @@ export interface StateCell<V> {
   remove(namespace: string): V | undefined;
 }
 
-function restoreInvalid(stateName: string, kind: StateKind, expected: string, got: unknown): StateError {
+/**
+ * Walks every entry of one state (every key, every namespace) a few at a time, resuming where
+ * the last step stopped and starting over after the last entry: the background cleanup of TTL
+ * state. Each backend has one over its storage (the LevelDB one over the keys in memory).
+ */
+export interface StateEntryCursor<V> {
+  /**
+   * Visits about `count` entries (a key's namespaces are visited together, so a step may go over
+   * by those of one key; the LevelDB cursor counts each cached key it looks at, with or without
+   * this state's entry, as one). `prune` returns the entry's value to keep: the same object for no
+   * change, another object to store instead, `undefined` to remove the entry.
+   */
+  step(count: number, prune: (value: V) => V | undefined): void;
+}
+
+export function restoreInvalid(
+  stateName: string,
+  kind: StateKind,
+  expected: string,
+  got: unknown,
+): StateError {
   return new StateError(
     'SLUICE_STATE_RESTORE_INVALID',
     `cannot restore ${kind} state '${stateName}': expected ${expected}, got ${Array.isArray(got) ? 'array' : typeof got}; ` +
@@ -88,6 +108,14 @@ export abstract class KeyedState<V> {
    */
   encode(value: V): unknown {
     return value;
+  }
+
+  /**
+   * The snapshot form `encoded` (of {@link encode}) as a snapshot taken at `nowMs` writes it:
+   * `undefined` to leave it out. Only state with TTL leaves anything out (its expired values).
+   */
+  pruneEncoded(encoded: unknown, _nowMs: number): unknown {
+    return encoded;
   }
 
   /** The inverse of {@link encode}; `undefined` for an empty value (not stored). */

@@ -229,6 +229,8 @@ export class OperatorHarness<IN, OUT> {
             backend: new HeapKeyedStateBackend({
               maxParallelism: this.maxParallelism,
               keyGroupRange: this.#keyGroups,
+              // State TTL reads the harness's time, as timers do.
+              clock: () => this.#processingTimeMs,
             }),
             timers: new InternalTimerService<Key>(),
           };

@@ -155,9 +155,14 @@ export abstract class AbstractKeyedOperator<IN, OUT> extends AbstractStreamOpera
     return this.timers.nextProcessingTimeTimer() ?? Number.POSITIVE_INFINITY;
   }
 
-  /** After each batch: a disk-backed backend writes back and evicts beyond its cache budget. */
+  /**
+   * After each batch: a step of background cleanup of state with TTL, then a disk-backed backend
+   * writes back (the cleanup's removals too) and evicts beyond its cache budget.
+   */
   override flush(): void | Promise<void> {
-    return this.backend.evict?.();
+    const backend = this.backend;
+    backend.cleanUpExpired?.();
+    return backend.evict?.();
   }
 
   /**

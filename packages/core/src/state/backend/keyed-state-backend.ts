@@ -38,7 +38,7 @@ import type {
 } from '../descriptors.ts';
 import { describeKey, StateArgumentError, StateError } from '../errors.ts';
 import { assignToKeyGroup, hashKey, type Key, KeyGroupRange, validateMaxParallelism } from '../key-groups.ts';
-import type { AnyKeyedState, StateCell } from '../kinds.ts';
+import { type AnyKeyedState, createKeyedState, type StateCell, type StateEntryCursor } from '../kinds.ts';
 import type {
   InternalAggregatingState,
   InternalKvState,
@@ -47,6 +47,7 @@ import type {
   InternalReducingState,
   InternalValueState,
 } from '../state.ts';
+import { type AnyTtlState, createTtlState, type TtlClock } from '../ttl/ttl-kinds.ts';
 
 /**
  * One entry of a key group snapshot, the same for every backend (a checkpoint taken with one
@@ -113,6 +114,12 @@ export interface KeyedStateBackend {
   /** Writes back and drops least recently used keys while over budget; `undefined` if nothing to wait for. */
   evict?(): Promise<void> | undefined;
 
+  /**
+   * After each batch of records: one bounded step of background cleanup of every state with TTL
+   * that asks for it (`ttl.cleanup.incremental.entriesPerBatch`). Cheap when no state has TTL.
+   */
+  cleanUpExpired?(): void;
+
   open?(): Promise<void>;
   close?(): Promise<void>;
   /** Closes without writing back and removes the backend's working storage (its directory). */
@@ -133,6 +140,11 @@ export interface KeyedStateBackendOptions {
   maxParallelism: number;
   /** The key groups this backend owns; within `[0, maxParallelism - 1]`. */
   keyGroupRange: KeyGroupRange;
+  /**
+   * Processing time in ms, for state TTL (default `Date.now`). The runtime passes the job's
+   * injected clock, so that tests move TTL with simulated time.
+   */
+  clock?: TtlClock;
 }
 
 const STATE_KINDS: ReadonlySet<string> = new Set(['value', 'list', 'map', 'reducing', 'aggregating']);
@@ -155,13 +167,24 @@ export abstract class AbstractKeyedStateBackend implements KeyedStateBackend {
   readonly #end: number;
   /** Registered states, by name. */
   readonly #states = new Map<string, AnyKeyedState>();
+  /** Registered states with TTL, for the per-batch cleanup; empty for most jobs. */
+  readonly #ttlStates: AnyTtlState[] = [];
+  /** Processing time, for TTL. */
+  protected readonly clock: TtlClock;
 
   /** @param optionsShape how the options object looks, for the error when it is not one. */
   constructor(options: KeyedStateBackendOptions, optionsShape = '{ maxParallelism, keyGroupRange }') {
     if (options === null || typeof options !== 'object') {
       throw new StateArgumentError('options', `must be an object ${optionsShape}`);
     }
-    const { maxParallelism, keyGroupRange } = options;
+    const { maxParallelism, keyGroupRange, clock = Date.now } = options;
+    if (typeof clock !== 'function') {
+      throw new StateArgumentError(
+        'options.clock',
+        `must be a function returning processing time in ms, got ${typeof clock}`,
+      );
+    }
+    this.clock = clock;
     validateMaxParallelism(maxParallelism, 'options.maxParallelism');
     if (!(keyGroupRange instanceof KeyGroupRange)) {
       throw new StateArgumentError('options.keyGroupRange', 'must be a KeyGroupRange');
@@ -245,12 +268,32 @@ export abstract class AbstractKeyedStateBackend implements KeyedStateBackend {
     } else {
       state = this.createState(descriptor as StateDescriptor);
       this.#states.set(descriptor.name, state);
+      if ((descriptor as StateDescriptor).ttl !== undefined) this.#ttlStates.push(state as AnyTtlState);
     }
     return state as unknown as InternalStateOf<D>;
   }
 
+  /** One step of background cleanup of every state with TTL; see {@link KeyedStateBackend.cleanUpExpired}. */
+  cleanUpExpired(): void {
+    const states = this.#ttlStates;
+    for (let i = 0; i < states.length; i++) states[i]!.cleanUpAfterBatch();
+  }
+
   /**
-   * Makes the state object of a name not registered yet (with `createKeyedState` over a new cell),
+   * The state object of `descriptor` over `cell`: with TTL when the descriptor has it, over a
+   * cursor made by `cursor` (only then) for its background cleanup.
+   */
+  protected newStateObject(
+    descriptor: StateDescriptor,
+    cell: StateCell<unknown>,
+    cursor: () => StateEntryCursor<unknown>,
+  ): AnyKeyedState {
+    if (descriptor.ttl === undefined) return createKeyedState(descriptor, cell);
+    return createTtlState(descriptor, cell, { clock: this.clock, cursor: cursor() });
+  }
+
+  /**
+   * Makes the state object of a name not registered yet (with {@link newStateObject} over a new cell),
    * taking over values restored or loaded for that name before; registered once this returns.
    */
   protected abstract createState(descriptor: StateDescriptor): AnyKeyedState;

@@ -3,13 +3,14 @@ import { assignToKeyGroup, type Key, KeyGroupRange } from '../key-groups.ts';
 import { describeKeyedStateBackendContract } from '../testing/keyed-state-backend.contract.ts';
 import { MAX_P, register } from '../testing/state-model.ts';
 import { HeapKeyedStateBackend } from './heap-keyed-state-backend.ts';
-import { StateTable } from './state-table.ts';
+import { HeapEntryCursor, StateTable } from './state-table.ts';
 
 describeKeyedStateBackendContract<HeapKeyedStateBackend>('HeapKeyedStateBackend', {
-  create: async ({ maxParallelism = MAX_P, keyGroupRange } = {}) =>
+  create: async ({ maxParallelism = MAX_P, keyGroupRange, clock } = {}) =>
     new HeapKeyedStateBackend({
       maxParallelism,
       keyGroupRange: keyGroupRange ?? new KeyGroupRange(0, maxParallelism - 1),
+      ...(clock === undefined ? {} : { clock }),
     }),
   construct: (options) => new HeapKeyedStateBackend(options),
   dispose: async () => {},
@@ -58,5 +59,37 @@ describe('HeapKeyedStateBackend', () => {
     expect(table.delete(0, 'k', 'w2')).toBe(2);
     expect(table.namespaced[0]!.size).toBe(0);
     expect(table.delete(0, 'k', 'w2')).toBeUndefined();
+  });
+
+  it('walks every entry with the TTL cleanup cursor, a bounded number per step, across key groups and namespaces, and starts over', () => {
+    const table = new StateTable<number>(3);
+    table.set(0, 'a', '', 1);
+    table.set(0, 'b', '', 2);
+    table.set(0, 'a', 'w1', 3);
+    table.set(0, 'a', 'w2', 4);
+    table.set(2, 'c', '', 5);
+    const cursor = new HeapEntryCursor(table);
+    const seen: number[] = [];
+    const visit = (v: number) => {
+      seen.push(v);
+      return v;
+    };
+    cursor.step(2, visit);
+    expect(seen).toEqual([1, 2]);
+    cursor.step(2, visit); // a key's namespaces are visited together
+    expect(seen).toEqual([1, 2, 3, 4]);
+    cursor.step(2, visit); // key group 2, then over again from the start
+    expect(seen).toEqual([1, 2, 3, 4, 5, 1]);
+    // Removing and replacing: through the table, which drops a key with its last namespace.
+    cursor.step(10, (v) => (v % 2 === 0 ? undefined : v === 3 ? 33 : v));
+    expect(table.get(0, 'b', '')).toBeUndefined();
+    expect(table.get(0, 'a', 'w1')).toBe(33);
+    expect(table.get(0, 'a', 'w2')).toBeUndefined();
+    cursor.step(10, () => undefined);
+    expect(table.size()).toBe(0);
+    expect(table.namespaced[0]!.size).toBe(0);
+    // An empty table: a step ends.
+    cursor.step(5, visit);
+    expect(seen).toEqual([1, 2, 3, 4, 5, 1]);
   });
 });

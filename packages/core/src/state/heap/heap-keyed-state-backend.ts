@@ -25,8 +25,8 @@ import {
 } from '../backend/keyed-state-backend.ts';
 import type { StateDescriptor } from '../descriptors.ts';
 import type { Key } from '../key-groups.ts';
-import { type AnyKeyedState, createKeyedState } from '../kinds.ts';
-import { HeapStateCell, StateTable } from './state-table.ts';
+import type { AnyKeyedState } from '../kinds.ts';
+import { HeapEntryCursor, HeapStateCell, StateTable } from './state-table.ts';
 
 export type HeapKeyedStateBackendOptions = KeyedStateBackendOptions;
 
@@ -52,7 +52,11 @@ export class HeapKeyedStateBackend extends AbstractKeyedStateBackend {
 
   protected createState(descriptor: StateDescriptor): AnyKeyedState {
     const table = new StateTable<unknown>(this.numKeyGroups);
-    const state = createKeyedState(descriptor, new HeapStateCell(table, this.keyContext, descriptor.name));
+    const state = this.newStateObject(
+      descriptor,
+      new HeapStateCell(table, this.keyContext, descriptor.name),
+      () => new HeapEntryCursor(table),
+    );
     const restored = this.#restored.get(descriptor.name);
     if (restored !== undefined) {
       // May throw SLUICE_STATE_RESTORE_INVALID: then nothing is registered and the restored values stay.
@@ -92,13 +96,15 @@ export class HeapKeyedStateBackend extends AbstractKeyedStateBackend {
   /**
    * Every entry of every state in key group `keyGroup`, as plain data: list values are arrays,
    * map values arrays of `[key, value]` pairs. Containers are copied, user objects are not (see
-   * the class comment). Includes restored states not registered yet.
+   * the class comment). Includes restored states not registered yet. Leaves out values of states
+   * with TTL that are expired now (unless their `ttl.cleanup.inSnapshots` is `false`).
    */
   snapshotKeyGroup(keyGroup: number): KeyGroupSnapshotEntry[] {
     const index = this.indexOfKeyGroup(keyGroup, 'snapshotKeyGroup');
     const out: KeyGroupSnapshotEntry[] = [];
+    const nowMs = this.clock();
     for (const [name, { state, table }] of this.#tables)
-      table.snapshot(index, name, (v) => state.encode(v), out);
+      table.snapshot(index, name, (v) => state.pruneEncoded(state.encode(v), nowMs), out);
     for (const [name, table] of this.#restored) table.snapshot(index, name, identity, out);
     return out;
   }

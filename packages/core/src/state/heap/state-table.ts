@@ -17,7 +17,7 @@
 
 import { type KeyContext, stateUsedWithoutKey } from '../backend/keyed-state-backend.ts';
 import type { Key } from '../key-groups.ts';
-import type { StateCell } from '../kinds.ts';
+import type { StateCell, StateEntryCursor } from '../kinds.ts';
 
 export class StateTable<V> {
   readonly defaults: Array<Map<Key, V> | undefined>;
@@ -101,7 +101,10 @@ export class StateTable<V> {
     }
   }
 
-  /** Appends `[name, key, namespace, encode(value)]` for every entry of one key group. */
+  /**
+   * Appends `[name, key, namespace, encode(value)]` for every entry of one key group; an entry
+   * that `encode` maps to `undefined` (expired TTL state) is left out.
+   */
   snapshot(
     index: number,
     name: string,
@@ -110,12 +113,18 @@ export class StateTable<V> {
   ): void {
     const map = this.defaults[index];
     if (map !== undefined) {
-      for (const [key, value] of map) out.push([name, key, '', encode(value)]);
+      for (const [key, value] of map) {
+        const encoded = encode(value);
+        if (encoded !== undefined) out.push([name, key, '', encoded]);
+      }
     }
     const byKey = this.namespaced[index];
     if (byKey !== undefined) {
       for (const [key, byNamespace] of byKey) {
-        for (const [namespace, value] of byNamespace) out.push([name, key, namespace, encode(value)]);
+        for (const [namespace, value] of byNamespace) {
+          const encoded = encode(value);
+          if (encoded !== undefined) out.push([name, key, namespace, encoded]);
+        }
       }
     }
   }
@@ -187,5 +196,81 @@ export class HeapStateCell<V> implements StateCell<V> {
     const ctx = this.#ctx;
     if (ctx.index < 0) throw stateUsedWithoutKey(this.#stateName);
     return this.table.delete(ctx.index, ctx.key, namespace);
+  }
+}
+
+/**
+ * The background cleanup's walk over one table (Flink's `StateTable` incremental cleanup
+ * iterator): key group by key group, the default namespace's map, then the other namespaces' map,
+ * with a live `Map` iterator kept between steps (a `Map` iterator stays valid while entries are
+ * added and deleted, and sees entries added after its position). Starts over after the last key
+ * group, at most once per step, so a step over an empty table ends.
+ */
+export class HeapEntryCursor<V> implements StateEntryCursor<V> {
+  readonly #table: StateTable<V>;
+  /** Key group index of the iterator, and whether it walks `namespaced` rather than `defaults`. */
+  #index = 0;
+  #namespaced = false;
+  #defaults: Iterator<[Key, V]> | undefined;
+  #byKey: Iterator<[Key, Map<string, V>]> | undefined;
+
+  constructor(table: StateTable<V>) {
+    this.#table = table;
+  }
+
+  step(count: number, prune: (value: V) => V | undefined): void {
+    const table = this.#table;
+    const numKeyGroups = table.defaults.length;
+    let visited = 0;
+    let wrapped = false;
+    while (visited < count) {
+      if (!this.#namespaced) {
+        if (this.#defaults === undefined) {
+          const map = table.defaults[this.#index];
+          if (map === undefined) {
+            this.#namespaced = true;
+            continue;
+          }
+          this.#defaults = map.entries();
+        }
+        const next = this.#defaults.next();
+        if (next.done) {
+          this.#defaults = undefined;
+          this.#namespaced = true;
+          continue;
+        }
+        visited++;
+        const [key, value] = next.value;
+        const kept = prune(value);
+        if (kept === undefined) table.delete(this.#index, key, '');
+        else if (kept !== value) table.set(this.#index, key, '', kept);
+        continue;
+      }
+      if (this.#byKey === undefined) {
+        const byKey = table.namespaced[this.#index];
+        if (byKey !== undefined) this.#byKey = byKey.entries();
+      }
+      const next = this.#byKey?.next();
+      if (next === undefined || next.done) {
+        // This key group is done: on to the next one, starting over after the last.
+        this.#byKey = undefined;
+        this.#namespaced = false;
+        this.#index++;
+        if (this.#index >= numKeyGroups) {
+          this.#index = 0;
+          if (wrapped) return;
+          wrapped = true;
+        }
+        continue;
+      }
+      const [key, byNamespace] = next.value;
+      for (const [namespace, value] of byNamespace) {
+        visited++;
+        const kept = prune(value);
+        // Through the table, which drops the key's map with its last namespace.
+        if (kept === undefined) table.delete(this.#index, key, namespace);
+        else if (kept !== value) byNamespace.set(namespace, kept);
+      }
+    }
   }
 }

@@ -165,7 +165,8 @@ export function* restoredRecords(
       recordKeys.appendString(namespace);
       recordKeys.end();
       recordValues.begin();
-      recordValues.append(cache.serialise(key, id, namespace, value));
+      // In snapshot form if its state was not registered at restore time (it may be by now).
+      recordValues.append(cache.serialise(key, id, namespace, value, entries.unregistered.has(id)));
       recordValues.end();
     } else {
       severalEntries(cache, key, prefix, entries, entry, recordKeys, recordValues);
@@ -213,7 +214,7 @@ function severalEntries(
     }
     list.push(namespace);
     const recordKey = Buffer.concat([prefix, cache.encodedNames[id]!, Buffer.from(namespace, 'utf8')]);
-    records.push([recordKey, cache.serialise(key, id, namespace, value)]);
+    records.push([recordKey, cache.serialise(key, id, namespace, value, entries.unregistered.has(id))]);
   }
   if (records.length === 0) return;
   put(

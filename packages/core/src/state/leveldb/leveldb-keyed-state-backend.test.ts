@@ -43,7 +43,13 @@ function freshDir(): string {
 }
 
 async function openBackend(
-  options: { cacheMaxKeys?: number; range?: KeyGroupRange; directory?: string; maxParallelism?: number } = {},
+  options: {
+    cacheMaxKeys?: number;
+    range?: KeyGroupRange;
+    directory?: string;
+    maxParallelism?: number;
+    clock?: () => number;
+  } = {},
 ): Promise<LevelDbKeyedStateBackend> {
   const maxParallelism = options.maxParallelism ?? MAX_P;
   const backend = new LevelDbKeyedStateBackend({
@@ -51,6 +57,7 @@ async function openBackend(
     keyGroupRange: options.range ?? new KeyGroupRange(0, maxParallelism - 1),
     directory: options.directory ?? freshDir(),
     cacheMaxKeys: options.cacheMaxKeys ?? 2,
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
   await backend.open();
   return backend;
@@ -61,9 +68,10 @@ function fullHeap(): HeapKeyedStateBackend {
 }
 
 describeKeyedStateBackendContract<LevelDbKeyedStateBackend>('LevelDbKeyedStateBackend', {
-  create: ({ maxParallelism, keyGroupRange, cacheMaxKeys } = {}) =>
+  create: ({ maxParallelism, keyGroupRange, cacheMaxKeys, clock } = {}) =>
     openBackend({
       ...(maxParallelism === undefined ? {} : { maxParallelism }),
+      ...(clock === undefined ? {} : { clock }),
       ...(keyGroupRange === undefined ? {} : { range: keyGroupRange }),
       ...(cacheMaxKeys === undefined ? {} : { cacheMaxKeys }),
     }),
@@ -400,6 +408,44 @@ describe('restore written to disk in the background', () => {
     }
   });
 
+  it('writes values restored before their state was registered in snapshot form, registered before the write or not', async () => {
+    const directory = freshDir();
+    const gated = gatedStore(directory);
+    const backend = new LevelDbKeyedStateBackend({
+      maxParallelism,
+      keyGroupRange: range,
+      directory,
+      store: gated.store,
+    });
+    await backend.open();
+    const keys = keysOf([0, 2, 4, 6, 8, 10], 3);
+    const now = Date.now();
+    const ttl = { ttlMs: 3_600_000 };
+    for (const [kg, ks] of keys) {
+      await backend.restoreKeyGroup(
+        kg,
+        // A value with TTL: [value, timestampMs] in snapshot form, another object in memory.
+        ks.map((key, i) => ['v', key, '', [`${key}-${i}`, now]] as const),
+      );
+    }
+    // Registered after the restore, before any batch is built.
+    backend.getState(valueState<string>('v', { ttl }));
+    gated.release();
+    await backend.close();
+    const reopened = await openBackend({ directory, maxParallelism, range });
+    try {
+      const v = reopened.getState(valueState<string>('v', { ttl }));
+      for (const ks of keys.values()) {
+        for (const [i, key] of ks.entries()) {
+          await use(reopened, key);
+          expect(v.value()).toBe(`${key}-${i}`);
+        }
+      }
+    } finally {
+      await reopened.destroy();
+    }
+  });
+
   it('close() writes a pending restore before closing; destroy() waits for the batches in flight', async () => {
     const directory = freshDir();
     const gated = gatedStore(directory);
@@ -714,3 +760,38 @@ const workerEntry = new URL('./leveldb-keyed-state-backend.test-worker.ts', impo
 function startWorker(data: LevelDbWorkerData): Promise<LevelDbWorkerResult> {
   return runTsWorker<LevelDbWorkerResult>(workerEntry, data);
 }
+
+describe('LevelDbKeyedStateBackend with state TTL', () => {
+  it('cleans up expired values of cached keys in the background and writes the removals back; keys on disk when read', async () => {
+    let now = 0;
+    const backend = await openBackend({ cacheMaxKeys: 2, clock: () => now });
+    try {
+      const session = backend.getState(
+        valueState<number>('session', {
+          ttl: { ttlMs: 10, cleanup: { inSnapshots: false, incremental: { entriesPerBatch: 100 } } },
+        }),
+      );
+      const keys = ['k0', 'k1', 'k2', 'k3', 'k4'];
+      for (const key of keys) {
+        await use(backend, key);
+        session.update(1);
+        const w = backend.evict();
+        if (w !== undefined) await w;
+      }
+      const stored = async () => (await snapshotAll(backend)).length; // inSnapshots off: what is stored
+      const cached = backend.numCachedStateEntries('session');
+      expect(cached).toBe(2);
+      now = 10;
+      backend.cleanUpExpired();
+      expect(backend.numCachedStateEntries('session')).toBe(0);
+      expect(await stored()).toBe(keys.length - cached); // written back as deletes; keys on disk untouched
+      // A key read from disk: its expired value is removed by the read.
+      const diskKey = (await backend.keysAsync('session'))[0]!;
+      await use(backend, diskKey);
+      expect(session.value()).toBeUndefined();
+      expect(await stored()).toBe(keys.length - cached - 1);
+    } finally {
+      await backend.destroy();
+    }
+  });
+});

@@ -52,7 +52,7 @@ import {
 import type { StateDescriptor } from '../descriptors.ts';
 import { describeKey, StateArgumentError, StateError } from '../errors.ts';
 import type { Key } from '../key-groups.ts';
-import { type AnyKeyedState, createKeyedState } from '../kinds.ts';
+import type { AnyKeyedState } from '../kinds.ts';
 import { PENDING, PendingRestore, RestoredEntries, restoredRecords, TAKEN } from './bulk-restore.ts';
 import {
   decodeRecordKey,
@@ -67,6 +67,7 @@ import type { PackedBuffers } from './level-store/wire.ts';
 import {
   CachedKey,
   DIRTY,
+  LevelDbEntryCursor,
   LevelDbStateCache,
   LevelDbStateCell,
   NsSlot,
@@ -291,7 +292,11 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
     const cache = this.#cache;
     const knownId = cache.existingIdOf(descriptor.name);
     const id = knownId ?? cache.idOf(descriptor.name);
-    const state = createKeyedState(descriptor, new LevelDbStateCell(cache, id, descriptor.name));
+    const state = this.newStateObject(
+      descriptor,
+      new LevelDbStateCell(cache, id, descriptor.name),
+      () => new LevelDbEntryCursor(cache, id),
+    );
     if (knownId !== undefined) {
       this.#checkRestoredTail(state, id);
       this.#adopt(state, id);
@@ -574,21 +579,33 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
    * Every entry of every state in key group `keyGroup`, as plain data in the heap backend's
    * format (lists as arrays, maps as `[key, value]` pairs), including states not registered.
    * Point-in-time as of the call: dirty entries are serialised synchronously, written, and the
-   * key group read from a LevelDB snapshot; later state changes do not show.
+   * key group read from a LevelDB snapshot; later state changes do not show. Values of registered
+   * states with TTL that are expired as of the call are left out (unless `ttl.cleanup.inSnapshots`
+   * is `false`).
    */
   async snapshotKeyGroup(keyGroup: number): Promise<KeyGroupSnapshotEntry[]> {
     this.indexOfKeyGroup(keyGroup, 'snapshotKeyGroup');
     this.#openDb('snapshotKeyGroup');
     const inMemory = this.#pendingAsOfNow(keyGroup);
+    const nowMs = this.clock();
     const snapshot = await this.#flushAndSnapshot();
-    const out: KeyGroupSnapshotEntry[] = inMemory?.entries() ?? [];
+    const out: KeyGroupSnapshotEntry[] = [];
+    for (const [name, key, namespace, stored] of inMemory?.entries() ?? []) {
+      const state = this.registeredState(name);
+      const value = state === undefined ? stored : state.pruneEncoded(stored, nowMs);
+      if (value !== undefined) out.push([name, key, namespace, value]);
+    }
     try {
       for await (const page of snapshot.range(keyGroupBound(keyGroup), keyGroupBound(keyGroup + 1), false)) {
         for (const [recordKey, bytes] of page) {
           const record = decodeRecordKey(recordKey);
           if (record.stateName === undefined) continue; // a manifest
           if (inMemory?.has(record.key)) continue; // maybe written already, but memory is the answer
-          out.push([record.stateName, record.key, record.namespace, packr.unpack(bytes)]);
+          const state = this.registeredState(record.stateName);
+          const stored: unknown = packr.unpack(bytes);
+          // Expired values of TTL state are left out (see KeyedState.pruneEncoded).
+          const value = state === undefined ? stored : state.pruneEncoded(stored, nowMs);
+          if (value !== undefined) out.push([record.stateName, record.key, record.namespace, value]);
         }
       }
     } catch (cause) {

@@ -34,7 +34,7 @@ import { Packr } from 'msgpackr';
 import { type KeyContext, stateUsedWithoutKey } from '../backend/keyed-state-backend.ts';
 import { describeKey, type StateError } from '../errors.ts';
 import type { Key } from '../key-groups.ts';
-import type { StateCell } from '../kinds.ts';
+import type { StateCell, StateEntryCursor } from '../kinds.ts';
 import { encodeEntryKey, encodeKeyPrefix, encodeStateName, levelDbStateError } from './key-codec.ts';
 import type { WriteOp } from './level-store/level-store.ts';
 
@@ -371,11 +371,12 @@ export class LevelDbStateCache {
 
   /**
    * The bytes on disk of a value of state `id` (of `key`, in `namespace`): its snapshot form,
-   * msgpack-encoded.
+   * msgpack-encoded. `encoded`: `value` is in snapshot form already (restored before its state
+   * was registered).
    * @throws {StateError} `SLUICE_STATE_STORAGE_FAILED` if msgpack cannot encode it.
    */
-  serialise(key: Key, id: number, namespace: string, value: unknown): Buffer {
-    const codec = this.codecs[id];
+  serialise(key: Key, id: number, namespace: string, value: unknown, encoded = false): Buffer {
+    const codec = encoded ? undefined : this.codecs[id];
     try {
       return packr.pack(codec === undefined ? value : codec.encode(value));
     } catch (cause) {
@@ -506,5 +507,59 @@ export class LevelDbStateCell implements StateCell<unknown> {
     const old = cache.get(e, this.#id, namespace);
     if (old !== undefined) cache.set(e, this.#id, namespace, undefined);
     return old;
+  }
+}
+
+/**
+ * The background cleanup's walk over one state's entries in the cache: cached keys in the cache
+ * `Map`'s order, with a live iterator kept between steps (eviction's moves and deletes leave it
+ * valid). Keys on disk are not visited: their expired values are dropped when they are read
+ * (cleanup on access), and left out of snapshots. Changes go through the cache, so they are
+ * written back. Starts over after the last key at most once per step, so a step over an empty
+ * cache ends.
+ */
+export class LevelDbEntryCursor implements StateEntryCursor<unknown> {
+  readonly #cache: LevelDbStateCache;
+  readonly #id: number;
+  #keys: Iterator<CachedKey> | undefined;
+
+  constructor(cache: LevelDbStateCache, id: number) {
+    this.#cache = cache;
+    this.#id = id;
+  }
+
+  step(count: number, prune: (value: unknown) => unknown): void {
+    const cache = this.#cache;
+    const id = this.#id;
+    let visited = 0;
+    let wrapped = false;
+    while (visited < count) {
+      this.#keys ??= cache.keys.values();
+      const next = this.#keys.next();
+      if (next.done) {
+        this.#keys = undefined;
+        if (wrapped) return;
+        wrapped = true;
+        continue;
+      }
+      const e = next.value;
+      // Every key looked at counts, with or without this state: a step stays bounded in a cache
+      // full of keys of other states.
+      visited++;
+      if (id >= e.numStates) continue; // no slot yet: nothing of this state
+      const value = e.slots[id << 1];
+      if (value !== undefined) {
+        const kept = prune(value);
+        if (kept !== value) cache.set(e, id, '', kept);
+      }
+      const byNamespace = e.namespaced?.[id];
+      if (byNamespace === undefined) continue;
+      for (const [namespace, slot] of byNamespace) {
+        if (slot.value === undefined) continue; // a tombstone
+        visited++;
+        const kept = prune(slot.value);
+        if (kept !== slot.value) cache.set(e, id, namespace, kept);
+      }
+    }
   }
 }

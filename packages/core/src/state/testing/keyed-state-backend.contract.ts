@@ -35,6 +35,7 @@ import {
   snapshotAll,
   use,
 } from './state-model.ts';
+import { describeTtlContract } from './ttl-state.contract.ts';
 
 /** How the suite makes, and disposes of, the backend under test. */
 export interface BackendUnderTest<B extends KeyedStateBackend = KeyedStateBackend> {
@@ -47,6 +48,8 @@ export interface BackendUnderTest<B extends KeyedStateBackend = KeyedStateBacken
     maxParallelism?: number;
     keyGroupRange?: KeyGroupRange;
     cacheMaxKeys?: number;
+    /** Processing time for state TTL (the TTL part of the suite passes a test clock). */
+    clock?: () => number;
   }): Promise<B>;
   /** Only the constructor, with these options (for their validation). */
   construct(options: { maxParallelism: number; keyGroupRange: KeyGroupRange }): B;
@@ -416,5 +419,13 @@ export function describeKeyedStateBackendContract<B extends KeyedStateBackend>(
         });
       });
     });
+  });
+
+  describeTtlContract(name, {
+    create: (options) => subject.create(options),
+    dispose: (backend) => subject.dispose(backend as B),
+    spills: subject.spills,
+    runs: Math.max(10, Math.floor(subject.runs.model / 2)),
+    ...(cacheMaxKeys === undefined ? {} : { propertyCacheMaxKeys: cacheMaxKeys }),
   });
 }
