@@ -203,14 +203,15 @@ export class WindowOperator extends AbstractKeyedOperator<unknown, unknown> impl
     let first = true;
     if (contents.kind === 'list') contents.add(value);
     else first = contents.add(value);
+    // A record within the allowed lateness (its window's end already passed) fires the window at
+    // once, as Flink's EventTimeTrigger.onElement does, and registers no firing timer: a timer
+    // at or below the watermark would fire the window a second time at the next watermark.
+    const firesNow = this.#isEventTime && maxTimestamp(window) <= this.currentWatermark;
     if (first) {
       this.#rememberWindow(namespace, window);
-      this.#registerTimers(key, namespace, window);
+      this.#registerTimers(key, namespace, window, !firesNow);
     }
-    // A late record within the allowed lateness re-fires its window with the update.
-    if (this.#isEventTime && maxTimestamp(window) <= this.currentWatermark) {
-      this.#fire(key, { start: window.start, end: window.end }, namespace);
-    }
+    if (firesNow) this.#fire(key, { start: window.start, end: window.end }, namespace);
     return true;
   }
 
@@ -239,19 +240,15 @@ export class WindowOperator extends AbstractKeyedOperator<unknown, unknown> impl
     } else {
       this.#contents.setNamespace(stateNamespace);
       this.#contents.add(value);
-      // A window that did not change already has its timers, unless they may have fired (event
-      // time: the timer service's watermark reached its end; processing time: always assumed):
-      // then register as before, which the timer service deduplicates.
-      if (
-        this.#merged ||
-        pairs.length !== sizeBefore ||
-        !this.#isEventTime ||
-        maxTimestamp(merged) <= this.timers.currentWatermark
-      ) {
-        this.#registerTimers(key, this.#sessionNamespaceOf(merged), merged);
+      // As for fixed-size windows: a session whose end the watermark passed fires now and gets
+      // no firing timer (Flink's EventTimeTrigger onMerge and onElement). A session that did not
+      // change already has its timers: its firing timer is pending, or it fired and this record
+      // fires it now. Processing-time sessions register again, which the timer service dedups.
+      const firesNow = this.#isEventTime && maxTimestamp(merged) <= this.currentWatermark;
+      if (this.#merged || pairs.length !== sizeBefore || !this.#isEventTime) {
+        this.#registerTimers(key, this.#sessionNamespaceOf(merged), merged, !firesNow);
       }
-      if (this.#isEventTime && maxTimestamp(merged) <= this.currentWatermark)
-        this.#fire(key, merged, stateNamespace);
+      if (firesNow) this.#fire(key, merged, stateNamespace);
     }
     if (pairs.length === 0) {
       if (stored !== undefined) sessions.clear();
@@ -281,9 +278,10 @@ export class WindowOperator extends AbstractKeyedOperator<unknown, unknown> impl
     }
   };
 
-  #registerTimers(key: Key, namespace: string, window: TimeWindow): void {
+  /** The cleanup timer, and the firing timer unless `withFiringTimer` is false (the window fires now). */
+  #registerTimers(key: Key, namespace: string, window: TimeWindow, withFiringTimer: boolean): void {
     if (this.#isEventTime) {
-      this.timers.registerEventTimeTimer(key, namespace, maxTimestamp(window));
+      if (withFiringTimer) this.timers.registerEventTimeTimer(key, namespace, maxTimestamp(window));
       if (this.#allowedLatenessMs > 0)
         this.timers.registerEventTimeTimer(key, namespace, this.#cleanupTime(window));
     } else {
