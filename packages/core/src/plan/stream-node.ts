@@ -12,6 +12,8 @@ import type {
 } from '../contracts/functions.ts';
 import type { Sink } from '../contracts/sink.ts';
 import type { Source } from '../contracts/source.ts';
+import type { Evictor } from '../contracts/window-evictor.ts';
+import type { Trigger } from '../contracts/window-trigger.ts';
 import type { Key } from '../state/key-groups.ts';
 import type { WindowAssigner } from '../time/windows.ts';
 
@@ -67,6 +69,10 @@ export type OperatorSpec =
       readonly allowedLatenessMs: number;
       /** The side output late records go to, by tag id; undefined: they are dropped and counted. */
       readonly lateTag: string | undefined;
+      /** Set by `.trigger(...)`; undefined: the assigner's default trigger. */
+      readonly trigger?: Trigger<unknown> | undefined;
+      /** Set by `.evictor(...)`. */
+      readonly evictor?: Evictor<unknown> | undefined;
     }
   | { readonly kind: 'timestamps'; readonly options: WatermarkOptions<unknown> }
   | { readonly kind: 'sink'; readonly sink: Sink<unknown> };

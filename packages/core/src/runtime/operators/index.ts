@@ -1,5 +1,12 @@
+import {
+  eventTimeTrigger,
+  neverTrigger,
+  processingTimeTrigger,
+  type Trigger,
+} from '../../contracts/window-trigger.ts';
 import type { OperatorSpec } from '../../plan/stream-node.ts';
 import type { Key } from '../../state/key-groups.ts';
+import type { WindowAssigner } from '../../time/windows.ts';
 import type { StreamOperator } from '../operator.ts';
 import { KeyedProcessOperator } from './keyed-process.ts';
 import { KeyedReduceOperator } from './keyed-reduce.ts';
@@ -7,6 +14,7 @@ import { ProcessOperator } from './process.ts';
 import { SinkOperator } from './sink.ts';
 import { FilterOperator, FlatMapOperator, MapOperator } from './stateless.ts';
 import { TimestampsAndWatermarksOperator } from './timestamps.ts';
+import { TriggeredWindowOperator } from './triggered-window.ts';
 import { WindowOperator } from './window.ts';
 
 /**
@@ -33,6 +41,17 @@ export function createOperator(
     case 'reduce':
       return new KeyedReduceOperator(spec.fn, keyed(spec, keySelector));
     case 'window':
+      if (spec.trigger !== undefined || spec.evictor !== undefined || spec.assigner.kind === 'global') {
+        return new TriggeredWindowOperator({
+          assigner: spec.assigner,
+          trigger: spec.trigger ?? defaultTrigger(spec.assigner),
+          evictor: spec.evictor,
+          allowedLatenessMs: spec.allowedLatenessMs,
+          lateTag: spec.lateTag,
+          keySelector: keyed(spec, keySelector),
+          fn: spec.fn,
+        });
+      }
       return new WindowOperator({
         assigner: spec.assigner,
         allowedLatenessMs: spec.allowedLatenessMs,
@@ -57,4 +76,10 @@ function keyed(
 ): (value: unknown) => Key {
   if (keySelector === undefined) throw new Error(`bug: a '${spec.kind}' operator needs a keyed input`);
   return keySelector;
+}
+
+/** Flink's defaults: event-time windows fire by the watermark, processing-time ones by the clock, the global window never. */
+function defaultTrigger(assigner: WindowAssigner): Trigger<unknown> {
+  if (assigner.kind === 'global') return neverTrigger();
+  return assigner.isEventTime ? eventTimeTrigger() : processingTimeTrigger();
 }

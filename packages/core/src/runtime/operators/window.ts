@@ -1,6 +1,6 @@
-import type { Collector, WindowContext } from '../../contracts/functions.ts';
-import type { OutputTag } from '../../contracts/output-tag.ts';
+import type { Collector } from '../../contracts/functions.ts';
 import type { WindowFunctionSpec } from '../../plan/stream-node.ts';
+import type { KeyedStateBackend } from '../../state/backend/keyed-state-backend.ts';
 import { aggregatingState, listState, reducingState, valueState } from '../../state/descriptors.ts';
 import type { Key } from '../../state/key-groups.ts';
 import type {
@@ -18,14 +18,20 @@ import {
 import {
   maxTimestamp,
   parseWindowNamespace,
+  type SessionWindowAssigner,
+  type SlidingWindowAssigner,
   type TimeWindow,
-  type WindowAssigner,
+  type TumblingWindowAssigner,
   windowNamespace,
 } from '../../time/windows.ts';
 import { AbstractKeyedOperator } from './keyed.ts';
+import { type WindowContextHost, WindowContextImpl } from './window-context.ts';
+
+/** The assigners whose windows fire by time alone (the default triggers): the others go to TriggeredWindowOperator. */
+export type TimeWindowAssigner = TumblingWindowAssigner | SlidingWindowAssigner | SessionWindowAssigner;
 
 export interface WindowOperatorOptions {
-  readonly assigner: WindowAssigner;
+  readonly assigner: TimeWindowAssigner;
   readonly allowedLatenessMs: number;
   readonly lateTag: string | undefined;
   readonly keySelector: (value: unknown) => Key;
@@ -44,8 +50,11 @@ type ContentsState =
  * windows merge: each key's sessions are `[window, stateWindow]` pairs in keyed state, merged
  * by `addWindowToPairs` (the merging-window-set module). Results carry the window's max timestamp.
  */
-export class WindowOperator extends AbstractKeyedOperator<unknown, unknown> implements Collector<unknown> {
-  readonly #assigner: WindowAssigner;
+export class WindowOperator
+  extends AbstractKeyedOperator<unknown, unknown>
+  implements Collector<unknown>, WindowContextHost
+{
+  readonly #assigner: TimeWindowAssigner;
   readonly #isEventTime: boolean;
   readonly #allowedLatenessMs: number;
   readonly #lateTag: string | undefined;
@@ -88,7 +97,7 @@ export class WindowOperator extends AbstractKeyedOperator<unknown, unknown> impl
     this.#allowedLatenessMs = options.allowedLatenessMs;
     this.#lateTag = options.lateTag;
     this.#fn = options.fn;
-    this.#windowContext = new WindowContextImpl(this);
+    this.#windowContext = new WindowContextImpl(this, options.assigner.isMerging);
     const assigner = options.assigner;
     this.#size = assigner.kind === 'session' ? 0 : assigner.size;
     this.#slide = assigner.kind === 'sliding' ? assigner.slide : this.#size;
@@ -140,6 +149,12 @@ export class WindowOperator extends AbstractKeyedOperator<unknown, unknown> impl
   }
   /** @internal */ now(): number {
     return this.clock();
+  }
+  /** @internal */ get stateBackend(): KeyedStateBackend {
+    return this.backend;
+  }
+  /** @internal */ get operatorName(): string {
+    return `window operator '${this.runtime.operatorId}'`;
   }
   /** @internal */ emitSide(tag: string, value: unknown): void {
     this.output.collectSide(tag, value, this.#firingTimestamp);
@@ -325,12 +340,24 @@ export class WindowOperator extends AbstractKeyedOperator<unknown, unknown> impl
     if (timestamp === this.#cleanupTime(window)) {
       this.#contents.setNamespace(stateNamespace);
       this.#contents.clear();
+      if (this.#fn.kind === 'process') this.#clearProcessState(key, window, stateNamespace);
       if (pairs !== undefined) {
         retireWindowFromPairs(pairs, window);
         if (pairs.length === 0) this.#sessions!.clear();
         else this.#sessions!.update(pairs);
       }
     }
+  }
+
+  /** The ProcessWindowFunction's clear(), then the window state it used (Flink's clearAllState). */
+  #clearProcessState(key: Key, window: TimeWindow, stateNamespace: string): void {
+    const fn = this.#fn as Extract<WindowFunctionSpec, { kind: 'process' }>;
+    const context = this.#windowContext;
+    context.key = key;
+    context.window = window;
+    context.namespace = stateNamespace;
+    fn.process.clear?.(key, context);
+    context.clearWindowState(stateNamespace);
   }
 
   #fire(key: Key, window: TimeWindow, stateNamespace: string): void {
@@ -342,6 +369,7 @@ export class WindowOperator extends AbstractKeyedOperator<unknown, unknown> impl
       if (elements.length === 0) return;
       this.#windowContext.key = key;
       this.#windowContext.window = window;
+      this.#windowContext.namespace = stateNamespace;
       fn.process.process(key, this.#windowContext, elements, this);
       return;
     }
@@ -377,27 +405,5 @@ class NamespaceCache {
     this.#ends[slot] = end;
     this.#namespaces[slot] = namespace;
     return namespace;
-  }
-}
-
-class WindowContextImpl implements WindowContext<Key> {
-  key: Key = '';
-  window: TimeWindow = { start: 0, end: 0 };
-  readonly #operator: WindowOperator;
-
-  constructor(operator: WindowOperator) {
-    this.#operator = operator;
-  }
-
-  currentWatermark(): number {
-    return this.#operator.watermark;
-  }
-
-  currentProcessingTime(): number {
-    return this.#operator.now();
-  }
-
-  output<X>(tag: OutputTag<X>, value: X): void {
-    this.#operator.emitSide(tag.id, value);
   }
 }
