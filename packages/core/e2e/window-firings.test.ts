@@ -65,14 +65,21 @@ describe('allowed lateness fires each window as Flink does', () => {
     process: { A: ['0-1000 1', '0-1000 1,1', '1000-2000 1,1'], B: ['4000-5000 1', '5000-6000 1,1'] },
   };
   for (const fn of ['reduce', 'aggregate', 'process'] as const) {
-    it(`the issue's example fires 5 times with ${fn}, at parallelism 1, 2 and 4`, async () => {
-      for (const parallelism of [1, 2, 4]) {
+    it(`the issue's example fires 5 times with ${fn}, at parallelism 1, 2 and 4, by either window operator`, async () => {
+      for (const [parallelism, via] of [
+        [1, 'default'],
+        [2, 'default'],
+        [4, 'default'],
+        [2, 'trigger'],
+        [2, 'evictor'],
+      ] as const) {
         const args: FiringArgs = {
           events,
           assigner: { kind: 'tumbling', size: 1000 },
           fn,
           allowedLateness: 2000,
           bound: 0,
+          via,
         };
         const result = await runJob<FiringArgs>(job, { parallelism, args, sourceBatchSize: 1 });
         expect(byKey(result.collected<Firing>('firings'))).toEqual(expected[fn]);
@@ -116,16 +123,17 @@ const assigners: Record<string, ModelAssigner> = {
 describe('every firing, in order, matches a model of Flink’s WindowOperator', () => {
   for (const [name, assigner] of Object.entries(assigners)) {
     for (const fn of ['reduce', 'aggregate', 'process'] as const) {
-      it(`${name} windows with ${fn}: random out-of-order traffic, lateness 0/60/250, parallelism 1, 2, 4, heap and LevelDB`, async () => {
+      it(`${name} windows with ${fn}: random out-of-order traffic, lateness 0/60/250, parallelism 1, 2, 4, heap and LevelDB, default and triggered operator`, async () => {
         await fc.assert(
           fc.asyncProperty(
             trafficArbitrary,
             fc.constantFrom(0, 60, 250),
             fc.constantFrom(1, 2, 4),
             fc.constantFrom('heap', 'leveldb'),
-            async (events, allowedLateness, parallelism, backend) => {
+            fc.constantFrom('default', 'trigger', 'evictor'),
+            async (events, allowedLateness, parallelism, backend, via) => {
               const bound = 10;
-              const args: FiringArgs = { events, assigner, fn, allowedLateness, bound };
+              const args: FiringArgs = { events, assigner, fn, allowedLateness, bound, via };
               const result = await runJob<FiringArgs>(job, {
                 parallelism,
                 args,
@@ -139,7 +147,7 @@ describe('every firing, in order, matches a model of Flink’s WindowOperator', 
               expect(showEvents(result.collected<ModelEvent>('late'))).toEqual(showEvents(model.late));
             },
           ),
-          { numRuns: 6 },
+          { numRuns: 8 },
         );
       }, 120_000);
     }

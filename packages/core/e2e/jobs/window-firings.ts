@@ -1,7 +1,9 @@
 import {
   type AggregateFunction,
   collectSink,
+  countEvictor,
   defineJob,
+  eventTimeTrigger,
   outputTag,
   type ProcessWindowFunction,
   session,
@@ -28,6 +30,11 @@ export interface FiringArgs {
   readonly allowedLateness: number;
   /** maxOutOfOrderness of the watermark generator. */
   readonly bound: number;
+  /**
+   * Which operator runs the windows: the default time windows' own, or the triggered one (by
+   * naming the event-time trigger explicitly, or adding an evictor that never evicts).
+   */
+  readonly via?: 'default' | 'trigger' | 'evictor';
 }
 
 function assignerFor(spec: ModelAssigner): WindowAssigner {
@@ -72,6 +79,8 @@ export default defineJob<FiringArgs>({ name: 'window-firings' }, (env, args) => 
     .window(assignerFor(args.assigner))
     .allowedLateness(args.allowedLateness)
     .sideOutputLateData(lateTag);
+  if (args.via === 'trigger') windowed.trigger(eventTimeTrigger());
+  if (args.via === 'evictor') windowed.evictor(countEvictor(1_000_000));
   const results =
     args.fn === 'reduce'
       ? windowed.reduce(
