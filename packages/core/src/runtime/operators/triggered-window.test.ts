@@ -387,3 +387,57 @@ describe('per-window state in a ProcessWindowFunction', () => {
     );
   });
 });
+
+describe('rescaling', () => {
+  const timedItems = fc.array(
+    fc.record({
+      key: fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'),
+      v: fc.integer({ min: 0, max: 99 }),
+      ts: fc.integer({ min: 0, max: 400 }),
+    }),
+    { maxLength: 80 },
+  );
+
+  it('a custom trigger’s state and timers move with their keys when restored at parallelism 2 and 3', async () => {
+    const build = (input: DataStream<Item>) =>
+      input
+        .keyBy((i) => i.key)
+        .window(tumbling(100))
+        .trigger(earlyAndOnTime(3))
+        .process(listValues);
+    await fc.assert(
+      fc.asyncProperty(timedItems, fc.nat(), fc.constantFrom(2, 3), async (items, cutAt, parallelism) => {
+        const sorted = [...items].sort((x, y) => x.ts - y.ts);
+        const cut = sorted.length === 0 ? 0 : cutAt % sorted.length;
+        const feed = (
+          harness: Awaited<ReturnType<typeof createOperatorHarness<Item, string>>>,
+          part: typeof sorted,
+        ) => {
+          for (const { ts, ...item } of part) {
+            if (!harness.owns(item)) continue;
+            harness.processElement(item, ts);
+            harness.processWatermark(ts - 50);
+          }
+        };
+        const whole = await createOperatorHarness(build);
+        feed(whole, sorted);
+        await whole.endInput();
+
+        const first = await createOperatorHarness(build);
+        feed(first, sorted.slice(0, cut));
+        const snapshot = await first.snapshot();
+        const rest: string[] = [];
+        for (let subtaskIndex = 0; subtaskIndex < parallelism; subtaskIndex++) {
+          const part = await createOperatorHarness(build, { restore: snapshot, parallelism, subtaskIndex });
+          const lastWatermark = first.watermarks().at(-1);
+          if (lastWatermark !== undefined) part.processWatermark(lastWatermark);
+          feed(part, sorted.slice(cut));
+          await part.endInput();
+          rest.push(...part.outputValues());
+        }
+        expect([...first.outputValues(), ...rest].sort()).toEqual(whole.outputValues().sort());
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
