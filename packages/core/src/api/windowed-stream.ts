@@ -124,6 +124,14 @@ export class WindowedStream<K extends Key, T> {
     });
   }
 
+  /** E.g. `GlobalWindows, CountTrigger(3)`: the assigner, and the trigger and evictor when set. */
+  #describe(): string {
+    const parts = [this.#assigner.describe()];
+    if (this.#trigger !== undefined) parts.push(this.#trigger.describe?.() ?? 'custom trigger');
+    if (this.#evictor !== undefined) parts.push(this.#evictor.describe?.() ?? 'custom evictor');
+    return parts.join(', ');
+  }
+
   #build<O>(fn: WindowFunctionSpec): SingleOutputStream<O> {
     const assigner = this.#assigner;
     const lateTag = this.#lateDataTag?.id;
@@ -139,7 +147,7 @@ export class WindowedStream<K extends Key, T> {
         evictor: this.#evictor,
       },
       {
-        name: `window(${assigner.describe()})`,
+        name: `window(${this.#describe()})`,
         emitsTimestamps: true,
         requiresTimestamps: assigner.isEventTime ? `event-time ${assigner.describe()} windows` : undefined,
       },
