@@ -80,6 +80,7 @@ export interface OnMergeContext extends TriggerContext {
  * ```
  */
 export interface Trigger<T> {
+  /** An element was added to `window`; `timestamp` is its event time (NaN when the stream has none). */
   onElement(element: T, timestamp: number, window: TimeWindow, ctx: TriggerContext): TriggerResult;
   onEventTime(time: number, window: TimeWindow, ctx: TriggerContext): TriggerResult;
   onProcessingTime(time: number, window: TimeWindow, ctx: TriggerContext): TriggerResult;
