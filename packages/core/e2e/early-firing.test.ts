@@ -75,3 +75,59 @@ it('processing-time windows fire on LevelDB state, whose batches register their 
   await driver.advanceTime(60_000);
   expect(driver.output('per-minute').all()).toEqual([{ user: 'ann', minute: 0, n: 1 }]);
 });
+
+for (const backend of ['heap', 'leveldb'] as const) {
+  it(`a custom trigger's state and timers survive stop-with-savepoint mid-window and a resume at another parallelism (${backend})`, async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.constantFrom('a', 'b', 'c', 'd'), { maxLength: 40 }),
+        fc.nat(),
+        fc.constantFrom([1, 2], [2, 4], [4, 1]),
+        async (keys, cutAt, [before, after]) => {
+          const cut = keys.length === 0 ? 0 : cutAt % (keys.length + 1);
+          const temp = async () => {
+            const folder = await mkdtemp(join(tmpdir(), 'sluice-early-firing-'));
+            folders.push(folder);
+            return folder;
+          };
+          const stateBackend = async () =>
+            backend === 'heap'
+              ? ('heap' as const)
+              : { kind: 'leveldb' as const, directory: await temp(), cacheMaxKeys: 2 };
+          const checkpointing = { directory: await temp(), intervalMs: 600_000 };
+          const savepoint = join(await temp(), 'savepoint');
+          const first = await JobTestDriver.start(job, {
+            parallelism: before,
+            inputs: ['keys'],
+            outputs: ['counts'],
+            checkpointing,
+            stateBackend: await stateBackend(),
+          });
+          try {
+            first.input<string>('keys').send(keys.slice(0, cut));
+            await first.advanceTime(500);
+            await first.stopWithSavepoint(savepoint);
+          } finally {
+            await first.close();
+          }
+          const earlier = first.output<string>('counts').all();
+          // The clock goes on where it stopped; the window [0, 1000) ends after the restore.
+          await using second = await JobTestDriver.start(job, {
+            parallelism: after,
+            inputs: ['keys'],
+            outputs: ['counts'],
+            checkpointing,
+            restoreFrom: savepoint,
+            startTime: 500,
+            stateBackend: await stateBackend(),
+          });
+          second.input<string>('keys').send(keys.slice(cut));
+          await second.advanceTime(500);
+          const all = [...earlier, ...second.output<string>('counts').all()];
+          expect(all.sort()).toEqual(expected([keys]));
+        },
+      ),
+      { numRuns: 5 },
+    );
+  }, 240_000);
+}
