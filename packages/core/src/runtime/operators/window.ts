@@ -44,11 +44,15 @@ type ContentsState =
   | InternalListState<unknown>;
 
 /**
- * Windows as Flink builds them: window contents in keyed state under the window's namespace,
- * one timer per window at its max timestamp (event or processing time), another at the end of
- * its allowed lateness to drop its state (with no lateness the first timer drops it). Session
- * windows merge: each key's sessions are `[window, stateWindow]` pairs in keyed state, merged
- * by `addWindowToPairs` (the merging-window-set module). Results carry the window's max timestamp.
+ * Windows as Flink builds them with their default trigger (EventTimeTrigger or
+ * ProcessingTimeTrigger), shaped for speed; windows with another trigger, an evictor or the
+ * global window run in TriggeredWindowOperator. Window contents live in keyed state under the
+ * window's namespace, with one timer per window at its max timestamp (event or processing time)
+ * and another at the end of its allowed lateness to drop its state (with no lateness the first
+ * timer drops it). A record that arrives after the watermark passed its window's end (within the
+ * lateness) fires the window at once and registers no firing timer. Session windows merge: each
+ * key's sessions are `[window, stateWindow]` pairs in keyed state, merged by `addWindowToPairs`
+ * (the merging-window-set module). Results carry the window's max timestamp.
  */
 export class WindowOperator
   extends AbstractKeyedOperator<unknown, unknown>
