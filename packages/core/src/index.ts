@@ -108,6 +108,26 @@ export {
   type SourceReader,
   type SourceReaderContext,
 } from './contracts/source.ts';
+export {
+  countEvictor,
+  type Evictor,
+  type EvictorContext,
+  type EvictorOptions,
+  type TimestampedValue,
+  timeEvictor,
+} from './contracts/window-evictor.ts';
+export {
+  countTrigger,
+  eventTimeTrigger,
+  neverTrigger,
+  type OnMergeContext,
+  processingTimeTrigger,
+  purgingTrigger,
+  type Trigger,
+  type TriggerContext,
+  type TriggerResult,
+  type TriggerStateAccess,
+} from './contracts/window-trigger.ts';
 export { ConfigError, type FailureLocation, JobExecutionError, PlanError, SluiceError } from './errors.ts';
 export { DEFAULT_EXECUTION_CONFIG, type ExecutionConfig } from './execution/execution-config.ts';
 export { explainJob } from './execution/explain.ts';

@@ -12,11 +12,13 @@ import type {
 } from '../contracts/functions.ts';
 import type { OutputTag } from '../contracts/output-tag.ts';
 import type { Sink } from '../contracts/sink.ts';
+import { countEvictor } from '../contracts/window-evictor.ts';
+import { countTrigger, purgingTrigger } from '../contracts/window-trigger.ts';
 import { ConfigError } from '../errors.ts';
 import type { AnyMapStateDescriptor } from '../plan/co-operator-spec.ts';
 import type { OperatorSpec, StreamInput, StreamNode } from '../plan/stream-node.ts';
 import type { Key } from '../state/key-groups.ts';
-import type { WindowAssigner } from '../time/windows.ts';
+import { globalWindows, type WindowAssigner } from '../time/windows.ts';
 import {
   BroadcastConnectedStream,
   BroadcastStream,
@@ -420,6 +422,26 @@ export class KeyedStream<K extends Key, T> extends DataStream<T> {
       throw new ConfigError('window: expected a window assigner such as tumbling(seconds(10))');
     }
     return new WindowedStream<K, T>(this, assigner);
+  }
+
+  /**
+   * Count windows (Flink's `countWindow`): each key's elements in groups of `size`. Without
+   * `slide`, a window fires and empties every `size` elements; with it, every `slide` elements
+   * over the last `size`. Elements of an unfinished window are not emitted at end of input.
+   */
+  countWindow(size: number, slide?: number): WindowedStream<K, T> {
+    if (!Number.isSafeInteger(size) || size < 1) {
+      throw new ConfigError(`countWindow: size must be an integer >= 1, got ${String(size)}`);
+    }
+    if (slide === undefined) {
+      return new WindowedStream<K, T>(this, globalWindows()).trigger(purgingTrigger(countTrigger(size)));
+    }
+    if (!Number.isSafeInteger(slide) || slide < 1) {
+      throw new ConfigError(`countWindow: slide must be an integer >= 1, got ${String(slide)}`);
+    }
+    return new WindowedStream<K, T>(this, globalWindows())
+      .evictor(countEvictor(size))
+      .trigger(countTrigger(slide));
   }
 }
 

@@ -1,5 +1,7 @@
 import type { ProcessWindowFunction, ReduceFunction, WindowResultFunction } from '../contracts/functions.ts';
 import type { OutputTag } from '../contracts/output-tag.ts';
+import { type Evictor, validateEvictor } from '../contracts/window-evictor.ts';
+import { type Trigger, validateTrigger } from '../contracts/window-trigger.ts';
 import { ConfigError } from '../errors.ts';
 import type { WindowFunctionSpec } from '../plan/stream-node.ts';
 import type { AggregateFunction } from '../state/descriptors.ts';
@@ -16,6 +18,8 @@ export class WindowedStream<K extends Key, T> {
   readonly #assigner: WindowAssigner;
   #allowedLatenessMs = 0;
   #lateDataTag: OutputTag<T> | undefined;
+  #trigger: Trigger<unknown> | undefined;
+  #evictor: Evictor<unknown> | undefined;
 
   /** @internal */
   constructor(input: KeyedStream<K, T>, assigner: WindowAssigner) {
@@ -42,6 +46,33 @@ export class WindowedStream<K extends Key, T> {
   /** Sends records that arrive after their window (and its allowed lateness) to `tag`. */
   sideOutputLateData(tag: OutputTag<T>): this {
     this.#lateDataTag = tag;
+    return this;
+  }
+
+  /**
+   * Replaces the assigner's trigger (event-time windows: fire when the watermark passes their
+   * end; processing-time: when the clock does; global: never). See `countTrigger`,
+   * `purgingTrigger`, `eventTimeTrigger`, `processingTimeTrigger`, or write a {@link Trigger}.
+   */
+  trigger(trigger: Trigger<T>): this {
+    validateTrigger(trigger, 'trigger');
+    if (this.#assigner.isMerging && typeof trigger.onMerge !== 'function') {
+      throw new ConfigError(
+        `trigger: ${this.#assigner.describe()} merge windows, so the trigger needs an onMerge() method`,
+      );
+    }
+    this.#trigger = trigger as Trigger<unknown>;
+    return this;
+  }
+
+  /**
+   * Removes elements from a window when it fires, before or after the window function
+   * (`countEvictor`, `timeEvictor`, or your own {@link Evictor}). The window then keeps all its
+   * elements, also with `reduce` and `aggregate`, which run over them at each firing.
+   */
+  evictor(evictor: Evictor<T>): this {
+    validateEvictor(evictor, 'evictor');
+    this.#evictor = evictor as Evictor<unknown>;
     return this;
   }
 
@@ -93,14 +124,30 @@ export class WindowedStream<K extends Key, T> {
     });
   }
 
+  /** E.g. `GlobalWindows, CountTrigger(3)`: the assigner, and the trigger and evictor when set. */
+  #describe(): string {
+    const parts = [this.#assigner.describe()];
+    if (this.#trigger !== undefined) parts.push(this.#trigger.describe?.() ?? 'custom trigger');
+    if (this.#evictor !== undefined) parts.push(this.#evictor.describe?.() ?? 'custom evictor');
+    return parts.join(', ');
+  }
+
   #build<O>(fn: WindowFunctionSpec): SingleOutputStream<O> {
     const assigner = this.#assigner;
     const lateTag = this.#lateDataTag?.id;
     const stream = this.#input.keyedTransform<O>(
       'window',
-      { kind: 'window', assigner, fn, allowedLatenessMs: this.#allowedLatenessMs, lateTag },
       {
-        name: `window(${assigner.describe()})`,
+        kind: 'window',
+        assigner,
+        fn,
+        allowedLatenessMs: this.#allowedLatenessMs,
+        lateTag,
+        trigger: this.#trigger,
+        evictor: this.#evictor,
+      },
+      {
+        name: `window(${this.#describe()})`,
         emitsTimestamps: true,
         requiresTimestamps: assigner.isEventTime ? `event-time ${assigner.describe()} windows` : undefined,
       },

@@ -112,12 +112,25 @@ export interface WindowContext<K extends Key> {
   currentWatermark(): number;
   currentProcessingTime(): number;
   output<X>(tag: OutputTag<X>, value: X): void;
+  /**
+   * State of this key and this window: kept across the window's firings, dropped when the
+   * window is cleaned up (after its allowed lateness). Not available with merging (session)
+   * windows, as in Flink. Use a descriptor here or in `globalState()`, not in both.
+   */
+  windowState(): KeyedStateAccess;
+  /** State of this key, shared by all its windows (kept until you clear it). */
+  globalState(): KeyedStateAccess;
 }
 
 /** Sees every element of a window at once, when the window fires. */
 export interface ProcessWindowFunction<I, O, K extends Key> {
   open?(context: RuntimeContext): void;
   process(key: K, ctx: WindowContext<K>, elements: readonly I[], out: Collector<O>): void;
+  /**
+   * The window is being cleaned up (Flink's `ProcessWindowFunction.clear`). The window state
+   * used through `ctx.windowState()` is cleared right after, whether or not this is defined.
+   */
+  clear?(key: K, ctx: WindowContext<K>): void;
   close?(): void;
 }
 

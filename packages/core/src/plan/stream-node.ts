@@ -14,6 +14,8 @@ import type {
 import type { ProcessJoinFunction } from '../contracts/join-functions.ts';
 import type { Sink } from '../contracts/sink.ts';
 import type { Source } from '../contracts/source.ts';
+import type { Evictor } from '../contracts/window-evictor.ts';
+import type { Trigger } from '../contracts/window-trigger.ts';
 import type { Key } from '../state/key-groups.ts';
 import type { WindowAssigner } from '../time/windows.ts';
 import type { CoOperatorSpec } from './co-operator-spec.ts';
@@ -70,6 +72,10 @@ export type OperatorSpec =
       readonly allowedLatenessMs: number;
       /** The side output late records go to, by tag id; undefined: they are dropped and counted. */
       readonly lateTag: string | undefined;
+      /** Set by `.trigger(...)`; undefined: the assigner's default trigger. */
+      readonly trigger?: Trigger<unknown> | undefined;
+      /** Set by `.evictor(...)`. */
+      readonly evictor?: Evictor<unknown> | undefined;
     }
   | { readonly kind: 'timestamps'; readonly options: WatermarkOptions<unknown> }
   | { readonly kind: 'sink'; readonly sink: Sink<unknown> }

@@ -172,7 +172,13 @@ export class Task implements InputHandler, SourceOutput<unknown> {
       }
       this.#refreshTimerDeadline();
       if (firing.length > 0) {
-        this.#wait(Promise.all(firing).then(() => this.#flushOperators()));
+        // Timers fired from disk-backed state may register others: look again once they have.
+        this.#wait(
+          Promise.all(firing).then(() => {
+            this.#refreshTimerDeadline();
+            return this.#flushOperators();
+          }),
+        );
         return true;
       }
       progressed = true;
@@ -257,6 +263,8 @@ export class Task implements InputHandler, SourceOutput<unknown> {
       this.#wait(
         fetching.then(() => {
           this.#runBatch(values, timestamps, input);
+          // The batch registered its timers only now, after #afterInput looked for them.
+          this.#refreshTimerDeadline();
           return this.#flushOperators();
         }),
       );
@@ -323,7 +331,14 @@ export class Task implements InputHandler, SourceOutput<unknown> {
     this.#tracker.hasRecord = false;
     const firing = head.operator.processWatermark(watermark);
     // Timers whose keys' state is on disk: the watermark moves on once they have fired.
-    if (firing !== undefined) this.#wait(firing.then(() => this.#flushOperators()));
+    if (firing !== undefined) {
+      this.#wait(
+        firing.then(() => {
+          this.#refreshTimerDeadline();
+          return this.#flushOperators();
+        }),
+      );
+    }
     this.#tracker.hasRecord = true;
   }
 

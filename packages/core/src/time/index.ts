@@ -7,6 +7,9 @@
 export { formatDuration, hours, milliseconds, minutes, seconds } from './duration.ts';
 export {
   eventTimeSessionWindows,
+  GLOBAL_WINDOW,
+  type GlobalWindowAssigner,
+  globalWindows,
   maxTimestamp,
   processingTimeSessionWindows,
   type SessionWindowAssigner,

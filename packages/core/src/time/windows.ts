@@ -78,7 +78,8 @@ export type WindowAssignerSpec =
       readonly slide: number;
       readonly offset: number;
     }
-  | { readonly kind: 'session'; readonly time: WindowTime; readonly gap: number };
+  | { readonly kind: 'session'; readonly time: WindowTime; readonly gap: number }
+  | { readonly kind: 'global' };
 
 interface WindowAssignerBase {
   /** Event time (timestamps of records) or processing time (the task's clock). */
@@ -116,7 +117,20 @@ export interface SessionWindowAssigner extends WindowAssignerBase {
   readonly gap: number;
 }
 
-export type WindowAssigner = TumblingWindowAssigner | SlidingWindowAssigner | SessionWindowAssigner;
+/**
+ * Every element of a key in one window that never ends ({@link GLOBAL_WINDOW}), as Flink's
+ * `GlobalWindows`: it fires only through a trigger (`countWindow` uses a count trigger), never by time.
+ */
+export interface GlobalWindowAssigner extends WindowAssignerBase {
+  readonly kind: 'global';
+  readonly isMerging: false;
+}
+
+export type WindowAssigner =
+  | TumblingWindowAssigner
+  | SlidingWindowAssigner
+  | SessionWindowAssigner
+  | GlobalWindowAssigner;
 
 function checkPositiveMs(assigner: string, name: string, value: number): void {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
@@ -290,6 +304,35 @@ export function session(gap: number, options: Pick<WindowOptions, 'time'> = {}):
   return makeSession(gap, options.time ?? 'event');
 }
 
+/**
+ * The one window of {@link globalWindows}: from -Infinity to Infinity, so its max timestamp is
+ * Infinity (Flink's `GlobalWindow.maxTimestamp()` is `Long.MAX_VALUE`) and it is never cleaned up.
+ */
+export const GLOBAL_WINDOW: TimeWindow = Object.freeze({
+  start: Number.NEGATIVE_INFINITY,
+  end: Number.POSITIVE_INFINITY,
+});
+
+/**
+ * One window per key holding all its elements; give it a trigger (`.trigger(countTrigger(100))`),
+ * without one it never fires. Not event time: records need no timestamps.
+ *
+ * @example
+ * ```ts
+ * stream.keyBy((o) => o.customer).window(globalWindows()).trigger(countTrigger(3)).reduce(add);
+ * ```
+ */
+export function globalWindows(): GlobalWindowAssigner {
+  return {
+    kind: 'global',
+    isEventTime: false,
+    isMerging: false,
+    assignWindows: () => [GLOBAL_WINDOW],
+    describe: () => 'GlobalWindows',
+    toSpec: () => ({ kind: 'global' }),
+  };
+}
+
 /** Rebuilds an assigner from its {@link WindowAssignerSpec} (validating it again). */
 export function windowAssignerFromSpec(spec: WindowAssignerSpec): WindowAssigner {
   switch (spec.kind) {
@@ -299,6 +342,8 @@ export function windowAssignerFromSpec(spec: WindowAssignerSpec): WindowAssigner
       return makeSliding(spec.size, spec.slide, spec.offset, spec.time);
     case 'session':
       return makeSession(spec.gap, spec.time);
+    case 'global':
+      return globalWindows();
     default:
       throw new RangeError(
         `windowAssignerFromSpec: unknown kind ${String((spec as { kind: unknown }).kind)}`,

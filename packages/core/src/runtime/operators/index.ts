@@ -1,5 +1,12 @@
+import {
+  eventTimeTrigger,
+  neverTrigger,
+  processingTimeTrigger,
+  type Trigger,
+} from '../../contracts/window-trigger.ts';
 import type { OperatorSpec } from '../../plan/stream-node.ts';
 import type { Key } from '../../state/key-groups.ts';
+import type { WindowAssigner } from '../../time/windows.ts';
 import type { StreamOperator } from '../operator.ts';
 import { AsyncWaitOperator } from './async-wait.ts';
 import { BroadcastProcessOperator, KeyedBroadcastProcessOperator } from './broadcast-process.ts';
@@ -11,6 +18,7 @@ import { ProcessOperator } from './process.ts';
 import { SinkOperator } from './sink.ts';
 import { FilterOperator, FlatMapOperator, MapOperator } from './stateless.ts';
 import { TimestampsAndWatermarksOperator } from './timestamps.ts';
+import { TriggeredWindowOperator } from './triggered-window.ts';
 import { WindowOperator } from './window.ts';
 
 /**
@@ -37,6 +45,17 @@ export function createOperator(
     case 'reduce':
       return new KeyedReduceOperator(spec.fn, keyed(spec, keySelector));
     case 'window':
+      if (spec.trigger !== undefined || spec.evictor !== undefined || spec.assigner.kind === 'global') {
+        return new TriggeredWindowOperator({
+          assigner: spec.assigner,
+          trigger: spec.trigger ?? defaultTrigger(spec.assigner),
+          evictor: spec.evictor,
+          allowedLatenessMs: spec.allowedLatenessMs,
+          lateTag: spec.lateTag,
+          keySelector: keyed(spec, keySelector),
+          fn: spec.fn,
+        });
+      }
       return new WindowOperator({
         assigner: spec.assigner,
         allowedLatenessMs: spec.allowedLatenessMs,
@@ -80,4 +99,10 @@ function keyed(
 ): (value: unknown) => Key {
   if (keySelector === undefined) throw new Error(`bug: a '${spec.kind}' operator needs a keyed input`);
   return keySelector;
+}
+
+/** Flink's defaults: event-time windows fire by the watermark, processing-time ones by the clock, the global window never. */
+function defaultTrigger(assigner: WindowAssigner): Trigger<unknown> {
+  if (assigner.kind === 'global') return neverTrigger();
+  return assigner.isEventTime ? eventTimeTrigger() : processingTimeTrigger();
 }

@@ -6,6 +6,7 @@ import { outputTag } from '../../contracts/output-tag.ts';
 import { ConfigError, JobExecutionError } from '../../errors.ts';
 import { createOperatorHarness, type HarnessRecord, type OperatorHarness } from '../../testing/index.ts';
 import { session, sliding, type TimeWindow, tumbling, type WindowAssigner } from '../../time/windows.ts';
+import type { TimeWindowAssigner } from './window.ts';
 
 interface Reading {
   readonly sensor: string;
@@ -18,7 +19,7 @@ const line = (sensor: string, window: TimeWindow, total: number): string =>
   `${sensor} ${window.start}-${window.end} ${total}`;
 
 /** The windows of one sensor's timestamps, by a plain loop (sessions merge when they touch). */
-function windowsOf(assigner: WindowAssigner, timestamps: readonly number[]): TimeWindow[] {
+function windowsOf(assigner: TimeWindowAssigner, timestamps: readonly number[]): TimeWindow[] {
   if (assigner.kind === 'session') {
     const sorted = [...timestamps].sort((a, b) => a - b);
     const sessions: { start: number; end: number }[] = [];
@@ -40,7 +41,7 @@ function windowsOf(assigner: WindowAssigner, timestamps: readonly number[]): Tim
 }
 
 /** Every window's sum, by a plain loop over the readings. */
-function expectedSums(assigner: WindowAssigner, readings: readonly Reading[]): string[] {
+function expectedSums(assigner: TimeWindowAssigner, readings: readonly Reading[]): string[] {
   const sensors = [...new Set(readings.map((r) => r.sensor))];
   return sensors.flatMap((sensor) => {
     const own = readings.filter((r) => r.sensor === sensor);
@@ -93,7 +94,7 @@ function windowFunctions(assigner: WindowAssigner): Record<string, WindowBuild> 
   };
 }
 
-const ASSIGNERS: Record<string, WindowAssigner> = {
+const ASSIGNERS: Record<string, TimeWindowAssigner> = {
   tumbling: tumbling(10),
   sliding: sliding(10, 5),
   session: session(4),

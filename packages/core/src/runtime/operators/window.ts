@@ -1,6 +1,6 @@
-import type { Collector, WindowContext } from '../../contracts/functions.ts';
-import type { OutputTag } from '../../contracts/output-tag.ts';
+import type { Collector } from '../../contracts/functions.ts';
 import type { WindowFunctionSpec } from '../../plan/stream-node.ts';
+import type { KeyedStateBackend } from '../../state/backend/keyed-state-backend.ts';
 import { aggregatingState, listState, reducingState, valueState } from '../../state/descriptors.ts';
 import type { Key } from '../../state/key-groups.ts';
 import type {
@@ -18,14 +18,20 @@ import {
 import {
   maxTimestamp,
   parseWindowNamespace,
+  type SessionWindowAssigner,
+  type SlidingWindowAssigner,
   type TimeWindow,
-  type WindowAssigner,
+  type TumblingWindowAssigner,
   windowNamespace,
 } from '../../time/windows.ts';
 import { AbstractKeyedOperator } from './keyed.ts';
+import { type WindowContextHost, WindowContextImpl } from './window-context.ts';
+
+/** The assigners whose windows fire by time alone (the default triggers): the others go to TriggeredWindowOperator. */
+export type TimeWindowAssigner = TumblingWindowAssigner | SlidingWindowAssigner | SessionWindowAssigner;
 
 export interface WindowOperatorOptions {
-  readonly assigner: WindowAssigner;
+  readonly assigner: TimeWindowAssigner;
   readonly allowedLatenessMs: number;
   readonly lateTag: string | undefined;
   readonly keySelector: (value: unknown) => Key;
@@ -38,14 +44,21 @@ type ContentsState =
   | InternalListState<unknown>;
 
 /**
- * Windows as Flink builds them: window contents in keyed state under the window's namespace,
- * one timer per window at its max timestamp (event or processing time), another at the end of
- * its allowed lateness to drop its state (with no lateness the first timer drops it). Session
- * windows merge: each key's sessions are `[window, stateWindow]` pairs in keyed state, merged
- * by `addWindowToPairs` (the merging-window-set module). Results carry the window's max timestamp.
+ * Windows as Flink builds them with their default trigger (EventTimeTrigger or
+ * ProcessingTimeTrigger), shaped for speed; windows with another trigger, an evictor or the
+ * global window run in TriggeredWindowOperator. Window contents live in keyed state under the
+ * window's namespace, with one timer per window at its max timestamp (event or processing time)
+ * and another at the end of its allowed lateness to drop its state (with no lateness the first
+ * timer drops it). A record that arrives after the watermark passed its window's end (within the
+ * lateness) fires the window at once and registers no firing timer. Session windows merge: each
+ * key's sessions are `[window, stateWindow]` pairs in keyed state, merged by `addWindowToPairs`
+ * (the merging-window-set module). Results carry the window's max timestamp.
  */
-export class WindowOperator extends AbstractKeyedOperator<unknown, unknown> implements Collector<unknown> {
-  readonly #assigner: WindowAssigner;
+export class WindowOperator
+  extends AbstractKeyedOperator<unknown, unknown>
+  implements Collector<unknown>, WindowContextHost
+{
+  readonly #assigner: TimeWindowAssigner;
   readonly #isEventTime: boolean;
   readonly #allowedLatenessMs: number;
   readonly #lateTag: string | undefined;
@@ -88,7 +101,7 @@ export class WindowOperator extends AbstractKeyedOperator<unknown, unknown> impl
     this.#allowedLatenessMs = options.allowedLatenessMs;
     this.#lateTag = options.lateTag;
     this.#fn = options.fn;
-    this.#windowContext = new WindowContextImpl(this);
+    this.#windowContext = new WindowContextImpl(this, options.assigner.isMerging);
     const assigner = options.assigner;
     this.#size = assigner.kind === 'session' ? 0 : assigner.size;
     this.#slide = assigner.kind === 'sliding' ? assigner.slide : this.#size;
@@ -140,6 +153,12 @@ export class WindowOperator extends AbstractKeyedOperator<unknown, unknown> impl
   }
   /** @internal */ now(): number {
     return this.clock();
+  }
+  /** @internal */ get stateBackend(): KeyedStateBackend {
+    return this.backend;
+  }
+  /** @internal */ get operatorName(): string {
+    return `window operator '${this.runtime.operatorId}'`;
   }
   /** @internal */ emitSide(tag: string, value: unknown): void {
     this.output.collectSide(tag, value, this.#firingTimestamp);
@@ -203,14 +222,15 @@ export class WindowOperator extends AbstractKeyedOperator<unknown, unknown> impl
     let first = true;
     if (contents.kind === 'list') contents.add(value);
     else first = contents.add(value);
+    // A record within the allowed lateness (its window's end already passed) fires the window at
+    // once, as Flink's EventTimeTrigger.onElement does, and registers no firing timer: a timer
+    // at or below the watermark would fire the window a second time at the next watermark.
+    const firesNow = this.#isEventTime && maxTimestamp(window) <= this.currentWatermark;
     if (first) {
       this.#rememberWindow(namespace, window);
-      this.#registerTimers(key, namespace, window);
+      this.#registerTimers(key, namespace, window, !firesNow);
     }
-    // A late record within the allowed lateness re-fires its window with the update.
-    if (this.#isEventTime && maxTimestamp(window) <= this.currentWatermark) {
-      this.#fire(key, { start: window.start, end: window.end }, namespace);
-    }
+    if (firesNow) this.#fire(key, { start: window.start, end: window.end }, namespace);
     return true;
   }
 
@@ -239,19 +259,15 @@ export class WindowOperator extends AbstractKeyedOperator<unknown, unknown> impl
     } else {
       this.#contents.setNamespace(stateNamespace);
       this.#contents.add(value);
-      // A window that did not change already has its timers, unless they may have fired (event
-      // time: the timer service's watermark reached its end; processing time: always assumed):
-      // then register as before, which the timer service deduplicates.
-      if (
-        this.#merged ||
-        pairs.length !== sizeBefore ||
-        !this.#isEventTime ||
-        maxTimestamp(merged) <= this.timers.currentWatermark
-      ) {
-        this.#registerTimers(key, this.#sessionNamespaceOf(merged), merged);
+      // As for fixed-size windows: a session whose end the watermark passed fires now and gets
+      // no firing timer (Flink's EventTimeTrigger onMerge and onElement). A session that did not
+      // change already has its timers: its firing timer is pending, or it fired and this record
+      // fires it now. Processing-time sessions register again, which the timer service dedups.
+      const firesNow = this.#isEventTime && maxTimestamp(merged) <= this.currentWatermark;
+      if (this.#merged || pairs.length !== sizeBefore || !this.#isEventTime) {
+        this.#registerTimers(key, this.#sessionNamespaceOf(merged), merged, !firesNow);
       }
-      if (this.#isEventTime && maxTimestamp(merged) <= this.currentWatermark)
-        this.#fire(key, merged, stateNamespace);
+      if (firesNow) this.#fire(key, merged, stateNamespace);
     }
     if (pairs.length === 0) {
       if (stored !== undefined) sessions.clear();
@@ -281,9 +297,10 @@ export class WindowOperator extends AbstractKeyedOperator<unknown, unknown> impl
     }
   };
 
-  #registerTimers(key: Key, namespace: string, window: TimeWindow): void {
+  /** The cleanup timer, and the firing timer unless `withFiringTimer` is false (the window fires now). */
+  #registerTimers(key: Key, namespace: string, window: TimeWindow, withFiringTimer: boolean): void {
     if (this.#isEventTime) {
-      this.timers.registerEventTimeTimer(key, namespace, maxTimestamp(window));
+      if (withFiringTimer) this.timers.registerEventTimeTimer(key, namespace, maxTimestamp(window));
       if (this.#allowedLatenessMs > 0)
         this.timers.registerEventTimeTimer(key, namespace, this.#cleanupTime(window));
     } else {
@@ -327,12 +344,24 @@ export class WindowOperator extends AbstractKeyedOperator<unknown, unknown> impl
     if (timestamp === this.#cleanupTime(window)) {
       this.#contents.setNamespace(stateNamespace);
       this.#contents.clear();
+      if (this.#fn.kind === 'process') this.#clearProcessState(key, window, stateNamespace);
       if (pairs !== undefined) {
         retireWindowFromPairs(pairs, window);
         if (pairs.length === 0) this.#sessions!.clear();
         else this.#sessions!.update(pairs);
       }
     }
+  }
+
+  /** The ProcessWindowFunction's clear(), then the window state it used (Flink's clearAllState). */
+  #clearProcessState(key: Key, window: TimeWindow, stateNamespace: string): void {
+    const fn = this.#fn as Extract<WindowFunctionSpec, { kind: 'process' }>;
+    const context = this.#windowContext;
+    context.key = key;
+    context.window = window;
+    context.namespace = stateNamespace;
+    fn.process.clear?.(key, context);
+    context.clearWindowState(stateNamespace);
   }
 
   #fire(key: Key, window: TimeWindow, stateNamespace: string): void {
@@ -344,6 +373,7 @@ export class WindowOperator extends AbstractKeyedOperator<unknown, unknown> impl
       if (elements.length === 0) return;
       this.#windowContext.key = key;
       this.#windowContext.window = window;
+      this.#windowContext.namespace = stateNamespace;
       fn.process.process(key, this.#windowContext, elements, this);
       return;
     }
@@ -379,27 +409,5 @@ class NamespaceCache {
     this.#ends[slot] = end;
     this.#namespaces[slot] = namespace;
     return namespace;
-  }
-}
-
-class WindowContextImpl implements WindowContext<Key> {
-  key: Key = '';
-  window: TimeWindow = { start: 0, end: 0 };
-  readonly #operator: WindowOperator;
-
-  constructor(operator: WindowOperator) {
-    this.#operator = operator;
-  }
-
-  currentWatermark(): number {
-    return this.#operator.watermark;
-  }
-
-  currentProcessingTime(): number {
-    return this.#operator.now();
-  }
-
-  output<X>(tag: OutputTag<X>, value: X): void {
-    this.#operator.emitSide(tag.id, value);
   }
 }
