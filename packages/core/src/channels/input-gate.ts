@@ -1,11 +1,19 @@
 import { type Clock, systemClock } from '../time/clock.ts';
 import { StatusWatermarkValve } from '../time/status-watermark-valve.ts';
+import type { BatchKeys } from './batch-keys.ts';
 import { ChannelItem, type ChannelItemKind, type ChannelReceiver } from './channel.ts';
 
 /** What the gate hands to its task. */
 export interface InputHandler {
-  /** A batch of records; `timestamps` is null when none of them has one. */
-  processBatch(values: readonly unknown[], timestamps: readonly number[] | null): void;
+  /**
+   * A batch of records; `timestamps` is null when none of them has one, `keys` when the channel
+   * is not hash-partitioned (else: each record's key and key group, as its sender computed them).
+   */
+  processBatch(
+    values: readonly unknown[],
+    timestamps: readonly number[] | null,
+    keys: BatchKeys | null,
+  ): void;
   processWatermark(watermark: number): void;
   processWatermarkStatus(idle: boolean): void;
   /** Every channel has ended. */
@@ -83,7 +91,8 @@ export class InputGate {
       }
       idleRounds = 0;
       read++;
-      if (kind === ChannelItem.Batch) handler.processBatch(receiver.values, receiver.timestamps);
+      if (kind === ChannelItem.Batch)
+        handler.processBatch(receiver.values, receiver.timestamps, receiver.keys);
       else this.#handleControl(channel, index, kind, handler);
     }
     return read;

@@ -1,6 +1,8 @@
+import type { BatchKeys } from '../channels/batch-keys.ts';
 import type { RuntimeContext } from '../contracts/functions.ts';
 import type { KeyedStateBackend } from '../state/backend/keyed-state-backend.ts';
 import type { Key } from '../state/key-groups.ts';
+import type { SnapshotKey } from '../state/snapshot-keys.ts';
 import type { InternalTimerService } from '../time/timer-service.ts';
 
 /**
@@ -63,6 +65,12 @@ export interface StreamOperator<IN, OUT> {
   /** A record with its event timestamp ({@link NO_TIMESTAMP} for none). Keys it needs from disk were prefetched. */
   processElement(value: IN, timestamp: number): void;
   /**
+   * Keyed operators: a record with the key and key group its sender computed (carried with the
+   * record over a hash-partitioned channel), so the key selector and the hash do not run again.
+   * The task calls this instead of `processElement` when a batch arrives with its keys.
+   */
+  processKeyedElement?(value: IN, timestamp: number, key: Key, keyGroup: number): void;
+  /**
    * Fires the event-time timers the watermark passes, then forwards it. May return a promise
    * while the keys of due timers are fetched (disk-backed state); only a task's head operator
    * may, as a chained output does not wait for it.
@@ -95,8 +103,11 @@ export interface StreamOperator<IN, OUT> {
   initializeState?(): void | Promise<void>;
   /** Releases state after `close` (a disk-backed backend's files). */
   disposeState?(): void | Promise<void>;
-  /** Keyed head operators: fetch the state of a batch's keys before it is processed (undefined: in memory). */
-  prefetch?(values: readonly unknown[]): Promise<void> | undefined;
+  /**
+   * Keyed head operators: fetch the state of a batch's keys before it is processed (undefined: in
+   * memory). `keys`: the keys the batch arrived with, or null to select them from the records.
+   */
+  prefetch?(values: readonly unknown[], keys: BatchKeys | null): Promise<void> | undefined;
   /** Hands back the state of this subtask's share (after rescaling, of several old subtasks), before `initializeState`. */
   restoreState?(state: RestoredOperatorState): void;
   /** Checkpoint `checkpointId` is complete: its metadata is durable (two-phase commit sinks commit here). */
@@ -106,9 +117,12 @@ export interface StreamOperator<IN, OUT> {
 /** Keyed state and timers of one key group, as stored in a checkpoint. */
 export interface KeyGroupState {
   readonly keyGroup: number;
-  readonly entries: ReadonlyArray<readonly [stateName: string, key: Key, namespace: string, value: unknown]>;
-  readonly eventTimers: ReadonlyArray<readonly [timestamp: number, key: Key, namespace: string]>;
-  readonly processingTimers: ReadonlyArray<readonly [timestamp: number, key: Key, namespace: string]>;
+  /** Keys in their stored form (`state/snapshot-keys.ts`): a lone surrogate survives msgpack. */
+  readonly entries: ReadonlyArray<
+    readonly [stateName: string, key: SnapshotKey, namespace: string, value: unknown]
+  >;
+  readonly eventTimers: ReadonlyArray<readonly [timestamp: number, key: SnapshotKey, namespace: string]>;
+  readonly processingTimers: ReadonlyArray<readonly [timestamp: number, key: SnapshotKey, namespace: string]>;
 }
 
 /**
