@@ -39,6 +39,22 @@ export interface KeyedContext {
   readonly timers: InternalTimerService<Key>;
 }
 
+/**
+ * The timer a keyed operator is firing, so that a failure in the user's timer callback (a window
+ * function, `onTimer`) names it: set around each callback (no try, no allocation), read only when
+ * the task fails.
+ */
+export interface FiringTimer {
+  firing: boolean;
+  eventTime: boolean;
+  timestamp: number;
+  key: Key;
+}
+
+export function newFiringTimer(): FiringTimer {
+  return { firing: false, eventTime: true, timestamp: 0, key: '' };
+}
+
 export interface OperatorSetup {
   readonly output: Output;
   readonly runtime: RuntimeContext;
@@ -51,6 +67,8 @@ export interface OperatorSetup {
   readonly sendOnSuccess: (channel: string, payload: unknown) => void;
   /** Whether the job takes checkpoints. */
   readonly checkpointing: boolean;
+  /** Where a keyed operator says which timer it fires (the task's failure tracker holds it). */
+  readonly firingTimer?: FiringTimer;
 }
 
 /**

@@ -10,7 +10,9 @@ import {
 import type { InternalTimerService, TimerTuple } from '../../time/timer-service.ts';
 import {
   AbstractStreamOperator,
+  type FiringTimer,
   type KeyGroupState,
+  newFiringTimer,
   type OperatorSetup,
   type OperatorStateSnapshot,
   type RestoredOperatorState,
@@ -53,13 +55,26 @@ export abstract class AbstractKeyedOperator<IN, OUT> extends AbstractStreamOpera
   protected timers!: InternalTimerService<Key>;
   protected readonly keySelector: (value: unknown) => Key;
   #restored: readonly KeyGroupState[] = [];
+  #firing: FiringTimer = newFiringTimer();
   readonly #onEventTimer = (key: Key, namespace: string, timestamp: number): void => {
     this.backend.setCurrentKey(key);
+    const firing = this.#firing;
+    firing.firing = true;
+    firing.eventTime = true;
+    firing.timestamp = timestamp;
+    firing.key = key;
     this.onEventTime(key, namespace, timestamp);
+    firing.firing = false;
   };
   readonly #onProcessingTimer = (key: Key, namespace: string, timestamp: number): void => {
     this.backend.setCurrentKey(key);
+    const firing = this.#firing;
+    firing.firing = true;
+    firing.eventTime = false;
+    firing.timestamp = timestamp;
+    firing.key = key;
     this.onProcessingTime(key, namespace, timestamp);
+    firing.firing = false;
   };
 
   constructor(keySelector: (value: unknown) => Key) {
@@ -74,6 +89,7 @@ export abstract class AbstractKeyedOperator<IN, OUT> extends AbstractStreamOpera
     }
     this.backend = setup.keyed.backend;
     this.timers = setup.keyed.timers;
+    if (setup.firingTimer !== undefined) this.#firing = setup.firingTimer;
   }
 
   /** A record without its key: selects and hashes it here. */
