@@ -28,7 +28,7 @@ import { CONTROL_MARKER, ControlType, KEYED_BATCH_HEADER_BYTES } from './frames.
 /** Record `i` of the batch has key `keys[i]`, in key group `keyGroups[i]`. */
 export interface BatchKeys {
   readonly keys: Key[];
-  readonly keyGroups: number[];
+  readonly keyGroups: ArrayLike<number>;
 }
 
 const TAG_LATIN1 = 1;

@@ -239,7 +239,7 @@ export function describeChannelContract(name: string, channels: ChannelUnderTest
           const timestamps = withTimestamps ? pairs.map((_, i) => i * 10) : null;
           sender.sendBatch(values.slice(), timestamps?.slice() ?? null, false, {
             keys: keys.keys.slice(),
-            keyGroups: keys.keyGroups.slice(),
+            keyGroups: Array.from(keys.keyGroups),
           });
           const got: Received[] = [];
           let sentKeys: BatchKeys | null = null;
@@ -257,7 +257,7 @@ export function describeChannelContract(name: string, channels: ChannelUnderTest
           for (const [i, key] of keys.keys.entries()) {
             expect(Object.is(sentKeys!.keys[i], key), `key ${i}`).toBe(true);
           }
-          expect(sentKeys!.keyGroups).toEqual(keys.keyGroups);
+          expect(Array.from(sentKeys!.keyGroups)).toEqual(keys.keyGroups);
         }),
         { numRuns: 200, seed: 42 },
       );
