@@ -15,12 +15,16 @@
  * ```text
  * section = [u32 count] key*count
  * key     = [u16 keyGroup] tag payload
- *   tag 1 : [u32 length] latin1 bytes        string whose code units are all below 0x100
- *   tag 2 : [u32 length] u16 code units      any other string (lone surrogates included)
+ *   tag 1 : length latin1 bytes              string whose code units are all below 0x100
+ *   tag 2 : length u16 code units            any other string (lone surrogates included)
  *   tag 3 : [f64]                            number
- *   tag 4 : [u32 length] decimal latin1      bigint
+ *   tag 4 : length decimal latin1            bigint
  *   tag 5 / tag 6                            false / true
+ * length  = [u8 n] when n < 255, else [u8 255][u32 n]   (in code units)
  * ```
+ *
+ * Read and written a byte at a time, no DataView per key: the whole section must cost less per
+ * record than the key selector and hash it saves the receiver.
  */
 import type { Key } from '../state/key-groups.ts';
 import { CONTROL_MARKER, ControlType, KEYED_BATCH_HEADER_BYTES } from './frames.ts';
@@ -44,7 +48,6 @@ const TAG_TRUE = 6;
  */
 export class BatchKeysWriter {
   #bytes = new Uint8Array(4096);
-  #view = new DataView(this.#bytes.buffer);
   #at = 0;
 
   constructor() {
@@ -61,8 +64,7 @@ export class BatchKeysWriter {
     const count = list.length;
     this.#at = KEYED_BATCH_HEADER_BYTES;
     this.#ensure(4);
-    this.#view.setUint32(this.#at, count, true);
-    this.#at += 4;
+    this.#u32(count);
     for (let i = 0; i < count; i++) this.#writeKey(list[i]!, keyGroups[i]!);
     const keysEnd = this.#at;
     this.#ensure(batch.byteLength);
@@ -77,28 +79,25 @@ export class BatchKeysWriter {
         return;
       case 'number':
         this.#ensure(11);
-        this.#view.setUint16(this.#at, keyGroup, true);
-        this.#bytes[this.#at + 2] = TAG_NUMBER;
-        this.#view.setFloat64(this.#at + 3, key, true);
-        this.#at += 11;
+        this.#head(keyGroup, TAG_NUMBER);
+        F64[0] = key;
+        this.#bytes.set(F64_BYTES, this.#at);
+        this.#at += 8;
         return;
       case 'bigint': {
         const digits = key.toString();
-        this.#ensure(7 + digits.length);
-        this.#view.setUint16(this.#at, keyGroup, true);
-        this.#bytes[this.#at + 2] = TAG_BIGINT;
-        this.#view.setUint32(this.#at + 3, digits.length, true);
+        this.#ensure(8 + digits.length);
+        this.#head(keyGroup, TAG_BIGINT);
+        this.#length(digits.length);
         const bytes = this.#bytes;
-        const start = this.#at + 7;
+        const start = this.#at;
         for (let i = 0; i < digits.length; i++) bytes[start + i] = digits.charCodeAt(i);
         this.#at = start + digits.length;
         return;
       }
       case 'boolean':
         this.#ensure(3);
-        this.#view.setUint16(this.#at, keyGroup, true);
-        this.#bytes[this.#at + 2] = key ? TAG_TRUE : TAG_FALSE;
-        this.#at += 3;
+        this.#head(keyGroup, key ? TAG_TRUE : TAG_FALSE);
         return;
       default:
         // The sender hashed the key first, which refuses anything but a primitive.
@@ -113,12 +112,12 @@ export class BatchKeysWriter {
    */
   #writeString(key: string, keyGroup: number): void {
     const length = key.length;
-    this.#ensure(7 + 2 * length);
+    this.#ensure(8 + 2 * length);
+    const tagAt = this.#at + 2;
+    this.#head(keyGroup, TAG_LATIN1);
+    this.#length(length);
     const bytes = this.#bytes;
-    const at = this.#at;
-    this.#view.setUint16(at, keyGroup, true);
-    this.#view.setUint32(at + 3, length, true);
-    const start = at + 7;
+    const start = this.#at;
     let i = 0;
     for (; i < length; i++) {
       const unit = key.charCodeAt(i);
@@ -126,17 +125,44 @@ export class BatchKeysWriter {
       bytes[start + i] = unit;
     }
     if (i === length) {
-      bytes[at + 2] = TAG_LATIN1;
       this.#at = start + length;
       return;
     }
-    bytes[at + 2] = TAG_UTF16;
+    bytes[tagAt] = TAG_UTF16;
     for (i = 0; i < length; i++) {
       const unit = key.charCodeAt(i);
       bytes[start + 2 * i] = unit & 0xff;
       bytes[start + 2 * i + 1] = unit >>> 8;
     }
     this.#at = start + 2 * length;
+  }
+
+  #head(keyGroup: number, tag: number): void {
+    const bytes = this.#bytes;
+    const at = this.#at;
+    bytes[at] = keyGroup & 0xff;
+    bytes[at + 1] = keyGroup >>> 8;
+    bytes[at + 2] = tag;
+    this.#at = at + 3;
+  }
+
+  #length(length: number): void {
+    if (length < 0xff) {
+      this.#bytes[this.#at++] = length;
+      return;
+    }
+    this.#bytes[this.#at++] = 0xff;
+    this.#u32(length);
+  }
+
+  #u32(value: number): void {
+    const bytes = this.#bytes;
+    const at = this.#at;
+    bytes[at] = value & 0xff;
+    bytes[at + 1] = (value >>> 8) & 0xff;
+    bytes[at + 2] = (value >>> 16) & 0xff;
+    bytes[at + 3] = value >>> 24;
+    this.#at = at + 4;
   }
 
   #ensure(more: number): void {
@@ -147,9 +173,13 @@ export class BatchKeysWriter {
     const grown = new Uint8Array(size);
     grown.set(this.#bytes.subarray(0, this.#at));
     this.#bytes = grown;
-    this.#view = new DataView(grown.buffer);
   }
 }
+
+// A number's bytes, through a scratch array in the host's byte order (sender and receiver share
+// the machine: a channel never leaves the process).
+const F64 = new Float64Array(1);
+const F64_BYTES = new Uint8Array(F64.buffer);
 
 /** Keys up to this many characters are decoded in JavaScript (most keys: ids, names, codes). */
 const SHORT_MAX = 16;
@@ -168,56 +198,56 @@ function shortLatin1(bytes: Uint8Array, at: number, length: number): string {
 }
 
 /**
- * Reads the keys section of a keyed batch frame (it starts after the header) (a view into shared memory at any
- * offset): the keys, and where the section ends. One Buffer and one DataView per batch; strings
- * are decoded natively (`latin1`, `utf16le`: both keep every code unit as it is).
+ * Reads the keys section of a keyed batch frame (after its header; the frame is a view into
+ * shared memory at any offset): the keys, and where the section ends. Long strings are decoded
+ * natively (`latin1`, `utf16le`: both keep every code unit as it is), through one Buffer a batch.
  */
 export function readBatchKeys(frame: Uint8Array): { keys: BatchKeys; end: number } {
-  const offset = KEYED_BATCH_HEADER_BYTES;
-  const buf = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
-  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-  const count = view.getUint32(offset, true);
+  let buf: Buffer | undefined;
+  const native = (): Buffer => {
+    buf ??= Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+    return buf;
+  };
+  let at = KEYED_BATCH_HEADER_BYTES;
+  const count = frame[at]! | (frame[at + 1]! << 8) | (frame[at + 2]! << 16) | (frame[at + 3]! << 24);
+  at += 4;
   const keys: Key[] = new Array<Key>(count);
-  const keyGroups: number[] = new Array<number>(count);
-  let at = offset + 4;
+  const keyGroups = new Uint16Array(count);
   for (let i = 0; i < count; i++) {
-    keyGroups[i] = view.getUint16(at, true);
-    const tag = buf[at + 2];
+    keyGroups[i] = frame[at]! | (frame[at + 1]! << 8);
+    const tag = frame[at + 2];
     at += 3;
+    if (tag === TAG_NUMBER) {
+      for (let b = 0; b < 8; b++) F64_BYTES[b] = frame[at + b]!;
+      keys[i] = F64[0]!;
+      at += 8;
+      continue;
+    }
+    if (tag === TAG_FALSE || tag === TAG_TRUE) {
+      keys[i] = tag === TAG_TRUE;
+      continue;
+    }
+    let length = frame[at++]!;
+    if (length === 0xff) {
+      length = (frame[at]! | (frame[at + 1]! << 8) | (frame[at + 2]! << 16) | (frame[at + 3]! << 24)) >>> 0;
+      at += 4;
+    }
     switch (tag) {
-      case TAG_LATIN1: {
-        const length = view.getUint32(at, true);
+      case TAG_LATIN1:
         keys[i] =
-          length <= SHORT_MAX
-            ? shortLatin1(buf, at + 4, length)
-            : buf.toString('latin1', at + 4, at + 4 + length);
-        at += 4 + length;
+          length <= SHORT_MAX ? shortLatin1(frame, at, length) : native().toString('latin1', at, at + length);
+        at += length;
         break;
-      }
-      case TAG_UTF16: {
-        const length = view.getUint32(at, true);
-        keys[i] = buf.toString('utf16le', at + 4, at + 4 + 2 * length);
-        at += 4 + 2 * length;
+      case TAG_UTF16:
+        keys[i] = native().toString('utf16le', at, at + 2 * length);
+        at += 2 * length;
         break;
-      }
-      case TAG_NUMBER:
-        keys[i] = view.getFloat64(at, true);
-        at += 8;
-        break;
-      case TAG_BIGINT: {
-        const length = view.getUint32(at, true);
-        keys[i] = BigInt(buf.toString('latin1', at + 4, at + 4 + length));
-        at += 4 + length;
-        break;
-      }
-      case TAG_FALSE:
-        keys[i] = false;
-        break;
-      case TAG_TRUE:
-        keys[i] = true;
+      case TAG_BIGINT:
+        keys[i] = BigInt(native().toString('latin1', at, at + length));
+        at += length;
         break;
       default:
-        throw new Error(`bug: unknown key tag ${tag} at byte ${at - 1} of a keyed batch frame`);
+        throw new Error(`bug: unknown key tag ${tag} at byte ${at} of a keyed batch frame`);
     }
   }
   return { keys: { keys, keyGroups }, end: at };
