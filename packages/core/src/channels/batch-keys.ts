@@ -23,8 +23,9 @@
  * length  = [u8 n] when n < 255, else [u8 255][u32 n]   (in code units)
  * ```
  *
- * Read and written a byte at a time, no DataView per key: the whole section must cost less per
- * record than the key selector and hash it saves the receiver.
+ * Read and written a byte at a time, no DataView or Buffer call per key: the section is on the
+ * hot path (once per keyed record at each end), where it replaces the receiver's key selector and
+ * hash, so it has to stay cheap next to them.
  */
 import type { Key } from '../state/key-groups.ts';
 import { CONTROL_MARKER, ControlType, KEYED_BATCH_HEADER_BYTES } from './frames.ts';
@@ -187,9 +188,8 @@ const SHORT_MAX = 16;
 const SHORT_UNITS: number[][] = Array.from({ length: SHORT_MAX + 1 }, (_, n) => new Array<number>(n).fill(0));
 
 /**
- * A short Latin-1 string without a call into C++: a native `toString` per key costs more than the
- * whole of the key selector and the hash it saves the receiver (measured on click-counts at p=2);
- * one `fromCharCode` over a reused array does not (msgpackr decodes short strings the same way).
+ * A short Latin-1 string without a call into C++ (a `toString` per key costs more than reading a
+ * few bytes here): one `fromCharCode` over a reused array, as msgpackr decodes short strings.
  */
 function shortLatin1(bytes: Uint8Array, at: number, length: number): string {
   const units = SHORT_UNITS[length]!;
