@@ -66,7 +66,12 @@ describe('a failing user function', () => {
       }),
     );
     expect(error).toBeInstanceOf(JobExecutionError);
-    expect(error.message).toMatch(/source-0.*a key must be a string, number, bigint or boolean/);
+    // The keyBy's operator, not the source whose subtask ran the selector (named as where it ran).
+    expect((error as JobExecutionError).operatorId).toBe('reduce-1');
+    expect((error as JobExecutionError).userFunction).toBe('key selector');
+    expect(error.message).toMatch(
+      /key selector of operator 'reduce-1' \(reduce\), run in subtask \d\/2 of 'source-0' .* failed while processing record \d+: a key must be a string, number, bigint or boolean/,
+    );
     await expectThreadsBackTo(baseline);
   });
 

@@ -41,6 +41,15 @@ export interface FailureLocation {
   readonly parallelism: number | undefined;
   /** A short preview of the record being processed, when the failure happened on one. */
   readonly record: string | undefined;
+  /**
+   * The function that failed, when it is not the operator's function for a record: `key selector`
+   * (a keyBy's, which runs where records are routed: in a subtask of the operator before, named by
+   * {@link ranIn}; `subtaskIndex` and `parallelism` are that subtask's), or a timer
+   * (`event-time timer at 999 for key 'a'`).
+   */
+  readonly userFunction?: string | undefined;
+  /** For a key selector: the operator whose subtask ran it (routing its output). */
+  readonly ranIn?: string | undefined;
 }
 
 /** The job failed while running; `cause` is the user's error (or ours), rebuilt across the thread boundary. */
@@ -51,14 +60,28 @@ export class JobExecutionError extends SluiceError implements FailureLocation {
   readonly subtaskIndex: number | undefined;
   readonly parallelism: number | undefined;
   readonly record: string | undefined;
+  readonly userFunction: string | undefined;
+  readonly ranIn: string | undefined;
 
   constructor(location: FailureLocation, cause: Error) {
-    const where =
+    const operator =
       location.operatorId === undefined
-        ? `job '${location.jobName}'`
-        : `operator '${location.operatorId}'${location.operatorName && location.operatorName !== location.operatorId ? ` (${location.operatorName})` : ''} subtask ${location.subtaskIndex! + 1}/${location.parallelism} of job '${location.jobName}'`;
+        ? undefined
+        : `operator '${location.operatorId}'${location.operatorName && location.operatorName !== location.operatorId ? ` (${location.operatorName})` : ''}`;
+    const subtask = `subtask ${location.subtaskIndex! + 1}/${location.parallelism}`;
+    const job = `job '${location.jobName}'`;
+    let where: string;
+    if (operator === undefined) where = job;
+    else if (location.ranIn !== undefined) {
+      where = `${location.userFunction ?? 'key selector'} of ${operator}, run in ${subtask} of '${location.ranIn}' of ${job},`;
+    } else {
+      const during = location.userFunction === undefined ? '' : `, in its ${location.userFunction},`;
+      where = `${operator} ${subtask} of ${job}${during}`;
+    }
     const record = location.record === undefined ? '' : ` while processing record ${location.record}`;
     super('SLUICE_JOB_FAILED', `${where} failed${record}: ${cause.message}`, { cause });
+    this.userFunction = location.userFunction;
+    this.ranIn = location.ranIn;
     this.jobName = location.jobName;
     this.operatorId = location.operatorId;
     this.operatorName = location.operatorName;

@@ -141,11 +141,11 @@ export {
   runJob,
   startJob,
 } from './execution/run-job.ts';
-export { IntervalJoinTimestampError } from './runtime/operators/interval-join.ts';
 export {
   BroadcastStateError,
   type BroadcastStateErrorCode,
 } from './runtime/operators/broadcast-state.ts';
+export { IntervalJoinTimestampError } from './runtime/operators/interval-join.ts';
 export {
   type AggregateFunction,
   type AggregatingStateDescriptor,

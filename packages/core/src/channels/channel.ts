@@ -16,6 +16,8 @@
  * more than the branch on the transport it replaces.
  */
 
+import type { BatchKeys } from './batch-keys.ts';
+
 /** What {@link ChannelReceiver.receive} found: nothing, a batch of records, or a control element. */
 export const ChannelItem = {
   /** Nothing is waiting now. */
@@ -48,9 +50,11 @@ export interface ChannelSender {
    * A batch of records, with their timestamps (`null` when none has one). The arrays are handed
    * over: the caller must not change them afterwards (the local hand-over passes them on as they
    * are). `exact` is what `checkRecord` said of the batch: whether a record needs the codec's
-   * exact path (transports that do not encode ignore it).
+   * exact path (transports that do not encode ignore it). `keys`: on a hash-partitioned channel,
+   * each record's key and key group as the writer computed them, handed over like the arrays;
+   * they arrive with the batch, exactly as sent.
    */
-  sendBatch(values: unknown[], timestamps: number[] | null, exact: boolean): boolean;
+  sendBatch(values: unknown[], timestamps: number[] | null, exact: boolean, keys?: BatchKeys | null): boolean;
   sendWatermark(watermark: number): boolean;
   sendWatermarkStatus(idle: boolean): boolean;
   sendBarrier(checkpointId: number): boolean;
@@ -77,6 +81,8 @@ export interface ChannelReceiver {
   readonly values: unknown[];
   /** Batch: the records' timestamps, or `null` when none has one. */
   readonly timestamps: number[] | null;
+  /** Batch: the records' keys and key groups as the sender computed them, or `null` when not keyed. */
+  readonly keys: BatchKeys | null;
   /** Watermark: the watermark. */
   readonly watermark: number;
   /** WatermarkStatus: whether the producer went idle (`false`: active again). */

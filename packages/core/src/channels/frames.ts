@@ -12,6 +12,11 @@
  * | end of input       | `C1 03`                                                       |
  * | part of a batch    | `C1 04` 1 last part / 0 more follow, then the batch's bytes    |
  * | checkpoint barrier | `C1 05` f64 checkpoint id (little endian)                     |
+ * | keyed batch        | `C1 06` keys section (`batch-keys.ts`), then a data frame      |
+ *
+ * A batch on a hash-partitioned channel is a keyed batch: the key and key group of each record,
+ * as the sender computed them, in front of the records. Too large for one frame, it travels as
+ * parts like any batch; the joined frame starts with `C1 06` again.
  */
 export const CONTROL_MARKER = 0xc1;
 
@@ -22,7 +27,12 @@ export const ControlType = {
   /** A piece of a data frame larger than the channel's largest frame; the last piece has flag 1. */
   Part: 4,
   Barrier: 5,
+  /** A data frame with its records' keys in front (`batch-keys.ts`). */
+  KeyedBatch: 6,
 } as const;
+
+/** Bytes in front of a keyed batch's keys section: marker, type. */
+export const KEYED_BATCH_HEADER_BYTES = 2;
 
 /** Bytes in front of a part's share of the batch: marker, type, last-part flag. */
 export const PART_HEADER_BYTES = 3;

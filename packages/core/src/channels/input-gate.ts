@@ -1,14 +1,22 @@
 import { type Clock, systemClock } from '../time/clock.ts';
 import { StatusWatermarkValve } from '../time/status-watermark-valve.ts';
+import type { BatchKeys } from './batch-keys.ts';
 import { ChannelItem, type ChannelItemKind, type ChannelReceiver } from './channel.ts';
 
 /** What the gate hands to its task. */
 export interface InputHandler {
   /**
-   * A batch of records; `timestamps` is null when none of them has one. `input` is the side of a
-   * two-input operator the batch's channel feeds (0 or 1); always 0 for one input.
+   * A batch of records; `timestamps` is null when none of them has one, `keys` when the channel
+   * is not hash-partitioned (else: each record's key and key group, as its sender computed them).
+   * `input` is the side of a two-input operator the batch's channel feeds (0 or 1); always 0 for
+   * one input.
    */
-  processBatch(values: readonly unknown[], timestamps: readonly number[] | null, input: number): void;
+  processBatch(
+    values: readonly unknown[],
+    timestamps: readonly number[] | null,
+    keys: BatchKeys | null,
+    input: number,
+  ): void;
   processWatermark(watermark: number): void;
   processWatermarkStatus(idle: boolean): void;
   /** Every channel has ended. */
@@ -95,7 +103,7 @@ export class InputGate {
       idleRounds = 0;
       read++;
       if (kind === ChannelItem.Batch)
-        handler.processBatch(receiver.values, receiver.timestamps, channel.input);
+        handler.processBatch(receiver.values, receiver.timestamps, receiver.keys, channel.input);
       else this.#handleControl(channel, index, kind, handler);
     }
     return read;

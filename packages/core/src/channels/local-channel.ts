@@ -12,6 +12,7 @@
  * waiting frames, items over the capacity are readable at once: in one thread there is nothing
  * to gain by hiding them.)
  */
+import type { BatchKeys } from './batch-keys.ts';
 import type { ChannelItemKind, ChannelReceiver, ChannelSender } from './channel.ts';
 import { ChannelItem } from './channel.ts';
 
@@ -27,6 +28,7 @@ class HandOverQueue {
   controlValues: Float64Array;
   values: Array<unknown[] | undefined>;
   timestamps: Array<number[] | null>;
+  keys: Array<BatchKeys | null>;
   head = 0;
   size = 0;
 
@@ -38,6 +40,7 @@ class HandOverQueue {
     this.controlValues = new Float64Array(slots);
     this.values = new Array<unknown[] | undefined>(slots).fill(undefined);
     this.timestamps = new Array<number[] | null>(slots).fill(null);
+    this.keys = new Array<BatchKeys | null>(slots).fill(null);
   }
 
   /** Appends an item; returns whether the queue is still within its capacity. */
@@ -45,6 +48,7 @@ class HandOverQueue {
     kind: ChannelItemKind,
     values: unknown[] | undefined,
     timestamps: number[] | null,
+    keys: BatchKeys | null,
     controlValue: number,
   ): boolean {
     if (this.size === this.kinds.length) this.#grow();
@@ -52,6 +56,7 @@ class HandOverQueue {
     this.kinds[slot] = kind;
     this.values[slot] = values;
     this.timestamps[slot] = timestamps;
+    this.keys[slot] = keys;
     this.controlValues[slot] = controlValue;
     this.size++;
     return this.size <= this.capacityItems;
@@ -63,17 +68,20 @@ class HandOverQueue {
     const controlValues = new Float64Array(slots * 2);
     const values = new Array<unknown[] | undefined>(slots * 2).fill(undefined);
     const timestamps = new Array<number[] | null>(slots * 2).fill(null);
+    const keys = new Array<BatchKeys | null>(slots * 2).fill(null);
     for (let i = 0; i < this.size; i++) {
       const from = (this.head + i) & (slots - 1);
       kinds[i] = this.kinds[from]!;
       controlValues[i] = this.controlValues[from]!;
       values[i] = this.values[from];
       timestamps[i] = this.timestamps[from]!;
+      keys[i] = this.keys[from]!;
     }
     this.kinds = kinds;
     this.controlValues = controlValues;
     this.values = values;
     this.timestamps = timestamps;
+    this.keys = keys;
     this.head = 0;
   }
 }
@@ -93,24 +101,29 @@ class LocalSender implements ChannelSender {
     return this.#queue.size > this.#queue.capacityItems;
   }
 
-  sendBatch(values: unknown[], timestamps: number[] | null, _exact: boolean): boolean {
-    return this.#accepted(this.#queue.push(ChannelItem.Batch, values, timestamps, 0));
+  sendBatch(
+    values: unknown[],
+    timestamps: number[] | null,
+    _exact: boolean,
+    keys?: BatchKeys | null,
+  ): boolean {
+    return this.#accepted(this.#queue.push(ChannelItem.Batch, values, timestamps, keys ?? null, 0));
   }
 
   sendWatermark(watermark: number): boolean {
-    return this.#accepted(this.#queue.push(ChannelItem.Watermark, undefined, null, watermark));
+    return this.#accepted(this.#queue.push(ChannelItem.Watermark, undefined, null, null, watermark));
   }
 
   sendWatermarkStatus(idle: boolean): boolean {
-    return this.#accepted(this.#queue.push(ChannelItem.WatermarkStatus, undefined, null, idle ? 1 : 0));
+    return this.#accepted(this.#queue.push(ChannelItem.WatermarkStatus, undefined, null, null, idle ? 1 : 0));
   }
 
   sendBarrier(checkpointId: number): boolean {
-    return this.#accepted(this.#queue.push(ChannelItem.Barrier, undefined, null, checkpointId));
+    return this.#accepted(this.#queue.push(ChannelItem.Barrier, undefined, null, null, checkpointId));
   }
 
   sendEndOfInput(): boolean {
-    return this.#accepted(this.#queue.push(ChannelItem.EndOfInput, undefined, null, 0));
+    return this.#accepted(this.#queue.push(ChannelItem.EndOfInput, undefined, null, null, 0));
   }
 
   #accepted(withinCapacity: boolean): boolean {
@@ -132,6 +145,7 @@ class LocalSender implements ChannelSender {
 class LocalReceiver implements ChannelReceiver {
   values: unknown[] = NO_VALUES;
   timestamps: number[] | null = null;
+  keys: BatchKeys | null = null;
   watermark = Number.NEGATIVE_INFINITY;
   idle = false;
   checkpointId = 0;
@@ -151,9 +165,11 @@ class LocalReceiver implements ChannelReceiver {
       case ChannelItem.Batch:
         this.values = queue.values[slot]!;
         this.timestamps = queue.timestamps[slot]!;
+        this.keys = queue.keys[slot]!;
         // Let the batch go with the consumer: the queue must not keep it alive.
         queue.values[slot] = undefined;
         queue.timestamps[slot] = null;
+        queue.keys[slot] = null;
         break;
       case ChannelItem.Watermark:
         this.watermark = queue.controlValues[slot]!;

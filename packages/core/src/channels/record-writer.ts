@@ -1,6 +1,10 @@
 import { assignToKeyGroup, computeOperatorIndexForKeyGroup, type Key } from '../state/key-groups.ts';
+import type { BatchKeys } from './batch-keys.ts';
 import type { ChannelSender } from './channel.ts';
 import { checkRecord } from './record-codec.ts';
+
+/** {@link RecordWriter.keying} when no key selector is running. */
+export const NOT_KEYING: unique symbol = Symbol('not keying');
 
 export type Partitioner = 'forward' | 'rebalance' | 'broadcast' | 'hash';
 
@@ -23,6 +27,13 @@ class OutputChannel {
   readonly sender: ChannelSender;
   values: unknown[] = [];
   timestamps: number[] = [];
+  /**
+   * Hash partitioning: each record's key and key group, sent with the batch. Allocated at the
+   * batch size and written by index (measured: growing them by `push` cost more per record than
+   * the selector and hash they save the receiver).
+   */
+  keys: BatchKeys['keys'];
+  keyGroups: Uint16Array;
   /** Whether any record of the batch has a timestamp; if none, none are sent. */
   timestamped = false;
   /** Whether a record of the batch holds a value only the codec's exact path carries (-0, a hole, an error...). */
@@ -32,8 +43,10 @@ class OutputChannel {
   /** Counted in the writer's blocked channels: the sender holds items that wait for room. */
   blocked = false;
 
-  constructor(sender: ChannelSender) {
+  constructor(sender: ChannelSender, keyed: boolean, batchSize: number) {
     this.sender = sender;
+    this.keys = keyed ? new Array<BatchKeys['keys'][number]>(batchSize) : [];
+    this.keyGroups = new Uint16Array(keyed ? batchSize : 0);
   }
 }
 
@@ -49,6 +62,10 @@ class OutputChannel {
  * Every record is checked against the record contract as it is emitted, on local channels too:
  * what cannot cross a thread is refused at any parallelism, in the operator that emitted it
  * (see `record-codec.ts`).
+ *
+ * Hash partitioning runs the key selector and the hash once per record, here, and sends each
+ * record's key and key group with it (`batch-keys.ts`): the keyed operator downstream uses them
+ * as they are, so routing and keyed state never depend on a re-encoded copy of the record.
  */
 export class RecordWriter {
   readonly #channels: OutputChannel[];
@@ -61,9 +78,15 @@ export class RecordWriter {
   readonly #clock: () => number;
   #nextChannel: number;
   #blockedChannels = 0;
+  /**
+   * The record whose key is being selected, {@link NOT_KEYING} otherwise: set around the key
+   * selector so that a failure there is attributed to the keyBy (two stores a record, no try).
+   */
+  keying: unknown = NOT_KEYING;
 
   constructor(senders: readonly ChannelSender[], options: RecordWriterOptions, clock: () => number) {
-    this.#channels = senders.map((sender) => new OutputChannel(sender));
+    const keyed = options.partitioner === 'hash';
+    this.#channels = senders.map((sender) => new OutputChannel(sender, keyed, options.batchSize));
     this.#partitioner = options.partitioner;
     this.#keySelector = options.keySelector;
     this.#maxParallelism = options.maxParallelism;
@@ -101,10 +124,16 @@ export class RecordWriter {
         return;
       }
       case 'hash': {
+        this.keying = value;
         // hashKey rejects a key that is not a primitive, with the fix in its message.
         const key = this.#keySelector!(value);
-        const channel = this.#channelOfKeyGroup[assignToKeyGroup(key, this.#maxParallelism)]!;
-        this.#append(this.#channels[channel]!, value, timestamp, exact);
+        const keyGroup = assignToKeyGroup(key, this.#maxParallelism);
+        this.keying = NOT_KEYING;
+        const channel = this.#channels[this.#channelOfKeyGroup[keyGroup]!]!;
+        const at = channel.values.length;
+        channel.keys[at] = key;
+        channel.keyGroups[at] = keyGroup;
+        this.#append(channel, value, timestamp, exact);
         return;
       }
       case 'broadcast':
@@ -127,12 +156,22 @@ export class RecordWriter {
     if (values.length === 0) return;
     const timestamps = channel.timestamped ? channel.timestamps : null;
     const exact = channel.exact;
+    let keys: BatchKeys | null = null;
+    if (this.#partitioner === 'hash') {
+      // A batch sent early (timeout, watermark) is shorter than the arrays.
+      channel.keys.length = values.length;
+      keys = { keys: channel.keys, keyGroups: channel.keyGroups.subarray(0, values.length) };
+    }
     // Fresh arrays: the sender takes these (the local hand-over passes them on as they are).
     channel.values = [];
     channel.timestamps = [];
+    if (keys !== null) {
+      channel.keys = new Array(this.#batchSize);
+      channel.keyGroups = new Uint16Array(this.#batchSize);
+    }
     channel.timestamped = false;
     channel.exact = false;
-    this.#track(channel, channel.sender.sendBatch(values, timestamps, exact));
+    this.#track(channel, channel.sender.sendBatch(values, timestamps, exact, keys));
   }
 
   /** Counts a channel whose sender kept an item (`accepted` false) as blocked. */

@@ -6,6 +6,7 @@
  * frame came out (room). A batch larger than the ring's largest frame travels as parts and is
  * joined again by the receiver; the gate above sees one batch either way.
  */
+import { type BatchKeys, BatchKeysWriter, readBatchKeys } from './batch-keys.ts';
 import type { ChannelItemKind, ChannelReceiver, ChannelSender } from './channel.ts';
 import { ChannelItem } from './channel.ts';
 import type { Doorbell } from './doorbell.ts';
@@ -28,6 +29,7 @@ export class RingSender implements ChannelSender {
   readonly #ring: RingWriter;
   readonly #consumer: Doorbell;
   readonly #encoder = new RecordEncoder();
+  readonly #keysWriter = new BatchKeysWriter();
   readonly #controlFrames = new ControlFrameWriter();
   /** Frames that found the ring full, oldest first: they go before anything sent later. */
   readonly #pending: Uint8Array[] = [];
@@ -42,8 +44,14 @@ export class RingSender implements ChannelSender {
     return this.#pending.length > 0;
   }
 
-  sendBatch(values: unknown[], timestamps: number[] | null, exact: boolean): boolean {
-    const frame = this.#encoder.encodeBatch(values, timestamps, exact);
+  sendBatch(
+    values: unknown[],
+    timestamps: number[] | null,
+    exact: boolean,
+    keys?: BatchKeys | null,
+  ): boolean {
+    const batch = this.#encoder.encodeBatch(values, timestamps, exact);
+    const frame = keys == null ? batch : this.#keysWriter.frame(keys, batch);
     if (frame.byteLength > this.#ring.maxFrameBytes) return this.#sendInParts(frame);
     return this.#send(frame, true);
   }
@@ -104,6 +112,7 @@ const PART_HELD = -1;
 export class RingReceiver implements ChannelReceiver {
   values: unknown[] = [];
   timestamps: number[] | null = null;
+  keys: BatchKeys | null = null;
   watermark = Number.NEGATIVE_INFINITY;
   idle = false;
   checkpointId = 0;
@@ -139,6 +148,17 @@ export class RingReceiver implements ChannelReceiver {
     const batch = this.#decoder.decodeBatch(frame);
     this.values = batch[0];
     this.timestamps = batch[1];
+    this.keys = null;
+    return ChannelItem.Batch;
+  }
+
+  /** A keyed batch: the keys section, then the batch's data frame. */
+  #readKeyedBatch(frame: Uint8Array): ChannelItemKind {
+    const { keys, end } = readBatchKeys(frame);
+    const batch = this.#decoder.decodeBatch(frame.subarray(end));
+    this.values = batch[0];
+    this.timestamps = batch[1];
+    this.keys = keys;
     return ChannelItem.Batch;
   }
 
@@ -155,13 +175,17 @@ export class RingReceiver implements ChannelReceiver {
       case ControlType.Barrier:
         this.checkpointId = readControlNumber(frame);
         return ChannelItem.Barrier;
+      case ControlType.KeyedBatch:
+        return this.#readKeyedBatch(frame);
       case ControlType.Part: {
         const pieces = this.#pieces ?? [];
         this.#pieces = pieces;
         pieces.push(frame.slice(PART_HEADER_BYTES));
         if (frame[2] !== 1) return PART_HELD;
         this.#pieces = undefined;
-        return this.#readBatch(joinParts(pieces));
+        // A batch never starts with the marker (msgpack never emits it); a keyed batch does.
+        const whole = joinParts(pieces);
+        return whole[0] === CONTROL_MARKER ? this.#readKeyedBatch(whole) : this.#readBatch(whole);
       }
       default:
         throw new Error(`bug: unknown control frame type ${frame[1]} on a ring channel`);

@@ -96,6 +96,8 @@ export class ControlPlane {
               subtaskIndex: message.subtaskIndex,
               parallelism: message.parallelism,
               record: message.record,
+              userFunction: message.userFunction,
+              ranIn: message.ranIn,
             },
             deserializeError(message.error),
           ),

@@ -27,6 +27,15 @@ export interface DeployedTask {
   readonly task: Task;
   readonly tracker: FailureTracker;
   readonly members: ReadonlyMap<number, MemberInfo>;
+  /** The task's hash-partitioned writers and the keyed operator whose key selector each runs. */
+  readonly keySelectors: readonly KeySelectorOf[];
+}
+
+/** A writer that runs a keyBy's key selector, and the operator the keyBy feeds (for failures). */
+export interface KeySelectorOf {
+  readonly writer: RecordWriter;
+  readonly operatorId: string;
+  readonly operatorName: string;
 }
 
 export interface DeployOptions {
@@ -87,6 +96,7 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
     const vertex = jobGraph.vertices[vertexIndex]!;
     const writersBySource = new Map<string, RecordWriter[]>();
     const writers: RecordWriter[] = [];
+    const keySelectors: KeySelectorOf[] = [];
     for (const edge of jobGraph.edges) {
       if (edge.sourceVertex !== vertexIndex) continue;
       const channels = outputChannelsOf(plan, edge.index, subtaskIndex);
@@ -102,6 +112,10 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
         clock,
       );
       writers.push(writer);
+      if (edge.partitioner === 'hash') {
+        const target = streamGraph.nodes[edge.targetNode]!;
+        keySelectors.push({ writer, operatorId: target.id, operatorName: target.name });
+      }
       const key = `${edge.sourceNode}|${edge.sideOutput ?? ''}`;
       writersBySource.set(key, [...(writersBySource.get(key) ?? []), writer]);
     }
@@ -193,7 +207,7 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
       task.requestStep();
       slotDoorbell.ring();
     };
-    deployed.push({ task, tracker, members: chain.info });
+    deployed.push({ task, tracker, members: chain.info, keySelectors });
   }
   return deployed;
 }

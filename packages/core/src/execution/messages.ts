@@ -84,6 +84,9 @@ export type SlotMessage =
       readonly subtaskIndex: number | undefined;
       readonly parallelism: number | undefined;
       readonly record: string | undefined;
+      /** See `FailureLocation` (errors.ts). */
+      readonly userFunction?: string | undefined;
+      readonly ranIn?: string | undefined;
     };
 
 export interface SlotResult {

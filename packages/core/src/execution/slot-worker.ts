@@ -1,5 +1,6 @@
 import { Doorbell } from '../channels/doorbell.ts';
 import { encodeRecords } from '../channels/record-codec.ts';
+import { NOT_KEYING } from '../channels/record-writer.ts';
 import { previewRecord, serializeError } from '../errors.ts';
 import { subtaskOf } from '../plan/execution-plan.ts';
 import { loadStateLookup, slotCheckpointHooks } from '../runtime/checkpointing.ts';
@@ -151,15 +152,10 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
     control.cancelAll();
     const cause = error instanceof TaskFailedError ? error.cause : error;
     const failed = error instanceof TaskFailedError ? deployed.find((d) => d.task === error.task) : undefined;
-    const member = failed?.members.get(failed.tracker.node);
     post({
       type: 'failed',
       error: serializeError(cause),
-      operatorId: member?.id,
-      operatorName: member?.name,
-      subtaskIndex: failed?.task.options.subtaskIndex,
-      parallelism: failed?.task.options.parallelism,
-      record: failed?.tracker.hasRecord ? previewRecord(failed.tracker.record) : undefined,
+      ...(failed === undefined ? NOWHERE : locate(failed)),
     });
     await abortAll(deployed);
     return { slotIndex, status: 'failed', metrics: collectMetrics(deployed) };
@@ -167,6 +163,56 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
     levelStores?.close();
     port.close();
   }
+}
+
+type FailureReport = Extract<SlotMessage, { type: 'failed' }>;
+
+const NOWHERE = {
+  operatorId: undefined,
+  operatorName: undefined,
+  subtaskIndex: undefined,
+  parallelism: undefined,
+  record: undefined,
+  userFunction: undefined,
+  ranIn: undefined,
+};
+
+/**
+ * Where in a failed task the failure happened, from what the task left behind: a key selector
+ * still running in one of its writers (it failed there, routing a record of the operator the
+ * tracker names), else the operator the tracker names, on its record or in the timer it fires.
+ */
+function locate({
+  task,
+  tracker,
+  members,
+  keySelectors,
+}: DeployedTask): Omit<FailureReport, 'type' | 'error'> {
+  const member = members.get(tracker.node);
+  const subtask = { subtaskIndex: task.options.subtaskIndex, parallelism: task.options.parallelism };
+  const keying = keySelectors.find((k) => k.writer.keying !== NOT_KEYING);
+  if (keying !== undefined) {
+    return {
+      ...subtask,
+      operatorId: keying.operatorId,
+      operatorName: keying.operatorName,
+      record: previewRecord(keying.writer.keying),
+      userFunction: 'key selector',
+      ranIn: member?.id,
+    };
+  }
+  const timer = tracker.timer;
+  return {
+    ...subtask,
+    operatorId: member?.id,
+    operatorName: member?.name,
+    record: tracker.hasRecord ? previewRecord(tracker.record) : undefined,
+    userFunction:
+      !tracker.hasRecord && timer.firing
+        ? `${timer.eventTime ? 'event-time' : 'processing-time'} timer at ${timer.timestamp} for key ${previewRecord(timer.key)}`
+        : undefined,
+    ranIn: undefined,
+  };
 }
 
 async function abortAll(deployed: readonly DeployedTask[]): Promise<void> {

@@ -1,15 +1,17 @@
 import type { RecordWriter } from '../channels/record-writer.ts';
-import type { Output, StreamOperator } from './operator.ts';
+import type { FiringTimer, Output, StreamOperator } from './operator.ts';
 
 /**
  * Which operator of a task is running, and on which record, so that an exception thrown by user
  * code can be attributed without a try/catch around every call. Chained outputs set it on the
- * way down and restore it on the way back: four stores per hop.
+ * way down and restore it on the way back: six stores per hop.
  */
 export interface FailureTracker {
   node: number;
   record: unknown;
   hasRecord: boolean;
+  /** The timer a keyed operator is firing, for a failure outside any record (`OperatorSetup.firingTimer`). */
+  readonly timer: FiringTimer;
 }
 
 /** Something an operator's output feeds: the next operator in the chain, or a record writer. */
@@ -40,11 +42,15 @@ export class ChainedOutput implements Output {
     const tracker = this.#tracker;
     const previousNode = tracker.node;
     const previousRecord = tracker.record;
+    const previousHasRecord = tracker.hasRecord;
     tracker.node = this.#node;
     tracker.record = value;
+    // Also under a source or a timer, where the caller had no record: this operator has one.
+    tracker.hasRecord = true;
     this.#operator.processElement(value, timestamp);
     tracker.node = previousNode;
     tracker.record = previousRecord;
+    tracker.hasRecord = previousHasRecord;
   }
 
   collectSide(tag: string, value: unknown, timestamp: number): void {

@@ -8,7 +8,13 @@ import type { Clock } from '../time/clock.ts';
 import { InternalTimerService } from '../time/timer-service.ts';
 import { type Consumer, type FailureTracker, outputFor } from './chain-outputs.ts';
 import type { StateLookup } from './checkpointing.ts';
-import type { KeyedContext, OperatorMetrics, Output, StreamOperator } from './operator.ts';
+import {
+  type KeyedContext,
+  newFiringTimer,
+  type OperatorMetrics,
+  type Output,
+  type StreamOperator,
+} from './operator.ts';
 import { createOperator } from './operators/index.ts';
 import type { ChainMember } from './task.ts';
 
@@ -68,7 +74,12 @@ export interface OperatorChain {
  */
 export function buildOperatorChain(spec: ChainSpec, env: ChainEnvironment): OperatorChain {
   const { nodes, subtask } = spec;
-  const tracker: FailureTracker = { node: spec.head, record: undefined, hasRecord: false };
+  const tracker: FailureTracker = {
+    node: spec.head,
+    record: undefined,
+    hasRecord: false,
+    timer: newFiringTimer(),
+  };
   const operators = new Map<number, StreamOperator<unknown, unknown>>();
   for (const index of spec.chain) {
     const node = nodes[index]!;
@@ -127,6 +138,7 @@ export function buildOperatorChain(spec: ChainSpec, env: ChainEnvironment): Oper
       sendOnSuccess: env.sendOnSuccess,
       checkpointing: env.checkpointing,
       wake: env.wake,
+      firingTimer: tracker.timer,
     });
     const restored = env.restore?.(id, subtask.subtaskIndex, subtask.parallelism, subtask.keyGroups);
     if (restored !== undefined && operator.restoreState !== undefined) operator.restoreState(restored);

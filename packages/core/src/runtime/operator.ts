@@ -1,6 +1,8 @@
+import type { BatchKeys } from '../channels/batch-keys.ts';
 import type { RuntimeContext } from '../contracts/functions.ts';
 import type { KeyedStateBackend } from '../state/backend/keyed-state-backend.ts';
 import type { Key } from '../state/key-groups.ts';
+import type { SnapshotKey } from '../state/snapshot-keys.ts';
 import type { InternalTimerService } from '../time/timer-service.ts';
 
 /**
@@ -37,6 +39,22 @@ export interface KeyedContext {
   readonly timers: InternalTimerService<Key>;
 }
 
+/**
+ * The timer a keyed operator is firing, so that a failure in the user's timer callback (a window
+ * function, `onTimer`) names it: set around each callback (no try, no allocation), read only when
+ * the task fails.
+ */
+export interface FiringTimer {
+  firing: boolean;
+  eventTime: boolean;
+  timestamp: number;
+  key: Key;
+}
+
+export function newFiringTimer(): FiringTimer {
+  return { firing: false, eventTime: true, timestamp: 0, key: '' };
+}
+
 export interface OperatorSetup {
   readonly output: Output;
   readonly runtime: RuntimeContext;
@@ -55,6 +73,8 @@ export interface OperatorSetup {
    * the slot's doorbell rings. Call it once per burst of work, not per record.
    */
   readonly wake: () => void;
+  /** Where a keyed operator says which timer it fires (the task's failure tracker holds it). */
+  readonly firingTimer?: FiringTimer;
 }
 
 /**
@@ -73,6 +93,13 @@ export interface StreamOperator<IN, OUT> {
    * first. The task calls it for batches from the channels of the second side.
    */
   processElement2?(value: unknown, timestamp: number): void;
+  /**
+   * Keyed operators: a record with the key and key group its sender computed (carried with the
+   * record over a hash-partitioned channel), so the key selector and the hash do not run again.
+   * The task calls this instead of `processElement` when a batch of the first input arrives with
+   * its keys (a two-input operator's second input selects its keys itself).
+   */
+  processKeyedElement?(value: IN, timestamp: number, key: Key, keyGroup: number): void;
   /**
    * Fires the event-time timers the watermark passes, then forwards it. May return a promise
    * while the keys of due timers are fetched (disk-backed state); only a task's head operator
@@ -108,9 +135,11 @@ export interface StreamOperator<IN, OUT> {
   disposeState?(): void | Promise<void>;
   /**
    * Keyed head operators: fetch the state of a batch's keys before it is processed (undefined: in
-   * memory). `input` is the side the batch is for (two-input operators key each side its own way).
+   * memory). `keys`: the keys the batch arrived with, or null to select them from the records.
+   * `input` is the side the batch is for (two-input operators key each side their own way; the
+   * second side's keys are always selected from its records).
    */
-  prefetch?(values: readonly unknown[], input: number): Promise<void> | undefined;
+  prefetch?(values: readonly unknown[], keys: BatchKeys | null, input: number): Promise<void> | undefined;
   /** Hands back the state of this subtask's share (after rescaling, of several old subtasks), before `initializeState`. */
   restoreState?(state: RestoredOperatorState): void;
   /** Checkpoint `checkpointId` is complete: its metadata is durable (two-phase commit sinks commit here). */
@@ -131,9 +160,12 @@ export interface StreamOperator<IN, OUT> {
 /** Keyed state and timers of one key group, as stored in a checkpoint. */
 export interface KeyGroupState {
   readonly keyGroup: number;
-  readonly entries: ReadonlyArray<readonly [stateName: string, key: Key, namespace: string, value: unknown]>;
-  readonly eventTimers: ReadonlyArray<readonly [timestamp: number, key: Key, namespace: string]>;
-  readonly processingTimers: ReadonlyArray<readonly [timestamp: number, key: Key, namespace: string]>;
+  /** Keys in their stored form (`state/snapshot-keys.ts`): a lone surrogate survives msgpack. */
+  readonly entries: ReadonlyArray<
+    readonly [stateName: string, key: SnapshotKey, namespace: string, value: unknown]
+  >;
+  readonly eventTimers: ReadonlyArray<readonly [timestamp: number, key: SnapshotKey, namespace: string]>;
+  readonly processingTimers: ReadonlyArray<readonly [timestamp: number, key: SnapshotKey, namespace: string]>;
 }
 
 /**

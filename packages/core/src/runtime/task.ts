@@ -1,3 +1,4 @@
+import type { BatchKeys } from '../channels/batch-keys.ts';
 import type { InputGate, InputHandler } from '../channels/input-gate.ts';
 import type { RecordWriter } from '../channels/record-writer.ts';
 import { PollStatus, type SourceOutput, type SourceReader } from '../contracts/source.ts';
@@ -255,14 +256,19 @@ export class Task implements InputHandler, SourceOutput<unknown> {
   }
 
   // InputHandler: the gate hands over batches and combined watermarks.
-  processBatch(values: readonly unknown[], timestamps: readonly number[] | null, input: number): void {
-    const fetching = this.options.input!.head.operator.prefetch?.(values, input);
+  processBatch(
+    values: readonly unknown[],
+    timestamps: readonly number[] | null,
+    keys: BatchKeys | null,
+    input: number,
+  ): void {
+    const fetching = this.options.input!.head.operator.prefetch?.(values, keys, input);
     if (fetching !== undefined) {
       // A disk-backed state backend is fetching this batch's keys: the batch (and everything
       // after it) waits; the operators flush once it has been processed.
       this.#wait(
         fetching.then(() => {
-          this.#runBatch(values, timestamps, input);
+          this.#runBatch(values, timestamps, keys, input);
           // The batch registered its timers only now, after #afterInput looked for them.
           this.#refreshTimerDeadline();
           return this.#flushOperators();
@@ -270,10 +276,15 @@ export class Task implements InputHandler, SourceOutput<unknown> {
       );
       return;
     }
-    this.#runBatch(values, timestamps, input);
+    this.#runBatch(values, timestamps, keys, input);
   }
 
-  #runBatch(values: readonly unknown[], timestamps: readonly number[] | null, input: number): void {
+  #runBatch(
+    values: readonly unknown[],
+    timestamps: readonly number[] | null,
+    keys: BatchKeys | null,
+    input: number,
+  ): void {
     if (input !== 0) {
       this.#runSecondInputBatch(values, timestamps);
       return;
@@ -283,6 +294,10 @@ export class Task implements InputHandler, SourceOutput<unknown> {
     const tracker = this.#tracker;
     tracker.node = head.node;
     this.recordsIn += values.length;
+    if (keys !== null && operator.processKeyedElement !== undefined) {
+      this.#runKeyedBatch(operator, values, timestamps, keys);
+      return;
+    }
     // Shaped for speed: one tight loop per batch, the timestamp-less case without array reads.
     if (timestamps === null) {
       for (let i = 0; i < values.length; i++) {
@@ -322,6 +337,27 @@ export class Task implements InputHandler, SourceOutput<unknown> {
         tracker.record = value;
         operator.processElement2(value, timestamps[i]!);
       }
+    }
+  }
+
+  /** A keyed head operator gets each record's key as its sender computed it: no selector, no hash here. */
+  #runKeyedBatch(
+    operator: StreamOperator<unknown, unknown>,
+    values: readonly unknown[],
+    timestamps: readonly number[] | null,
+    batchKeys: BatchKeys,
+  ): void {
+    const tracker = this.#tracker;
+    const { keys, keyGroups } = batchKeys;
+    for (let i = 0; i < values.length; i++) {
+      const value = values[i];
+      tracker.record = value;
+      operator.processKeyedElement!(
+        value,
+        timestamps === null ? Number.NaN : timestamps[i]!,
+        keys[i]!,
+        keyGroups[i]!,
+      );
     }
   }
 

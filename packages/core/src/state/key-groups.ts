@@ -19,6 +19,19 @@ import { StateArgumentError, StateError } from './errors.ts';
  */
 export type Key = string | number | bigint | boolean;
 
+// `String.prototype.isWellFormed` (ES2024; Node 20+), which the ES2022 lib we compile against lacks.
+const nativeIsWellFormed = (String.prototype as unknown as { isWellFormed(this: string): boolean })
+  .isWellFormed;
+
+/**
+ * Whether a string has no lone surrogate: whether UTF-8 (msgpack, LevelDB record keys) carries it
+ * exactly. A string that is not (`'\uD800'`) turns into U+FFFD there and meets other keys, so
+ * key encodings fall back to UTF-16 code units for it.
+ */
+export function isWellFormedString(s: string): boolean {
+  return nativeIsWellFormed.call(s);
+}
+
 /** Flink's default: enough key groups to rescale up to 128 subtasks. */
 export const DEFAULT_MAX_PARALLELISM = 128;
 /** Flink's upper bound (2^15): key groups are cheap but not free (one map per state each). */

@@ -7,7 +7,10 @@
  * (the ring's doorbells and closed flag, the hand-over's reading of items over its capacity)
  * stays in that implementation's test file.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import type { Key } from '../../state/key-groups.ts';
+import type { BatchKeys } from '../batch-keys.ts';
 import { ChannelItem, type ChannelItemKind, type ChannelReceiver, type ChannelSender } from '../channel.ts';
 
 /** How the suite makes the channel under test: both ends, in this thread. */
@@ -209,6 +212,67 @@ export function describeChannelContract(name: string, channels: ChannelUnderTest
       }
       expect(receivedCount).toBe(sentCount);
       expect(checksum).toBe((sentCount * (sentCount - 1)) / 2);
+    });
+
+    it('delivers keyed batches with every key exactly as sent (lone surrogates, -0, NaN, bigints), whole or in parts', () => {
+      const anyString = fc
+        .array(fc.integer({ min: 0, max: 0xffff }), { maxLength: 12 })
+        .map((units) => String.fromCharCode(...units));
+      const anyKey: fc.Arbitrary<Key> = fc.oneof(
+        anyString,
+        fc.constantFrom<Key>('\uD800', '\uDC00', '\uFFFD', '', -0, Number.NaN, 2 ** 53, -(2n ** 70n)),
+        fc.double(),
+        fc.bigInt(),
+        fc.boolean(),
+        fc.string(),
+      );
+      const keyedBatch = fc.array(fc.tuple(anyKey, fc.integer({ min: 0, max: 32767 })), {
+        minLength: 1,
+        maxLength: 200,
+      });
+      // A small channel, so large batches (long keys) travel in parts.
+      const { sender, receiver } = channels.create({ capacityBytes: 4096, batchSize: 200 });
+      fc.assert(
+        fc.property(keyedBatch, fc.boolean(), (pairs, withTimestamps) => {
+          const keys: BatchKeys = { keys: pairs.map(([k]) => k), keyGroups: pairs.map(([, kg]) => kg) };
+          const values = pairs.map((_, i) => ({ i }));
+          const timestamps = withTimestamps ? pairs.map((_, i) => i * 10) : null;
+          sender.sendBatch(values.slice(), timestamps?.slice() ?? null, false, {
+            keys: keys.keys.slice(),
+            keyGroups: Array.from(keys.keyGroups),
+          });
+          const got: Received[] = [];
+          let sentKeys: BatchKeys | null = null;
+          for (let guard = 0; guard < 1000 && got.length === 0; guard++) {
+            sender.flushPending();
+            const kind = receiver.receive();
+            if (kind === ChannelItem.None) continue;
+            got.push(describeItem(receiver, kind));
+            sentKeys = receiver.keys;
+          }
+          expect(got).toEqual([{ kind: 'batch', values, timestamps }]);
+          expect(sentKeys).not.toBeNull();
+          // Object.is, element by element: -0 stays -0, NaN stays NaN, '\uD800' stays '\uD800'.
+          expect(sentKeys!.keys.length).toBe(keys.keys.length);
+          for (const [i, key] of keys.keys.entries()) {
+            expect(Object.is(sentKeys!.keys[i], key), `key ${i}`).toBe(true);
+          }
+          expect(Array.from(sentKeys!.keyGroups)).toEqual(keys.keyGroups);
+        }),
+        { numRuns: 200, seed: 42 },
+      );
+    });
+
+    it('delivers a batch sent without keys without keys, also after a keyed one', () => {
+      const { sender, receiver } = channels.create({ capacityBytes: 1 << 16, batchSize: 64 });
+      sender.sendBatch([1], null, false, { keys: ['a'], keyGroups: [3] });
+      sender.sendBatch([2], null, false);
+      expect(receiver.receive()).toBe(ChannelItem.Batch);
+      expect(receiver.keys?.keys).toEqual(['a']);
+      expect(Array.from(receiver.keys?.keyGroups ?? [])).toEqual([3]);
+      expect(receiver.receive()).toBe(ChannelItem.Batch);
+      expect(receiver.values).toEqual([2]);
+      expect(receiver.keys).toBeNull();
     });
   });
 }

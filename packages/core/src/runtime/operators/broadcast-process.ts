@@ -1,3 +1,4 @@
+import type { BatchKeys } from '../../channels/batch-keys.ts';
 import type {
   BroadcastContext,
   BroadcastProcessFunction,
@@ -147,8 +148,8 @@ export class KeyedBroadcastProcessOperator extends KeyedContextOperator {
     this.#fn.open?.(this.openContext());
   }
 
-  processElement(value: unknown, timestamp: number): void {
-    this.setKeyOf(value);
+  processKeyedElement(value: unknown, timestamp: number, key: Key, keyGroup: number): void {
+    this.backend.setCurrentKey(key, keyGroup);
     this.#readOnly.rawTimestamp = timestamp;
     this.#readOnly.timeDomain = 'event-time';
     this.#fn.processElement(value, this.#readOnly, this.#readOnly);
@@ -175,8 +176,12 @@ export class KeyedBroadcastProcessOperator extends KeyedContextOperator {
     }
   }
 
-  override prefetch(values: readonly unknown[], input = 0): Promise<void> | undefined {
-    if (input === 0) return super.prefetch(values);
+  override prefetch(
+    values: readonly unknown[],
+    batchKeys: BatchKeys | null,
+    input = 0,
+  ): Promise<void> | undefined {
+    if (input === 0) return super.prefetch(values, batchKeys);
     const backend = this.backend;
     if (backend.prefetch === undefined || this.usedStateNames.size === 0) return undefined;
     if (backend.keysAsync === undefined) {

@@ -132,8 +132,8 @@ describe('two-input operators', () => {
       (a) => `left:${a as string}`,
     );
     setUp(operator, backend);
-    operator.prefetch!(['x'], 0);
-    operator.prefetch!(['y'], 1);
+    operator.prefetch!(['x'], null, 0);
+    operator.prefetch!(['y'], null, 1);
     expect(asked).toEqual(['left:x', 'right:y']);
   });
 

@@ -1,3 +1,4 @@
+import type { BatchKeys } from '../../channels/batch-keys.ts';
 import type {
   CoFlatMapFunction,
   CoMapFunction,
@@ -237,8 +238,8 @@ export class KeyedCoProcessOperator extends KeyedContextOperator {
     this.#fn.open?.(this.openContext());
   }
 
-  processElement(value: unknown, timestamp: number): void {
-    this.setKeyOf(value);
+  processKeyedElement(value: unknown, timestamp: number, key: Key, keyGroup: number): void {
+    this.backend.setCurrentKey(key, keyGroup);
     this.#context.rawTimestamp = timestamp;
     this.#context.timeDomain = 'event-time';
     this.#fn.processElement1(value, this.#context, this.#context);
@@ -252,8 +253,12 @@ export class KeyedCoProcessOperator extends KeyedContextOperator {
   }
 
   /** The second input's batches are keyed by its own selector. */
-  override prefetch(values: readonly unknown[], input = 0): Promise<void> | undefined {
-    if (input === 0) return super.prefetch(values);
+  override prefetch(
+    values: readonly unknown[],
+    batchKeys: BatchKeys | null,
+    input = 0,
+  ): Promise<void> | undefined {
+    if (input === 0) return super.prefetch(values, batchKeys);
     const backend = this.backend;
     if (backend.prefetch === undefined) return undefined;
     const keys: Array<[Key, number]> = [];

@@ -124,7 +124,7 @@ export class IntervalJoinOperator extends AbstractKeyedOperator<TaggedRecord, un
     this.#fn.open(context);
   }
 
-  processElement(record: TaggedRecord, timestamp: number): void {
+  processKeyedElement(record: TaggedRecord, timestamp: number, key: Key, keyGroup: number): void {
     const side = record.side;
     if (Number.isNaN(timestamp)) throw new IntervalJoinTimestampError(side === LEFT ? 'left' : 'right');
     if (timestamp < this.currentWatermark) {
@@ -133,7 +133,7 @@ export class IntervalJoinOperator extends AbstractKeyedOperator<TaggedRecord, un
       else this.output.collectSide(lateTag, record.value, timestamp);
       return;
     }
-    this.setKeyOf(record);
+    this.backend.setCurrentKey(key, keyGroup);
     // -0 and 0 are one bucket (and one timer namespace: String(-0) is '0').
     const ts = timestamp === 0 ? 0 : timestamp;
     const bounds = this.#bounds;

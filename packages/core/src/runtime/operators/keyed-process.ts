@@ -61,8 +61,8 @@ export class KeyedProcessOperator extends AbstractKeyedOperator<unknown, unknown
     this.#fn.open(context);
   }
 
-  processElement(value: unknown, timestamp: number): void {
-    this.setKeyOf(value);
+  processKeyedElement(value: unknown, timestamp: number, key: Key, keyGroup: number): void {
+    this.backend.setCurrentKey(key, keyGroup);
     this.#context.rawTimestamp = timestamp;
     this.#context.timeDomain = 'event-time';
     this.#fn.processElement(value, this.#context, this.#context);

@@ -20,8 +20,8 @@ export class KeyedReduceOperator extends AbstractKeyedOperator<unknown, unknown>
     this.#state = this.backend.getState(REDUCE_STATE);
   }
 
-  processElement(value: unknown, timestamp: number): void {
-    this.setKeyOf(value);
+  processKeyedElement(value: unknown, timestamp: number, key: Key, keyGroup: number): void {
+    this.backend.setCurrentKey(key, keyGroup);
     const current = this.#state.value();
     const next = current === undefined ? value : this.#reduce(current, value);
     this.#state.update(next);

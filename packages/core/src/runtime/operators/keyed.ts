@@ -1,21 +1,50 @@
-import type { KeyedStateBackend } from '../../state/backend/keyed-state-backend.ts';
+import type { BatchKeys } from '../../channels/batch-keys.ts';
+import type { KeyedStateBackend, KeyGroupSnapshotEntry } from '../../state/backend/keyed-state-backend.ts';
 import { assignToKeyGroup, type Key } from '../../state/key-groups.ts';
+import {
+  fromSnapshotKey,
+  needsSnapshotForm,
+  type SnapshotKey,
+  toSnapshotKey,
+} from '../../state/snapshot-keys.ts';
 import type { InternalTimerService, TimerTuple } from '../../time/timer-service.ts';
 import {
   AbstractStreamOperator,
+  type FiringTimer,
   type KeyGroupState,
+  newFiringTimer,
   type OperatorSetup,
   type OperatorStateSnapshot,
   type RestoredOperatorState,
 } from '../operator.ts';
+
+type BackendEntries = readonly KeyGroupSnapshotEntry[];
+
+/** A key group's entries with their keys in stored form; as they are when no key needs it (the rule). */
+function storedEntries(entries: BackendEntries): KeyGroupState['entries'] {
+  if (!entries.some((entry) => needsSnapshotForm(entry[1]))) return entries;
+  return entries.map(
+    ([name, key, namespace, value]) => [name, toSnapshotKey(key), namespace, value] as const,
+  );
+}
+
+/** The inverse of {@link storedEntries}. */
+function restoredEntries(entries: KeyGroupState['entries']): BackendEntries {
+  if (!entries.some((entry) => entry[1] instanceof Uint8Array)) return entries as BackendEntries;
+  return entries.map(
+    ([name, key, namespace, value]): KeyGroupSnapshotEntry => [name, fromSnapshotKey(key), namespace, value],
+  );
+}
 
 /** Timers fired per prefetch when the backend keeps state on disk. */
 const TIMERS_PER_PREFETCH = 1024;
 
 /**
  * Base of operators on a keyed stream: the state backend and timer service are scoped to the
- * key of the record or timer being processed. The key selector runs again here (it ran in the
- * upstream partitioner too), as in Flink: keys never travel on the wire.
+ * key of the record or timer being processed. Unlike Flink, the key selector does not run again
+ * here: the upstream partitioner computed each record's key and key group once and they travel
+ * with the record (`channels/batch-keys.ts`), so the task calls {@link processKeyedElement}.
+ * `processElement` (a record without its key: the operator test harness) selects it first.
  *
  * With a backend that keeps state on disk (LevelDB), state calls stay synchronous: the task asks
  * `prefetch` for each batch's keys before handing it over, and timers are fired in chunks whose
@@ -26,13 +55,26 @@ export abstract class AbstractKeyedOperator<IN, OUT> extends AbstractStreamOpera
   protected timers!: InternalTimerService<Key>;
   protected readonly keySelector: (value: unknown) => Key;
   #restored: readonly KeyGroupState[] = [];
+  #firing: FiringTimer = newFiringTimer();
   readonly #onEventTimer = (key: Key, namespace: string, timestamp: number): void => {
     this.backend.setCurrentKey(key);
+    const firing = this.#firing;
+    firing.firing = true;
+    firing.eventTime = true;
+    firing.timestamp = timestamp;
+    firing.key = key;
     this.onEventTime(key, namespace, timestamp);
+    firing.firing = false;
   };
   readonly #onProcessingTimer = (key: Key, namespace: string, timestamp: number): void => {
     this.backend.setCurrentKey(key);
+    const firing = this.#firing;
+    firing.firing = true;
+    firing.eventTime = false;
+    firing.timestamp = timestamp;
+    firing.key = key;
     this.onProcessingTime(key, namespace, timestamp);
+    firing.firing = false;
   };
 
   constructor(keySelector: (value: unknown) => Key) {
@@ -47,15 +89,21 @@ export abstract class AbstractKeyedOperator<IN, OUT> extends AbstractStreamOpera
     }
     this.backend = setup.keyed.backend;
     this.timers = setup.keyed.timers;
+    if (setup.firingTimer !== undefined) this.#firing = setup.firingTimer;
   }
 
-  /** Sets the current key from a record. */
-  protected setKeyOf(value: unknown): Key {
-    // setCurrentKey hashes the key, which rejects one that is not a primitive with the fix.
+  /** A record without its key: selects and hashes it here. */
+  processElement(value: IN, timestamp: number): void {
+    // assignToKeyGroup hashes the key, which rejects one that is not a primitive with the fix.
     const key = this.keySelector(value);
-    this.backend.setCurrentKey(key);
-    return key;
+    this.processKeyedElement(value, timestamp, key, assignToKeyGroup(key, this.backend.maxParallelism));
   }
+
+  /**
+   * A record with its key and key group, computed once by the sender. Implementations start with
+   * `this.backend.setCurrentKey(key, keyGroup)`, which checks the key group is this subtask's.
+   */
+  abstract processKeyedElement(value: IN, timestamp: number, key: Key, keyGroup: number): void;
 
   protected abstract onEventTime(key: Key, namespace: string, timestamp: number): void;
   protected abstract onProcessingTime(key: Key, namespace: string, timestamp: number): void;
@@ -67,10 +115,13 @@ export abstract class AbstractKeyedOperator<IN, OUT> extends AbstractStreamOpera
       if (!this.backend.keyGroupRange.contains(group.keyGroup)) {
         throw new Error(`bug: key group ${group.keyGroup} restored into range ${this.backend.keyGroupRange}`);
       }
-      await this.backend.restoreKeyGroup(group.keyGroup, group.entries);
-      for (const [ts, key, ns] of group.eventTimers) this.timers.registerEventTimeTimer(key, ns, ts);
-      for (const [ts, key, ns] of group.processingTimers)
-        this.timers.registerProcessingTimeTimer(key, ns, ts);
+      await this.backend.restoreKeyGroup(group.keyGroup, restoredEntries(group.entries));
+      for (const [ts, key, ns] of group.eventTimers) {
+        this.timers.registerEventTimeTimer(fromSnapshotKey(key), ns, ts);
+      }
+      for (const [ts, key, ns] of group.processingTimers) {
+        this.timers.registerProcessingTimeTimer(fromSnapshotKey(key), ns, ts);
+      }
     }
     this.#restored = [];
   }
@@ -81,15 +132,23 @@ export abstract class AbstractKeyedOperator<IN, OUT> extends AbstractStreamOpera
     await (backend.destroy?.() ?? backend.close?.());
   }
 
-  /** The keys of a batch, fetched before the batch is processed (undefined: all in memory). */
-  prefetch(values: readonly unknown[], _input = 0): Promise<void> | undefined {
+  /**
+   * The keys of a batch, fetched before the batch is processed (undefined: all in memory): the
+   * keys it arrived with, or, without them, the keys selected from its records.
+   */
+  prefetch(values: readonly unknown[], batchKeys: BatchKeys | null, _input = 0): Promise<void> | undefined {
     const backend = this.backend;
     if (backend.prefetch === undefined) return undefined;
-    const maxParallelism = backend.maxParallelism;
     const keys: Array<[Key, number]> = [];
-    for (let i = 0; i < values.length; i++) {
-      const key = this.keySelector(values[i]);
-      keys.push([key, assignToKeyGroup(key, maxParallelism)]);
+    if (batchKeys !== null) {
+      const { keys: list, keyGroups } = batchKeys;
+      for (let i = 0; i < list.length; i++) keys.push([list[i]!, keyGroups[i]!]);
+    } else {
+      const maxParallelism = backend.maxParallelism;
+      for (let i = 0; i < values.length; i++) {
+        const key = this.keySelector(values[i]);
+        keys.push([key, assignToKeyGroup(key, maxParallelism)]);
+      }
     }
     return backend.prefetch(keys);
   }
@@ -174,8 +233,8 @@ export abstract class AbstractKeyedOperator<IN, OUT> extends AbstractStreamOpera
     const backend = this.backend;
     const maxParallelism = backend.maxParallelism;
     const timers = this.timers.snapshot();
-    const eventTimers = new Map<number, Array<[number, Key, string]>>();
-    const processingTimers = new Map<number, Array<[number, Key, string]>>();
+    const eventTimers = new Map<number, Array<[number, SnapshotKey, string]>>();
+    const processingTimers = new Map<number, Array<[number, SnapshotKey, string]>>();
     for (const [list, byGroup] of [
       [timers.eventTime, eventTimers],
       [timers.processingTime, processingTimers],
@@ -187,21 +246,21 @@ export abstract class AbstractKeyedOperator<IN, OUT> extends AbstractStreamOpera
           bucket = [];
           byGroup.set(keyGroup, bucket);
         }
-        bucket.push([timer[0], timer[1], timer[2]]);
+        bucket.push([timer[0], toSnapshotKey(timer[1]), timer[2]]);
       }
     }
-    const group = (keyGroup: number, entries: KeyGroupState['entries']): KeyGroupState | undefined => {
+    const group = (keyGroup: number, entries: BackendEntries): KeyGroupState | undefined => {
       const event = eventTimers.get(keyGroup) ?? [];
       const processing = processingTimers.get(keyGroup) ?? [];
       if (entries.length === 0 && event.length === 0 && processing.length === 0) return undefined;
-      return { keyGroup, entries, eventTimers: event, processingTimers: processing };
+      return { keyGroup, entries: storedEntries(entries), eventTimers: event, processingTimers: processing };
     };
     const keyGroups = [...backend.keyGroupRange];
     const snapshots = keyGroups.map((kg) => backend.snapshotKeyGroup(kg));
     if (snapshots.every((s) => !(s instanceof Promise))) {
       const result: KeyGroupState[] = [];
       keyGroups.forEach((kg, i) => {
-        const state = group(kg, snapshots[i] as KeyGroupState['entries']);
+        const state = group(kg, snapshots[i] as BackendEntries);
         if (state !== undefined) result.push(state);
       });
       return { keyGroups: result };

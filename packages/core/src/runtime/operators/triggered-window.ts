@@ -152,8 +152,8 @@ export class TriggeredWindowOperator
     return context;
   }
 
-  processElement(value: unknown, timestamp: number): void {
-    const key = this.setKeyOf(value);
+  processKeyedElement(value: unknown, timestamp: number, key: Key, keyGroup: number): void {
+    this.backend.setCurrentKey(key, keyGroup);
     const assigner = this.#assigner;
     const time = assigner.kind === 'global' ? 0 : assigner.isEventTime ? timestamp : this.clock();
     const windows = assigner.assignWindows(time);

@@ -176,8 +176,8 @@ export class WindowOperator
     return this.#isEventTime && this.#cleanupTime(window) <= this.currentWatermark;
   }
 
-  processElement(value: unknown, timestamp: number): void {
-    const key = this.setKeyOf(value);
+  processKeyedElement(value: unknown, timestamp: number, key: Key, keyGroup: number): void {
+    this.backend.setCurrentKey(key, keyGroup);
     const time = this.#isEventTime ? timestamp : this.clock();
     let accepted = false;
     // The assigners' arithmetic inline, without their arrays: they run for a non-finite time

@@ -8,7 +8,9 @@
  * manifest = prefix                                      → msgpack [[stateName, [namespace, ...]], ...]
  * entry    = prefix [u32 BE nameBytes][stateName utf8][namespace utf8]  → msgpack(snapshot form of the value)
  *
- * key      = 0x01 [u32 BE byteLength][utf8]     string
+ * key      = 0x01 [u32 BE byteLength][utf8]     string without lone surrogates
+ *          | 0x06 [u32 BE byteLength][utf16le]  string with a lone surrogate (UTF-8 has no form
+ *                                               for one: '\uD800' and '\uFFFD' would be one key)
  *          | 0x02 [float64 BE]                  number (-0 stored as 0, every NaN as one NaN)
  *          | 0x03 [u32 BE byteLength][decimal]  bigint
  *          | 0x04                               false
@@ -32,13 +34,14 @@
  */
 
 import { StateError, type StateErrorCode } from '../errors.ts';
-import type { Key } from '../key-groups.ts';
+import { isWellFormedString, type Key } from '../key-groups.ts';
 
 const TAG_STRING = 0x01;
 const TAG_NUMBER = 0x02;
 const TAG_BIGINT = 0x03;
 const TAG_FALSE = 0x04;
 const TAG_TRUE = 0x05;
+const TAG_STRING_UTF16 = 0x06;
 
 /** The 2-byte start of key group `keyGroup`'s range; `keyGroupBound(kg + 1)` is its (exclusive) end. */
 export function keyGroupBound(keyGroup: number): Buffer {
@@ -54,12 +57,13 @@ export function keyGroupBound(keyGroup: number): Buffer {
 export function encodeKeyPrefix(keyGroup: number, key: Key): Buffer {
   switch (typeof key) {
     case 'string': {
-      const length = Buffer.byteLength(key, 'utf8');
+      const encoding = isWellFormedString(key) ? 'utf8' : 'utf16le';
+      const length = Buffer.byteLength(key, encoding);
       const out = Buffer.allocUnsafe(7 + length);
       out.writeUInt16BE(keyGroup, 0);
-      out[2] = TAG_STRING;
+      out[2] = encoding === 'utf8' ? TAG_STRING : TAG_STRING_UTF16;
       out.writeUInt32BE(length, 3);
-      out.write(key, 7, 'utf8');
+      out.write(key, 7, encoding);
       return out;
     }
     case 'number': {
@@ -134,6 +138,12 @@ export function decodeRecordKey(bytes: Uint8Array): DecodedRecordKey {
     case TAG_STRING: {
       const length = readLength(buf, pos);
       key = buf.toString('utf8', pos + 4, pos + 4 + length);
+      pos += 4 + length;
+      break;
+    }
+    case TAG_STRING_UTF16: {
+      const length = readLength(buf, pos);
+      key = buf.toString('utf16le', pos + 4, pos + 4 + length);
       pos += 4 + length;
       break;
     }
