@@ -1,7 +1,7 @@
-import { Packr, Unpackr } from 'msgpackr';
 import type { StateFileHandle } from '../checkpoint/metadata.ts';
 import type { CheckpointAck, CheckpointDecline } from '../checkpoint/protocol.ts';
 import { loadCheckpoint, writeStateFile } from '../checkpoint/storage.ts';
+import { decodeValue, encodeValue } from '../records/record-codec.ts';
 import type { KeyGroupRange } from '../state/key-groups.ts';
 import type { KeyGroupState, OperatorStateSnapshot, RestoredOperatorState } from './operator.ts';
 import type { SlotControl } from './slot-control.ts';
@@ -13,17 +13,18 @@ import type { CheckpointHooks, Task, TaskSnapshot } from './task.ts';
  * state file format (msgpack of a TaskSnapshot) are in this file.
  */
 
-// Self-describing encoding (no shared record structures): a file must read back on its own.
-const packr = new Packr({ useRecords: false, moreTypes: false });
-const unpackr = new Unpackr({ useRecords: false });
-
-/** A task's snapshot as its state file holds it (what a restore decodes with {@link decodeTaskSnapshot}). */
+/**
+ * A task's snapshot as its state file holds it (what a restore decodes with {@link decodeTaskSnapshot}):
+ * one self-contained message (a file must read back on its own) under the record contract, so
+ * state restores with the types it was put in with (`docs/records.md`).
+ * @throws {RecordNotSerializableError} for state that holds what no record may (a function...).
+ */
 export function encodeTaskSnapshot(snapshot: TaskSnapshot): Uint8Array {
-  return packr.pack(snapshot);
+  return encodeValue(snapshot, 'checkpoint state');
 }
 
 export function decodeTaskSnapshot(bytes: Uint8Array): TaskSnapshot {
-  return unpackr.unpack(bytes) as TaskSnapshot;
+  return decodeValue(bytes) as TaskSnapshot;
 }
 
 export function checkpointFolder(directory: string, checkpointId: number): string {
