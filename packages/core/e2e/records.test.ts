@@ -62,3 +62,35 @@ describe('a record that cannot cross a thread fails the job at every parallelism
     }
   }
 });
+
+describe('a chained call that is chained at one parallelism only is checked too', () => {
+  for (const parallelism of [1, 2, 4]) {
+    it(`fails the job in the emitting operator, naming the field (parallelism ${parallelism})`, async () => {
+      let error: unknown;
+      try {
+        await runJob<RecordsArgs>(job, {
+          parallelism,
+          args: { mode: 'chained-function', count: 2000, poison: 777 },
+        });
+      } catch (thrown) {
+        error = thrown;
+      }
+      expect(error).toBeInstanceOf(JobExecutionError);
+      const failure = error as JobExecutionError;
+      expect(failure.operatorId).toBe('make-records');
+      expect(failure.message).toMatch(/record\.user\.geo is a function/);
+      expect((failure.cause as { code?: string }).code).toBe('SLUICE_RECORD_NOT_SERIALIZABLE');
+    });
+  }
+
+  it("and a job whose records obey the contract gives the plain loop's answer at each parallelism", async () => {
+    for (const parallelism of [1, 2, 4]) {
+      const result = await runJob<RecordsArgs>(job, {
+        parallelism,
+        args: { mode: 'chained-function', count: 500 },
+      });
+      const ids = result.collected<{ id: number }>('out').map((r) => r.id);
+      expect(ids.sort((a, b) => a - b)).toEqual(Array.from({ length: 500 }, (_, i) => i));
+    }
+  });
+});
