@@ -1,11 +1,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { JobExecutionError } from '@sluice/core';
 import { JobTestDriver } from '@sluice/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { difference } from '../src/channels/record-equality.test-helper.ts';
-import type { Held, Update } from './jobs/record-state.ts';
+import type { Held, RecordStateArgs, Update } from './jobs/record-state.ts';
 import { makeRecord } from './jobs/records.ts';
+import { expectThreadsBackTo, warmThreadBaseline } from './os-threads.ts';
 
 const job = new URL('./jobs/record-state.ts', import.meta.url);
 const folders: string[] = [];
@@ -81,6 +83,46 @@ describe('state keeps values exactly, through checkpoints and a restore at anoth
         await resumed.settle();
         expectExactly(resumed.output<Held>('held').take(), 2);
       }
+    }, 60_000);
+  }
+});
+
+describe('state that holds what no record may is refused, naming the state, the key and the field', () => {
+  const backends = {
+    heap: async () => 'heap' as const,
+    leveldb: async () => ({ kind: 'leveldb' as const, directory: await tempDir(), cacheMaxKeys: 4 }),
+  };
+  for (const [name, backend] of Object.entries(backends)) {
+    it(`${name} state: the savepoint and the job fail, and no thread is left`, async () => {
+      const baseline = await warmThreadBaseline();
+      {
+        await using driver = await JobTestDriver.start<RecordStateArgs>(job, {
+          parallelism: 2,
+          args: { keepsFunction: 3 },
+          inputs: ['updates'],
+          outputs: ['held'],
+          stateBackend: await backend(),
+          checkpointing: { directory: await tempDir(), intervalMs: 3_600_000 },
+        });
+        driver.input<Update>('updates').send(updatesOf(0));
+        await driver.settle();
+        const refused = /state 'latest' of key 3.*\.handler\.onEvent is a function/s;
+        const folder = join(await tempDir(), 'savepoint');
+        // LevelDB writes state when it evicts keys as well: the job may fail before the savepoint.
+        const steps = (async () => {
+          await driver.settle();
+          await driver.savepoint(folder);
+        })();
+        await expect(steps).rejects.toThrow();
+        const failure = await driver.finish().then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        expect(failure).toBeInstanceOf(JobExecutionError);
+        expect((failure as JobExecutionError).operatorId).toBe('keep');
+        expect((failure as Error).message).toMatch(refused);
+      }
+      await expectThreadsBackTo(baseline);
     }, 60_000);
   }
 });

@@ -39,22 +39,35 @@ const updates: Source<Update> = {
 class Keep implements KeyedProcessFunction<number, Update, Held> {
   readonly latest = valueState<unknown>('latest');
   readonly all = listState<unknown>('all');
+  readonly #keepsFunction: number | undefined;
+
+  constructor(keepsFunction: number | undefined) {
+    this.#keepsFunction = keepsFunction;
+  }
 
   processElement(update: Update, ctx: KeyedProcessContext<number>, out: Collector<Held>): void {
     const latest = ctx.getState(this.latest);
     const all = ctx.getState(this.all);
     out.collect({ key: update.key, previous: latest.value(), history: [...all.get()] });
-    latest.update(update.value);
+    // What no record may hold, kept in state: refused when the state is written or checkpointed.
+    const value =
+      update.key === this.#keepsFunction ? { handler: { onEvent: () => update.key } } : update.value;
+    latest.update(value);
     all.add(update.value);
   }
 }
 
-export default defineJob({ name: 'record-state' }, (env) => {
+export interface RecordStateArgs {
+  /** The key whose value state gets a function instead of its value. */
+  readonly keepsFunction?: number;
+}
+
+export default defineJob<RecordStateArgs>({ name: 'record-state' }, (env, args) => {
   registerType(LedgerError, { name: 'e2e.LedgerError' });
   env
     .fromSource(updates, { uid: 'updates' })
     .keyBy((update) => update.key)
-    .process(new Keep())
+    .process(new Keep(args?.keepsFunction))
     .uid('keep')
     .sinkTo(collectSink('held'))
     .uid('held');

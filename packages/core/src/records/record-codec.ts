@@ -243,14 +243,14 @@ const REFUSED = 2;
  * throws {@link RecordNotSerializableError} naming the field if it holds something that cannot
  * cross a thread.
  */
-export function checkRecord(record: unknown): boolean {
+export function checkRecord(record: unknown, root = 'record'): boolean {
   // Shaped for speed: most records are plain objects.
   const flags =
     typeof record === 'object' && record !== null && record.constructor === Object
       ? inspectFields(record, 1)
       : inspectValue(record, 0);
   if (flags < REFUSED) return flags === EXACT;
-  throw explainRefusal(record, 'record');
+  throw explainRefusal(record, root);
 }
 
 /** {@link checkRecord} for every record of a batch; whether any needs the exact path. */

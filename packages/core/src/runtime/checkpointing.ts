@@ -1,7 +1,14 @@
 import type { StateFileHandle } from '../checkpoint/metadata.ts';
 import type { CheckpointAck, CheckpointDecline } from '../checkpoint/protocol.ts';
 import { loadCheckpoint, writeStateFile } from '../checkpoint/storage.ts';
-import { decodeValue, encodeValue } from '../records/record-codec.ts';
+import { SluiceError } from '../errors.ts';
+import {
+  checkRecord,
+  decodeValue,
+  encodeValue,
+  RecordNotSerializableError,
+} from '../records/record-codec.ts';
+import { describeKey } from '../state/errors.ts';
 import type { KeyGroupRange } from '../state/key-groups.ts';
 import type { KeyGroupState, OperatorStateSnapshot, RestoredOperatorState } from './operator.ts';
 import type { SlotControl } from './slot-control.ts';
@@ -17,10 +24,53 @@ import type { CheckpointHooks, Task, TaskSnapshot } from './task.ts';
  * A task's snapshot as its state file holds it (what a restore decodes with {@link decodeTaskSnapshot}):
  * one self-contained message (a file must read back on its own) under the record contract, so
  * state restores with the types it was put in with (`docs/records.md`).
- * @throws {RecordNotSerializableError} for state that holds what no record may (a function...).
+ * @throws {CheckpointStateError} for state that holds what no record may (a function...), naming
+ *   the operator, the state, the key and the field.
  */
 export function encodeTaskSnapshot(snapshot: TaskSnapshot): Uint8Array {
-  return encodeValue(snapshot, 'checkpoint state');
+  try {
+    return encodeValue(snapshot, 'checkpoint state');
+  } catch (error) {
+    if (error instanceof RecordNotSerializableError) refuseStateEntry(snapshot);
+    throw error;
+  }
+}
+
+/** Names the operator, state and key of the entry a refused snapshot holds, then the field. */
+function refuseStateEntry(snapshot: TaskSnapshot): void {
+  for (const [operatorId, state] of Object.entries(snapshot)) {
+    try {
+      for (const group of state.keyGroups ?? []) {
+        for (const [stateName, key, namespace, value] of group.entries) {
+          const where = namespace === '' ? '' : ` in namespace ${JSON.stringify(namespace)}`;
+          checkRecord(value, `state '${stateName}' of key ${describeKey(key)}${where}: value`);
+        }
+      }
+      state.operatorState?.forEach((item, i) => {
+        checkRecord(item, `operator state item ${i}: value`);
+      });
+    } catch (cause) {
+      if (!(cause instanceof RecordNotSerializableError)) throw cause;
+      throw new CheckpointStateError(operatorId, cause);
+    }
+  }
+}
+
+/** An operator's state holds what no record may, so it cannot be checkpointed (`docs/records.md`). */
+export class CheckpointStateError extends SluiceError {
+  /** The operator whose state it is. */
+  readonly operatorId: string;
+
+  constructor(operatorId: string, cause: RecordNotSerializableError) {
+    super(
+      'SLUICE_STATE_NOT_SERIALIZABLE',
+      `cannot checkpoint the state of operator '${operatorId}': ${cause.message}`,
+      {
+        cause,
+      },
+    );
+    this.operatorId = operatorId;
+  }
 }
 
 export function decodeTaskSnapshot(bytes: Uint8Array): TaskSnapshot {

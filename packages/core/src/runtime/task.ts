@@ -141,7 +141,7 @@ export class Task implements InputHandler, SourceOutput<unknown> {
       }
       this.#refreshTimerDeadline();
       if (firing.length > 0) {
-        this.#wait(Promise.all(firing).then(() => this.#flushOperators()));
+        this.#wait(Promise.all(firing).then(() => this.#flushOperatorsAfterWait()));
         return true;
       }
       progressed = true;
@@ -220,8 +220,13 @@ export class Task implements InputHandler, SourceOutput<unknown> {
       // after it) waits; the operators flush once it has been processed.
       this.#wait(
         fetching.then(() => {
-          this.#runBatch(values, timestamps);
-          return this.#flushOperators();
+          try {
+            this.#runBatch(values, timestamps);
+            return this.#flushOperators();
+          } catch (error) {
+            // The operator that failed is in the tracker only until this callback returns.
+            throw new NodeFailure(error, this.#tracker.node);
+          }
         }),
       );
       return;
@@ -257,7 +262,7 @@ export class Task implements InputHandler, SourceOutput<unknown> {
     this.#tracker.hasRecord = false;
     const firing = head.operator.processWatermark(watermark);
     // Timers whose keys' state is on disk: the watermark moves on once they have fired.
-    if (firing !== undefined) this.#wait(firing.then(() => this.#flushOperators()));
+    if (firing !== undefined) this.#wait(firing.then(() => this.#flushOperatorsAfterWait()));
     this.#tracker.hasRecord = true;
   }
 
@@ -306,9 +311,12 @@ export class Task implements InputHandler, SourceOutput<unknown> {
       if (state instanceof Promise) {
         pending ??= [];
         pending.push(
-          state.then((s) => {
-            snapshot[member.operatorId] = s;
-          }),
+          state.then(
+            (s) => {
+              snapshot[member.operatorId] = s;
+            },
+            (error: unknown) => Promise.reject(new NodeFailure(error, member.node)),
+          ),
         );
       } else if (state !== undefined) {
         snapshot[member.operatorId] = state;
@@ -317,13 +325,30 @@ export class Task implements InputHandler, SourceOutput<unknown> {
     for (const writer of this.#writers) writer.emitBarrier(checkpointId);
     this.#lastCheckpointId = checkpointId;
     const hooks = this.options.checkpoints!;
+    const persist = (): void => {
+      try {
+        hooks.persist(this, checkpointId, snapshot, alignmentMs);
+      } catch (error) {
+        // State that cannot be written is the failure of the operator that holds it.
+        const holder = this.#chain.find(
+          (m) => m.operatorId === (error as { operatorId?: unknown }).operatorId,
+        );
+        throw holder === undefined ? error : new NodeFailure(error, holder.node);
+      }
+    };
     if (pending === undefined) {
-      hooks.persist(this, checkpointId, snapshot, alignmentMs);
+      try {
+        persist();
+      } catch (error) {
+        if (!(error instanceof NodeFailure)) throw error;
+        tracker.node = error.node;
+        throw error.error;
+      }
       return;
     }
     // A disk-backed backend snapshots asynchronously; no record is processed until it has, so the
     // snapshot holds exactly the state at the barrier.
-    this.#wait(Promise.all(pending).then(() => hooks.persist(this, checkpointId, snapshot, alignmentMs)));
+    this.#wait(Promise.all(pending).then(persist));
   }
 
   /** The coordinator completed a checkpoint: sinks commit what they prepared for it. */
@@ -364,6 +389,18 @@ export class Task implements InputHandler, SourceOutput<unknown> {
   }
 
   /** Every operator's `flush`, in chain order; a promise if any of them is asynchronous. */
+  /**
+   * {@link #flushOperators} in a promise callback: a failure there reaches the task through
+   * `#wait`, with the operator that was flushing (it is in the tracker only until then).
+   */
+  #flushOperatorsAfterWait(): Promise<void> | undefined {
+    try {
+      return this.#flushOperators();
+    } catch (error) {
+      throw new NodeFailure(error, this.#tracker.node);
+    }
+  }
+
   #flushOperators(): Promise<void> | undefined {
     this.#tracker.hasRecord = false;
     let pending: Promise<void>[] | undefined;
@@ -372,7 +409,8 @@ export class Task implements InputHandler, SourceOutput<unknown> {
       const result = member.operator.flush();
       if (result !== undefined) {
         pending ??= [];
-        pending.push(result);
+        // A failed flush (a LevelDB write-back) is the failure of the operator that flushed.
+        pending.push(result.catch((error: unknown) => Promise.reject(new NodeFailure(error, member.node))));
       }
     }
     return pending === undefined ? undefined : Promise.all(pending).then(() => undefined);
@@ -392,7 +430,10 @@ export class Task implements InputHandler, SourceOutput<unknown> {
       },
       (error: unknown) => {
         if (this.#waitToken === token) this.#waiting = undefined;
-        this.#asyncFailure ??= { error, node: this.#phase === 'finishing' ? this.#tracker.node : node };
+        this.#asyncFailure ??=
+          error instanceof NodeFailure
+            ? { error: error.error, node: error.node }
+            : { error, node: this.#phase === 'finishing' ? this.#tracker.node : node };
       },
     );
   }
@@ -500,5 +541,16 @@ export class Task implements InputHandler, SourceOutput<unknown> {
     }
     for (const writer of this.#writers) writer.close();
     this.options.input?.gate.close();
+  }
+}
+
+/** A failure and the chain member it belongs to, when that is not the one running at the time. */
+class NodeFailure {
+  readonly error: unknown;
+  readonly node: number;
+
+  constructor(error: unknown, node: number) {
+    this.error = error;
+    this.node = node;
   }
 }

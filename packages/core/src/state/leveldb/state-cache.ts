@@ -372,7 +372,7 @@ export class LevelDbStateCache {
   /**
    * The bytes on disk of a value of state `id` (of `key`, in `namespace`): its snapshot form,
    * msgpack-encoded.
-   * @throws {StateError} `SLUICE_STATE_STORAGE_FAILED` if msgpack cannot encode it.
+   * @throws {StateError} `SLUICE_STATE_STORAGE_FAILED` if it holds what no record may (`docs/records.md`).
    */
   serialise(key: Key, id: number, namespace: string, value: unknown): Buffer {
     const codec = this.codecs[id];
@@ -382,7 +382,7 @@ export class LevelDbStateCache {
       throw levelDbStateError(
         'SLUICE_STATE_STORAGE_FAILED',
         `cannot write state '${this.names[id]}' of key ${describeKey(key)}${namespace === '' ? '' : ` in namespace ${JSON.stringify(namespace)}`}: ` +
-          `its value cannot be serialised with msgpack (${(cause as Error).message})`,
+          `its value cannot be kept (${(cause as Error).message})`,
         { cause },
       );
     }
