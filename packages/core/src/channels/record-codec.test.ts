@@ -8,7 +8,9 @@ import {
   checkRecord,
   checkRecords,
   decodeRecords,
+  decodeValue,
   encodeRecords,
+  encodeValue,
   RECORD_DEPTH_MAX,
   RecordDecoder,
   RecordEncoder,
@@ -16,6 +18,8 @@ import {
   RecordTypeNotRegisteredError,
   registerType,
 } from './record-codec.ts';
+import { decodeTaskSnapshot, encodeTaskSnapshot } from '../runtime/checkpointing.ts';
+import type { TaskSnapshot } from '../runtime/task.ts';
 import { difference } from './record-equality.test-helper.ts';
 import { RecordWriter } from './record-writer.ts';
 import { allocateRing } from './ring-buffer.ts';
@@ -188,6 +192,50 @@ describe('the record codec', () => {
       }),
       { numRuns: 400 },
     );
+  });
+
+  it('keeps every such value exactly in state and checkpoints too (property)', () => {
+    fc.assert(
+      fc.property(value, fc.string(), (kept, key) => {
+        // A LevelDB state entry, and a checkpoint file of heap state that holds the value.
+        expect(difference(kept, decodeValue(encodeValue(kept)))).toBeUndefined();
+        const snapshot: TaskSnapshot = {
+          keep: {
+            keyGroups: [
+              { keyGroup: 7, entries: [['latest', key, '', kept]], eventTimers: [], processingTimers: [] },
+            ],
+            operatorState: [kept],
+          },
+        };
+        expect(difference(snapshot, decodeTaskSnapshot(encodeTaskSnapshot(snapshot)))).toBeUndefined();
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('refuses in state what it refuses in records, naming the operator, state, key and field', () => {
+    const snapshot: TaskSnapshot = {
+      keep: {
+        keyGroups: [
+          {
+            keyGroup: 3,
+            entries: [['latest', 'ann', 'w-1', { on: { tick: () => 1 } }]],
+            eventTimers: [],
+            processingTimers: [],
+          },
+        ],
+      },
+    };
+    expect(() => encodeTaskSnapshot(snapshot)).toThrow(
+      expect.objectContaining({
+        code: 'SLUICE_STATE_NOT_SERIALIZABLE',
+        operatorId: 'keep',
+        message: expect.stringMatching(
+          /operator 'keep': state 'latest' of key "ann" in namespace "w-1": value\.on\.tick is a function/,
+        ),
+      }),
+    );
+    expect(() => encodeValue(Symbol('s'))).toThrow(/value is a symbol/);
   });
 
   it('has an equality that sees what toEqual does not', () => {
