@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors.ts';
+import { decodeTaskSnapshot, encodeTaskSnapshot } from '../runtime/checkpointing.ts';
+import type { TaskSnapshot } from '../runtime/task.ts';
 import { allocateDoorbell, Doorbell } from './doorbell.ts';
 import { InputGate, type InputHandler } from './input-gate.ts';
 import { LocalChannel } from './local-channel.ts';
@@ -18,8 +20,6 @@ import {
   RecordTypeNotRegisteredError,
   registerType,
 } from './record-codec.ts';
-import { decodeTaskSnapshot, encodeTaskSnapshot } from '../runtime/checkpointing.ts';
-import type { TaskSnapshot } from '../runtime/task.ts';
 import { difference } from './record-equality.test-helper.ts';
 import { RecordWriter } from './record-writer.ts';
 import { allocateRing } from './ring-buffer.ts';
