@@ -1,7 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { JobExecutionError, runJob } from '@sluice/core';
 import { describe, expect, it } from 'vitest';
 import { difference } from '../src/channels/record-equality.test-helper.ts';
 import { LedgerError, Money, makeRecords, type RecordsArgs, type RecordsMode } from './jobs/records.ts';
+import { Money as SpendMoney } from './jobs/spend.ts';
 
 const job = new URL('./jobs/records.ts', import.meta.url);
 
@@ -93,4 +95,33 @@ describe('a chained call that is chained at one parallelism only is checked too'
       expect(ids.sort((a, b) => a - b)).toEqual(Array.from({ length: 500 }, (_, i) => i));
     }
   });
+});
+
+describe('the example of docs/writing-jobs.md (registered class and Set in records and state)', () => {
+  const spend = new URL('./jobs/spend.ts', import.meta.url);
+
+  it('is the job module shown, verbatim', () => {
+    const doc = readFileSync(new URL('../../../docs/writing-jobs.md', import.meta.url), 'utf8');
+    const section = doc.slice(doc.indexOf('## What records and state may hold'));
+    const block = section.slice(
+      section.indexOf('```ts\n') + 6,
+      section.indexOf('```\n', section.indexOf('```ts\n') + 6),
+    );
+    expect(block).toBe(readFileSync(spend, 'utf8'));
+  });
+
+  for (const parallelism of [1, 2, 4]) {
+    it(`gives the plain loop's totals, as Money and Set (parallelism ${parallelism})`, async () => {
+      const result = await runJob(spend, { parallelism });
+      const totals = result.collected<{ user: string; price: SpendMoney; tags: Set<string> }>('totals');
+      expect(totals.length).toBe(2);
+      const [first, second] = [...totals].sort((a, b) => Number(a.price.cents - b.price.cents));
+      expect(first!.price).toBeInstanceOf(SpendMoney);
+      expect(second!.price).toBeInstanceOf(SpendMoney);
+      expect(first!.tags).toBeInstanceOf(Set);
+      // The plain loop: a running sum per user, in order.
+      expect(first!.price.cents).toBe(250n);
+      expect(second!.price.cents).toBe(350n);
+    });
+  }
 });

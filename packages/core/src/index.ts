@@ -7,12 +7,6 @@ export { DataStream, KeyedStream, SingleOutputStream, SinkHandle } from './api/d
 export { type NodeOptions, StreamExecutionEnvironment } from './api/environment.ts';
 export { defineJob, type JobBuilder, type JobConfig, type JobDefinition } from './api/job.ts';
 export { WindowedStream } from './api/windowed-stream.ts';
-export {
-  RecordNotSerializableError,
-  RecordTypeNotRegisteredError,
-  type RegisterTypeOptions,
-  registerType,
-} from './channels/record-codec.ts';
 export type {
   CheckpointingOptions,
   CheckpointStats,
@@ -73,6 +67,13 @@ export {
   runJob,
   startJob,
 } from './execution/run-job.ts';
+export {
+  RecordNotSerializableError,
+  RecordTypeNotRegisteredError,
+  type RegisterTypeOptions,
+  registerType,
+} from './records/record-codec.ts';
+export { CheckpointStateError } from './runtime/checkpointing.ts';
 export {
   type AggregateFunction,
   type AggregatingStateDescriptor,
