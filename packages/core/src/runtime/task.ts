@@ -388,7 +388,6 @@ export class Task implements InputHandler, SourceOutput<unknown> {
     if (flushing !== undefined) this.#wait(flushing);
   }
 
-  /** Every operator's `flush`, in chain order; a promise if any of them is asynchronous. */
   /**
    * {@link #flushOperators} in a promise callback: a failure there reaches the task through
    * `#wait`, with the operator that was flushing (it is in the tracker only until then).
@@ -401,6 +400,7 @@ export class Task implements InputHandler, SourceOutput<unknown> {
     }
   }
 
+  /** Every operator's `flush`, in chain order; a promise if any of them is asynchronous. */
   #flushOperators(): Promise<void> | undefined {
     this.#tracker.hasRecord = false;
     let pending: Promise<void>[] | undefined;

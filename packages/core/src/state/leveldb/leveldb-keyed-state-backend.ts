@@ -67,11 +67,11 @@ import type { PackedBuffers } from './level-store/wire.ts';
 import {
   CachedKey,
   DIRTY,
+  diskCodec,
   LevelDbStateCache,
   LevelDbStateCell,
   NsSlot,
   ON_DISK,
-  packr,
   type WriteOp,
 } from './state-cache.ts';
 
@@ -475,7 +475,7 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
       }
       const id = ids[j]!;
       const codec = cache.codecs[id];
-      const stored = packr.unpack(bytes);
+      const stored = diskCodec.unpack(bytes);
       const value = codec === undefined ? stored : codec.decode(stored);
       const namespace = namespaces[j]!;
       // An empty value on disk (restored before its state was registered) is removed on write-back.
@@ -555,7 +555,7 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
         for (const [recordKey, bytes] of page) {
           const record = decodeRecordKey(recordKey);
           if (record.stateName === undefined) continue; // a manifest
-          out.push([record.stateName, record.key, record.namespace, packr.unpack(bytes)]);
+          out.push([record.stateName, record.key, record.namespace, diskCodec.unpack(bytes)]);
         }
       }
     } catch (cause) {
@@ -815,7 +815,7 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
 
 /** Validates a manifest's shape: `[[stateName, [namespace, ...]], ...]`. */
 function parseManifest(bytes: Buffer, key: Key): Array<[string, string[]]> {
-  const manifest: unknown = packr.unpack(bytes);
+  const manifest: unknown = diskCodec.unpack(bytes);
   const ok =
     Array.isArray(manifest) &&
     manifest.every(

@@ -49,7 +49,7 @@ export const ON_DISK = 2;
  * in — a Set, a Map, -0, holes, registered classes — as it does from heap state and from
  * checkpoints (`docs/records.md`).
  */
-export const packr = { pack: encodeValue, unpack: decodeValue } as const;
+export const diskCodec = { pack: encodeValue, unpack: decodeValue } as const;
 
 /** An entry in a namespace other than the default one. */
 export class NsSlot {
@@ -346,7 +346,7 @@ export class LevelDbStateCache {
     if (e.shapeChanged) {
       const manifest = this.manifestOf(e);
       if (manifest.length > 0) {
-        ops.push({ type: 'put', key: prefix, value: packr.pack(manifest) });
+        ops.push({ type: 'put', key: prefix, value: diskCodec.pack(manifest) });
       } else if (e.manifestOnDisk) {
         ops.push({ type: 'del', key: prefix });
       }
@@ -377,7 +377,7 @@ export class LevelDbStateCache {
   serialise(key: Key, id: number, namespace: string, value: unknown): Buffer {
     const codec = this.codecs[id];
     try {
-      return packr.pack(codec === undefined ? value : codec.encode(value));
+      return diskCodec.pack(codec === undefined ? value : codec.encode(value));
     } catch (cause) {
       throw levelDbStateError(
         'SLUICE_STATE_STORAGE_FAILED',
