@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors.ts';
 import { decodeTaskSnapshot, encodeTaskSnapshot } from '../runtime/checkpointing.ts';
@@ -236,6 +237,16 @@ describe('the record codec', () => {
       }),
     );
     expect(() => encodeValue(Symbol('s'))).toThrow(/value is a symbol/);
+  });
+
+  it('refuses a checkpoint file of 0.1.0 (plain msgpack maps) instead of restoring no state', () => {
+    const old = new Packr({ useRecords: false, moreTypes: false }).pack({ keep: { keyGroups: [] } });
+    expect(() => decodeTaskSnapshot(old, 'chk-3/keep-0.state')).toThrow(
+      expect.objectContaining({
+        code: 'SLUICE_CHECKPOINT_FORMAT',
+        message: expect.stringContaining('chk-3/keep-0.state was written by @sluice/core 0.1.0'),
+      }),
+    );
   });
 
   it('has an equality that sees what toEqual does not', () => {

@@ -73,8 +73,24 @@ export class CheckpointStateError extends SluiceError {
   }
 }
 
-export function decodeTaskSnapshot(bytes: Uint8Array): TaskSnapshot {
-  return decodeValue(bytes) as TaskSnapshot;
+/** @throws {CheckpointFormatError} for a file written by 0.1.0, before the record contract. */
+export function decodeTaskSnapshot(bytes: Uint8Array, file = 'a state file'): TaskSnapshot {
+  const snapshot = decodeValue(bytes);
+  // 0.1.0 wrote plain msgpack maps, which this codec reads as Maps: its state would be lost.
+  if (snapshot instanceof Map) throw new CheckpointFormatError(file);
+  return snapshot as TaskSnapshot;
+}
+
+/** A state file this version cannot read: restoring it would lose its state, so it is refused. */
+export class CheckpointFormatError extends SluiceError {
+  constructor(file: string) {
+    super(
+      'SLUICE_CHECKPOINT_FORMAT',
+      `${file} was written by @sluice/core 0.1.0, whose state files this version cannot read ` +
+        `(state is now kept under the record contract, docs/records.md): start the job without ` +
+        `restoring, or restore with 0.1.0`,
+    );
+  }
 }
 
 export function checkpointFolder(directory: string, checkpointId: number): string {
@@ -200,7 +216,7 @@ export async function loadStateLookup(
       for (const file of subtask.files) {
         let snapshot = decoded.get(file.file);
         if (snapshot === undefined) {
-          snapshot = decodeTaskSnapshot(await checkpoint.readFile(file));
+          snapshot = decodeTaskSnapshot(await checkpoint.readFile(file), `${folder}/${file.file}`);
           decoded.set(file.file, snapshot);
         }
         const state = snapshot[operatorId];
