@@ -79,6 +79,7 @@ describe('codec benchmark', () => {
       expect(fixture.decode(fixture.frame)).toEqual(fixture.batch);
       expect(fixture.decode(fixture.frame)).toEqual(fixture.batch); // the decoder's state is reusable
       expect(fixture.decode(fixture.encode())).toEqual(fixture.batch);
+      expect(fixture.decode(fixture.checkAndEncode())).toEqual(fixture.batch);
       expect(JSON.parse(fixture.json)).toEqual(fixture.batch);
     });
   }

@@ -1,5 +1,5 @@
 /**
- * Core's batch codec, as the benchmarks drive it: `packages/core/src/channels/record-codec.ts`,
+ * Core's batch codec, as the benchmarks drive it: `packages/core/src/records/record-codec.ts`,
  * which encodes with the msgpackr module `@sluice/core` itself loads (msgpackr is a dependency of
  * `@sluice/core`, not of `@sluice/benchmarks`).
  */

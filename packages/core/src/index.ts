@@ -25,12 +25,6 @@ export {
   WindowedJoin,
 } from './api/joined-streams.ts';
 export { WindowedStream } from './api/windowed-stream.ts';
-export {
-  RecordNotSerializableError,
-  RecordTypeNotRegisteredError,
-  type RegisterTypeOptions,
-  registerType,
-} from './channels/record-codec.ts';
 export type {
   CheckpointingOptions,
   CheckpointStats,
@@ -141,6 +135,13 @@ export {
   runJob,
   startJob,
 } from './execution/run-job.ts';
+export {
+  RecordNotSerializableError,
+  RecordTypeNotRegisteredError,
+  type RegisterTypeOptions,
+  registerType,
+} from './records/record-codec.ts';
+export { CheckpointStateError } from './runtime/checkpointing.ts';
 export {
   BroadcastStateError,
   type BroadcastStateErrorCode,

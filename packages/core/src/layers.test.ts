@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
  * the layers below it, never one above it or beside it.
  *
  *   index, cli, testing  →  execution  →  api, runtime  →  checkpoint
- *     →  plan, channels, connectors  →  contracts  →  state, time  →  errors, threads, node-support
+ *     →  plan, channels, connectors  →  contracts  →  state, time  →  records  →  errors, threads, node-support
  *
  * A file's layer is the first folder of its path below src/ (`state/heap/x.ts` is in `state`),
  * or its own name for the files at the top (`index.ts`, `errors.ts`, `node-support.ts`). Every
@@ -19,19 +19,20 @@ import { describe, expect, it } from 'vitest';
  */
 // biome-ignore format: one row per layer, so that the table reads as the rule
 const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
-  index:          ['execution', 'api', 'runtime', 'checkpoint', 'plan', 'channels', 'connectors', 'contracts', 'state', 'time', 'errors', 'threads', 'node-support'],
-  cli:            ['execution', 'api', 'runtime', 'checkpoint', 'plan', 'channels', 'connectors', 'contracts', 'state', 'time', 'errors', 'threads', 'node-support'],
-  testing:        ['execution', 'api', 'runtime', 'checkpoint', 'plan', 'channels', 'connectors', 'contracts', 'state', 'time', 'errors', 'threads', 'node-support'],
-  execution:      [             'api', 'runtime', 'checkpoint', 'plan', 'channels', 'connectors', 'contracts', 'state', 'time', 'errors', 'threads', 'node-support'],
-  api:            [                               'checkpoint', 'plan', 'channels', 'connectors', 'contracts', 'state', 'time', 'errors', 'threads', 'node-support'],
-  runtime:        [                               'checkpoint', 'plan', 'channels', 'connectors', 'contracts', 'state', 'time', 'errors', 'threads', 'node-support'],
-  checkpoint:     [                                             'plan', 'channels', 'connectors', 'contracts', 'state', 'time', 'errors', 'threads', 'node-support'],
-  plan:           [                                                                               'contracts', 'state', 'time', 'errors', 'threads', 'node-support'],
-  channels:       [                                                                               'contracts', 'state', 'time', 'errors', 'threads', 'node-support'],
-  connectors:     [                                                                               'contracts', 'state', 'time', 'errors', 'threads', 'node-support'],
-  contracts:      [                                                                                            'state', 'time', 'errors', 'threads', 'node-support'],
-  state:          [                                                                                                             'errors', 'threads', 'node-support'],
-  time:           [                                                                                                             'errors', 'threads', 'node-support'],
+  index:          ['execution', 'api', 'runtime', 'checkpoint', 'plan', 'channels', 'connectors', 'contracts', 'state', 'time', 'records', 'errors', 'threads', 'node-support'],
+  cli:            ['execution', 'api', 'runtime', 'checkpoint', 'plan', 'channels', 'connectors', 'contracts', 'state', 'time', 'records', 'errors', 'threads', 'node-support'],
+  testing:        ['execution', 'api', 'runtime', 'checkpoint', 'plan', 'channels', 'connectors', 'contracts', 'state', 'time', 'records', 'errors', 'threads', 'node-support'],
+  execution:      [             'api', 'runtime', 'checkpoint', 'plan', 'channels', 'connectors', 'contracts', 'state', 'time', 'records', 'errors', 'threads', 'node-support'],
+  api:            [                               'checkpoint', 'plan', 'channels', 'connectors', 'contracts', 'state', 'time', 'records', 'errors', 'threads', 'node-support'],
+  runtime:        [                               'checkpoint', 'plan', 'channels', 'connectors', 'contracts', 'state', 'time', 'records', 'errors', 'threads', 'node-support'],
+  checkpoint:     [                                             'plan', 'channels', 'connectors', 'contracts', 'state', 'time', 'records', 'errors', 'threads', 'node-support'],
+  plan:           [                                                                               'contracts', 'state', 'time', 'records', 'errors', 'threads', 'node-support'],
+  channels:       [                                                                               'contracts', 'state', 'time', 'records', 'errors', 'threads', 'node-support'],
+  connectors:     [                                                                               'contracts', 'state', 'time', 'records', 'errors', 'threads', 'node-support'],
+  contracts:      [                                                                                            'state', 'time', 'records', 'errors', 'threads', 'node-support'],
+  state:          [                                                                                                             'records', 'errors', 'threads', 'node-support'],
+  time:           [                                                                                                             'records', 'errors', 'threads', 'node-support'],
+  records:        [                                                                                                                        'errors'],
   errors:         [],
   threads:        [],
   'node-support': [],
@@ -121,9 +122,9 @@ describe('layers of packages/core/src', () => {
       { path: 'execution/test-jobs/job.ts', text: "import { defineJob } from '../../index.ts';\n" },
     ];
     expect(layerViolations(files.filter((f) => isChecked(f.path)))).toEqual([
-      "plan/stream-node.ts:4: plan imports runtime ('../runtime/operator.ts'); plan may import only contracts, state, time, errors, threads, node-support",
-      "state/heap/table.ts:1: state imports api ('../../api/job.ts'); state may import only errors, threads, node-support",
-      "api/data-stream.ts:1: api imports runtime ('../runtime/operators/stateless.ts'); api may import only checkpoint, plan, channels, connectors, contracts, state, time, errors, threads, node-support",
+      "plan/stream-node.ts:4: plan imports runtime ('../runtime/operator.ts'); plan may import only contracts, state, time, records, errors, threads, node-support",
+      "state/heap/table.ts:1: state imports api ('../../api/job.ts'); state may import only records, errors, threads, node-support",
+      "api/data-stream.ts:1: api imports runtime ('../runtime/operators/stateless.ts'); api may import only checkpoint, plan, channels, connectors, contracts, state, time, records, errors, threads, node-support",
       "metrics/counter.ts: 'metrics' is not a layer of the rule; place it in MAY_IMPORT",
       "time/windows.ts:1: imports '../metrics/x.ts', in 'metrics', which is not a layer of the rule",
     ]);

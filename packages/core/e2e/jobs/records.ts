@@ -28,7 +28,7 @@ class Unregistered {
 
 registerType(Money, { name: 'e2e.Money' });
 
-export type RecordsMode = 'round-trip' | 'function' | 'symbol' | 'unregistered-class';
+export type RecordsMode = 'round-trip' | 'function' | 'symbol' | 'unregistered-class' | 'chained-function';
 
 export interface RecordsArgs {
   readonly mode: RecordsMode;
@@ -121,6 +121,20 @@ export default defineJob<RecordsArgs>({ name: 'records' }, (env, { mode, count, 
       .keyBy((r) => (r.id as number) % 5)
       .map((r) => r)
       .sinkTo(collectSink('keyed'));
+    return;
+  }
+  if (mode === 'chained-function') {
+    // 'make records' runs at parallelism 2 and the map after it at the job's: chained at
+    // parallelism 2 only, two tasks at 1 and 4. The map drops the function, so only a check of
+    // the chained call finds it at parallelism 2.
+    env
+      .fromSequence(0, count - 1)
+      .map((id): Record<string, unknown> => (id === poison ? { id, user: { geo: () => id } } : { id }))
+      .uid('make-records')
+      .name('make records')
+      .setParallelism(2)
+      .map((r) => ({ id: r.id }))
+      .sinkTo(collectSink('out'));
     return;
   }
   env

@@ -1,6 +1,9 @@
 import fc from 'fast-check';
+import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors.ts';
+import { decodeTaskSnapshot, encodeTaskSnapshot } from '../runtime/checkpointing.ts';
+import type { TaskSnapshot } from '../runtime/task.ts';
 import { allocateDoorbell, Doorbell } from './doorbell.ts';
 import { InputGate, type InputHandler } from './input-gate.ts';
 import { LocalChannel } from './local-channel.ts';
@@ -8,7 +11,9 @@ import {
   checkRecord,
   checkRecords,
   decodeRecords,
+  decodeValue,
   encodeRecords,
+  encodeValue,
   RECORD_DEPTH_MAX,
   RecordDecoder,
   RecordEncoder,
@@ -187,6 +192,60 @@ describe('the record codec', () => {
         }
       }),
       { numRuns: 400 },
+    );
+  });
+
+  it('keeps every such value exactly in state and checkpoints too (property)', () => {
+    fc.assert(
+      fc.property(value, fc.string(), (kept, key) => {
+        // A LevelDB state entry, and a checkpoint file of heap state that holds the value.
+        expect(difference(kept, decodeValue(encodeValue(kept)))).toBeUndefined();
+        const snapshot: TaskSnapshot = {
+          keep: {
+            keyGroups: [
+              { keyGroup: 7, entries: [['latest', key, '', kept]], eventTimers: [], processingTimers: [] },
+            ],
+            operatorState: [kept],
+          },
+        };
+        expect(difference(snapshot, decodeTaskSnapshot(encodeTaskSnapshot(snapshot)))).toBeUndefined();
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('refuses in state what it refuses in records, naming the operator, state, key and field', () => {
+    const snapshot: TaskSnapshot = {
+      keep: {
+        keyGroups: [
+          {
+            keyGroup: 3,
+            entries: [['latest', 'ann', 'w-1', { on: { tick: () => 1 } }]],
+            eventTimers: [],
+            processingTimers: [],
+          },
+        ],
+      },
+    };
+    expect(() => encodeTaskSnapshot(snapshot)).toThrow(
+      expect.objectContaining({
+        code: 'SLUICE_STATE_NOT_SERIALIZABLE',
+        operatorId: 'keep',
+        message: expect.stringMatching(
+          /operator 'keep': state 'latest' of key "ann" in namespace "w-1": value\.on\.tick is a function/,
+        ),
+      }),
+    );
+    expect(() => encodeValue(Symbol('s'))).toThrow(/value is a symbol/);
+  });
+
+  it('refuses a checkpoint file of 0.1.0 (plain msgpack maps) instead of restoring no state', () => {
+    const old = new Packr({ useRecords: false, moreTypes: false }).pack({ keep: { keyGroups: [] } });
+    expect(() => decodeTaskSnapshot(old, 'chk-3/keep-0.state')).toThrow(
+      expect.objectContaining({
+        code: 'SLUICE_CHECKPOINT_FORMAT',
+        message: expect.stringContaining('chk-3/keep-0.state was written by @sluice/core 0.1.0'),
+      }),
     );
   });
 

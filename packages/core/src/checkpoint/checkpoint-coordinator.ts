@@ -106,12 +106,21 @@ export class CheckpointCoordinator {
     this.#interval = setInterval(() => this.#tick(), this.#options.intervalMs);
   }
 
-  stop(): void {
+  /**
+   * Stops triggering; checkpoints in progress are dropped, and a savepoint that waits for one is
+   * rejected (with `reason`, the job's failure when it failed), so that nobody waits for ever.
+   */
+  stop(reason?: Error): void {
     this.#stopped = true;
     clearInterval(this.#interval);
     for (const [id, pending] of this.#pending) {
       clearTimeout(pending.timer);
       this.#pending.delete(id);
+      pending.savepoint?.reject(
+        new Error(`savepoint abandoned: ${reason?.message ?? 'the job stopped before it completed'}`, {
+          cause: reason,
+        }),
+      );
     }
   }
 

@@ -145,7 +145,7 @@ export function runAttempt(
   let forcedStop: ReturnType<typeof setTimeout> | undefined;
   let terminated = false;
   const stopAll = (): void => {
-    coordinator?.stop();
+    coordinator?.stop(failure);
     control.cancelAll();
     forcedStop ??= setTimeout(() => {
       terminated = true;

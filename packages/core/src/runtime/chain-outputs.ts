@@ -1,4 +1,5 @@
 import type { RecordWriter } from '../channels/record-writer.ts';
+import { checkRecord } from '../records/record-codec.ts';
 import type { FiringTimer, Output, StreamOperator } from './operator.ts';
 
 /**
@@ -14,9 +15,18 @@ export interface FailureTracker {
   readonly timer: FiringTimer;
 }
 
-/** Something an operator's output feeds: the next operator in the chain, or a record writer. */
+/**
+ * Something an operator's output feeds: the next operator in the chain, or a record writer.
+ * `checked`: the chained call is checked against the record contract, because at another
+ * parallelism the two operators are not chained and the record crosses to another task.
+ */
 export type Consumer =
-  | { readonly kind: 'operator'; readonly node: number; readonly operator: StreamOperator<unknown, unknown> }
+  | {
+      readonly kind: 'operator';
+      readonly node: number;
+      readonly operator: StreamOperator<unknown, unknown>;
+      readonly checked: boolean;
+    }
   | { readonly kind: 'writer'; readonly writer: RecordWriter };
 
 /** The common case, shaped for speed: one chained operator and nothing else. */
@@ -65,6 +75,21 @@ export class ChainedOutput implements Output {
   emitWatermarkStatus(idle: boolean): void {
     this.#operator.processWatermarkStatus(idle);
     for (const output of this.#side.values()) output.emitWatermarkStatus(idle);
+  }
+}
+
+/**
+ * A chained call that is not chained at every parallelism: an operator with a parallelism of its
+ * own next to one at the job's (chained only when the job runs at that parallelism). Its records
+ * are checked as a record writer checks them, so that the job fails at every parallelism, in the
+ * operator that emitted the record, or at none (`docs/records.md`). Chained calls that stay
+ * chained at every parallelism are not checked: their records never cross a thread.
+ */
+export class CheckedChainedOutput extends ChainedOutput {
+  override collect(value: unknown, timestamp: number): void {
+    // Before the call: a refusal is this operator's, as it would be in its record writer.
+    checkRecord(value);
+    super.collect(value, timestamp);
   }
 }
 
@@ -135,16 +160,15 @@ export function outputFor(
   tracker: FailureTracker,
   side: Map<string, Output> = NO_SIDE_OUTPUTS,
 ): Output {
-  const outputs = consumers.map((c) =>
-    c.kind === 'operator'
-      ? new ChainedOutput(c.node, c.operator, tracker, NO_SIDE_OUTPUTS)
-      : new WriterOutput(c.writer, NO_SIDE_OUTPUTS),
+  const outputOf = (c: Consumer, side: Map<string, Output>): Output => {
+    if (c.kind === 'writer') return new WriterOutput(c.writer, side);
+    return c.checked
+      ? new CheckedChainedOutput(c.node, c.operator, tracker, side)
+      : new ChainedOutput(c.node, c.operator, tracker, side);
+  };
+  if (consumers.length === 1) return outputOf(consumers[0]!, side);
+  return new FanOutOutput(
+    consumers.map((c) => outputOf(c, NO_SIDE_OUTPUTS)),
+    side,
   );
-  if (consumers.length === 1) {
-    const only = consumers[0]!;
-    return only.kind === 'operator'
-      ? new ChainedOutput(only.node, only.operator, tracker, side)
-      : new WriterOutput(only.writer, side);
-  }
-  return new FanOutOutput(outputs, side);
 }

@@ -1,7 +1,14 @@
-import { Packr, Unpackr } from 'msgpackr';
 import type { StateFileHandle } from '../checkpoint/metadata.ts';
 import type { CheckpointAck, CheckpointDecline } from '../checkpoint/protocol.ts';
 import { loadCheckpoint, writeStateFile } from '../checkpoint/storage.ts';
+import { SluiceError } from '../errors.ts';
+import {
+  checkRecord,
+  decodeValue,
+  encodeValue,
+  RecordNotSerializableError,
+} from '../records/record-codec.ts';
+import { describeKey } from '../state/errors.ts';
 import type { KeyGroupRange } from '../state/key-groups.ts';
 import type { KeyGroupState, OperatorStateSnapshot, RestoredOperatorState } from './operator.ts';
 import type { SlotControl } from './slot-control.ts';
@@ -13,17 +20,77 @@ import type { CheckpointHooks, Task, TaskSnapshot } from './task.ts';
  * state file format (msgpack of a TaskSnapshot) are in this file.
  */
 
-// Self-describing encoding (no shared record structures): a file must read back on its own.
-const packr = new Packr({ useRecords: false, moreTypes: false });
-const unpackr = new Unpackr({ useRecords: false });
-
-/** A task's snapshot as its state file holds it (what a restore decodes with {@link decodeTaskSnapshot}). */
+/**
+ * A task's snapshot as its state file holds it (what a restore decodes with {@link decodeTaskSnapshot}):
+ * one self-contained message (a file must read back on its own) under the record contract, so
+ * state restores with the types it was put in with (`docs/records.md`).
+ * @throws {CheckpointStateError} for state that holds what no record may (a function...), naming
+ *   the operator, the state, the key and the field.
+ */
 export function encodeTaskSnapshot(snapshot: TaskSnapshot): Uint8Array {
-  return packr.pack(snapshot);
+  try {
+    return encodeValue(snapshot, 'checkpoint state');
+  } catch (error) {
+    if (error instanceof RecordNotSerializableError) refuseStateEntry(snapshot);
+    throw error;
+  }
 }
 
-export function decodeTaskSnapshot(bytes: Uint8Array): TaskSnapshot {
-  return unpackr.unpack(bytes) as TaskSnapshot;
+/** Names the operator, state and key of the entry a refused snapshot holds, then the field. */
+function refuseStateEntry(snapshot: TaskSnapshot): void {
+  for (const [operatorId, state] of Object.entries(snapshot)) {
+    try {
+      for (const group of state.keyGroups ?? []) {
+        for (const [stateName, key, namespace, value] of group.entries) {
+          const where = namespace === '' ? '' : ` in namespace ${JSON.stringify(namespace)}`;
+          checkRecord(value, `state '${stateName}' of key ${describeKey(key)}${where}: value`);
+        }
+      }
+      state.operatorState?.forEach((item, i) => {
+        checkRecord(item, `operator state item ${i}: value`);
+      });
+    } catch (cause) {
+      if (!(cause instanceof RecordNotSerializableError)) throw cause;
+      throw new CheckpointStateError(operatorId, cause);
+    }
+  }
+}
+
+/** An operator's state holds what no record may, so it cannot be checkpointed (`docs/records.md`). */
+export class CheckpointStateError extends SluiceError {
+  /** The operator whose state it is. */
+  readonly operatorId: string;
+
+  constructor(operatorId: string, cause: RecordNotSerializableError) {
+    super(
+      'SLUICE_STATE_NOT_SERIALIZABLE',
+      `cannot checkpoint the state of operator '${operatorId}': ${cause.message}`,
+      {
+        cause,
+      },
+    );
+    this.operatorId = operatorId;
+  }
+}
+
+/** @throws {CheckpointFormatError} for a file written by 0.1.0, before the record contract. */
+export function decodeTaskSnapshot(bytes: Uint8Array, file = 'a state file'): TaskSnapshot {
+  const snapshot = decodeValue(bytes);
+  // 0.1.0 wrote plain msgpack maps, which this codec reads as Maps: its state would be lost.
+  if (snapshot instanceof Map) throw new CheckpointFormatError(file);
+  return snapshot as TaskSnapshot;
+}
+
+/** A state file this version cannot read: restoring it would lose its state, so it is refused. */
+export class CheckpointFormatError extends SluiceError {
+  constructor(file: string) {
+    super(
+      'SLUICE_CHECKPOINT_FORMAT',
+      `${file} was written by @sluice/core 0.1.0, whose state files this version cannot read ` +
+        `(state is now kept under the record contract, docs/records.md): start the job without ` +
+        `restoring, or restore with 0.1.0`,
+    );
+  }
 }
 
 export function checkpointFolder(directory: string, checkpointId: number): string {
@@ -149,7 +216,7 @@ export async function loadStateLookup(
       for (const file of subtask.files) {
         let snapshot = decoded.get(file.file);
         if (snapshot === undefined) {
-          snapshot = decodeTaskSnapshot(await checkpoint.readFile(file));
+          snapshot = decodeTaskSnapshot(await checkpoint.readFile(file), `${folder}/${file.file}`);
           decoded.set(file.file, snapshot);
         }
         const state = snapshot[operatorId];

@@ -97,7 +97,12 @@ export function buildOperatorChain(spec: ChainSpec, env: ChainEnvironment): Oper
       const input = nodes[member]!.inputs[0];
       if (member === spec.head || input === undefined) continue;
       if (input.nodeIndex === index && input.sideOutput === sideOutput) {
-        consumers.push({ kind: 'operator', node: member, operator: operators.get(member)! });
+        consumers.push({
+          kind: 'operator',
+          node: member,
+          operator: operators.get(member)!,
+          checked: chainedAtThisParallelismOnly(nodes[index]!, nodes[member]!),
+        });
       }
     }
     for (const writer of env.writersOf(index, sideOutput)) consumers.push({ kind: 'writer', writer });
@@ -145,4 +150,14 @@ export function buildOperatorChain(spec: ChainSpec, env: ChainEnvironment): Oper
     members.push({ node: index, operatorId: id, operatorName: name, operator, metrics });
   }
   return { members, info, tracker, outputOf };
+}
+
+/**
+ * Whether two chained nodes are chained only at the job's current parallelism: one has a
+ * parallelism of its own (`setParallelism`) and the other runs at the job's, so at any other job
+ * parallelism they are two tasks and their records cross (see `plan/job-graph.ts`). Two nodes at
+ * the job's parallelism, or both set to the same one, are chained at every parallelism.
+ */
+export function chainedAtThisParallelismOnly(upstream: StreamNode, downstream: StreamNode): boolean {
+  return (upstream.parallelism === undefined) !== (downstream.parallelism === undefined);
 }

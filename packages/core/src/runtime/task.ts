@@ -177,7 +177,7 @@ export class Task implements InputHandler, SourceOutput<unknown> {
         this.#wait(
           Promise.all(firing).then(() => {
             this.#refreshTimerDeadline();
-            return this.#flushOperators();
+            return this.#flushOperatorsAfterWait();
           }),
         );
         return true;
@@ -268,10 +268,15 @@ export class Task implements InputHandler, SourceOutput<unknown> {
       // after it) waits; the operators flush once it has been processed.
       this.#wait(
         fetching.then(() => {
-          this.#runBatch(values, timestamps, keys, input);
-          // The batch registered its timers only now, after #afterInput looked for them.
-          this.#refreshTimerDeadline();
-          return this.#flushOperators();
+          try {
+            this.#runBatch(values, timestamps, keys, input);
+            // The batch registered its timers only now, after #afterInput looked for them.
+            this.#refreshTimerDeadline();
+            return this.#flushOperators();
+          } catch (error) {
+            // The operator that failed is in the tracker only until this callback returns.
+            throw new NodeFailure(error, this.#tracker.node);
+          }
         }),
       );
       return;
@@ -371,7 +376,7 @@ export class Task implements InputHandler, SourceOutput<unknown> {
       this.#wait(
         firing.then(() => {
           this.#refreshTimerDeadline();
-          return this.#flushOperators();
+          return this.#flushOperatorsAfterWait();
         }),
       );
     }
@@ -423,9 +428,12 @@ export class Task implements InputHandler, SourceOutput<unknown> {
       if (state instanceof Promise) {
         pending ??= [];
         pending.push(
-          state.then((s) => {
-            snapshot[member.operatorId] = s;
-          }),
+          state.then(
+            (s) => {
+              snapshot[member.operatorId] = s;
+            },
+            (error: unknown) => Promise.reject(new NodeFailure(error, member.node)),
+          ),
         );
       } else if (state !== undefined) {
         snapshot[member.operatorId] = state;
@@ -434,13 +442,30 @@ export class Task implements InputHandler, SourceOutput<unknown> {
     for (const writer of this.#writers) writer.emitBarrier(checkpointId);
     this.#lastCheckpointId = checkpointId;
     const hooks = this.options.checkpoints!;
+    const persist = (): void => {
+      try {
+        hooks.persist(this, checkpointId, snapshot, alignmentMs);
+      } catch (error) {
+        // State that cannot be written is the failure of the operator that holds it.
+        const holder = this.#chain.find(
+          (m) => m.operatorId === (error as { operatorId?: unknown }).operatorId,
+        );
+        throw holder === undefined ? error : new NodeFailure(error, holder.node);
+      }
+    };
     if (pending === undefined) {
-      hooks.persist(this, checkpointId, snapshot, alignmentMs);
+      try {
+        persist();
+      } catch (error) {
+        if (!(error instanceof NodeFailure)) throw error;
+        tracker.node = error.node;
+        throw error.error;
+      }
       return;
     }
     // A disk-backed backend snapshots asynchronously; no record is processed until it has, so the
     // snapshot holds exactly the state at the barrier.
-    this.#wait(Promise.all(pending).then(() => hooks.persist(this, checkpointId, snapshot, alignmentMs)));
+    this.#wait(Promise.all(pending).then(persist));
   }
 
   /** The coordinator completed a checkpoint: sinks commit what they prepared for it. */
@@ -480,6 +505,18 @@ export class Task implements InputHandler, SourceOutput<unknown> {
     if (flushing !== undefined) this.#wait(flushing);
   }
 
+  /**
+   * {@link #flushOperators} in a promise callback: a failure there reaches the task through
+   * `#wait`, with the operator that was flushing (it is in the tracker only until then).
+   */
+  #flushOperatorsAfterWait(): Promise<void> | undefined {
+    try {
+      return this.#flushOperators();
+    } catch (error) {
+      throw new NodeFailure(error, this.#tracker.node);
+    }
+  }
+
   /** Every operator's `flush`, in chain order; a promise if any of them is asynchronous. */
   #flushOperators(): Promise<void> | undefined {
     this.#tracker.hasRecord = false;
@@ -489,7 +526,8 @@ export class Task implements InputHandler, SourceOutput<unknown> {
       const result = member.operator.flush();
       if (result !== undefined) {
         pending ??= [];
-        pending.push(result);
+        // A failed flush (a LevelDB write-back) is the failure of the operator that flushed.
+        pending.push(result.catch((error: unknown) => Promise.reject(new NodeFailure(error, member.node))));
       }
     }
     return pending === undefined ? undefined : Promise.all(pending).then(() => undefined);
@@ -509,7 +547,10 @@ export class Task implements InputHandler, SourceOutput<unknown> {
       },
       (error: unknown) => {
         if (this.#waitToken === token) this.#waiting = undefined;
-        this.#asyncFailure ??= { error, node: this.#phase === 'finishing' ? this.#tracker.node : node };
+        this.#asyncFailure ??=
+          error instanceof NodeFailure
+            ? { error: error.error, node: error.node }
+            : { error, node: this.#phase === 'finishing' ? this.#tracker.node : node };
       },
     );
   }
@@ -617,5 +658,16 @@ export class Task implements InputHandler, SourceOutput<unknown> {
     }
     for (const writer of this.#writers) writer.close();
     this.options.input?.gate.close();
+  }
+}
+
+/** A failure and the chain member it belongs to, when that is not the one running at the time. */
+class NodeFailure {
+  readonly error: unknown;
+  readonly node: number;
+
+  constructor(error: unknown, node: number) {
+    this.error = error;
+    this.node = node;
   }
 }

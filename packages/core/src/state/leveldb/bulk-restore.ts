@@ -14,7 +14,7 @@
 import type { Key } from '../key-groups.ts';
 import { encodeKeyPrefix } from './key-codec.ts';
 import { type PackedBuffers, PackedBuilder } from './level-store/wire.ts';
-import { type LevelDbStateCache, packr } from './state-cache.ts';
+import { diskCodec, type LevelDbStateCache } from './state-cache.ts';
 
 /**
  * Restored entries, grouped by key in arrays: entry `i` has state id `ids[i]`, namespace
@@ -155,7 +155,7 @@ export function* restoredRecords(
       const shape = `${id}/${namespace}`;
       let manifest = singleManifests.get(shape);
       if (manifest === undefined) {
-        manifest = Buffer.from(packr.pack([[cache.names[id]!, [namespace]]])); // kept: a copy
+        manifest = Buffer.from(diskCodec.pack([[cache.names[id]!, [namespace]]])); // kept: a copy
         singleManifests.set(shape, manifest);
       }
       put(recordKeys, recordValues, prefix, manifest);
@@ -221,7 +221,7 @@ function severalEntries(
     keys,
     values,
     prefix,
-    packr.pack([...manifest].map(([id, namespaces]) => [cache.names[id]!, namespaces])),
+    diskCodec.pack([...manifest].map(([id, namespaces]) => [cache.names[id]!, namespaces])),
   );
   records.sort((a, b) => Buffer.compare(a[0], b[0]));
   for (const [recordKey, value] of records) put(keys, values, recordKey, value);

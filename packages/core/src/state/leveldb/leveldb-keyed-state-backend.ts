@@ -67,12 +67,12 @@ import type { PackedBuffers } from './level-store/wire.ts';
 import {
   CachedKey,
   DIRTY,
+  diskCodec,
   LevelDbEntryCursor,
   LevelDbStateCache,
   LevelDbStateCell,
   NsSlot,
   ON_DISK,
-  packr,
   type WriteOp,
 } from './state-cache.ts';
 
@@ -511,7 +511,7 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
       }
       const id = ids[j]!;
       const codec = cache.codecs[id];
-      const stored = packr.unpack(bytes);
+      const stored = diskCodec.unpack(bytes);
       const value = codec === undefined ? stored : codec.decode(stored);
       const namespace = namespaces[j]!;
       // An empty value on disk (restored before its state was registered) is removed on write-back.
@@ -602,7 +602,7 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
           if (record.stateName === undefined) continue; // a manifest
           if (inMemory?.has(record.key)) continue; // maybe written already, but memory is the answer
           const state = this.registeredState(record.stateName);
-          const stored: unknown = packr.unpack(bytes);
+          const stored: unknown = diskCodec.unpack(bytes);
           // Expired values of TTL state are left out (see KeyedState.pruneEncoded).
           const value = state === undefined ? stored : state.pruneEncoded(stored, nowMs);
           if (value !== undefined) out.push([record.stateName, record.key, record.namespace, value]);
@@ -962,7 +962,7 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
 
 /** Validates a manifest's shape: `[[stateName, [namespace, ...]], ...]`. */
 function parseManifest(bytes: Buffer, key: Key): Array<[string, string[]]> {
-  const manifest: unknown = packr.unpack(bytes);
+  const manifest: unknown = diskCodec.unpack(bytes);
   const ok =
     Array.isArray(manifest) &&
     manifest.every(

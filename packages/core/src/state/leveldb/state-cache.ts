@@ -30,7 +30,7 @@
  * cached keys, 40% of the whole warm path.
  */
 
-import { Packr } from 'msgpackr';
+import { decodeValue, encodeValue } from '../../records/record-codec.ts';
 import { type KeyContext, stateUsedWithoutKey } from '../backend/keyed-state-backend.ts';
 import { describeKey, type StateError } from '../errors.ts';
 import type { Key } from '../key-groups.ts';
@@ -44,12 +44,12 @@ export const DIRTY = 1;
 export const ON_DISK = 2;
 
 /**
- * Values and manifests on disk: msgpack without shared structures (`useRecords: false`), so
- * every record decodes on its own; bigints of any size and Set/typed arrays/... round-trip
- * (`useBigIntExtension`, `moreTypes`). A `Map` inside a user value comes back as a plain object,
- * as msgpack has one map type (map state itself is stored as `[key, value]` pairs).
+ * Values and manifests on disk: the record codec's self-contained messages (every entry decodes
+ * on its own), under the record contract, so a value reads back from disk exactly as it was put
+ * in — a Set, a Map, -0, holes, registered classes — as it does from heap state and from
+ * checkpoints (`docs/records.md`).
  */
-export const packr = new Packr({ useRecords: false, useBigIntExtension: true, moreTypes: true });
+export const diskCodec = { pack: encodeValue, unpack: decodeValue } as const;
 
 /** An entry in a namespace other than the default one. */
 export class NsSlot {
@@ -346,7 +346,7 @@ export class LevelDbStateCache {
     if (e.shapeChanged) {
       const manifest = this.manifestOf(e);
       if (manifest.length > 0) {
-        ops.push({ type: 'put', key: prefix, value: packr.pack(manifest) });
+        ops.push({ type: 'put', key: prefix, value: diskCodec.pack(manifest) });
       } else if (e.manifestOnDisk) {
         ops.push({ type: 'del', key: prefix });
       }
@@ -373,17 +373,17 @@ export class LevelDbStateCache {
    * The bytes on disk of a value of state `id` (of `key`, in `namespace`): its snapshot form,
    * msgpack-encoded. `encoded`: `value` is in snapshot form already (restored before its state
    * was registered).
-   * @throws {StateError} `SLUICE_STATE_STORAGE_FAILED` if msgpack cannot encode it.
+   * @throws {StateError} `SLUICE_STATE_STORAGE_FAILED` if it holds what no record may (`docs/records.md`).
    */
   serialise(key: Key, id: number, namespace: string, value: unknown, encoded = false): Buffer {
     const codec = encoded ? undefined : this.codecs[id];
     try {
-      return packr.pack(codec === undefined ? value : codec.encode(value));
+      return diskCodec.pack(codec === undefined ? value : codec.encode(value));
     } catch (cause) {
       throw levelDbStateError(
         'SLUICE_STATE_STORAGE_FAILED',
         `cannot write state '${this.names[id]}' of key ${describeKey(key)}${namespace === '' ? '' : ` in namespace ${JSON.stringify(namespace)}`}: ` +
-          `its value cannot be serialised with msgpack (${(cause as Error).message})`,
+          `its value cannot be kept (${(cause as Error).message})`,
         { cause },
       );
     }
