@@ -77,6 +77,18 @@ describe('keyed routing carries the key the selector returned', () => {
         expect(Atomics.load(new Int32Array(selectorCalls), 0)).toBe(keys.length);
       }, 60_000);
 
+      it(`carries the keys of both inputs of a keyed connected stream (${backend}, parallelism ${parallelism})`, async () => {
+        const keys = [...LONE, ...LONE, '\uD800', '\uDC00', 'b', 'x'.repeat(300)];
+        const selectorCalls = new SharedArrayBuffer(4);
+        const result = await runJob<StringKeysArgs>(job, {
+          parallelism,
+          args: { keyUnits: keys.map(unitsOf), selectorCalls, twoInputs: true },
+          ...(await backendOption(backend)),
+        });
+        expect(actualCounts(result.collected<UnitsCount>('counts'))).toEqual(expectedCounts(keys));
+        expect(Atomics.load(new Int32Array(selectorCalls), 0)).toBe(keys.length);
+      }, 60_000);
+
       it(`counts random keys with lone surrogates like a plain loop (${backend}, parallelism ${parallelism})`, async () => {
         await fc.assert(
           fc.asyncProperty(fc.array(anyKey, { minLength: 1, maxLength: 400 }), async (keys) => {

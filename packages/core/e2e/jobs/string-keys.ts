@@ -2,6 +2,7 @@ import {
   type Collector,
   collectSink,
   defineJob,
+  type KeyedCoProcessFunction,
   type KeyedProcessContext,
   type KeyedProcessFunction,
   type OnTimerContext,
@@ -19,6 +20,11 @@ export interface StringKeysArgs {
   readonly selectorCalls?: SharedArrayBuffer;
   /** Slows the source down, so that a test can stop it with a savepoint part way. */
   readonly ratePerSecond?: number;
+  /**
+   * Splits the events over two sources (even and odd `seq`) connected and keyed by the same key,
+   * counted by a keyed co-process function: keys carried on both inputs of a two-input operator.
+   */
+  readonly twoInputs?: boolean;
 }
 
 export interface Event {
@@ -53,10 +59,54 @@ class CountPerKey implements KeyedProcessFunction<string, Event, UnitsCount> {
   }
 }
 
+/** {@link CountPerKey} over both inputs of a connected keyed stream: one count per key. */
+class CountPerKeyOfBoth implements KeyedCoProcessFunction<string, Event, Event, UnitsCount> {
+  readonly count = valueState<number>('count');
+
+  processElement1(event: Event, ctx: KeyedProcessContext<string>): void {
+    this.#add(ctx);
+  }
+
+  processElement2(event: Event, ctx: KeyedProcessContext<string>): void {
+    this.#add(ctx);
+  }
+
+  #add(ctx: KeyedProcessContext<string>): void {
+    const count = ctx.getState(this.count);
+    count.update((count.value() ?? 0) + 1);
+    ctx.timerService.registerEventTimeTimer(Number.MAX_SAFE_INTEGER);
+  }
+
+  onTimer(_timestamp: number, ctx: OnTimerContext<string>, out: Collector<UnitsCount>): void {
+    out.collect({ units: unitsOf(ctx.key), count: ctx.getState(this.count).value() ?? 0 });
+  }
+}
+
 /** Keyed counts over string keys (lone surrogates included): the key the state sees is the key selected. */
 export default defineJob<StringKeysArgs>({ name: 'string-keys' }, (env, args) => {
   const keys = args.keyUnits.map((units) => String.fromCharCode(...units));
   const calls = args.selectorCalls === undefined ? undefined : new Int32Array(args.selectorCalls);
+  const selectKey = (event: Event): string => {
+    if (calls !== undefined) Atomics.add(calls, 0, 1);
+    return event.key;
+  };
+  if (args.twoInputs === true) {
+    const half = (parity: number) => {
+      const own = keys.filter((_, i) => i % 2 === parity);
+      return env
+        .generate((i): Event => ({ key: own[i]!, seq: 2 * i + parity }), { count: own.length })
+        .setParallelism(1)
+        .uid(parity === 0 ? 'even-events' : 'odd-events');
+    };
+    const counted = half(0)
+      .connect(half(1))
+      .keyBy(selectKey, selectKey)
+      .process(new CountPerKeyOfBoth())
+      .uid('count-per-key');
+    if (args.counterParallelism !== undefined) counted.setParallelism(args.counterParallelism);
+    counted.sinkTo(collectSink('counts')).uid('counts');
+    return;
+  }
   const counted = env
     .generate((i): Event => ({ key: keys[i]!, seq: i }), {
       count: keys.length,
@@ -64,10 +114,7 @@ export default defineJob<StringKeysArgs>({ name: 'string-keys' }, (env, args) =>
     })
     .setParallelism(1)
     .uid('events')
-    .keyBy((event) => {
-      if (calls !== undefined) Atomics.add(calls, 0, 1);
-      return event.key;
-    })
+    .keyBy(selectKey)
     .process(new CountPerKey())
     .uid('count-per-key');
   if (args.counterParallelism !== undefined) counted.setParallelism(args.counterParallelism);

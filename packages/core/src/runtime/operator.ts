@@ -96,10 +96,11 @@ export interface StreamOperator<IN, OUT> {
   /**
    * Keyed operators: a record with the key and key group its sender computed (carried with the
    * record over a hash-partitioned channel), so the key selector and the hash do not run again.
-   * The task calls this instead of `processElement` when a batch of the first input arrives with
-   * its keys (a two-input operator's second input selects its keys itself).
+   * The task calls this instead of `processElement` when a batch arrives with its keys.
    */
   processKeyedElement?(value: IN, timestamp: number, key: Key, keyGroup: number): void;
+  /** Keyed two-input operators: {@link processKeyedElement} for the second input. */
+  processKeyedElement2?(value: unknown, timestamp: number, key: Key, keyGroup: number): void;
   /**
    * Fires the event-time timers the watermark passes, then forwards it. May return a promise
    * while the keys of due timers are fetched (disk-backed state); only a task's head operator
@@ -136,8 +137,7 @@ export interface StreamOperator<IN, OUT> {
   /**
    * Keyed head operators: fetch the state of a batch's keys before it is processed (undefined: in
    * memory). `keys`: the keys the batch arrived with, or null to select them from the records.
-   * `input` is the side the batch is for (two-input operators key each side their own way; the
-   * second side's keys are always selected from its records).
+   * `input` is the side the batch is for (two-input operators key each side their own way).
    */
   prefetch?(values: readonly unknown[], keys: BatchKeys | null, input: number): Promise<void> | undefined;
   /** Hands back the state of this subtask's share (after rescaling, of several old subtasks), before `initializeState`. */

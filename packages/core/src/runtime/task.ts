@@ -291,7 +291,7 @@ export class Task implements InputHandler, SourceOutput<unknown> {
     input: number,
   ): void {
     if (input !== 0) {
-      this.#runSecondInputBatch(values, timestamps);
+      this.#runSecondInputBatch(values, timestamps, keys);
       return;
     }
     const head = this.options.input!.head;
@@ -320,7 +320,11 @@ export class Task implements InputHandler, SourceOutput<unknown> {
   }
 
   /** A batch for a two-input head's second side: the same loop, calling `processElement2`. */
-  #runSecondInputBatch(values: readonly unknown[], timestamps: readonly number[] | null): void {
+  #runSecondInputBatch(
+    values: readonly unknown[],
+    timestamps: readonly number[] | null,
+    batchKeys: BatchKeys | null,
+  ): void {
     const head = this.options.input!.head;
     const operator = head.operator;
     if (operator.processElement2 === undefined) {
@@ -329,6 +333,20 @@ export class Task implements InputHandler, SourceOutput<unknown> {
     const tracker = this.#tracker;
     tracker.node = head.node;
     this.recordsIn += values.length;
+    if (batchKeys !== null && operator.processKeyedElement2 !== undefined) {
+      const { keys, keyGroups } = batchKeys;
+      for (let i = 0; i < values.length; i++) {
+        const value = values[i];
+        tracker.record = value;
+        operator.processKeyedElement2(
+          value,
+          timestamps === null ? Number.NaN : timestamps[i]!,
+          keys[i]!,
+          keyGroups[i]!,
+        );
+      }
+      return;
+    }
     // Shaped as the first input's loop: no per-record branch on whether the batch has timestamps.
     if (timestamps === null) {
       for (let i = 0; i < values.length; i++) {

@@ -245,20 +245,27 @@ export class KeyedCoProcessOperator extends KeyedContextOperator {
     this.#fn.processElement1(value, this.#context, this.#context);
   }
 
+  /** A record of the second input without its key (the operator test harness): selected here. */
   processElement2(value: unknown, timestamp: number): void {
-    this.backend.setCurrentKey(this.#keySelector2(value));
+    const key = this.#keySelector2(value);
+    this.processKeyedElement2(value, timestamp, key, assignToKeyGroup(key, this.backend.maxParallelism));
+  }
+
+  /** A record of the second input with the key its sender computed with the second selector. */
+  processKeyedElement2(value: unknown, timestamp: number, key: Key, keyGroup: number): void {
+    this.backend.setCurrentKey(key, keyGroup);
     this.#context.rawTimestamp = timestamp;
     this.#context.timeDomain = 'event-time';
     this.#fn.processElement2(value, this.#context, this.#context);
   }
 
-  /** The second input's batches are keyed by its own selector. */
+  /** The second input's batches are keyed by its own selector (carried, or selected here). */
   override prefetch(
     values: readonly unknown[],
     batchKeys: BatchKeys | null,
     input = 0,
   ): Promise<void> | undefined {
-    if (input === 0) return super.prefetch(values, batchKeys);
+    if (input === 0 || batchKeys !== null) return super.prefetch(values, batchKeys);
     const backend = this.backend;
     if (backend.prefetch === undefined) return undefined;
     const keys: Array<[Key, number]> = [];
