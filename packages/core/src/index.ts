@@ -89,6 +89,7 @@ export type {
 export type {
   CoGroupFunction,
   FlatJoinFunction,
+  FlatJoinResult,
   JoinFunction,
   ProcessJoinContext,
   ProcessJoinFunction,
@@ -135,6 +136,7 @@ export {
   runJob,
   startJob,
 } from './execution/run-job.ts';
+export type { AnyMapStateDescriptor } from './plan/co-operator-spec.ts';
 export {
   RecordNotSerializableError,
   RecordTypeNotRegisteredError,
@@ -164,6 +166,7 @@ export {
 export type { Key } from './state/key-groups.ts';
 export type { AggregatingState, ListState, MapState, ReducingState, ValueState } from './state/state.ts';
 export type {
+  ResolvedTtlConfig,
   StateTtlConfig,
   TtlIncrementalCleanup,
   TtlStateVisibility,

@@ -31,11 +31,11 @@ export type TtlStateVisibility = 'neverReturnExpired' | 'returnExpiredIfNotClean
 
 /** Background cleanup: entries checked per step, bounded so that no step costs more than that. */
 export interface TtlIncrementalCleanup {
-  /** Entries of the state checked after each access to it (default {@link DEFAULT_ENTRIES_PER_ACCESS}). */
+  /** Entries of the state checked after each access to it (default 0: none). */
   readonly entriesPerAccess?: number;
   /**
    * Entries checked after each batch of records the operator processes, whether or not the
-   * batch used the state (default {@link DEFAULT_ENTRIES_PER_BATCH}).
+   * batch used the state (default 256).
    */
   readonly entriesPerBatch?: number;
 }
