@@ -13,8 +13,9 @@ import type { StateDescriptor } from '../../state/descriptors.ts';
 import { assignToKeyGroup, type Key } from '../../state/key-groups.ts';
 import type { OperatorStateSnapshot, RestoredOperatorState } from '../operator.ts';
 import { BroadcastStateStore } from './broadcast-state.ts';
-import { type ContextHost, ContextOperator, CoProcessContext, KeyedContextOperator } from './co-process.ts';
+import { ContextOperator, KeyedContextOperator } from './co-process.ts';
 import { KeyedContextImpl } from './keyed-process.ts';
+import { type ContextHost, FunctionContext } from './process.ts';
 
 /*
  * Broadcast state operators (Flink's CoBroadcastWithNonKeyedOperator and
@@ -23,7 +24,7 @@ import { KeyedContextImpl } from './keyed-process.ts';
  * broadcast state. Broadcast state is operator list state in checkpoints (see BroadcastStateStore).
  */
 
-class ReadOnlyContext extends CoProcessContext implements ReadOnlyBroadcastContext {
+class ReadOnlyContext extends FunctionContext implements ReadOnlyBroadcastContext {
   readonly #store: BroadcastStateStore;
 
   constructor(host: ContextHost, store: BroadcastStateStore) {
@@ -36,7 +37,7 @@ class ReadOnlyContext extends CoProcessContext implements ReadOnlyBroadcastConte
   }
 }
 
-class WritableContext extends CoProcessContext implements BroadcastContext {
+class WritableContext extends FunctionContext implements BroadcastContext {
   readonly #store: BroadcastStateStore;
 
   constructor(host: ContextHost, store: BroadcastStateStore) {

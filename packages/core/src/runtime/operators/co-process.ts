@@ -18,6 +18,7 @@ import { assignToKeyGroup, type Key } from '../../state/key-groups.ts';
 import { AbstractStreamOperator, userTimestamp } from '../operator.ts';
 import { AbstractKeyedOperator } from './keyed.ts';
 import { type KeyedContextHost, KeyedContextImpl } from './keyed-process.ts';
+import { type ContextHost, FunctionContext } from './process.ts';
 
 /*
  * Two-input operators (Flink's CoStreamMap, CoStreamFlatMap, CoProcessOperator and
@@ -77,48 +78,6 @@ export class CoFlatMapOperator
   }
 }
 
-/** What a non-keyed context reads from its operator. */
-export interface ContextHost {
-  readonly watermark: number;
-  now(): number;
-  emit(value: unknown, timestamp: number): void;
-  emitSide(tag: string, value: unknown, timestamp: number): void;
-}
-
-/** The context of non-keyed two-input functions: one object per operator, reused for every record. */
-export class CoProcessContext implements ProcessContext, Collector<unknown>, TimerService {
-  rawTimestamp = Number.NaN;
-  readonly #operator: ContextHost;
-
-  constructor(operator: ContextHost) {
-    this.#operator = operator;
-  }
-
-  get timestamp(): number | undefined {
-    return userTimestamp(this.rawTimestamp);
-  }
-
-  get timerService(): TimerService {
-    return this;
-  }
-
-  currentWatermark(): number {
-    return this.#operator.watermark;
-  }
-
-  currentProcessingTime(): number {
-    return this.#operator.now();
-  }
-
-  output<X>(tag: OutputTag<X>, value: X): void {
-    this.#operator.emitSide(tag.id, value, this.rawTimestamp);
-  }
-
-  collect(value: unknown): void {
-    this.#operator.emit(value, this.rawTimestamp);
-  }
-}
-
 /** Base of the non-keyed two-input operators that hand their function a context. */
 export abstract class ContextOperator
   extends AbstractStreamOperator<unknown, unknown>
@@ -141,7 +100,7 @@ export abstract class ContextOperator
 
 export class CoProcessOperator extends ContextOperator {
   readonly #fn: CoProcessFunction<unknown, unknown, unknown>;
-  readonly #context = new CoProcessContext(this);
+  readonly #context = new FunctionContext(this);
 
   constructor(fn: CoProcessFunction<unknown, unknown, unknown>) {
     super();

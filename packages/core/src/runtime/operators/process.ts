@@ -91,11 +91,23 @@ export class ProcessOperator extends AbstractStreamOperator<unknown, unknown> {
   }
 }
 
-class ProcessFunctionContext implements ProcessContext, Collector<unknown>, TimerService {
-  rawTimestamp = Number.NaN;
-  readonly #operator: ProcessOperator;
+/** What a non-keyed context reads from its operator. */
+export interface ContextHost {
+  readonly watermark: number;
+  now(): number;
+  emit(value: unknown, timestamp: number): void;
+  emitSide(tag: string, value: unknown, timestamp: number): void;
+}
 
-  constructor(operator: ProcessOperator) {
+/**
+ * The context of non-keyed functions (process, co-process, broadcast): one object per operator,
+ * reused for every record.
+ */
+export class FunctionContext implements ProcessContext, Collector<unknown>, TimerService {
+  rawTimestamp = Number.NaN;
+  readonly #operator: ContextHost;
+
+  constructor(operator: ContextHost) {
     this.#operator = operator;
   }
 
@@ -122,7 +134,10 @@ class ProcessFunctionContext implements ProcessContext, Collector<unknown>, Time
   collect(value: unknown): void {
     this.#operator.emit(value, this.rawTimestamp);
   }
+}
 
+/** A ProcessFunction's context. */
+class ProcessFunctionContext extends FunctionContext {
   // Not in the types: what a KeyedProcessFunction would call, reached from plain JavaScript or
   // through a cast. Fail with the fix instead of "is not a function".
   getState(): never {
