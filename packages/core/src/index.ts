@@ -143,7 +143,7 @@ export {
   type RegisterTypeOptions,
   registerType,
 } from './records/record-codec.ts';
-export { CheckpointStateError } from './runtime/checkpointing.ts';
+export { CheckpointFormatError, CheckpointStateError } from './runtime/checkpointing.ts';
 export {
   BroadcastStateError,
   type BroadcastStateErrorCode,

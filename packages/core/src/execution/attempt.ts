@@ -89,6 +89,8 @@ export interface Attempt {
   readonly doorbells: readonly Doorbell[];
   /** Slots whose thread has returned (finished, failed or cancelled). */
   readonly endedSlots: ReadonlySet<number>;
+  /** The attempt's first failure, as soon as a slot reported it (before the outcome settles). */
+  readonly failure: Error | undefined;
 }
 
 /**
@@ -284,6 +286,9 @@ export function runAttempt(
     broadcast: (message) => controlPlane.broadcast(message),
     doorbells,
     endedSlots,
+    get failure() {
+      return failure;
+    },
   };
   context.driver?.onAttempt(attempt);
   return attempt;

@@ -48,6 +48,36 @@ describe('JobTestDriver', () => {
     });
   }
 
+  for (const parallelism of [1, 2, 4]) {
+    it(`rejects every step after a function failed, never resolves past it (parallelism ${parallelism})`, async () => {
+      const baseline = await warmThreadBaseline();
+      const failing = new URL('./test-jobs/failing-views.ts', import.meta.url);
+      const driver = await JobTestDriver.start(failing, {
+        parallelism,
+        inputs: ['views'],
+        outputs: ['pages'],
+      });
+      try {
+        const views = driver.input<PageView>('views');
+        views.send([
+          { user: 'ann', page: '/' },
+          { user: 'bob', page: '/a' },
+        ]);
+        await driver.settle();
+        expect(driver.output<string>('pages').all().sort()).toEqual(['/', '/a']);
+        views.send([
+          { user: 'cid', page: '/boom' },
+          { user: 'ann', page: '/b' },
+        ]);
+        await expect(driver.settle()).rejects.toThrow(/boom for cid/);
+        await expect(driver.advanceTime(1)).rejects.toThrow(/boom for cid/);
+      } finally {
+        await driver.close();
+      }
+      await expectThreadsBackTo(baseline);
+    });
+  }
+
   it('gives up on a job that never goes quiet, naming the busy slots', async () => {
     const baseline = await warmThreadBaseline();
     const busy = new URL('./test-jobs/never-quiet.ts', import.meta.url);

@@ -285,9 +285,13 @@ export class JobTestDriver {
       const poll = setInterval(() => this.#check?.(), 10);
       this.#check = () => {
         const ended = this.#ended;
-        const quiet = attempt.doorbells.every(
-          (_, slot) => attempt.endedSlots.has(slot) || this.#isQuiet(attempt, slot, epoch),
-        );
+        // A failed slot counts as ended, so the others can look quiet before the job's result
+        // rejects: once the attempt has failed, a step waits for that result, never resolves.
+        const quiet =
+          attempt.failure === undefined &&
+          attempt.doorbells.every(
+            (_, slot) => attempt.endedSlots.has(slot) || this.#isQuiet(attempt, slot, epoch),
+          );
         if (ended === undefined && !quiet) return;
         this.#check = undefined;
         clearTimeout(safetyNet);
