@@ -63,11 +63,11 @@ class CountPerKey implements KeyedProcessFunction<string, Event, UnitsCount> {
 class CountPerKeyOfBoth implements KeyedCoProcessFunction<string, Event, Event, UnitsCount> {
   readonly count = valueState<number>('count');
 
-  processElement1(event: Event, ctx: KeyedProcessContext<string>): void {
+  processElement1(_event: Event, ctx: KeyedProcessContext<string>): void {
     this.#add(ctx);
   }
 
-  processElement2(event: Event, ctx: KeyedProcessContext<string>): void {
+  processElement2(_event: Event, ctx: KeyedProcessContext<string>): void {
     this.#add(ctx);
   }
 

@@ -5,17 +5,10 @@ import type {
   CoProcessFunction,
   KeyedCoProcessFunction,
 } from '../../contracts/co-functions.ts';
-import type {
-  Collector,
-  KeyedStateAccess,
-  ProcessContext,
-  RuntimeContext,
-  TimerService,
-} from '../../contracts/functions.ts';
-import type { OutputTag } from '../../contracts/output-tag.ts';
+import type { Collector, KeyedStateAccess, RuntimeContext } from '../../contracts/functions.ts';
 import type { StateDescriptor } from '../../state/descriptors.ts';
 import { assignToKeyGroup, type Key } from '../../state/key-groups.ts';
-import { AbstractStreamOperator, userTimestamp } from '../operator.ts';
+import { AbstractStreamOperator } from '../operator.ts';
 import { AbstractKeyedOperator } from './keyed.ts';
 import { type KeyedContextHost, KeyedContextImpl } from './keyed-process.ts';
 import { type ContextHost, FunctionContext } from './process.ts';
