@@ -283,12 +283,16 @@ function pick<T>(items: readonly T[], random: EventRandom): T {
   return items[random.int(items.length)] as T;
 }
 
+/** Scratch for {@link nextString}: the longest string any event asks for is 99 characters. */
+const STRING_SCRATCH = Buffer.allocUnsafe(128);
+
 /** 3 to maxLength - 1 characters: lower-case letters with about one space in 13. */
 function nextString(random: EventRandom, maxLength: number): string {
   const length = 3 + random.int(maxLength - 3);
-  let s = '';
-  for (let i = 0; i < length; i++) s += random.int(13) === 0 ? ' ' : String.fromCharCode(97 + random.int(26));
-  return s;
+  // Shaped for speed: the characters go to a scratch buffer and become one flat string, instead of
+  // a chain of one-character concatenations (a third of the generator's time went there).
+  for (let i = 0; i < length; i++) STRING_SCRATCH[i] = random.int(13) === 0 ? 32 : 97 + random.int(26);
+  return STRING_SCRATCH.latin1Slice(0, length);
 }
 
 // Padding is a slice of one constant string: the reference pads with random characters, but only
@@ -301,7 +305,19 @@ function nextExtra(random: EventRandom, currentSize: number, averageSize: number
   const desired = averageSize - currentSize;
   const delta = Math.round(desired * 0.2);
   const size = desired - delta + (delta === 0 ? 0 : random.int(2 * delta));
-  return size <= PADDING.length ? PADDING.slice(0, size) : 'x'.repeat(size);
+  return size <= PADDING.length ? paddingOf(size) : 'x'.repeat(size);
+}
+
+/** Paddings made so far, by length: the same few hundred lengths recur, so each slice is made once. */
+const PADDINGS: Array<string | undefined> = [];
+
+function paddingOf(size: number): string {
+  let padding = PADDINGS[size];
+  if (padding === undefined) {
+    padding = PADDING.slice(0, size);
+    PADDINGS[size] = padding;
+  }
+  return padding;
 }
 
 /** Cents, log-uniform from $1 to $1M (reference PriceGenerator). */
