@@ -292,7 +292,7 @@ function nextString(random: EventRandom, maxLength: number): string {
   // Shaped for speed: the characters go to a scratch buffer and become one flat string, instead of
   // a chain of one-character concatenations (a third of the generator's time went there).
   for (let i = 0; i < length; i++) STRING_SCRATCH[i] = random.int(13) === 0 ? 32 : 97 + random.int(26);
-  return STRING_SCRATCH.latin1Slice(0, length);
+  return STRING_SCRATCH.toString('latin1', 0, length);
 }
 
 // Padding is a slice of one constant string: the reference pads with random characters, but only
