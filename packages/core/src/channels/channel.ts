@@ -66,6 +66,12 @@ export interface ChannelSender {
   flushPending(): boolean;
   /** Teardown: marks the channel closed for the other end, where the transport has such a mark. */
   close(): void;
+  /**
+   * At most this many records in the next batch, where the transport wants smaller batches than
+   * the configured size (records so large that a full batch would fill its buffer); read by the
+   * writer after each batch. Absent: the configured size.
+   */
+  readonly recordsPerBatchMax?: number;
 }
 
 /**

@@ -42,9 +42,12 @@ class OutputChannel {
   openedAtMs = 0;
   /** Counted in the writer's blocked channels: the sender holds items that wait for room. */
   blocked = false;
+  /** Records that fill a batch: the configured size, or less where the sender asks for it. */
+  recordsPerBatch: number;
 
   constructor(sender: ChannelSender, keyed: boolean, batchSize: number) {
     this.sender = sender;
+    this.recordsPerBatch = batchSize;
     this.keys = keyed ? new Array<BatchKeys['keys'][number]>(batchSize) : [];
     this.keyGroups = new Uint16Array(keyed ? batchSize : 0);
   }
@@ -148,7 +151,7 @@ export class RecordWriter {
     if (!Number.isNaN(timestamp)) channel.timestamped = true;
     if (exact) channel.exact = true;
     if (count === 1) channel.openedAtMs = this.#clock();
-    else if (count >= this.#batchSize) this.#sendBatch(channel);
+    if (count >= channel.recordsPerBatch) this.#sendBatch(channel);
   }
 
   #sendBatch(channel: OutputChannel): void {
@@ -172,6 +175,9 @@ export class RecordWriter {
     channel.timestamped = false;
     channel.exact = false;
     this.#track(channel, channel.sender.sendBatch(values, timestamps, exact, keys));
+    // Once per batch: a sender may want smaller batches than configured (records of 1 KiB and more).
+    const max = channel.sender.recordsPerBatchMax;
+    channel.recordsPerBatch = max === undefined || max >= this.#batchSize ? this.#batchSize : max;
   }
 
   /** Counts a channel whose sender kept an item (`accepted` false) as blocked. */

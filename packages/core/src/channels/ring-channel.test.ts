@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ChannelItem } from './channel.ts';
 import { allocateDoorbell, Doorbell } from './doorbell.ts';
+import { RecordWriter } from './record-writer.ts';
 import { allocateRing, RingReader, RingWriter } from './ring-buffer.ts';
 import { RingReceiver, RingSender } from './ring-channel.ts';
 import { describeChannelContract } from './testing/channel.contract.ts';
@@ -50,6 +51,55 @@ describe('ring channel', () => {
     expect(sender.flushPending()).toBe(true);
     expect(sender.isBlocked).toBe(false);
     expect(consumerDoorbell.sequence - seen).toBe(1);
+  });
+
+  it('asks for smaller batches when records are so large that a full batch would fill much of the ring', () => {
+    const capacityBytes = 64 * 1024;
+    const { sender, receiver } = ringChannel(capacityBytes);
+    const writer = new RecordWriter(
+      [sender],
+      {
+        partitioner: 'forward',
+        keySelector: undefined,
+        maxParallelism: 128,
+        batchSize: 512,
+        subtaskIndex: 0,
+      },
+      () => 0,
+    );
+    const records = Array.from({ length: 600 }, (_, id) => ({ id, text: `${id}`.padEnd(1000, 'z') }));
+    const received: unknown[] = [];
+    const batchSizes: number[] = [];
+    const drain = () => {
+      for (let item = receiver.receive(); item !== ChannelItem.None; item = receiver.receive()) {
+        if (item !== ChannelItem.Batch) continue;
+        batchSizes.push(receiver.values.length);
+        received.push(...receiver.values);
+      }
+      writer.drain();
+    };
+    for (const record of records) {
+      writer.emit(record, Number.NaN);
+      drain();
+    }
+    writer.flush();
+    drain();
+    expect(received).toEqual(records);
+    // The first batch has the configured size (nothing is known of the records yet; it travels
+    // in parts); after it, each batch aims at a sixteenth of the ring: 4 KiB, 4 records of 1 KiB,
+    // raised to the floor of 8 records.
+    expect(batchSizes.slice(1).every((n) => n <= 8)).toBe(true);
+    expect(sender.recordsPerBatchMax).toBe(8);
+  });
+
+  it('keeps the configured batch size for small records', () => {
+    const { sender } = ringChannel(1024 * 1024);
+    sender.sendBatch(
+      Array.from({ length: 512 }, (_, id) => ({ id })),
+      null,
+      false,
+    );
+    expect(sender.recordsPerBatchMax).toBeGreaterThan(512);
   });
 
   it('frees the ring as it reads the parts of a large batch, so the rest can follow', () => {

@@ -25,6 +25,11 @@ import {
 import { RecordDecoder, RecordEncoder } from './record-codec.ts';
 import { RingReader, RingWriter } from './ring-buffer.ts';
 
+/** A batch's frame aims at no more than 1/FRAME_SHARE of the ring. */
+const FRAME_SHARE = 16;
+/** ... but a batch keeps at least this many records, so that huge records still travel in batches. */
+const MIN_RECORDS_PER_BATCH = 8;
+
 export class RingSender implements ChannelSender {
   readonly #ring: RingWriter;
   readonly #consumer: Doorbell;
@@ -33,6 +38,8 @@ export class RingSender implements ChannelSender {
   readonly #controlFrames = new ControlFrameWriter();
   /** Frames that found the ring full, oldest first: they go before anything sent later. */
   readonly #pending: Uint8Array[] = [];
+  /** See {@link ChannelSender.recordsPerBatchMax}: set from the size of the last batch's frame. */
+  recordsPerBatchMax = Number.POSITIVE_INFINITY;
 
   /** `consumerDoorbell`: rung after every frame written, so a consumer asleep on it wakes up. */
   constructor(ring: SharedArrayBuffer, consumerDoorbell: Doorbell) {
@@ -52,6 +59,14 @@ export class RingSender implements ChannelSender {
   ): boolean {
     const batch = this.#encoder.encodeBatch(values, timestamps, exact);
     const frame = keys == null ? batch : this.#keysWriter.frame(keys, batch);
+    // A batch's frame should be a small share of the ring: with frames near half of it (512
+    // records of 1 KiB in a 1 MiB ring), one frame waits for the reader to empty the ring and
+    // the two threads take turns instead of overlapping (measured: 0.57x of structured-clone
+    // postMessage, 0.79x with a ring 8x larger). Records this large get smaller batches.
+    const recordsPerFrameShare = Math.floor(
+      (values.length * this.#ring.capacityBytes) / (FRAME_SHARE * frame.byteLength),
+    );
+    this.recordsPerBatchMax = Math.max(MIN_RECORDS_PER_BATCH, recordsPerFrameShare);
     if (frame.byteLength > this.#ring.maxFrameBytes) return this.#sendInParts(frame);
     return this.#send(frame, true);
   }
