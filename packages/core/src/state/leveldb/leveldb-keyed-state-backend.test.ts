@@ -298,6 +298,122 @@ function gatedStore(directory: string): { store: LevelStore; release: () => void
   return { store, release: open, held: () => held };
 }
 
+describe('eviction writes behind', () => {
+  /** A store whose `batch` writes wait until `release()`, then succeed, or fail after `fail(error)`. */
+  function heldWrites(directory: string) {
+    const local = new LocalLevelStore(directory);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let failure: Error | undefined;
+    let started = 0;
+    const store: LevelStore = {
+      directory,
+      open: () => local.open(),
+      getMany: (keys) => local.getMany(keys),
+      batch: (ops) => {
+        started++;
+        return gate.then(() => {
+          if (failure !== undefined) throw failure;
+          return local.batch(ops);
+        });
+      },
+      putPacked: (keys, values) => local.putPacked(keys, values),
+      snapshot: () => local.snapshot(),
+      close: () => local.close(),
+    };
+    return {
+      store,
+      started: () => started,
+      release,
+      fail: (error: Error) => {
+        failure = error;
+      },
+    };
+  }
+
+  const openWith = async (store: LevelStore, directory: string) => {
+    const backend = new LevelDbKeyedStateBackend({
+      maxParallelism: MAX_P,
+      keyGroupRange: new KeyGroupRange(0, MAX_P - 1),
+      directory,
+      store,
+      cacheMaxKeys: 1,
+    });
+    await backend.open();
+    return backend;
+  };
+
+  it('lets the task go on while two writes are queued, waits at the third, and revives evicted keys from memory', async () => {
+    const directory = freshDir();
+    const writes = heldWrites(directory);
+    const backend = await openWith(writes.store, directory);
+    try {
+      const v = backend.getState(valueState<number>('v'));
+      const evictions: Array<Promise<void> | undefined> = [];
+      for (const key of ['a', 'b', 'c', 'd']) {
+        await backend.prefetch([[key, kgOf(key)]]);
+        backend.setCurrentKey(key);
+        v.update(key.charCodeAt(0));
+        evictions.push(backend.evict());
+      }
+      // 'a' evicted when 'b' came in, and so on: three writes queued, one at a time, none done.
+      expect(writes.started()).toBe(1);
+      expect(evictions[0]).toBeUndefined();
+      expect(evictions[1]).toBeUndefined();
+      expect(evictions[2]).toBeUndefined();
+      expect(evictions[3]).toBeInstanceOf(Promise);
+      // 'a' is not on disk yet: a prefetch takes it from memory, with its value.
+      expect(backend.prefetch([['a', kgOf('a')]])).toBeUndefined();
+      backend.setCurrentKey('a');
+      expect(v.value()).toBe(97);
+      writes.release();
+      await evictions[3];
+      expect(writes.started()).toBe(3);
+      await backend.close();
+      const reopened = new LevelDbKeyedStateBackend({
+        maxParallelism: MAX_P,
+        keyGroupRange: new KeyGroupRange(0, MAX_P - 1),
+        directory,
+      });
+      await reopened.open();
+      try {
+        const v2 = reopened.getState(valueState<number>('v'));
+        for (const key of ['a', 'b', 'c', 'd']) {
+          await reopened.prefetch([[key, kgOf(key)]]);
+          reopened.setCurrentKey(key);
+          expect(v2.value()).toBe(key.charCodeAt(0));
+        }
+      } finally {
+        await reopened.destroy();
+      }
+    } finally {
+      writes.release(); // a failed expectation must not leave destroy() waiting on the gate
+      await backend.destroy();
+    }
+  });
+
+  it('a write nobody waited for that fails, fails the next call and close()', async () => {
+    const directory = freshDir();
+    const writes = heldWrites(directory);
+    const backend = await openWith(writes.store, directory);
+    const v = backend.getState(valueState<number>('v'));
+    for (const key of ['a', 'b']) {
+      await backend.prefetch([[key, kgOf(key)]]);
+      backend.setCurrentKey(key);
+      v.update(1);
+      expect(backend.evict()).toBeUndefined();
+    }
+    writes.fail(new Error('disk full'));
+    writes.release();
+    // The failure is recorded once the write has settled: close() waits for every write.
+    await expect(backend.close()).rejects.toThrow(
+      expect.objectContaining({ code: 'SLUICE_STATE_STORAGE_FAILED' }),
+    );
+    expect(() => backend.prefetch([['c', kgOf('c')]])).toThrow();
+    await backend.destroy();
+  });
+});
+
 describe('restore written to disk in the background', () => {
   const maxParallelism = 16;
   const sorted = (entries: readonly KeyGroupSnapshotEntry[]): Array<[string, unknown]> =>

@@ -13,7 +13,8 @@
  * 3. between batches: `const w = backend.evict(); if (w) await w;` — while more than
  *    `cacheMaxKeys` keys are cached, writes the least recently used ones (CLOCK, an LRU
  *    approximation; see `leveldb-state-cache.ts`) back in one `batch()` and drops them. The
- *    current key is never evicted.
+ *    current key is never evicted. The write goes on behind the task: `evict()` returns a
+ *    promise only when more than two eviction writes are queued.
  *
  * Using state of a key that is neither cached nor prefetched is a runtime bug and throws
  * `SLUICE_STATE_NOT_PREFETCHED`. `cacheMaxKeys` must be at least the number of distinct keys in
@@ -100,6 +101,8 @@ export const DEFAULT_CACHE_MAX_KEYS = 100_000;
 
 /** Restore batches in flight at most: the next restore waits for the oldest (bounds memory). */
 const RESTORE_BATCHES_IN_FLIGHT = 4;
+/** Eviction writes that may be queued before `evict()` makes the task wait for one. */
+const MAX_EVICTIONS_IN_FLIGHT = 2;
 
 /** What a snapshot reads from a pending restore's memory instead of disk (see `#pendingAsOfNow`). */
 interface PendingAsOf {
@@ -132,6 +135,8 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
   #failure: StateError | undefined;
   /** Tail of the write queue; every write (and snapshot) runs after the previous one. */
   #writeTail: Promise<void> = Promise.resolve();
+  /** Eviction writes queued or running, that no caller waits for (see `evict`). */
+  #evictionsInFlight = 0;
   /** Sequence numbers of writes issued and completed; a key's `writeSeq` is its last write's. */
   #issuedSeq = 0;
   #completedSeq = 0;
@@ -541,7 +546,8 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
   /**
    * While more than `cacheMaxKeys` keys are cached, drops the least recently used ones (CLOCK; never
    * the current key), writing their dirty entries back in one `batch()` (removed entries become
-   * deletes). Returns the write's promise, or `undefined` when nothing had to be written.
+   * deletes). Returns `undefined` when nothing had to be written or the write may go on behind
+   * the task, and the write's promise when more than MAX_EVICTIONS_IN_FLIGHT are queued.
    *
    * @throws {StateError} `SLUICE_STATE_STORAGE_FAILED` if a value cannot be serialised (nothing
    *   is evicted then) or an earlier write failed.
@@ -568,7 +574,19 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
       cache.remove(e);
       if (e.writeSeq > this.#completedSeq) cache.detached.set(e.key, e);
     }
-    return ops.length === 0 ? undefined : this.#enqueueWrite(seq, ops);
+    if (ops.length === 0) return undefined;
+    // Write-behind: the evicted entries wait in `detached` until their write is done (a prefetch
+    // revives them from there), so the task need not wait for the disk, only for room: once
+    // more than MAX_EVICTIONS_IN_FLIGHT writes are queued it waits for this one. A write that
+    // fails fails the backend (#enqueue), and the next call throws.
+    const write = this.#enqueueWrite(seq, ops);
+    this.#evictionsInFlight++;
+    // Also what keeps a failure nobody waits for from being an unhandled rejection.
+    const done = (): void => {
+      this.#evictionsInFlight--;
+    };
+    write.then(done, done);
+    return this.#evictionsInFlight > MAX_EVICTIONS_IN_FLIGHT ? write : undefined;
   }
 
   // -------------------------------------------------------------------------------------------
