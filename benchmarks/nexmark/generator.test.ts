@@ -1,4 +1,4 @@
-import { PollStatus, runJob, type SourceReader, type SourceReaderContext } from '@sluice/core';
+import { PollStatus, runJob, type SourceReader, type SourceReaderContext, silentLogger } from '@sluice/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -232,6 +232,7 @@ describe('nexmarkSource', () => {
   ): SourceReaderContext {
     return {
       jobName: 'test',
+      logger: silentLogger,
       operatorId: 'nexmark',
       subtaskIndex,
       parallelism,

@@ -100,9 +100,18 @@ export {
   PollStatus,
   type Source,
   type SourceOutput,
+  type SourceProgress,
   type SourceReader,
   type SourceReaderContext,
 } from './contracts/source.ts';
+export {
+  LOG_LEVELS,
+  type LineLevel,
+  type LogFn,
+  type Logger,
+  type LogLevel,
+  silentLogger,
+} from './contracts/logger.ts';
 export {
   countEvictor,
   type Evictor,
@@ -125,7 +134,8 @@ export {
 } from './contracts/window-trigger.ts';
 export { ConfigError, type FailureLocation, JobExecutionError, PlanError, SluiceError } from './errors.ts';
 export { DEFAULT_EXECUTION_CONFIG, type ExecutionConfig } from './execution/execution-config.ts';
-export { explainJob } from './execution/explain.ts';
+export { explainJob, type PlanFormat } from './execution/explain.ts';
+export type { JobProgress } from './execution/progress.ts';
 export type { JobModuleRef } from './execution/job-loader.ts';
 export type { OperatorMetricsReport } from './execution/messages.ts';
 export {

@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, PollStatus, runJob, type SourceReaderContext } from '@sluice/core';
+import { ConfigError, PollStatus, runJob, type SourceReaderContext, silentLogger } from '@sluice/core';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReadLinesArgs } from './test-jobs/read-lines.ts';
@@ -29,6 +29,7 @@ async function readSubtask(
   let wake: (() => void) | undefined;
   const context: SourceReaderContext = {
     jobName: 'test',
+    logger: silentLogger,
     operatorId: 'source',
     subtaskIndex,
     parallelism,
@@ -172,6 +173,7 @@ describe('textFileSource reader', () => {
     const path = await tempFile('\n'.repeat(1_000_000));
     const context: SourceReaderContext = {
       jobName: 'test',
+      logger: silentLogger,
       operatorId: 'source',
       subtaskIndex: 0,
       parallelism: 1,

@@ -1,3 +1,4 @@
+import { silentLogger } from '../../contracts/logger.ts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -49,6 +50,7 @@ function harness(options: AsyncOptions<never, never> = {}, flat = false, fn?: (v
       subtaskIndex: 0,
       parallelism: 1,
       maxParallelism: 128,
+      logger: silentLogger,
     },
     metrics: { recordsIn: 0, recordsOut: 0, lateRecordsDropped: 0 },
     keyed: undefined,
