@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../errors.ts';
 import { DEFAULT_EXECUTION_CONFIG } from '../execution/execution-config.ts';
-import { explainJob } from '../execution/explain.ts';
+import { explainJob, PLAN_FORMATS } from '../execution/explain.ts';
 import { JobCancelledError, type JobResult, startJob } from '../execution/run-job.ts';
 import { DEFAULT_MAX_PARALLELISM, MAX_MAX_PARALLELISM } from '../state/key-groups.ts';
 import { debugFromEnv, describeError } from './error-report.ts';
@@ -213,6 +213,12 @@ program
     collect,
   )
   .option('--args <json>', 'the job arguments as one JSON object')
+  .option(
+    '--format <format>',
+    'text (for people), json (the plan as data: tasks, chained operators, parallelism, edges with partitioners, uids), dot (Graphviz) or mermaid (a flowchart)',
+    oneOf('--format', PLAN_FORMATS),
+    'text',
+  )
   .showHelpAfterError('(sluice plan --help lists the options)')
   .addHelpText(
     'after',
@@ -222,6 +228,9 @@ The plan goes to stdout. It is built as 'sluice run' builds it, with chaining on
 Examples:
   sluice plan job.ts
   sluice plan job.ts -p 4 --arg input=data.txt
+  sluice plan job.ts --format json
+  sluice plan job.ts --format dot | dot -Tsvg > plan.svg
+  sluice plan job.ts --format mermaid > plan.mmd
 `,
   )
   .action(async (job: string, options) => {
@@ -230,6 +239,7 @@ Examples:
       parallelism: options.parallelism,
       maxParallelism: options.maxParallelism,
       args,
+      format: options.format,
     });
     process.stdout.write(`${plan}\n`);
   });

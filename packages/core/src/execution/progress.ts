@@ -68,7 +68,11 @@ function readerProgress(task: Task): SourceProgress | undefined {
     const { read, total, unit } = reader.progress();
     if (!Number.isFinite(read) || read < 0) return undefined;
     if (unit !== 'records' && unit !== 'bytes') return undefined;
-    return { read, total: total !== undefined && Number.isFinite(total) && total >= 0 ? total : undefined, unit };
+    return {
+      read,
+      total: total !== undefined && Number.isFinite(total) && total >= 0 ? total : undefined,
+      unit,
+    };
   } catch {
     return undefined;
   }
@@ -89,7 +93,8 @@ export class ProgressTracker {
   }
 
   onMessage(message: ProgressMessage): void {
-    for (const sample of message.samples) this.#latest.set(`${sample.operatorId}#${sample.subtaskIndex}`, sample);
+    for (const sample of message.samples)
+      this.#latest.set(`${sample.operatorId}#${sample.subtaskIndex}`, sample);
   }
 
   snapshot(): JobProgress {

@@ -214,7 +214,10 @@ export async function startJobWith<A = unknown>(
             ? undefined
             : restartDelayMs(validated.restartStrategy, restarts);
         if (delayMs === undefined) {
-          logger.error({ err: outcome.error, ...failureFields(outcome.error), attempt: restarts }, 'job failed');
+          logger.error(
+            { err: outcome.error, ...failureFields(outcome.error), attempt: restarts },
+            'job failed',
+          );
           throw outcome.error;
         }
         logger.warn(

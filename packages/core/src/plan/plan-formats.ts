@@ -19,6 +19,15 @@ export interface PlanOperatorData {
   readonly role: string;
   readonly parallelism: number;
   readonly keyed: boolean;
+  /** What the operator reads, in the logical graph: inside its chain or across an edge. */
+  readonly inputs: readonly PlanInputData[];
+}
+
+export interface PlanInputData {
+  /** The upstream operator's id. */
+  readonly operator: string;
+  readonly sideOutput: string | null;
+  readonly partitioner: PartitionerKind;
 }
 
 export interface PlanVertexData {
@@ -84,6 +93,11 @@ export function planData(
           role: node.role,
           parallelism: node.parallelism,
           keyed: node.keyed,
+          inputs: node.inputs.map((i) => ({
+            operator: nodes[i.nodeIndex]!.id,
+            sideOutput: i.sideOutput ?? null,
+            partitioner: i.partitioner,
+          })),
         };
       }),
     })),
@@ -101,16 +115,28 @@ export function planData(
 }
 
 function edgeLabel(edge: PlanEdgeData): string {
-  return edge.sideOutput === null ? edge.partitioner : `${edge.partitioner}, side output '${edge.sideOutput}'`;
+  return edge.sideOutput === null
+    ? edge.partitioner
+    : `${edge.partitioner}, side output '${edge.sideOutput}'`;
 }
 
-function operatorLine(op: PlanOperatorData): string {
-  return op.name === op.id ? op.id : `${op.id}: ${op.name}`;
+/** One chained operator; one that reads a side output inside the chain says which. */
+function operatorLine(op: PlanOperatorData, chain: readonly PlanOperatorData[]): string {
+  const line = op.name === op.id ? op.id : `${op.id}: ${op.name}`;
+  const side = op.inputs.find((i) => i.sideOutput !== null && chain.some((c) => c.id === i.operator));
+  return side === undefined ? line : `${line} (side output '${side.sideOutput}')`;
 }
 
 /** A DOT string literal: backslashes and quotes escaped, lines joined by DOT's `\n`. */
 function dotString(lines: readonly string[]): string {
-  return `"${lines.map((l) => l.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/[\r\n]+/g, ' ')).join('\\n')}"`;
+  return `"${lines
+    .map((l) =>
+      l
+        .replace(/\\/g, '\\\\')
+        .replace(/"/g, '\\"')
+        .replace(/[\r\n]+/g, ' '),
+    )
+    .join('\\n')}"`;
 }
 
 /** Graphviz: one box per task listing its chained operators; edges labelled with their partitioning. */
@@ -123,7 +149,9 @@ export function planToDot(data: PlanData): string {
     `  label=${dotString([`job '${data.job}' (maxParallelism ${data.maxParallelism}, ${data.slots} slots)`])};`,
   ];
   for (const v of data.vertices) {
-    lines.push(`  v${v.index} [label=${dotString([`task ${v.index} [p=${v.parallelism}]`, ...v.operators.map(operatorLine)])}];`);
+    lines.push(
+      `  v${v.index} [label=${dotString([`task ${v.index} [p=${v.parallelism}]`, ...v.operators.map((op) => operatorLine(op, v.operators))])}];`,
+    );
   }
   for (const e of data.edges) {
     const style = e.sideOutput === null ? '' : ', style=dashed';
@@ -147,7 +175,10 @@ function mermaidText(text: string): string {
 export function planToMermaid(data: PlanData): string {
   const lines = ['flowchart LR'];
   for (const v of data.vertices) {
-    const label = [`task ${v.index} [p=${v.parallelism}]`, ...v.operators.map(operatorLine)]
+    const label = [
+      `task ${v.index} [p=${v.parallelism}]`,
+      ...v.operators.map((op) => operatorLine(op, v.operators)),
+    ]
       .map(mermaidText)
       .join('<br/>');
     lines.push(`  v${v.index}["${label}"]`);

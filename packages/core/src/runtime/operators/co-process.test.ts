@@ -30,7 +30,14 @@ function setUp(operator: StreamOperator<unknown, unknown>, keyed: HeapKeyedState
   const { events, output } = capture();
   operator.setup({
     output,
-    runtime: { jobName: 'j', operatorId: 'op-1', subtaskIndex: 0, parallelism: 1, maxParallelism: 128, logger: silentLogger },
+    runtime: {
+      jobName: 'j',
+      operatorId: 'op-1',
+      subtaskIndex: 0,
+      parallelism: 1,
+      maxParallelism: 128,
+      logger: silentLogger,
+    },
     metrics: { recordsIn: 0, recordsOut: 0, lateRecordsDropped: 0 },
     keyed: keyed === undefined ? undefined : { backend: keyed, timers: new InternalTimerService<Key>() },
     clock: () => 0,
