@@ -94,6 +94,14 @@ export type {
   ProcessJoinContext,
   ProcessJoinFunction,
 } from './contracts/join-functions.ts';
+export {
+  type LineLevel,
+  LOG_LEVELS,
+  type LogFn,
+  type Logger,
+  type LogLevel,
+  silentLogger,
+} from './contracts/logger.ts';
 export { OutputTag, outputTag } from './contracts/output-tag.ts';
 export type { Sink, SinkWriter, SinkWriterContext } from './contracts/sink.ts';
 export {
@@ -104,14 +112,6 @@ export {
   type SourceReader,
   type SourceReaderContext,
 } from './contracts/source.ts';
-export {
-  LOG_LEVELS,
-  type LineLevel,
-  type LogFn,
-  type Logger,
-  type LogLevel,
-  silentLogger,
-} from './contracts/logger.ts';
 export {
   countEvictor,
   type Evictor,
@@ -135,9 +135,9 @@ export {
 export { ConfigError, type FailureLocation, JobExecutionError, PlanError, SluiceError } from './errors.ts';
 export { DEFAULT_EXECUTION_CONFIG, type ExecutionConfig } from './execution/execution-config.ts';
 export { explainJob, type PlanFormat } from './execution/explain.ts';
-export type { JobProgress } from './execution/progress.ts';
 export type { JobModuleRef } from './execution/job-loader.ts';
 export type { OperatorMetricsReport } from './execution/messages.ts';
+export type { JobProgress } from './execution/progress.ts';
 export {
   JobCancelledError,
   type JobHandle,

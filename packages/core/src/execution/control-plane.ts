@@ -6,8 +6,8 @@ import { deserializeError, JobExecutionError } from '../errors.ts';
 import { COMMIT_AT_END } from '../runtime/operators/sink.ts';
 import { replay } from './logging/line-logger.ts';
 import type { CoordinatorMessage, SlotMessage } from './messages.ts';
-import type { ProgressMessage } from './progress.ts';
 import type { PlannedJob } from './planner.ts';
+import type { ProgressMessage } from './progress.ts';
 
 type DataMessage = Extract<SlotMessage, { type: 'data' }>;
 type IdleReport = Extract<SlotMessage, { type: 'idle' }>;

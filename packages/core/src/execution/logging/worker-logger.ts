@@ -1,5 +1,5 @@
 import type { Logger, LogLevel } from '../../contracts/logger.ts';
-import { type LogLine, LineLogger } from './line-logger.ts';
+import { LineLogger, type LogLine } from './line-logger.ts';
 
 /** A log line on its way from a slot's thread to the coordinator. */
 export interface LogMessage {

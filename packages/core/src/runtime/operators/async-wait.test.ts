@@ -1,4 +1,3 @@
-import { silentLogger } from '../../contracts/logger.ts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -7,6 +6,7 @@ import {
   AsyncTimeoutError,
   resolveAsyncOptions,
 } from '../../contracts/async-io.ts';
+import { silentLogger } from '../../contracts/logger.ts';
 import { ConfigError } from '../../errors.ts';
 import type { Output } from '../operator.ts';
 import { AsyncWaitOperator } from './async-wait.ts';

@@ -1,10 +1,10 @@
-import { silentLogger } from '../../contracts/logger.ts';
 import { describe, expect, it } from 'vitest';
 import type {
   BroadcastProcessFunction,
   KeyedBroadcastProcessFunction,
   KeyedCoProcessFunction,
 } from '../../contracts/co-functions.ts';
+import { silentLogger } from '../../contracts/logger.ts';
 import { outputTag } from '../../contracts/output-tag.ts';
 import { mapState, valueState } from '../../state/descriptors.ts';
 import { HeapKeyedStateBackend } from '../../state/heap/heap-keyed-state-backend.ts';
