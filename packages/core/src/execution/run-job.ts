@@ -214,14 +214,21 @@ export async function startJobWith<A = unknown>(
             ? undefined
             : restartDelayMs(validated.restartStrategy, restarts);
         if (delayMs === undefined) {
+          // Logged once, here, where the job ends: with its context, whoever reads the rejection.
           logger.error(
-            { err: outcome.error, ...failureFields(outcome.error), attempt: restarts },
-            'job failed',
+            { event: 'job-failed', err: outcome.error, ...failureFields(outcome.error), attempt: restarts },
+            outcome.error.message,
           );
           throw outcome.error;
         }
         logger.warn(
-          { err: outcome.error, ...failureFields(outcome.error), attempt: restarts, delayMs },
+          {
+            event: 'job-restart',
+            err: outcome.error,
+            ...failureFields(outcome.error),
+            attempt: restarts,
+            delayMs,
+          },
           `job '${jobName}' failed (${outcome.error.message}); restart ${restarts + 1} in ${delayMs} ms`,
         );
         await new Promise<void>((resolve) => {

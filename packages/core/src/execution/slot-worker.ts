@@ -155,7 +155,7 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
       yieldEveryMs: 20,
       onTaskFinished: (task) => {
         logger.debug(
-          { task: task.options.name, subtask: task.options.subtaskIndex },
+          { event: 'task-finished', task: task.options.name, subtask: task.options.subtaskIndex },
           `task '${task.options.name}' subtask ${task.options.subtaskIndex + 1}/${task.options.parallelism} finished`,
         );
         post({ type: 'task-finished', vertex: task.options.vertex, subtaskIndex: task.options.subtaskIndex });
