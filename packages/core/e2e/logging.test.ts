@@ -40,7 +40,13 @@ describe('structured logs from a job at parallelism 2', () => {
     const opened = lines.filter((l) => l.msg === 'opened');
     expect(opened.map((l) => l.subtask).sort()).toEqual([0, 1]);
     for (const line of opened) {
-      expect(line).toMatchObject({ level: 30, job: 'logging', attempt: 0, operator: 'log-every', parallelism: 2 });
+      expect(line).toMatchObject({
+        level: 30,
+        job: 'logging',
+        attempt: 0,
+        operator: 'log-every',
+        parallelism: 2,
+      });
     }
 
     const expectedTenths: number[] = [];
@@ -57,7 +63,7 @@ describe('structured logs from a job at parallelism 2', () => {
     for (const line of finished) expect(line).toMatchObject({ level: 20, job: 'logging', attempt: 0 });
   }, 60_000);
 
-  it('lines below the logger's level are not written', async () => {
+  it('lines below the logger’s level are not written', async () => {
     const { logger, lines } = pinoInMemory('info');
     await runJob<LoggingArgs>(job, { parallelism: 2, args: { count: 50 }, logger });
     expect(lines.filter((l) => l.msg === 'opened')).toHaveLength(2);
@@ -100,7 +106,10 @@ describe('structured logs from a job at parallelism 2', () => {
   it('the log option, the simple form, gets one human line per line at info and above', async () => {
     const messages: string[] = [];
     await runJob<LoggingArgs>(job, { parallelism: 2, args: { count: 30 }, log: (m) => messages.push(m) });
-    expect(messages.sort()).toEqual(['[log-every#0] opened parallelism=2', '[log-every#1] opened parallelism=2']);
+    expect(messages.sort()).toEqual([
+      '[log-every#0] opened parallelism=2',
+      '[log-every#1] opened parallelism=2',
+    ]);
   }, 60_000);
 
   it('logger and log together are refused, as is a logger without pino’s methods', async () => {
