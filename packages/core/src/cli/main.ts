@@ -210,10 +210,12 @@ On success, a summary goes to stderr: records read, seconds, records per second.
           : 'heap',
     });
     jobStarted = true;
+    // The CLI's own lines about the job carry its name, as the runtime's do.
+    const jobLog = logger.child({ job: handle.jobName });
     const signals =
       options.savepointDir === undefined
         ? undefined
-        : watchSavepointSignals(handle, options.savepointDir, logger);
+        : watchSavepointSignals(handle, options.savepointDir, jobLog);
     if (showProgress) {
       progress = new ProgressReporter({
         sample: () => handle.progress(),
@@ -222,7 +224,7 @@ On success, a summary goes to stderr: records read, seconds, records per second.
         now: () => performance.now(),
         write:
           format === 'json'
-            ? (line, figures) => logger.info({ event: 'progress', ...figures }, line.replace(/^sluice: /, ''))
+            ? (line, figures) => jobLog.info({ event: 'progress', ...figures }, line.replace(/^sluice: /, ''))
             : (line) => process.stderr.write(line),
       });
       progress.start();
@@ -245,7 +247,7 @@ On success, a summary goes to stderr: records read, seconds, records per second.
     }
     const seconds = (performance.now() - startedAt) / 1000;
     const rate = Math.round(result.sourceRecords / seconds);
-    logger.info(
+    jobLog.info(
       {
         event: 'job-finished',
         seconds,
