@@ -103,7 +103,7 @@ export {
   silentLogger,
 } from './contracts/logger.ts';
 export { OutputTag, outputTag } from './contracts/output-tag.ts';
-export type { Sink, SinkWriter, SinkWriterContext } from './contracts/sink.ts';
+export type { CommitAtEndContext, Sink, SinkWriter, SinkWriterContext } from './contracts/sink.ts';
 export {
   PollStatus,
   type Source,

@@ -141,7 +141,7 @@ export class ControlPlane {
       const sink = this.#planned.env.nodes[index]?.sink;
       if (sink?.commitAtEnd === undefined)
         throw new Error(`bug: committables for '${operatorId}', which has no commitAtEnd`);
-      await sink.commitAtEnd(items);
+      await sink.commitAtEnd(items, { logger: this.#handlers.logger.child({ operator: operatorId }) });
     }
   }
 }

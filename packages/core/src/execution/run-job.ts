@@ -118,7 +118,7 @@ export async function startJobWith<A = unknown>(
   const storage =
     checkpointing === undefined
       ? undefined
-      : new CheckpointStorage(checkpointing.directory, { retain: checkpointing.retain ?? 3 });
+      : new CheckpointStorage(checkpointing.directory, { retain: checkpointing.retain ?? 3, log });
   if (options.restoreFrom !== undefined) {
     const checkpoint = await loadCheckpoint(options.restoreFrom);
     validateRestore(
