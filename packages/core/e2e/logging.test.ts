@@ -57,6 +57,18 @@ describe('structured logs from a job at parallelism 2', () => {
       expect(line).toMatchObject({ level: 20, job: 'logging', operator: 'log-every', attempt: 0 });
       expect(line.subtask).toBe(subtaskOf(line.value!, count));
     }
+    // Source readers and sink writers log through their contexts, bound the same way.
+    const created = lines.filter((l) => l.msg === 'reader created');
+    expect(created.map((l) => [l.operator, l.subtask]).sort()).toEqual([
+      ['numbers', 0],
+      ['numbers', 1],
+    ]);
+    const closed = lines.filter((l) => l.msg === 'sink closed');
+    expect(closed.map((l) => [l.operator, l.subtask]).sort()).toEqual([
+      ['logged-sink', 0],
+      ['logged-sink', 1],
+    ]);
+    expect(closed.reduce((n, l) => n + (l.written as number), 0)).toBe(count);
     // The runtime's own lines from the slots come the same way, bound to the job.
     const finished = lines.filter((l) => l.event === 'task-finished');
     expect(finished.map((l) => l.subtask).sort()).toEqual([0, 1]);
@@ -109,6 +121,10 @@ describe('structured logs from a job at parallelism 2', () => {
     expect(messages.sort()).toEqual([
       '[log-every#0] opened parallelism=2',
       '[log-every#1] opened parallelism=2',
+      '[logged-sink#0] sink closed written=15',
+      '[logged-sink#1] sink closed written=15',
+      '[numbers#0] reader created',
+      '[numbers#1] reader created',
     ]);
   }, 60_000);
 

@@ -1,4 +1,12 @@
-import { collectSink, defineJob, type Logger, type ProcessFunction } from '@sluice/core';
+import {
+  collectionSource,
+  collectSink,
+  defineJob,
+  type Logger,
+  type ProcessFunction,
+  type Sink,
+  type Source,
+} from '@sluice/core';
 
 export interface LoggingArgs {
   readonly count: number;
@@ -28,5 +36,33 @@ export default defineJob<LoggingArgs>({ name: 'logging' }, (env, args) => {
       out.collect(value);
     },
   };
-  env.fromCollection(numbers).process(logEvery).uid('log-every').sinkTo(collectSink('out'));
+  // A source and a sink that log through their contexts, around the built-in ones.
+  const inner = collectionSource(numbers);
+  const source: Source<number> = {
+    ...inner,
+    createReader(context) {
+      context.logger.info('reader created');
+      return inner.createReader(context);
+    },
+  };
+  const collect = collectSink<number>('out');
+  const sink: Sink<number> = {
+    ...collect,
+    createWriter(context) {
+      const writer = collect.createWriter(context);
+      let written = 0;
+      return {
+        ...writer,
+        write(value, timestamp) {
+          written++;
+          writer.write(value, timestamp);
+        },
+        close() {
+          context.logger.info({ written }, 'sink closed');
+          return writer.close?.();
+        },
+      };
+    },
+  };
+  env.fromSource(source).uid('numbers').process(logEvery).uid('log-every').sinkTo(sink).uid('logged-sink');
 });
