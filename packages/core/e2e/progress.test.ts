@@ -1,4 +1,5 @@
 import { startJob } from '@sluice/core';
+import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import { ProgressReporter, type ProgressTimers } from '../src/cli/progress-reporter.ts';
 import type { ProgressArgs } from './jobs/progress.ts';
@@ -58,7 +59,9 @@ describe('progress of a bounded job', () => {
   }, 60_000);
 
   it('an unbounded job reports records read but no share of input', async () => {
-    const handle = await startJob<ProgressArgs>(job, { parallelism: 2, args: {} });
+    const lines: { event?: string; level: number; job: string }[] = [];
+    const logger = pino({ level: 'info' }, { write: (text: string) => lines.push(JSON.parse(text)) });
+    const handle = await startJob<ProgressArgs>(job, { parallelism: 2, args: {}, logger });
     try {
       // Samples come every half second; wait for one that counted records (a hang guard only).
       await vi.waitFor(() => expect(handle.progress().recordsRead).toBeGreaterThan(0), {
@@ -71,5 +74,10 @@ describe('progress of a bounded job', () => {
     } finally {
       await handle.cancel();
     }
+    // Cancelled, not failed: one info line says so.
+    expect(lines.filter((l) => l.event === 'job-cancelled')).toEqual([
+      expect.objectContaining({ level: 30, job: 'progress' }),
+    ]);
+    expect(lines.filter((l) => l.level >= 50)).toEqual([]);
   }, 60_000);
 });

@@ -180,11 +180,15 @@ export async function startJobWith<A = unknown>(
   options.signal?.addEventListener('abort', cancel, { once: true });
   if (options.signal?.aborted) cancel();
 
+  const cancelledError = (): JobCancelledError => {
+    logger.info({ event: 'job-cancelled' }, `job '${jobName}' was cancelled`);
+    return new JobCancelledError(jobName);
+  };
   const result = (async (): Promise<JobResult> => {
     try {
       let restoreFrom = options.restoreFrom;
       for (let restarts = 0; ; restarts++) {
-        if (cancelled) throw new JobCancelledError(jobName);
+        if (cancelled) throw cancelledError();
         current = runAttempt(context, restoreFrom, stateBackendFor(options.stateBackend, jobName), restarts);
         const outcome = await current.outcome;
         current = undefined;
@@ -206,7 +210,7 @@ export async function startJobWith<A = unknown>(
             checkpoints: context.checkpointStats,
           };
         }
-        if (outcome.status === 'cancelled' || cancelled) throw new JobCancelledError(jobName);
+        if (outcome.status === 'cancelled' || cancelled) throw cancelledError();
         // A mistake in the job or its options fails the same way every time: no restart.
         const cause = (outcome.error as { cause?: { code?: unknown } }).cause;
         const delayMs =
