@@ -152,6 +152,19 @@ describe('sluice run: logs', () => {
   );
 
   it(
+    'an error before the job starts, in JSON: one fatal line with its code, exit 2',
+    async () => {
+      const { code, stderr } = await sluice(['run', 'no-such-job.ts', '--log-format', 'json']);
+      expect(code).toBe(2);
+      const lines = jsonLines(stderr);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatchObject({ level: 60, event: 'cli-error', err: { code: 'SLUICE_CONFIG' } });
+      expect(lines[0]!.msg).toContain('job module no-such-job.ts not found');
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
     'a bad SLUICE_LOG_LEVEL is refused before the job starts',
     async () => {
       const { code, stderr } = await sluice(['run', loggingJob], { env: { SLUICE_LOG_LEVEL: 'loud' } });
