@@ -25,7 +25,19 @@ export function jobLogger(options: LoggingOptions, env: NodeJS.ProcessEnv = proc
   }
   if (options.logger !== undefined) return validateLogger(options.logger);
   if (options.log !== undefined) return callbackLogger(options.log);
-  return pino({ level: logLevelFromEnv(env) ?? 'info' }, pino.destination({ dest: 2, sync: true }));
+  return defaultLogger(logLevelFromEnv(env) ?? 'info');
+}
+
+/** One default logger per level for the process: every job without a logger shares stderr's stream. */
+const defaults = new Map<LogLevel, Logger>();
+
+function defaultLogger(level: LogLevel): Logger {
+  let logger = defaults.get(level);
+  if (logger === undefined) {
+    logger = pino({ level }, pino.destination({ dest: 2, sync: true }));
+    defaults.set(level, logger);
+  }
+  return logger;
 }
 
 /** The `log` option as a logger: info and above, each line formatted for a human. */
