@@ -110,6 +110,13 @@ describe('the job’s logger from the options', () => {
     expect(messages).toEqual(['[op#2] hello extra=5', '[op#1] bad thing', 'restart 1 in 200 ms: why']);
   });
 
+  it('the default: pino at SLUICE_LOG_LEVEL (info when unset), one per level for the process', () => {
+    const warn = jobLogger({}, { SLUICE_LOG_LEVEL: 'warn' });
+    expect(warn.level).toBe('warn');
+    expect(jobLogger({}, { SLUICE_LOG_LEVEL: 'warn' })).toBe(warn);
+    expect(jobLogger({}, {}).level).toBe('info');
+  });
+
   it('rejects a bad log option, and a bad SLUICE_LOG_LEVEL, naming them', () => {
     expect(() => jobLogger({ log: 'stderr' as never })).toThrow(ConfigError);
     expect(() => logLevelFromEnv({ SLUICE_LOG_LEVEL: 'loud' })).toThrow(
