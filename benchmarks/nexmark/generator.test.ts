@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { PollStatus, runJob, type SourceReader, type SourceReaderContext } from '@sluice/core';
+import { PollStatus, runJob, type SourceReader, type SourceReaderContext, silentLogger } from '@sluice/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -233,6 +233,7 @@ describe('nexmarkSource', () => {
   ): SourceReaderContext {
     return {
       jobName: 'test',
+      logger: silentLogger,
       operatorId: 'nexmark',
       subtaskIndex,
       parallelism,

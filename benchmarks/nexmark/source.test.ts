@@ -1,4 +1,4 @@
-import { PollStatus, type SourceReaderContext } from '@sluice/core';
+import { PollStatus, type SourceReaderContext, silentLogger } from '@sluice/core';
 import { describe, expect, it } from 'vitest';
 import { nexmarkConfig, nexmarkEvent } from './generator.ts';
 import { eventTimestamp, type NexmarkEvent } from './model.ts';
@@ -11,6 +11,7 @@ function context(
 ): SourceReaderContext {
   return {
     jobName: 'test',
+    logger: silentLogger,
     operatorId: 'nexmark',
     subtaskIndex,
     parallelism,

@@ -94,12 +94,21 @@ export type {
   ProcessJoinContext,
   ProcessJoinFunction,
 } from './contracts/join-functions.ts';
+export {
+  type LineLevel,
+  LOG_LEVELS,
+  type LogFn,
+  type Logger,
+  type LogLevel,
+  silentLogger,
+} from './contracts/logger.ts';
 export { OutputTag, outputTag } from './contracts/output-tag.ts';
-export type { Sink, SinkWriter, SinkWriterContext } from './contracts/sink.ts';
+export type { CommitAtEndContext, Sink, SinkWriter, SinkWriterContext } from './contracts/sink.ts';
 export {
   PollStatus,
   type Source,
   type SourceOutput,
+  type SourceProgress,
   type SourceReader,
   type SourceReaderContext,
 } from './contracts/source.ts';
@@ -125,9 +134,10 @@ export {
 } from './contracts/window-trigger.ts';
 export { ConfigError, type FailureLocation, JobExecutionError, PlanError, SluiceError } from './errors.ts';
 export { DEFAULT_EXECUTION_CONFIG, type ExecutionConfig } from './execution/execution-config.ts';
-export { explainJob } from './execution/explain.ts';
+export { explainJob, type PlanFormat } from './execution/explain.ts';
 export type { JobModuleRef } from './execution/job-loader.ts';
 export type { OperatorMetricsReport } from './execution/messages.ts';
+export type { JobProgress } from './execution/progress.ts';
 export {
   JobCancelledError,
   type JobHandle,

@@ -1,7 +1,7 @@
 import { access, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, runJob, type SinkWriterContext, startJob } from '@sluice/core';
+import { ConfigError, runJob, type SinkWriterContext, silentLogger, startJob } from '@sluice/core';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FileCommittable } from './file-commit.ts';
@@ -46,6 +46,7 @@ function context(
     operatorId: 'sink',
     subtaskIndex,
     parallelism: 1,
+    logger: silentLogger,
     sendToCoordinator: () => {},
     sendOnSuccess: () => {},
     commitAtEnd: (committables) => options.handedOver?.push([...committables]),
@@ -256,8 +257,8 @@ describe('fileSink writer with checkpoints', () => {
     expect(atEnd.map(([id]) => id)).toEqual([3, Number.POSITIVE_INFINITY]);
     expect(atEnd[0]).toEqual([3, inProgress3, final3]);
     expect(await exists(final3)).toBe(false);
-    await sink.commitAtEnd?.(atEnd);
-    await sink.commitAtEnd?.(atEnd); // idempotent too
+    await sink.commitAtEnd?.(atEnd, { logger: silentLogger });
+    await sink.commitAtEnd?.(atEnd, { logger: silentLogger }); // idempotent too
     listing = await readDirectory(directory);
     expect(listing.hidden).toEqual([]);
     expect(listing.visible).toHaveLength(3);
@@ -305,7 +306,7 @@ describe('fileSink writer with checkpoints', () => {
     // Other prefixes' files and unrelated hidden files are not the sink's to delete.
     await writeFile(join(directory, '.other-0-abc-0.inprogress'), 'not ours\n');
     await writeFile(join(directory, '.keep'), '');
-    await sink.commitAtEnd?.(handedOver.flat());
+    await sink.commitAtEnd?.(handedOver.flat(), { logger: silentLogger });
     listing = await readDirectory(directory);
     expect(listing.lines.sort()).toEqual(['one', 'three', 'two']);
     expect(listing.hidden).toEqual(['.keep', '.other-0-abc-0.inprogress']);
@@ -358,7 +359,7 @@ describe('fileSink writer with checkpoints', () => {
     writer.write('direct', undefined);
     await writer.close?.();
     expect(handedOver).toEqual([[]]); // so that commitAtEnd removes the leftover
-    await sink.commitAtEnd?.(handedOver.flat());
+    await sink.commitAtEnd?.(handedOver.flat(), { logger: silentLogger });
     const listing = await readDirectory(directory);
     expect(listing.hidden).toEqual([]);
     expect(listing.visible).toContain('part-0');

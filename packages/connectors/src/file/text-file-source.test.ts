@@ -1,7 +1,14 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, PollStatus, runJob, type SourceReaderContext } from '@sluice/core';
+import {
+  ConfigError,
+  PollStatus,
+  runJob,
+  type SourceProgress,
+  type SourceReaderContext,
+  silentLogger,
+} from '@sluice/core';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReadLinesArgs } from './test-jobs/read-lines.ts';
@@ -24,11 +31,14 @@ async function readSubtask(
   parallelism: number,
   options: TextFileSourceOptions = {},
   maxRecords = 7,
+  /** Gets the reader's progress after open and after every poll. */
+  progress?: SourceProgress[],
 ): Promise<string[]> {
   let notified = false;
   let wake: (() => void) | undefined;
   const context: SourceReaderContext = {
     jobName: 'test',
+    logger: silentLogger,
     operatorId: 'source',
     subtaskIndex,
     parallelism,
@@ -43,11 +53,13 @@ async function readSubtask(
   const lines: string[] = [];
   const output = { collect: (line: string) => lines.push(line), emitWatermark() {}, markIdle() {} };
   await reader.open?.();
+  if (progress !== undefined) progress.push(reader.progress!());
   try {
     for (let polls = 0; ; polls++) {
       if (polls > 1_000_000) throw new Error('reader never ended');
       notified = false;
       const status = reader.poll(output, maxRecords);
+      if (progress !== undefined) progress.push(reader.progress!());
       if (status === PollStatus.End) break;
       if (status === PollStatus.Pending && !notified) {
         await new Promise<void>((resolve, reject) => {
@@ -172,6 +184,7 @@ describe('textFileSource reader', () => {
     const path = await tempFile('\n'.repeat(1_000_000));
     const context: SourceReaderContext = {
       jobName: 'test',
+      logger: silentLogger,
       operatorId: 'source',
       subtaskIndex: 0,
       parallelism: 1,
@@ -252,5 +265,44 @@ describe('textFileSource in a job', () => {
     await expect(
       runJob<ReadLinesArgs>(readLinesJob, { parallelism: 2, args: { paths: [missing] } }),
     ).rejects.toThrow(missing);
+  });
+});
+
+describe('progress in bytes', () => {
+  it('each subtask counts up to its share of every file; the shares add up to the files', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-file-progress-'));
+    try {
+      const contents = [
+        Array.from({ length: 500 }, (_, i) => `line ${i} ${'x'.repeat(i % 37)}`).join('\n'),
+        Array.from({ length: 77 }, (_, i) => `é${i}`).join('\r\n') + '\n',
+      ];
+      const paths = contents.map((_, i) => join(dir, `part-${i}.txt`));
+      await Promise.all(paths.map((path, i) => writeFile(path, contents[i]!)));
+      const sizes = contents.reduce((n, c) => n + Buffer.byteLength(c), 0);
+      for (const parallelism of [1, 3]) {
+        let totals = 0;
+        for (let subtask = 0; subtask < parallelism; subtask++) {
+          const samples: SourceProgress[] = [];
+          await readSubtask(paths, subtask, parallelism, { readChunkBytes: 64 }, 5, samples);
+          const total = samples[0]!.total!;
+          for (let i = 0; i < samples.length; i++) {
+            expect(samples[i]).toMatchObject({ total, unit: 'bytes' });
+            expect(samples[i]!.read).toBeLessThanOrEqual(total);
+            if (i > 0) expect(samples[i]!.read).toBeGreaterThanOrEqual(samples[i - 1]!.read);
+          }
+          expect(samples.at(-1)!.read).toBe(total);
+          totals += total;
+        }
+        expect(totals).toBe(sizes);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a file that cannot be sized leaves the total unknown, and reading it fails as before', async () => {
+    const samples: SourceProgress[] = [];
+    await expect(readSubtask(['/no/such/file.txt'], 0, 1, {}, 7, samples)).rejects.toThrow(/cannot read/);
+    expect(samples[0]).toEqual({ read: 0, total: undefined, unit: 'bytes' });
   });
 });

@@ -1,4 +1,4 @@
-import { type FileHandle, open as openFile } from 'node:fs/promises';
+import { type FileHandle, open as openFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import {
   ConfigError,
@@ -6,6 +6,7 @@ import {
   SluiceError,
   type Source,
   type SourceOutput,
+  type SourceProgress,
   type SourceReader,
   type SourceReaderContext,
   splitRange,
@@ -100,6 +101,8 @@ interface OpenRange {
   readonly handle: FileHandle;
   /** The file's size when opened; reads stop there. */
   readonly sizeBytes: number;
+  /** The start of the range: its first line starts at or after it. */
+  readonly startByte: number;
   /** The end of the range (exclusive): the last owned line starts before it. */
   readonly endByte: number;
   /** The next byte to read. */
@@ -133,11 +136,40 @@ class TextFileReader implements SourceReader<string> {
   #failure: Error | undefined;
   #exhausted = false;
   #closed = false;
+  /** This subtask's bytes over all files, from their sizes at open; undefined if one could not be sized. */
+  #totalBytes: number | undefined;
+  /** The bytes of the ranges read to their end. */
+  #bytesDone = 0;
 
   constructor(paths: readonly string[], readChunkBytes: number, context: SourceReaderContext) {
     this.#paths = paths;
     this.#buffer = Buffer.allocUnsafe(readChunkBytes);
     this.#context = context;
+  }
+
+  /** Sizes this subtask's share of every file, for `progress`; a file that cannot be sized fails later, when it is read. */
+  async open(): Promise<void> {
+    const { subtaskIndex, parallelism } = this.#context;
+    try {
+      let total = 0;
+      for (const path of this.#paths) {
+        const [startByte, endByte] = splitRange((await stat(path)).size, subtaskIndex, parallelism);
+        total += Math.max(0, endByte - startByte);
+      }
+      this.#totalBytes = total;
+    } catch {
+      this.#totalBytes = undefined;
+    }
+  }
+
+  /** Bytes of this subtask's ranges read so far (a range counts up to its end, not the line read past it). */
+  progress(): SourceProgress {
+    const range = this.#range;
+    const current =
+      range === undefined
+        ? 0
+        : Math.min(Math.max(0, range.position - range.startByte), range.endByte - range.startByte);
+    return { read: this.#bytesDone + current, total: this.#totalBytes, unit: 'bytes' };
   }
 
   poll(output: SourceOutput<string>, maxRecords: number): PollStatus {
@@ -219,6 +251,7 @@ class TextFileReader implements SourceReader<string> {
       path,
       handle,
       sizeBytes,
+      startByte,
       endByte,
       // From the byte before the range, so that a line starting exactly at `startByte` is ours.
       position: startByte === 0 ? 0 : startByte - 1,
@@ -289,6 +322,7 @@ class TextFileReader implements SourceReader<string> {
     const range = this.#range;
     if (range === undefined) return;
     this.#range = undefined;
+    this.#bytesDone += range.endByte - range.startByte;
     this.#carry = [];
     try {
       await range.handle.close();

@@ -1,4 +1,4 @@
-import type { SinkWriter, SinkWriterContext } from '@sluice/core';
+import { type SinkWriter, type SinkWriterContext, silentLogger } from '@sluice/core';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kafkaSink } from './kafka-sink.ts';
@@ -61,6 +61,7 @@ async function openWriter(
     operatorId: 'sink',
     subtaskIndex,
     parallelism,
+    logger: silentLogger,
     sendToCoordinator: () => {},
     sendOnSuccess: () => {},
     commitAtEnd: (committables) => atEnd.push(...committables),

@@ -1,4 +1,11 @@
-import { ConfigError, type Sink, type SinkWriter, type SinkWriterContext, SluiceError } from '@sluice/core';
+import {
+  ConfigError,
+  type Logger,
+  type Sink,
+  type SinkWriter,
+  type SinkWriterContext,
+  SluiceError,
+} from '@sluice/core';
 import { parseBrokers } from './brokers.ts';
 import type {
   KafkaClient,
@@ -76,12 +83,12 @@ export function kafkaSink<T>(options: KafkaSinkOptions<T>): Sink<T> {
       resolved.guarantee === 'exactly-once'
         ? new ExactlyOnceKafkaWriter(resolved, context)
         : new AtLeastOnceKafkaWriter(resolved, context),
-    async commitAtEnd(committables) {
+    async commitAtEnd(committables, { logger }) {
       if (committables.length === 0) return;
       const client = resolved.client({ clientId: 'sluice-kafka-sink-commit' });
       try {
         for (const transaction of committables as PreparedTransaction[])
-          await commitRestored(client, transaction);
+          await commitRestored(client, transaction, logger);
       } finally {
         await client.close();
       }
@@ -230,7 +237,7 @@ class ExactlyOnceKafkaWriter<T> implements SinkWriter<T> {
     // 1. Finish what completed checkpoints prepared, for the old subtasks this one answers for.
     for (const item of restored) {
       if (item.kind === 'kafka-transaction' && item.subtask % parallelism === subtaskIndex) {
-        await commitRestored(this.#client, item);
+        await commitRestored(this.#client, item, this.#context.logger);
       }
     }
     // 2. Abort what the failed attempt left open after the checkpoint, for the same old subtasks.
@@ -332,15 +339,20 @@ class ExactlyOnceKafkaWriter<T> implements SinkWriter<T> {
   }
 }
 
-/** Commits a stored transaction; one that is already finished is not an error (said on stderr). */
-async function commitRestored(client: KafkaClient, transaction: TransactionHandle): Promise<void> {
+/** Commits a stored transaction; one that is already finished is not an error (logged as a warning). */
+async function commitRestored(
+  client: KafkaClient,
+  transaction: TransactionHandle,
+  logger: Logger,
+): Promise<void> {
   try {
     await client.commitTransaction(transaction);
   } catch (error) {
     const type = (error as { type?: string }).type;
     if (type === undefined || !ALREADY_FINISHED.has(type)) throw error;
-    process.stderr.write(
-      `sluice: Kafka transaction ${transaction.transactionalId} (producer ${transaction.producerId}, epoch ${transaction.producerEpoch}) was already finished (${type}); if the broker aborted it after transaction.timeout.ms, its records are lost\n`,
+    logger.warn(
+      { transactionalId: transaction.transactionalId, errorType: type },
+      `Kafka transaction ${transaction.transactionalId} (producer ${transaction.producerId}, epoch ${transaction.producerEpoch}) was already finished (${type}); if the broker aborted it after transaction.timeout.ms, its records are lost`,
     );
   }
 }

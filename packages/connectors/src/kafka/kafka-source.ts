@@ -624,8 +624,9 @@ export class KafkaSourceReader<T> implements SourceReader<T> {
     }
     await this.#client.close();
     if (this.skippedRecords > 0) {
-      process.stderr.write(
-        `sluice: ${this.#context.operatorId}#${this.#context.subtaskIndex} skipped ${this.skippedRecords} bad Kafka records\n`,
+      this.#context.logger.warn(
+        { skippedRecords: this.skippedRecords },
+        `skipped ${this.skippedRecords} bad Kafka records`,
       );
     }
   }

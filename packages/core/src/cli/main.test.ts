@@ -72,9 +72,27 @@ describe('sluice --help', () => {
     '--state-backend',
     '--state-dir',
     '--savepoint-dir',
+    '--log-level',
+    '--log-format',
+    '--progress',
+    '--no-progress',
+    '--progress-interval',
   ];
   it.each([
-    [['--help'], ['run', 'plan', 'savepoint', 'help', '--version', '--debug', 'Exit codes', 'SLUICE_DEBUG']],
+    [
+      ['--help'],
+      [
+        'run',
+        'plan',
+        'savepoint',
+        'help',
+        '--version',
+        '--debug',
+        'Exit codes',
+        'SLUICE_DEBUG',
+        'SLUICE_LOG_LEVEL',
+      ],
+    ],
     [['help'], ['run', 'plan', 'savepoint', 'Exit codes']],
     [
       ['run', '--help'],
@@ -83,7 +101,7 @@ describe('sluice --help', () => {
     [['help', 'run'], RUN_FLAGS],
     [
       ['plan', '--help'],
-      ['--parallelism', '--max-parallelism', '--arg', '--args', 'Examples'],
+      ['--parallelism', '--max-parallelism', '--arg', '--args', '--format', 'mermaid', 'Examples'],
     ],
     [
       ['savepoint', '--help'],

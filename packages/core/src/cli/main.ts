@@ -1,24 +1,34 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
+import { LOG_LEVELS, type Logger } from '../contracts/logger.ts';
 import { ConfigError } from '../errors.ts';
 import { DEFAULT_EXECUTION_CONFIG } from '../execution/execution-config.ts';
-import { explainJob } from '../execution/explain.ts';
+import { explainJob, PLAN_FORMATS } from '../execution/explain.ts';
+import { logLevelFromEnv } from '../execution/logging/job-logger.ts';
 import { JobCancelledError, type JobResult, startJob } from '../execution/run-job.ts';
 import { DEFAULT_MAX_PARALLELISM, MAX_MAX_PARALLELISM } from '../state/key-groups.ts';
+import { cliLogger, LOG_FORMATS, type LogFormat } from './cli-logger.ts';
 import { debugFromEnv, describeError } from './error-report.ts';
 import { EXIT_CODES_HELP, exitCodeFor, signalExitCode } from './exit-codes.ts';
 import { parseJobArgs } from './job-args.ts';
 import { collect, jobModule, oneOf, TIMER_MAX_MS, wholeNumber } from './options.ts';
+import { ProgressReporter } from './progress-reporter.ts';
 import { watchSavepointSignals } from './savepoint-signals.ts';
 import { packageVersion } from './version.ts';
 
 /** Set once `run` has started the job: from then on any error is the job failing (exit 1), see exitCodeFor. */
 let jobStarted = false;
+/** `run`'s logger, once made: in JSON format the command's own error goes there too. */
+let cliLog: { readonly logger: Logger; readonly format: LogFormat } | undefined;
+/** The job failed and the runtime has logged it (in JSON format it is not written twice). */
+let failureLogged = false;
 
 const ENVIRONMENT_HELP = `
 Environment:
   SLUICE_DEBUG=1            as --debug (0, false or empty: off)
+  SLUICE_LOG_LEVEL          run's --log-level when not given (trace, debug, info,
+                            warn, error, fatal, silent)
   SLUICE_WORKER_EXEC_ARGV   extra Node flags for the worker threads that run the
                             job, e.g. "--cpu-prof" (split on blanks)`;
 
@@ -116,6 +126,27 @@ program
     '--savepoint-dir <dir>',
     'needs --checkpoint-dir. SIGUSR2 (sluice savepoint <pid>) takes a savepoint into a new folder here and the job runs on; SIGINT or SIGTERM takes one, then stops the job (exit code 130 or 143)',
   )
+  .option(
+    '--log-level <level>',
+    `lowest level of the log lines written to stderr: ${LOG_LEVELS.join(', ')} (default: SLUICE_LOG_LEVEL, else info)`,
+    oneOf('--log-level', LOG_LEVELS),
+  )
+  .option(
+    '--log-format <format>',
+    "'text' (human lines, sluice: ...) or 'json' (one JSON object per line, pino's format, with job, operator and subtask)",
+    oneOf('--log-format', LOG_FORMATS),
+    'text',
+  )
+  .option(
+    '--progress',
+    'show records read, their rate, the share of input read and the time elapsed while the job runs (default: on when stderr is a terminal and the log format is text)',
+  )
+  .option('--no-progress', 'do not show progress')
+  .option(
+    '--progress-interval <ms>',
+    'ms between progress refreshes (default: 1000 on a terminal, 10000 otherwise)',
+    wholeNumber('--progress-interval', 1, TIMER_MAX_MS),
+  )
   .showHelpAfterError('(sluice run --help lists the options)')
   .addHelpText(
     'after',
@@ -128,6 +159,8 @@ Examples:
     --savepoint-dir ./savepoints
   sluice run job.ts --restore ./savepoints/savepoint-2026-01-01T00-00-00-000Z -p 8
   sluice run job.ts --state-backend leveldb --state-dir /var/tmp/sluice
+  sluice run job.ts --log-format json --log-level debug 2> job.log
+  sluice run job.ts --progress --progress-interval 5000
 
 On success, a summary goes to stderr: records read, seconds, records per second.
 `,
@@ -147,8 +180,19 @@ On success, a summary goes to stderr: records read, seconds, records per second.
       throw new ConfigError('--allow-non-restored-state needs --restore');
     }
     const args = parseJobArgs(options.args, options.arg ?? []);
+    const format: LogFormat = options.logFormat;
+    const tty = process.stderr.isTTY === true && format === 'text';
+    const showProgress: boolean = options.progress ?? tty;
+    let progress: ProgressReporter | undefined;
+    const logger = cliLogger({
+      format,
+      level: options.logLevel ?? logLevelFromEnv(process.env) ?? 'info',
+      beforeWrite: () => progress?.interrupt(),
+    });
+    cliLog = { logger, format };
     const startedAt = performance.now();
     const handle = await startJob(jobModule(job), {
+      logger,
       parallelism: options.parallelism,
       maxParallelism: options.maxParallelism,
       args,
@@ -166,8 +210,25 @@ On success, a summary goes to stderr: records read, seconds, records per second.
           : 'heap',
     });
     jobStarted = true;
+    // The CLI's own lines about the job carry its name, as the runtime's do.
+    const jobLog = logger.child({ job: handle.jobName });
     const signals =
-      options.savepointDir === undefined ? undefined : watchSavepointSignals(handle, options.savepointDir);
+      options.savepointDir === undefined
+        ? undefined
+        : watchSavepointSignals(handle, options.savepointDir, jobLog);
+    if (showProgress) {
+      progress = new ProgressReporter({
+        sample: () => handle.progress(),
+        tty,
+        intervalMs: options.progressInterval ?? (tty ? 1_000 : 10_000),
+        now: () => performance.now(),
+        write:
+          format === 'json'
+            ? (line, figures) => jobLog.info({ event: 'progress', ...figures }, line.replace(/^sluice: /, ''))
+            : (line) => process.stderr.write(line),
+      });
+      progress.start();
+    }
     let result: JobResult;
     try {
       result = await handle.result;
@@ -178,15 +239,26 @@ On success, a summary goes to stderr: records read, seconds, records per second.
         process.exitCode = signalExitCode(stop.signal);
         return;
       }
+      // The runtime logged the failure, with its context, as the job ended.
+      if (!(error instanceof JobCancelledError)) failureLogged = true;
       throw error;
+    } finally {
+      progress?.stop();
     }
     const seconds = (performance.now() - startedAt) / 1000;
     const rate = Math.round(result.sourceRecords / seconds);
-    process.stderr.write(
+    jobLog.info(
+      {
+        event: 'job-finished',
+        seconds,
+        parallelism: options.parallelism,
+        recordsRead: result.sourceRecords,
+        recordsPerSecond: rate,
+        lateRecordsDropped: result.lateRecordsDropped,
+      },
       `job '${result.jobName}' finished in ${seconds.toFixed(2)} s at parallelism ${options.parallelism}: ` +
         `${result.sourceRecords} records read (${rate.toLocaleString('en-US')} records/s)` +
-        (result.lateRecordsDropped > 0 ? `; ${result.lateRecordsDropped} late records dropped` : '') +
-        '\n',
+        (result.lateRecordsDropped > 0 ? `; ${result.lateRecordsDropped} late records dropped` : ''),
     );
   });
 
@@ -213,6 +285,12 @@ program
     collect,
   )
   .option('--args <json>', 'the job arguments as one JSON object')
+  .option(
+    '--format <format>',
+    'text (for people), json (the plan as data: tasks, chained operators, parallelism, edges with partitioners, uids), dot (Graphviz) or mermaid (a flowchart)',
+    oneOf('--format', PLAN_FORMATS),
+    'text',
+  )
   .showHelpAfterError('(sluice plan --help lists the options)')
   .addHelpText(
     'after',
@@ -222,6 +300,9 @@ The plan goes to stdout. It is built as 'sluice run' builds it, with chaining on
 Examples:
   sluice plan job.ts
   sluice plan job.ts -p 4 --arg input=data.txt
+  sluice plan job.ts --format json
+  sluice plan job.ts --format dot | dot -Tsvg > plan.svg
+  sluice plan job.ts --format mermaid > plan.mmd
 `,
   )
   .action(async (job: string, options) => {
@@ -230,6 +311,7 @@ Examples:
       parallelism: options.parallelism,
       maxParallelism: options.maxParallelism,
       args,
+      format: options.format,
     });
     process.stdout.write(`${plan}\n`);
   });
@@ -304,7 +386,10 @@ try {
 } catch (error) {
   const code = exitCodeFor(error, jobStarted);
   // Commander errors (unknown flag, missing argument) and --help/--version have printed already.
-  if (!(error instanceof CommanderError)) {
+  if (cliLog?.format === 'json') {
+    if (!failureLogged)
+      cliLog.logger.fatal({ event: 'cli-error', err: error }, (error as Error)?.message ?? String(error));
+  } else if (!(error instanceof CommanderError)) {
     process.stderr.write(describeError(error, program.opts().debug === true || debugFromEnv(process.env)));
   }
   process.exitCode = code;

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { Logger } from '../contracts/logger.ts';
 import type { JobHandle } from '../execution/run-job.ts';
 import { ExitCode } from './exit-codes.ts';
 
@@ -26,14 +27,18 @@ function errorText(error: unknown): string {
  * code 1 (the run did not do what was asked), and after a failed stop the job keeps running,
  * as Flink does.
  */
-export function watchSavepointSignals(handle: JobHandle, directory: string): SavepointSignals {
+export function watchSavepointSignals(
+  handle: JobHandle,
+  directory: string,
+  logger: Logger,
+): SavepointSignals {
   const watcher: SavepointSignals = { stop: undefined };
   const folder = (): string => join(directory, `savepoint-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   process.on('SIGUSR2', () => {
     handle.savepoint(folder()).then(
-      (path) => process.stderr.write(`sluice: savepoint written to ${path}\n`),
+      (path) => logger.info({ event: 'savepoint', path }, `savepoint written to ${path}`),
       (error: unknown) => {
-        process.stderr.write(`sluice: savepoint failed: ${errorText(error)}\n`);
+        logger.error({ event: 'savepoint-failed', err: error }, `savepoint failed: ${errorText(error)}`);
         process.exitCode = ExitCode.failed;
       },
     );
@@ -41,15 +46,16 @@ export function watchSavepointSignals(handle: JobHandle, directory: string): Sav
   const stop = (signal: NodeJS.Signals): void => {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
-    process.stderr.write(`sluice: ${signal}: stopping with a savepoint\n`);
+    logger.info({ event: 'stopping', signal }, `${signal}: stopping with a savepoint`);
     const done = handle.stopWithSavepoint(folder()).then(
       (path) => {
-        process.stderr.write(`sluice: stopped with a savepoint in ${path}\n`);
+        logger.info({ event: 'stopped-with-savepoint', path }, `stopped with a savepoint in ${path}`);
       },
       (error: unknown) => {
-        process.stderr.write(
-          `sluice: could not take the savepoint, the job keeps running: ${errorText(error)}; ` +
-            `${signal} again stops it without one\n`,
+        logger.error(
+          { event: 'savepoint-failed', err: error, signal },
+          `could not take the savepoint, the job keeps running: ${errorText(error)}; ` +
+            `${signal} again stops it without one`,
         );
         process.exitCode = ExitCode.failed;
       },
@@ -58,8 +64,9 @@ export function watchSavepointSignals(handle: JobHandle, directory: string): Sav
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
-  process.stderr.write(
-    `sluice: running as process ${process.pid}; 'sluice savepoint ${process.pid}' takes a savepoint, SIGINT/SIGTERM stop with one\n`,
+  logger.info(
+    { event: 'signals', pid: process.pid },
+    `running as process ${process.pid}; 'sluice savepoint ${process.pid}' takes a savepoint, SIGINT/SIGTERM stop with one`,
   );
   return watcher;
 }

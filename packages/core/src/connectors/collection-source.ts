@@ -20,6 +20,8 @@ export function collectionSource<T>(items: readonly T[]): Source<T> {
         context.restoredState === undefined
           ? [splitRange(items.length, context.subtaskIndex, context.parallelism)]
           : (context.restoredState as RangeSplit[]).map(([next, end]) => [next, end]);
+      // The share as it stood when the reader started (after a restore: what remained of it).
+      const total = remaining(splits);
       const reader: SourceReader<T> = {
         poll(output: SourceOutput<T>, maxRecords: number) {
           let budget = maxRecords;
@@ -34,8 +36,15 @@ export function collectionSource<T>(items: readonly T[]): Source<T> {
           return splits.length > 0 ? PollStatus.More : PollStatus.End;
         },
         snapshotState: () => splits.map(([next, end]): RangeSplit => [next, end]),
+        progress: () => ({ read: total - remaining(splits), total, unit: 'records' }),
       };
       return reader;
     },
   };
+}
+
+function remaining(splits: readonly RangeSplit[]): number {
+  let n = 0;
+  for (const [next, end] of splits) n += end - next;
+  return n;
 }

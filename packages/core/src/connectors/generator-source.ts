@@ -58,6 +58,8 @@ export function generatorSource<T>(
         const [start, end] = splitRange(count, subtaskIndex, parallelism);
         splits = [[start, end, 1]];
       }
+      // Bounded shares have stride 1 (see above): their size is known, from where the reader starts.
+      const total = count === undefined ? undefined : boundedRemaining(splits);
       const perSubtaskRate = ratePerSecond === undefined ? undefined : ratePerSecond / parallelism;
       let startedAtMs = -1;
       let emitted = 0;
@@ -97,7 +99,17 @@ export function generatorSource<T>(
           return splits.length > 0 ? PollStatus.More : PollStatus.End;
         },
         snapshotState: () => splits.map(([next, end, stride]): GeneratorSplit => [next, end, stride]),
+        progress: () =>
+          total === undefined
+            ? { read: emitted, total: undefined, unit: 'records' }
+            : { read: total - boundedRemaining(splits), total, unit: 'records' },
       };
     },
   };
+}
+
+function boundedRemaining(splits: readonly GeneratorSplit[]): number {
+  let n = 0;
+  for (const [next, end, stride] of splits) n += Math.ceil((end - next) / stride);
+  return n;
 }

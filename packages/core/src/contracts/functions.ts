@@ -9,6 +9,7 @@ import type {
 import type { Key } from '../state/key-groups.ts';
 import type { AggregatingState, ListState, MapState, ReducingState, ValueState } from '../state/state.ts';
 import type { TimeWindow } from '../time/windows.ts';
+import type { Logger } from './logger.ts';
 import type { OutputTag } from './output-tag.ts';
 
 export type { AggregateFunction, Key };
@@ -43,6 +44,11 @@ export interface RuntimeContext {
   readonly subtaskIndex: number;
   readonly parallelism: number;
   readonly maxParallelism: number;
+  /**
+   * The job's logger, bound to this operator and subtask (pino's interface: `info(obj, msg)`,
+   * `info(msg)`, `child(...)`). Lines reach the logger given to `runJob`, from any worker thread.
+   */
+  readonly logger: Logger;
 }
 
 /** State is scoped to the key of the record (or timer) being processed. */

@@ -1,3 +1,5 @@
+import type { Logger } from './logger.ts';
+
 /**
  * The sink extension point. Every subtask of a sink creates its own writer in its worker thread.
  * `write` is synchronous and called once per record; `flush` is called after each batch of input
@@ -9,8 +11,16 @@ export interface Sink<T> {
   /** The sink's own limit on parallelism. */
   readonly maxParallelism?: number;
   createWriter(context: SinkWriterContext): SinkWriter<T>;
-  /** Commits what the writers handed to `context.commitAtEnd`, once the whole job has finished. */
-  commitAtEnd?(committables: readonly unknown[]): void | Promise<void>;
+  /**
+   * Commits what the writers handed to `context.commitAtEnd`, once the whole job has finished;
+   * `context.logger` is the job's logger, bound to the sink's operator.
+   */
+  commitAtEnd?(committables: readonly unknown[], context: CommitAtEndContext): void | Promise<void>;
+}
+
+/** What `Sink.commitAtEnd` gets besides the committables. */
+export interface CommitAtEndContext {
+  readonly logger: Logger;
 }
 
 export interface SinkWriterContext {
@@ -18,6 +28,8 @@ export interface SinkWriterContext {
   readonly operatorId: string;
   readonly subtaskIndex: number;
   readonly parallelism: number;
+  /** Where the writer logs: the job's logger, bound to this operator and subtask. */
+  readonly logger: Logger;
   /** Sends plain data to the process that runs the job (for `collectSink`); batched by the caller. */
   sendToCoordinator(channel: string, payload: unknown, commitKey?: string): void;
   /**

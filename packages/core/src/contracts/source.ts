@@ -1,3 +1,5 @@
+import type { Logger } from './logger.ts';
+
 /**
  * The source extension point. A source is plain data plus a factory; every subtask of the source
  * operator calls `createReader` in its own worker thread and reads its own share of the input.
@@ -21,6 +23,8 @@ export interface SourceReaderContext {
   readonly parallelism: number;
   /** Milliseconds; the job's clock (injectable for tests). */
   currentProcessingTime(): number;
+  /** Where the reader logs: the job's logger, bound to this operator and subtask. */
+  readonly logger: Logger;
   /** Call when data arrived for a reader whose last `poll` returned `PollStatus.Pending`. */
   notifyAvailable(): void;
   /**
@@ -54,6 +58,15 @@ export const PollStatus = {
 } as const;
 export type PollStatus = (typeof PollStatus)[keyof typeof PollStatus];
 
+/** How far a source reader is through its share of the input, in records or bytes. */
+export interface SourceProgress {
+  /** Units read so far. */
+  readonly read: number;
+  /** Units in the reader's share, when known (undefined: unbounded or unknown size). */
+  readonly total: number | undefined;
+  readonly unit: 'records' | 'bytes';
+}
+
 export interface SourceReader<T> {
   /** Called once before the first poll; may be async (open files, connect). */
   open?(): void | Promise<void>;
@@ -68,6 +81,13 @@ export interface SourceReader<T> {
    * read); required when the job checkpoints. Called between polls, synchronously.
    */
   snapshotState?(checkpointId: number): readonly unknown[];
+  /**
+   * Optional: how far the reader is through its share of the input, for progress displays
+   * (`sluice run --progress`, `JobHandle.progress()`). Sampled from time to time between polls,
+   * never per record: keep it cheap and synchronous. Bounded sources that know their size
+   * should give `total`; after a restore, read and total may cover what remained at the restore.
+   */
+  progress?(): SourceProgress;
   /**
    * Checkpoint `checkpointId` is complete (e.g. commit its offsets somewhere for monitoring).
    * A rejection fails the job.

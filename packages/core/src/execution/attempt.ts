@@ -10,6 +10,7 @@ import {
 } from '../checkpoint/checkpoint-coordinator.ts';
 import type { CheckpointIdCounter } from '../checkpoint/checkpoint-id-counter.ts';
 import type { CheckpointStorage } from '../checkpoint/storage.ts';
+import type { Logger } from '../contracts/logger.ts';
 import { JobExecutionError } from '../errors.ts';
 import { SlotControl } from '../runtime/slot-control.ts';
 import type { LevelStoreHost } from '../state/leveldb/level-store/level-store-host.ts';
@@ -19,6 +20,7 @@ import { ControlPlane } from './control-plane.ts';
 import type { DriverBindings } from './driver-bindings.ts';
 import type { ExecutionConfig } from './execution-config.ts';
 import type { RunJobOptions } from './job-options.ts';
+import { levelOf } from './logging/line-logger.ts';
 import type {
   CoordinatorMessage,
   SlotAssignment,
@@ -27,6 +29,7 @@ import type {
   StateBackendAssignment,
 } from './messages.ts';
 import type { PlannedJob } from './planner.ts';
+import type { ProgressTracker } from './progress.ts';
 
 /** How long slots may take to stop after a failure or cancellation before their threads are terminated. */
 const STOP_GRACE_MS = 5_000;
@@ -47,6 +50,11 @@ export interface JobContext {
   readonly deliver: (channel: string, records: unknown[]) => void;
   /** Commit keys taken (idempotent commits over restarts). */
   readonly committed: Set<string>;
+  /** The job's logger (bound to the job); an attempt binds its number, a slot's lines their operator and subtask. */
+  readonly logger: Logger;
+  /** The sources' newest progress samples (reset by each attempt). */
+  readonly progress: ProgressTracker;
+  /** Lines of the checkpoint coordinator and storage (plain messages): the logger at warn. */
   readonly log: (message: string) => void;
   /** With the LevelDB backend: the thread that owns the databases, for the whole run. */
   readonly levelStoreHost: LevelStoreHost | undefined;
@@ -112,8 +120,11 @@ export function runAttempt(
   context: JobContext,
   restoreFrom: string | undefined,
   stateBackend: StateBackendAssignment,
+  attemptNumber = 0,
 ): Attempt {
   const { planned, config, options, storage } = context;
+  const logger = context.logger.child({ attempt: attemptNumber });
+  context.progress.reset();
   const { plan } = planned;
   const jobName = planned.streamGraph.jobName;
   const rings = plan.channels.map(() => allocateRing(config.channelCapacityBytes));
@@ -157,6 +168,8 @@ export function runAttempt(
 
   const controlPlane = new ControlPlane(planned, {
     deliver: context.deliver,
+    logger,
+    onProgress: (message) => context.progress.onMessage(message),
     committed: context.committed,
     onFailure: (error) => {
       failure ??= error;
@@ -215,6 +228,7 @@ export function runAttempt(
       levelStorePort,
       simulatedClock: context.driver?.clock.buffer,
       driverBindings: context.driver?.bindings,
+      logLevel: levelOf(context.logger),
     };
     const transferList = levelStorePort === undefined ? [port2] : [port2, levelStorePort];
     return (pool.run(assignment, { transferList: transferList as never }) as Promise<SlotResult>).then(

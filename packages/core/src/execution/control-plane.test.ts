@@ -5,6 +5,7 @@ import { encodeRecords } from '../channels/record-codec.ts';
 import type { CheckpointCoordinator } from '../checkpoint/checkpoint-coordinator.ts';
 import type { CheckpointAck } from '../checkpoint/protocol.ts';
 import { collectSink } from '../connectors/collect-sink.ts';
+import { silentLogger } from '../contracts/logger.ts';
 import { JobExecutionError, serializeError } from '../errors.ts';
 import { COMMIT_AT_END } from '../runtime/operators/sink.ts';
 import { ControlPlane } from './control-plane.ts';
@@ -35,6 +36,7 @@ function harness() {
   const plane = new ControlPlane(planned, {
     deliver: (channel, records) => delivered.push([channel, records]),
     committed: new Set(),
+    logger: silentLogger,
     onFailure: (error) => failures.push(error),
     onIdle: (report) => calls.push(`idle ${report.slotIndex}@${report.epoch}`),
   });

@@ -1,10 +1,13 @@
 import type { MessagePort } from 'node:worker_threads';
 import { decodeRecords } from '../channels/record-codec.ts';
 import type { CheckpointCoordinator } from '../checkpoint/checkpoint-coordinator.ts';
+import type { Logger } from '../contracts/logger.ts';
 import { deserializeError, JobExecutionError } from '../errors.ts';
 import { COMMIT_AT_END } from '../runtime/operators/sink.ts';
+import { replay } from './logging/line-logger.ts';
 import type { CoordinatorMessage, SlotMessage } from './messages.ts';
 import type { PlannedJob } from './planner.ts';
+import type { ProgressMessage } from './progress.ts';
 
 type DataMessage = Extract<SlotMessage, { type: 'data' }>;
 type IdleReport = Extract<SlotMessage, { type: 'idle' }>;
@@ -13,6 +16,10 @@ type IdleReport = Extract<SlotMessage, { type: 'idle' }>;
 export interface ControlPlaneHandlers {
   /** Sink data: collect-sink batches and committables, decoded, by channel. */
   readonly deliver: (channel: string, records: unknown[]) => void;
+  /** Where the slots' log lines go (the attempt's logger). */
+  readonly logger: Logger;
+  /** The slots' latest progress samples (bounded jobs' progress). */
+  readonly onProgress?: (message: ProgressMessage) => void;
   /** Commit keys taken so far in this job (over all attempts): a committable re-sent after a restore is taken once. */
   readonly committed: Set<string>;
   /** The first failure a slot reports; the attempt stops all slots. */
@@ -86,6 +93,12 @@ export class ControlPlane {
       case 'idle':
         this.#handlers.onIdle?.(message);
         return;
+      case 'log':
+        replay(this.#handlers.logger, message.line);
+        return;
+      case 'progress':
+        this.#handlers.onProgress?.(message);
+        return;
       case 'failed':
         this.#handlers.onFailure(
           new JobExecutionError(
@@ -128,7 +141,7 @@ export class ControlPlane {
       const sink = this.#planned.env.nodes[index]?.sink;
       if (sink?.commitAtEnd === undefined)
         throw new Error(`bug: committables for '${operatorId}', which has no commitAtEnd`);
-      await sink.commitAtEnd(items);
+      await sink.commitAtEnd(items, { logger: this.#handlers.logger.child({ operator: operatorId }) });
     }
   }
 }

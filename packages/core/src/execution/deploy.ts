@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { ChannelFactory, type ChannelResources } from '../channels/channel-factory.ts';
 import { InputGate } from '../channels/input-gate.ts';
 import { RecordWriter } from '../channels/record-writer.ts';
+import type { Logger } from '../contracts/logger.ts';
 import type { SourceReader } from '../contracts/source.ts';
 import { ConfigError } from '../errors.ts';
 import { inputChannelsOf, outputChannelsOf, type SubtaskRef } from '../plan/execution-plan.ts';
@@ -53,6 +54,8 @@ export interface DeployOptions {
   readonly stateBackend: StateBackendAssignment;
   /** With the LevelDB backend: serves the databases (in the LevelDB host thread). */
   readonly levelStores: LevelStoreClient | undefined;
+  /** The slot's logger (lines go to the coordinator); operators and readers get children of it. */
+  readonly logger: Logger;
 }
 
 /**
@@ -141,6 +144,7 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
         checkpointing: options.checkpoints !== undefined,
         restore: options.restore,
         wake: () => wakeTask(),
+        logger: options.logger,
       },
     );
     const { members, tracker, outputOf } = chain;
@@ -171,6 +175,7 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
         subtaskIndex,
         parallelism: vertex.parallelism,
         currentProcessingTime: clock,
+        logger: options.logger.child({ operator: sourceId, subtask: subtaskIndex }),
         notifyAvailable: () => notify(),
         restoredState: options.restore?.(sourceId, subtaskIndex, vertex.parallelism, keyGroups)
           ?.operatorState,

@@ -6,6 +6,7 @@ import {
   type RestartStrategy,
   validateRestartStrategy,
 } from '../checkpoint/restart-strategy.ts';
+import type { Logger } from '../contracts/logger.ts';
 import { ConfigError } from '../errors.ts';
 import {
   DEFAULT_EXECUTION_CONFIG,
@@ -35,7 +36,17 @@ export interface RunJobOptions<A = unknown> extends Partial<ExecutionConfig> {
   readonly restoreFrom?: string;
   /** Restore even if the checkpoint holds state of operators the job no longer has (that state is dropped). */
   readonly allowNonRestoredState?: boolean;
-  /** Where the runtime reports restarts and abandoned checkpoints (default: stderr). */
+  /**
+   * Where the runtime, and user functions through `ctx.logger`, write their log lines: a pino
+   * logger or any object with pino's methods (`trace` ... `fatal`, `child`). Every line carries
+   * the job (and attempt); lines from operators also their operator and subtask. Default: pino,
+   * JSON lines on stderr, level from SLUICE_LOG_LEVEL (default info). See docs/logging.md.
+   */
+  readonly logger?: Logger;
+  /**
+   * The simple form of `logger`: called with one human-readable line for each line at info
+   * level and above (restarts, abandoned checkpoints, what user functions log). Not with `logger`.
+   */
   readonly log?: (message: string) => void;
   /** Called when a checkpoint is complete (durable), with its figures. */
   readonly onCheckpoint?: (checkpoint: CompletedCheckpointStats) => void;
@@ -74,6 +85,7 @@ const RUN_JOB_OPTIONS: ReadonlySet<string> = new Set<keyof RunJobOptions>([
   'restoreFrom',
   'allowNonRestoredState',
   'log',
+  'logger',
   'onCheckpoint',
   'stateBackend',
   ...(Object.keys(DEFAULT_EXECUTION_CONFIG) as (keyof ExecutionConfig)[]),

@@ -1,8 +1,11 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { CheckpointAck, CheckpointDecline } from '../checkpoint/protocol.ts';
+import type { LogLevel } from '../contracts/logger.ts';
 import type { SerializedError } from '../errors.ts';
 import type { DriverBindings, DriverInput } from './driver-bindings.ts';
 import type { ExecutionConfig } from './execution-config.ts';
+import type { LogMessage } from './logging/worker-logger.ts';
+import type { ProgressMessage } from './progress.ts';
 
 /** What a slot is given when it starts (all structured-cloneable; SharedArrayBuffers are shared). */
 export interface SlotAssignment {
@@ -30,6 +33,8 @@ export interface SlotAssignment {
   readonly simulatedClock: SharedArrayBuffer | undefined;
   /** Under the test driver: the sources it feeds and the sinks it reads. */
   readonly driverBindings: DriverBindings | undefined;
+  /** The job logger's level: lines below it are dropped in the slot, never sent. */
+  readonly logLevel: LogLevel;
 }
 
 export type StateBackendAssignment =
@@ -65,6 +70,10 @@ export type SlotMessage =
     }
   | CheckpointAck
   | CheckpointDecline
+  /** A line a user function or the runtime logged in the slot (see `logging/worker-logger.ts`). */
+  | LogMessage
+  /** The sources' progress in this slot, sampled periodically (see `progress.ts`). */
+  | ProgressMessage
   | { readonly type: 'task-finished'; readonly vertex: number; readonly subtaskIndex: number }
   /**
    * Under the test driver: the slot has nothing to do at the current simulated time, as of

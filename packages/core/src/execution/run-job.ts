@@ -4,15 +4,17 @@ import { CheckpointIdCounter } from '../checkpoint/checkpoint-id-counter.ts';
 import { restartDelayMs } from '../checkpoint/restart-strategy.ts';
 import { validateRestore } from '../checkpoint/restore-validation.ts';
 import { CheckpointStorage, loadCheckpoint } from '../checkpoint/storage.ts';
-import { ConfigError, SluiceError } from '../errors.ts';
+import { ConfigError, JobExecutionError, SluiceError } from '../errors.ts';
 import { LevelStoreHost } from '../state/leveldb/level-store/level-store-host.ts';
 import { systemClock } from '../time/clock.ts';
 import { type Attempt, type DriverHooks, type JobContext, runAttempt } from './attempt.ts';
 import { bindDriver } from './driver-bindings.ts';
 import { type JobModuleRef, jobModuleUrl, loadJob } from './job-loader.ts';
 import { type RunJobOptions, stateBackendFor, validateRunJobOptions } from './job-options.ts';
+import { jobLogger } from './logging/job-logger.ts';
 import type { OperatorMetricsReport } from './messages.ts';
 import { planJob } from './planner.ts';
+import { type JobProgress, ProgressTracker } from './progress.ts';
 
 export type { RunJobOptions } from './job-options.ts';
 
@@ -54,6 +56,11 @@ export interface JobHandle {
    * the folder once it is durable. Needs `checkpointing` (its directory stages the files).
    */
   savepoint(folder: string): Promise<string>;
+  /**
+   * What the sources have read so far in the current attempt, from samples the slots send
+   * twice a second (and once more when they end); the share of input when sources know their size.
+   */
+  progress(): JobProgress;
   /** Takes a savepoint, then stops the job (its result rejects with JobCancelledError). */
   stopWithSavepoint(folder: string): Promise<string>;
 }
@@ -106,11 +113,12 @@ export async function startJobWith<A = unknown>(
     // The coordinator's copy of the graph matches the slots': driven sources and sinks swapped.
     bindDriver(planned, driver.bindings);
   }
-  const log = options.log ?? ((message: string) => process.stderr.write(`sluice: ${message}\n`));
+  const logger = jobLogger(options).child({ job: jobName });
+  const log = (message: string): void => logger.warn(message);
   const storage =
     checkpointing === undefined
       ? undefined
-      : new CheckpointStorage(checkpointing.directory, { retain: checkpointing.retain ?? 3 });
+      : new CheckpointStorage(checkpointing.directory, { retain: checkpointing.retain ?? 3, log });
   if (options.restoreFrom !== undefined) {
     const checkpoint = await loadCheckpoint(options.restoreFrom);
     validateRestore(
@@ -127,6 +135,9 @@ export async function startJobWith<A = unknown>(
     storage === undefined ? 0 : ((await storage.listComplete())[0] ?? 0),
   );
   const collected = new Map<string, unknown[]>();
+  const progress = new ProgressTracker(
+    planned.plan.jobGraph.vertices.filter((v) => v.isSource).reduce((n, v) => n + v.parallelism, 0),
+  );
   const context: JobContext = {
     url,
     planned,
@@ -148,7 +159,9 @@ export async function startJobWith<A = unknown>(
       for (const item of records) list.push(item);
     },
     committed: new Set(),
+    logger,
     log,
+    progress,
     // Started after every check that can reject; shut down when the job ends.
     levelStoreHost:
       stateBackendFor(options.stateBackend, jobName).kind === 'leveldb' ? LevelStoreHost.start() : undefined,
@@ -167,12 +180,16 @@ export async function startJobWith<A = unknown>(
   options.signal?.addEventListener('abort', cancel, { once: true });
   if (options.signal?.aborted) cancel();
 
+  const cancelledError = (): JobCancelledError => {
+    logger.info({ event: 'job-cancelled' }, `job '${jobName}' was cancelled`);
+    return new JobCancelledError(jobName);
+  };
   const result = (async (): Promise<JobResult> => {
     try {
       let restoreFrom = options.restoreFrom;
       for (let restarts = 0; ; restarts++) {
-        if (cancelled) throw new JobCancelledError(jobName);
-        current = runAttempt(context, restoreFrom, stateBackendFor(options.stateBackend, jobName));
+        if (cancelled) throw cancelledError();
+        current = runAttempt(context, restoreFrom, stateBackendFor(options.stateBackend, jobName), restarts);
         const outcome = await current.outcome;
         current = undefined;
         if (outcome.status === 'finished') {
@@ -193,13 +210,31 @@ export async function startJobWith<A = unknown>(
             checkpoints: context.checkpointStats,
           };
         }
-        if (outcome.status === 'cancelled' || cancelled) throw new JobCancelledError(jobName);
+        if (outcome.status === 'cancelled' || cancelled) throw cancelledError();
         // A mistake in the job or its options fails the same way every time: no restart.
         const cause = (outcome.error as { cause?: { code?: unknown } }).cause;
-        if (cause?.code === 'SLUICE_CONFIG' || cause?.code === 'SLUICE_PLAN') throw outcome.error;
-        const delayMs = restartDelayMs(validated.restartStrategy, restarts);
-        if (delayMs === undefined) throw outcome.error;
-        log(`job '${jobName}' failed (${outcome.error.message}); restart ${restarts + 1} in ${delayMs} ms`);
+        const delayMs =
+          cause?.code === 'SLUICE_CONFIG' || cause?.code === 'SLUICE_PLAN'
+            ? undefined
+            : restartDelayMs(validated.restartStrategy, restarts);
+        if (delayMs === undefined) {
+          // Logged once, here, where the job ends: with its context, whoever reads the rejection.
+          logger.error(
+            { event: 'job-failed', err: outcome.error, ...failureFields(outcome.error), attempt: restarts },
+            outcome.error.message,
+          );
+          throw outcome.error;
+        }
+        logger.warn(
+          {
+            event: 'job-restart',
+            err: outcome.error,
+            ...failureFields(outcome.error),
+            attempt: restarts,
+            delayMs,
+          },
+          `job '${jobName}' failed (${outcome.error.message}); restart ${restarts + 1} in ${delayMs} ms`,
+        );
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, delayMs);
           wakeFromDelay = () => {
@@ -237,6 +272,7 @@ export async function startJobWith<A = unknown>(
     terminateWorker: async (index: number) =>
       current === undefined ? false : current.terminateWorker(index),
     savepoint,
+    progress: () => progress.snapshot(),
     async stopWithSavepoint(folder: string): Promise<string> {
       const path = await savepoint(folder);
       cancel();
@@ -244,4 +280,10 @@ export async function startJobWith<A = unknown>(
       return path;
     },
   };
+}
+
+/** Where a failure happened, as log fields: the operator and subtask a job failure names. */
+function failureFields(error: Error): Record<string, unknown> {
+  if (!(error instanceof JobExecutionError) || error.operatorId === undefined) return {};
+  return { operator: error.operatorId, subtask: error.subtaskIndex };
 }

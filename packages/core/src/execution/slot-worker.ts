@@ -11,6 +11,7 @@ import { SharedManualClock, systemClock } from '../time/clock.ts';
 import { type DeployedTask, deploySlot } from './deploy.ts';
 import { bindDriver, type DriverInputs } from './driver-bindings.ts';
 import { loadJob } from './job-loader.ts';
+import { workerLogger } from './logging/worker-logger.ts';
 import type {
   CoordinatorMessage,
   OperatorMetricsReport,
@@ -19,6 +20,7 @@ import type {
   SlotResult,
 } from './messages.ts';
 import { type PlannedJob, planJob } from './planner.ts';
+import { PROGRESS_SAMPLE_INTERVAL_MS, progressSampler } from './progress.ts';
 
 /**
  * A slot's thread: imports the job module, rebuilds the same graph (jobs are modules: closures
@@ -30,7 +32,10 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
   const doorbells = assignment.doorbells.map((sab) => new Doorbell(sab));
   const control = SlotControl.from(assignment.control, doorbells);
   const post = (message: SlotMessage): void => port.postMessage(message);
+  const logger = workerLogger(post, assignment.logLevel);
   let deployed: DeployedTask[] = [];
+  let sampleProgress = (): void => {};
+  let sampling: ReturnType<typeof setInterval> | undefined;
   const levelStores =
     assignment.levelStorePort === undefined ? undefined : new LevelStoreClient(assignment.levelStorePort);
   try {
@@ -97,7 +102,16 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
       restore,
       stateBackend: assignment.stateBackend,
       levelStores,
+      logger,
     });
+    sampleProgress = progressSampler(
+      deployed
+        .filter((d) => d.task.options.source !== undefined)
+        .map((d) => ({ task: d.task, operatorId: d.task.options.sourceOperatorId! })),
+      post,
+    );
+    sampling = setInterval(sampleProgress, PROGRESS_SAMPLE_INTERVAL_MS);
+    sampling.unref();
     let driverEpoch = 0;
     port.on('message', (message: CoordinatorMessage) => {
       switch (message.type) {
@@ -139,8 +153,13 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
             },
           }),
       yieldEveryMs: 20,
-      onTaskFinished: (task) =>
-        post({ type: 'task-finished', vertex: task.options.vertex, subtaskIndex: task.options.subtaskIndex }),
+      onTaskFinished: (task) => {
+        logger.debug(
+          { event: 'task-finished', task: task.options.name, subtask: task.options.subtaskIndex },
+          `task '${task.options.name}' subtask ${task.options.subtaskIndex + 1}/${task.options.parallelism} finished`,
+        );
+        post({ type: 'task-finished', vertex: task.options.vertex, subtaskIndex: task.options.subtaskIndex });
+      },
     });
     return { slotIndex, status: 'finished', metrics: collectMetrics(deployed) };
   } catch (error) {
@@ -160,6 +179,9 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
     await abortAll(deployed);
     return { slotIndex, status: 'failed', metrics: collectMetrics(deployed) };
   } finally {
+    clearInterval(sampling);
+    // The last sample and every log line go out before the port closes: the coordinator waits for the close.
+    sampleProgress();
     levelStores?.close();
     port.close();
   }

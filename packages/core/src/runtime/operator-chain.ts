@@ -1,5 +1,6 @@
 import type { RecordWriter } from '../channels/record-writer.ts';
 import type { RuntimeContext } from '../contracts/functions.ts';
+import type { Logger } from '../contracts/logger.ts';
 import type { SubtaskRef } from '../plan/execution-plan.ts';
 import type { StreamNode } from '../plan/stream-node.ts';
 import type { KeyedStateBackend } from '../state/backend/keyed-state-backend.ts';
@@ -44,6 +45,8 @@ export interface ChainEnvironment {
   readonly checkpointing: boolean;
   /** After a restore: the state of an operator's subtask. */
   readonly restore: StateLookup | undefined;
+  /** The slot's logger; each operator gets a child bound to its id and subtask. */
+  readonly logger: Logger;
   /** An operator has work from outside a step (see `OperatorSetup.wake`): step its task soon. */
   readonly wake: () => void;
 }
@@ -128,6 +131,7 @@ export function buildOperatorChain(spec: ChainSpec, env: ChainEnvironment): Oper
       subtaskIndex: subtask.subtaskIndex,
       parallelism: subtask.parallelism,
       maxParallelism: spec.maxParallelism,
+      logger: env.logger.child({ operator: id, subtask: subtask.subtaskIndex }),
     };
     const keyed: KeyedContext | undefined =
       nodes[index]!.keySelector === undefined

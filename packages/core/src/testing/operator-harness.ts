@@ -16,6 +16,7 @@
 import { inspect } from 'node:util';
 import { DataStream, SingleOutputStream } from '../api/data-stream.ts';
 import { StreamExecutionEnvironment } from '../api/environment.ts';
+import { type Logger, silentLogger } from '../contracts/logger.ts';
 import type { OutputTag } from '../contracts/output-tag.ts';
 import { ConfigError, JobExecutionError, previewRecord } from '../errors.ts';
 import { nodeId, type StreamNode } from '../plan/stream-node.ts';
@@ -54,6 +55,8 @@ export interface OperatorHarnessOptions {
   readonly parallelism?: number;
   /** Which subtask this harness runs, from 0; default 0. */
   readonly subtaskIndex?: number;
+  /** Where the function's `ctx.logger` writes; default a logger that writes nothing. */
+  readonly logger?: Logger;
   /** The processing time (ms) the operator sees when it opens; default 0. */
   readonly processingTimeMs?: number;
   /**
@@ -112,6 +115,7 @@ interface HarnessSettings {
   readonly subtaskIndex: number;
   readonly processingTimeMs: number;
   readonly restore: readonly OperatorHarnessSnapshot[];
+  readonly logger: Logger;
 }
 
 function validateOptions(options: OperatorHarnessOptions): HarnessSettings {
@@ -145,7 +149,11 @@ function validateOptions(options: OperatorHarnessOptions): HarnessSettings {
     throw new ConfigError('createOperatorHarness: option "jobName" must be a non-empty string');
   }
   const restore = options.restore === undefined ? [] : [options.restore].flat();
-  return { jobName, maxParallelism, parallelism, subtaskIndex, processingTimeMs, restore };
+  const logger = options.logger ?? silentLogger;
+  if (logger === null || typeof logger !== 'object' || typeof logger.child !== 'function') {
+    throw new ConfigError('createOperatorHarness: option "logger" must be a pino-compatible logger');
+  }
+  return { jobName, maxParallelism, parallelism, subtaskIndex, processingTimeMs, restore, logger };
 }
 
 /** The one operator node the build function added, or an error saying what it did instead. */
@@ -193,6 +201,7 @@ export class OperatorHarness<IN, OUT> {
   readonly #output = new CapturedOutput();
   readonly #metrics: OperatorMetrics = { recordsIn: 0, recordsOut: 0, lateRecordsDropped: 0 };
   readonly #jobName: string;
+  readonly #logger: Logger;
   readonly #keySelector: ((value: unknown) => Key) | undefined;
   readonly #keyGroups: KeyGroupRange;
   #processingTimeMs: number;
@@ -208,6 +217,7 @@ export class OperatorHarness<IN, OUT> {
     this.subtaskIndex = settings.subtaskIndex;
     this.maxParallelism = settings.maxParallelism;
     this.#jobName = settings.jobName;
+    this.#logger = settings.logger.child({ job: settings.jobName });
     this.#processingTimeMs = settings.processingTimeMs;
     this.#keySelector = node.keySelector as ((value: unknown) => Key) | undefined;
     this.#keyGroups = computeKeyGroupRangeForOperatorIndex(
@@ -245,6 +255,7 @@ export class OperatorHarness<IN, OUT> {
         subtaskIndex: this.subtaskIndex,
         parallelism: this.parallelism,
         maxParallelism: this.maxParallelism,
+        logger: this.#logger.child({ operator: this.operatorId, subtask: this.subtaskIndex }),
       },
       metrics: this.#metrics,
       keyed,

@@ -6,6 +6,7 @@ import {
   AsyncTimeoutError,
   resolveAsyncOptions,
 } from '../../contracts/async-io.ts';
+import { silentLogger } from '../../contracts/logger.ts';
 import { ConfigError } from '../../errors.ts';
 import type { Output } from '../operator.ts';
 import { AsyncWaitOperator } from './async-wait.ts';
@@ -49,6 +50,7 @@ function harness(options: AsyncOptions<never, never> = {}, flat = false, fn?: (v
       subtaskIndex: 0,
       parallelism: 1,
       maxParallelism: 128,
+      logger: silentLogger,
     },
     metrics: { recordsIn: 0, recordsOut: 0, lateRecordsDropped: 0 },
     keyed: undefined,

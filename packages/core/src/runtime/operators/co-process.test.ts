@@ -4,6 +4,7 @@ import type {
   KeyedBroadcastProcessFunction,
   KeyedCoProcessFunction,
 } from '../../contracts/co-functions.ts';
+import { silentLogger } from '../../contracts/logger.ts';
 import { outputTag } from '../../contracts/output-tag.ts';
 import { mapState, valueState } from '../../state/descriptors.ts';
 import { HeapKeyedStateBackend } from '../../state/heap/heap-keyed-state-backend.ts';
@@ -29,7 +30,14 @@ function setUp(operator: StreamOperator<unknown, unknown>, keyed: HeapKeyedState
   const { events, output } = capture();
   operator.setup({
     output,
-    runtime: { jobName: 'j', operatorId: 'op-1', subtaskIndex: 0, parallelism: 1, maxParallelism: 128 },
+    runtime: {
+      jobName: 'j',
+      operatorId: 'op-1',
+      subtaskIndex: 0,
+      parallelism: 1,
+      maxParallelism: 128,
+      logger: silentLogger,
+    },
     metrics: { recordsIn: 0, recordsOut: 0, lateRecordsDropped: 0 },
     keyed: keyed === undefined ? undefined : { backend: keyed, timers: new InternalTimerService<Key>() },
     clock: () => 0,

@@ -163,6 +163,7 @@ export abstract class KeyedContextOperator
       subtaskIndex: runtime.subtaskIndex,
       parallelism: runtime.parallelism,
       maxParallelism: runtime.maxParallelism,
+      logger: runtime.logger,
       getState: ((descriptor: StateDescriptor) => this.state(descriptor)) as KeyedStateAccess['getState'],
     };
   }

@@ -120,6 +120,7 @@ export class IntervalJoinOperator extends AbstractKeyedOperator<TaggedRecord, un
       subtaskIndex: runtime.subtaskIndex,
       parallelism: runtime.parallelism,
       maxParallelism: runtime.maxParallelism,
+      logger: runtime.logger,
     };
     this.#fn.open(context);
   }

@@ -56,6 +56,7 @@ export class KeyedProcessOperator extends AbstractKeyedOperator<unknown, unknown
       subtaskIndex: runtime.subtaskIndex,
       parallelism: runtime.parallelism,
       maxParallelism: runtime.maxParallelism,
+      logger: runtime.logger,
       getState: ((descriptor: StateDescriptor) => this.state(descriptor)) as KeyedStateAccess['getState'],
     };
     this.#fn.open(context);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DataStream } from '../../api/data-stream.ts';
 import type { ProcessFunction } from '../../contracts/functions.ts';
+import type { Logger } from '../../contracts/logger.ts';
 import { outputTag } from '../../contracts/output-tag.ts';
 import type { ListState } from '../../state/state.ts';
 import { createOperatorHarness, type OperatorHarnessSnapshot } from '../../testing/index.ts';
@@ -79,5 +80,62 @@ describe('ProcessOperator through the operator harness', () => {
         restore: snapshot,
       }),
     ).rejects.toThrow(/snapshot of operator 'a' cannot restore operator 'b'/);
+  });
+});
+
+describe('ctx.logger through the operator harness', () => {
+  it('writes to the logger the harness was given, bound to the job, operator and subtask', async () => {
+    const calls: { bindings: Record<string, unknown>; args: unknown[] }[] = [];
+    const make = (bindings: Record<string, unknown>): Logger => {
+      const at = (...args: unknown[]): void => {
+        calls.push({ bindings, args });
+      };
+      return {
+        trace: at,
+        debug: at,
+        info: at,
+        warn: at,
+        error: at,
+        fatal: at,
+        child: (b) => make({ ...bindings, ...b }),
+      };
+    };
+    const harness = await createOperatorHarness(
+      (input: DataStream<string>) =>
+        input.process<string>({
+          open(ctx) {
+            ctx.logger.info({ parallelism: ctx.parallelism }, 'opened');
+          },
+          processElement(text, _ctx, out) {
+            out.collect(text);
+          },
+        }),
+      { logger: make({}), jobName: 'logs', parallelism: 3, subtaskIndex: 2 },
+    );
+    harness.processElement('a');
+    expect(calls).toEqual([
+      {
+        bindings: { job: 'logs', operator: harness.operatorId, subtask: 2 },
+        args: [{ parallelism: 3 }, 'opened'],
+      },
+    ]);
+  });
+
+  it('without a logger writes nowhere, and a logger that is not one is refused', async () => {
+    const harness = await createOperatorHarness((input: DataStream<string>) =>
+      input.process<string>({
+        open(ctx) {
+          ctx.logger.warn('nobody hears this');
+        },
+        processElement(text, _ctx, out) {
+          out.collect(text);
+        },
+      }),
+    );
+    harness.processElement('a');
+    expect(harness.outputValues()).toEqual(['a']);
+    await expect(
+      createOperatorHarness((input: DataStream<string>) => input.map((s) => s), { logger: {} as Logger }),
+    ).rejects.toThrow(/option "logger" must be a pino-compatible logger/);
   });
 });

@@ -39,6 +39,7 @@ export class SinkOperator extends AbstractStreamOperator<unknown, never> {
       operatorId: runtime.operatorId,
       subtaskIndex: runtime.subtaskIndex,
       parallelism: runtime.parallelism,
+      logger: runtime.logger,
       sendToCoordinator: this.#setup.sendToCoordinator,
       sendOnSuccess: this.#setup.sendOnSuccess,
       commitAtEnd: (committables) =>
