@@ -1,4 +1,5 @@
 import { encodeRecords } from '../channels/record-codec.ts';
+import { silentLogger } from '../contracts/logger.ts';
 import { ConfigError, SluiceError } from '../errors.ts';
 import type { Attempt, DriverHooks } from '../execution/attempt.ts';
 import { type DriverBindings, type DriverInput, driverSinkChannel } from '../execution/driver-bindings.ts';
@@ -130,6 +131,8 @@ export class JobTestDriver {
       module,
       {
         ...runOptions,
+        // A failure rejects the test's next step with the error: by default, no log lines besides.
+        ...(runOptions.logger === undefined && runOptions.log === undefined ? { logger: silentLogger } : {}),
         bufferTimeoutMs: runOptions.bufferTimeoutMs ?? 0,
         restartStrategy: { kind: 'none' },
         onSinkData: (channel, payload) => {
