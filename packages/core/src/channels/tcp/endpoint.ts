@@ -147,6 +147,8 @@ export class AuthenticatedServer {
           requestCert: ca !== undefined,
           rejectUnauthorized: ca !== undefined,
           minVersion: 'TLSv1.2',
+          // The TLS handshake counts against the same deadline as ours.
+          handshakeTimeout: timeoutMs,
         },
         accept,
       );
