@@ -116,7 +116,8 @@ export class ControlConnection {
 
   readonly #socket: AuthenticatedSocket['socket'];
   readonly #reader: FrameReader;
-  readonly #packr = new Packr({ useRecords: false, moreTypes: false });
+  // copyBuffers: binary fields are copied out of the socket's chunk, so that a kept one does not pin it.
+  readonly #packr = new Packr({ useRecords: false, moreTypes: false, copyBuffers: true });
   readonly #maxMessageBytes: number;
   readonly #heartbeatTimeoutMs: number;
   readonly #clock: HeartbeatClock;
@@ -360,7 +361,7 @@ export interface ControlServerOptions extends ControlEndpointCommon {
 }
 
 /** Opens a control port (the job manager's); refuses to (a {@link ConfigError}) without a secret. */
-export function listenControl(options: ControlServerOptions): Promise<AuthenticatedServer> {
+export async function listenControl(options: ControlServerOptions): Promise<AuthenticatedServer> {
   checkControlConnectionOptions(options);
   return AuthenticatedServer.listen({
     secret: options.secret,
