@@ -123,16 +123,14 @@ describe('control connection', () => {
     const { jm, tm } = await controlPair({ ...heartbeats, clock: jmClock }, { ...heartbeats, clock: tmClock });
     const jmClosed = new Promise<TransportError | undefined>((resolve) => jm.onClose(resolve));
 
-    // Both beat: whatever the job manager's clock says, it has heard from the task manager within the timeout.
+    // Both beat: each side hears the other at every step of its clock, so neither ever times out.
+    // (Nothing else travels: a side's clock can only have moved on since it last heard the other.)
     for (let round = 0; round < 10; round++) {
-      const heard = jm.lastHeardMs;
       tmClock.advance(100);
-      // The task manager's heartbeat arrives: wait for it (over TCP), then move the job manager's time.
-      await expect.poll(() => jm.lastHeardMs !== heard || round === 0, { timeout: 60_000, interval: 1 }).toBe(true);
+      await expect.poll(() => jm.lastHeardMs === jmClock.now(), { timeout: 60_000, interval: 1 }).toBe(true);
       jmClock.advance(100);
-      expect(jm.failure).toBeUndefined();
-      // And the job manager's heartbeat reaches the task manager at its current time, so it never times out either.
       await expect.poll(() => tm.lastHeardMs === tmClock.now(), { timeout: 60_000, interval: 1 }).toBe(true);
+      expect(jm.failure).toBeUndefined();
       expect(tm.failure).toBeUndefined();
     }
 
@@ -141,9 +139,6 @@ describe('control connection', () => {
     while (jmClock.now() + 100 - lastHeard <= 350) {
       jmClock.advance(100);
       expect(jm.failure).toBeUndefined();
-      // And the job manager's heartbeat reaches the task manager at its current time, so it never times out either.
-      await expect.poll(() => tm.lastHeardMs === tmClock.now(), { timeout: 60_000, interval: 1 }).toBe(true);
-      expect(tm.failure).toBeUndefined();
     }
     jmClock.advance(100);
     const error = await jmClosed;
