@@ -62,9 +62,16 @@ export type ChannelTransport = 'local' | 'ring' | 'tcp';
  * How a channel travels: both ends in this slot hand over in the thread; ends in slots of
  * different processes go over TCP; otherwise a ring.
  */
-export function transportOf(channel: ChannelEnds, slotIndex: number, placement?: ChannelPlacement): ChannelTransport {
+export function transportOf(
+  channel: ChannelEnds,
+  slotIndex: number,
+  placement?: ChannelPlacement,
+): ChannelTransport {
   if (channel.sourceSubtask === slotIndex && channel.targetSubtask === slotIndex) return 'local';
-  if (placement !== undefined && processOf(placement, channel.sourceSubtask) !== processOf(placement, channel.targetSubtask)) {
+  if (
+    placement !== undefined &&
+    processOf(placement, channel.sourceSubtask) !== processOf(placement, channel.targetSubtask)
+  ) {
     return 'tcp';
   }
   return 'ring';

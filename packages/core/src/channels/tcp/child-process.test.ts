@@ -22,7 +22,9 @@ afterEach(async () => {
   for (const plane of planes.splice(0)) await plane.close();
 });
 
-async function startRelay(secret: Buffer): Promise<{ child: ChildProcess; port: number; exited: Promise<number | null> }> {
+async function startRelay(
+  secret: Buffer,
+): Promise<{ child: ChildProcess; port: number; exited: Promise<number | null> }> {
   const child = spawn(process.execPath, [relayEntry], {
     env: { ...process.env, SLUICE_CLUSTER_SECRET: secret.toString('utf8') },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -59,7 +61,11 @@ describe('a task manager in another process', () => {
       while (!sender.isBlocked && next <= batches) {
         if (next === batches) sender.sendEndOfInput();
         else {
-          sender.sendBatch(Array.from({ length: 25 }, (_, i) => next * 25 + i), null, false);
+          sender.sendBatch(
+            Array.from({ length: 25 }, (_, i) => next * 25 + i),
+            null,
+            false,
+          );
           if (next % 50 === 49) sender.sendBarrier(next);
           if (next % 20 === 19) sender.sendWatermark(next);
         }

@@ -30,7 +30,8 @@ class ManualHeartbeatClock implements HeartbeatClock {
     const end = this.#nowMs + ms;
     for (;;) {
       let due: { intervalMs: number; nextMs: number; tick: () => void } | undefined;
-      for (const timer of this.#timers) if (timer.nextMs <= end && (due === undefined || timer.nextMs < due.nextMs)) due = timer;
+      for (const timer of this.#timers)
+        if (timer.nextMs <= end && (due === undefined || timer.nextMs < due.nextMs)) due = timer;
       if (due === undefined) break;
       this.#nowMs = due.nextMs;
       due.nextMs += due.intervalMs;
@@ -57,9 +58,20 @@ async function controlPair(
   const jmSide = new Promise<ControlConnection>((resolve) => {
     accepted = resolve;
   });
-  const server = await listenControl({ ...serverOptions, id: 'jm', secret, onConnection: (c) => accepted(c) });
+  const server = await listenControl({
+    ...serverOptions,
+    id: 'jm',
+    secret,
+    onConnection: (c) => accepted(c),
+  });
   servers.push(server);
-  const tm = await connectControl({ ...clientOptions, id: 'tm-1', secret, host: '127.0.0.1', port: server.address.port });
+  const tm = await connectControl({
+    ...clientOptions,
+    id: 'tm-1',
+    secret,
+    host: '127.0.0.1',
+    port: server.address.port,
+  });
   const jm = await jmSide;
   connections.push(jm, tm);
   return { jm, tm, secret, port: server.address.port };
@@ -102,7 +114,10 @@ describe('control connection', () => {
     expect(await slow).toBe('slow done');
     const failed = tm.request('nonsense', [1, 2]);
     await expect(failed).rejects.toBeInstanceOf(RemoteRequestError);
-    await expect(failed).rejects.toMatchObject({ remoteCode: 'SLUICE_TEST_UNKNOWN', requestType: 'nonsense' });
+    await expect(failed).rejects.toMatchObject({
+      remoteCode: 'SLUICE_TEST_UNKNOWN',
+      requestType: 'nonsense',
+    });
     // The task manager side has no request handler: the job manager's request fails, it does not hang.
     await expect(jm.request('anything')).rejects.toThrow(/no handler for requests/);
     tm.send('checkpoint-ack', { checkpointId: 3, bytes: new Uint8Array([1, 2, 3]) });
@@ -120,7 +135,10 @@ describe('control connection', () => {
     const jmClock = new ManualHeartbeatClock();
     const tmClock = new ManualHeartbeatClock();
     const heartbeats = { heartbeatIntervalMs: 100, heartbeatTimeoutMs: 350 };
-    const { jm, tm } = await controlPair({ ...heartbeats, clock: jmClock }, { ...heartbeats, clock: tmClock });
+    const { jm, tm } = await controlPair(
+      { ...heartbeats, clock: jmClock },
+      { ...heartbeats, clock: tmClock },
+    );
     const jmClosed = new Promise<TransportError | undefined>((resolve) => jm.onClose(resolve));
 
     // Both beat: each side hears the other at every step of its clock, so neither ever times out.
@@ -173,10 +191,16 @@ describe('control connection', () => {
     const jmClosed = await new Promise<TransportError | undefined>((resolve) => jm.onClose(resolve));
     expect(jmClosed?.code).toBe('SLUICE_CONNECTION_LOST');
     await expect(
-      listenControl({ id: 'jm', secret: randomBytes(32), heartbeatIntervalMs: 500, heartbeatTimeoutMs: 400, onConnection: () => {} }),
+      listenControl({
+        id: 'jm',
+        secret: randomBytes(32),
+        heartbeatIntervalMs: 500,
+        heartbeatTimeoutMs: 400,
+        onConnection: () => {},
+      }),
     ).rejects.toThrow(ConfigError);
-    await expect(listenControl({ id: 'jm', secret: Buffer.alloc(3), onConnection: () => {} })).rejects.toThrow(
-      /at least 16/,
-    );
+    await expect(
+      listenControl({ id: 'jm', secret: Buffer.alloc(3), onConnection: () => {} }),
+    ).rejects.toThrow(/at least 16/);
   });
 });

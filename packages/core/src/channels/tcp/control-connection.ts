@@ -22,8 +22,8 @@
 import { Packr } from 'msgpackr';
 import { ConfigError } from '../../errors.ts';
 import {
-  type AuthenticatedSocket,
   AuthenticatedServer,
+  type AuthenticatedSocket,
   connectAuthenticated,
   type TlsClientFiles,
   type TlsServerFiles,
@@ -91,14 +91,26 @@ export function checkControlConnectionOptions(options: ControlConnectionOptions)
   heartbeatTimeoutMs: number;
   maxMessageBytes: number;
 } {
-  const heartbeatIntervalMs = positiveInteger(options.heartbeatIntervalMs, DEFAULT_HEARTBEAT_INTERVAL_MS, 'heartbeatIntervalMs');
-  const heartbeatTimeoutMs = positiveInteger(options.heartbeatTimeoutMs, DEFAULT_HEARTBEAT_TIMEOUT_MS, 'heartbeatTimeoutMs');
+  const heartbeatIntervalMs = positiveInteger(
+    options.heartbeatIntervalMs,
+    DEFAULT_HEARTBEAT_INTERVAL_MS,
+    'heartbeatIntervalMs',
+  );
+  const heartbeatTimeoutMs = positiveInteger(
+    options.heartbeatTimeoutMs,
+    DEFAULT_HEARTBEAT_TIMEOUT_MS,
+    'heartbeatTimeoutMs',
+  );
   if (heartbeatTimeoutMs <= heartbeatIntervalMs) {
     throw new ConfigError(
       `heartbeatTimeoutMs (${heartbeatTimeoutMs}) must be more than heartbeatIntervalMs (${heartbeatIntervalMs})`,
     );
   }
-  const maxMessageBytes = positiveInteger(options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES, 'maxMessageBytes');
+  const maxMessageBytes = positiveInteger(
+    options.maxMessageBytes,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    'maxMessageBytes',
+  );
   return { heartbeatIntervalMs, heartbeatTimeoutMs, maxMessageBytes };
 }
 
@@ -133,7 +145,8 @@ export class ControlConnection {
   #finished = false;
 
   constructor(authenticated: AuthenticatedSocket, options: ControlConnectionOptions = {}) {
-    const { heartbeatIntervalMs, heartbeatTimeoutMs, maxMessageBytes } = checkControlConnectionOptions(options);
+    const { heartbeatIntervalMs, heartbeatTimeoutMs, maxMessageBytes } =
+      checkControlConnectionOptions(options);
     this.peerId = authenticated.peerId;
     this.peer = authenticated.peer;
     this.#socket = authenticated.socket;
@@ -159,14 +172,26 @@ export class ControlConnection {
     socket.on('data', (chunk: Buffer) => this.#reader.push(chunk));
     socket.on('error', (error: Error) =>
       this.#fail(
-        new TransportError('SLUICE_CONNECTION_LOST', this.peer, `control connection failed: ${error.message}`, {
-          cause: error,
-        }),
+        new TransportError(
+          'SLUICE_CONNECTION_LOST',
+          this.peer,
+          `control connection failed: ${error.message}`,
+          {
+            cause: error,
+          },
+        ),
       ),
     );
     socket.on('close', () => {
       if (this.#closedLocally) this.#finish(undefined);
-      else this.#fail(new TransportError('SLUICE_CONNECTION_LOST', this.peer, 'the control connection was closed by the peer'));
+      else
+        this.#fail(
+          new TransportError(
+            'SLUICE_CONNECTION_LOST',
+            this.peer,
+            'the control connection was closed by the peer',
+          ),
+        );
     });
     this.#stopHeartbeats = this.#clock.every(heartbeatIntervalMs, () => this.#heartbeat());
     if (authenticated.leftover.byteLength > 0) this.#reader.push(authenticated.leftover);
@@ -265,7 +290,11 @@ export class ControlConnection {
     try {
       message = this.#packr.unpack(frame);
     } catch (error) {
-      this.#fail(new TransportError('SLUICE_PROTOCOL', this.peer, 'a control message is not valid msgpack', { cause: error }));
+      this.#fail(
+        new TransportError('SLUICE_PROTOCOL', this.peer, 'a control message is not valid msgpack', {
+          cause: error,
+        }),
+      );
       return;
     }
     if (!Array.isArray(message)) {
@@ -287,7 +316,12 @@ export class ControlConnection {
         else {
           const code = message[3];
           pending.reject(
-            new RemoteRequestError(this.peer, pending.type, String(message[2]), typeof code === 'string' ? code : undefined),
+            new RemoteRequestError(
+              this.peer,
+              pending.type,
+              String(message[2]),
+              typeof code === 'string' ? code : undefined,
+            ),
           );
         }
         return;
@@ -296,7 +330,13 @@ export class ControlConnection {
         if (this.#onMessage !== undefined) this.#onMessage(String(message[1]), message[2], this);
         return;
       default:
-        this.#fail(new TransportError('SLUICE_PROTOCOL', this.peer, `unknown control message kind ${String(message[0])}`));
+        this.#fail(
+          new TransportError(
+            'SLUICE_PROTOCOL',
+            this.peer,
+            `unknown control message kind ${String(message[0])}`,
+          ),
+        );
     }
   }
 

@@ -3,7 +3,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ChannelItem, type ChannelReceiver, type ChannelSender } from '../channel.ts';
 import type { DataConnection } from './data-connection.ts';
 import { TransportError } from './errors.ts';
-import { CuttingProxy, connectedPlanes, type PlanePair, pump, until, Wakeups } from './testing/tcp-test-helpers.ts';
+import {
+  CuttingProxy,
+  connectedPlanes,
+  type PlanePair,
+  pump,
+  until,
+  Wakeups,
+} from './testing/tcp-test-helpers.ts';
 
 type Item =
   | { kind: 'batch'; values: unknown[]; timestamps: number[] | null }
@@ -75,28 +82,39 @@ describe('TCP channels over one data connection', () => {
     let nextChannelId = 0;
     const item = (channel: number): fc.Arbitrary<Item> =>
       fc.oneof(
-        { weight: 4, arbitrary: fc.record({ first: fc.nat(1000), count: fc.integer({ min: 1, max: 120 }), text: fc.nat(60), stamped: fc.boolean() }).map(
-          ({ first, count, text, stamped }): Item => ({
-            kind: 'batch',
-            values: batchOf(channel, first, count, text),
-            timestamps: stamped ? Array.from({ length: count }, (_, i) => first + i) : null,
-          }),
-        ) },
+        {
+          weight: 4,
+          arbitrary: fc
+            .record({
+              first: fc.nat(1000),
+              count: fc.integer({ min: 1, max: 120 }),
+              text: fc.nat(60),
+              stamped: fc.boolean(),
+            })
+            .map(
+              ({ first, count, text, stamped }): Item => ({
+                kind: 'batch',
+                values: batchOf(channel, first, count, text),
+                timestamps: stamped ? Array.from({ length: count }, (_, i) => first + i) : null,
+              }),
+            ),
+        },
         fc.double({ noNaN: true }).map((watermark): Item => ({ kind: 'watermark', watermark })),
         fc.boolean().map((idle): Item => ({ kind: 'status', idle })),
         fc.nat(1_000_000).map((checkpointId): Item => ({ kind: 'barrier', checkpointId })),
       );
-    const scenario = fc
-      .integer({ min: 1, max: 6 })
-      .chain((channels) =>
-        fc.record({
-          channels: fc.constant(channels),
-          // Which channel each send goes to, in order: the interleaving.
-          sends: fc.array(fc.nat(channels - 1).chain((c) => item(c).map((it) => ({ channel: c, item: it }))), {
+    const scenario = fc.integer({ min: 1, max: 6 }).chain((channels) =>
+      fc.record({
+        channels: fc.constant(channels),
+        // Which channel each send goes to, in order: the interleaving.
+        sends: fc.array(
+          fc.nat(channels - 1).chain((c) => item(c).map((it) => ({ channel: c, item: it }))),
+          {
             maxLength: 40,
-          }),
-        }),
-      );
+          },
+        ),
+      }),
+    );
 
     await fc.assert(
       fc.asyncProperty(scenario, async ({ channels, sends }) => {
@@ -157,7 +175,14 @@ describe('TCP channels over one data connection', () => {
 
     // Each batch fits one buffer: three go at once, the fourth waits and the sender is blocked.
     const batches = Array.from({ length: 6 }, (_, i) => batchOf(7, i * 10, 10, 20));
-    expect(batches.map((b) => sender.sendBatch(b.slice(), null, false))).toEqual([true, true, true, false, false, false]);
+    expect(batches.map((b) => sender.sendBatch(b.slice(), null, false))).toEqual([
+      true,
+      true,
+      true,
+      false,
+      false,
+      false,
+    ]);
     expect(sender.isBlocked).toBe(true);
     expect(ab.outboundState(7)).toEqual({ credit: 0, bufferBytes: 1024, buffersSent: 3 });
     await until(wakeups, () => ba.inboundState(7)!.queuedBuffers === 3);
@@ -211,7 +236,8 @@ describe('TCP channels over one data connection', () => {
       () => {
         let progressed = sender.isBlocked && sender.flushPending();
         for (let item = take(receiver); item !== undefined; item = take(receiver)) {
-          if (item.kind === 'batch') gotKeys = { keys: receiver.keys!.keys, keyGroups: Array.from(receiver.keys!.keyGroups) };
+          if (item.kind === 'batch')
+            gotKeys = { keys: receiver.keys!.keys, keyGroups: Array.from(receiver.keys!.keyGroups) };
           got.push(item);
           progressed = true;
         }
@@ -219,7 +245,11 @@ describe('TCP channels over one data connection', () => {
       },
       () => got.length === 3,
     );
-    expect(got).toEqual([{ kind: 'batch', values: huge, timestamps: null }, { kind: 'barrier', checkpointId: 3 }, { kind: 'end' }]);
+    expect(got).toEqual([
+      { kind: 'batch', values: huge, timestamps: null },
+      { kind: 'barrier', checkpointId: 3 },
+      { kind: 'end' },
+    ]);
     expect(gotKeys).toEqual(keys);
     // Many buffers of at most 256 bytes each: far more than the credit, so the sender waited.
     expect(ab.outboundState(1)!.buffersSent).toBeGreaterThan(20);

@@ -70,7 +70,11 @@ export function checkDataConnectionOptions(options: DataConnectionOptions): {
     );
   }
   const buffersPerChannel = options.buffersPerChannel ?? DEFAULT_BUFFERS_PER_CHANNEL;
-  if (!Number.isInteger(buffersPerChannel) || buffersPerChannel < 1 || buffersPerChannel > MAX_BUFFERS_PER_CHANNEL) {
+  if (
+    !Number.isInteger(buffersPerChannel) ||
+    buffersPerChannel < 1 ||
+    buffersPerChannel > MAX_BUFFERS_PER_CHANNEL
+  ) {
     throw new ConfigError(
       `buffersPerChannel must be an integer from 1 to ${MAX_BUFFERS_PER_CHANNEL}, got ${String(options.buffersPerChannel)}`,
     );
@@ -179,7 +183,8 @@ export class DataConnection implements DataLink {
    * `wake` is called when data arrives or the connection fails: ring the consuming slot's doorbell.
    */
   receiver(channelId: number, wake: () => void): ChannelReceiver {
-    if (this.#inbound.has(channelId)) throw new Error(`bug: channel ${channelId} already has a receiver on ${this.peer}`);
+    if (this.#inbound.has(channelId))
+      throw new Error(`bug: channel ${channelId} already has a receiver on ${this.peer}`);
     const channel = new InboundChannel(channelId, this.buffersPerChannel);
     channel.wake = wake;
     channel.outstanding = this.buffersPerChannel;
@@ -231,9 +236,14 @@ export class DataConnection implements DataLink {
   /** Closes the connection at once, with `error` for its ends (a reset, for tests and teardown). */
   destroy(error?: Error): void {
     this.#fail(
-      new TransportError('SLUICE_CONNECTION_LOST', this.peer, `data connection destroyed${error ? `: ${error.message}` : ''}`, {
-        cause: error,
-      }),
+      new TransportError(
+        'SLUICE_CONNECTION_LOST',
+        this.peer,
+        `data connection destroyed${error ? `: ${error.message}` : ''}`,
+        {
+          cause: error,
+        },
+      ),
     );
   }
 
@@ -343,7 +353,10 @@ export class DataConnection implements DataLink {
       this.#toWake.add(channel.wake);
       return;
     }
-    if ((type === MessageType.Open && message.byteLength === OPEN_BYTES) || (type === MessageType.Credit && message.byteLength === CREDIT_BYTES)) {
+    if (
+      (type === MessageType.Open && message.byteLength === OPEN_BYTES) ||
+      (type === MessageType.Credit && message.byteLength === CREDIT_BYTES)
+    ) {
       const channelId = message.readUInt32BE(1);
       const channel = this.#outboundChannel(channelId);
       if (type === MessageType.Open) {
@@ -374,7 +387,8 @@ export class DataConnection implements DataLink {
   /** Whether any end still needs the connection: a receiver before its end of input, a sender before it sent its own. */
   #inUse(): boolean {
     for (const channel of this.#inbound.values()) if (!channel.closed && !channel.endArrived) return true;
-    for (const channel of this.#outbound.values()) if (channel.hasSender && !channel.closed && !channel.finished) return true;
+    for (const channel of this.#outbound.values())
+      if (channel.hasSender && !channel.closed && !channel.finished) return true;
     return false;
   }
 

@@ -5,15 +5,16 @@
  * managers always share one connection; to avoid both dialling at once, let the one whose id sorts
  * first dial (the deployment knows both ids).
  */
-import { TransportError } from './errors.ts';
+
+import { checkDataConnectionOptions, DataConnection, type DataConnectionOptions } from './data-connection.ts';
 import {
-  type AuthenticatedSocket,
   AuthenticatedServer,
+  type AuthenticatedSocket,
   connectAuthenticated,
   type TlsClientFiles,
   type TlsServerFiles,
 } from './endpoint.ts';
-import { checkDataConnectionOptions, DataConnection, type DataConnectionOptions } from './data-connection.ts';
+import { TransportError } from './errors.ts';
 
 /** The handshake label of data connections: a control port refuses them, and the reverse. */
 export const DATA_LABEL = 'data';
@@ -122,7 +123,11 @@ export class DataPlane {
     if (this.#connections.has(peerId) || peerId === this.#options.id) {
       authenticated.socket.destroy();
       this.#options.onRefused?.(
-        new TransportError('SLUICE_AUTH_FAILED', authenticated.peer, `refused: a data connection to '${peerId}' exists`),
+        new TransportError(
+          'SLUICE_AUTH_FAILED',
+          authenticated.peer,
+          `refused: a data connection to '${peerId}' exists`,
+        ),
       );
       return undefined;
     }

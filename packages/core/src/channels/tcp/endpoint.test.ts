@@ -55,7 +55,9 @@ async function stillWorks(planes: PlanePair, channelId: number): Promise<void> {
 
 describe('authentication of connections', () => {
   it('refuses to open a port without a secret, or with one too short', async () => {
-    await expect(DataPlane.start({ id: 'tm', secret: undefined as unknown as Buffer })).rejects.toThrow(ConfigError);
+    await expect(DataPlane.start({ id: 'tm', secret: undefined as unknown as Buffer })).rejects.toThrow(
+      ConfigError,
+    );
     await expect(DataPlane.start({ id: 'tm', secret: Buffer.from('short') })).rejects.toThrow(/at least 16/);
     await expect(
       AuthenticatedServer.listen({ id: 'x', label: 'data', secret: Buffer.alloc(0), onConnection: () => {} }),
@@ -82,10 +84,22 @@ describe('authentication of connections', () => {
     const port = server.address.port;
 
     // Wrong secret: refused by the server, and the client is told.
-    const wrong = connectAuthenticated({ id: 'evil', label: 'data', secret: randomBytes(32), host: '127.0.0.1', port });
+    const wrong = connectAuthenticated({
+      id: 'evil',
+      label: 'data',
+      secret: randomBytes(32),
+      host: '127.0.0.1',
+      port,
+    });
     await expect(wrong).rejects.toMatchObject({ code: 'SLUICE_AUTH_FAILED' });
     // The right secret on a port of another purpose (a control client on a data port).
-    const control = connectAuthenticated({ id: 'tm-x', label: 'control', secret: pair.secret, host: '127.0.0.1', port });
+    const control = connectAuthenticated({
+      id: 'tm-x',
+      label: 'control',
+      secret: pair.secret,
+      host: '127.0.0.1',
+      port,
+    });
     await expect(control).rejects.toBeInstanceOf(TransportError);
     // Garbage the size of a hello, more than a hello, and nothing at all.
     const garbage = await rawClient(port, Buffer.alloc(CLIENT_HELLO_MAX_BYTES - 100, 0x41));
@@ -100,7 +114,13 @@ describe('authentication of connections', () => {
     expect(refused.map((e) => e.message).join('\n')).toMatch(/did not complete within 200 ms/);
 
     // The same secret and purpose are accepted by that server.
-    const good = await connectAuthenticated({ id: 'tm-ok', label: 'data', secret: pair.secret, host: '127.0.0.1', port });
+    const good = await connectAuthenticated({
+      id: 'tm-ok',
+      label: 'data',
+      secret: pair.secret,
+      host: '127.0.0.1',
+      port,
+    });
     expect(good.peerId).toBe('jm');
     good.socket.destroy();
     expect(accepted).toEqual(['tm-ok']);
@@ -120,9 +140,11 @@ describe('authentication of connections', () => {
       // A data message for a channel that granted no credit.
       ['evil-2', Buffer.from([0, 0, 0, 7, 1, 0, 0, 0, 9, 0x91, 0x01])],
     ] as const) {
-      const closed = pair.a.connection(evilId).then(
-        (connection) => new Promise<TransportError | undefined>((resolve) => connection.onClose(resolve)),
-      );
+      const closed = pair.a
+        .connection(evilId)
+        .then(
+          (connection) => new Promise<TransportError | undefined>((resolve) => connection.onClose(resolve)),
+        );
       const evil = await connectAuthenticated({
         id: evilId,
         label: 'data',
@@ -153,7 +175,9 @@ describe('authentication of connections', () => {
 
   it('a DataConnection refuses bad flow-control options, naming them', () => {
     const fake = { socket: new net.Socket(), peerId: 'p', peer: 'p', leftover: Buffer.alloc(0) };
-    expect(() => new DataConnection(fake, { bufferBytes: 10 })).toThrow(/bufferBytes must be an integer from 256/);
+    expect(() => new DataConnection(fake, { bufferBytes: 10 })).toThrow(
+      /bufferBytes must be an integer from 256/,
+    );
     expect(() => new DataConnection(fake, { buffersPerChannel: 0 })).toThrow(/buffersPerChannel/);
     fake.socket.destroy();
   });

@@ -84,7 +84,9 @@ export interface ConnectOptions extends EndpointCommon {
 function checkTimeout(timeoutMs: number | undefined): number {
   const value = timeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
   if (!Number.isInteger(value) || value <= 0 || value > 2 ** 31 - 1) {
-    throw new ConfigError(`handshakeTimeoutMs must be a positive integer of milliseconds, got ${String(timeoutMs)}`);
+    throw new ConfigError(
+      `handshakeTimeoutMs must be a positive integer of milliseconds, got ${String(timeoutMs)}`,
+    );
   }
   return value;
 }
@@ -101,7 +103,9 @@ function readPem(file: string, what: string): Buffer {
   try {
     return readFileSync(file);
   } catch (error) {
-    throw new ConfigError(`cannot read the TLS ${what} file ${file}: ${(error as Error).message}`, { cause: error });
+    throw new ConfigError(`cannot read the TLS ${what} file ${file}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }
 
@@ -134,7 +138,8 @@ export class AuthenticatedServer {
     const tlsFiles = options.tls;
     let server: net.Server;
     let instance: AuthenticatedServer;
-    const accept = (socket: net.Socket): void => instance.#accept(socket, options, secret, timeoutMs, maxPending);
+    const accept = (socket: net.Socket): void =>
+      instance.#accept(socket, options, secret, timeoutMs, maxPending);
     if (tlsFiles === undefined) {
       server = net.createServer({ noDelay: true }, accept);
     } else {
@@ -154,9 +159,14 @@ export class AuthenticatedServer {
       );
       server.on('tlsClientError', (error: Error, socket: tls.TLSSocket) => {
         options.onRefused?.(
-          new TransportError('SLUICE_AUTH_FAILED', addressOf(socket), `TLS handshake failed: ${error.message}`, {
-            cause: error,
-          }),
+          new TransportError(
+            'SLUICE_AUTH_FAILED',
+            addressOf(socket),
+            `TLS handshake failed: ${error.message}`,
+            {
+              cause: error,
+            },
+          ),
         );
       });
     }
@@ -179,18 +189,34 @@ export class AuthenticatedServer {
     return { host: address.address, port: address.port };
   }
 
-  #accept(socket: net.Socket, options: ListenOptions, secret: Buffer, timeoutMs: number, maxPending: number): void {
+  #accept(
+    socket: net.Socket,
+    options: ListenOptions,
+    secret: Buffer,
+    timeoutMs: number,
+    maxPending: number,
+  ): void {
     const peerAddress = addressOf(socket);
     if (this.#pending.size >= maxPending) {
       socket.destroy();
       options.onRefused?.(
-        new TransportError('SLUICE_AUTH_FAILED', peerAddress, `refused: ${maxPending} handshakes already in progress`),
+        new TransportError(
+          'SLUICE_AUTH_FAILED',
+          peerAddress,
+          `refused: ${maxPending} handshakes already in progress`,
+        ),
       );
       return;
     }
     socket.setNoDelay(true);
     this.#pending.add(socket);
-    acceptHandshake(socket, { secret, label: options.label, localId: options.id, timeoutMs, peerAddress }).then(
+    acceptHandshake(socket, {
+      secret,
+      label: options.label,
+      localId: options.id,
+      timeoutMs,
+      peerAddress,
+    }).then(
       ({ peerId, leftover }) => {
         this.#pending.delete(socket);
         options.onConnection({ socket, peerId, peer: `${peerId} at ${peerAddress}`, leftover });
@@ -240,7 +266,9 @@ export async function connectAuthenticated(options: ConnectOptions): Promise<Aut
       clearTimeout(timer);
       socket.destroy();
       reject(
-        new TransportError('SLUICE_AUTH_FAILED', peerAddress, `cannot connect: ${error.message}`, { cause: error }),
+        new TransportError('SLUICE_AUTH_FAILED', peerAddress, `cannot connect: ${error.message}`, {
+          cause: error,
+        }),
       );
     };
     const timer = setTimeout(() => fail(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);

@@ -19,7 +19,11 @@ export class FrameReader {
   #headerFilled = 0;
   #stopped = false;
 
-  constructor(maxFrameBytes: number, onFrame: (frame: Buffer) => void, onOversized: (frameBytes: number) => void) {
+  constructor(
+    maxFrameBytes: number,
+    onFrame: (frame: Buffer) => void,
+    onOversized: (frameBytes: number) => void,
+  ) {
     this.#maxFrameBytes = maxFrameBytes;
     this.#onFrame = onFrame;
     this.#onOversized = onOversized;

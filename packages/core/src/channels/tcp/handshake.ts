@@ -61,7 +61,9 @@ export interface HandshakeResult {
 export function encodePeerId(id: string): Buffer {
   const bytes = Buffer.from(id, 'utf8');
   if (bytes.byteLength > PEER_ID_MAX_BYTES) {
-    throw new RangeError(`a process id is at most ${PEER_ID_MAX_BYTES} UTF-8 bytes, got ${bytes.byteLength}: '${id}'`);
+    throw new RangeError(
+      `a process id is at most ${PEER_ID_MAX_BYTES} UTF-8 bytes, got ${bytes.byteLength}: '${id}'`,
+    );
   }
   return bytes;
 }
@@ -133,7 +135,8 @@ function runHandshake(
     };
     const onClose = (): void =>
       fail('the peer closed the connection during the handshake: wrong secret, or not a Sluice endpoint');
-    const onError = (error: Error): void => fail(`connection failed during the handshake: ${error.message}`, error);
+    const onError = (error: Error): void =>
+      fail(`connection failed during the handshake: ${error.message}`, error);
     const timer = setTimeout(
       () => fail(`handshake did not complete within ${options.timeoutMs} ms`),
       options.timeoutMs,
@@ -183,7 +186,15 @@ export function acceptHandshake(socket: Socket, options: HandshakeOptions): Prom
       if (!timingSafeEqual(expected, clientProof)) {
         throw new Error('handshake refused: the peer does not hold the cluster secret');
       }
-      const serverProof = proof(options.secret, options.label, 'server', serverNonce, clientNonce, clientId, localId);
+      const serverProof = proof(
+        options.secret,
+        options.label,
+        'server',
+        serverNonce,
+        clientNonce,
+        clientId,
+        localId,
+      );
       socket.write(Buffer.concat([serverProof, Uint8Array.of(localId.byteLength), localId]));
       return { consumed: helloBytes, peerId: clientId.toString('utf8') };
     },
@@ -203,7 +214,8 @@ export function initiateHandshake(socket: Socket, options: HandshakeOptions): Pr
       if (serverNonce === undefined) {
         if (input.byteLength < CHALLENGE_BYTES) return WAIT;
         // The server says nothing more until it has our answer.
-        if (input.byteLength > CHALLENGE_BYTES) throw new Error('handshake failed: the server sent more than a challenge');
+        if (input.byteLength > CHALLENGE_BYTES)
+          throw new Error('handshake failed: the server sent more than a challenge');
         if (!input.subarray(0, MAGIC.byteLength).equals(MAGIC)) {
           throw new Error('handshake failed: the server is not a Sluice endpoint');
         }
@@ -214,14 +226,24 @@ export function initiateHandshake(socket: Socket, options: HandshakeOptions): Pr
         }
         serverNonce = Buffer.from(input.subarray(MAGIC.byteLength + 1, CHALLENGE_BYTES));
         const clientProof = proof(options.secret, options.label, 'client', serverNonce, clientNonce, localId);
-        socket.write(Buffer.concat([MAGIC, clientNonce, clientProof, Uint8Array.of(localId.byteLength), localId]));
+        socket.write(
+          Buffer.concat([MAGIC, clientNonce, clientProof, Uint8Array.of(localId.byteLength), localId]),
+        );
         return { consumed: CHALLENGE_BYTES };
       }
       if (input.byteLength < SERVER_PROOF_FIXED_BYTES) return WAIT;
       const proofBytes = SERVER_PROOF_FIXED_BYTES + input[PROOF_BYTES]!;
       if (input.byteLength < proofBytes) return WAIT;
       const serverId = input.subarray(SERVER_PROOF_FIXED_BYTES, proofBytes);
-      const expected = proof(options.secret, options.label, 'server', serverNonce, clientNonce, localId, serverId);
+      const expected = proof(
+        options.secret,
+        options.label,
+        'server',
+        serverNonce,
+        clientNonce,
+        localId,
+        serverId,
+      );
       if (!timingSafeEqual(expected, input.subarray(0, PROOF_BYTES))) {
         throw new Error('handshake failed: the server does not hold the cluster secret');
       }

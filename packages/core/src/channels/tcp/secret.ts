@@ -43,9 +43,12 @@ export function loadClusterSecret(source: SecretSource = {}): Buffer {
       text = bytes.toString('utf8');
     } catch (error) {
       if (error instanceof ConfigError) throw error;
-      throw new ConfigError(`cannot read the cluster secret file ${source.secretFile}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw new ConfigError(
+        `cannot read the cluster secret file ${source.secretFile}: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
     }
     return checked(text.trim(), `secret file ${source.secretFile}`);
   }

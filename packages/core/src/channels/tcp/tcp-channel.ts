@@ -108,7 +108,12 @@ export class TcpSender implements ChannelSender {
     return this.#pending.length > 0;
   }
 
-  sendBatch(values: unknown[], timestamps: number[] | null, exact: boolean, keys?: BatchKeys | null): boolean {
+  sendBatch(
+    values: unknown[],
+    timestamps: number[] | null,
+    exact: boolean,
+    keys?: BatchKeys | null,
+  ): boolean {
     const batch = this.#encoder.encodeBatch(values, timestamps, exact);
     return this.#send(keys == null ? batch : this.#keysWriter.frame(keys, batch), true);
   }

@@ -86,17 +86,30 @@ describe('ChannelFactory with a placement', () => {
     const common = { resources, channelCapacityBytes: 4096, batchSize: 16 };
     const factories = [0, 1, 2].map(
       (slotIndex) =>
-        new ChannelFactory({ ...common, slotIndex, placement: placementFor(pair!, processOfSlot[slotIndex] as 'tm-a') }),
+        new ChannelFactory({
+          ...common,
+          slotIndex,
+          placement: placementFor(pair!, processOfSlot[slotIndex] as 'tm-a'),
+        }),
     );
     // The gate in slot 2 reads channels 0 and 1; the writers in slots 0 and 1 write one each.
-    const gate = new InputGate([factories[2]!.receiverOf(channels[0]!), factories[2]!.receiverOf(channels[1]!)]);
+    const gate = new InputGate([
+      factories[2]!.receiverOf(channels[0]!),
+      factories[2]!.receiverOf(channels[1]!),
+    ]);
     const senders = [factories[0]!.senderOf(channels[0]!), factories[1]!.senderOf(channels[1]!)];
     expect(senders.every((s) => s instanceof TcpSender)).toBe(true);
     const writers = senders.map(
       (sender, subtaskIndex) =>
         new RecordWriter(
           [sender],
-          { partitioner: 'forward', keySelector: undefined, maxParallelism: 128, batchSize: 16, subtaskIndex },
+          {
+            partitioner: 'forward',
+            keySelector: undefined,
+            maxParallelism: 128,
+            batchSize: 16,
+            subtaskIndex,
+          },
           () => 0,
         ),
     );
@@ -166,7 +179,8 @@ describe('ChannelFactory with a placement', () => {
     expect(watermarks.slice(-2)).toEqual(['watermark 999', 'watermark Infinity']);
     for (const [i, wm] of watermarks.entries()) {
       const value = Number((wm as string).slice('watermark '.length));
-      if (i > 0) expect(value).toBeGreaterThan(Number((watermarks[i - 1] as string).slice('watermark '.length)));
+      if (i > 0)
+        expect(value).toBeGreaterThan(Number((watermarks[i - 1] as string).slice('watermark '.length)));
       // A watermark is never ahead of a record still to come from either writer.
       const at = handler.events.indexOf(wm);
       const later = handler.events.slice(at + 1).filter((e) => typeof e === 'number') as number[];

@@ -29,7 +29,19 @@ function makeCertificates(): void {
     execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
   };
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=sluice-test-ca');
+  openssl(
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=sluice-test-ca',
+  );
   writeFileSync(file('server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
   writeFileSync(file('client.ext'), 'extendedKeyUsage=clientAuth\n');
   for (const [name, cn] of [
@@ -38,12 +50,37 @@ function makeCertificates(): void {
   ] as const) {
     openssl('req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
     openssl(
-      'x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial',
-      '-out', `${name}.crt`, '-days', '1', '-extfile', `${name}.ext`,
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      `${name}.crt`,
+      '-days',
+      '1',
+      '-extfile',
+      `${name}.ext`,
     );
   }
   // A second CA, which signed nothing the servers use.
-  openssl('req', '-x509', ...ec, '-keyout', 'other.key', '-out', 'other.crt', '-days', '1', '-subj', '/CN=other-ca');
+  openssl(
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    'other.key',
+    '-out',
+    'other.crt',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=other-ca',
+  );
 }
 
 describe.skipIf(!hasOpenssl())('TLS under the secret handshake', () => {
@@ -67,7 +104,8 @@ describe.skipIf(!hasOpenssl())('TLS under the secret handshake', () => {
       const kinds: number[] = [];
       await until(wakeups, () => {
         sender.flushPending();
-        for (let kind = receiver.receive(); kind !== ChannelItem.None; kind = receiver.receive()) kinds.push(kind);
+        for (let kind = receiver.receive(); kind !== ChannelItem.None; kind = receiver.receive())
+          kinds.push(kind);
         return kinds.length === 2;
       });
       expect(kinds).toEqual([ChannelItem.Batch, ChannelItem.Watermark]);
@@ -105,7 +143,9 @@ describe.skipIf(!hasOpenssl())('TLS under the secret handshake', () => {
 
   it('refuses to start with a TLS file that cannot be read, naming it', async () => {
     await expect(
-      connectedPlanes({ tls: { server: { certFile: file('missing.crt'), keyFile: file('server.key') }, client: {} } }),
+      connectedPlanes({
+        tls: { server: { certFile: file('missing.crt'), keyFile: file('server.key') }, client: {} },
+      }),
     ).rejects.toThrow(/cannot read the TLS certificate file .*missing\.crt/);
   });
 });
