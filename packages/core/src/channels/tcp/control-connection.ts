@@ -327,7 +327,20 @@ export class ControlConnection {
         return;
       }
       case Kind.Message:
-        if (this.#onMessage !== undefined) this.#onMessage(String(message[1]), message[2], this);
+        if (this.#onMessage === undefined) return;
+        try {
+          this.#onMessage(String(message[1]), message[2], this);
+        } catch (error) {
+          // Thrown from a socket's data event it would be uncaught: the connection fails instead, with it as the cause.
+          this.#fail(
+            new TransportError(
+              'SLUICE_CONNECTION_LOST',
+              this.peer,
+              `closed: the handler of message '${String(message[1])}' threw: ${(error as Error).message}`,
+              { cause: error },
+            ),
+          );
+        }
         return;
       default:
         this.#fail(

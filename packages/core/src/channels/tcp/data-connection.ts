@@ -20,7 +20,8 @@
  *
  * Writes are coalesced: the socket is corked at the first write of a turn of the event loop and
  * uncorked (one `writev`) when the slot loop next gives the event loop a turn, after the credit
- * consumed in the meantime has been announced, one message per channel.
+ * consumed in the meantime has been announced, one message per channel; or earlier, as soon as a
+ * buffer's worth (`bufferBytes`) waits, so that a busy slot loop does not hold full batches back.
  *
  * Failure: a socket error, a reset, the peer closing while a channel still needs the connection,
  * or a protocol violation fails the connection once; every end then throws the
@@ -283,7 +284,14 @@ export class DataConnection implements DataLink {
   #write(message: Buffer): void {
     if (this.#failure !== undefined) return;
     this.#cork();
-    this.#socket.write(message);
+    const socket = this.#socket;
+    socket.write(message);
+    // A buffer's worth waiting goes now, not when the slot loop next yields (up to its yield
+    // interval later): large batches leave at once, small frames and credits still coalesce.
+    if (socket.writableLength >= this.bufferBytes) {
+      socket.uncork();
+      socket.cork();
+    }
   }
 
   /** Corks the socket until the event loop's next turn: what is written meanwhile goes in one writev. */

@@ -178,7 +178,8 @@ export class AuthenticatedServer {
         resolve();
       });
     });
-    // A failing accept (too many open files) must not take the process down: it is logged by the caller's onRefused.
+    // After listening, an error on the server (a failed accept: too many open files) must not take
+    // the process down; the peer whose connection failed sees it fail.
     server.on('error', () => {});
     return instance;
   }

@@ -25,6 +25,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
+import { ConfigError } from '../../errors.ts';
 import { TransportError } from './errors.ts';
 
 const MAGIC = Buffer.from('SLK1', 'latin1');
@@ -61,7 +62,7 @@ export interface HandshakeResult {
 export function encodePeerId(id: string): Buffer {
   const bytes = Buffer.from(id, 'utf8');
   if (bytes.byteLength > PEER_ID_MAX_BYTES) {
-    throw new RangeError(
+    throw new ConfigError(
       `a process id is at most ${PEER_ID_MAX_BYTES} UTF-8 bytes, got ${bytes.byteLength}: '${id}'`,
     );
   }
