@@ -183,6 +183,20 @@ describe('control connection', () => {
     expect((await closed)?.code).toBe('SLUICE_PROTOCOL');
   });
 
+  it('a message handler that throws fails its connection with the error as cause, not the process', async () => {
+    const { jm, tm } = await controlPair({
+      onMessage: () => {
+        throw new Error('handler bug');
+      },
+    });
+    const closed = new Promise<TransportError | undefined>((resolve) => jm.onClose(resolve));
+    tm.send('boom');
+    const error = await closed;
+    expect(error?.code).toBe('SLUICE_CONNECTION_LOST');
+    expect(error?.message).toMatch(/the handler of message 'boom' threw: handler bug/);
+    expect((error?.cause as Error).message).toBe('handler bug');
+  });
+
   it('an orderly close is reported without an error; bad options are refused, naming them', async () => {
     const { jm, tm } = await controlPair();
     const tmClosed = new Promise<TransportError | undefined>((resolve) => tm.onClose(resolve));

@@ -23,6 +23,11 @@
  * consumed in the meantime has been announced, one message per channel; or earlier, as soon as a
  * buffer's worth (`bufferBytes`) waits, so that a busy slot loop does not hold full batches back.
  *
+ * Channel ids are the caller's (the plan's channel index) and must be unique for the life of the
+ * connection: data still in flight for an id belongs to whoever used it first. A new attempt of a
+ * job therefore uses new connections (or ids that carry the attempt), as Flink gives every input
+ * channel of every attempt its own id.
+ *
  * Failure: a socket error, a reset, the peer closing while a channel still needs the connection,
  * or a protocol violation fails the connection once; every end then throws the
  * {@link TransportError} at its next use (a receiver after handing on what had arrived), every

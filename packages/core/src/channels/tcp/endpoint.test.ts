@@ -8,7 +8,7 @@ import { DataPlane } from './data-plane.ts';
 import { AuthenticatedServer, connectAuthenticated } from './endpoint.ts';
 import { TransportError } from './errors.ts';
 import { CLIENT_HELLO_MAX_BYTES } from './handshake.ts';
-import { connectedPlanes, type PlanePair, until, Wakeups } from './testing/tcp-test-helpers.ts';
+import { CuttingProxy, connectedPlanes, type PlanePair, until, Wakeups } from './testing/tcp-test-helpers.ts';
 
 let pair: PlanePair | undefined;
 const servers: AuthenticatedServer[] = [];
@@ -171,6 +171,26 @@ describe('authentication of connections', () => {
     await new Promise<void>((resolve) => duplicate.socket.on('close', () => resolve()).resume());
     expect(planeRefused.map((e) => e.message).join('\n')).toMatch(/a data connection to 'tm-b' exists/);
     await stillWorks(pair, 200);
+  });
+
+  it('the secret never travels: what crosses the wire in a handshake holds neither it nor its hex', async () => {
+    let proxy: CuttingProxy | undefined;
+    pair = await connectedPlanes({}, async (port) => {
+      proxy = await CuttingProxy.start(port);
+      proxy.recording = true;
+      return proxy.port;
+    });
+    try {
+      await stillWorks(pair, 300);
+      const wire = Buffer.concat(proxy!.recorded);
+      // The handshakes, then the data: all of it passed through the proxy.
+      expect(wire.byteLength).toBeGreaterThan(37 + 69 + 33);
+      expect(wire.indexOf(pair.secret)).toBe(-1);
+      expect(wire.indexOf(Buffer.from(pair.secret.toString('hex')))).toBe(-1);
+      expect(wire.indexOf(pair.secret.subarray(0, 8))).toBe(-1);
+    } finally {
+      await proxy?.close();
+    }
   });
 
   it('a DataConnection refuses bad flow-control options, naming them', () => {

@@ -277,6 +277,11 @@ export class TcpReceiver implements ChannelReceiver {
   }
 
   close(): void {
-    this.#channel.closed = true;
+    const channel = this.#channel;
+    channel.closed = true;
+    // Let what arrived go: nothing reads it any more (later data for the channel is dropped on arrival).
+    channel.queue.fill(undefined);
+    channel.size = 0;
+    this.#pieces = undefined;
   }
 }

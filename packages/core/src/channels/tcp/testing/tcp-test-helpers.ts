@@ -79,6 +79,9 @@ export class CuttingProxy {
   readonly #sockets = new Set<net.Socket>();
   /** Bytes carried from clients to the target. */
   bytesForwarded = 0;
+  /** Everything carried, both ways, when recording (for tests of what travels). */
+  readonly recorded: Buffer[] = [];
+  recording = false;
   #cutAfterBytes = Number.POSITIVE_INFINITY;
   readonly #onCut: Array<() => void> = [];
 
@@ -111,11 +114,15 @@ export class CuttingProxy {
     client.on('error', () => {});
     target.on('error', () => {});
     client.on('data', (chunk: Buffer) => {
+      if (this.recording) this.recorded.push(chunk);
       this.bytesForwarded += chunk.byteLength;
       target.write(chunk);
       if (this.bytesForwarded > this.#cutAfterBytes) this.cut();
     });
-    target.on('data', (chunk: Buffer) => client.write(chunk));
+    target.on('data', (chunk: Buffer) => {
+      if (this.recording) this.recorded.push(chunk);
+      client.write(chunk);
+    });
     client.on('close', () => target.destroy());
     target.on('close', () => client.destroy());
   }
