@@ -194,7 +194,7 @@ describe('control connection', () => {
     const error = await closed;
     expect(error?.code).toBe('SLUICE_CONNECTION_LOST');
     expect(error?.message).toMatch(/the handler of message 'boom' threw: handler bug/);
-    expect((error?.cause as Error).message).toBe('handler bug');
+    expect((error!.cause as Error).message).toBe('handler bug');
   });
 
   it('an orderly close is reported without an error; bad options are refused, naming them', async () => {
