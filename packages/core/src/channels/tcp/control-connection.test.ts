@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../errors.ts';
 import {
@@ -8,7 +9,7 @@ import {
   type HeartbeatClock,
   listenControl,
 } from './control-connection.ts';
-import type { AuthenticatedServer } from './endpoint.ts';
+import { type AuthenticatedServer, connectAuthenticated } from './endpoint.ts';
 import { RemoteRequestError, TransportError } from './errors.ts';
 
 /** A heartbeat clock that moves only when the test says: `advance` runs the ticks that come due. */
@@ -181,6 +182,41 @@ describe('control connection', () => {
     // The sender's own limit is larger: the receiver's limit refuses it from the length prefix.
     second.tm.send('huge', 'x'.repeat(10_000));
     expect((await closed)?.code).toBe('SLUICE_PROTOCOL');
+  });
+
+  it('the control port refuses an unauthenticated client, a data client and a wrong secret; the connected pair works on', async () => {
+    const refused: TransportError[] = [];
+    const secret = randomBytes(32);
+    const server = await listenControl({
+      id: 'jm',
+      secret,
+      onConnection: (c) => connections.push(c),
+      onRequest: () => 'pong',
+      onRefused: (e) => refused.push(e),
+    });
+    servers.push(server);
+    expect(server.address.host).toBe('127.0.0.1');
+    const port = server.address.port;
+    const tm = await connectControl({ id: 'tm-1', secret, host: '127.0.0.1', port });
+    connections.push(tm);
+    const raw = await new Promise<number>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => socket.write(Buffer.alloc(500, 1)));
+      let read = 0;
+      socket.on('data', (chunk: Buffer) => {
+        read += chunk.byteLength;
+      });
+      socket.on('error', () => {});
+      socket.on('close', () => resolve(read));
+    });
+    expect(raw).toBe(37);
+    await expect(
+      connectAuthenticated({ id: 'tm-2', label: 'data', secret, host: '127.0.0.1', port }),
+    ).rejects.toMatchObject({ code: 'SLUICE_AUTH_FAILED' });
+    await expect(
+      connectControl({ id: 'tm-3', secret: randomBytes(32), host: '127.0.0.1', port }),
+    ).rejects.toMatchObject({ code: 'SLUICE_AUTH_FAILED' });
+    expect(refused).toHaveLength(3);
+    expect(await tm.request('ping')).toBe('pong');
   });
 
   it('a message handler that throws fails its connection with the error as cause, not the process', async () => {
