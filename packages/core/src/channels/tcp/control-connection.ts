@@ -195,7 +195,10 @@ export class ControlConnection {
     });
     this.#stopHeartbeats = this.#clock.every(heartbeatIntervalMs, () => this.#heartbeat());
     if (authenticated.leftover.byteLength > 0) this.#reader.push(authenticated.leftover);
-    socket.resume();
+    // Reset between the handshake and now: 'close' has been emitted already.
+    if (socket.destroyed) {
+      this.#fail(new TransportError('SLUICE_CONNECTION_LOST', this.peer, 'the control connection was reset'));
+    } else socket.resume();
   }
 
   /** Why the connection is unusable, once it is. */

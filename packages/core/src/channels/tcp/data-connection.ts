@@ -164,7 +164,9 @@ export class DataConnection implements DataLink {
     );
     socket.on('close', () => this.#onSocketClosed());
     if (authenticated.leftover.byteLength > 0) this.#onData(authenticated.leftover);
-    socket.resume();
+    // Reset between the handshake and now: 'close' has been emitted already.
+    if (socket.destroyed) this.#onSocketClosed();
+    else socket.resume();
   }
 
   /** Why the connection is unusable, once it is. */

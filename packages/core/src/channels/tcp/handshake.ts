@@ -120,6 +120,9 @@ function runHandshake(
             cleanup();
             // Paused: the framed protocol above takes over the socket and resumes it.
             socket.pause();
+            // Until the protocol above listens (a promise turn away), an error (a reset) must not be
+            // an unhandled 'error' event; the protocol sees the socket destroyed and fails.
+            socket.on('error', ignoreError);
             resolve({ peerId, leftover: Buffer.from(input) });
             return;
           }
@@ -158,6 +161,8 @@ function runHandshake(
     }
   });
 }
+
+function ignoreError(): void {}
 
 /** The listening side: challenges, verifies the client's proof, proves itself. */
 export function acceptHandshake(socket: Socket, options: HandshakeOptions): Promise<HandshakeResult> {
