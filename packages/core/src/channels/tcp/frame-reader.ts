@@ -79,8 +79,3 @@ export class FrameReader {
     }
   }
 }
-
-/** A frame's length prefix, written in front of `payloadBytes` at `offset` of `target`. */
-export function writeFrameLength(target: Buffer, payloadBytes: number, offset = 0): void {
-  target.writeUInt32BE(payloadBytes, offset);
-}
