@@ -106,6 +106,7 @@ function runHandshake(
       if (settled) return;
       settled = true;
       cleanup();
+      socket.on('error', ignoreError);
       socket.destroy();
       reject(new TransportError('SLUICE_AUTH_FAILED', options.peerAddress, message, { cause }));
     };
