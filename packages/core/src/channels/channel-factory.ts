@@ -35,13 +35,52 @@ export interface ChannelFactoryOptions {
   readonly channelCapacityBytes: number;
   /** Records per batch (`batchSize`), to size the channels within a slot like the rings. */
   readonly batchSize: number;
+  /**
+   * Where the slots run when the job spans processes. Absent (the default), every slot is in this
+   * process and no channel goes over TCP.
+   */
+  readonly placement?: ChannelPlacement | undefined;
 }
 
-export type ChannelTransport = 'local' | 'ring';
+/** The data connection to another process, as the factory uses it (`tcp/data-connection.ts`). */
+export interface TcpChannelEndpoints {
+  sender(channelId: number, wake: () => void): ChannelSender;
+  receiver(channelId: number, wake: () => void): ChannelReceiver;
+}
 
-/** How a channel travels: both ends in this slot hand over in the thread; otherwise a ring. */
-export function transportOf(channel: ChannelEnds, slotIndex: number): ChannelTransport {
-  return channel.sourceSubtask === slotIndex && channel.targetSubtask === slotIndex ? 'local' : 'ring';
+/** Which process runs each slot, and the connections to the other processes. */
+export interface ChannelPlacement {
+  /** The process (task manager id) of each slot, by slot index. */
+  readonly processOfSlot: readonly string[];
+  /** The data connection to process `processId` (one per pair of processes, carrying all their channels). */
+  connectionTo(processId: string): TcpChannelEndpoints;
+}
+
+export type ChannelTransport = 'local' | 'ring' | 'tcp';
+
+/**
+ * How a channel travels: both ends in this slot hand over in the thread; ends in slots of
+ * different processes go over TCP; otherwise a ring.
+ */
+export function transportOf(
+  channel: ChannelEnds,
+  slotIndex: number,
+  placement?: ChannelPlacement,
+): ChannelTransport {
+  if (channel.sourceSubtask === slotIndex && channel.targetSubtask === slotIndex) return 'local';
+  if (
+    placement !== undefined &&
+    processOf(placement, channel.sourceSubtask) !== processOf(placement, channel.targetSubtask)
+  ) {
+    return 'tcp';
+  }
+  return 'ring';
+}
+
+function processOf(placement: ChannelPlacement, slotIndex: number): string {
+  const process = placement.processOfSlot[slotIndex];
+  if (process === undefined) throw new Error(`bug: the placement names no process for slot ${slotIndex}`);
+  return process;
 }
 
 /** Builds the ends of a slot's channels; both ends of a channel within the slot share one hand-over. */
@@ -55,16 +94,32 @@ export class ChannelFactory {
 
   /** The producing end of `channel`, for a task of this slot that writes it. */
   senderOf(channel: ChannelEnds): ChannelSender {
-    const { slotIndex, resources } = this.#options;
-    if (transportOf(channel, slotIndex) === 'local') return this.#local(channel).sender;
+    const { slotIndex, resources, placement } = this.#options;
+    const transport = transportOf(channel, slotIndex, placement);
+    if (transport === 'local') return this.#local(channel).sender;
+    if (transport === 'tcp') return this.#tcp(channel.targetSubtask).sender(channel.index, this.#wake());
     return new RingSender(this.#ring(channel), resources.doorbells[channel.targetSubtask]!);
   }
 
   /** The consuming end of `channel`, for a task of this slot that reads it. */
   receiverOf(channel: ChannelEnds): ChannelReceiver {
-    const { slotIndex, resources } = this.#options;
-    if (transportOf(channel, slotIndex) === 'local') return this.#local(channel).receiver;
+    const { slotIndex, resources, placement } = this.#options;
+    const transport = transportOf(channel, slotIndex, placement);
+    if (transport === 'local') return this.#local(channel).receiver;
+    if (transport === 'tcp') return this.#tcp(channel.sourceSubtask).receiver(channel.index, this.#wake());
     return new RingReceiver(this.#ring(channel), resources.doorbells[channel.sourceSubtask]!);
+  }
+
+  /** The connection to the process of the slot at the channel's other end. */
+  #tcp(otherSlot: number): TcpChannelEndpoints {
+    const placement = this.#options.placement!;
+    return placement.connectionTo(processOf(placement, otherSlot));
+  }
+
+  /** A TCP end wakes this slot (credit or data arrived, the connection failed): its own doorbell. */
+  #wake(): () => void {
+    const doorbell = this.#options.resources.doorbells[this.#options.slotIndex]!;
+    return () => doorbell.ring();
   }
 
   #ring(channel: ChannelEnds): SharedArrayBuffer {

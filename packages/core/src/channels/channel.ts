@@ -6,11 +6,12 @@
  * watermark valve, barrier alignment); an implementation owns how the items travel: framing,
  * encoding, splitting what is too large, waiting for room, and waking the other end.
  *
- * Two implementations exist, chosen per channel by `ChannelFactory` (`channel-factory.ts`):
+ * Three implementations exist, chosen per channel by `ChannelFactory` (`channel-factory.ts`):
  * - `ring-channel.ts`: to another thread, over a shared-memory ring with doorbells, records
  *   encoded by the record codec;
- * - `local-channel.ts`: to a subtask in the same thread, a hand-over of the arrays as they are.
- * A channel to another process would be a third, without a change to the writer or the gate.
+ * - `local-channel.ts`: to a subtask in the same thread, a hand-over of the arrays as they are;
+ * - `tcp/tcp-channel.ts`: to another process, the ring's frames over a TCP connection shared by
+ *   all channels between two task managers, with credit-based flow control.
  *
  * Both interfaces are called per batch, never per record, so that a call through them costs no
  * more than the branch on the transport it replaces.

@@ -1,0 +1,445 @@
+/**
+ * One authenticated TCP connection between two task managers, carrying every channel between
+ * them in both directions (Flink: one `PartitionRequestClient` per pair of task managers). Each
+ * message is length-prefixed (`frame-reader.ts`) and names its channel:
+ *
+ * | message | bytes after the length                                    | direction         |
+ * |---------|-----------------------------------------------------------|-------------------|
+ * | data    | `01` u32 channel, one channel frame (`frames.ts`)         | sender → receiver |
+ * | open    | `02` u32 channel, u32 buffer bytes, u32 initial credit    | receiver → sender |
+ * | credit  | `03` u32 channel, u32 credit added                        | receiver → sender |
+ *
+ * (All integers big endian.) Credit-based flow control, as Flink's since 1.5: a receiver owns
+ * `buffersPerChannel` buffers of `bufferBytes` for its channel and announces them when it is
+ * created (`open`, Flink's initial credit in the partition request); a sender sends one frame per
+ * buffer and only while it holds credit; each buffer the receiver's task consumes is announced
+ * back (`credit`, Flink's `AddCredit`). So a receiver never holds more than its buffers, a sender
+ * never has more than its credit on the wire, and a slow consumer stops its producer with memory
+ * bounded on both sides, exactly as a full ring does. A data message beyond the credit granted is
+ * a protocol violation and fails the connection.
+ *
+ * Writes are coalesced: the socket is corked at the first write of a turn of the event loop and
+ * uncorked (one `writev`) when the slot loop next gives the event loop a turn, after the credit
+ * consumed in the meantime has been announced, one message per channel; or earlier, as soon as a
+ * buffer's worth (`bufferBytes`) waits, so that a busy slot loop does not hold full batches back.
+ *
+ * Channel ids are the caller's (the plan's channel index) and must be unique for the life of the
+ * connection: data still in flight for an id belongs to whoever used it first. A new attempt of a
+ * job therefore uses new connections (or ids that carry the attempt), as Flink gives every input
+ * channel of every attempt its own id.
+ *
+ * Failure: a socket error, a reset, the peer closing while a channel still needs the connection,
+ * or a protocol violation fails the connection once; every end then throws the
+ * {@link TransportError} at its next use (a receiver after handing on what had arrived), every
+ * end's `wake` is called so that a sleeping slot sees it, and `onClose` listeners hear it.
+ */
+import { ConfigError } from '../../errors.ts';
+import type { ChannelReceiver, ChannelSender } from '../channel.ts';
+import { CONTROL_MARKER, ControlType } from '../frames.ts';
+import type { AuthenticatedSocket } from './endpoint.ts';
+import { TransportError } from './errors.ts';
+import { FRAME_LENGTH_BYTES, FrameReader } from './frame-reader.ts';
+import { type DataLink, InboundChannel, OutboundChannel, TcpReceiver, TcpSender } from './tcp-channel.ts';
+
+const MessageType = { Data: 1, Open: 2, Credit: 3 } as const;
+
+const DATA_HEADER_BYTES = 1 + 4;
+const OPEN_BYTES = 1 + 4 + 4 + 4;
+const CREDIT_BYTES = 1 + 4 + 4;
+
+/** Default size of a receiver's buffer: a frame larger travels in parts. */
+export const DEFAULT_BUFFER_BYTES = 32 * 1024;
+/** Default buffers (credit) per channel: with the default size, 128 KiB in flight per channel at most. */
+export const DEFAULT_BUFFERS_PER_CHANNEL = 4;
+/** Smallest buffer accepted, from either side: a part's header and some bytes of batch must fit. */
+export const MIN_BUFFER_BYTES = 256;
+/** Largest buffer accepted, from either side. */
+export const MAX_BUFFER_BYTES = 64 * 1024 * 1024;
+const MAX_BUFFERS_PER_CHANNEL = 65_536;
+
+export interface DataConnectionOptions {
+  /** Bytes of one buffer this side's receivers grant; default {@link DEFAULT_BUFFER_BYTES}. */
+  readonly bufferBytes?: number | undefined;
+  /** Buffers each of this side's receivers grants; default {@link DEFAULT_BUFFERS_PER_CHANNEL}. */
+  readonly buffersPerChannel?: number | undefined;
+}
+
+/** Checks the flow-control options, naming the bad one. */
+export function checkDataConnectionOptions(options: DataConnectionOptions): {
+  bufferBytes: number;
+  buffersPerChannel: number;
+} {
+  const bufferBytes = options.bufferBytes ?? DEFAULT_BUFFER_BYTES;
+  if (!Number.isInteger(bufferBytes) || bufferBytes < MIN_BUFFER_BYTES || bufferBytes > MAX_BUFFER_BYTES) {
+    throw new ConfigError(
+      `bufferBytes must be an integer from ${MIN_BUFFER_BYTES} to ${MAX_BUFFER_BYTES}, got ${String(options.bufferBytes)}`,
+    );
+  }
+  const buffersPerChannel = options.buffersPerChannel ?? DEFAULT_BUFFERS_PER_CHANNEL;
+  if (
+    !Number.isInteger(buffersPerChannel) ||
+    buffersPerChannel < 1 ||
+    buffersPerChannel > MAX_BUFFERS_PER_CHANNEL
+  ) {
+    throw new ConfigError(
+      `buffersPerChannel must be an integer from 1 to ${MAX_BUFFERS_PER_CHANNEL}, got ${String(options.buffersPerChannel)}`,
+    );
+  }
+  return { bufferBytes, buffersPerChannel };
+}
+
+/** A sending end's flow-control state, for tests and metrics. */
+export interface OutboundState {
+  /** Buffers the receiver granted that the sender has not used. */
+  readonly credit: number;
+  /** The receiver's buffer size (0 until it announced itself). */
+  readonly bufferBytes: number;
+  readonly buffersSent: number;
+}
+
+/** A receiving end's flow-control state, for tests and metrics. */
+export interface InboundState {
+  /** Buffers that arrived and wait for the task. */
+  readonly queuedBuffers: number;
+  /** Credit announced and not yet used by the sender. */
+  readonly outstandingCredit: number;
+  readonly buffersReceived: number;
+}
+
+export type DataConnectionCloseListener = (error: TransportError | undefined) => void;
+
+export class DataConnection implements DataLink {
+  /** The peer's id, as it authenticated. */
+  readonly peerId: string;
+  /** The peer's id and address, for messages. */
+  readonly peer: string;
+  readonly bufferBytes: number;
+  readonly buffersPerChannel: number;
+
+  readonly #socket: AuthenticatedSocket['socket'];
+  readonly #reader: FrameReader;
+  readonly #outbound = new Map<number, OutboundChannel>();
+  readonly #inbound = new Map<number, InboundChannel>();
+  /** Receivers whose consumed buffers are to be announced at the next flush. */
+  readonly #creditToAnnounce: InboundChannel[] = [];
+  /** Ends that got something during the chunk being read: woken once it has been read. */
+  readonly #toWake = new Set<() => void>();
+  readonly #closeListeners: DataConnectionCloseListener[] = [];
+  #failure: TransportError | undefined;
+  #closedLocally = false;
+  #ended = false;
+  #corked = false;
+
+  constructor(authenticated: AuthenticatedSocket, options: DataConnectionOptions = {}) {
+    const { bufferBytes, buffersPerChannel } = checkDataConnectionOptions(options);
+    this.bufferBytes = bufferBytes;
+    this.buffersPerChannel = buffersPerChannel;
+    this.peerId = authenticated.peerId;
+    this.peer = authenticated.peer;
+    const socket = authenticated.socket;
+    this.#socket = socket;
+    // The largest message a peer may send us: a data message of one of our buffers.
+    this.#reader = new FrameReader(
+      DATA_HEADER_BYTES + bufferBytes,
+      (frame) => this.#onMessage(frame),
+      (frameBytes) =>
+        this.#fail(
+          new TransportError(
+            'SLUICE_PROTOCOL',
+            this.peer,
+            `message of ${frameBytes} bytes exceeds the largest allowed (${DATA_HEADER_BYTES + bufferBytes})`,
+          ),
+        ),
+    );
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('end', () => {
+      this.#ended = true;
+    });
+    socket.on('error', (error: Error) =>
+      this.#fail(
+        new TransportError('SLUICE_CONNECTION_LOST', this.peer, `data connection failed: ${error.message}`, {
+          cause: error,
+        }),
+      ),
+    );
+    socket.on('close', () => this.#onSocketClosed());
+    if (authenticated.leftover.byteLength > 0) this.#onData(authenticated.leftover);
+    // Reset between the handshake and now: 'close' has been emitted already.
+    if (socket.destroyed) this.#onSocketClosed();
+    else socket.resume();
+  }
+
+  /** Why the connection is unusable, once it is. */
+  get failure(): TransportError | undefined {
+    return this.#failure;
+  }
+
+  /**
+   * The sending end of channel `channelId` (the plan's channel index; the receiver uses the same).
+   * `wake` is called when credit arrives or the connection fails: ring the producing slot's doorbell.
+   */
+  sender(channelId: number, wake: () => void): ChannelSender {
+    const channel = this.#outboundChannel(channelId);
+    if (channel.hasSender) throw new Error(`bug: channel ${channelId} already has a sender on ${this.peer}`);
+    channel.hasSender = true;
+    channel.wake = wake;
+    return new TcpSender(this, channel);
+  }
+
+  /**
+   * The receiving end of channel `channelId`; announces its buffers to the sender at once.
+   * `wake` is called when data arrives or the connection fails: ring the consuming slot's doorbell.
+   */
+  receiver(channelId: number, wake: () => void): ChannelReceiver {
+    if (this.#inbound.has(channelId))
+      throw new Error(`bug: channel ${channelId} already has a receiver on ${this.peer}`);
+    const channel = new InboundChannel(channelId, this.buffersPerChannel);
+    channel.wake = wake;
+    channel.outstanding = this.buffersPerChannel;
+    this.#inbound.set(channelId, channel);
+    if (this.#failure === undefined) {
+      const message = Buffer.allocUnsafe(FRAME_LENGTH_BYTES + OPEN_BYTES);
+      message.writeUInt32BE(OPEN_BYTES, 0);
+      message[4] = MessageType.Open;
+      message.writeUInt32BE(channelId, 5);
+      message.writeUInt32BE(this.bufferBytes, 9);
+      message.writeUInt32BE(this.buffersPerChannel, 13);
+      this.#write(message);
+    }
+    return new TcpReceiver(this, channel);
+  }
+
+  /** `listener(undefined)` on an orderly close, `listener(error)` when the connection failed. Called once. */
+  onClose(listener: DataConnectionCloseListener): void {
+    this.#closeListeners.push(listener);
+  }
+
+  outboundState(channelId: number): OutboundState | undefined {
+    const channel = this.#outbound.get(channelId);
+    if (channel === undefined) return undefined;
+    return { credit: channel.credit, bufferBytes: channel.bufferBytes, buffersSent: channel.buffersSent };
+  }
+
+  inboundState(channelId: number): InboundState | undefined {
+    const channel = this.#inbound.get(channelId);
+    if (channel === undefined) return undefined;
+    return {
+      queuedBuffers: channel.size,
+      outstandingCredit: channel.outstanding,
+      buffersReceived: channel.buffersReceived,
+    };
+  }
+
+  /** Sends what is corked and closes the connection in order; ends used afterwards throw. */
+  close(): void {
+    if (this.#closedLocally) return;
+    this.#closedLocally = true;
+    if (this.#failure === undefined) {
+      this.#flush();
+      this.#failure = new TransportError('SLUICE_CONNECTION_LOST', this.peer, 'data connection closed');
+      this.#socket.end();
+    }
+  }
+
+  /** Closes the connection at once, with `error` for its ends (a reset, for tests and teardown). */
+  destroy(error?: Error): void {
+    this.#fail(
+      new TransportError(
+        'SLUICE_CONNECTION_LOST',
+        this.peer,
+        `data connection destroyed${error ? `: ${error.message}` : ''}`,
+        {
+          cause: error,
+        },
+      ),
+    );
+  }
+
+  writeData(channel: OutboundChannel, frame: Uint8Array): void {
+    channel.credit--;
+    channel.buffersSent++;
+    const payloadBytes = DATA_HEADER_BYTES + frame.byteLength;
+    // One allocation and one copy per buffer: the socket keeps the message until it is written,
+    // while the frame may be the encoder's scratch buffer.
+    const message = Buffer.allocUnsafe(FRAME_LENGTH_BYTES + payloadBytes);
+    message.writeUInt32BE(payloadBytes, 0);
+    message[4] = MessageType.Data;
+    message.writeUInt32BE(channel.channelId, 5);
+    message.set(frame, FRAME_LENGTH_BYTES + DATA_HEADER_BYTES);
+    this.#write(message);
+  }
+
+  returnCredit(channel: InboundChannel): void {
+    if (channel.closed) return;
+    channel.unannounced++;
+    if (!channel.creditDirty) {
+      channel.creditDirty = true;
+      this.#creditToAnnounce.push(channel);
+      this.#cork();
+    }
+  }
+
+  #outboundChannel(channelId: number): OutboundChannel {
+    let channel = this.#outbound.get(channelId);
+    if (channel === undefined) {
+      channel = new OutboundChannel(channelId);
+      this.#outbound.set(channelId, channel);
+    }
+    return channel;
+  }
+
+  #write(message: Buffer): void {
+    if (this.#failure !== undefined) return;
+    this.#cork();
+    const socket = this.#socket;
+    socket.write(message);
+    // A buffer's worth waiting goes now, not when the slot loop next yields (up to its yield
+    // interval later): large batches leave at once, small frames and credits still coalesce.
+    if (socket.writableLength >= this.bufferBytes) {
+      socket.uncork();
+      socket.cork();
+    }
+  }
+
+  /** Corks the socket until the event loop's next turn: what is written meanwhile goes in one writev. */
+  #cork(): void {
+    if (this.#corked || this.#failure !== undefined) return;
+    this.#corked = true;
+    this.#socket.cork();
+    process.nextTick(this.#flush);
+  }
+
+  readonly #flush = (): void => {
+    const channels = this.#creditToAnnounce;
+    if (this.#failure === undefined) {
+      for (const channel of channels) {
+        channel.creditDirty = false;
+        if (channel.unannounced === 0 || channel.closed) continue;
+        const message = Buffer.allocUnsafe(FRAME_LENGTH_BYTES + CREDIT_BYTES);
+        message.writeUInt32BE(CREDIT_BYTES, 0);
+        message[4] = MessageType.Credit;
+        message.writeUInt32BE(channel.channelId, 5);
+        message.writeUInt32BE(channel.unannounced, 9);
+        channel.outstanding += channel.unannounced;
+        channel.unannounced = 0;
+        this.#socket.write(message);
+      }
+    }
+    channels.length = 0;
+    if (this.#corked) {
+      this.#corked = false;
+      this.#socket.uncork();
+    }
+  };
+
+  #onData(chunk: Buffer): void {
+    this.#reader.push(chunk);
+    if (this.#toWake.size === 0) return;
+    // Once per chunk, not per message: a doorbell ring costs far more than a queue push.
+    for (const wake of this.#toWake) wake();
+    this.#toWake.clear();
+  }
+
+  #onMessage(message: Buffer): void {
+    if (this.#failure !== undefined) return;
+    const type = message[0];
+    if (type === MessageType.Data && message.byteLength > DATA_HEADER_BYTES) {
+      const channelId = message.readUInt32BE(1);
+      const channel = this.#inbound.get(channelId);
+      if (channel === undefined || channel.outstanding === 0) {
+        this.#protocolError(
+          channel === undefined
+            ? `data for channel ${channelId}, which has no receiver here`
+            : `data for channel ${channelId} beyond the credit granted`,
+        );
+        return;
+      }
+      channel.outstanding--;
+      channel.buffersReceived++;
+      if (channel.closed) return;
+      // A copy: the chunk the view points into may hold many frames of other channels.
+      const frame = message.subarray(DATA_HEADER_BYTES);
+      if (frame[0] === CONTROL_MARKER && frame[1] === ControlType.EndOfInput) channel.endArrived = true;
+      const queue = channel.queue;
+      let tail = channel.head + channel.size;
+      if (tail >= queue.length) tail -= queue.length;
+      queue[tail] = Uint8Array.prototype.slice.call(frame);
+      channel.size++;
+      this.#toWake.add(channel.wake);
+      return;
+    }
+    if (
+      (type === MessageType.Open && message.byteLength === OPEN_BYTES) ||
+      (type === MessageType.Credit && message.byteLength === CREDIT_BYTES)
+    ) {
+      const channelId = message.readUInt32BE(1);
+      const channel = this.#outboundChannel(channelId);
+      if (type === MessageType.Open) {
+        const bufferBytes = message.readUInt32BE(5);
+        if (channel.bufferBytes !== 0 || bufferBytes < MIN_BUFFER_BYTES || bufferBytes > MAX_BUFFER_BYTES) {
+          this.#protocolError(`bad open for channel ${channelId} (buffer of ${bufferBytes} bytes)`);
+          return;
+        }
+        channel.bufferBytes = bufferBytes;
+        channel.credit += message.readUInt32BE(9);
+      } else {
+        if (channel.bufferBytes === 0) {
+          this.#protocolError(`credit for channel ${channelId} before it was opened`);
+          return;
+        }
+        channel.credit += message.readUInt32BE(5);
+      }
+      this.#toWake.add(channel.wake);
+      return;
+    }
+    this.#protocolError(`unknown message (type ${type}, ${message.byteLength} bytes)`);
+  }
+
+  #protocolError(message: string): void {
+    this.#fail(new TransportError('SLUICE_PROTOCOL', this.peer, message));
+  }
+
+  /** Whether any end still needs the connection: a receiver before its end of input, a sender before it sent its own. */
+  #inUse(): boolean {
+    for (const channel of this.#inbound.values()) if (!channel.closed && !channel.endArrived) return true;
+    for (const channel of this.#outbound.values())
+      if (channel.hasSender && !channel.closed && !channel.finished) return true;
+    return false;
+  }
+
+  #fail(error: TransportError): void {
+    if (this.#failure !== undefined) return;
+    this.#failure = error;
+    this.#reader.stop();
+    this.#socket.destroy();
+    this.#wakeAll();
+    this.#notifyClosed(error);
+  }
+
+  #onSocketClosed(): void {
+    if (this.#failure !== undefined && !this.#closedLocally) return; // failed: already reported
+    if (this.#closedLocally) {
+      this.#notifyClosed(undefined);
+      return;
+    }
+    const inUse = this.#inUse();
+    this.#failure = new TransportError(
+      'SLUICE_CONNECTION_LOST',
+      this.peer,
+      this.#ended ? 'the peer closed the data connection' : 'the data connection was reset',
+    );
+    this.#reader.stop();
+    this.#wakeAll();
+    this.#notifyClosed(inUse ? this.#failure : undefined);
+  }
+
+  #wakeAll(): void {
+    for (const channel of this.#inbound.values()) channel.wake();
+    for (const channel of this.#outbound.values()) channel.wake();
+  }
+
+  #notifyClosed(error: TransportError | undefined): void {
+    const listeners = this.#closeListeners.splice(0);
+    for (const listener of listeners) listener(error);
+  }
+}
