@@ -26,8 +26,9 @@
  * registered class, also apply to other msgpackr encoders in the thread (state, checkpoints),
  * which then keep registered classes too.
  */
-import { addExtension, Packr, Unpackr } from 'msgpackr';
+import { addExtension, Packr, RESERVE_START_SPACE, Unpackr } from 'msgpackr';
 import { ConfigError, SluiceError } from '../errors.ts';
+import { PlainBatchWriter } from './plain-batch-writer.ts';
 
 /** msgpackr extension types (1-100 are the application's): the exact path's stand-ins, registered classes. */
 const EXACT_EXTENSION = 0x53;
@@ -269,12 +270,22 @@ function inspectValue(value: unknown, depth: number): number {
       return Object.is(value, -0) ? EXACT : 0;
     case 'object':
       return value === null ? 0 : inspectObject(value, depth);
+    case 'string':
+      return isWellFormed(value) ? 0 : EXACT;
     case 'function':
     case 'symbol':
       return REFUSED;
     default:
-      return 0; // string, boolean, undefined, bigint
+      return 0; // boolean, undefined, bigint
   }
+}
+
+/**
+ * Whether a string has no lone surrogate: UTF-8, msgpackr's encoding of strings, has none (it
+ * writes U+FFFD instead), so a string with one takes the exact path. O(1) for V8's one-byte strings.
+ */
+function isWellFormed(string: string): boolean {
+  return (string as unknown as { isWellFormed(): boolean }).isWellFormed();
 }
 
 function inspectObject(object: object, depth: number): number {
@@ -290,10 +301,13 @@ function inspectFields(object: object, depth: number): number {
   let flags = 0;
   for (const key in object) {
     // msgpackr writes an own "__proto__" field (JSON.parse makes them) as "__proto_", on purpose.
-    if (key === '__proto__') flags |= EXACT;
+    if (key === '__proto__' || !isWellFormed(key)) flags |= EXACT;
     const value = (object as Record<string, unknown>)[key];
     // Shaped for speed: strings and numbers, most fields, without a call.
-    if (typeof value === 'string') continue;
+    if (typeof value === 'string') {
+      if (!isWellFormed(value)) flags |= EXACT;
+      continue;
+    }
     if (typeof value === 'number') {
       if (Object.is(value, -0)) flags |= EXACT;
       continue;
@@ -310,7 +324,7 @@ function inspectFields(object: object, depth: number): number {
 function inspectOwnFields(object: object, depth: number): number {
   let flags = 0;
   for (const key of Object.keys(object)) {
-    if (key === '__proto__') flags |= EXACT;
+    if (key === '__proto__' || !isWellFormed(key)) flags |= EXACT;
     flags |= inspectValue((object as Record<string, unknown>)[key], depth);
   }
   return flags;
@@ -320,7 +334,10 @@ function inspectArray(array: readonly unknown[], depth: number): number {
   let flags = 0;
   for (let i = 0; i < array.length; i++) {
     const value = array[i];
-    if (typeof value === 'string') continue;
+    if (typeof value === 'string') {
+      if (!isWellFormed(value)) flags |= EXACT;
+      continue;
+    }
     if (typeof value === 'number') {
       if (Object.is(value, -0)) flags |= EXACT;
       continue;
@@ -560,8 +577,13 @@ const ExactKind = {
   Boxed: 3,
   /** The fields. */
   NullPrototype: 4,
-  /** `[keys, values]` of an object with an own field "__proto__" (null prototype or not: `NullPrototype` wraps it). */
+  /**
+   * `[keys, values]` of an object with an own field "__proto__", or with a key holding a lone
+   * surrogate (null prototype or not: `NullPrototype` wraps it).
+   */
   ProtoField: 5,
+  /** A string with a lone surrogate, which UTF-8 cannot hold: its UTF-16 code units, as bytes. */
+  LoneSurrogate: 6,
 } as const;
 
 interface ErrorData {
@@ -591,6 +613,9 @@ function exactRecords(records: readonly unknown[]): unknown[] {
 
 function toExact(value: unknown): unknown {
   if (typeof value === 'number') return Object.is(value, -0) ? NEGATIVE_ZERO : value;
+  if (typeof value === 'string') {
+    return isWellFormed(value) ? value : new Exact(ExactKind.LoneSurrogate, Buffer.from(value, 'utf16le'));
+  }
   if (typeof value !== 'object' || value === null) return value;
   const proto = Object.getPrototypeOf(value) as object | null;
   if (proto === Object.prototype) return exactFields(value) ?? value;
@@ -619,7 +644,7 @@ function exactFields(object: object): Record<string, unknown> | Exact | undefine
   let copy: Record<string, unknown> | undefined;
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
-    if (key === '__proto__') return protoFields(object);
+    if (key === '__proto__' || !isWellFormed(key)) return protoFields(object);
     const value = (object as Record<string, unknown>)[key];
     const exact = toExact(value);
     if (copy === undefined && !Object.is(exact, value)) {
@@ -635,7 +660,7 @@ function exactFields(object: object): Record<string, unknown> | Exact | undefine
 function protoFields(object: object): Exact {
   const keys = Object.keys(object);
   const values = keys.map((key) => toExact((object as Record<string, unknown>)[key]));
-  return new Exact(ExactKind.ProtoField, [keys, values]);
+  return new Exact(ExactKind.ProtoField, [keys.map(toExact), values]);
 }
 
 function exactArray(array: readonly unknown[]): unknown {
@@ -691,7 +716,7 @@ function exactError(error: Error, proto: object): Exact {
   const data: { -readonly [K in keyof ErrorData]: ErrorData[K] } =
     standard !== undefined ? { type: standard } : { type: nameByPrototype.get(proto)!, registered: true };
   if (Object.hasOwn(error, 'message')) data.message = toExact(error.message);
-  if (Object.hasOwn(error, 'stack')) data.stack = error.stack;
+  if (Object.hasOwn(error, 'stack')) data.stack = toExact(error.stack);
   if (Object.hasOwn(error, 'cause')) data.cause = toExact(error.cause);
   if (error instanceof AggregateError) data.errors = toExact(error.errors);
   let fields: Record<string, unknown> | undefined;
@@ -732,6 +757,8 @@ function revive(kind: number, data: unknown): unknown {
       }
       return object;
     }
+    case ExactKind.LoneSurrogate:
+      return (data as Buffer).toString('utf16le');
     default:
       throw new Error(`bug: unknown exact-path stand-in ${kind}`);
   }
@@ -771,14 +798,22 @@ const refuseFunction = (): never => {
   throw new Error('bug: a function reached the record encoder past checkRecord');
 };
 
+/** The first byte of a frame written by the exact path (msgpack's unused 0xc1); plain frames start with 0x92. */
+const EXACT_FRAME = 0xc1;
+
 /**
- * The encoder of one channel between threads. Record structures are sent inline the first time
- * they are used (`sequential`), so the {@link RecordDecoder} at the other end must read every
- * frame of the channel, in order. (msgpackr's `progressiveRecords`, one pass over an object's
- * keys instead of two, would be a few percent faster, but loses its place in a sequential stream
- * of varied nested records: the property test finds it within a few hundred batches.)
+ * The encoder of one channel between threads. It checks the records as it encodes them: a batch
+ * of plain records is written in one pass ({@link PlainBatchWriter}); any other batch is checked
+ * by {@link checkRecords} — refused with the field's path, or written by msgpackr, with stand-ins
+ * where needed — into a frame marked as the exact path's. Each path sends record structures
+ * inline the first time it uses them (`sequential`), so the {@link RecordDecoder} at the other
+ * end must read every frame of the channel, in order. (msgpackr's `progressiveRecords`, one pass
+ * over an object's keys instead of two, loses its place in a sequential stream of varied nested
+ * records: the property test finds it within a few hundred batches. The plain writer does the
+ * same in one pass, and does not: see its `#define`.)
  */
 export class RecordEncoder {
+  readonly #plain = new PlainBatchWriter(RECORD_DEPTH_MAX);
   readonly #packr = new Packr({
     sequential: true,
     useRecords: true,
@@ -787,21 +822,37 @@ export class RecordEncoder {
   });
 
   /**
-   * `[values, timestamps]` as one frame. Every record must have passed {@link checkRecord};
-   * `exact` says whether any of them asked for the exact path. The result is the encoder's
-   * scratch buffer: copy it before encoding the next batch if it must be kept.
+   * `[values, timestamps]` as one frame, after checking every record against the record contract:
+   * throws {@link RecordNotSerializableError}, naming the field, for a record that cannot cross a
+   * thread. `exact`: a record is already known to need the exact path (`checkRecord` said so),
+   * so the plain pass is not tried. The result is the encoder's scratch buffer: copy it before
+   * encoding the next batch if it must be kept.
    */
-  encodeBatch(values: readonly unknown[], timestamps: readonly number[] | null, exact: boolean): Uint8Array {
-    return this.#packr.pack([exact ? exactRecords(values) : values, timestamps]);
+  encodeBatch(values: readonly unknown[], timestamps: readonly number[] | null, exact = false): Uint8Array {
+    if (!exact) {
+      const frame = this.#plain.write(values, timestamps);
+      if (frame !== null) return frame;
+      exact = checkRecords(values);
+    }
+    const frame = this.#packr.pack(
+      [exact ? exactRecords(values) : values, timestamps],
+      RESERVE_START_SPACE | 1,
+    );
+    frame[0] = EXACT_FRAME;
+    return frame;
   }
 }
 
 /** The decoder of one channel: reads its {@link RecordEncoder}'s frames, in order. */
 export class RecordDecoder {
-  readonly #unpackr = new Unpackr({ sequential: true, useRecords: true, copyBuffers: true });
+  /** Each of the encoder's two paths has its own record structures, so each its own decoder. */
+  readonly #plain = new Unpackr({ sequential: true, useRecords: true, copyBuffers: true });
+  readonly #exact = new Unpackr({ sequential: true, useRecords: true, copyBuffers: true });
 
   decodeBatch(frame: Uint8Array): [unknown[], number[] | null] {
-    return this.#unpackr.unpack(asBuffer(frame)) as [unknown[], number[] | null];
+    const bytes = asBuffer(frame);
+    if (bytes[0] === EXACT_FRAME) return this.#exact.unpack(bytes.subarray(1)) as [unknown[], number[] | null];
+    return this.#plain.unpack(bytes) as [unknown[], number[] | null];
   }
 }
 

@@ -1,0 +1,424 @@
+/**
+ * The record codec's fast path: one pass over a batch that checks each value against the record
+ * contract and writes it, for the values most records are made of — null, undefined, booleans,
+ * numbers, strings, BigInts within 64 bits, plain objects and plain arrays. Anything else (-0, a
+ * hole, a lone surrogate, an own field "__proto__", nesting deeper than the limit, and every other
+ * kind of value: dates, maps, errors, registered classes, functions...) abandons the pass, and the
+ * batch takes the record codec's other path, which walks it with `checkRecord` to refuse it with
+ * the field's path or carry it exactly (`record-codec.ts`). Before this writer, every record was
+ * walked twice, once to be checked and once by msgpackr to be written; the check cost about an
+ * eighth of the encoding.
+ *
+ * The bytes are what msgpackr writes with `useRecords` and `sequential` (its own record
+ * structures: 0xd4 0x72 id, then the keys, defines structure `id` in place the first time an
+ * object of those keys is written; later objects write only `id`, one byte in 0x40-0x7f), so
+ * msgpackr's `Unpackr` decodes them, as fast as it decodes its own. The structures are this
+ * writer's: the decoder that reads its frames must read no other encoder's, and every frame in
+ * order. An abandoned pass takes back the structures it defined, since its frame is never sent.
+ *
+ * Shaped for speed, and why: no allocation per value (the output buffer is reused and returned as
+ * it is); record structures are a trie of key transitions whose nodes remember their first child,
+ * so a stable schema costs one string identity test per key where msgpackr looks each key up in a
+ * dictionary; one for-in loop per object, the structure's id written after its values (the byte
+ * is reserved before them); short strings written by a loop that sees lone surrogates as it goes,
+ * long ones by V8's UTF-8 writer after `isWellFormed` (O(1) for one-byte strings).
+ */
+
+/** Record structure ids msgpackr reads as references: 0x40-0x7f, one byte (msgpackr's own structures, 64). */
+const STRUCTURE_ID_FIRST = 0x40;
+const STRUCTURE_IDS = 64;
+/** Transition nodes kept before the trie is dropped and rebuilt (objects with ever new key sets). */
+const TRANSITIONS_MAX = 10_000;
+/** Headroom past `position` that the writes of fixed size may use without a capacity check. */
+const SLACK_BYTES = 16;
+/** Strings shorter than this are written by the loop; longer ones by `utf8Write`. */
+const SHORT_STRING_CHARS = 64;
+const INITIAL_BYTES = 64 * 1024;
+
+/** A node of the structure trie: the keys seen so far on the way from the root. */
+class Transition {
+  /** msgpackr's record id (0x40-0x7f) of an object whose keys end here, 0 when it has none. */
+  id = 0;
+  /** The writer's object count when an object of this structure was last written (see `#define`). */
+  writtenAt = 0;
+  /** The first key seen after this one, and where it leads: most schemas never need `others`. */
+  firstKey: string | undefined = undefined;
+  firstNext: Transition | null = null;
+  others: Map<string, Transition> | null = null;
+}
+
+/** Node's `utf8Write`: writes a string's UTF-8 into the buffer at an offset without arguments parsing. */
+interface Utf8Writable {
+  utf8Write(string: string, offset: number, length: number): number;
+}
+
+type WellFormed = { isWellFormed(): boolean };
+
+/**
+ * Writes `[values, timestamps]` batches of plain records, as msgpackr would with `useRecords` and
+ * `sequential`, or returns null for a batch it leaves to the exact path.
+ */
+export class PlainBatchWriter {
+  readonly #depthMax: number;
+  #buffer: Buffer = Buffer.allocUnsafe(INITIAL_BYTES);
+  #view: DataView = viewOf(this.#buffer);
+  #position = 0;
+  /** `#buffer.length - SLACK_BYTES`: past this, a value grows the buffer before writing. */
+  #safeEnd = INITIAL_BYTES - SLACK_BYTES;
+
+  #root = new Transition();
+  #transitions = 0;
+  /** The transition holding each record id, in order of definition: ids are reused oldest first, as msgpackr does. */
+  #holders: Array<Transition | null> = new Array<Transition | null>(STRUCTURE_IDS).fill(null);
+  #nextId = 0;
+  /** This batch's definitions, to take back when it is abandoned: (transition, previous holder, slot). */
+  readonly #defined: Array<Transition | null | number> = [];
+  #nextIdAtStart = 0;
+  /** Objects written so far (all batches): when each structure was last used. */
+  #objects = 0;
+
+  /** `depthMax`: objects and arrays nested this deep or deeper abandon the pass. */
+  constructor(depthMax: number) {
+    this.#depthMax = depthMax;
+  }
+
+  /**
+   * The batch's frame — the writer's scratch buffer, valid until the next call — or null when a
+   * value is outside the fast path (nothing was sent then, and the writer's state is as before).
+   */
+  write(values: readonly unknown[], timestamps: readonly number[] | null): Uint8Array | null {
+    if (this.#transitions > TRANSITIONS_MAX) this.#dropTransitions();
+    // An enumerable field on Object.prototype would be met by for-in in every plain object.
+    for (const _ in Object.prototype) return null;
+    this.#position = 0;
+    this.#defined.length = 0;
+    this.#nextIdAtStart = this.#nextId;
+    this.#buffer[this.#position++] = 0x92;
+    if (!this.#writeArray(values, 0)) {
+      this.#takeBack();
+      return null;
+    }
+    if (this.#position > this.#safeEnd) this.#grow(this.#position);
+    if (timestamps === null) this.#buffer[this.#position++] = 0xc0;
+    else this.#writeTimestamps(timestamps);
+    return this.#buffer.subarray(0, this.#position);
+  }
+
+  #writeTimestamps(timestamps: readonly number[]): void {
+    this.#writeArrayHeader(timestamps.length);
+    for (let i = 0; i < timestamps.length; i++) {
+      if (this.#position > this.#safeEnd) this.#grow(this.#position);
+      // -0 is written as 0 here, as the exact path writes it: a timestamp is a number of ms.
+      this.#writeNumber(timestamps[i]! === 0 ? 0 : timestamps[i]!);
+    }
+  }
+
+  /** false: the value is outside the fast path. */
+  #writeValue(value: unknown, depth: number): boolean {
+    if (this.#position > this.#safeEnd) this.#grow(this.#position);
+    switch (typeof value) {
+      case 'string':
+        return this.#writeString(value);
+      case 'number':
+        if (value === 0 && 1 / value < 0) return false; // -0
+        this.#writeNumber(value);
+        return true;
+      case 'object': {
+        if (value === null) {
+          this.#buffer[this.#position++] = 0xc0;
+          return true;
+        }
+        if (depth >= this.#depthMax) return false;
+        const proto = Object.getPrototypeOf(value) as unknown;
+        if (proto === Object.prototype) return this.#writeObject(value, depth + 1);
+        if (proto === Array.prototype && Array.isArray(value)) return this.#writeArray(value, depth + 1);
+        return false;
+      }
+      case 'boolean':
+        this.#buffer[this.#position++] = value ? 0xc3 : 0xc2;
+        return true;
+      case 'undefined': {
+        // msgpackr's undefined: fixext 1, type 0, data 0.
+        const buffer = this.#buffer;
+        buffer[this.#position++] = 0xd4;
+        buffer[this.#position++] = 0;
+        buffer[this.#position++] = 0;
+        return true;
+      }
+      case 'bigint':
+        return this.#writeBigInt(value);
+      default:
+        return false; // function, symbol
+    }
+  }
+
+  /** msgpackr's choice of format for each number, so frames are what it would write. */
+  #writeNumber(value: number): void {
+    const buffer = this.#buffer;
+    if (value >>> 0 === value) {
+      if (value < 0x40) {
+        buffer[this.#position++] = value;
+      } else if (value < 0x100) {
+        buffer[this.#position++] = 0xcc;
+        buffer[this.#position++] = value;
+      } else if (value < 0x10000) {
+        buffer[this.#position++] = 0xcd;
+        buffer[this.#position++] = value >> 8;
+        buffer[this.#position++] = value & 0xff;
+      } else {
+        buffer[this.#position++] = 0xce;
+        this.#view.setUint32(this.#position, value);
+        this.#position += 4;
+      }
+    } else if (value >> 0 === value) {
+      if (value >= -0x20) {
+        buffer[this.#position++] = 0x100 + value;
+      } else if (value >= -0x80) {
+        buffer[this.#position++] = 0xd0;
+        buffer[this.#position++] = value + 0x100;
+      } else if (value >= -0x8000) {
+        buffer[this.#position++] = 0xd1;
+        this.#view.setInt16(this.#position, value);
+        this.#position += 2;
+      } else {
+        buffer[this.#position++] = 0xd2;
+        this.#view.setInt32(this.#position, value);
+        this.#position += 4;
+      }
+    } else {
+      buffer[this.#position++] = 0xcb;
+      this.#view.setFloat64(this.#position, value);
+      this.#position += 8;
+    }
+  }
+
+  #writeBigInt(value: bigint): boolean {
+    if (value >= -0x8000000000000000n && value < 0x8000000000000000n) {
+      this.#buffer[this.#position++] = 0xd3;
+      this.#view.setBigInt64(this.#position, value);
+    } else if (value > 0n && value < 0x10000000000000000n) {
+      this.#buffer[this.#position++] = 0xcf;
+      this.#view.setBigUint64(this.#position, value);
+    } else {
+      return false; // msgpackr's extension for larger ones: the exact path
+    }
+    this.#position += 8;
+    return true;
+  }
+
+  #writeString(value: string): boolean {
+    const length = value.length;
+    // The header's size from the length in characters; moved below if the bytes need a larger one.
+    const headerBytes = length < 0x20 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
+    const maxEnd = this.#position + headerBytes + length * 3;
+    if (maxEnd > this.#safeEnd) this.#grow(maxEnd);
+    const buffer = this.#buffer;
+    const start = this.#position + headerBytes;
+    let bytes: number;
+    if (length < SHORT_STRING_CHARS) {
+      let at = start;
+      for (let i = 0; i < length; i++) {
+        const c = value.charCodeAt(i);
+        if (c < 0x80) {
+          buffer[at++] = c;
+        } else if (c < 0x800) {
+          buffer[at++] = (c >> 6) | 0xc0;
+          buffer[at++] = (c & 0x3f) | 0x80;
+        } else if ((c & 0xf800) !== 0xd800) {
+          buffer[at++] = (c >> 12) | 0xe0;
+          buffer[at++] = ((c >> 6) & 0x3f) | 0x80;
+          buffer[at++] = (c & 0x3f) | 0x80;
+        } else {
+          const low = value.charCodeAt(i + 1);
+          // A lone surrogate has no UTF-8: msgpackr would write U+FFFD. The exact path carries it.
+          if (c > 0xdbff || (low & 0xfc00) !== 0xdc00) return false;
+          const point = 0x10000 + ((c & 0x3ff) << 10) + (low & 0x3ff);
+          i++;
+          buffer[at++] = (point >> 18) | 0xf0;
+          buffer[at++] = ((point >> 12) & 0x3f) | 0x80;
+          buffer[at++] = ((point >> 6) & 0x3f) | 0x80;
+          buffer[at++] = (point & 0x3f) | 0x80;
+        }
+      }
+      bytes = at - start;
+    } else {
+      if (!(value as unknown as WellFormed).isWellFormed()) return false;
+      bytes = (buffer as unknown as Utf8Writable).utf8Write(value, start, buffer.length - start);
+    }
+    let position = this.#position;
+    if (bytes < 0x20) {
+      buffer[position++] = 0xa0 | bytes;
+    } else if (bytes < 0x100) {
+      if (headerBytes < 2) buffer.copyWithin(start + 1, start, start + bytes);
+      buffer[position++] = 0xd9;
+      buffer[position++] = bytes;
+    } else if (bytes < 0x10000) {
+      if (headerBytes < 3) buffer.copyWithin(position + 3, start, start + bytes);
+      buffer[position++] = 0xda;
+      buffer[position++] = bytes >> 8;
+      buffer[position++] = bytes & 0xff;
+    } else {
+      if (headerBytes < 5) buffer.copyWithin(position + 5, start, start + bytes);
+      buffer[position++] = 0xdb;
+      this.#view.setUint32(position, bytes);
+      position += 4;
+    }
+    this.#position = position + bytes;
+    return true;
+  }
+
+  #writeArrayHeader(length: number): void {
+    const buffer = this.#buffer;
+    if (length < 0x10) {
+      buffer[this.#position++] = 0x90 | length;
+    } else if (length < 0x10000) {
+      buffer[this.#position++] = 0xdc;
+      buffer[this.#position++] = length >> 8;
+      buffer[this.#position++] = length & 0xff;
+    } else {
+      buffer[this.#position++] = 0xdd;
+      this.#view.setUint32(this.#position, length);
+      this.#position += 4;
+    }
+  }
+
+  #writeArray(array: readonly unknown[], depth: number): boolean {
+    const length = array.length;
+    this.#writeArrayHeader(length);
+    for (let i = 0; i < length; i++) {
+      const value = array[i];
+      // A hole reads as undefined; `in` tells them apart only then.
+      if (value === undefined && !(i in array)) return false;
+      if (!this.#writeValue(value, depth)) return false;
+    }
+    return true;
+  }
+
+  /**
+   * A plain object as a msgpackr record: its structure's id, then its values in for-in order. The
+   * id byte is reserved first and filled in once the keys have led to their structure.
+   */
+  #writeObject(object: object, depth: number): boolean {
+    const idAt = this.#position++;
+    const startedAt = this.#objects++;
+    let transition = this.#root;
+    for (const key in object) {
+      if (key === '__proto__') return false; // msgpackr renames it; the exact path keeps it
+      let next = transition.firstNext;
+      if (transition.firstKey !== key) next = this.#follow(transition, key);
+      transition = next!;
+      if (!this.#writeValue((object as Record<string, unknown>)[key], depth)) return false;
+    }
+    const id = transition.id;
+    transition.writtenAt = this.#objects;
+    if (id !== 0) {
+      this.#buffer[idAt] = id;
+      return true;
+    }
+    return this.#define(transition, object, idAt, startedAt);
+  }
+
+  /** The transition on `key` from `transition`, made if new. Off the fast path of a stable schema. */
+  #follow(transition: Transition, key: string): Transition {
+    if (transition.firstNext === null) {
+      const next = new Transition();
+      this.#transitions++;
+      transition.firstKey = key;
+      transition.firstNext = next;
+      return next;
+    }
+    let others = transition.others;
+    if (others === null) others = transition.others = new Map();
+    let next = others.get(key);
+    if (next === undefined) {
+      next = new Transition();
+      this.#transitions++;
+      others.set(key, next);
+    }
+    return next;
+  }
+
+  /**
+   * Gives the structure ending at `transition` the next id and writes its definition where the
+   * object's id byte is, before its values (moved up to make room). Once per structure and id.
+   *
+   * The decoder reads the definition before the values, so the id must not be one that a nested
+   * object among those values was written with (a structure used since `startedAt`): that id
+   * would mean the new structure by the time the values are read. Such ids are passed over;
+   * false (the exact path) when all 64 are (an object holding objects of 64 other structures).
+   */
+  #define(transition: Transition, object: object, idAt: number, startedAt: number): boolean {
+    let slot = this.#nextId;
+    let previous = this.#holders[slot]!;
+    for (let tried = 1; previous !== null && previous.writtenAt > startedAt; tried++) {
+      if (tried === STRUCTURE_IDS) return false;
+      slot = slot + 1 === STRUCTURE_IDS ? 0 : slot + 1;
+      previous = this.#holders[slot]!;
+    }
+    this.#nextId = slot + 1 === STRUCTURE_IDS ? 0 : slot + 1;
+    if (previous !== null) previous.id = 0;
+    this.#holders[slot] = transition;
+    this.#defined.push(transition, previous, slot);
+    const id = STRUCTURE_ID_FIRST + slot;
+    transition.id = id;
+
+    // The definition — fixext 1 "r" id, then the keys as an array — is written past the values,
+    // then the two are swapped into place.
+    const valuesEnd = this.#position;
+    const keys = Object.keys(object);
+    let keyChars = 0;
+    for (const key of keys) keyChars += key.length;
+    const definitionMax = 3 + 5 + keys.length * 5 + keyChars * 3;
+    if (valuesEnd + definitionMax > this.#safeEnd) this.#grow(valuesEnd + definitionMax);
+    this.#buffer[this.#position++] = 0xd4;
+    this.#buffer[this.#position++] = 0x72;
+    this.#buffer[this.#position++] = id;
+    this.#writeArrayHeader(keys.length);
+    // Keys of plain objects are well-formed here: a lone surrogate in a key abandoned the pass before.
+    for (const key of keys) this.#writeString(key);
+    const buffer = this.#buffer;
+    const definitionEnd = this.#position;
+    const values = Buffer.from(buffer.subarray(idAt + 1, valuesEnd)); // a copy: the ranges overlap
+    buffer.copyWithin(idAt, valuesEnd, definitionEnd);
+    values.copy(buffer, idAt + (definitionEnd - valuesEnd));
+    this.#position = idAt + (definitionEnd - valuesEnd) + values.length;
+    return true;
+  }
+
+  /** An abandoned batch's structure definitions are undone: the decoder never sees them. */
+  #takeBack(): void {
+    const defined = this.#defined;
+    // Latest first, so a slot given twice in the batch gets back its holder from before the batch.
+    for (let i = defined.length - 3; i >= 0; i -= 3) {
+      const transition = defined[i] as Transition;
+      const previous = defined[i + 1] as Transition | null;
+      const slot = defined[i + 2] as number;
+      transition.id = 0;
+      this.#holders[slot] = previous;
+      if (previous !== null) previous.id = STRUCTURE_ID_FIRST + slot;
+    }
+    defined.length = 0;
+    this.#nextId = this.#nextIdAtStart;
+  }
+
+  /** Starts the trie again; structures already sent are defined again, under new ids, when next used. */
+  #dropTransitions(): void {
+    this.#root = new Transition();
+    this.#transitions = 0;
+    this.#holders.fill(null);
+  }
+
+  #grow(end: number): void {
+    let size = this.#buffer.length * 2;
+    while (size - SLACK_BYTES < end) size *= 2;
+    const buffer = Buffer.allocUnsafe(size);
+    this.#buffer.copy(buffer, 0, 0, this.#position);
+    this.#buffer = buffer;
+    this.#view = viewOf(buffer);
+    this.#safeEnd = size - SLACK_BYTES;
+  }
+}
+
+function viewOf(buffer: Buffer): DataView {
+  return new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+}
