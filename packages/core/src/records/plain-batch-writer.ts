@@ -39,8 +39,10 @@ const INITIAL_BYTES = 64 * 1024;
 class Transition {
   /** msgpackr's record id (0x40-0x7f) of an object whose keys end here, 0 when it has none. */
   id = 0;
-  /** The writer's object count when an object of this structure was last written (see `#define`). */
+  /** The writer's object count when an object of this structure was last written (see `#defineInPlace`). */
   writtenAt = 0;
+  /** The object count when the object that defined `id` started: objects started before it may not use `id`. */
+  definedAt = 0;
   /** The first key seen after this one, and where it leads: most schemas never need `others`. */
   firstKey: string | undefined = undefined;
   firstNext: Transition | null = null;
@@ -74,8 +76,10 @@ export class PlainBatchWriter {
   /** This batch's definitions, to take back when it is abandoned: (transition, previous holder, slot). */
   readonly #defined: Array<Transition | null | number> = [];
   #nextIdAtStart = 0;
-  /** Objects written so far (all batches): when each structure was last used. */
+  /** Objects started so far (all batches): when each structure was defined and last used. */
   #objects = 0;
+  /** Objects are being written keys first, as msgpackr does (see `#writeObject`). */
+  #keysFirst = false;
 
   /** `depthMax`: objects and arrays nested this deep or deeper abandon the pass. */
   constructor(depthMax: number) {
@@ -296,11 +300,15 @@ export class PlainBatchWriter {
 
   /**
    * A plain object as a msgpackr record: its structure's id, then its values in for-in order. The
-   * id byte is reserved first and filled in once the keys have led to their structure.
+   * id byte is reserved first and filled in once the keys have led to their structure: one loop
+   * over the keys, not two.
    */
   #writeObject(object: object, depth: number): boolean {
+    if (this.#keysFirst) return this.#writeObjectKeysFirst(object, depth);
     const idAt = this.#position++;
     const startedAt = this.#objects++;
+    const definedMark = this.#defined.length;
+    const nextIdMark = this.#nextId;
     let transition = this.#root;
     for (const key in object) {
       if (key === '__proto__') return false; // msgpackr renames it; the exact path keeps it
@@ -309,13 +317,51 @@ export class PlainBatchWriter {
       transition = next!;
       if (!this.#writeValue((object as Record<string, unknown>)[key], depth)) return false;
     }
-    const id = transition.id;
     transition.writtenAt = this.#objects;
-    if (id !== 0) {
+    const id = transition.id;
+    if (id === 0) return this.#defineInPlace(transition, object, idAt, startedAt);
+    if (transition.definedAt < startedAt) {
       this.#buffer[idAt] = id;
       return true;
     }
-    return this.#define(transition, object, idAt, startedAt);
+    // An object inside this one defined the structure, after this object's id byte: the decoder
+    // would meet the id before its definition. Undone, and written again with the definition
+    // first (this object and all inside it: else each enclosing level would be written again).
+    this.#undefine(definedMark);
+    this.#nextId = nextIdMark;
+    this.#position = idAt;
+    this.#keysFirst = true;
+    const written = this.#writeObjectKeysFirst(object, depth);
+    this.#keysFirst = false;
+    return written;
+  }
+
+  /**
+   * A plain object as msgpackr writes it: a loop over its keys to find its structure, the id (or
+   * the definition) written, then a loop over its values. Only where a structure is new in a frame.
+   */
+  #writeObjectKeysFirst(object: object, depth: number): boolean {
+    const startedAt = this.#objects++;
+    let transition = this.#root;
+    for (const key in object) {
+      if (key === '__proto__') return false;
+      let next = transition.firstNext;
+      if (transition.firstKey !== key) next = this.#follow(transition, key);
+      transition = next!;
+    }
+    if (transition.id !== 0) {
+      if (this.#position > this.#safeEnd) this.#grow(this.#position);
+      this.#buffer[this.#position++] = transition.id;
+    } else {
+      // The values come after: no id they use can be given here (a structure the new one
+      // displaces is defined again where it is next used).
+      if (!this.#define(transition, object, this.#nextId, startedAt)) return false;
+    }
+    for (const key in object) {
+      if (!this.#writeValue((object as Record<string, unknown>)[key], depth)) return false;
+    }
+    transition.writtenAt = this.#objects;
+    return true;
   }
 
   /** The transition on `key` from `transition`, made if new. Off the fast path of a stable schema. */
@@ -339,15 +385,15 @@ export class PlainBatchWriter {
   }
 
   /**
-   * Gives the structure ending at `transition` the next id and writes its definition where the
-   * object's id byte is, before its values (moved up to make room). Once per structure and id.
+   * Defines the structure of an object whose values are written already: the definition goes
+   * where its id byte is, before the values (moved up to make room).
    *
    * The decoder reads the definition before the values, so the id must not be one that a nested
    * object among those values was written with (a structure used since `startedAt`): that id
    * would mean the new structure by the time the values are read. Such ids are passed over;
    * false (the exact path) when all 64 are (an object holding objects of 64 other structures).
    */
-  #define(transition: Transition, object: object, idAt: number, startedAt: number): boolean {
+  #defineInPlace(transition: Transition, object: object, idAt: number, startedAt: number): boolean {
     let slot = this.#nextId;
     let previous = this.#holders[slot]!;
     for (let tried = 1; previous !== null && previous.writtenAt > startedAt; tried++) {
@@ -355,27 +401,9 @@ export class PlainBatchWriter {
       slot = slot + 1 === STRUCTURE_IDS ? 0 : slot + 1;
       previous = this.#holders[slot]!;
     }
-    this.#nextId = slot + 1 === STRUCTURE_IDS ? 0 : slot + 1;
-    if (previous !== null) previous.id = 0;
-    this.#holders[slot] = transition;
-    this.#defined.push(transition, previous, slot);
-    const id = STRUCTURE_ID_FIRST + slot;
-    transition.id = id;
-
-    // The definition — fixext 1 "r" id, then the keys as an array — is written past the values,
-    // then the two are swapped into place.
     const valuesEnd = this.#position;
-    const keys = Object.keys(object);
-    let keyChars = 0;
-    for (const key of keys) keyChars += key.length;
-    const definitionMax = 3 + 5 + keys.length * 5 + keyChars * 3;
-    if (valuesEnd + definitionMax > this.#safeEnd) this.#grow(valuesEnd + definitionMax);
-    this.#buffer[this.#position++] = 0xd4;
-    this.#buffer[this.#position++] = 0x72;
-    this.#buffer[this.#position++] = id;
-    this.#writeArrayHeader(keys.length);
-    // Keys of plain objects are well-formed here: a lone surrogate in a key abandoned the pass before.
-    for (const key of keys) this.#writeString(key);
+    if (!this.#define(transition, object, slot, startedAt)) return false;
+    // The definition was written past the values: the two change places.
     const buffer = this.#buffer;
     const definitionEnd = this.#position;
     const values = Buffer.from(buffer.subarray(idAt + 1, valuesEnd)); // a copy: the ranges overlap
@@ -385,11 +413,40 @@ export class PlainBatchWriter {
     return true;
   }
 
-  /** An abandoned batch's structure definitions are undone: the decoder never sees them. */
-  #takeBack(): void {
+  /**
+   * Gives the structure ending at `transition` record id `slot` (taking it from the structure that
+   * held it) and writes its definition at the position: fixext 1 "r" id, then the keys as an
+   * array. Once per structure and id. False for a key with a lone surrogate.
+   */
+  #define(transition: Transition, object: object, slot: number, startedAt: number): boolean {
+    const keys = Object.keys(object);
+    let keyChars = 0;
+    for (const key of keys) keyChars += key.length;
+    const definitionMax = 3 + 5 + keys.length * 5 + keyChars * 3;
+    if (this.#position + definitionMax > this.#safeEnd) this.#grow(this.#position + definitionMax);
+    const id = STRUCTURE_ID_FIRST + slot;
+    const buffer = this.#buffer;
+    buffer[this.#position++] = 0xd4;
+    buffer[this.#position++] = 0x72;
+    buffer[this.#position++] = id;
+    this.#writeArrayHeader(keys.length);
+    for (const key of keys) if (!this.#writeString(key)) return false;
+
+    this.#nextId = slot + 1 === STRUCTURE_IDS ? 0 : slot + 1;
+    const previous = this.#holders[slot]!;
+    if (previous !== null) previous.id = 0;
+    this.#holders[slot] = transition;
+    this.#defined.push(transition, previous, slot);
+    transition.id = id;
+    transition.definedAt = startedAt;
+    return true;
+  }
+
+  /** Undoes the definitions made since `#defined` had `mark` entries, latest first: the decoder never saw them. */
+  #undefine(mark: number): void {
     const defined = this.#defined;
-    // Latest first, so a slot given twice in the batch gets back its holder from before the batch.
-    for (let i = defined.length - 3; i >= 0; i -= 3) {
+    // Latest first, so a slot given twice gets back the holder it had before the first time.
+    for (let i = defined.length - 3; i >= mark; i -= 3) {
       const transition = defined[i] as Transition;
       const previous = defined[i + 1] as Transition | null;
       const slot = defined[i + 2] as number;
@@ -397,8 +454,14 @@ export class PlainBatchWriter {
       this.#holders[slot] = previous;
       if (previous !== null) previous.id = STRUCTURE_ID_FIRST + slot;
     }
-    defined.length = 0;
+    defined.length = mark;
+  }
+
+  /** An abandoned batch's structure definitions are undone: its frame is never sent. */
+  #takeBack(): void {
+    this.#undefine(0);
     this.#nextId = this.#nextIdAtStart;
+    this.#keysFirst = false;
   }
 
   /** Starts the trie again; structures already sent are defined again, under new ids, when next used. */
