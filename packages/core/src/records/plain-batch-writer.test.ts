@@ -291,6 +291,37 @@ describe('the single pass of the record encoder', () => {
     expect(refusedBatches).toBeGreaterThan(200);
   });
 
+  it('keeps a long stream of trees in order: structures nested in themselves and in each other', () => {
+    const stream: Channel = { encoder: new RecordEncoder(), decoder: new RecordDecoder() };
+    let x = 0x2545f491;
+    const random = (n: number): number => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) % n;
+    };
+    // Nodes of a few shapes over a pool of 80 keys: the same structure at many levels of one
+    // record, new structures inside known ones, and more structures than there are ids.
+    const tree = (depth: number): unknown => {
+      if (depth === 0 || random(4) === 0) return random(2) === 0 ? depth : `leaf ${depth}`;
+      const node: Record<string, unknown> = {};
+      const shape = random(5);
+      if (shape === 0) node[`p${random(80)}`] = tree(depth - 1);
+      else if (shape === 1) node.next = tree(depth - 1);
+      else {
+        node.left = tree(depth - 1);
+        node.right = tree(depth - 1);
+        if (shape === 3) node[`q${random(20)}`] = [tree(depth - 1), random(100)];
+      }
+      return node;
+    };
+    for (let b = 0; b < 1500; b++) {
+      const records = Array.from({ length: 1 + random(4) }, () => tree(1 + random(7)));
+      if (random(15) === 0) records.push({ at: new Date(b) });
+      sendAndCheck(stream, records, null);
+    }
+  });
+
   it('writes as msgpackr writes plain records, as compactly', () => {
     const packr = new Packr({ sequential: true, useRecords: true, moreTypes: true });
     const encoder = new RecordEncoder();
