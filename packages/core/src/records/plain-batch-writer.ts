@@ -64,6 +64,11 @@ export class PlainBatchWriter {
   readonly #depthMax: number;
   #buffer: Buffer = Buffer.allocUnsafe(INITIAL_BYTES);
   #view: DataView = viewOf(this.#buffer);
+  /**
+   * The buffer as a plain Uint8Array, for the frames returned: a caller that keeps a frame copies
+   * it with `slice`, which on a Buffer would be another view of the scratch buffer.
+   */
+  #bytes: Uint8Array = bytesOf(this.#buffer);
   #position = 0;
   /** `#buffer.length - SLACK_BYTES`: past this, a value grows the buffer before writing. */
   #safeEnd = INITIAL_BYTES - SLACK_BYTES;
@@ -105,7 +110,7 @@ export class PlainBatchWriter {
     if (this.#position > this.#safeEnd) this.#grow(this.#position);
     if (timestamps === null) this.#buffer[this.#position++] = 0xc0;
     else this.#writeTimestamps(timestamps);
-    return this.#buffer.subarray(0, this.#position);
+    return this.#bytes.subarray(0, this.#position);
   }
 
   #writeTimestamps(timestamps: readonly number[]): void {
@@ -478,10 +483,15 @@ export class PlainBatchWriter {
     this.#buffer.copy(buffer, 0, 0, this.#position);
     this.#buffer = buffer;
     this.#view = viewOf(buffer);
+    this.#bytes = bytesOf(buffer);
     this.#safeEnd = size - SLACK_BYTES;
   }
 }
 
 function viewOf(buffer: Buffer): DataView {
   return new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+}
+
+function bytesOf(buffer: Buffer): Uint8Array {
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }

@@ -26,7 +26,7 @@
  * registered class, also apply to other msgpackr encoders in the thread (state, checkpoints),
  * which then keep registered classes too.
  */
-import { addExtension, Packr, RESERVE_START_SPACE, Unpackr } from 'msgpackr';
+import { addExtension, Packr, Unpackr } from 'msgpackr';
 import { ConfigError, SluiceError } from '../errors.ts';
 import { PlainBatchWriter } from './plain-batch-writer.ts';
 
@@ -798,8 +798,12 @@ const refuseFunction = (): never => {
   throw new Error('bug: a function reached the record encoder past checkRecord');
 };
 
-/** The first byte of a frame written by the exact path (msgpack's unused 0xc1); plain frames start with 0x92. */
-const EXACT_FRAME = 0xc1;
+/**
+ * The first byte of a frame of the exact path, `[values, timestamps, null]` (a msgpack array of
+ * three); plain frames are `[values, timestamps]` (0x92). Not 0xc1, msgpack's unused byte: channels
+ * mark their control frames with it (`channels/frames.ts`).
+ */
+const EXACT_FRAME = 0x93;
 
 /**
  * The encoder of one channel between threads. It checks the records as it encodes them: a batch
@@ -834,12 +838,7 @@ export class RecordEncoder {
       if (frame !== null) return frame;
       exact = checkRecords(values);
     }
-    const frame = this.#packr.pack(
-      [exact ? exactRecords(values) : values, timestamps],
-      RESERVE_START_SPACE | 1,
-    );
-    frame[0] = EXACT_FRAME;
-    return frame;
+    return this.#packr.pack([exact ? exactRecords(values) : values, timestamps, null]);
   }
 }
 
@@ -851,8 +850,9 @@ export class RecordDecoder {
 
   decodeBatch(frame: Uint8Array): [unknown[], number[] | null] {
     const bytes = asBuffer(frame);
-    if (bytes[0] === EXACT_FRAME) return this.#exact.unpack(bytes.subarray(1)) as [unknown[], number[] | null];
-    return this.#plain.unpack(bytes) as [unknown[], number[] | null];
+    if (bytes[0] !== EXACT_FRAME) return this.#plain.unpack(bytes) as [unknown[], number[] | null];
+    const batch = this.#exact.unpack(bytes) as [unknown[], number[] | null, null];
+    return [batch[0], batch[1]];
   }
 }
 
