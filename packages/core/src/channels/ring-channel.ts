@@ -28,7 +28,7 @@ import { RingReader, RingWriter } from './ring-buffer.ts';
 export class RingSender implements ChannelSender {
   readonly #ring: RingWriter;
   readonly #consumer: Doorbell;
-  readonly #encoder = new RecordEncoder();
+  readonly encoder = new RecordEncoder();
   readonly #keysWriter = new BatchKeysWriter();
   readonly #controlFrames = new ControlFrameWriter();
   /** Frames that found the ring full, oldest first: they go before anything sent later. */
@@ -50,7 +50,7 @@ export class RingSender implements ChannelSender {
     exact: boolean,
     keys?: BatchKeys | null,
   ): boolean {
-    const batch = this.#encoder.encodeBatch(values, timestamps, exact);
+    const batch = this.encoder.encodeBatch(values, timestamps, exact);
     const frame = keys == null ? batch : this.#keysWriter.frame(keys, batch);
     if (frame.byteLength > this.#ring.maxFrameBytes) return this.#sendInParts(frame);
     return this.#send(frame, true);

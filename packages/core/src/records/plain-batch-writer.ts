@@ -85,6 +85,8 @@ export class PlainBatchWriter {
   #objects = 0;
   /** Objects are being written keys first, as msgpackr does (see `#writeObject`). */
   #keysFirst = false;
+  /** See {@link appended}. */
+  #appended = -1;
 
   /** `depthMax`: objects and arrays nested this deep or deeper abandon the pass. */
   constructor(depthMax: number) {
@@ -96,17 +98,81 @@ export class PlainBatchWriter {
    * value is outside the fast path (nothing was sent then, and the writer's state is as before).
    */
   write(values: readonly unknown[], timestamps: readonly number[] | null): Uint8Array | null {
-    if (this.#transitions > TRANSITIONS_MAX) this.#dropTransitions();
-    // An enumerable field on Object.prototype would be met by for-in in every plain object.
-    for (const _ in Object.prototype) return null;
-    this.#position = 0;
-    this.#defined.length = 0;
-    this.#nextIdAtStart = this.#nextId;
-    this.#buffer[this.#position++] = 0x92;
+    if (!this.#start()) return null;
+    this.#writeArrayHeader(values.length);
     if (!this.#writeArray(values, 0)) {
       this.#takeBack();
       return null;
     }
+    return this.#end(timestamps);
+  }
+
+  // The same, record by record, as a RecordWriter emits them: begin, append each, finish.
+
+  /** Records appended to the frame begun, or -1 when none is begun. */
+  get appended(): number {
+    return this.#appended;
+  }
+
+  /** Begins a frame; false when no record can take the fast path now (see `#start`). */
+  begin(): boolean {
+    if (!this.#start()) return false;
+    // The values' count is not known yet: an array 16 header, its count filled in by `finish`.
+    this.#buffer[this.#position] = 0xdc;
+    this.#position += 3;
+    this.#appended = 0;
+    return true;
+  }
+
+  /** Appends a record to the frame begun; false (and the frame is given up) when it is not plain. */
+  append(value: unknown): boolean {
+    if (this.#writeValue(value, 0)) {
+      this.#appended++;
+      return true;
+    }
+    this.abandon();
+    return false;
+  }
+
+  /** The frame begun, with `timestamps` (one per record appended), as {@link write} returns it. */
+  finish(timestamps: readonly number[] | null): Uint8Array {
+    const count = this.#appended;
+    this.#appended = -1;
+    if (count > 0xffff) {
+      // Larger than array 16: an array 32 header, two bytes more (batches this large are rare).
+      if (this.#position + 2 > this.#safeEnd) this.#grow(this.#position + 2);
+      this.#buffer.copyWithin(6, 4, this.#position);
+      this.#position += 2;
+      this.#buffer[1] = 0xdd;
+      this.#view.setUint32(2, count);
+    } else {
+      this.#buffer[2] = count >> 8;
+      this.#buffer[3] = count & 0xff;
+    }
+    return this.#end(timestamps);
+  }
+
+  /** Gives up the frame begun: the structures it defined are taken back, as the decoder never sees them. */
+  abandon(): void {
+    if (this.#appended === -1) return;
+    this.#appended = -1;
+    this.#takeBack();
+  }
+
+  /** Starts a frame `[values, timestamps]` at the start of the buffer. */
+  #start(): boolean {
+    this.#appended = -1;
+    // An enumerable field on Object.prototype would be met by for-in in every plain object.
+    for (const _ in Object.prototype) return false;
+    if (this.#transitions > TRANSITIONS_MAX) this.#dropTransitions();
+    this.#position = 0;
+    this.#defined.length = 0;
+    this.#nextIdAtStart = this.#nextId;
+    this.#buffer[this.#position++] = 0x92;
+    return true;
+  }
+
+  #end(timestamps: readonly number[] | null): Uint8Array {
     if (this.#position > this.#safeEnd) this.#grow(this.#position);
     if (timestamps === null) this.#buffer[this.#position++] = 0xc0;
     else this.#writeTimestamps(timestamps);
@@ -140,7 +206,8 @@ export class PlainBatchWriter {
         if (depth >= this.#depthMax) return false;
         const proto = Object.getPrototypeOf(value) as unknown;
         if (proto === Object.prototype) return this.#writeObject(value, depth + 1);
-        if (proto === Array.prototype && Array.isArray(value)) return this.#writeArray(value, depth + 1);
+        if (proto === Array.prototype && Array.isArray(value))
+          return this.#writeArrayWithHeader(value, depth + 1);
         return false;
       }
       case 'boolean':
@@ -291,9 +358,14 @@ export class PlainBatchWriter {
     }
   }
 
+  #writeArrayWithHeader(array: readonly unknown[], depth: number): boolean {
+    this.#writeArrayHeader(array.length);
+    return this.#writeArray(array, depth);
+  }
+
+  /** The elements of an array whose header is written. */
   #writeArray(array: readonly unknown[], depth: number): boolean {
     const length = array.length;
-    this.#writeArrayHeader(length);
     for (let i = 0; i < length; i++) {
       const value = array[i];
       // A hole reads as undefined; `in` tells them apart only then.

@@ -809,12 +809,16 @@ const EXACT_FRAME = 0x93;
  * The encoder of one channel between threads. It checks the records as it encodes them: a batch
  * of plain records is written in one pass ({@link PlainBatchWriter}); any other batch is checked
  * by {@link checkRecords} — refused with the field's path, or written by msgpackr, with stand-ins
- * where needed — into a frame marked as the exact path's. Each path sends record structures
- * inline the first time it uses them (`sequential`), so the {@link RecordDecoder} at the other
- * end must read every frame of the channel, in order. (msgpackr's `progressiveRecords`, one pass
- * over an object's keys instead of two, loses its place in a sequential stream of varied nested
- * records: the property test finds it within a few hundred batches. The plain writer does the
- * same in one pass, and does not: see its `#define`.)
+ * where needed — into a frame of the exact path. Each path sends record structures inline the
+ * first time it uses them (`sequential`), so the {@link RecordDecoder} at the other end must read
+ * every frame of the channel, in order. (msgpackr's `progressiveRecords`, one pass over an
+ * object's keys instead of two, loses its place in a sequential stream of varied nested records:
+ * the property test finds it within a few hundred batches. The plain writer makes one pass too,
+ * and keeps its place: see its `#writeObject`.)
+ *
+ * A `RecordWriter` hands it records one at a time as they are emitted ({@link append}), so the
+ * check of a plain record is its encoding, and a refusal is thrown in the operator that emitted
+ * the record; the batch then only has to be finished ({@link encodeBatch}).
  */
 export class RecordEncoder {
   readonly #plain = new PlainBatchWriter(RECORD_DEPTH_MAX);
@@ -824,19 +828,56 @@ export class RecordEncoder {
     moreTypes: true,
     writeFunction: refuseFunction,
   });
+  /** Records handed to {@link append} since the last batch; -1 when none was. */
+  #appended = -1;
+  /**
+   * The last of them: with their count, how {@link encodeBatch} knows that `values` are the
+   * records appended (a record refused by `checkRecord` was counted, but is not in the batch).
+   */
+  #lastAppended: unknown = undefined;
 
   /**
-   * `[values, timestamps]` as one frame, after checking every record against the record contract:
-   * throws {@link RecordNotSerializableError}, naming the field, for a record that cannot cross a
-   * thread. `exact`: a record is already known to need the exact path (`checkRecord` said so),
-   * so the plain pass is not tried. The result is the encoder's scratch buffer: copy it before
-   * encoding the next batch if it must be kept.
+   * Encodes `record` as the next of the batch being emitted, when it is plain (the values the
+   * one pass takes): true. False for any other record, and for every record after it in the
+   * batch: the caller must then check it with {@link checkRecord} (which refuses it, or says
+   * whether it needs the exact path), and the batch goes the exact path's way. Every record of a
+   * batch goes through here, or none does.
+   */
+  append(record: unknown): boolean {
+    const plain = this.#plain;
+    if (this.#appended === -1) {
+      this.#appended = 0;
+      plain.begin();
+    }
+    this.#appended++;
+    this.#lastAppended = record;
+    return plain.appended !== -1 && plain.append(record);
+  }
+
+  /**
+   * `[values, timestamps]` as one frame, the records checked against the record contract: throws
+   * {@link RecordNotSerializableError}, naming the field, for a record that cannot cross a thread.
+   * `exact`: a record is known to need the exact path (`checkRecord` said so). After
+   * {@link append}, `values` are the records appended, and the one pass is only finished. The
+   * result is the encoder's scratch buffer: copy it before encoding the next batch if it must be kept.
    */
   encodeBatch(values: readonly unknown[], timestamps: readonly number[] | null, exact = false): Uint8Array {
-    if (!exact) {
-      const frame = this.#plain.write(values, timestamps);
-      if (frame !== null) return frame;
-      exact = checkRecords(values);
+    const appended = this.#appended;
+    const lastAppended = this.#lastAppended;
+    this.#appended = -1;
+    this.#lastAppended = undefined;
+    const plain = this.#plain;
+    if (appended === values.length && lastAppended === values[appended - 1]) {
+      if (!exact && plain.appended === appended) return plain.finish(timestamps);
+      // The caller checked the records that were not plain, as append asks.
+      plain.abandon();
+    } else {
+      plain.abandon();
+      if (!exact) {
+        const frame = plain.write(values, timestamps);
+        if (frame !== null) return frame;
+        exact = checkRecords(values);
+      }
     }
     return this.#packr.pack([exact ? exactRecords(values) : values, timestamps, null]);
   }
