@@ -1,8 +1,10 @@
 /**
  * Core's batch codec, as the benchmarks drive it: `packages/core/src/records/record-codec.ts`,
  * which encodes with the msgpackr module `@sluice/core` itself loads (msgpackr is a dependency of
- * `@sluice/core`, not of `@sluice/benchmarks`).
+ * `@sluice/core`, not of `@sluice/benchmarks`), and the codec as it was before its single pass
+ * (msgpackr alone, each record walked by `checkRecord` first), kept as the baseline.
  */
+import { Packr, Unpackr } from '../../packages/core/node_modules/msgpackr/index.js';
 import {
   checkRecord,
   checkRecords,
@@ -13,12 +15,10 @@ import {
 export interface BatchPackr {
   /**
    * What a `RecordWriter` does for a batch sent to another thread: checks every record against the
-   * record contract (`checkRecord`, which `RecordWriter.emit` runs per record), then encodes
-   * `[values, timestamps]` as one frame. The result is the encoder's scratch buffer.
+   * record contract as it is emitted, then encodes `[values, timestamps]` as one frame. The
+   * result is the encoder's scratch buffer.
    */
   pack(batch: readonly [readonly unknown[], readonly number[] | null]): Uint8Array;
-  /** The encoding alone, for records already checked (as they are when a batch is sent). */
-  encode(batch: readonly [readonly unknown[], readonly number[] | null]): Uint8Array;
 }
 
 export interface BatchUnpackr {
@@ -27,31 +27,55 @@ export interface BatchUnpackr {
 
 /**
  * A batch encoder as core's `RecordWriter` has one per ring channel
- * (`packages/core/src/channels/record-writer.ts`): record structures are sent inline the first
- * time they are used, so the decoder must read every frame of the channel in order.
- * `micro.test.ts` checks that this encoder writes the same bytes as a real `RecordWriter`.
+ * (`packages/core/src/channels/record-writer.ts`): each record handed to the channel's encoder
+ * as it is emitted (a plain record is checked by being encoded; `checkRecord` walks any other),
+ * then the batch finished. Record structures are sent inline the first time they are used, so
+ * the decoder must read every frame of the channel in order. `micro.test.ts` checks that this
+ * encoder writes the same bytes as a real `RecordWriter`.
  */
 export function batchPackr(): BatchPackr {
   const encoder = new RecordEncoder();
   return {
     pack: ([values, timestamps]) => {
-      // RecordWriter.emit, record by record: a plain record is checked by being encoded; any
-      // other is walked by checkRecord (which may refuse it).
       let exact = false;
       for (let i = 0; i < values.length; i++) {
         if (!encoder.append(values[i]) && checkRecord(values[i])) exact = true;
       }
       return encoder.encodeBatch(values, timestamps, exact);
     },
-    encode: ([values, timestamps]) => encoder.encodeBatch(values, timestamps, false),
   };
 }
 
-/** Checks every record of a batch against the record contract, as `RecordWriter.emit` does. */
+/** Checks every record of a batch against the record contract, as `checkRecord` walks a record. */
 export const checkBatch: (records: readonly unknown[]) => boolean = checkRecords;
 
 /** A batch decoder as core's `InputGate` has one per ring channel (`channels/input-gate.ts`). */
 export function batchUnpackr(): BatchUnpackr {
   const decoder = new RecordDecoder();
   return { unpack: (frame) => decoder.decodeBatch(frame) };
+}
+
+/**
+ * The codec before the single pass, the baseline: msgpackr with core's options of then
+ * (`sequential`, `useRecords`, `moreTypes`), every record walked by `checkRecord` before
+ * (`checkAndPack`), or not (`pack`: the encoding alone).
+ */
+export interface BatchPackrBefore extends BatchPackr {
+  checkAndPack(batch: readonly [readonly unknown[], readonly number[] | null]): Uint8Array;
+}
+
+export function batchPackrBefore(): BatchPackrBefore {
+  const packr = new Packr({ sequential: true, useRecords: true, moreTypes: true });
+  return {
+    pack: (batch) => packr.pack(batch),
+    checkAndPack: (batch) => {
+      checkRecords(batch[0]);
+      return packr.pack(batch);
+    },
+  };
+}
+
+export function batchUnpackrBefore(): BatchUnpackr {
+  const unpackr = new Unpackr({ sequential: true, useRecords: true, copyBuffers: true });
+  return { unpack: (frame) => unpackr.unpack(frame) as [unknown[], number[] | null] };
 }
