@@ -6,8 +6,8 @@
  */
 import { Packr, Unpackr } from '../../packages/core/node_modules/msgpackr/index.js';
 import {
+  admitRecord,
   checkRecord,
-  checkRecords,
   RecordDecoder,
   RecordEncoder,
 } from '../../packages/core/src/channels/record-codec.ts';
@@ -46,8 +46,14 @@ export function batchPackr(): BatchPackr {
   };
 }
 
-/** Checks every record of a batch against the record contract, as `checkRecord` walks a record. */
-export const checkBatch: (records: readonly unknown[]) => boolean = checkRecords;
+/**
+ * Checks every record of a batch against the record contract with `admitRecord`: the walk
+ * `RecordWriter.emit` makes for records it hands over inside a thread, and the walk every record
+ * got before the single pass (less the look for lone surrogates, which only encoding needs).
+ */
+export function checkBatch(records: readonly unknown[]): void {
+  for (let i = 0; i < records.length; i++) admitRecord(records[i]);
+}
 
 /** A batch decoder as core's `InputGate` has one per ring channel (`channels/input-gate.ts`). */
 export function batchUnpackr(): BatchUnpackr {
@@ -57,8 +63,8 @@ export function batchUnpackr(): BatchUnpackr {
 
 /**
  * The codec before the single pass, the baseline: msgpackr with core's options of then
- * (`sequential`, `useRecords`, `moreTypes`), every record walked by `checkRecord` before
- * (`checkAndPack`), or not (`pack`: the encoding alone).
+ * (`sequential`, `useRecords`, `moreTypes`), every record walked first (`checkAndPack`, with
+ * {@link checkBatch}: the walk of then), or not (`pack`: the encoding alone).
  */
 export interface BatchPackrBefore extends BatchPackr {
   checkAndPack(batch: readonly [readonly unknown[], readonly number[] | null]): Uint8Array;
@@ -69,7 +75,7 @@ export function batchPackrBefore(): BatchPackrBefore {
   return {
     pack: (batch) => packr.pack(batch),
     checkAndPack: (batch) => {
-      checkRecords(batch[0]);
+      checkBatch(batch[0]);
       return packr.pack(batch);
     },
   };

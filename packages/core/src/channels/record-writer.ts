@@ -1,7 +1,7 @@
 import { assignToKeyGroup, computeOperatorIndexForKeyGroup, type Key } from '../state/key-groups.ts';
 import type { BatchKeys } from './batch-keys.ts';
 import type { ChannelSender } from './channel.ts';
-import { checkRecord, type RecordEncoder } from './record-codec.ts';
+import { admitRecord, checkRecord, type RecordEncoder } from './record-codec.ts';
 
 /** {@link RecordWriter.keying} when no key selector is running. */
 export const NOT_KEYING: unique symbol = Symbol('not keying');
@@ -147,11 +147,16 @@ export class RecordWriter {
       }
       case 'broadcast': {
         // Encoded into each channel that encodes; walked once at most for all the others.
-        let walked = 0; // 1: plain, 2: needs the exact path
+        let walked = 0; // 1: admitted, 2: checked and plain, 3: checked, needs the exact path
         for (const channel of this.#channels) {
-          if (channel.encoder === null || !channel.encoder.append(value)) {
-            if (walked === 0) walked = checkRecord(value) ? 2 : 1;
-            if (walked === 2) channel.exact = true;
+          if (channel.encoder === null) {
+            if (walked === 0) {
+              admitRecord(value);
+              walked = 1;
+            }
+          } else if (!channel.encoder.append(value)) {
+            if (walked < 2) walked = checkRecord(value) ? 3 : 2;
+            if (walked === 3) channel.exact = true;
           }
           this.#push(channel, value, timestamp);
         }
@@ -164,7 +169,8 @@ export class RecordWriter {
   #append(channel: OutputChannel, value: unknown, timestamp: number): void {
     const encoder = channel.encoder;
     // Shaped for speed: a plain record on an encoding channel is checked by being encoded.
-    if ((encoder === null || !encoder.append(value)) && checkRecord(value)) channel.exact = true;
+    if (encoder === null) admitRecord(value);
+    else if (!encoder.append(value) && checkRecord(value)) channel.exact = true;
     this.#push(channel, value, timestamp);
   }
 

@@ -239,19 +239,32 @@ const EXACT = 1;
 const REFUSED = 2;
 
 /**
- * Checks a record against the contract before it leaves an operator for another task. Returns
- * whether it holds a value msgpackr alone would change (then its batch takes the exact path);
- * throws {@link RecordNotSerializableError} naming the field if it holds something that cannot
- * cross a thread.
+ * Checks a record against the contract before it is encoded to leave its thread. Returns whether
+ * it holds a value msgpackr alone would change — -0, a hole, a lone surrogate in a string, an
+ * error... — (then its batch takes the exact path); throws {@link RecordNotSerializableError}
+ * naming the field if it holds something that cannot cross a thread.
  */
 export function checkRecord(record: unknown, root = 'record'): boolean {
-  // Shaped for speed: most records are plain objects.
-  const flags =
-    typeof record === 'object' && record !== null && record.constructor === Object
-      ? inspectFields(record, 1)
-      : inspectValue(record, 0);
+  const flags = inspectRecord(record, true);
   if (flags < REFUSED) return flags === EXACT;
   throw explainRefusal(record, root);
+}
+
+/**
+ * Refuses, as {@link checkRecord} does, a record that cannot cross a thread, where it is not
+ * encoded (handed over inside a thread, kept in heap state): the walk then need not look into
+ * strings for lone surrogates (a few ns a string), which only the encoding would change.
+ */
+export function admitRecord(record: unknown, root = 'record'): void {
+  if (inspectRecord(record, false) >= REFUSED) throw explainRefusal(record, root);
+}
+
+/** `strings`: look for lone surrogates (the encoding's concern only). */
+function inspectRecord(record: unknown, strings: boolean): number {
+  // Shaped for speed: most records are plain objects.
+  return typeof record === 'object' && record !== null && record.constructor === Object
+    ? inspectFields(record, 1, strings)
+    : inspectValue(record, 0, strings);
 }
 
 /** {@link checkRecord} for every record of a batch; whether any needs the exact path. */
@@ -264,14 +277,14 @@ export function checkRecords(records: readonly unknown[]): boolean {
 // The walk is on the hot path (once per record per edge): no allocation, no path, no closure. It
 // only finds out whether something is exact-path or refused; `explainRefusal` walks again to say where.
 
-function inspectValue(value: unknown, depth: number): number {
+function inspectValue(value: unknown, depth: number, strings: boolean): number {
   switch (typeof value) {
     case 'number':
       return Object.is(value, -0) ? EXACT : 0;
     case 'object':
-      return value === null ? 0 : inspectObject(value, depth);
+      return value === null ? 0 : inspectObject(value, depth, strings);
     case 'string':
-      return isWellFormed(value) ? 0 : EXACT;
+      return !strings || isWellFormed(value) ? 0 : EXACT;
     case 'function':
     case 'symbol':
       return REFUSED;
@@ -288,31 +301,31 @@ function isWellFormed(string: string): boolean {
   return (string as unknown as { isWellFormed(): boolean }).isWellFormed();
 }
 
-function inspectObject(object: object, depth: number): number {
+function inspectObject(object: object, depth: number, strings: boolean): number {
   if (depth === RECORD_DEPTH_MAX) return REFUSED;
   // The same test msgpackr makes first, for the same reason: plain objects and arrays are most values.
   const type = object.constructor;
-  if (type === Object) return inspectFields(object, depth + 1);
-  if (type === Array) return inspectArray(object as unknown[], depth + 1);
-  return inspectOther(object, depth + 1);
+  if (type === Object) return inspectFields(object, depth + 1, strings);
+  if (type === Array) return inspectArray(object as unknown[], depth + 1, strings);
+  return inspectOther(object, depth + 1, strings);
 }
 
-function inspectFields(object: object, depth: number): number {
+function inspectFields(object: object, depth: number, strings: boolean): number {
   let flags = 0;
   for (const key in object) {
     // msgpackr writes an own "__proto__" field (JSON.parse makes them) as "__proto_", on purpose.
-    if (key === '__proto__' || !isWellFormed(key)) flags |= EXACT;
+    if (key === '__proto__' || (strings && !isWellFormed(key))) flags |= EXACT;
     const value = (object as Record<string, unknown>)[key];
     // Shaped for speed: strings and numbers, most fields, without a call.
     if (typeof value === 'string') {
-      if (!isWellFormed(value)) flags |= EXACT;
+      if (strings && !isWellFormed(value)) flags |= EXACT;
       continue;
     }
     if (typeof value === 'number') {
       if (Object.is(value, -0)) flags |= EXACT;
       continue;
     }
-    flags |= inspectValue(value, depth);
+    flags |= inspectValue(value, depth, strings);
   }
   return flags;
 }
@@ -321,21 +334,21 @@ function inspectFields(object: object, depth: number): number {
  * The own fields of a class instance (registered, or an error): a method assigned to a class's
  * prototype is enumerable, and for-in would count it. Off the hot path of plain objects.
  */
-function inspectOwnFields(object: object, depth: number): number {
+function inspectOwnFields(object: object, depth: number, strings: boolean): number {
   let flags = 0;
   for (const key of Object.keys(object)) {
-    if (key === '__proto__' || !isWellFormed(key)) flags |= EXACT;
-    flags |= inspectValue((object as Record<string, unknown>)[key], depth);
+    if (key === '__proto__' || (strings && !isWellFormed(key))) flags |= EXACT;
+    flags |= inspectValue((object as Record<string, unknown>)[key], depth, strings);
   }
   return flags;
 }
 
-function inspectArray(array: readonly unknown[], depth: number): number {
+function inspectArray(array: readonly unknown[], depth: number, strings: boolean): number {
   let flags = 0;
   for (let i = 0; i < array.length; i++) {
     const value = array[i];
     if (typeof value === 'string') {
-      if (!isWellFormed(value)) flags |= EXACT;
+      if (strings && !isWellFormed(value)) flags |= EXACT;
       continue;
     }
     if (typeof value === 'number') {
@@ -344,40 +357,41 @@ function inspectArray(array: readonly unknown[], depth: number): number {
     }
     if (value === undefined && !(i in array))
       flags |= EXACT; // a hole
-    else flags |= inspectValue(value, depth);
+    else flags |= inspectValue(value, depth, strings);
   }
   return flags;
 }
 
-function inspectOther(object: object, depth: number): number {
+function inspectOther(object: object, depth: number, strings: boolean): number {
   const proto = Object.getPrototypeOf(object) as object | null;
-  if (proto === null) return EXACT | inspectFields(object, depth);
-  if (proto === Object.prototype) return inspectFields(object, depth); // with an own field "constructor"
-  if (proto === Array.prototype) return inspectArray(object as unknown[], depth);
+  if (proto === null) return EXACT | inspectFields(object, depth, strings);
+  if (proto === Object.prototype) return inspectFields(object, depth, strings); // with an own field "constructor"
+  if (proto === Array.prototype) return inspectArray(object as unknown[], depth, strings);
   if (proto === Date.prototype || proto === RegExp.prototype || proto === ArrayBuffer.prototype) return 0;
   if (VIEW_PROTOTYPES.has(proto)) return 0;
   if (proto === Map.prototype) {
     let flags = 0;
     for (const [key, value] of object as Map<unknown, unknown>) {
-      flags |= inspectValue(key, depth) | inspectValue(value, depth);
+      flags |= inspectValue(key, depth, strings) | inspectValue(value, depth, strings);
     }
     return flags;
   }
   if (proto === Set.prototype) {
     let flags = 0;
-    for (const value of object as Set<unknown>) flags |= inspectValue(value, depth);
+    for (const value of object as Set<unknown>) flags |= inspectValue(value, depth, strings);
     return flags;
   }
   if (object instanceof Error) {
     if (!standardErrorNameByPrototype.has(proto) && !nameByPrototype.has(proto)) return REFUSED;
-    let flags = EXACT | inspectValue(object.message, depth) | inspectValue(object.stack, depth);
-    flags |= inspectOwnFields(object, depth);
-    if (Object.hasOwn(object, 'cause')) flags |= inspectValue(object.cause, depth);
-    if (object instanceof AggregateError) flags |= inspectValue(object.errors, depth);
+    let flags =
+      EXACT | inspectValue(object.message, depth, strings) | inspectValue(object.stack, depth, strings);
+    flags |= inspectOwnFields(object, depth, strings);
+    if (Object.hasOwn(object, 'cause')) flags |= inspectValue(object.cause, depth, strings);
+    if (object instanceof AggregateError) flags |= inspectValue(object.errors, depth, strings);
     return flags;
   }
   if (BOXED_PROTOTYPES.has(proto)) return EXACT;
-  if (nameByPrototype.has(proto)) return inspectOwnFields(object, depth);
+  if (nameByPrototype.has(proto)) return inspectOwnFields(object, depth, strings);
   return REFUSED;
 }
 
@@ -934,10 +948,7 @@ export function decodeRecords(bytes: Uint8Array): unknown[] {
  * reads back from state, or from a restore at any parallelism, as it was put in.
  */
 export function encodeValue(value: unknown, root = 'value'): Buffer {
-  const flags =
-    typeof value === 'object' && value !== null && value.constructor === Object
-      ? inspectFields(value, 1)
-      : inspectValue(value, 0);
+  const flags = inspectRecord(value, true);
   if (flags >= REFUSED) throw explainRefusal(value, root);
   return standalonePackr.pack(flags === EXACT ? toExact(value) : value);
 }
