@@ -57,7 +57,8 @@ export function codecFixture(size: RecordSize, batchSize = BATCH_SIZE): CodecFix
   const packrBefore = batchPackrBefore();
   const unpackrBefore = batchUnpackrBefore();
   unpackrBefore.unpack(packrBefore.pack(batch).slice());
-  const frameBefore = packrBefore.pack(batch).slice();
+  // A Uint8Array copy, as the frame is: a ring hands the decoder views of shared memory, not Buffers.
+  const frameBefore = new Uint8Array(packrBefore.pack(batch));
   return {
     batch,
     checkAndEncode: () => packr.pack(batch),

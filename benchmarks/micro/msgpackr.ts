@@ -81,7 +81,15 @@ export function batchPackrBefore(): BatchPackrBefore {
   };
 }
 
+/** The decoder before, as core's `RecordDecoder` was: one msgpackr `Unpackr`, reading a Buffer over the frame. */
 export function batchUnpackrBefore(): BatchUnpackr {
   const unpackr = new Unpackr({ sequential: true, useRecords: true, copyBuffers: true });
-  return { unpack: (frame) => unpackr.unpack(frame) as [unknown[], number[] | null] };
+  return {
+    unpack: (frame) => {
+      const bytes = Buffer.isBuffer(frame)
+        ? frame
+        : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+      return unpackr.unpack(bytes) as [unknown[], number[] | null];
+    },
+  };
 }

@@ -19,9 +19,16 @@
  * Shaped for speed, and why: no allocation per value (the output buffer is reused and returned as
  * it is); record structures are a trie of key transitions whose nodes remember their first child,
  * so a stable schema costs one string identity test per key where msgpackr looks each key up in a
- * dictionary; one for-in loop per object, the structure's id written after its values (the byte
- * is reserved before them); short strings written by a loop that sees lone surrogates as it goes,
- * long ones by V8's UTF-8 writer after `isWellFormed` (O(1) for one-byte strings).
+ * dictionary; one for-in loop per object where msgpackr makes two (one for the keys, to write the
+ * structure's id first, one for the values): the id byte is reserved and filled in after the
+ * values. A structure new to the frame is defined in place of that byte, the values moved up;
+ * and where an object inside defined the structure first (a tree of nodes of one shape), the
+ * object is written again keys first, as msgpackr writes, once per structure and frame, so that
+ * every definition comes before its first use. Short strings are written by a loop that sees
+ * lone surrogates as it goes; long ones by V8's UTF-8 writer after `isWellFormed`.
+ *
+ * Records can be appended one at a time as they are emitted (`begin`, `append`, `finish`): the
+ * frame is then the batch's, its count of records filled in at the end.
  */
 
 /** Record structure ids msgpackr reads as references: 0x40-0x7f, one byte (msgpackr's own structures, 64). */
