@@ -482,6 +482,23 @@ describe('the single pass of the record encoder', () => {
     sendAndCheck(channel, [{ p: 3 }, { q: { r: 4 } }], null);
   });
 
+  it('takes back the structures of a frame a getter threw in, whole or record by record', () => {
+    const channel: Channel = { encoder: new RecordEncoder(), decoder: new RecordDecoder() };
+    const throwing = [
+      { p: 1 },
+      {
+        get x(): number {
+          throw new Error('boom');
+        },
+      },
+    ];
+    expect(() => channel.encoder.encodeBatch([throwing], null)).toThrow('boom');
+    sendAndCheck(channel, [{ p: 2 }], null);
+    expect(() => channel.encoder.append([{ r: 1 }, ...throwing])).toThrow('boom');
+    sendAndCheck(channel, [{ r: 2 }, { p: 3 }], null);
+    sendAndCheck(channel, [{ r: 3 }], null, true, true);
+  });
+
   it('never gives a new structure an id that a nested object of it was written with', () => {
     const channel: Channel = { encoder: new RecordEncoder(), decoder: new RecordDecoder() };
     // 64 structures take every id; the next id to give is the first one's, 0x40.

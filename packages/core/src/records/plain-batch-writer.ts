@@ -85,7 +85,7 @@ export class PlainBatchWriter {
   /** The transition holding each record id, in order of definition: ids are reused oldest first, as msgpackr does. */
   #holders: Array<Transition | null> = new Array<Transition | null>(STRUCTURE_IDS).fill(null);
   #nextId = 0;
-  /** This batch's definitions, to take back when it is abandoned: (transition, previous holder, slot). */
+  /** The frame's definitions, to take back if it is not finished: (transition, previous holder, slot). */
   readonly #defined: Array<Transition | null | number> = [];
   #nextIdAtStart = 0;
   /** Objects started so far (all batches): when each structure was defined and last used. */
@@ -168,6 +168,9 @@ export class PlainBatchWriter {
 
   /** Starts a frame `[values, timestamps]` at the start of the buffer. */
   #start(): boolean {
+    // A frame left unfinished (a getter threw in the middle of it) was never sent.
+    if (this.#defined.length > 0) this.#takeBack();
+    this.#keysFirst = false;
     this.#appended = -1;
     // An enumerable field on Object.prototype would be met by for-in in every plain object.
     for (const _ in Object.prototype) return false;
@@ -180,6 +183,7 @@ export class PlainBatchWriter {
   }
 
   #end(timestamps: readonly number[] | null): Uint8Array {
+    this.#defined.length = 0; // sent: nothing to take back
     if (this.#position > this.#safeEnd) this.#grow(this.#position);
     if (timestamps === null) this.#buffer[this.#position++] = 0xc0;
     else this.#writeTimestamps(timestamps);
