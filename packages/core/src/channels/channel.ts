@@ -50,7 +50,7 @@ export interface ChannelSender {
   /**
    * A transport that encodes records: its encoder, to which the writer hands each record as it is
    * emitted (`RecordEncoder.append`), so that checking a plain record and encoding it are one
-   * pass. Absent where records are not encoded (the writer checks them with `checkRecord`).
+   * pass. Absent where records are not encoded (the writer checks them with `admitRecord`).
    */
   readonly encoder?: RecordEncoder;
   /**

@@ -69,8 +69,9 @@ class OutputChannel {
  * what cannot cross a thread is refused at any parallelism, in the operator that emitted it
  * (see `record-codec.ts`). On a channel whose sender encodes, the check is the encoding: the
  * record is handed to the sender's encoder at once (`RecordEncoder.append`), which writes a plain
- * record as it checks it; `checkRecord` walks only the records it does not take, and the records
- * of channels that do not encode.
+ * record as it checks it; `checkRecord` walks only the records it does not take. Records of
+ * channels that do not encode are walked by `admitRecord`. A refused record is refused before it
+ * is added to any channel's batch (a plain record is never refused).
  *
  * Hash partitioning runs the key selector and the hash once per record, here, and sends each
  * record's key and key group with it (`batch-keys.ts`): the keyed operator downstream uses them
