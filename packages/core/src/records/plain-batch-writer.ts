@@ -1,9 +1,9 @@
 /**
  * The record codec's fast path: one pass over a batch that checks each value against the record
  * contract and writes it, for the values most records are made of — null, undefined, booleans,
- * numbers, strings, BigInts within 64 bits, plain objects and plain arrays. Anything else (-0, a
- * hole, a lone surrogate, an own field "__proto__", nesting deeper than the limit, and every other
- * kind of value: dates, maps, errors, registered classes, functions...) abandons the pass, and the
+ * numbers, strings, BigInts within 64 bits, dates, plain objects and plain arrays. Anything else
+ * (-0, a hole, a lone surrogate, an own field "__proto__", nesting deeper than the limit, and
+ * every other kind of value: maps, sets, errors, registered classes, functions...) abandons the pass, and the
  * batch takes the record codec's other path, which walks it with `checkRecord` to refuse it with
  * the field's path or carry it exactly (`record-codec.ts`). Before this writer, every record was
  * walked twice, once to be checked and once by msgpackr to be written; the check cost about an
@@ -219,6 +219,10 @@ export class PlainBatchWriter {
         if (proto === Object.prototype) return this.#writeObject(value, depth + 1);
         if (proto === Array.prototype && Array.isArray(value))
           return this.#writeArrayWithHeader(value, depth + 1);
+        if (proto === Date.prototype) {
+          this.#writeDate(value as Date);
+          return true;
+        }
         return false;
       }
       case 'boolean':
@@ -276,6 +280,36 @@ export class PlainBatchWriter {
       buffer[this.#position++] = 0xcb;
       this.#view.setFloat64(this.#position, value);
       this.#position += 8;
+    }
+  }
+
+  /** msgpack's timestamp extension (type -1), in the sizes msgpackr picks, to the millisecond. */
+  #writeDate(date: Date): void {
+    const buffer = this.#buffer;
+    const ms = date.getTime();
+    const seconds = ms / 1000;
+    if (date.getMilliseconds() === 0 && seconds >= 0 && seconds < 0x100000000) {
+      buffer[this.#position++] = 0xd6; // fixext 4: seconds
+      buffer[this.#position++] = 0xff;
+      this.#view.setUint32(this.#position, seconds);
+      this.#position += 4;
+    } else if (seconds > 0 && seconds < 0x400000000) {
+      buffer[this.#position++] = 0xd7; // fixext 8: nanoseconds (30 bits), seconds (34 bits)
+      buffer[this.#position++] = 0xff;
+      this.#view.setUint32(this.#position, date.getMilliseconds() * 4000000 + ((seconds / 0x100000000) >> 0));
+      this.#view.setUint32(this.#position + 4, seconds);
+      this.#position += 8;
+    } else if (Number.isNaN(ms)) {
+      buffer[this.#position++] = 0xd4; // msgpackr's invalid date
+      buffer[this.#position++] = 0xff;
+      buffer[this.#position++] = 0xff;
+    } else {
+      buffer[this.#position++] = 0xc7; // ext 8, 12 bytes: nanoseconds, seconds (64 bits)
+      buffer[this.#position++] = 12;
+      buffer[this.#position++] = 0xff;
+      this.#view.setUint32(this.#position, date.getMilliseconds() * 1000000);
+      this.#view.setBigInt64(this.#position + 4, BigInt(Math.floor(seconds)));
+      this.#position += 12;
     }
   }
 

@@ -12,15 +12,15 @@
  *
  * How. Records cross in batches, one frame each, in one of two ways:
  * - The one pass (`plain-batch-writer.ts`): for records made only of null, undefined, booleans,
- *   numbers, strings, BigInts within 64 bits, plain objects and plain arrays — most records — a
+ *   numbers, strings, BigInts within 64 bits, dates, plain objects and plain arrays — most records — a
  *   single walk checks each value and writes it, in the bytes msgpackr writes (its records
  *   extension, structures sent inline, `sequential` per channel), and msgpackr's `Unpackr` reads
  *   them. A `RecordWriter` hands each record to its channel's {@link RecordEncoder} as it is
  *   emitted ({@link RecordEncoder.append}), so on a channel to another thread the check of a plain
  *   record is its encoding. This replaced a walk by {@link checkRecord} before msgpackr's own,
  *   which cost small records 10-15% on top of the encoding.
- * - The exact path: anything else — -0, a hole, a lone surrogate, an own "__proto__" field, Date,
- *   Map, Set, typed arrays, errors, registered classes, boxed primitives, null-prototype
+ * - The exact path: anything else — -0, a hole, a lone surrogate, an own "__proto__" field, Map,
+ *   Set, RegExp, typed arrays, errors, registered classes, boxed primitives, null-prototype
  *   objects, and what is refused — makes the one pass give up its batch (taking back the record
  *   structures it defined). {@link checkRecord} walks those records: it refuses what cannot
  *   cross, naming the field, or says whether the batch holds a value msgpackr alone would change
