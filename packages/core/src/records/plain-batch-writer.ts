@@ -217,13 +217,7 @@ export class PlainBatchWriter {
         if (depth >= this.#depthMax) return false;
         const proto = Object.getPrototypeOf(value) as unknown;
         if (proto === Object.prototype) return this.#writeObject(value, depth + 1);
-        if (proto === Array.prototype && Array.isArray(value))
-          return this.#writeArrayWithHeader(value, depth + 1);
-        if (proto === Date.prototype) {
-          this.#writeDate(value as Date);
-          return true;
-        }
-        return false;
+        return this.#writeArrayOrDate(value, proto, depth);
       }
       case 'boolean':
         this.#buffer[this.#position++] = value ? 0xc3 : 0xc2;
@@ -281,6 +275,17 @@ export class PlainBatchWriter {
       this.#view.setFloat64(this.#position, value);
       this.#position += 8;
     }
+  }
+
+  /** Off `#writeValue`, which stays small enough to inline where it is hot: records are mostly objects. */
+  #writeArrayOrDate(value: object, proto: unknown, depth: number): boolean {
+    if (proto === Array.prototype && Array.isArray(value))
+      return this.#writeArrayWithHeader(value, depth + 1);
+    if (proto === Date.prototype) {
+      this.#writeDate(value as Date);
+      return true;
+    }
+    return false;
   }
 
   /** msgpack's timestamp extension (type -1), in the sizes msgpackr picks, to the millisecond. */
