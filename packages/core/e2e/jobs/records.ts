@@ -88,6 +88,8 @@ export function makeRecord(id: number): Record<string, unknown> {
     dictionary: Object.assign(Object.create(null) as object, { key: `k${id}` }),
     undefinedField: undefined,
     nothing: null,
+    // A string with a lone surrogate (an emoji cut in half) every fourth record, whole ones otherwise.
+    text: id % 4 === 0 ? `half ${'😀'.slice(0, 1)} ${id}` : `café ${id} 😀`,
   };
   if (id % 3 === 0) {
     record.error = withStack(

@@ -18,6 +18,7 @@
  */
 
 import type { BatchKeys } from './batch-keys.ts';
+import type { RecordEncoder } from './record-codec.ts';
 
 /** What {@link ChannelReceiver.receive} found: nothing, a batch of records, or a control element. */
 export const ChannelItem = {
@@ -48,10 +49,17 @@ export type ChannelItemKind = (typeof ChannelItem)[keyof typeof ChannelItem];
  */
 export interface ChannelSender {
   /**
+   * A transport that encodes records: its encoder, to which the writer hands each record as it is
+   * emitted (`RecordEncoder.append`), so that checking a plain record and encoding it are one
+   * pass. Absent where records are not encoded (the writer checks them with `admitRecord`).
+   */
+  readonly encoder?: RecordEncoder;
+  /**
    * A batch of records, with their timestamps (`null` when none has one). The arrays are handed
    * over: the caller must not change them afterwards (the local hand-over passes them on as they
-   * are). `exact` is what `checkRecord` said of the batch: whether a record needs the codec's
-   * exact path (transports that do not encode ignore it). `keys`: on a hash-partitioned channel,
+   * are). `exact` is what `checkRecord` said of the batch's records that the sender's
+   * {@link encoder} did not take: whether one needs the codec's exact path (transports that do
+   * not encode ignore it). `keys`: on a hash-partitioned channel,
    * each record's key and key group as the writer computed them, handed over like the arrays;
    * they arrive with the batch, exactly as sent.
    */

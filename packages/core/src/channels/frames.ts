@@ -1,7 +1,7 @@
 /**
  * The byte format of a channel that encodes (today the ring, `ring-channel.ts`). Data frames are
- * batches `[values, timestamps]` encoded by the channel's `RecordEncoder` (msgpack, see
- * `record-codec.ts`); control frames (watermark, watermark status, checkpoint barrier, end of
+ * batches encoded by the channel's `RecordEncoder` (msgpack, see `record-codec.ts`): `[values,
+ * timestamps]` from its one pass, `[values, timestamps, null]` from its exact path; control frames (watermark, watermark status, checkpoint barrier, end of
  * input, and the parts of a batch too large for one frame) start with 0xC1, the one byte msgpack
  * never emits, so the reader tells them apart from data with one comparison.
  *

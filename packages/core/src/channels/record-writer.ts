@@ -1,7 +1,7 @@
 import { assignToKeyGroup, computeOperatorIndexForKeyGroup, type Key } from '../state/key-groups.ts';
 import type { BatchKeys } from './batch-keys.ts';
 import type { ChannelSender } from './channel.ts';
-import { checkRecord } from './record-codec.ts';
+import { admitRecord, checkRecord, type RecordEncoder } from './record-codec.ts';
 
 /** {@link RecordWriter.keying} when no key selector is running. */
 export const NOT_KEYING: unique symbol = Symbol('not keying');
@@ -25,6 +25,8 @@ export interface RecordWriterOptions {
  */
 class OutputChannel {
   readonly sender: ChannelSender;
+  /** The sender's encoder, if it encodes: each record is checked by being encoded into the batch. */
+  readonly encoder: RecordEncoder | null;
   values: unknown[] = [];
   timestamps: number[] = [];
   /**
@@ -36,7 +38,10 @@ class OutputChannel {
   keyGroups: Uint16Array;
   /** Whether any record of the batch has a timestamp; if none, none are sent. */
   timestamped = false;
-  /** Whether a record of the batch holds a value only the codec's exact path carries (-0, a hole, an error...). */
+  /**
+   * Whether a record of the batch holds a value only the codec's exact path carries (-0, a hole,
+   * an error...), as `checkRecord` said of the records the encoder did not take.
+   */
   exact = false;
   /** When the batch got its first record (ms), for the flush timeout. */
   openedAtMs = 0;
@@ -48,6 +53,7 @@ class OutputChannel {
   constructor(sender: ChannelSender, keyed: boolean, batchSize: number) {
     this.sender = sender;
     this.recordsPerBatch = batchSize;
+    this.encoder = sender.encoder ?? null;
     this.keys = keyed ? new Array<BatchKeys['keys'][number]>(batchSize) : [];
     this.keyGroups = new Uint16Array(keyed ? batchSize : 0);
   }
@@ -64,7 +70,11 @@ class OutputChannel {
  *
  * Every record is checked against the record contract as it is emitted, on local channels too:
  * what cannot cross a thread is refused at any parallelism, in the operator that emitted it
- * (see `record-codec.ts`).
+ * (see `record-codec.ts`). On a channel whose sender encodes, the check is the encoding: the
+ * record is handed to the sender's encoder at once (`RecordEncoder.append`), which writes a plain
+ * record as it checks it; `checkRecord` walks only the records it does not take. Records of
+ * channels that do not encode are walked by `admitRecord`. A refused record is refused before it
+ * is added to any channel's batch (a plain record is never refused).
  *
  * Hash partitioning runs the key selector and the hash once per record, here, and sends each
  * record's key and key group with it (`batch-keys.ts`): the keyed operator downstream uses them
@@ -114,16 +124,16 @@ export class RecordWriter {
   }
 
   emit(value: unknown, timestamp: number): void {
-    // Throws for a record that cannot cross a thread, so the failure names this operator.
-    const exact = checkRecord(value);
+    // Each path checks the record before it is batched (#append): one that cannot cross a thread
+    // throws here, so the failure names this operator.
     switch (this.#partitioner) {
       case 'forward':
-        this.#append(this.#channels[0]!, value, timestamp, exact);
+        this.#append(this.#channels[0]!, value, timestamp);
         return;
       case 'rebalance': {
         const index = this.#nextChannel;
         this.#nextChannel = index + 1 === this.#channels.length ? 0 : index + 1;
-        this.#append(this.#channels[index]!, value, timestamp, exact);
+        this.#append(this.#channels[index]!, value, timestamp);
         return;
       }
       case 'hash': {
@@ -136,20 +146,42 @@ export class RecordWriter {
         const at = channel.values.length;
         channel.keys[at] = key;
         channel.keyGroups[at] = keyGroup;
-        this.#append(channel, value, timestamp, exact);
+        this.#append(channel, value, timestamp);
         return;
       }
-      case 'broadcast':
-        for (const channel of this.#channels) this.#append(channel, value, timestamp, exact);
+      case 'broadcast': {
+        // Encoded into each channel that encodes; walked once at most for all the others.
+        let walked = 0; // 1: admitted, 2: checked and plain, 3: checked, needs the exact path
+        for (const channel of this.#channels) {
+          if (channel.encoder === null) {
+            if (walked === 0) {
+              admitRecord(value);
+              walked = 1;
+            }
+          } else if (!channel.encoder.append(value)) {
+            if (walked < 2) walked = checkRecord(value) ? 3 : 2;
+            if (walked === 3) channel.exact = true;
+          }
+          this.#push(channel, value, timestamp);
+        }
         return;
+      }
     }
   }
 
-  #append(channel: OutputChannel, value: unknown, timestamp: number, exact: boolean): void {
+  /** Checks `value` (encoding it, where the channel encodes) and adds it to the channel's batch. */
+  #append(channel: OutputChannel, value: unknown, timestamp: number): void {
+    const encoder = channel.encoder;
+    // Shaped for speed: a plain record on an encoding channel is checked by being encoded.
+    if (encoder === null) admitRecord(value);
+    else if (!encoder.append(value) && checkRecord(value)) channel.exact = true;
+    this.#push(channel, value, timestamp);
+  }
+
+  #push(channel: OutputChannel, value: unknown, timestamp: number): void {
     const count = channel.values.push(value);
     channel.timestamps.push(timestamp);
     if (!Number.isNaN(timestamp)) channel.timestamped = true;
-    if (exact) channel.exact = true;
     if (count === 1) channel.openedAtMs = this.#clock();
     if (count >= channel.recordsPerBatch) this.#sendBatch(channel);
   }

@@ -33,7 +33,7 @@ const MIN_RECORDS_PER_BATCH = 8;
 export class RingSender implements ChannelSender {
   readonly #ring: RingWriter;
   readonly #consumer: Doorbell;
-  readonly #encoder = new RecordEncoder();
+  readonly encoder = new RecordEncoder();
   readonly #keysWriter = new BatchKeysWriter();
   readonly #controlFrames = new ControlFrameWriter();
   /** Frames that found the ring full, oldest first: they go before anything sent later. */
@@ -57,7 +57,7 @@ export class RingSender implements ChannelSender {
     exact: boolean,
     keys?: BatchKeys | null,
   ): boolean {
-    const batch = this.#encoder.encodeBatch(values, timestamps, exact);
+    const batch = this.encoder.encodeBatch(values, timestamps, exact);
     const frame = keys == null ? batch : this.#keysWriter.frame(keys, batch);
     // A batch's frame should be a small share of the ring: with frames near half of it (512
     // records of 1 KiB in a 1 MiB ring), one frame waits for the reader to empty the ring and

@@ -10,14 +10,32 @@
  * another task, at every parallelism, with the field path: a job that runs at parallelism 1 does
  * not fail at 4. `docs/records.md` is the contract for users.
  *
- * How. msgpackr (its records extension, `sequential` per channel) encodes plain data fast;
- * `moreTypes` adds Date, RegExp, Set, ArrayBuffer, typed arrays, DataView and BigInts of any size.
- * What msgpackr alone would change — -0 (written as 0), holes (written as undefined), an error's
- * stack, class and own fields, boxed primitives, null-prototype objects — is found by
- * {@link checkRecord}, the walk every record gets anyway to be admitted or refused; only a batch
- * holding such a value takes the exact path, where those values are replaced by stand-ins
- * ({@link Exact}) that a msgpackr extension writes and reads back. Registered classes have an
- * extension of their own. A batch of plain records costs one walk per record more than before.
+ * How. Records cross in batches, one frame each, in one of two ways:
+ * - The one pass (`plain-batch-writer.ts`): for records made only of null, undefined, booleans,
+ *   numbers, strings, BigInts within 64 bits, dates, plain objects and plain arrays — most records — a
+ *   single walk checks each value and writes it, in the bytes msgpackr writes (its records
+ *   extension, structures sent inline, `sequential` per channel), and msgpackr's `Unpackr` reads
+ *   them. A `RecordWriter` hands each record to its channel's {@link RecordEncoder} as it is
+ *   emitted ({@link RecordEncoder.append}), so on a channel to another thread the check of a plain
+ *   record is its encoding. This replaced a walk by {@link checkRecord} before msgpackr's own,
+ *   which cost small records 10-15% on top of the encoding.
+ * - The exact path: anything else — -0, a hole, a lone surrogate, an own "__proto__" field, Map,
+ *   Set, RegExp, typed arrays, errors, registered classes, boxed primitives, null-prototype
+ *   objects, and what is refused — makes the one pass give up its batch (taking back the record
+ *   structures it defined). {@link checkRecord} walks those records: it refuses what cannot
+ *   cross, naming the field, or says whether the batch holds a value msgpackr alone would change
+ *   (-0 written as 0, holes as undefined, lone surrogates as U+FFFD, an error's stack, class and
+ *   own fields...). msgpackr (`moreTypes` for Date, RegExp, Set, ArrayBuffer, typed arrays,
+ *   DataView and BigInts of any size) then writes the batch, those values replaced by stand-ins
+ *   ({@link Exact}) that a msgpackr extension writes and reads back. Registered classes have an
+ *   extension of their own. Its frames are `[values, timestamps, null]` (0x93) where the one
+ *   pass's are `[values, timestamps]` (0x92): each path keeps its own record structures, and the
+ *   {@link RecordDecoder} one msgpackr `Unpackr` for each.
+ *
+ * Records that are not encoded (handed over inside a thread) are walked by {@link admitRecord},
+ * which refuses the same records but need not look into strings. State and checkpoints
+ * ({@link encodeValue}) and the records sinks send to the job's process ({@link encodeRecords})
+ * take the checked msgpackr path, one self-contained message each.
  *
  * Shared references arrive as separate copies (structured clone keeps them shared; tracking them
  * costs msgpackr's `structuredClone` mode 25-30% on every batch), and cycles are refused.
@@ -28,6 +46,7 @@
  */
 import { addExtension, Packr, Unpackr } from 'msgpackr';
 import { ConfigError, SluiceError } from '../errors.ts';
+import { PlainBatchWriter } from './plain-batch-writer.ts';
 
 /** msgpackr extension types (1-100 are the application's): the exact path's stand-ins, registered classes. */
 const EXACT_EXTENSION = 0x53;
@@ -238,19 +257,32 @@ const EXACT = 1;
 const REFUSED = 2;
 
 /**
- * Checks a record against the contract before it leaves an operator for another task. Returns
- * whether it holds a value msgpackr alone would change (then its batch takes the exact path);
- * throws {@link RecordNotSerializableError} naming the field if it holds something that cannot
- * cross a thread.
+ * Checks a record against the contract before it is encoded to leave its thread. Returns whether
+ * it holds a value msgpackr alone would change — -0, a hole, a lone surrogate in a string, an
+ * error... — (then its batch takes the exact path); throws {@link RecordNotSerializableError}
+ * naming the field if it holds something that cannot cross a thread.
  */
 export function checkRecord(record: unknown, root = 'record'): boolean {
-  // Shaped for speed: most records are plain objects.
-  const flags =
-    typeof record === 'object' && record !== null && record.constructor === Object
-      ? inspectFields(record, 1)
-      : inspectValue(record, 0);
+  const flags = inspectRecord(record, true);
   if (flags < REFUSED) return flags === EXACT;
   throw explainRefusal(record, root);
+}
+
+/**
+ * Refuses, as {@link checkRecord} does, a record that cannot cross a thread, where it is not
+ * encoded (handed over inside a thread, kept in heap state): the walk then need not look into
+ * strings for lone surrogates (a few ns a string), which only the encoding would change.
+ */
+export function admitRecord(record: unknown, root = 'record'): void {
+  if (inspectRecord(record, false) >= REFUSED) throw explainRefusal(record, root);
+}
+
+/** `strings`: look for lone surrogates (the encoding's concern only). */
+function inspectRecord(record: unknown, strings: boolean): number {
+  // Shaped for speed: most records are plain objects.
+  return typeof record === 'object' && record !== null && record.constructor === Object
+    ? inspectFields(record, 1, strings)
+    : inspectValue(record, 0, strings);
 }
 
 /** {@link checkRecord} for every record of a batch; whether any needs the exact path. */
@@ -263,42 +295,55 @@ export function checkRecords(records: readonly unknown[]): boolean {
 // The walk is on the hot path (once per record per edge): no allocation, no path, no closure. It
 // only finds out whether something is exact-path or refused; `explainRefusal` walks again to say where.
 
-function inspectValue(value: unknown, depth: number): number {
+function inspectValue(value: unknown, depth: number, strings: boolean): number {
   switch (typeof value) {
     case 'number':
       return Object.is(value, -0) ? EXACT : 0;
     case 'object':
-      return value === null ? 0 : inspectObject(value, depth);
+      return value === null ? 0 : inspectObject(value, depth, strings);
+    case 'string':
+      return !strings || isWellFormed(value) ? 0 : EXACT;
     case 'function':
     case 'symbol':
       return REFUSED;
     default:
-      return 0; // string, boolean, undefined, bigint
+      return 0; // boolean, undefined, bigint
   }
 }
 
-function inspectObject(object: object, depth: number): number {
+/**
+ * Whether a string has no lone surrogate: UTF-8, msgpackr's encoding of strings, has none (it
+ * writes U+FFFD instead), so a string with one takes the exact path. O(1) for V8's one-byte strings.
+ */
+function isWellFormed(string: string): boolean {
+  return (string as unknown as { isWellFormed(): boolean }).isWellFormed();
+}
+
+function inspectObject(object: object, depth: number, strings: boolean): number {
   if (depth === RECORD_DEPTH_MAX) return REFUSED;
   // The same test msgpackr makes first, for the same reason: plain objects and arrays are most values.
   const type = object.constructor;
-  if (type === Object) return inspectFields(object, depth + 1);
-  if (type === Array) return inspectArray(object as unknown[], depth + 1);
-  return inspectOther(object, depth + 1);
+  if (type === Object) return inspectFields(object, depth + 1, strings);
+  if (type === Array) return inspectArray(object as unknown[], depth + 1, strings);
+  return inspectOther(object, depth + 1, strings);
 }
 
-function inspectFields(object: object, depth: number): number {
+function inspectFields(object: object, depth: number, strings: boolean): number {
   let flags = 0;
   for (const key in object) {
     // msgpackr writes an own "__proto__" field (JSON.parse makes them) as "__proto_", on purpose.
-    if (key === '__proto__') flags |= EXACT;
+    if (key === '__proto__' || (strings && !isWellFormed(key))) flags |= EXACT;
     const value = (object as Record<string, unknown>)[key];
     // Shaped for speed: strings and numbers, most fields, without a call.
-    if (typeof value === 'string') continue;
+    if (typeof value === 'string') {
+      if (strings && !isWellFormed(value)) flags |= EXACT;
+      continue;
+    }
     if (typeof value === 'number') {
       if (Object.is(value, -0)) flags |= EXACT;
       continue;
     }
-    flags |= inspectValue(value, depth);
+    flags |= inspectValue(value, depth, strings);
   }
   return flags;
 }
@@ -307,60 +352,64 @@ function inspectFields(object: object, depth: number): number {
  * The own fields of a class instance (registered, or an error): a method assigned to a class's
  * prototype is enumerable, and for-in would count it. Off the hot path of plain objects.
  */
-function inspectOwnFields(object: object, depth: number): number {
+function inspectOwnFields(object: object, depth: number, strings: boolean): number {
   let flags = 0;
   for (const key of Object.keys(object)) {
-    if (key === '__proto__') flags |= EXACT;
-    flags |= inspectValue((object as Record<string, unknown>)[key], depth);
+    if (key === '__proto__' || (strings && !isWellFormed(key))) flags |= EXACT;
+    flags |= inspectValue((object as Record<string, unknown>)[key], depth, strings);
   }
   return flags;
 }
 
-function inspectArray(array: readonly unknown[], depth: number): number {
+function inspectArray(array: readonly unknown[], depth: number, strings: boolean): number {
   let flags = 0;
   for (let i = 0; i < array.length; i++) {
     const value = array[i];
-    if (typeof value === 'string') continue;
+    if (typeof value === 'string') {
+      if (strings && !isWellFormed(value)) flags |= EXACT;
+      continue;
+    }
     if (typeof value === 'number') {
       if (Object.is(value, -0)) flags |= EXACT;
       continue;
     }
     if (value === undefined && !(i in array))
       flags |= EXACT; // a hole
-    else flags |= inspectValue(value, depth);
+    else flags |= inspectValue(value, depth, strings);
   }
   return flags;
 }
 
-function inspectOther(object: object, depth: number): number {
+function inspectOther(object: object, depth: number, strings: boolean): number {
   const proto = Object.getPrototypeOf(object) as object | null;
-  if (proto === null) return EXACT | inspectFields(object, depth);
-  if (proto === Object.prototype) return inspectFields(object, depth); // with an own field "constructor"
-  if (proto === Array.prototype) return inspectArray(object as unknown[], depth);
+  if (proto === null) return EXACT | inspectFields(object, depth, strings);
+  if (proto === Object.prototype) return inspectFields(object, depth, strings); // with an own field "constructor"
+  if (proto === Array.prototype) return inspectArray(object as unknown[], depth, strings);
   if (proto === Date.prototype || proto === RegExp.prototype || proto === ArrayBuffer.prototype) return 0;
   if (VIEW_PROTOTYPES.has(proto)) return 0;
   if (proto === Map.prototype) {
     let flags = 0;
     for (const [key, value] of object as Map<unknown, unknown>) {
-      flags |= inspectValue(key, depth) | inspectValue(value, depth);
+      flags |= inspectValue(key, depth, strings) | inspectValue(value, depth, strings);
     }
     return flags;
   }
   if (proto === Set.prototype) {
     let flags = 0;
-    for (const value of object as Set<unknown>) flags |= inspectValue(value, depth);
+    for (const value of object as Set<unknown>) flags |= inspectValue(value, depth, strings);
     return flags;
   }
   if (object instanceof Error) {
     if (!standardErrorNameByPrototype.has(proto) && !nameByPrototype.has(proto)) return REFUSED;
-    let flags = EXACT | inspectValue(object.message, depth) | inspectValue(object.stack, depth);
-    flags |= inspectOwnFields(object, depth);
-    if (Object.hasOwn(object, 'cause')) flags |= inspectValue(object.cause, depth);
-    if (object instanceof AggregateError) flags |= inspectValue(object.errors, depth);
+    let flags =
+      EXACT | inspectValue(object.message, depth, strings) | inspectValue(object.stack, depth, strings);
+    flags |= inspectOwnFields(object, depth, strings);
+    if (Object.hasOwn(object, 'cause')) flags |= inspectValue(object.cause, depth, strings);
+    if (object instanceof AggregateError) flags |= inspectValue(object.errors, depth, strings);
     return flags;
   }
   if (BOXED_PROTOTYPES.has(proto)) return EXACT;
-  if (nameByPrototype.has(proto)) return inspectOwnFields(object, depth);
+  if (nameByPrototype.has(proto)) return inspectOwnFields(object, depth, strings);
   return REFUSED;
 }
 
@@ -560,8 +609,13 @@ const ExactKind = {
   Boxed: 3,
   /** The fields. */
   NullPrototype: 4,
-  /** `[keys, values]` of an object with an own field "__proto__" (null prototype or not: `NullPrototype` wraps it). */
+  /**
+   * `[keys, values]` of an object with an own field "__proto__", or with a key holding a lone
+   * surrogate (null prototype or not: `NullPrototype` wraps it).
+   */
   ProtoField: 5,
+  /** A string with a lone surrogate, which UTF-8 cannot hold: its UTF-16 code units, as bytes. */
+  LoneSurrogate: 6,
 } as const;
 
 interface ErrorData {
@@ -591,6 +645,9 @@ function exactRecords(records: readonly unknown[]): unknown[] {
 
 function toExact(value: unknown): unknown {
   if (typeof value === 'number') return Object.is(value, -0) ? NEGATIVE_ZERO : value;
+  if (typeof value === 'string') {
+    return isWellFormed(value) ? value : new Exact(ExactKind.LoneSurrogate, Buffer.from(value, 'utf16le'));
+  }
   if (typeof value !== 'object' || value === null) return value;
   const proto = Object.getPrototypeOf(value) as object | null;
   if (proto === Object.prototype) return exactFields(value) ?? value;
@@ -619,7 +676,7 @@ function exactFields(object: object): Record<string, unknown> | Exact | undefine
   let copy: Record<string, unknown> | undefined;
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
-    if (key === '__proto__') return protoFields(object);
+    if (key === '__proto__' || !isWellFormed(key)) return protoFields(object);
     const value = (object as Record<string, unknown>)[key];
     const exact = toExact(value);
     if (copy === undefined && !Object.is(exact, value)) {
@@ -635,7 +692,7 @@ function exactFields(object: object): Record<string, unknown> | Exact | undefine
 function protoFields(object: object): Exact {
   const keys = Object.keys(object);
   const values = keys.map((key) => toExact((object as Record<string, unknown>)[key]));
-  return new Exact(ExactKind.ProtoField, [keys, values]);
+  return new Exact(ExactKind.ProtoField, [keys.map(toExact), values]);
 }
 
 function exactArray(array: readonly unknown[]): unknown {
@@ -691,7 +748,7 @@ function exactError(error: Error, proto: object): Exact {
   const data: { -readonly [K in keyof ErrorData]: ErrorData[K] } =
     standard !== undefined ? { type: standard } : { type: nameByPrototype.get(proto)!, registered: true };
   if (Object.hasOwn(error, 'message')) data.message = toExact(error.message);
-  if (Object.hasOwn(error, 'stack')) data.stack = error.stack;
+  if (Object.hasOwn(error, 'stack')) data.stack = toExact(error.stack);
   if (Object.hasOwn(error, 'cause')) data.cause = toExact(error.cause);
   if (error instanceof AggregateError) data.errors = toExact(error.errors);
   let fields: Record<string, unknown> | undefined;
@@ -732,6 +789,8 @@ function revive(kind: number, data: unknown): unknown {
       }
       return object;
     }
+    case ExactKind.LoneSurrogate:
+      return (data as Buffer).toString('utf16le');
     default:
       throw new Error(`bug: unknown exact-path stand-in ${kind}`);
   }
@@ -772,36 +831,101 @@ const refuseFunction = (): never => {
 };
 
 /**
- * The encoder of one channel between threads. Record structures are sent inline the first time
- * they are used (`sequential`), so the {@link RecordDecoder} at the other end must read every
- * frame of the channel, in order. (msgpackr's `progressiveRecords`, one pass over an object's
- * keys instead of two, would be a few percent faster, but loses its place in a sequential stream
- * of varied nested records: the property test finds it within a few hundred batches.)
+ * The first byte of a frame of the exact path, `[values, timestamps, null]` (a msgpack array of
+ * three); plain frames are `[values, timestamps]` (0x92). Not 0xc1, msgpack's unused byte: channels
+ * mark their control frames with it (`channels/frames.ts`).
+ */
+const EXACT_FRAME = 0x93;
+
+/**
+ * The encoder of one channel between threads. It checks the records as it encodes them: a batch
+ * of plain records is written in one pass ({@link PlainBatchWriter}); any other batch is checked
+ * by {@link checkRecords} — refused with the field's path, or written by msgpackr, with stand-ins
+ * where needed — into a frame of the exact path. Each path sends record structures inline the
+ * first time it uses them (`sequential`), so the {@link RecordDecoder} at the other end must read
+ * every frame of the channel, in order. (msgpackr's `progressiveRecords`, one pass over an
+ * object's keys instead of two, loses its place in a sequential stream of varied nested records:
+ * the property test finds it within a few hundred batches. The plain writer makes one pass too,
+ * and keeps its place: see its `#writeObject`.)
+ *
+ * A `RecordWriter` hands it records one at a time as they are emitted ({@link append}), so the
+ * check of a plain record is its encoding, and a refusal is thrown in the operator that emitted
+ * the record; the batch then only has to be finished ({@link encodeBatch}).
  */
 export class RecordEncoder {
+  readonly #plain = new PlainBatchWriter(RECORD_DEPTH_MAX);
   readonly #packr = new Packr({
     sequential: true,
     useRecords: true,
     moreTypes: true,
     writeFunction: refuseFunction,
   });
+  /** Records handed to {@link append} since the last batch; -1 when none was. */
+  #appended = -1;
+  /**
+   * The last of them: with their count, how {@link encodeBatch} knows that `values` are the
+   * records appended (a record refused by `checkRecord` was counted, but is not in the batch).
+   */
+  #lastAppended: unknown = undefined;
 
   /**
-   * `[values, timestamps]` as one frame. Every record must have passed {@link checkRecord};
-   * `exact` says whether any of them asked for the exact path. The result is the encoder's
-   * scratch buffer: copy it before encoding the next batch if it must be kept.
+   * Encodes `record` as the next of the batch being emitted, when it is plain (the values the
+   * one pass takes): true. False for any other record, and for every record after it in the
+   * batch: the caller must then check it with {@link checkRecord} (which refuses it, or says
+   * whether it needs the exact path), and the batch goes the exact path's way. Every record of a
+   * batch goes through here, or none does.
    */
-  encodeBatch(values: readonly unknown[], timestamps: readonly number[] | null, exact: boolean): Uint8Array {
-    return this.#packr.pack([exact ? exactRecords(values) : values, timestamps]);
+  append(record: unknown): boolean {
+    const plain = this.#plain;
+    if (this.#appended === -1) {
+      this.#appended = 0;
+      plain.begin();
+    }
+    this.#appended++;
+    this.#lastAppended = record;
+    return plain.appended !== -1 && plain.append(record);
+  }
+
+  /**
+   * `[values, timestamps]` as one frame, the records checked against the record contract: throws
+   * {@link RecordNotSerializableError}, naming the field, for a record that cannot cross a thread.
+   * `exact`: a record is known to need the exact path (`checkRecord` said so). After
+   * {@link append}, `values` are the records appended, and the one pass is only finished. The
+   * result is the encoder's scratch buffer: copy it before encoding the next batch if it must be kept.
+   */
+  encodeBatch(values: readonly unknown[], timestamps: readonly number[] | null, exact = false): Uint8Array {
+    const appended = this.#appended;
+    const lastAppended = this.#lastAppended;
+    this.#appended = -1;
+    this.#lastAppended = undefined;
+    const plain = this.#plain;
+    if (appended === values.length && lastAppended === values[appended - 1]) {
+      if (!exact && plain.appended === appended) return plain.finish(timestamps);
+      // The caller checked the records that were not plain, as append asks.
+      plain.abandon();
+    } else {
+      plain.abandon();
+      if (!exact) {
+        const frame = plain.write(values, timestamps);
+        if (frame !== null) return frame;
+        exact = checkRecords(values);
+      }
+    }
+    return this.#packr.pack([exact ? exactRecords(values) : values, timestamps, null]);
   }
 }
 
 /** The decoder of one channel: reads its {@link RecordEncoder}'s frames, in order. */
 export class RecordDecoder {
-  readonly #unpackr = new Unpackr({ sequential: true, useRecords: true, copyBuffers: true });
+  /** Each of the encoder's two paths has its own record structures, so each its own decoder. */
+  readonly #plain = new Unpackr({ sequential: true, useRecords: true, copyBuffers: true });
+  readonly #exact = new Unpackr({ sequential: true, useRecords: true, copyBuffers: true });
 
   decodeBatch(frame: Uint8Array): [unknown[], number[] | null] {
-    return this.#unpackr.unpack(asBuffer(frame)) as [unknown[], number[] | null];
+    const bytes = asBuffer(frame);
+    if (bytes[0] !== EXACT_FRAME) return this.#plain.unpack(bytes) as [unknown[], number[] | null];
+    const batch = this.#exact.unpack(bytes) as [unknown[], number[] | null, null];
+    return [batch[0], batch[1]];
   }
 }
 
@@ -842,10 +966,7 @@ export function decodeRecords(bytes: Uint8Array): unknown[] {
  * reads back from state, or from a restore at any parallelism, as it was put in.
  */
 export function encodeValue(value: unknown, root = 'value'): Buffer {
-  const flags =
-    typeof value === 'object' && value !== null && value.constructor === Object
-      ? inspectFields(value, 1)
-      : inspectValue(value, 0);
+  const flags = inspectRecord(value, true);
   if (flags >= REFUSED) throw explainRefusal(value, root);
   return standalonePackr.pack(flags === EXACT ? toExact(value) : value);
 }

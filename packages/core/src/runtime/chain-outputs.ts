@@ -1,5 +1,5 @@
 import type { RecordWriter } from '../channels/record-writer.ts';
-import { checkRecord } from '../records/record-codec.ts';
+import { admitRecord } from '../records/record-codec.ts';
 import type { FiringTimer, Output, StreamOperator } from './operator.ts';
 
 /**
@@ -88,7 +88,7 @@ export class ChainedOutput implements Output {
 export class CheckedChainedOutput extends ChainedOutput {
   override collect(value: unknown, timestamp: number): void {
     // Before the call: a refusal is this operator's, as it would be in its record writer.
-    checkRecord(value);
+    admitRecord(value);
     super.collect(value, timestamp);
   }
 }

@@ -3,7 +3,7 @@ import type { CheckpointAck, CheckpointDecline } from '../checkpoint/protocol.ts
 import { loadCheckpoint, writeStateFile } from '../checkpoint/storage.ts';
 import { SluiceError } from '../errors.ts';
 import {
-  checkRecord,
+  admitRecord,
   decodeValue,
   encodeValue,
   RecordNotSerializableError,
@@ -43,11 +43,11 @@ function refuseStateEntry(snapshot: TaskSnapshot): void {
       for (const group of state.keyGroups ?? []) {
         for (const [stateName, key, namespace, value] of group.entries) {
           const where = namespace === '' ? '' : ` in namespace ${JSON.stringify(namespace)}`;
-          checkRecord(value, `state '${stateName}' of key ${describeKey(key)}${where}: value`);
+          admitRecord(value, `state '${stateName}' of key ${describeKey(key)}${where}: value`);
         }
       }
       state.operatorState?.forEach((item, i) => {
-        checkRecord(item, `operator state item ${i}: value`);
+        admitRecord(item, `operator state item ${i}: value`);
       });
     } catch (cause) {
       if (!(cause instanceof RecordNotSerializableError)) throw cause;
