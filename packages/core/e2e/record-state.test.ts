@@ -105,10 +105,10 @@ describe('state that holds what no record may is refused, naming the state, the 
           checkpointing: { directory: await tempDir(), intervalMs: 3_600_000 },
         });
         driver.input<Update>('updates').send(updatesOf(0));
-        await driver.settle();
         const refused = /state 'latest' of key 3.*\.handler\.onEvent is a function/s;
         const folder = join(await tempDir(), 'savepoint');
-        // LevelDB writes state when it evicts keys as well: the job may fail before the savepoint.
+        // LevelDB writes state when it evicts keys as well: the job may fail before the savepoint,
+        // while the records are processed.
         const steps = (async () => {
           await driver.settle();
           await driver.savepoint(folder);
