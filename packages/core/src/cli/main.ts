@@ -96,7 +96,11 @@ program
   )
   .option(
     '--restore <folder>',
-    'start from this checkpoint (a chk-<n> folder) or savepoint folder, at any parallelism',
+    'start from a checkpoint (a chk-<n> folder), a savepoint folder, or the newest valid checkpoint of a checkpoint directory, at any parallelism; a chk-<n> that does not verify falls back to the previous valid one',
+  )
+  .option(
+    '--fresh',
+    'with --checkpoint-dir: start from scratch instead of resuming from the newest checkpoint of this job in it; the old checkpoints are deleted once this run has completed one',
   )
   .option(
     '--allow-non-restored-state',
@@ -143,6 +147,12 @@ On success, a summary goes to stderr: records read, seconds, records per second.
     if (options.stateDir !== undefined && options.stateBackend !== 'leveldb') {
       throw new ConfigError('--state-dir needs --state-backend leveldb');
     }
+    if (options.fresh === true && options.checkpointDir === undefined) {
+      throw new ConfigError('--fresh needs --checkpoint-dir (without one, every run starts fresh)');
+    }
+    if (options.fresh === true && options.restore !== undefined) {
+      throw new ConfigError('--fresh and --restore exclude each other: --fresh means no restore');
+    }
     if (options.allowNonRestoredState === true && options.restore === undefined) {
       throw new ConfigError('--allow-non-restored-state needs --restore');
     }
@@ -159,6 +169,7 @@ On success, a summary goes to stderr: records read, seconds, records per second.
         ? {}
         : { checkpointing: { directory: options.checkpointDir, intervalMs: options.checkpointInterval } }),
       ...(options.restore === undefined ? {} : { restoreFrom: options.restore }),
+      fresh: options.fresh === true,
       allowNonRestoredState: options.allowNonRestoredState === true,
       stateBackend:
         options.stateBackend === 'leveldb'

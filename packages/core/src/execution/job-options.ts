@@ -31,8 +31,18 @@ export interface RunJobOptions<A = unknown> extends Partial<ExecutionConfig> {
   readonly checkpointing?: CheckpointingOptions;
   /** What to do on failure (default: 10 restarts 200 ms apart with checkpointing, none without). */
   readonly restartStrategy?: RestartStrategy;
-  /** Resume from a checkpoint or savepoint folder. */
+  /**
+   * Resume from a checkpoint or savepoint folder (`chk-<n>` or a savepoint), or from the newest
+   * valid checkpoint of a checkpoint directory. A `chk-<n>` folder that does not verify falls back
+   * to the previous valid checkpoint of its directory, with a message.
+   */
   readonly restoreFrom?: string;
+  /**
+   * Start from scratch even though `checkpointing.directory` holds checkpoints of this job (by
+   * default the job resumes from the newest valid one). The old checkpoints are deleted once this
+   * run has completed its first checkpoint. Not with `restoreFrom`.
+   */
+  readonly fresh?: boolean;
   /** Restore even if the checkpoint holds state of operators the job no longer has (that state is dropped). */
   readonly allowNonRestoredState?: boolean;
   /** Where the runtime reports restarts and abandoned checkpoints (default: stderr). */
@@ -72,6 +82,7 @@ const RUN_JOB_OPTIONS: ReadonlySet<string> = new Set<keyof RunJobOptions>([
   'checkpointing',
   'restartStrategy',
   'restoreFrom',
+  'fresh',
   'allowNonRestoredState',
   'log',
   'onCheckpoint',
@@ -90,6 +101,10 @@ const CHECKPOINTING_OPTIONS: ReadonlySet<string> = new Set<keyof CheckpointingOp
 export function validateRunJobOptions(options: RunJobOptions<unknown>): ValidatedOptions {
   rejectUnknownKeys(options, RUN_JOB_OPTIONS, '');
   const checkpointing = validateCheckpointing(options.checkpointing);
+  if (options.fresh !== undefined && typeof options.fresh !== 'boolean')
+    throw new ConfigError(`option "fresh" must be a boolean, got ${String(options.fresh)}`);
+  if (options.fresh === true && options.restoreFrom !== undefined)
+    throw new ConfigError('options "fresh" and "restoreFrom" exclude each other: fresh means no restore');
   return {
     parallelism: validateParallelism(options.parallelism, 'parallelism') ?? 1,
     maxParallelism: validateParallelism(options.maxParallelism, 'maxParallelism'),
