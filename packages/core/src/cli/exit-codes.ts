@@ -49,5 +49,6 @@ Exit codes:
        cannot run, a --restore folder that is missing or unusable
   130  run --savepoint-dir: stopped by SIGINT after a savepoint was written
   143  run --savepoint-dir: stopped by SIGTERM after a savepoint was written
+       (no savepoint within --savepoint-timeout: the job stops all the same, exit 1)
   Without --savepoint-dir, SIGINT/SIGTERM end the process at once (no savepoint);
   the shell reports 130/143.`;

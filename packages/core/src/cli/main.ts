@@ -7,7 +7,7 @@ import { explainJob } from '../execution/explain.ts';
 import { JobCancelledError, type JobResult, startJob } from '../execution/run-job.ts';
 import { DEFAULT_MAX_PARALLELISM, MAX_MAX_PARALLELISM } from '../state/key-groups.ts';
 import { debugFromEnv, describeError } from './error-report.ts';
-import { EXIT_CODES_HELP, exitCodeFor, signalExitCode } from './exit-codes.ts';
+import { EXIT_CODES_HELP, ExitCode, exitCodeFor, signalExitCode } from './exit-codes.ts';
 import { parseJobArgs } from './job-args.ts';
 import { collect, jobModule, oneOf, TIMER_MAX_MS, wholeNumber } from './options.ts';
 import { watchSavepointSignals } from './savepoint-signals.ts';
@@ -118,7 +118,13 @@ program
   )
   .option(
     '--savepoint-dir <dir>',
-    'needs --checkpoint-dir. SIGUSR2 (sluice savepoint <pid>) takes a savepoint into a new folder here and the job runs on; SIGINT or SIGTERM takes one, then stops the job (exit code 130 or 143)',
+    'needs --checkpoint-dir. SIGUSR2 (sluice savepoint <pid>) takes a savepoint into a new folder here and the job runs on; SIGINT or SIGTERM takes one, then stops the job (exit code 130 or 143; 1 when no savepoint could be taken: the job stops all the same)',
+  )
+  .option(
+    '--savepoint-timeout <ms>',
+    `with --savepoint-dir: how long SIGINT/SIGTERM wait for the savepoint before stopping the job without one (1 to ${TIMER_MAX_MS}, default 30000)`,
+    wholeNumber('--savepoint-timeout', 1, TIMER_MAX_MS),
+    30_000,
   )
   .showHelpAfterError('(sluice run --help lists the options)')
   .addHelpText(
@@ -143,6 +149,9 @@ On success, a summary goes to stderr: records read, seconds, records per second.
     }
     if (given('checkpointInterval') && options.checkpointDir === undefined) {
       throw new ConfigError('--checkpoint-interval needs --checkpoint-dir');
+    }
+    if (given('savepointTimeout') && options.savepointDir === undefined) {
+      throw new ConfigError('--savepoint-timeout needs --savepoint-dir');
     }
     if (options.stateDir !== undefined && options.stateBackend !== 'leveldb') {
       throw new ConfigError('--state-dir needs --state-backend leveldb');
@@ -178,15 +187,17 @@ On success, a summary goes to stderr: records read, seconds, records per second.
     });
     jobStarted = true;
     const signals =
-      options.savepointDir === undefined ? undefined : watchSavepointSignals(handle, options.savepointDir);
+      options.savepointDir === undefined
+        ? undefined
+        : watchSavepointSignals(handle, options.savepointDir, options.savepointTimeout);
     let result: JobResult;
     try {
       result = await handle.result;
     } catch (error) {
       const stop = signals?.stop;
       if (error instanceof JobCancelledError && stop !== undefined) {
-        await stop.done;
-        process.exitCode = signalExitCode(stop.signal);
+        const { savepointTaken } = await stop.done;
+        process.exitCode = savepointTaken ? signalExitCode(stop.signal) : ExitCode.failed;
         return;
       }
       throw error;

@@ -43,6 +43,17 @@ export interface RunJobOptions<A = unknown> extends Partial<ExecutionConfig> {
    * run has completed its first checkpoint. Not with `restoreFrom`.
    */
   readonly fresh?: boolean;
+  /**
+   * A slot whose thread shows no heartbeat for this long (ms) is taken for hung — stuck in
+   * synchronous user code, e.g. an infinite loop — and the attempt fails: its thread is terminated
+   * and the restart strategy takes over (default 60000; 100 to 2147483647).
+   */
+  readonly taskHeartbeatTimeoutMs?: number;
+  /**
+   * The watchdog's clock (ms, monotonic; default `performance.now`). For tests: a clock they move
+   * themselves makes the watchdog's verdict independent of the machine's load.
+   */
+  readonly watchdogClock?: () => number;
   /** Restore even if the checkpoint holds state of operators the job no longer has (that state is dropped). */
   readonly allowNonRestoredState?: boolean;
   /** Where the runtime reports restarts and abandoned checkpoints (default: stderr). */
@@ -70,6 +81,8 @@ export interface ValidatedOptions {
 
 /** Node's timers hold at most 2^31 - 1 ms; a longer delay fires after 1 ms, with a warning. */
 const MAX_TIMER_MS = 2_147_483_647;
+/** Below this, a slot busy with one large batch, a GC pause or a loaded machine would pass for hung. */
+export const TASK_HEARTBEAT_TIMEOUT_MIN_MS = 100;
 
 /** Every option `runJob`/`startJob` knows: a misspelt one is refused, not silently ignored. */
 const RUN_JOB_OPTIONS: ReadonlySet<string> = new Set<keyof RunJobOptions>([
@@ -83,6 +96,8 @@ const RUN_JOB_OPTIONS: ReadonlySet<string> = new Set<keyof RunJobOptions>([
   'restartStrategy',
   'restoreFrom',
   'fresh',
+  'taskHeartbeatTimeoutMs',
+  'watchdogClock',
   'allowNonRestoredState',
   'log',
   'onCheckpoint',
@@ -103,6 +118,19 @@ export function validateRunJobOptions(options: RunJobOptions<unknown>): Validate
   const checkpointing = validateCheckpointing(options.checkpointing);
   if (options.fresh !== undefined && typeof options.fresh !== 'boolean')
     throw new ConfigError(`option "fresh" must be a boolean, got ${String(options.fresh)}`);
+  if (
+    options.taskHeartbeatTimeoutMs !== undefined &&
+    !(
+      Number.isInteger(options.taskHeartbeatTimeoutMs) &&
+      options.taskHeartbeatTimeoutMs >= TASK_HEARTBEAT_TIMEOUT_MIN_MS &&
+      options.taskHeartbeatTimeoutMs <= MAX_TIMER_MS
+    )
+  )
+    throw new ConfigError(
+      `option "taskHeartbeatTimeoutMs" must be an integer from ${TASK_HEARTBEAT_TIMEOUT_MIN_MS} to ${MAX_TIMER_MS} (ms), got ${String(options.taskHeartbeatTimeoutMs)}`,
+    );
+  if (options.watchdogClock !== undefined && typeof options.watchdogClock !== 'function')
+    throw new ConfigError('option "watchdogClock" must be a function returning ms');
   if (options.fresh === true && options.restoreFrom !== undefined)
     throw new ConfigError('options "fresh" and "restoreFrom" exclude each other: fresh means no restore');
   return {

@@ -15,6 +15,7 @@ import { type JobModuleRef, jobModuleUrl, loadJob } from './job-loader.ts';
 import { type RunJobOptions, stateBackendFor, validateRunJobOptions } from './job-options.ts';
 import type { OperatorMetricsReport } from './messages.ts';
 import { planJob } from './planner.ts';
+import { DEFAULT_TASK_HEARTBEAT_TIMEOUT_MS } from './task-watchdog.ts';
 
 export type { RunJobOptions } from './job-options.ts';
 
@@ -203,6 +204,10 @@ export async function startJobWith<A = unknown>(
     levelStoreHost:
       stateBackendFor(options.stateBackend, jobName).kind === 'leveldb' ? LevelStoreHost.start() : undefined,
     clock: driver?.clock.now ?? systemClock,
+    watchdog: {
+      timeoutMs: options.taskHeartbeatTimeoutMs ?? DEFAULT_TASK_HEARTBEAT_TIMEOUT_MS,
+      clock: options.watchdogClock ?? (() => performance.now()),
+    },
     driver,
   };
 

@@ -7,6 +7,7 @@ import { loadStateLookup, slotCheckpointHooks } from '../runtime/checkpointing.t
 import { runSlotLoop, SlotCancelledError, TaskFailedError } from '../runtime/slot.ts';
 import { SlotControl } from '../runtime/slot-control.ts';
 import { LevelStoreClient } from '../state/leveldb/level-store/level-store-client.ts';
+import { threadId } from 'node:worker_threads';
 import { SharedManualClock, systemClock } from '../time/clock.ts';
 import { type DeployedTask, deploySlot } from './deploy.ts';
 import { bindDriver, type DriverInputs } from './driver-bindings.ts';
@@ -30,6 +31,10 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
   const doorbells = assignment.doorbells.map((sab) => new Doorbell(sab));
   const control = SlotControl.from(assignment.control, doorbells);
   const post = (message: SlotMessage): void => port.postMessage(message);
+  control.startedOn(slotIndex, threadId);
+  // While the thread is in async work outside the loop (importing the job, opening and closing
+  // tasks), its event loop beats for it: the watchdog looks for a thread that runs nothing at all.
+  const beating = setInterval(() => control.beat(slotIndex), HEARTBEAT_EVERY_MS);
   let deployed: DeployedTask[] = [];
   const levelStores =
     assignment.levelStorePort === undefined ? undefined : new LevelStoreClient(assignment.levelStorePort);
@@ -116,12 +121,14 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
     });
     let lastIdle = { sequence: Number.NaN, epoch: -1 };
     for (const { task } of deployed) {
+      control.stepping(slotIndex, task.options.vertex, task.options.subtaskIndex);
       try {
         await task.open();
       } catch (error) {
         throw new TaskFailedError(task, error);
       }
     }
+    control.stepping(slotIndex, -1, 0);
     await runSlotLoop({
       tasks: deployed.map((d) => d.task),
       doorbell: doorbells[slotIndex]!,
@@ -139,6 +146,7 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
             },
           }),
       yieldEveryMs: 20,
+      slotIndex,
       onTaskFinished: (task) =>
         post({ type: 'task-finished', vertex: task.options.vertex, subtaskIndex: task.options.subtaskIndex }),
     });
@@ -160,10 +168,14 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
     await abortAll(deployed);
     return { slotIndex, status: 'failed', metrics: collectMetrics(deployed) };
   } finally {
+    clearInterval(beating);
     levelStores?.close();
     port.close();
   }
 }
+
+/** How often a slot's event loop beats its heartbeat besides the loop's own turns. */
+const HEARTBEAT_EVERY_MS = 100;
 
 type FailureReport = Extract<SlotMessage, { type: 'failed' }>;
 
