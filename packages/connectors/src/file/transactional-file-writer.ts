@@ -9,13 +9,15 @@ import {
   type FileCommittable,
   isFileCommittable,
   partFileNames,
+  removeCommittedAfter,
 } from './file-commit.ts';
 import { FileConnectorError } from './text-file-source.ts';
 
 /** The part file being written: created on the first flush after a checkpoint. */
 interface InProgressFile {
   readonly inProgressPath: string;
-  readonly finalPath: string;
+  /** The final path once the checkpoint `checkpointId` commits it: the id is part of the name. */
+  readonly finalPathFor: (checkpointId: number) => string;
   /** Undefined until the first write has opened it. */
   handle: FileHandle | undefined;
 }
@@ -60,6 +62,8 @@ export class TransactionalFileWriter<T> implements SinkWriter<T> {
   #writing: Promise<void> | undefined;
   /** Closed at a checkpoint and not yet renamed, oldest first. */
   #pending: PendingFile[] = [];
+  /** The newest checkpoint this writer snapshotted, else the one restored (0: none). */
+  #lastCheckpointId = 0;
   /** The renames, one after another; never rejects (each failure is reported by its own promise). */
   #commits: Promise<void> = Promise.resolve();
   #opened = false;
@@ -87,6 +91,12 @@ export class TransactionalFileWriter<T> implements SinkWriter<T> {
     }
     // Restored committables belong to a completed checkpoint: commit them (again) before any input.
     await commitRestored(this.#context.restoredState, this.#directory);
+    // What checkpoints after the restored one committed is about to be written again: take it back.
+    // (A runtime that restores state without saying from which checkpoint: nothing is taken back.)
+    const { restoredCheckpointId, restoredState } = this.#context;
+    this.#lastCheckpointId = restoredCheckpointId ?? 0;
+    if (restoredCheckpointId !== undefined || restoredState === undefined)
+      await removeCommittedAfter(this.#directory, this.#prefix, this.#lastCheckpointId);
     this.#opened = true;
   }
 
@@ -130,8 +140,15 @@ export class TransactionalFileWriter<T> implements SinkWriter<T> {
       this.#current = undefined;
       this.#lines = [];
       const closed = finishSync(file, lines);
-      this.#pending.push({ checkpointId, ...paths(file), closed, committing: false });
+      this.#pending.push({
+        checkpointId,
+        inProgressPath: file.inProgressPath,
+        finalPath: file.finalPathFor(checkpointId),
+        closed,
+        committing: false,
+      });
     }
+    this.#lastCheckpointId = Math.max(this.#lastCheckpointId, checkpointId);
     return this.#pending.map((p): FileCommittable => [p.checkpointId, p.inProgressPath, p.finalPath]);
   }
 
@@ -187,16 +204,23 @@ export class TransactionalFileWriter<T> implements SinkWriter<T> {
       p.inProgressPath,
       p.finalPath,
     ]);
-    if (file !== undefined) committables.push([AFTER_LAST_CHECKPOINT, file.inProgressPath, file.finalPath]);
+    // Named as if the next checkpoint committed it: a restore from any checkpoint of this run takes it back.
+    if (file !== undefined)
+      committables.push([
+        AFTER_LAST_CHECKPOINT,
+        file.inProgressPath,
+        file.finalPathFor(this.#lastCheckpointId + 1),
+      ]);
     this.#pending = [];
     this.#context.commitAtEnd(committables);
   }
 
   #startFile(): InProgressFile {
     const names = partFileNames(this.#prefix, this.#context.subtaskIndex, this.#token, this.#nextFileIndex++);
+    const directory = this.#directory;
     const file: InProgressFile = {
-      inProgressPath: join(this.#directory, names.inProgress),
-      finalPath: join(this.#directory, names.final),
+      inProgressPath: join(directory, names.inProgress),
+      finalPathFor: (checkpointId) => join(directory, names.final(checkpointId)),
       handle: undefined,
     };
     this.#current = file;
@@ -219,10 +243,6 @@ export async function commitRestored(
     }
     await commitFile(committable[1], committable[2]);
   }
-}
-
-function paths(file: InProgressFile): { inProgressPath: string; finalPath: string } {
-  return { inProgressPath: file.inProgressPath, finalPath: file.finalPath };
 }
 
 async function append(file: InProgressFile, bytes: Buffer): Promise<void> {
