@@ -55,84 +55,95 @@ function drivenClock(cells: Int32Array) {
 const plainLoop = Array.from({ length: COUNT }, (_, n) => n * 2);
 
 describe('the watchdog', () => {
-  it('restarts a job whose map function loops for ever, at parallelism 2, and its output is exact', async () => {
-    const cells = new Int32Array(new SharedArrayBuffer(8));
-    Atomics.store(cells, 0, 1);
-    const driven = drivenClock(cells);
-    const messages: string[] = [];
-    const options: RunJobOptions<SpinArgs> = {
-      parallelism: 2,
-      args: { count: COUNT, control: cells.buffer as SharedArrayBuffer },
-      checkpointing: { directory: join(directory, 'restarts'), intervalMs: 50 },
-      restartStrategy: { kind: 'fixed-delay', attempts: 3, delayMs: 10 },
-      taskHeartbeatTimeoutMs: TIMEOUT_MS,
-      watchdogClock: driven.clock,
-      log: driven.log(messages),
-    };
-    const handle = await startJob(spin, options);
-    // Disarm once both spin: the restarted attempt's map returns.
-    const disarm = setInterval(() => {
-      if (Atomics.load(cells, 1) === 2) Atomics.store(cells, 0, 0);
-    }, 5);
-    try {
-      const result = await handle.result;
-      expect(result.restarts).toBe(1);
-      expect(result.collected<number>('doubled').sort((a, b) => a - b)).toEqual(plainLoop);
-    } finally {
-      clearInterval(disarm);
-      driven.stop();
-    }
-    // Both spun; one or both are reported, depending on when each last beat before spinning.
-    expect(driven.hangs).toBeGreaterThanOrEqual(1);
-    expect(messages.find((m) => m.startsWith('task '))).toMatch(
-      /task '.*' \(operators? [^)]*'spin'[^)]*\) subtask [12]\/2 of job 'spin' made no progress for 1000 ms/,
-    );
-    expect(messages.some((m) => /job 'spin' failed .*; restart 1 in 10 ms/.test(m))).toBe(true);
-    await expectThreadsBackTo(baseline);
-  }, TEST_TIMEOUT_MS);
-
-  it('fails with an error naming the operator and subtask when no restart is left, leaving no thread behind', async () => {
-    const cells = new Int32Array(new SharedArrayBuffer(8));
-    Atomics.store(cells, 0, 1);
-    const driven = drivenClock(cells);
-    const messages: string[] = [];
-    let error: unknown;
-    try {
-      await runJob<SpinArgs>(spin, {
+  it(
+    'restarts a job whose map function loops for ever, at parallelism 2, and its output is exact',
+    async () => {
+      const cells = new Int32Array(new SharedArrayBuffer(8));
+      Atomics.store(cells, 0, 1);
+      const driven = drivenClock(cells);
+      const messages: string[] = [];
+      const options: RunJobOptions<SpinArgs> = {
         parallelism: 2,
         args: { count: COUNT, control: cells.buffer as SharedArrayBuffer },
+        checkpointing: { directory: join(directory, 'restarts'), intervalMs: 50 },
+        restartStrategy: { kind: 'fixed-delay', attempts: 3, delayMs: 10 },
         taskHeartbeatTimeoutMs: TIMEOUT_MS,
         watchdogClock: driven.clock,
         log: driven.log(messages),
-      });
-    } catch (caught) {
-      error = caught;
-    } finally {
-      driven.stop();
-    }
-    expect(error).toBeInstanceOf(JobExecutionError);
-    const cause = (error as JobExecutionError).cause as { code?: string; message: string };
-    expect(cause.code).toBe('SLUICE_TASK_HUNG');
-    expect((error as Error).message).toMatch(
-      /job 'spin' failed: task '.*' \(operators? [^)]*'spin'[^)]*\) subtask [12]\/2 of job 'spin' made no progress for 1000 ms \(taskHeartbeatTimeoutMs\)/,
-    );
-    // The spinning threads were terminated, not left running.
-    await expectThreadsBackTo(baseline);
-  }, TEST_TIMEOUT_MS);
+      };
+      const handle = await startJob(spin, options);
+      // Disarm once both spin: the restarted attempt's map returns.
+      const disarm = setInterval(() => {
+        if (Atomics.load(cells, 1) === 2) Atomics.store(cells, 0, 0);
+      }, 5);
+      try {
+        const result = await handle.result;
+        expect(result.restarts).toBe(1);
+        expect(result.collected<number>('doubled').sort((a, b) => a - b)).toEqual(plainLoop);
+      } finally {
+        clearInterval(disarm);
+        driven.stop();
+      }
+      // Both spun; one or both are reported, depending on when each last beat before spinning.
+      expect(driven.hangs).toBeGreaterThanOrEqual(1);
+      expect(messages.find((m) => m.startsWith('task '))).toMatch(
+        /task '.*' \(operators? [^)]*'spin'[^)]*\) subtask [12]\/2 of job 'spin' made no progress for 1000 ms/,
+      );
+      expect(messages.some((m) => /job 'spin' failed .*; restart 1 in 10 ms/.test(m))).toBe(true);
+      await expectThreadsBackTo(baseline);
+    },
+    TEST_TIMEOUT_MS,
+  );
 
-  it.each([0, 99, 2 ** 31, 1.5, Number.NaN])('refuses taskHeartbeatTimeoutMs %s, naming the option', async (value) => {
-    const cells = new Int32Array(new SharedArrayBuffer(8));
-    await expect(
-      runJob<SpinArgs>(spin, {
-        args: { count: 1, control: cells.buffer as SharedArrayBuffer },
-        taskHeartbeatTimeoutMs: value,
-      }),
-    ).rejects.toThrow(ConfigError);
-    await expect(
-      runJob<SpinArgs>(spin, {
-        args: { count: 1, control: cells.buffer as SharedArrayBuffer },
-        taskHeartbeatTimeoutMs: value,
-      }),
-    ).rejects.toThrow(/option "taskHeartbeatTimeoutMs" must be an integer from 100 to 2147483647/);
-  });
+  it(
+    'fails with an error naming the operator and subtask when no restart is left, leaving no thread behind',
+    async () => {
+      const cells = new Int32Array(new SharedArrayBuffer(8));
+      Atomics.store(cells, 0, 1);
+      const driven = drivenClock(cells);
+      const messages: string[] = [];
+      let error: unknown;
+      try {
+        await runJob<SpinArgs>(spin, {
+          parallelism: 2,
+          args: { count: COUNT, control: cells.buffer as SharedArrayBuffer },
+          taskHeartbeatTimeoutMs: TIMEOUT_MS,
+          watchdogClock: driven.clock,
+          log: driven.log(messages),
+        });
+      } catch (caught) {
+        error = caught;
+      } finally {
+        driven.stop();
+      }
+      expect(error).toBeInstanceOf(JobExecutionError);
+      const cause = (error as JobExecutionError).cause as { code?: string; message: string };
+      expect(cause.code).toBe('SLUICE_TASK_HUNG');
+      expect((error as Error).message).toMatch(
+        /job 'spin' failed: task '.*' \(operators? [^)]*'spin'[^)]*\) subtask [12]\/2 of job 'spin' made no progress for 1000 ms \(taskHeartbeatTimeoutMs\)/,
+      );
+      // The spinning threads were terminated, not left running.
+      await expectThreadsBackTo(baseline);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it.each([0, 99, 2 ** 31, 1.5, Number.NaN])(
+    'refuses taskHeartbeatTimeoutMs %s, naming the option',
+    async (value) => {
+      const cells = new Int32Array(new SharedArrayBuffer(8));
+      await expect(
+        runJob<SpinArgs>(spin, {
+          args: { count: 1, control: cells.buffer as SharedArrayBuffer },
+          taskHeartbeatTimeoutMs: value,
+        }),
+      ).rejects.toThrow(ConfigError);
+      await expect(
+        runJob<SpinArgs>(spin, {
+          args: { count: 1, control: cells.buffer as SharedArrayBuffer },
+          taskHeartbeatTimeoutMs: value,
+        }),
+      ).rejects.toThrow(/option "taskHeartbeatTimeoutMs" must be an integer from 100 to 2147483647/);
+    },
+  );
 });

@@ -304,7 +304,9 @@ describe('fileSink writer with checkpoints', () => {
     expect(listing.hidden).toHaveLength(1);
 
     // Restoring the same checkpoint once more commits nothing twice.
-    const again = sink.createWriter(context(0, { checkpointing: true, restoredState, restoredCheckpointId: 2 }));
+    const again = sink.createWriter(
+      context(0, { checkpointing: true, restoredState, restoredCheckpointId: 2 }),
+    );
     await again.open?.();
     await again.close?.();
     expect((await readDirectory(directory)).lines.sort()).toEqual(['one', 'two']);

@@ -229,7 +229,11 @@ export class CheckpointStorage {
       );
     const folder = this.folderFor(metadata.checkpointId);
     await commitMetadata(folder, metadata);
-    await this.writeLatestPointer({ jobName: metadata.jobName, checkpointId: metadata.checkpointId, finished: false });
+    await this.writeLatestPointer({
+      jobName: metadata.jobName,
+      checkpointId: metadata.checkpointId,
+      finished: false,
+    });
     await this.#prune();
     return folder;
   }
@@ -322,7 +326,9 @@ export class CheckpointStorage {
         const id = Number(match[1]);
         if (!Number.isSafeInteger(id)) continue;
         if (entry.isSymbolicLink()) {
-          this.#log?.(`ignoring ${path.join(this.dir, entry.name)}: a symbolic link is never taken for a checkpoint`);
+          this.#log?.(
+            `ignoring ${path.join(this.dir, entry.name)}: a symbolic link is never taken for a checkpoint`,
+          );
           continue;
         }
         ids.push(id);
@@ -366,7 +372,10 @@ export class CheckpointStorage {
    */
   async writeLatestPointer(pointer: LatestCheckpointPointer): Promise<void> {
     const body = Buffer.from(`${JSON.stringify({ version: 1, ...pointer })}\n`, 'utf8');
-    const temp = path.join(this.dir, `.${LATEST_POINTER_FILE_NAME}.${process.pid}-${threadId}-${randomBytes(6).toString('hex')}.tmp`);
+    const temp = path.join(
+      this.dir,
+      `.${LATEST_POINTER_FILE_NAME}.${process.pid}-${threadId}-${randomBytes(6).toString('hex')}.tmp`,
+    );
     await fs.mkdir(this.dir, { recursive: true });
     await writeDurably(temp, body, 'wx');
     try {
@@ -405,7 +414,9 @@ export class CheckpointStorage {
       (p.checkpointId as number) < 0 ||
       typeof p.finished !== 'boolean'
     ) {
-      log?.(`ignoring the checkpoint pointer ${file}: it does not parse; scanning the chk-<n> folders instead`);
+      log?.(
+        `ignoring the checkpoint pointer ${file}: it does not parse; scanning the chk-<n> folders instead`,
+      );
       return undefined;
     }
     return { jobName: p.jobName, checkpointId: p.checkpointId as number, finished: p.finished };

@@ -107,6 +107,11 @@ program
     'with --restore: drop state of operators the job no longer has instead of refusing to start',
   )
   .option(
+    '--task-heartbeat-timeout <ms>',
+    `a worker thread that shows no heartbeat for this long (stuck in an infinite loop or a blocking call) is terminated and the attempt fails; with --checkpoint-dir the job then restarts (100 to ${TIMER_MAX_MS}, default 60000)`,
+    wholeNumber('--task-heartbeat-timeout', 100, TIMER_MAX_MS),
+  )
+  .option(
     '--state-backend <kind>',
     "where keyed state lives while the job runs: 'heap' (memory) or 'leveldb' (local disk, for state larger than memory)",
     oneOf('--state-backend', ['heap', 'leveldb'] as const),
@@ -179,6 +184,9 @@ On success, a summary goes to stderr: records read, seconds, records per second.
         : { checkpointing: { directory: options.checkpointDir, intervalMs: options.checkpointInterval } }),
       ...(options.restore === undefined ? {} : { restoreFrom: options.restore }),
       fresh: options.fresh === true,
+      ...(options.taskHeartbeatTimeout === undefined
+        ? {}
+        : { taskHeartbeatTimeoutMs: options.taskHeartbeatTimeout }),
       allowNonRestoredState: options.allowNonRestoredState === true,
       stateBackend:
         options.stateBackend === 'leveldb'

@@ -81,6 +81,13 @@ export interface ValidatedOptions {
 
 /** Node's timers hold at most 2^31 - 1 ms; a longer delay fires after 1 ms, with a warning. */
 const MAX_TIMER_MS = 2_147_483_647;
+/** A V8 Map holds at most 2^24 entries; the cache is one. */
+const CACHE_MAX_KEYS_MAX = 1 << 24;
+/** Upper bounds of the checkpointing counts: far beyond any use, so that a typo is refused. */
+const CHECKPOINTING_COUNT_MAX: Record<'maxConcurrent' | 'retain', number> = {
+  maxConcurrent: 1000,
+  retain: 1000,
+};
 /** Below this, a slot busy with one large batch, a GC pause or a loaded machine would pass for hung. */
 export const TASK_HEARTBEAT_TIMEOUT_MIN_MS = 100;
 
@@ -172,6 +179,11 @@ function validateCheckpointing(options: CheckpointingOptions | undefined): Check
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
       throw new ConfigError(`option "checkpointing.${key}" must be an integer >= 1, got ${String(value)}`);
     }
+    if ((key === 'maxConcurrent' || key === 'retain') && value > CHECKPOINTING_COUNT_MAX[key]) {
+      throw new ConfigError(
+        `option "checkpointing.${key}" must be at most ${CHECKPOINTING_COUNT_MAX[key]}, got ${value}`,
+      );
+    }
     if ((key === 'intervalMs' || key === 'timeoutMs') && value > MAX_TIMER_MS) {
       throw new ConfigError(
         `option "checkpointing.${key}" must be at most ${MAX_TIMER_MS} ms (Node's timer limit), got ${value}`,
@@ -197,9 +209,12 @@ export function stateBackendFor(
     );
   }
   const { cacheMaxKeys } = option;
-  if (cacheMaxKeys !== undefined && (!Number.isInteger(cacheMaxKeys) || cacheMaxKeys < 1)) {
+  if (
+    cacheMaxKeys !== undefined &&
+    (!Number.isInteger(cacheMaxKeys) || cacheMaxKeys < 1 || cacheMaxKeys > CACHE_MAX_KEYS_MAX)
+  ) {
     throw new ConfigError(
-      `option "stateBackend.cacheMaxKeys" must be an integer >= 1 (keys kept in memory), got ${String(cacheMaxKeys)}`,
+      `option "stateBackend.cacheMaxKeys" must be an integer from 1 to ${CACHE_MAX_KEYS_MAX} (keys kept in memory), got ${String(cacheMaxKeys)}`,
     );
   }
   const base = option.directory ?? join(tmpdir(), 'sluice-state');

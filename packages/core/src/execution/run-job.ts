@@ -1,4 +1,4 @@
-import { resolve as resolvePath } from 'node:path';
+import { basename, dirname, resolve as resolvePath } from 'node:path';
 import type { CheckpointStats } from '../checkpoint/checkpoint-coordinator.ts';
 import { CheckpointIdCounter } from '../checkpoint/checkpoint-id-counter.ts';
 import { restartDelayMs } from '../checkpoint/restart-strategy.ts';
@@ -102,6 +102,24 @@ async function initialCheckpoint(
   return checkpoint;
 }
 
+/**
+ * Restoring a checkpoint older than one that completed (explicitly, or falling back past a
+ * corrupt newest one) runs again what those newer checkpoints' sinks already committed. The file
+ * sink takes its output back; a sink that cannot (Kafka: committed transactions are read) writes
+ * it a second time. Said loudly, naming the checkpoints, because "exactly once" then does not hold.
+ */
+function warnRepeatedOutput(
+  restoredId: number,
+  completeIds: readonly number[],
+  log: (message: string) => void,
+): void {
+  const newer = [...new Set(completeIds.filter((id) => id > restoredId))].sort((a, b) => a - b);
+  if (newer.length === 0) return;
+  log(
+    `WARNING: restoring checkpoint ${restoredId} although checkpoint${newer.length > 1 ? 's' : ''} ${newer.join(', ')} completed after it: output that sinks committed for ${newer.length > 1 ? 'those checkpoints' : 'it'} is produced again. The file sink removes its files committed after checkpoint ${restoredId}; sinks that cannot take output back (Kafka) may repeat the output of checkpoint${newer.length > 1 ? 's' : ''} ${newer.join(', ')}`,
+  );
+}
+
 /** Runs a job module to completion on worker threads. */
 export async function runJob<A = unknown>(
   module: JobModuleRef,
@@ -171,11 +189,20 @@ export async function startJobWith<A = unknown>(
   // tells by id which committed files came after the checkpoint it restores).
   const existing = storage === undefined ? [] : await storage.listComplete();
   const startId = Math.max(existing[0] ?? 0, initial?.metadata.checkpointId ?? 0);
+  if (initial !== undefined) {
+    const siblings =
+      /^chk-\d+$/.test(basename(initial.folder)) && dirname(initial.folder) !== storage?.dir
+        ? await new CheckpointStorage(dirname(initial.folder)).listComplete()
+        : [];
+    warnRepeatedOutput(initial.metadata.checkpointId, [...existing, ...siblings], log);
+  }
   const checkpointIds = new CheckpointIdCounter(startId);
   if (storage !== undefined) {
     // Checkpoints newer than the one restored belong to a history this run leaves (and a fresh
     // run leaves them all): deleted once this run has completed a checkpoint of its own.
-    storage.discardAtNextCommit(existing.filter((id) => initial === undefined || id > initial.metadata.checkpointId));
+    storage.discardAtNextCommit(
+      existing.filter((id) => initial === undefined || id > initial.metadata.checkpointId),
+    );
   }
   const collected = new Map<string, unknown[]>();
   const context: JobContext = {
@@ -273,6 +300,8 @@ export async function startJobWith<A = unknown>(
           // Only this run's own checkpoints (newer than any there before it), else where it began.
           const latest = await storage.latestValid(log, { newerThan: startId });
           restoreFrom = latest?.folder ?? initial?.folder;
+          const restoredId = latest?.metadata.checkpointId ?? initial?.metadata.checkpointId;
+          if (restoredId !== undefined) warnRepeatedOutput(restoredId, await storage.listComplete(), log);
         }
       }
     } finally {

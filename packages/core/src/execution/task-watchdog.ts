@@ -59,7 +59,10 @@ export class TaskWatchdog {
   constructor(options: TaskWatchdogOptions) {
     this.#options = options;
     const now = options.clock();
-    this.#lastBeats = Array.from({ length: options.slots }, (_, slot) => options.control.heartbeat(slot).beats);
+    this.#lastBeats = Array.from(
+      { length: options.slots },
+      (_, slot) => options.control.heartbeat(slot).beats,
+    );
     this.#lastMovedAt = Array.from({ length: options.slots }, () => now);
   }
 

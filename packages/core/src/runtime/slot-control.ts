@@ -65,7 +65,8 @@ export class SlotControl {
   /** A fresh control array for one attempt (a slot per doorbell), nothing cancelled, no checkpoint requested. */
   static allocate(doorbells: readonly Doorbell[]): SlotControl {
     const control = new SlotControl(new SharedArrayBuffer(sizeFor(doorbells.length)), doorbells);
-    for (let slot = 0; slot < doorbells.length; slot++) control.#cells[control.#at(slot, STEPPING_VERTEX)] = NOT_STEPPING;
+    for (let slot = 0; slot < doorbells.length; slot++)
+      control.#cells[control.#at(slot, STEPPING_VERTEX)] = NOT_STEPPING;
     return control;
   }
 
