@@ -1,8 +1,8 @@
 import { basename, dirname, resolve as resolvePath } from 'node:path';
 import type { CheckpointStats } from '../checkpoint/checkpoint-coordinator.ts';
 import { CheckpointIdCounter } from '../checkpoint/checkpoint-id-counter.ts';
-import { restartDelayMs } from '../checkpoint/restart-strategy.ts';
 import { CheckpointJobMismatchError } from '../checkpoint/errors.ts';
+import { restartDelayMs } from '../checkpoint/restart-strategy.ts';
 import { resolveRestoreTarget } from '../checkpoint/restore-target.ts';
 import { validateRestore } from '../checkpoint/restore-validation.ts';
 import { CheckpointStorage, type LoadedCheckpoint } from '../checkpoint/storage.ts';

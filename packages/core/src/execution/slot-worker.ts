@@ -1,3 +1,4 @@
+import { threadId } from 'node:worker_threads';
 import { Doorbell } from '../channels/doorbell.ts';
 import { encodeRecords } from '../channels/record-codec.ts';
 import { NOT_KEYING } from '../channels/record-writer.ts';
@@ -7,7 +8,6 @@ import { loadStateLookup, slotCheckpointHooks } from '../runtime/checkpointing.t
 import { runSlotLoop, SlotCancelledError, TaskFailedError } from '../runtime/slot.ts';
 import { SlotControl } from '../runtime/slot-control.ts';
 import { LevelStoreClient } from '../state/leveldb/level-store/level-store-client.ts';
-import { threadId } from 'node:worker_threads';
 import { SharedManualClock, systemClock } from '../time/clock.ts';
 import { type DeployedTask, deploySlot } from './deploy.ts';
 import { bindDriver, type DriverInputs } from './driver-bindings.ts';
