@@ -140,6 +140,18 @@ describe('starting a job over its checkpoint directory', () => {
       expect(next.some((m) => m.startsWith(`the previous run of job 'generate-lines' in `))).toBe(true);
       expect(rerun.sourceRecords).toBe(COUNT);
       await expectExactOutput(first.output);
+      // Named explicitly, the directory of a finished run still gives its newest checkpoint.
+      const named: string[] = [];
+      const restored = await again(first, named, { restoreFrom: first.checkpoints });
+      expect(
+        named.some(
+          (m) =>
+            m.startsWith('restoring from ') &&
+            m.endsWith(`the newest valid checkpoint in ${first.checkpoints}`),
+        ),
+      ).toBe(true);
+      expect(restored.sourceRecords).toBeLessThan(COUNT);
+      await expectExactOutput(first.output);
     },
     TEST_TIMEOUT_MS,
   );

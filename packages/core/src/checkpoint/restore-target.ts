@@ -50,7 +50,10 @@ export async function resolveRestoreTarget(
     }
   }
   if (await holdsCheckpoints(folder)) {
-    const { checkpoint } = await new CheckpointStorage(folder).latestForResume(log);
+    // Asked for by name: a run that finished does not make its checkpoints unusable here.
+    const { checkpoint } = await new CheckpointStorage(folder).latestForResume(log, {
+      evenAfterFinishedRun: true,
+    });
     if (checkpoint === undefined) {
       throw new CheckpointNotFoundError(
         folder,

@@ -425,13 +425,16 @@ export class CheckpointStorage {
   /**
    * Where a starting job resumes: the checkpoint the pointer names when it verifies, else the
    * newest valid `chk-<n>` folder (each bad one reported to `log`). `undefined` when there is
-   * nothing to resume: no complete checkpoint, or the pointer says the last run finished.
+   * nothing to resume: no complete checkpoint, or the pointer says the last run finished (unless
+   * `evenAfterFinishedRun`: an explicit `--restore DIR` takes the newest all the same).
    */
   async latestForResume(
     log?: (message: string) => void,
+    options: { readonly evenAfterFinishedRun?: boolean } = {},
   ): Promise<{ checkpoint: LoadedCheckpoint | undefined; finishedRun: LatestCheckpointPointer | undefined }> {
     const pointer = await this.readLatestPointer(log);
-    if (pointer?.finished === true) return { checkpoint: undefined, finishedRun: pointer };
+    if (pointer?.finished === true && options.evenAfterFinishedRun !== true)
+      return { checkpoint: undefined, finishedRun: pointer };
     if (pointer !== undefined) {
       const folder = this.folderFor(pointer.checkpointId);
       const lstat = await fs.lstat(folder).catch(() => undefined);

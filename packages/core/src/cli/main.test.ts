@@ -218,6 +218,44 @@ describe('usage errors exit 2 with a message and no stack', () => {
   );
 });
 
+describe('where a run starts', () => {
+  it(
+    '--restore of a folder that holds no checkpoint: exit 2, saying what it is not',
+    async () => {
+      const empty = join(cwd, 'not-a-checkpoint');
+      mkdirSync(empty, { recursive: true });
+      const { code, stderr } = await sluice(['run', job('doubles'), '--restore', empty]);
+      expect(code).toBe(2);
+      expect(stderr).toBe(
+        `sluice: no checkpoint or savepoint at ${empty}: it is neither a checkpoint or savepoint (no _metadata) nor a checkpoint directory (no chk-<n> folders, no _latest) [SLUICE_CHECKPOINT_NOT_FOUND]\n`,
+      );
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'a checkpoint directory of another job: exit 2, naming both jobs; --fresh starts over',
+    async () => {
+      const dir = join(cwd, 'other-job-checkpoints');
+      mkdirSync(join(dir, 'chk-1'), { recursive: true });
+      // The pointer is what a starting job reads first: it names the job that wrote it.
+      writeFileSync(
+        join(dir, '_latest'),
+        '{"version":1,"jobName":"someone-else","checkpointId":1,"finished":true}\n',
+      );
+      const refused = await sluice(['run', job('doubles'), '--checkpoint-dir', dir]);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain(
+        `sluice: ${dir} holds a checkpoint of job 'someone-else', not of job 'doubles'`,
+      );
+      const fresh = await sluice(['run', job('doubles'), '--checkpoint-dir', dir, '--fresh']);
+      expect(fresh.code, fresh.stderr).toBe(0);
+      expect(fresh.stdout.length).toBeGreaterThan(0);
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
+
 describe('a job that fails while running', () => {
   it(
     'exits 1 and names the operator, the record and the cause, without a stack',
