@@ -388,4 +388,38 @@ describe('stopped by a signal with --savepoint-dir', () => {
     },
     TEST_TIMEOUT_MS,
   );
+
+  it(
+    'SIGTERM while a worker hangs in user code: the savepoint cannot complete, the job stops after --savepoint-timeout, exit 1',
+    async () => {
+      const dir = join(cwd, 'hung');
+      let sent = false;
+      const { code, stderr } = await sluice(
+        [
+          'run',
+          job('hangs'),
+          '--checkpoint-dir',
+          join(dir, 'ckp'),
+          '--checkpoint-interval',
+          '600000',
+          '--savepoint-dir',
+          join(dir, 'sp'),
+          '--savepoint-timeout',
+          '1000',
+        ],
+        {
+          // Once the worker is inside the loop: it answers nothing from then on.
+          onStderr: (text, pid) => {
+            if (sent || !text.includes('hangs: spinning') || !text.includes('running as process')) return;
+            sent = true;
+            process.kill(pid, 'SIGTERM');
+          },
+        },
+      );
+      expect(code, stderr).toBe(1);
+      expect(stderr).toContain('could not take the savepoint: the savepoint did not complete within 1000 ms');
+      expect(stderr).toContain('stopped by SIGTERM without a savepoint');
+    },
+    TEST_TIMEOUT_MS,
+  );
 });
