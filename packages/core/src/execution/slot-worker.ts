@@ -169,6 +169,7 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
     return { slotIndex, status: 'failed', metrics: collectMetrics(deployed) };
   } finally {
     clearInterval(beating);
+    control.ended(slotIndex);
     levelStores?.close();
     port.close();
   }

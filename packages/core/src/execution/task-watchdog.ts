@@ -85,6 +85,8 @@ export class TaskWatchdog {
     for (let slot = 0; slot < this.#options.slots; slot++) {
       if (ended.has(slot)) continue;
       const heartbeat = control.heartbeat(slot);
+      // Returned, but the coordinator has not heard yet (the result crosses a message port).
+      if (heartbeat.ended) continue;
       if (heartbeat.beats !== this.#lastBeats[slot]) {
         this.#lastBeats[slot] = heartbeat.beats;
         this.#lastMovedAt[slot] = now;

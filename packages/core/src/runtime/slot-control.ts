@@ -12,6 +12,8 @@ const STEPPING_SUBTASK = 2;
 const THREAD_ID = 3;
 /** The vertex cell's value while the slot steps no task (opening, idle, closing). */
 const NOT_STEPPING = -1;
+/** The vertex cell's value once the slot's run has returned: its thread beats no more, rightly. */
+const SLOT_ENDED = -2;
 
 function sizeFor(slots: number): number {
   return (FIELD_COUNT + slots * SLOT_FIELD_COUNT) * Int32Array.BYTES_PER_ELEMENT;
@@ -23,6 +25,8 @@ export interface SlotHeartbeat {
   readonly beats: number;
   /** The task the slot is stepping now (a blocked thread stays at the one it blocked in). */
   readonly stepping: { readonly vertex: number; readonly subtaskIndex: number } | undefined;
+  /** The slot's run has returned (finished, failed or cancelled): nothing to watch. */
+  readonly ended: boolean;
   /** The slot's `threadId`, 0 before the thread has started. */
   readonly threadId: number;
 }
@@ -40,7 +44,7 @@ export interface SlotHeartbeat {
  * | 0           | cancel flag: 0 running, 1 stop every slot (failure, cancel)     | coordinator, any slot |
  * | 1           | the newest checkpoint id requested (0: none yet)                | coordinator           |
  * | 2 + 4s      | slot s's heartbeat: a counter the slot adds 1 to                | slot s                |
- * | 3 + 4s      | the vertex of the task slot s is stepping, -1 when none         | slot s                |
+ * | 3 + 4s      | the vertex of the task slot s is stepping, -1 none, -2 ended    | slot s                |
  * | 4 + 4s      | the subtask index of that task                                  | slot s                |
  * | 5 + 4s      | slot s's threadId                                               | slot s                |
  *
@@ -93,6 +97,11 @@ export class SlotControl {
     Atomics.store(this.#cells, this.#at(slot, STEPPING_VERTEX), vertex);
   }
 
+  /** Slot `slot` has returned from its run: its heartbeat stops, and that is no hang. */
+  ended(slot: number): void {
+    Atomics.store(this.#cells, this.#at(slot, STEPPING_VERTEX), SLOT_ENDED);
+  }
+
   /** Slot `slot` runs on the thread `threadId` (so that a hung one can be terminated). */
   startedOn(slot: number, threadId: number): void {
     Atomics.store(this.#cells, this.#at(slot, THREAD_ID), threadId);
@@ -102,8 +111,9 @@ export class SlotControl {
     const vertex = Atomics.load(this.#cells, this.#at(slot, STEPPING_VERTEX));
     return {
       beats: Atomics.load(this.#cells, this.#at(slot, BEAT)),
+      ended: vertex === SLOT_ENDED,
       stepping:
-        vertex === NOT_STEPPING
+        vertex === NOT_STEPPING || vertex === SLOT_ENDED
           ? undefined
           : { vertex, subtaskIndex: Atomics.load(this.#cells, this.#at(slot, STEPPING_SUBTASK)) },
       threadId: Atomics.load(this.#cells, this.#at(slot, THREAD_ID)),
