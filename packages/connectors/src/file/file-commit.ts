@@ -33,17 +33,21 @@ export function partFileNames(
   subtaskIndex: number,
   token: string,
   fileIndex: number,
-): { inProgress: string; final: (checkpointId: number) => string } {
+): { inProgress: string; final: (checkpointId: number, afterIt?: boolean) => string } {
   const stem = `${prefix}-${subtaskIndex}-${token}-${fileIndex}`;
-  return { inProgress: `.${stem}.inprogress`, final: (checkpointId) => `${stem}-c${checkpointId}` };
+  return {
+    inProgress: `.${stem}.inprogress`,
+    final: (checkpointId, afterIt = false) => `${stem}-c${checkpointId}${afterIt ? '-end' : ''}`,
+  };
 }
 
 /**
- * Matches the final names `partFileNames` gives for `prefix`; group 1 is the checkpoint id that
- * committed the file (for files committed at the end of a run: the last checkpoint's id + 1).
+ * Matches the final names `partFileNames` gives for `prefix`: group 1 is the checkpoint id that
+ * committed the file; group 2 (`-end`) marks what was committed at the end of a run, written
+ * after that checkpoint and before any later one.
  */
 function committedPattern(prefix: string): RegExp {
-  return new RegExp(`^${escapeRegExp(prefix)}-\\d+-[0-9a-f]+-\\d+-c(\\d+)$`);
+  return new RegExp(`^${escapeRegExp(prefix)}-\\d+-[0-9a-f]+-\\d+-c(\\d+)(-end)?$`);
 }
 
 function escapeRegExp(text: string): string {
@@ -54,8 +58,9 @@ function escapeRegExp(text: string): string {
  * The sink owns its folder: after a restore, output committed by checkpoints newer than the one
  * restored — output the restored run is about to produce again — is taken back, so that the
  * folder holds every record exactly once even when a job is restored from an older checkpoint
- * (explicitly, or falling back past a corrupt newest one). A fresh start (no checkpoint
- * restored, `restoredCheckpointId` 0) takes back every committed file of this sink.
+ * (explicitly, or falling back past a corrupt newest one). A fresh start takes nothing back:
+ * files committed by earlier runs belong to their checkpoints, which may still be restored (a
+ * savepoint, say), and that restore needs them.
  *
  * Safe to run in every subtask's `open`, concurrently: files committed by this attempt cannot
  * exist yet (its first commit follows a checkpoint, which follows every subtask's `open`), and
@@ -79,8 +84,13 @@ export async function removeCommittedAfter(
   const pattern = committedPattern(prefix);
   const removed = new Set<number>();
   for (const name of names) {
-    const checkpointId = Number(pattern.exec(name)?.[1] ?? Number.NaN);
-    if (!(checkpointId > restoredCheckpointId)) continue;
+    const match = pattern.exec(name);
+    if (match === null) continue;
+    const checkpointId = Number(match[1]);
+    // `-end` files of checkpoint n came after n: a restore of n itself takes them back.
+    const after =
+      match[2] === undefined ? checkpointId > restoredCheckpointId : checkpointId >= restoredCheckpointId;
+    if (!after) continue;
     const path = join(directory, name);
     try {
       await rm(path, { force: true });

@@ -420,7 +420,7 @@ describe('fileSink exactly-once in a job', () => {
     expect(result.restarts).toBeGreaterThanOrEqual(5);
     const { visible, hidden, lines } = await readDirectory(directory);
     expect(hidden).toEqual([]);
-    expect(visible.every((name) => /^part-[01]-[0-9a-f]+-\d+-c\d+$/.test(name))).toBe(true);
+    expect(visible.every((name) => /^part-[01]-[0-9a-f]+-\d+-c\d+(-end)?$/.test(name))).toBe(true);
     expectEveryNumberOnce(lines, args.count);
   }, 120_000);
 

@@ -31,11 +31,13 @@ export interface FileSinkOptions<T> {
  * prefix must belong to one sink of one job.
  *
  * The sink owns its folder. A committed file's name ends in `-c<id>`, the checkpoint that
- * committed it (`-c<last + 1>` for what was committed when the run finished). On a restore, the
+ * committed it (`-c<last>-end` for what was written after the last checkpoint and committed when
+ * the run finished). On a restore, the
  * files committed by checkpoints newer than the one restored are removed before any input — that
  * output is produced again — so the folder stays exact even when a job is restored from an older
- * checkpoint (unlike Flink's FileSink, which leaves them). On a fresh start (nothing restored),
- * every committed file of this prefix is removed: a fresh run writes the whole output again.
+ * checkpoint (unlike Flink's FileSink, which leaves them). A fresh start (nothing restored)
+ * removes nothing: files committed by earlier runs stay, as a restore of their checkpoints needs
+ * them; give a fresh run an empty folder (or another prefix) for its output alone.
  * Files are not fsynced: exactly-once holds across crashes of the job and of its process, not of
  * the operating system.
  *

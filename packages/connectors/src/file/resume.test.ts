@@ -39,9 +39,24 @@ async function committedLines(directory: string): Promise<{ files: string[]; lin
   return { files, lines };
 }
 
-/** The plain loop's answer: every number below COUNT, once. */
-async function expectExactOutput(directory: string): Promise<void> {
-  const { lines } = await committedLines(directory);
+/** The checkpoint a committed file names (`-c<id>`, `-c<id>-end`). */
+function committedBy(name: string): number {
+  const match = /-c(\d+)(-end)?$/.exec(name);
+  if (match === null) throw new Error(`not a committed file of the sink: ${name}`);
+  return Number(match[1]);
+}
+
+/** The plain loop's answer: every number below COUNT, once (in the files `only` keeps, by name). */
+async function expectExactOutput(
+  directory: string,
+  only: (file: string) => boolean = () => true,
+): Promise<void> {
+  const files = (await readdir(directory)).filter((name) => !name.startsWith('.') && only(name));
+  const lines: string[] = [];
+  for (const file of files) {
+    const text = await readFile(join(directory, file), 'utf8');
+    if (text.length > 0) lines.push(...text.slice(0, -1).split('\n'));
+  }
   const seen = new Uint8Array(COUNT);
   let duplicates = 0;
   let foreign = 0;
@@ -135,11 +150,14 @@ describe('starting a job over its checkpoint directory', () => {
       expect(result.sourceRecords).toBeLessThan(COUNT);
       await expectExactOutput(first.output);
       // A run that finished leaves nothing to resume: the next start is fresh, and says so.
+      const finishedFiles = new Set((await readdir(first.output)).filter((name) => !name.startsWith('.')));
       const next: string[] = [];
       const rerun = await again(first, next);
       expect(next.some((m) => m.startsWith(`the previous run of job 'generate-lines' in `))).toBe(true);
       expect(rerun.sourceRecords).toBe(COUNT);
-      await expectExactOutput(first.output);
+      // It wrote the whole output again, beside the finished run's, which it left alone.
+      for (const name of finishedFiles) expect(existsSync(join(first.output, name))).toBe(true);
+      await expectExactOutput(first.output, (name) => !finishedFiles.has(name));
       // Named explicitly, the directory of a finished run still gives its newest checkpoint.
       const named: string[] = [];
       const restored = await again(first, named, { restoreFrom: first.checkpoints });
@@ -151,7 +169,7 @@ describe('starting a job over its checkpoint directory', () => {
         ),
       ).toBe(true);
       expect(restored.sourceRecords).toBeLessThan(COUNT);
-      await expectExactOutput(first.output);
+      await expectExactOutput(first.output, (name) => !finishedFiles.has(name));
     },
     TEST_TIMEOUT_MS,
   );
@@ -160,6 +178,9 @@ describe('starting a job over its checkpoint directory', () => {
     'fresh: starts over, says what it leaves, and deletes the old checkpoints only once it has completed one',
     async () => {
       const first = await interrupted(2);
+      // Committed files only: hidden in-progress leftovers of the cancelled run are removed at the end.
+      const oldOutput = new Set((await readdir(first.output)).filter((name) => !name.startsWith('.')));
+      const newestOld = Math.max(...first.completed);
       const old = (await readdir(first.checkpoints)).filter((name) => name.startsWith('chk-'));
       expect(old.length).toBeGreaterThan(0);
       const messages: string[] = [];
@@ -179,8 +200,12 @@ describe('starting a job over its checkpoint directory', () => {
       expect(result.sourceRecords).toBe(COUNT);
       expect(result.checkpoints.completed.length).toBeGreaterThan(0);
       for (const name of old) expect(existsSync(join(first.checkpoints, name))).toBe(false);
-      // The old run's committed output was taken back: the fresh run wrote it all again, once.
-      await expectExactOutput(first.output);
+      // The fresh run wrote the whole output, once, in files of its own checkpoints (numbered
+      // after the old ones); the old run's files are left alone (a restore of them needs them).
+      for (const name of oldOutput) expect(existsSync(join(first.output, name))).toBe(true);
+      await expectExactOutput(first.output, (name) => !oldOutput.has(name));
+      for (const name of await readdir(first.output))
+        if (!oldOutput.has(name)) expect(committedBy(name)).toBeGreaterThanOrEqual(newestOld);
     },
     TEST_TIMEOUT_MS,
   );

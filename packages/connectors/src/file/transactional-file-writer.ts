@@ -17,7 +17,7 @@ import { FileConnectorError } from './text-file-source.ts';
 interface InProgressFile {
   readonly inProgressPath: string;
   /** The final path once the checkpoint `checkpointId` commits it: the id is part of the name. */
-  readonly finalPathFor: (checkpointId: number) => string;
+  readonly finalPathFor: (checkpointId: number, afterIt?: boolean) => string;
   /** Undefined until the first write has opened it. */
   handle: FileHandle | undefined;
 }
@@ -92,11 +92,10 @@ export class TransactionalFileWriter<T> implements SinkWriter<T> {
     // Restored committables belong to a completed checkpoint: commit them (again) before any input.
     await commitRestored(this.#context.restoredState, this.#directory);
     // What checkpoints after the restored one committed is about to be written again: take it back.
-    // (A runtime that restores state without saying from which checkpoint: nothing is taken back.)
-    const { restoredCheckpointId, restoredState } = this.#context;
+    const { restoredCheckpointId } = this.#context;
     this.#lastCheckpointId = restoredCheckpointId ?? 0;
-    if (restoredCheckpointId !== undefined || restoredState === undefined)
-      await removeCommittedAfter(this.#directory, this.#prefix, this.#lastCheckpointId);
+    if (restoredCheckpointId !== undefined)
+      await removeCommittedAfter(this.#directory, this.#prefix, restoredCheckpointId);
     this.#opened = true;
   }
 
@@ -204,12 +203,13 @@ export class TransactionalFileWriter<T> implements SinkWriter<T> {
       p.inProgressPath,
       p.finalPath,
     ]);
-    // Named as if the next checkpoint committed it: a restore from any checkpoint of this run takes it back.
+    // Named after the last checkpoint, marked as written after it: a restore of that checkpoint
+    // (or an earlier one) takes it back, and no later checkpoint's id is taken.
     if (file !== undefined)
       committables.push([
         AFTER_LAST_CHECKPOINT,
         file.inProgressPath,
-        file.finalPathFor(this.#lastCheckpointId + 1),
+        file.finalPathFor(this.#lastCheckpointId, true),
       ]);
     this.#pending = [];
     this.#context.commitAtEnd(committables);
@@ -220,7 +220,7 @@ export class TransactionalFileWriter<T> implements SinkWriter<T> {
     const directory = this.#directory;
     const file: InProgressFile = {
       inProgressPath: join(directory, names.inProgress),
-      finalPathFor: (checkpointId) => join(directory, names.final(checkpointId)),
+      finalPathFor: (checkpointId, afterIt) => join(directory, names.final(checkpointId, afterIt)),
       handle: undefined,
     };
     this.#current = file;
