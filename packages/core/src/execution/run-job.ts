@@ -259,11 +259,18 @@ export async function startJobWith<A = unknown>(
         current = undefined;
         if (outcome.status === 'finished') {
           // Nothing to resume after a finished run: the next start of the job begins fresh.
-          await storage?.writeLatestPointer({
-            jobName,
-            checkpointId: context.checkpointStats.completed.at(-1)?.checkpointId ?? startId,
-            finished: true,
-          });
+          // (The job did finish: a pointer that cannot be written is reported, not a failure.)
+          await storage
+            ?.writeLatestPointer({
+              jobName,
+              checkpointId: context.checkpointStats.completed.at(-1)?.checkpointId ?? startId,
+              finished: true,
+            })
+            .catch((error: unknown) =>
+              log(
+                `could not mark job '${jobName}' finished in ${storage.dir} (the next start resumes its last checkpoint): ${(error as Error).message}`,
+              ),
+            );
           const metrics = outcome.results.flatMap((r) => r?.metrics ?? []);
           const sourceIds = new Set(
             planned.streamGraph.nodes.filter((n) => n.role === 'source').map((n) => n.id),
