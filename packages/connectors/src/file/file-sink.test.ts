@@ -450,13 +450,12 @@ describe('fileSink exactly-once in a job', () => {
       expect(partial.length).toBeLessThan(args.count);
       expect(new Set(partial).size).toBe(partial.length);
 
-      const newest = Math.max(
-        ...(await readdir(checkpoints)).filter((f) => f.startsWith('chk-')).map((f) => Number(f.slice(4))),
-      );
       const result = await runJob<GenerateLinesArgs>(generateLinesJob, {
         parallelism: restored.parallelism,
         args,
-        restoreFrom: join(checkpoints, `chk-${newest}`),
+        // The directory: its newest complete checkpoint (the newest chk-<n> folder may be one the
+        // cancellation interrupted).
+        restoreFrom: checkpoints,
         ...(restored.checkpointing
           ? { checkpointing: { directory: await mkdtemp(join(dir, 'checkpoints-')), intervalMs: 100 } }
           : {}),
