@@ -200,6 +200,10 @@ describe('usage errors exit 2 with a message and no stack', () => {
       '--fresh needs --checkpoint-dir (without one, every run starts fresh)',
     ],
     [
+      ['run', job('doubles'), '--allow-non-restored-state'],
+      '--allow-non-restored-state needs --restore, or --checkpoint-dir without --fresh (a resumed run)',
+    ],
+    [
       ['run', job('doubles'), '--checkpoint-dir', 'c', '--fresh', '--restore', 'r'],
       '--fresh and --restore exclude each other: --fresh means no restore',
     ],

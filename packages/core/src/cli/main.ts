@@ -104,7 +104,7 @@ program
   )
   .option(
     '--allow-non-restored-state',
-    'with --restore: drop state of operators the job no longer has instead of refusing to start',
+    'with --restore (or when resuming from --checkpoint-dir): drop state of operators the job no longer has instead of refusing to start',
   )
   .option(
     '--task-heartbeat-timeout <ms>',
@@ -167,8 +167,15 @@ On success, a summary goes to stderr: records read, seconds, records per second.
     if (options.fresh === true && options.restore !== undefined) {
       throw new ConfigError('--fresh and --restore exclude each other: --fresh means no restore');
     }
-    if (options.allowNonRestoredState === true && options.restore === undefined) {
-      throw new ConfigError('--allow-non-restored-state needs --restore');
+    // A resumed run restores too: the flag means something with either.
+    if (
+      options.allowNonRestoredState === true &&
+      options.restore === undefined &&
+      (options.checkpointDir === undefined || options.fresh === true)
+    ) {
+      throw new ConfigError(
+        '--allow-non-restored-state needs --restore, or --checkpoint-dir without --fresh (a resumed run)',
+      );
     }
     const args = parseJobArgs(options.args, options.arg ?? []);
     const startedAt = performance.now();
