@@ -156,7 +156,9 @@ describe('exactly-once state through failures', () => {
   it('restores a checkpoint taken at parallelism 2 at parallelism 4 and at 1, with exact results', async () => {
     for (const restoreParallelism of [4, 1]) {
       const directory = await tempDir();
-      const args: CountingArgs = { events: 200_000, keys: 5_000, ratePerSecond: 200_000 };
+      // Two seconds of input: time for two checkpoints (each now also writes the _latest pointer,
+      // two more fsyncs) on a loaded machine before the source finishes and checkpoints stop.
+      const args: CountingArgs = { events: 200_000, keys: 5_000, ratePerSecond: 100_000 };
       // Run at parallelism 2 until two checkpoints are complete, then stop it.
       let completed = 0;
       const first = await startJob<CountingArgs>(job, {
@@ -170,7 +172,9 @@ describe('exactly-once state through failures', () => {
       });
       await first.result.catch(() => undefined);
       expect(completed).toBeGreaterThanOrEqual(2);
-      const latest = `${directory}/chk-${Math.max(...(await import('node:fs/promises').then((fs) => fs.readdir(directory))).filter((f) => f.startsWith('chk-')).map((f) => Number(f.slice(4))))}`;
+      // The directory itself: its newest complete checkpoint (the newest chk-<n> folder may be one
+      // the cancellation interrupted, without a _metadata).
+      const latest = directory;
       // The restored run reads on from the checkpoint's source position, with its state.
       const result = await runJob<CountingArgs>(job, {
         parallelism: restoreParallelism,

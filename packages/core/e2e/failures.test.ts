@@ -172,7 +172,7 @@ describe('invalid jobs are rejected before anything runs', () => {
       runJob(invalid, { checkpointing: { directory, intervalMs: 100, timeoutMs: 1e15 } }),
     ).rejects.toThrow(/"checkpointing.timeoutMs" must be at most 2147483647 ms/);
     await expect(runJob(invalid, { stateBackend: { kind: 'leveldb', cacheMaxKeys: 0 } })).rejects.toThrow(
-      /"stateBackend.cacheMaxKeys" must be an integer >= 1/,
+      /"stateBackend.cacheMaxKeys" must be an integer from 1 to 16777216/,
     );
     expect(osThreadCount()).toBe(baseline);
   });

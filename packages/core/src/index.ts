@@ -33,6 +33,9 @@ export type {
 export {
   CheckpointCorruptError,
   type CheckpointFileProblem,
+  CheckpointJobMismatchError,
+  CheckpointNotFoundError,
+  CheckpointSymlinkError,
   type CheckpointVerificationFailure,
 } from './checkpoint/errors.ts';
 export type { RestartStrategy } from './checkpoint/restart-strategy.ts';
@@ -146,6 +149,7 @@ export {
   runJob,
   startJob,
 } from './execution/run-job.ts';
+export { TaskHungError } from './execution/task-watchdog.ts';
 export type { AnyMapStateDescriptor } from './plan/co-operator-spec.ts';
 export {
   RecordNotSerializableError,

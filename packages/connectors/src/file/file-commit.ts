@@ -33,15 +33,82 @@ export function partFileNames(
   subtaskIndex: number,
   token: string,
   fileIndex: number,
-): { inProgress: string; final: string } {
+): { inProgress: string; final: (checkpointId: number, afterIt?: boolean) => string } {
   const stem = `${prefix}-${subtaskIndex}-${token}-${fileIndex}`;
-  return { inProgress: `.${stem}.inprogress`, final: stem };
+  return {
+    inProgress: `.${stem}.inprogress`,
+    final: (checkpointId, afterIt = false) => `${stem}-c${checkpointId}${afterIt ? '-end' : ''}`,
+  };
+}
+
+/**
+ * Matches the final names `partFileNames` gives for `prefix`: group 1 is the checkpoint id that
+ * committed the file; group 2 (`-end`) marks what was committed at the end of a run, written
+ * after that checkpoint and before any later one.
+ */
+function committedPattern(prefix: string): RegExp {
+  return new RegExp(`^${escapeRegExp(prefix)}-\\d+-[0-9a-f]+-\\d+-c(\\d+)(-end)?$`);
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * The sink owns its folder: after a restore, output committed by checkpoints newer than the one
+ * restored — output the restored run is about to produce again — is taken back, so that the
+ * folder holds every record exactly once even when a job is restored from an older checkpoint
+ * (explicitly, or falling back past a corrupt newest one). A fresh start takes nothing back:
+ * files committed by earlier runs belong to their checkpoints, which may still be restored (a
+ * savepoint, say), and that restore needs them.
+ *
+ * Safe to run in every subtask's `open`, concurrently: files committed by this attempt cannot
+ * exist yet (its first commit follows a checkpoint, which follows every subtask's `open`), and
+ * the restored files other subtasks commit meanwhile carry ids up to the restored one. Returns
+ * the ids of the checkpoints whose files were removed.
+ */
+export async function removeCommittedAfter(
+  directory: string,
+  prefix: string,
+  restoredCheckpointId: number,
+): Promise<number[]> {
+  let names: string[];
+  try {
+    names = await readdir(directory);
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return [];
+    throw new FileConnectorError(`fileSink: cannot list '${directory}': ${errorMessage(error)}`, directory, {
+      cause: error,
+    });
+  }
+  const pattern = committedPattern(prefix);
+  const removed = new Set<number>();
+  for (const name of names) {
+    const match = pattern.exec(name);
+    if (match === null) continue;
+    const checkpointId = Number(match[1]);
+    // `-end` files of checkpoint n came after n: a restore of n itself takes them back.
+    const after =
+      match[2] === undefined ? checkpointId > restoredCheckpointId : checkpointId >= restoredCheckpointId;
+    if (!after) continue;
+    const path = join(directory, name);
+    try {
+      await rm(path, { force: true });
+    } catch (error) {
+      throw new FileConnectorError(
+        `fileSink: cannot remove '${path}', committed after checkpoint ${restoredCheckpointId}: ${errorMessage(error)}`,
+        path,
+        { cause: error },
+      );
+    }
+    removed.add(checkpointId);
+  }
+  return [...removed].sort((a, b) => a - b);
 }
 
 /** Matches the in-progress names `partFileNames` gives for `prefix`, and nothing else. */
 function inProgressPattern(prefix: string): RegExp {
-  const escaped = prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(`^\\.${escaped}-\\d+-[0-9a-f]+-\\d+\\.inprogress$`);
+  return new RegExp(`^\\.${escapeRegExp(prefix)}-\\d+-[0-9a-f]+-\\d+\\.inprogress$`);
 }
 
 /**

@@ -39,7 +39,12 @@ async function readParts(directory: string, prefix = 'part'): Promise<{ files: s
 
 function context(
   subtaskIndex: number,
-  options: { checkpointing?: boolean; restoredState?: readonly unknown[]; handedOver?: unknown[][] } = {},
+  options: {
+    checkpointing?: boolean;
+    restoredState?: readonly unknown[];
+    restoredCheckpointId?: number;
+    handedOver?: unknown[][];
+  } = {},
 ): SinkWriterContext {
   return {
     jobName: 'test',
@@ -53,6 +58,7 @@ function context(
     checkpointing: options.checkpointing ?? false,
     restoredState: options.restoredState,
     restoredStateOfAllSubtasks: options.restoredState,
+    restoredCheckpointId: options.restoredCheckpointId,
   };
 }
 
@@ -226,7 +232,8 @@ describe('fileSink writer with checkpoints', () => {
     const [id1, inProgress1, final1] = first[0]!;
     expect(id1).toBe(1);
     expect(inProgress1).toBe(join(directory, listing.hidden[0]!));
-    expect(final1).toBe(join(directory, listing.hidden[0]!.slice(1, -'.inprogress'.length)));
+    // The final name says which checkpoint committed it.
+    expect(final1).toBe(join(directory, `${listing.hidden[0]!.slice(1, -'.inprogress'.length)}-c1`));
     expect(await readFile(inProgress1, 'utf8')).toBe('a\nb\nc\n');
     expect(await exists(final1)).toBe(false);
 
@@ -288,7 +295,9 @@ describe('fileSink writer with checkpoints', () => {
 
     // The restored attempt, at another subtask index: committables carry absolute paths.
     const handedOver: unknown[][] = [];
-    const restored = sink.createWriter(context(1, { checkpointing: true, restoredState, handedOver }));
+    const restored = sink.createWriter(
+      context(1, { checkpointing: true, restoredState, restoredCheckpointId: 2, handedOver }),
+    );
     await restored.open?.();
     let listing = await readDirectory(directory);
     expect(listing.lines.sort()).toEqual(['one', 'two']);
@@ -296,7 +305,9 @@ describe('fileSink writer with checkpoints', () => {
     expect(listing.hidden).toHaveLength(1);
 
     // Restoring the same checkpoint once more commits nothing twice.
-    const again = sink.createWriter(context(0, { checkpointing: true, restoredState }));
+    const again = sink.createWriter(
+      context(0, { checkpointing: true, restoredState, restoredCheckpointId: 2 }),
+    );
     await again.open?.();
     await again.close?.();
     expect((await readDirectory(directory)).lines.sort()).toEqual(['one', 'two']);
@@ -410,7 +421,7 @@ describe('fileSink exactly-once in a job', () => {
     expect(result.restarts).toBeGreaterThanOrEqual(5);
     const { visible, hidden, lines } = await readDirectory(directory);
     expect(hidden).toEqual([]);
-    expect(visible.every((name) => /^part-[01]-[0-9a-f]+-\d+$/.test(name))).toBe(true);
+    expect(visible.every((name) => /^part-[01]-[0-9a-f]+-\d+-c\d+(-end)?$/.test(name))).toBe(true);
     expectEveryNumberOnce(lines, args.count);
   }, 120_000);
 
@@ -440,13 +451,12 @@ describe('fileSink exactly-once in a job', () => {
       expect(partial.length).toBeLessThan(args.count);
       expect(new Set(partial).size).toBe(partial.length);
 
-      const newest = Math.max(
-        ...(await readdir(checkpoints)).filter((f) => f.startsWith('chk-')).map((f) => Number(f.slice(4))),
-      );
       const result = await runJob<GenerateLinesArgs>(generateLinesJob, {
         parallelism: restored.parallelism,
         args,
-        restoreFrom: join(checkpoints, `chk-${newest}`),
+        // The directory: its newest complete checkpoint (the newest chk-<n> folder may be one the
+        // cancellation interrupted).
+        restoreFrom: checkpoints,
         ...(restored.checkpointing
           ? { checkpointing: { directory: await mkdtemp(join(dir, 'checkpoints-')), intervalMs: 100 } }
           : {}),

@@ -1,7 +1,7 @@
 import { type FileHandle, mkdir, open as openFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ConfigError, type Sink, type SinkWriter, type SinkWriterContext } from '@sluice/core';
-import { commitAtEnd } from './file-commit.ts';
+import { commitAtEnd, removeCommittedAfter } from './file-commit.ts';
 import { asWriteError, commitRestored, TransactionalFileWriter } from './transactional-file-writer.ts';
 
 export interface FileSinkOptions<T> {
@@ -28,9 +28,18 @@ export interface FileSinkOptions<T> {
  * from its checkpoint finishes — the directory also holds hidden in-progress files: readers must
  * skip names starting with '.'. At the end of a successful run, in-progress files of this prefix
  * that no checkpoint references (leftovers of failed attempts) are deleted, so a directory and
- * prefix must belong to one sink of one job. Restoring from an older checkpoint than the newest
- * one leaves the files committed after it, as in Flink. Files are not fsynced: exactly-once holds
- * across crashes of the job, not of the operating system.
+ * prefix must belong to one sink of one job.
+ *
+ * The sink owns its folder. A committed file's name ends in `-c<id>`, the checkpoint that
+ * committed it (`-c<last>-end` for what was written after the last checkpoint and committed when
+ * the run finished). On a restore, the
+ * files committed by checkpoints newer than the one restored are removed before any input — that
+ * output is produced again — so the folder stays exact even when a job is restored from an older
+ * checkpoint (unlike Flink's FileSink, which leaves them). A fresh start (nothing restored)
+ * removes nothing: files committed by earlier runs stay, as a restore of their checkpoints needs
+ * them; give a fresh run an empty folder (or another prefix) for its output alone.
+ * Files are not fsynced: exactly-once holds across crashes of the job and of its process, not of
+ * the operating system.
  *
  * Relative directories are resolved against the working directory when the sink is created.
  *
@@ -75,6 +84,7 @@ function defaultFormat(value: unknown): string {
 class FileSinkWriter<T> implements SinkWriter<T> {
   readonly #directory: string;
   readonly #path: string;
+  readonly #prefix: string;
   readonly #format: (value: T) => string;
   readonly #context: SinkWriterContext;
   #handle: FileHandle | undefined;
@@ -86,6 +96,7 @@ class FileSinkWriter<T> implements SinkWriter<T> {
   constructor(directory: string, prefix: string, format: (value: T) => string, context: SinkWriterContext) {
     this.#directory = directory;
     this.#path = join(directory, `${prefix}-${context.subtaskIndex}`);
+    this.#prefix = prefix;
     this.#format = format;
     this.#context = context;
   }
@@ -96,8 +107,11 @@ class FileSinkWriter<T> implements SinkWriter<T> {
     } catch (error) {
       throw asWriteError(error, this.#path);
     }
-    // Restored from a checkpoint taken with checkpoints on: its committables are committed all the same.
+    // Restored from a checkpoint taken with checkpoints on: its committables are committed all the
+    // same, and what later checkpoints committed is taken back (this run writes it again).
     await commitRestored(this.#context.restoredState, this.#directory);
+    const restoredId = this.#context.restoredCheckpointId;
+    if (restoredId !== undefined) await removeCommittedAfter(this.#directory, this.#prefix, restoredId);
     try {
       this.#handle = await openFile(this.#path, 'w');
     } catch (error) {

@@ -9,13 +9,15 @@ import {
   type FileCommittable,
   isFileCommittable,
   partFileNames,
+  removeCommittedAfter,
 } from './file-commit.ts';
 import { FileConnectorError } from './text-file-source.ts';
 
 /** The part file being written: created on the first flush after a checkpoint. */
 interface InProgressFile {
   readonly inProgressPath: string;
-  readonly finalPath: string;
+  /** The final path once the checkpoint `checkpointId` commits it: the id is part of the name. */
+  readonly finalPathFor: (checkpointId: number, afterIt?: boolean) => string;
   /** Undefined until the first write has opened it. */
   handle: FileHandle | undefined;
 }
@@ -60,6 +62,8 @@ export class TransactionalFileWriter<T> implements SinkWriter<T> {
   #writing: Promise<void> | undefined;
   /** Closed at a checkpoint and not yet renamed, oldest first. */
   #pending: PendingFile[] = [];
+  /** The newest checkpoint this writer snapshotted, else the one restored (0: none). */
+  #lastCheckpointId = 0;
   /** The renames, one after another; never rejects (each failure is reported by its own promise). */
   #commits: Promise<void> = Promise.resolve();
   #opened = false;
@@ -87,6 +91,11 @@ export class TransactionalFileWriter<T> implements SinkWriter<T> {
     }
     // Restored committables belong to a completed checkpoint: commit them (again) before any input.
     await commitRestored(this.#context.restoredState, this.#directory);
+    // What checkpoints after the restored one committed is about to be written again: take it back.
+    const { restoredCheckpointId } = this.#context;
+    this.#lastCheckpointId = restoredCheckpointId ?? 0;
+    if (restoredCheckpointId !== undefined)
+      await removeCommittedAfter(this.#directory, this.#prefix, restoredCheckpointId);
     this.#opened = true;
   }
 
@@ -130,8 +139,15 @@ export class TransactionalFileWriter<T> implements SinkWriter<T> {
       this.#current = undefined;
       this.#lines = [];
       const closed = finishSync(file, lines);
-      this.#pending.push({ checkpointId, ...paths(file), closed, committing: false });
+      this.#pending.push({
+        checkpointId,
+        inProgressPath: file.inProgressPath,
+        finalPath: file.finalPathFor(checkpointId),
+        closed,
+        committing: false,
+      });
     }
+    this.#lastCheckpointId = Math.max(this.#lastCheckpointId, checkpointId);
     return this.#pending.map((p): FileCommittable => [p.checkpointId, p.inProgressPath, p.finalPath]);
   }
 
@@ -187,16 +203,24 @@ export class TransactionalFileWriter<T> implements SinkWriter<T> {
       p.inProgressPath,
       p.finalPath,
     ]);
-    if (file !== undefined) committables.push([AFTER_LAST_CHECKPOINT, file.inProgressPath, file.finalPath]);
+    // Named after the last checkpoint, marked as written after it: a restore of that checkpoint
+    // (or an earlier one) takes it back, and no later checkpoint's id is taken.
+    if (file !== undefined)
+      committables.push([
+        AFTER_LAST_CHECKPOINT,
+        file.inProgressPath,
+        file.finalPathFor(this.#lastCheckpointId, true),
+      ]);
     this.#pending = [];
     this.#context.commitAtEnd(committables);
   }
 
   #startFile(): InProgressFile {
     const names = partFileNames(this.#prefix, this.#context.subtaskIndex, this.#token, this.#nextFileIndex++);
+    const directory = this.#directory;
     const file: InProgressFile = {
-      inProgressPath: join(this.#directory, names.inProgress),
-      finalPath: join(this.#directory, names.final),
+      inProgressPath: join(directory, names.inProgress),
+      finalPathFor: (checkpointId, afterIt) => join(directory, names.final(checkpointId, afterIt)),
       handle: undefined,
     };
     this.#current = file;
@@ -219,10 +243,6 @@ export async function commitRestored(
     }
     await commitFile(committable[1], committable[2]);
   }
-}
-
-function paths(file: InProgressFile): { inProgressPath: string; finalPath: string } {
-  return { inProgressPath: file.inProgressPath, finalPath: file.finalPath };
 }
 
 async function append(file: InProgressFile, bytes: Buffer): Promise<void> {

@@ -72,15 +72,12 @@ export class CheckpointExistsError extends SluiceError {
   }
 }
 
-/** The folder given to restore from does not exist. */
+/** The folder given to restore from does not exist, or holds no checkpoint (`reason` says which). */
 export class CheckpointNotFoundError extends SluiceError {
   readonly folder: string;
 
-  constructor(folder: string) {
-    super(
-      'SLUICE_CHECKPOINT_NOT_FOUND',
-      `no checkpoint or savepoint at ${folder}: the folder does not exist`,
-    );
+  constructor(folder: string, reason = 'the folder does not exist') {
+    super('SLUICE_CHECKPOINT_NOT_FOUND', `no checkpoint or savepoint at ${folder}: ${reason}`);
     this.folder = folder;
   }
 }
@@ -89,5 +86,43 @@ export class CheckpointNotFoundError extends SluiceError {
 export class CheckpointLimitError extends SluiceError {
   constructor(message: string) {
     super('SLUICE_CHECKPOINT_LIMIT', message);
+  }
+}
+
+/**
+ * A file or folder inside a checkpoint is a symbolic link. Checkpoint storage never follows one:
+ * a state file replaced by a link (to `/etc/passwd`, to another job's state) would otherwise be
+ * read and decoded as this job's state.
+ */
+export class CheckpointSymlinkError extends SluiceError {
+  /** The path of the link. */
+  readonly file: string;
+
+  constructor(file: string) {
+    super(
+      'SLUICE_CHECKPOINT_SYMLINK',
+      `${file} is a symbolic link; checkpoint storage does not follow links inside a checkpoint (replace it with the file itself)`,
+    );
+    this.file = file;
+  }
+}
+
+/**
+ * The checkpoints found belong to another job: resuming would hand one job's state to another.
+ * Names both jobs and the way out (another directory, or starting fresh).
+ */
+export class CheckpointJobMismatchError extends SluiceError {
+  readonly folder: string;
+  readonly checkpointJobName: string;
+  readonly jobName: string;
+
+  constructor(folder: string, checkpointJobName: string, jobName: string) {
+    super(
+      'SLUICE_CHECKPOINT_JOB_MISMATCH',
+      `${folder} holds a checkpoint of job '${checkpointJobName}', not of job '${jobName}': use a checkpoint directory of this job, or start fresh (--fresh, or the option fresh: true) to ignore it`,
+    );
+    this.folder = folder;
+    this.checkpointJobName = checkpointJobName;
+    this.jobName = jobName;
   }
 }

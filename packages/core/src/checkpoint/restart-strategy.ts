@@ -17,10 +17,15 @@ export type RestartStrategy =
 /** With checkpoints on, a failure restarts the job (Flink does the same), a bounded number of times. */
 export const DEFAULT_RESTART_STRATEGY: RestartStrategy = { kind: 'fixed-delay', attempts: 10, delayMs: 200 };
 
-function nonNegative(value: unknown, option: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+/** Node's timers hold at most 2^31 - 1 ms; a longer delay fires after 1 ms, with a warning. */
+const DELAY_MAX_MS = 2_147_483_647;
+/** Restarts are counted in a loop; beyond this "attempts" means "for ever" and is refused as a typo. */
+const ATTEMPTS_MAX = 1_000_000_000;
+
+function nonNegative(value: unknown, option: string, max: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > max) {
     throw new ConfigError(
-      `option "restartStrategy.${option}" must be a finite number >= 0, got ${String(value)}`,
+      `option "restartStrategy.${option}" must be a finite number from 0 to ${max}, got ${String(value)}`,
     );
   }
   return value;
@@ -31,13 +36,13 @@ export function validateRestartStrategy(strategy: RestartStrategy): RestartStrat
     case 'none':
       return strategy;
     case 'fixed-delay':
-      nonNegative(strategy.attempts, 'attempts');
-      nonNegative(strategy.delayMs, 'delayMs');
+      nonNegative(strategy.attempts, 'attempts', ATTEMPTS_MAX);
+      nonNegative(strategy.delayMs, 'delayMs', DELAY_MAX_MS);
       return strategy;
     case 'exponential-backoff':
-      nonNegative(strategy.attempts, 'attempts');
-      nonNegative(strategy.initialDelayMs, 'initialDelayMs');
-      nonNegative(strategy.maxDelayMs, 'maxDelayMs');
+      nonNegative(strategy.attempts, 'attempts', ATTEMPTS_MAX);
+      nonNegative(strategy.initialDelayMs, 'initialDelayMs', DELAY_MAX_MS);
+      nonNegative(strategy.maxDelayMs, 'maxDelayMs', DELAY_MAX_MS);
       if (strategy.multiplier !== undefined && !(strategy.multiplier >= 1)) {
         throw new ConfigError(`option "restartStrategy.multiplier" must be >= 1, got ${strategy.multiplier}`);
       }

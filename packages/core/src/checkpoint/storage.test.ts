@@ -12,6 +12,7 @@ import {
   CheckpointExistsError,
   CheckpointIncompleteError,
   CheckpointNotFoundError,
+  CheckpointSymlinkError,
 } from './errors.ts';
 import { decodeMetadata, encodeMetadata } from './metadata.ts';
 import {
@@ -87,8 +88,9 @@ async function flipByte(file: string, position: number, mask = 0x01): Promise<vo
   await fs.writeFile(file, data);
 }
 
+/** The entries of `dir` but the latest-checkpoint pointer, which every commit writes. */
 async function folderNames(dir: string): Promise<string[]> {
-  return (await fs.readdir(dir)).sort();
+  return (await fs.readdir(dir)).filter((name) => name !== '_latest').sort();
 }
 
 describe('crc32', () => {
@@ -554,5 +556,98 @@ describe('property: every single-byte corruption is detected', () => {
       }),
       { numRuns: 30 },
     );
+  });
+});
+
+describe('symbolic links inside a checkpoint', () => {
+  /** Replaces `file` by a link to a file outside the checkpoint of exactly the same size. */
+  async function swapForLink(file: string): Promise<string> {
+    const size = (await fs.stat(file)).size;
+    const outside = path.join(tmp, `outside-${path.basename(file)}`);
+    // Same bytes even: a link is refused for what it is, not for what it points at.
+    await fs.copyFile(file, outside);
+    expect((await fs.stat(outside)).size).toBe(size);
+    await fs.rm(file);
+    await fs.symlink(outside, file);
+    return outside;
+  }
+
+  it('a state file replaced by a link is refused when verifying, naming the file, and the previous checkpoint is taken', async () => {
+    const storage = new CheckpointStorage(path.join(tmp, 'ckp'));
+    await writeCheckpoint(storage, 1);
+    const newest = await writeCheckpoint(storage, 2);
+    await swapForLink(path.join(newest, 'op-a.sub-1.state'));
+    await expect(loadCheckpoint(newest)).rejects.toThrow(
+      /op-a\.sub-1\.state: is a symbolic link \(checkpoint storage does not follow links\)/,
+    );
+    const log: string[] = [];
+    const latest = await storage.latestValid((message) => log.push(message));
+    expect(latest?.metadata.checkpointId).toBe(1);
+    expect(log.join('\n')).toContain('op-a.sub-1.state: is a symbolic link');
+  });
+
+  it('a link to /etc/passwd put in place after verification is refused when read: CheckpointSymlinkError', async () => {
+    const storage = new CheckpointStorage(path.join(tmp, 'ckp'));
+    const folder = await writeCheckpoint(storage, 1);
+    const loaded = await loadCheckpoint(folder);
+    const file = path.join(folder, 'op-a.sub-0.state');
+    await fs.rm(file);
+    await fs.symlink('/etc/passwd', file);
+    const handle = loaded.metadata.operators['op-a']!.subtasks[0]!.files[0]!;
+    const error = await loaded.readFile(handle).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(CheckpointSymlinkError);
+    expect(error).toMatchObject({ code: 'SLUICE_CHECKPOINT_SYMLINK', file });
+  });
+
+  it('a _metadata replaced by a link, and a chk-<n> folder that is a link, are not taken for checkpoints', async () => {
+    const storage = new CheckpointStorage(path.join(tmp, 'ckp'));
+    await writeCheckpoint(storage, 1);
+    const second = await writeCheckpoint(storage, 2);
+    await swapForLink(path.join(second, '_metadata'));
+    const elsewhere = new CheckpointStorage(path.join(tmp, 'elsewhere'));
+    const foreign = await writeCheckpoint(elsewhere, 9);
+    await fs.symlink(foreign, path.join(storage.dir, 'chk-3'));
+    const log: string[] = [];
+    const latest = await storage.latestValid((message) => log.push(message));
+    expect(latest?.metadata.checkpointId).toBe(1);
+    expect(log.join('\n')).toContain('_metadata: is a symbolic link');
+  });
+});
+
+describe('the latest-checkpoint pointer', () => {
+  it('is written atomically at each commit, and read first; a stale or unparsable one falls back to the scan', async () => {
+    const storage = new CheckpointStorage(path.join(tmp, 'ckp'), { retain: 5 });
+    await writeCheckpoint(storage, 1);
+    await writeCheckpoint(storage, 2);
+    expect(await storage.readLatestPointer()).toEqual({
+      jobName: 'test-job',
+      checkpointId: 2,
+      finished: false,
+    });
+    // No temp file is left behind.
+    expect((await fs.readdir(storage.dir)).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+    expect((await storage.latestForResume()).checkpoint?.metadata.checkpointId).toBe(2);
+
+    // The pointer wins over the scan: a newer folder the pointer does not name is not resumed.
+    await storage.writeLatestPointer({ jobName: 'test-job', checkpointId: 1, finished: false });
+    expect((await storage.latestForResume()).checkpoint?.metadata.checkpointId).toBe(1);
+
+    // A pointer to a checkpoint that is gone, or that does not parse: the newest valid folder.
+    await storage.writeLatestPointer({ jobName: 'test-job', checkpointId: 7, finished: false });
+    const log: string[] = [];
+    expect((await storage.latestForResume((m) => log.push(m))).checkpoint?.metadata.checkpointId).toBe(2);
+    expect(log.join('\n')).toContain('checkpoint 7 named by');
+    await fs.writeFile(path.join(storage.dir, '_latest'), '{"version":1,');
+    expect((await storage.latestForResume()).checkpoint?.metadata.checkpointId).toBe(2);
+
+    // A finished run: nothing to resume.
+    await storage.writeLatestPointer({ jobName: 'test-job', checkpointId: 2, finished: true });
+    expect(await storage.latestForResume()).toEqual({
+      checkpoint: undefined,
+      finishedRun: { jobName: 'test-job', checkpointId: 2, finished: true },
+    });
   });
 });

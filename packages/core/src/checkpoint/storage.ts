@@ -21,6 +21,7 @@
  * and discarding belong to one coordinator per checkpoint directory.
  */
 import { randomBytes } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -34,6 +35,7 @@ import {
   CheckpointIncompleteError,
   CheckpointLimitError,
   CheckpointNotFoundError,
+  CheckpointSymlinkError,
   type CheckpointVerificationFailure,
   describeVerificationFailure,
 } from './errors.ts';
@@ -74,6 +76,32 @@ const VERIFY_CHUNK_BYTES = 1024 * 1024;
 const VERIFY_CONCURRENCY = 4;
 
 const CHECKPOINT_FOLDER = /^chk-(0|[1-9][0-9]{0,15})$/;
+
+/**
+ * The pointer to the latest completed checkpoint, in the checkpoint directory (Flink's
+ * high-availability services keep the same pointer in ZooKeeper or a ConfigMap): a starting job
+ * reads it first, and scans the `chk-<n>` folders only when it is missing or does not verify.
+ */
+export const LATEST_POINTER_FILE_NAME = '_latest';
+/** The pointer is a few dozen bytes; anything larger is not one. */
+const LATEST_POINTER_MAX_BYTES = 64 * 1024;
+
+/**
+ * Opening flags that refuse a symbolic link as the last path component (ELOOP). Where the
+ * platform has no O_NOFOLLOW (Windows), {@link openNoFollow} checks with lstat first.
+ */
+const READ_NO_FOLLOW = fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0);
+
+/** What the pointer file says: the newest completed checkpoint of which job, and whether that run finished. */
+export interface LatestCheckpointPointer {
+  readonly jobName: string;
+  readonly checkpointId: number;
+  /**
+   * The run that wrote the pointer finished (bounded input, every task done): there is nothing to
+   * resume, and the next start begins fresh, as Flink discards a finished job's recovery data.
+   */
+  readonly finished: boolean;
+}
 
 /** A checkpoint or savepoint whose metadata and every data file verified. */
 export interface LoadedCheckpoint {
@@ -201,6 +229,11 @@ export class CheckpointStorage {
       );
     const folder = this.folderFor(metadata.checkpointId);
     await commitMetadata(folder, metadata);
+    await this.writeLatestPointer({
+      jobName: metadata.jobName,
+      checkpointId: metadata.checkpointId,
+      finished: false,
+    });
     await this.#prune();
     return folder;
   }
@@ -235,8 +268,12 @@ export class CheckpointStorage {
    * folders are reported and skipped. Throws {@link CheckpointCorruptError} listing every
    * checkpoint tried when complete checkpoints exist but none verifies.
    */
-  async latestValid(log?: (message: string) => void): Promise<LoadedCheckpoint | undefined> {
-    const scanned = await this.#scan();
+  async latestValid(
+    log?: (message: string) => void,
+    options: { readonly newerThan?: number; readonly olderThan?: number } = {},
+  ): Promise<LoadedCheckpoint | undefined> {
+    const { newerThan = -1, olderThan = Number.POSITIVE_INFINITY } = options;
+    const scanned = (await this.#scan()).filter((entry) => entry.id > newerThan && entry.id < olderThan);
     const failures: CheckpointVerificationFailure[] = [];
     let completeCount = 0;
     for (const entry of scanned) {
@@ -287,7 +324,14 @@ export class CheckpointStorage {
         const match = CHECKPOINT_FOLDER.exec(entry.name);
         if (match === null) continue;
         const id = Number(match[1]);
-        if (Number.isSafeInteger(id)) ids.push(id);
+        if (!Number.isSafeInteger(id)) continue;
+        if (entry.isSymbolicLink()) {
+          this.#log?.(
+            `ignoring ${path.join(this.dir, entry.name)}: a symbolic link is never taken for a checkpoint`,
+          );
+          continue;
+        }
+        ids.push(id);
       }
     } finally {
       // Breaking out of `for await` closes the directory; closing it again throws ERR_DIR_CLOSED.
@@ -309,6 +353,107 @@ export class CheckpointStorage {
     return scanned;
   }
 
+  /**
+   * Checkpoints to delete at the next commit, whatever `retain` says: those of a branch the job
+   * left (newer than the one it was restored from) or of a run started fresh. Deleting them only
+   * once the new run has completed a checkpoint of its own means a crash before that still finds
+   * them.
+   */
+  discardAtNextCommit(checkpointIds: readonly number[]): void {
+    for (const id of checkpointIds) this.#superseded.add(id);
+  }
+
+  readonly #superseded = new Set<number>();
+
+  /**
+   * Records `pointer` as the latest completed checkpoint: written to a temp file, fsynced,
+   * renamed over {@link LATEST_POINTER_FILE_NAME} and the directory fsynced, so that a crash
+   * leaves the old pointer or the new one, never a torn one.
+   */
+  async writeLatestPointer(pointer: LatestCheckpointPointer): Promise<void> {
+    const body = Buffer.from(`${JSON.stringify({ version: 1, ...pointer })}\n`, 'utf8');
+    const temp = path.join(
+      this.dir,
+      `.${LATEST_POINTER_FILE_NAME}.${process.pid}-${threadId}-${randomBytes(6).toString('hex')}.tmp`,
+    );
+    await fs.mkdir(this.dir, { recursive: true });
+    await writeDurably(temp, body, 'wx');
+    try {
+      await fs.rename(temp, path.join(this.dir, LATEST_POINTER_FILE_NAME));
+    } catch (error) {
+      await fs.rm(temp, { force: true });
+      throw error;
+    }
+    await fsyncDirectory(this.dir);
+  }
+
+  /**
+   * The pointer, or `undefined` when there is none. A pointer that cannot be read or parsed is
+   * reported to `log` and treated as absent: the folders are scanned instead.
+   */
+  async readLatestPointer(log?: (message: string) => void): Promise<LatestCheckpointPointer | undefined> {
+    const file = path.join(this.dir, LATEST_POINTER_FILE_NAME);
+    let data: Buffer;
+    try {
+      data = await readNoFollow(file, LATEST_POINTER_MAX_BYTES);
+    } catch (error) {
+      if (isCode(error, 'ENOENT')) return undefined;
+      log?.(`ignoring the checkpoint pointer ${file}: ${(error as Error).message}`);
+      return undefined;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(data.toString('utf8'));
+    } catch {
+      parsed = undefined;
+    }
+    const p = parsed as Partial<LatestCheckpointPointer> | undefined;
+    if (
+      typeof p?.jobName !== 'string' ||
+      !Number.isSafeInteger(p.checkpointId) ||
+      (p.checkpointId as number) < 0 ||
+      typeof p.finished !== 'boolean'
+    ) {
+      log?.(
+        `ignoring the checkpoint pointer ${file}: it does not parse; scanning the chk-<n> folders instead`,
+      );
+      return undefined;
+    }
+    return { jobName: p.jobName, checkpointId: p.checkpointId as number, finished: p.finished };
+  }
+
+  /**
+   * Where a starting job resumes: the checkpoint the pointer names when it verifies, else the
+   * newest valid `chk-<n>` folder (each bad one reported to `log`). `undefined` when there is
+   * nothing to resume: no complete checkpoint, or the pointer says the last run finished (unless
+   * `evenAfterFinishedRun`: an explicit `--restore DIR` takes the newest all the same).
+   */
+  async latestForResume(
+    log?: (message: string) => void,
+    options: { readonly evenAfterFinishedRun?: boolean } = {},
+  ): Promise<{ checkpoint: LoadedCheckpoint | undefined; finishedRun: LatestCheckpointPointer | undefined }> {
+    const pointer = await this.readLatestPointer(log);
+    if (pointer?.finished === true && options.evenAfterFinishedRun !== true)
+      return { checkpoint: undefined, finishedRun: pointer };
+    if (pointer !== undefined) {
+      const folder = this.folderFor(pointer.checkpointId);
+      const lstat = await fs.lstat(folder).catch(() => undefined);
+      if (lstat?.isDirectory() === true) {
+        const result = await verifyFolder(folder, pointer.checkpointId);
+        if (result.metadata !== undefined && result.problems.length === 0)
+          return { checkpoint: openLoaded(folder, result.metadata), finishedRun: undefined };
+        log?.(
+          `checkpoint ${pointer.checkpointId} named by ${path.join(this.dir, LATEST_POINTER_FILE_NAME)} is not usable: ${describeVerificationFailure({ folder, checkpointId: pointer.checkpointId, problems: result.problems })}; scanning for the newest valid checkpoint`,
+        );
+      } else {
+        log?.(
+          `checkpoint ${pointer.checkpointId} named by ${path.join(this.dir, LATEST_POINTER_FILE_NAME)} is gone${lstat === undefined ? '' : ' (not a folder)'}; scanning for the newest valid checkpoint`,
+        );
+      }
+    }
+    return { checkpoint: await this.latestValid(log), finishedRun: undefined };
+  }
+
   async #prune(): Promise<void> {
     let scanned: ScannedFolder[];
     try {
@@ -320,10 +465,14 @@ export class CheckpointStorage {
     const complete = scanned.filter((entry) => entry.complete);
     const newest = complete[0];
     if (newest === undefined) return;
+    const superseded = complete.filter((entry) => this.#superseded.has(entry.id) && entry.id !== newest.id);
+    const kept = complete.filter((entry) => !superseded.includes(entry));
     const doomed = [
-      ...complete.slice(this.retain),
+      ...superseded,
+      ...kept.slice(this.retain),
       ...scanned.filter((entry) => !entry.complete && entry.id < newest.id),
     ];
+    for (const entry of superseded) this.#superseded.delete(entry.id);
     for (const entry of doomed) {
       try {
         await removeCheckpointFolder(entry.folder);
@@ -356,7 +505,8 @@ async function commitMetadata(folder: string, metadata: CheckpointMetadata): Pro
   const problems = await checkAll(listedFiles(metadata), async (handle) => {
     let size: number;
     try {
-      const stats = await fs.stat(path.join(folder, handle.file));
+      const stats = await fs.lstat(path.join(folder, handle.file));
+      if (stats.isSymbolicLink()) return 'is a symbolic link (not followed)';
       if (!stats.isFile()) return 'is not a regular file';
       size = stats.size;
     } catch (error) {
@@ -401,9 +551,10 @@ async function readMetadataFile(
 ): Promise<{ ok: true; metadata: CheckpointMetadata } | { ok: false; problem: string }> {
   let handle: FileHandle;
   try {
-    handle = await fs.open(path.join(folder, METADATA_FILE_NAME), 'r');
+    handle = await openNoFollow(path.join(folder, METADATA_FILE_NAME));
   } catch (error) {
     if (isCode(error, 'ENOENT')) return { ok: false, problem: 'missing' };
+    if (error instanceof CheckpointSymlinkError) return { ok: false, problem: SYMLINK_PROBLEM };
     if (isCode(error, 'EISDIR')) return { ok: false, problem: 'is not a regular file' };
     throw error;
   }
@@ -429,9 +580,10 @@ async function readMetadataFile(
 async function dataFileProblem(folder: string, expected: StateFileHandle): Promise<string | undefined> {
   let handle: FileHandle;
   try {
-    handle = await fs.open(path.join(folder, expected.file), 'r');
+    handle = await openNoFollow(path.join(folder, expected.file));
   } catch (error) {
     if (isCode(error, 'ENOENT')) return 'missing';
+    if (error instanceof CheckpointSymlinkError) return SYMLINK_PROBLEM;
     if (isCode(error, 'EISDIR')) return 'is not a regular file';
     throw error;
   }
@@ -476,7 +628,8 @@ function openLoaded(folder: string, metadata: CheckpointMetadata): LoadedCheckpo
         ]);
       let file: FileHandle;
       try {
-        file = await fs.open(path.join(folder, known.file), 'r');
+        // A link put in place after verification is refused here too: CheckpointSymlinkError.
+        file = await openNoFollow(path.join(folder, known.file));
       } catch (error) {
         if (isCode(error, 'ENOENT')) throw corrupt('missing');
         throw error;
@@ -496,6 +649,39 @@ function openLoaded(folder: string, metadata: CheckpointMetadata): LoadedCheckpo
       return data;
     },
   };
+}
+
+const SYMLINK_PROBLEM = 'is a symbolic link (checkpoint storage does not follow links)';
+
+/**
+ * Opens a file of a checkpoint for reading without following a symbolic link, so that a state
+ * file replaced by a link is refused rather than read: {@link CheckpointSymlinkError}.
+ */
+async function openNoFollow(file: string): Promise<FileHandle> {
+  if (fsConstants.O_NOFOLLOW === undefined) {
+    const stats = await fs.lstat(file);
+    if (stats.isSymbolicLink()) throw new CheckpointSymlinkError(file);
+  }
+  try {
+    return await fs.open(file, READ_NO_FOLLOW);
+  } catch (error) {
+    // Linux and macOS answer O_NOFOLLOW on a link with ELOOP (some BSDs with EMLINK).
+    if (isCode(error, 'ELOOP') || isCode(error, 'EMLINK')) throw new CheckpointSymlinkError(file);
+    throw error;
+  }
+}
+
+/** Reads a small file without following a link; refuses one larger than `maxBytes`. */
+async function readNoFollow(file: string, maxBytes: number): Promise<Buffer> {
+  const handle = await openNoFollow(file);
+  try {
+    const stats = await handle.stat();
+    if (!stats.isFile()) throw new Error('is not a regular file');
+    if (stats.size > maxBytes) throw new Error(`${stats.size} bytes, more than the ${maxBytes} allowed`);
+    return await readExactly(handle, stats.size);
+  } finally {
+    await handle.close();
+  }
 }
 
 function sizeProblem(actual: number, expected: number): string | undefined {

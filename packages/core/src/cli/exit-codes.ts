@@ -24,6 +24,7 @@ const USAGE_CODES: ReadonlySet<string> = new Set([
   'SLUICE_PLAN',
   'SLUICE_CHECKPOINT_NOT_FOUND',
   'SLUICE_CHECKPOINT_CORRUPT',
+  'SLUICE_CHECKPOINT_JOB_MISMATCH',
 ]);
 
 export function exitCodeFor(error: unknown, jobStarted: boolean): number {
@@ -46,8 +47,10 @@ Exit codes:
        for by SIGUSR2/SIGINT/SIGTERM failed, or an unexpected error
   2    nothing ran: unknown command or flag, a bad or out-of-range value, a job
        module that is missing, does not load or has no default job, a plan that
-       cannot run, a --restore folder that is missing or unusable
+       cannot run, a --restore folder that is missing or unusable, a
+       --checkpoint-dir holding another job's checkpoints
   130  run --savepoint-dir: stopped by SIGINT after a savepoint was written
   143  run --savepoint-dir: stopped by SIGTERM after a savepoint was written
+       (no savepoint within --savepoint-timeout: the job stops all the same, exit 1)
   Without --savepoint-dir, SIGINT/SIGTERM end the process at once (no savepoint);
   the shell reports 130/143.`;

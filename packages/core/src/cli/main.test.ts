@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -68,6 +68,9 @@ describe('sluice --help', () => {
     '--checkpoint-dir',
     '--checkpoint-interval',
     '--restore',
+    '--fresh',
+    '--task-heartbeat-timeout',
+    '--savepoint-timeout',
     '--allow-non-restored-state',
     '--state-backend',
     '--state-dir',
@@ -185,6 +188,44 @@ describe('usage errors exit 2 with a message and no stack', () => {
       '--checkpoint-interval needs --checkpoint-dir',
     ],
     [
+      ['run', job('doubles'), '--checkpoint-dir', 'c', '--savepoint-dir', 's', '--savepoint-timeout', '0'],
+      '--savepoint-timeout must be a whole number from 1 to 2147483647, got "0"',
+    ],
+    [
+      [
+        'run',
+        job('doubles'),
+        '--checkpoint-dir',
+        'c',
+        '--savepoint-dir',
+        's',
+        '--savepoint-timeout',
+        '99999999999999',
+      ],
+      '--savepoint-timeout must be a whole number from 1 to 2147483647, got "99999999999999"',
+    ],
+    [['run', job('doubles'), '--savepoint-timeout', '5000'], '--savepoint-timeout needs --savepoint-dir'],
+    [
+      ['run', job('doubles'), '--task-heartbeat-timeout', '99'],
+      '--task-heartbeat-timeout must be a whole number from 100 to 2147483647, got "99"',
+    ],
+    [
+      ['run', job('doubles'), '--task-heartbeat-timeout', '2147483648'],
+      '--task-heartbeat-timeout must be a whole number from 100 to 2147483647, got "2147483648"',
+    ],
+    [
+      ['run', job('doubles'), '--fresh'],
+      '--fresh needs --checkpoint-dir (without one, every run starts fresh)',
+    ],
+    [
+      ['run', job('doubles'), '--allow-non-restored-state'],
+      '--allow-non-restored-state needs --restore, or --checkpoint-dir without --fresh (a resumed run)',
+    ],
+    [
+      ['run', job('doubles'), '--checkpoint-dir', 'c', '--fresh', '--restore', 'r'],
+      '--fresh and --restore exclude each other: --fresh means no restore',
+    ],
+    [
       ['run', job('doubles'), '--savepoint-dir', 'sp'],
       '--savepoint-dir needs --checkpoint-dir (it stages the savepoint files)',
     ],
@@ -194,6 +235,44 @@ describe('usage errors exit 2 with a message and no stack', () => {
       const { code, stderr } = await sluice(args);
       expect(code).toBe(2);
       expect(stderr).toBe(`sluice: ${message} [SLUICE_CONFIG]\n`);
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
+
+describe('where a run starts', () => {
+  it(
+    '--restore of a folder that holds no checkpoint: exit 2, saying what it is not',
+    async () => {
+      const empty = join(cwd, 'not-a-checkpoint');
+      mkdirSync(empty, { recursive: true });
+      const { code, stderr } = await sluice(['run', job('doubles'), '--restore', empty]);
+      expect(code).toBe(2);
+      expect(stderr).toBe(
+        `sluice: no checkpoint or savepoint at ${empty}: it is neither a checkpoint or savepoint (no _metadata) nor a checkpoint directory (no chk-<n> folders, no _latest) [SLUICE_CHECKPOINT_NOT_FOUND]\n`,
+      );
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'a checkpoint directory of another job: exit 2, naming both jobs; --fresh starts over',
+    async () => {
+      const dir = join(cwd, 'other-job-checkpoints');
+      mkdirSync(join(dir, 'chk-1'), { recursive: true });
+      // The pointer is what a starting job reads first: it names the job that wrote it.
+      writeFileSync(
+        join(dir, '_latest'),
+        '{"version":1,"jobName":"someone-else","checkpointId":1,"finished":true}\n',
+      );
+      const refused = await sluice(['run', job('doubles'), '--checkpoint-dir', dir]);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain(
+        `sluice: ${dir} holds a checkpoint of job 'someone-else', not of job 'doubles'`,
+      );
+      const fresh = await sluice(['run', job('doubles'), '--checkpoint-dir', dir, '--fresh']);
+      expect(fresh.code, fresh.stderr).toBe(0);
+      expect(fresh.stdout.length).toBeGreaterThan(0);
     },
     TEST_TIMEOUT_MS,
   );
@@ -286,9 +365,82 @@ describe('stopped by a signal with --savepoint-dir', () => {
         },
       );
       expect(code).toBe(exitCode);
-      const folder = /stopped with a savepoint in (.+)\n/.exec(stderr)?.[1];
+      const folder = /savepoint written to (.+); stopping the job\n/.exec(stderr)?.[1];
       expect(folder, stderr).toBeDefined();
       expect(existsSync(join(folder!, '_metadata'))).toBe(true);
+      expect(stderr).toContain(`stopped by ${signal} with a savepoint`);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'SIGTERM with a savepoint folder that cannot be written: stops all the same, exit 1, says no savepoint was taken',
+    async () => {
+      const dir = join(cwd, 'unwritable');
+      mkdirSync(dir, { recursive: true });
+      // A folder below a regular file cannot be created, whoever runs the test (root included).
+      writeFileSync(join(dir, 'a-file'), '');
+      let sentAt = 0;
+      const { code, stderr } = await sluice(
+        [
+          'run',
+          job('unbounded'),
+          '--checkpoint-dir',
+          join(dir, 'ckp'),
+          '--savepoint-dir',
+          join(dir, 'a-file', 'sp'),
+          '--savepoint-timeout',
+          '20000',
+        ],
+        {
+          onStderr: (text, pid) => {
+            if (sentAt !== 0 || !text.includes('running as process')) return;
+            sentAt = performance.now();
+            process.kill(pid, 'SIGTERM');
+          },
+        },
+      );
+      expect(code, stderr).toBe(1);
+      expect(stderr).toContain('sluice: could not take the savepoint: ');
+      expect(stderr).toContain('stopping the job WITHOUT a savepoint');
+      expect(stderr).toContain('stopped by SIGTERM without a savepoint');
+      // Bounded: the savepoint timeout plus the stop's grace, never "keeps running". (A hang
+      // guard, generous: the test's outcome is the exit itself.)
+      expect(performance.now() - sentAt).toBeLessThan(20_000 + 15_000 + 30_000);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'SIGTERM while a worker hangs in user code: the savepoint cannot complete, the job stops after --savepoint-timeout, exit 1',
+    async () => {
+      const dir = join(cwd, 'hung');
+      let sent = false;
+      const { code, stderr } = await sluice(
+        [
+          'run',
+          job('hangs'),
+          '--checkpoint-dir',
+          join(dir, 'ckp'),
+          '--checkpoint-interval',
+          '600000',
+          '--savepoint-dir',
+          join(dir, 'sp'),
+          '--savepoint-timeout',
+          '1000',
+        ],
+        {
+          // Once the worker is inside the loop: it answers nothing from then on.
+          onStderr: (text, pid) => {
+            if (sent || !text.includes('hangs: spinning') || !text.includes('running as process')) return;
+            sent = true;
+            process.kill(pid, 'SIGTERM');
+          },
+        },
+      );
+      expect(code, stderr).toBe(1);
+      expect(stderr).toContain('could not take the savepoint: the savepoint did not complete within 1000 ms');
+      expect(stderr).toContain('stopped by SIGTERM without a savepoint');
     },
     TEST_TIMEOUT_MS,
   );

@@ -10,7 +10,7 @@ import { JobCancelledError, type JobResult, startJob } from '../execution/run-jo
 import { DEFAULT_MAX_PARALLELISM, MAX_MAX_PARALLELISM } from '../state/key-groups.ts';
 import { cliLogger, LOG_FORMATS, type LogFormat } from './cli-logger.ts';
 import { debugFromEnv, describeError } from './error-report.ts';
-import { EXIT_CODES_HELP, exitCodeFor, signalExitCode } from './exit-codes.ts';
+import { EXIT_CODES_HELP, ExitCode, exitCodeFor, signalExitCode } from './exit-codes.ts';
 import { parseJobArgs } from './job-args.ts';
 import { collect, jobModule, oneOf, TIMER_MAX_MS, wholeNumber } from './options.ts';
 import { ProgressReporter } from './progress-reporter.ts';
@@ -106,11 +106,20 @@ program
   )
   .option(
     '--restore <folder>',
-    'start from this checkpoint (a chk-<n> folder) or savepoint folder, at any parallelism',
+    'start from a checkpoint (a chk-<n> folder), a savepoint folder, or the newest valid checkpoint of a checkpoint directory, at any parallelism; a chk-<n> that does not verify falls back to the previous valid one',
+  )
+  .option(
+    '--fresh',
+    'with --checkpoint-dir: start from scratch instead of resuming from the newest checkpoint of this job in it; the old checkpoints are deleted once this run has completed one',
   )
   .option(
     '--allow-non-restored-state',
-    'with --restore: drop state of operators the job no longer has instead of refusing to start',
+    'with --restore (or when resuming from --checkpoint-dir): drop state of operators the job no longer has instead of refusing to start',
+  )
+  .option(
+    '--task-heartbeat-timeout <ms>',
+    `a worker thread that shows no heartbeat for this long (stuck in an infinite loop or a blocking call) is terminated and the attempt fails; with --checkpoint-dir the job then restarts (100 to ${TIMER_MAX_MS}, default 60000)`,
+    wholeNumber('--task-heartbeat-timeout', 100, TIMER_MAX_MS),
   )
   .option(
     '--state-backend <kind>',
@@ -124,7 +133,13 @@ program
   )
   .option(
     '--savepoint-dir <dir>',
-    'needs --checkpoint-dir. SIGUSR2 (sluice savepoint <pid>) takes a savepoint into a new folder here and the job runs on; SIGINT or SIGTERM takes one, then stops the job (exit code 130 or 143)',
+    'needs --checkpoint-dir. SIGUSR2 (sluice savepoint <pid>) takes a savepoint into a new folder here and the job runs on; SIGINT or SIGTERM takes one, then stops the job (exit code 130 or 143; 1 when no savepoint could be taken: the job stops all the same)',
+  )
+  .option(
+    '--savepoint-timeout <ms>',
+    `with --savepoint-dir: how long SIGINT/SIGTERM wait for the savepoint before stopping the job without one (1 to ${TIMER_MAX_MS}, default 30000)`,
+    wholeNumber('--savepoint-timeout', 1, TIMER_MAX_MS),
+    30_000,
   )
   .option(
     '--log-level <level>',
@@ -173,11 +188,27 @@ On success, a summary goes to stderr: records read, seconds, records per second.
     if (given('checkpointInterval') && options.checkpointDir === undefined) {
       throw new ConfigError('--checkpoint-interval needs --checkpoint-dir');
     }
+    if (given('savepointTimeout') && options.savepointDir === undefined) {
+      throw new ConfigError('--savepoint-timeout needs --savepoint-dir');
+    }
     if (options.stateDir !== undefined && options.stateBackend !== 'leveldb') {
       throw new ConfigError('--state-dir needs --state-backend leveldb');
     }
-    if (options.allowNonRestoredState === true && options.restore === undefined) {
-      throw new ConfigError('--allow-non-restored-state needs --restore');
+    if (options.fresh === true && options.checkpointDir === undefined) {
+      throw new ConfigError('--fresh needs --checkpoint-dir (without one, every run starts fresh)');
+    }
+    if (options.fresh === true && options.restore !== undefined) {
+      throw new ConfigError('--fresh and --restore exclude each other: --fresh means no restore');
+    }
+    // A resumed run restores too: the flag means something with either.
+    if (
+      options.allowNonRestoredState === true &&
+      options.restore === undefined &&
+      (options.checkpointDir === undefined || options.fresh === true)
+    ) {
+      throw new ConfigError(
+        '--allow-non-restored-state needs --restore, or --checkpoint-dir without --fresh (a resumed run)',
+      );
     }
     const args = parseJobArgs(options.args, options.arg ?? []);
     const format: LogFormat = options.logFormat;
@@ -203,6 +234,10 @@ On success, a summary goes to stderr: records read, seconds, records per second.
         ? {}
         : { checkpointing: { directory: options.checkpointDir, intervalMs: options.checkpointInterval } }),
       ...(options.restore === undefined ? {} : { restoreFrom: options.restore }),
+      fresh: options.fresh === true,
+      ...(options.taskHeartbeatTimeout === undefined
+        ? {}
+        : { taskHeartbeatTimeoutMs: options.taskHeartbeatTimeout }),
       allowNonRestoredState: options.allowNonRestoredState === true,
       stateBackend:
         options.stateBackend === 'leveldb'
@@ -215,7 +250,7 @@ On success, a summary goes to stderr: records read, seconds, records per second.
     const signals =
       options.savepointDir === undefined
         ? undefined
-        : watchSavepointSignals(handle, options.savepointDir, jobLog);
+        : watchSavepointSignals(handle, options.savepointDir, options.savepointTimeout, jobLog);
     if (showProgress) {
       progress = new ProgressReporter({
         sample: () => handle.progress(),
@@ -235,8 +270,8 @@ On success, a summary goes to stderr: records read, seconds, records per second.
     } catch (error) {
       const stop = signals?.stop;
       if (error instanceof JobCancelledError && stop !== undefined) {
-        await stop.done;
-        process.exitCode = signalExitCode(stop.signal);
+        const { savepointTaken } = await stop.done;
+        process.exitCode = savepointTaken ? signalExitCode(stop.signal) : ExitCode.failed;
         return;
       }
       // The runtime logged the failure, with its context, as the job ended.

@@ -52,6 +52,13 @@ export interface SinkWriterContext {
    * that a sink can split recovery work by a rule of its own (e.g. which transactions to finish).
    */
   readonly restoredStateOfAllSubtasks: readonly unknown[] | undefined;
+  /**
+   * After a restore: the id of the checkpoint restored, even when this sink had no state in it.
+   * Checkpoint ids grow along a job's history (a run continues after the checkpoint it restored),
+   * so a sink that records with its output the checkpoint that committed it can tell what came
+   * after the restored one — and take it back (the file sink does). Undefined on a fresh start.
+   */
+  readonly restoredCheckpointId?: number | undefined;
 }
 
 export interface SinkWriter<T> {

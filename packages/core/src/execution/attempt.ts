@@ -30,6 +30,7 @@ import type {
 } from './messages.ts';
 import type { PlannedJob } from './planner.ts';
 import type { ProgressTracker } from './progress.ts';
+import { TaskWatchdog } from './task-watchdog.ts';
 
 /** How long slots may take to stop after a failure or cancellation before their threads are terminated. */
 const STOP_GRACE_MS = 5_000;
@@ -60,6 +61,8 @@ export interface JobContext {
   readonly levelStoreHost: LevelStoreHost | undefined;
   /** The processing time of the slots and the coordinator. */
   readonly clock: Clock;
+  /** How long a slot may show no heartbeat before it is taken for hung, and the watchdog's clock. */
+  readonly watchdog: { readonly timeoutMs: number; readonly clock: () => number };
   /** Under the test driver: its clock, what it feeds and reads, and where it hears from the slots. */
   readonly driver: DriverHooks | undefined;
 }
@@ -203,6 +206,39 @@ export function runAttempt(
         });
   controlPlane.attachCoordinator(coordinator);
 
+  const { jobGraph } = plan;
+  const watchdog = new TaskWatchdog({
+    control,
+    slots: numSlots,
+    timeoutMs: context.watchdog.timeoutMs,
+    clock: context.watchdog.clock,
+    ended: endedSlots,
+    describe: ({ vertex, subtaskIndex }) => {
+      const v = jobGraph.vertices[vertex];
+      if (v === undefined) return `task ${vertex}/${subtaskIndex}`;
+      const operators = v.operatorIds.map((id) => `'${id}'`).join(', ');
+      return `task '${v.name}' (operator${v.operatorIds.length > 1 ? 's' : ''} ${operators}) subtask ${subtaskIndex + 1}/${v.parallelism} of job '${jobName}'`;
+    },
+    onHung: (error, threadId) => {
+      failure ??= new JobExecutionError(
+        {
+          jobName,
+          operatorId: undefined,
+          operatorName: undefined,
+          subtaskIndex: error.slotIndex,
+          parallelism: undefined,
+          record: undefined,
+        },
+        error,
+      );
+      context.log(error.message);
+      // The thread runs nothing but the stuck code: it would never see the cancel flag.
+      const hung = pool.threads.find((worker) => worker.threadId === threadId);
+      if (hung !== undefined) void hung.terminate();
+      stopAll();
+    },
+  });
+
   const slotRuns = plan.slots.map((slot) => {
     const { port1, port2 } = new MessageChannel();
     const { closed } = controlPlane.connect(port1);
@@ -260,6 +296,7 @@ export function runAttempt(
     );
   });
   coordinator?.start();
+  watchdog.start();
 
   const outcome = (async (): Promise<AttemptOutcome> => {
     try {
@@ -269,6 +306,7 @@ export function runAttempt(
       await controlPlane.commitAtEnd();
       return { status: 'finished', results };
     } finally {
+      watchdog.stop();
       coordinator?.stop();
       clearTimeout(forcedStop);
       if (!terminated) await pool.destroy();

@@ -58,7 +58,53 @@ describe('stateBackendFor', () => {
   it('names a bad state backend option', () => {
     expect(() => stateBackendFor('disk' as never, 'job')).toThrow(/"stateBackend" must be 'heap' or/);
     expect(() => stateBackendFor({ kind: 'leveldb', cacheMaxKeys: 0 }, 'job')).toThrow(
-      /"stateBackend.cacheMaxKeys" must be an integer >= 1/,
+      /"stateBackend.cacheMaxKeys" must be an integer from 1 to 16777216/,
     );
+    // A V8 Map holds at most 2^24 entries: a larger cache could never be filled.
+    expect(() => stateBackendFor({ kind: 'leveldb', cacheMaxKeys: 2 ** 24 + 1 }, 'job')).toThrow(
+      /"stateBackend.cacheMaxKeys" must be an integer from 1 to 16777216 \(keys kept in memory\), got 16777217/,
+    );
+  });
+});
+
+describe('range checks of times and sizes', () => {
+  it.each([
+    [
+      { restartStrategy: { kind: 'fixed-delay', attempts: 3, delayMs: 2 ** 31 } },
+      /"restartStrategy.delayMs" must be a finite number from 0 to 2147483647, got 2147483648/,
+    ],
+    [
+      { restartStrategy: { kind: 'exponential-backoff', attempts: 3, initialDelayMs: 1, maxDelayMs: 1e15 } },
+      /"restartStrategy.maxDelayMs" must be a finite number from 0 to 2147483647/,
+    ],
+    [
+      { restartStrategy: { kind: 'fixed-delay', attempts: 1e12, delayMs: 1 } },
+      /"restartStrategy.attempts" must be a finite number from 0 to 1000000000/,
+    ],
+    [
+      { checkpointing: { directory: 'c', intervalMs: 99_999_999_999_999 } },
+      /"checkpointing.intervalMs" must be at most 2147483647 ms/,
+    ],
+    [
+      { checkpointing: { directory: 'c', intervalMs: 10, timeoutMs: 2 ** 31 } },
+      /"checkpointing.timeoutMs" must be at most 2147483647 ms/,
+    ],
+    [
+      { checkpointing: { directory: 'c', intervalMs: 10, retain: 1001 } },
+      /"checkpointing.retain" must be at most 1000, got 1001/,
+    ],
+    [
+      { checkpointing: { directory: 'c', intervalMs: 10, maxConcurrent: 5000 } },
+      /"checkpointing.maxConcurrent" must be at most 1000, got 5000/,
+    ],
+    [
+      { taskHeartbeatTimeoutMs: 2 ** 31 },
+      /"taskHeartbeatTimeoutMs" must be an integer from 100 to 2147483647/,
+    ],
+    [{ bufferTimeoutMs: 60_001 }, /"bufferTimeoutMs" must be an integer from 0 to 60000/],
+    [{ channelCapacityBytes: 2 ** 31 }, /"channelCapacityBytes" must be an integer from 4096 to 1073741824/],
+    [{ fresh: true, restoreFrom: 'x' }, /options "fresh" and "restoreFrom" exclude each other/],
+  ] as const)('refuses %j, naming the option', (options, message) => {
+    expect(() => validateRunJobOptions(options as never)).toThrow(message);
   });
 });

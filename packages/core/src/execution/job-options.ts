@@ -32,8 +32,29 @@ export interface RunJobOptions<A = unknown> extends Partial<ExecutionConfig> {
   readonly checkpointing?: CheckpointingOptions;
   /** What to do on failure (default: 10 restarts 200 ms apart with checkpointing, none without). */
   readonly restartStrategy?: RestartStrategy;
-  /** Resume from a checkpoint or savepoint folder. */
+  /**
+   * Resume from a checkpoint or savepoint folder (`chk-<n>` or a savepoint), or from the newest
+   * valid checkpoint of a checkpoint directory. A `chk-<n>` folder that does not verify falls back
+   * to the previous valid checkpoint of its directory, with a message.
+   */
   readonly restoreFrom?: string;
+  /**
+   * Start from scratch even though `checkpointing.directory` holds checkpoints of this job (by
+   * default the job resumes from the newest valid one). The old checkpoints are deleted once this
+   * run has completed its first checkpoint. Not with `restoreFrom`.
+   */
+  readonly fresh?: boolean;
+  /**
+   * A slot whose thread shows no heartbeat for this long (ms) is taken for hung — stuck in
+   * synchronous user code, e.g. an infinite loop — and the attempt fails: its thread is terminated
+   * and the restart strategy takes over (default 60000; 100 to 2147483647).
+   */
+  readonly taskHeartbeatTimeoutMs?: number;
+  /**
+   * The watchdog's clock (ms, monotonic; default `performance.now`). For tests: a clock they move
+   * themselves makes the watchdog's verdict independent of the machine's load.
+   */
+  readonly watchdogClock?: () => number;
   /** Restore even if the checkpoint holds state of operators the job no longer has (that state is dropped). */
   readonly allowNonRestoredState?: boolean;
   /**
@@ -71,6 +92,15 @@ export interface ValidatedOptions {
 
 /** Node's timers hold at most 2^31 - 1 ms; a longer delay fires after 1 ms, with a warning. */
 const MAX_TIMER_MS = 2_147_483_647;
+/** A V8 Map holds at most 2^24 entries; the cache is one. */
+const CACHE_MAX_KEYS_MAX = 1 << 24;
+/** Upper bounds of the checkpointing counts: far beyond any use, so that a typo is refused. */
+const CHECKPOINTING_COUNT_MAX: Record<'maxConcurrent' | 'retain', number> = {
+  maxConcurrent: 1000,
+  retain: 1000,
+};
+/** Below this, a slot busy with one large batch, a GC pause or a loaded machine would pass for hung. */
+export const TASK_HEARTBEAT_TIMEOUT_MIN_MS = 100;
 
 /** Every option `runJob`/`startJob` knows: a misspelt one is refused, not silently ignored. */
 const RUN_JOB_OPTIONS: ReadonlySet<string> = new Set<keyof RunJobOptions>([
@@ -83,6 +113,9 @@ const RUN_JOB_OPTIONS: ReadonlySet<string> = new Set<keyof RunJobOptions>([
   'checkpointing',
   'restartStrategy',
   'restoreFrom',
+  'fresh',
+  'taskHeartbeatTimeoutMs',
+  'watchdogClock',
   'allowNonRestoredState',
   'log',
   'logger',
@@ -102,6 +135,23 @@ const CHECKPOINTING_OPTIONS: ReadonlySet<string> = new Set<keyof CheckpointingOp
 export function validateRunJobOptions(options: RunJobOptions<unknown>): ValidatedOptions {
   rejectUnknownKeys(options, RUN_JOB_OPTIONS, '');
   const checkpointing = validateCheckpointing(options.checkpointing);
+  if (options.fresh !== undefined && typeof options.fresh !== 'boolean')
+    throw new ConfigError(`option "fresh" must be a boolean, got ${String(options.fresh)}`);
+  if (
+    options.taskHeartbeatTimeoutMs !== undefined &&
+    !(
+      Number.isInteger(options.taskHeartbeatTimeoutMs) &&
+      options.taskHeartbeatTimeoutMs >= TASK_HEARTBEAT_TIMEOUT_MIN_MS &&
+      options.taskHeartbeatTimeoutMs <= MAX_TIMER_MS
+    )
+  )
+    throw new ConfigError(
+      `option "taskHeartbeatTimeoutMs" must be an integer from ${TASK_HEARTBEAT_TIMEOUT_MIN_MS} to ${MAX_TIMER_MS} (ms), got ${String(options.taskHeartbeatTimeoutMs)}`,
+    );
+  if (options.watchdogClock !== undefined && typeof options.watchdogClock !== 'function')
+    throw new ConfigError('option "watchdogClock" must be a function returning ms');
+  if (options.fresh === true && options.restoreFrom !== undefined)
+    throw new ConfigError('options "fresh" and "restoreFrom" exclude each other: fresh means no restore');
   return {
     parallelism: validateParallelism(options.parallelism, 'parallelism') ?? 1,
     maxParallelism: validateParallelism(options.maxParallelism, 'maxParallelism'),
@@ -141,6 +191,11 @@ function validateCheckpointing(options: CheckpointingOptions | undefined): Check
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
       throw new ConfigError(`option "checkpointing.${key}" must be an integer >= 1, got ${String(value)}`);
     }
+    if ((key === 'maxConcurrent' || key === 'retain') && value > CHECKPOINTING_COUNT_MAX[key]) {
+      throw new ConfigError(
+        `option "checkpointing.${key}" must be at most ${CHECKPOINTING_COUNT_MAX[key]}, got ${value}`,
+      );
+    }
     if ((key === 'intervalMs' || key === 'timeoutMs') && value > MAX_TIMER_MS) {
       throw new ConfigError(
         `option "checkpointing.${key}" must be at most ${MAX_TIMER_MS} ms (Node's timer limit), got ${value}`,
@@ -166,9 +221,12 @@ export function stateBackendFor(
     );
   }
   const { cacheMaxKeys } = option;
-  if (cacheMaxKeys !== undefined && (!Number.isInteger(cacheMaxKeys) || cacheMaxKeys < 1)) {
+  if (
+    cacheMaxKeys !== undefined &&
+    (!Number.isInteger(cacheMaxKeys) || cacheMaxKeys < 1 || cacheMaxKeys > CACHE_MAX_KEYS_MAX)
+  ) {
     throw new ConfigError(
-      `option "stateBackend.cacheMaxKeys" must be an integer >= 1 (keys kept in memory), got ${String(cacheMaxKeys)}`,
+      `option "stateBackend.cacheMaxKeys" must be an integer from 1 to ${CACHE_MAX_KEYS_MAX} (keys kept in memory), got ${String(cacheMaxKeys)}`,
     );
   }
   const base = option.directory ?? join(tmpdir(), 'sluice-state');

@@ -1,9 +1,11 @@
-import { resolve as resolvePath } from 'node:path';
+import { basename, dirname, resolve as resolvePath } from 'node:path';
 import type { CheckpointStats } from '../checkpoint/checkpoint-coordinator.ts';
 import { CheckpointIdCounter } from '../checkpoint/checkpoint-id-counter.ts';
+import { CheckpointJobMismatchError } from '../checkpoint/errors.ts';
 import { restartDelayMs } from '../checkpoint/restart-strategy.ts';
+import { resolveRestoreTarget } from '../checkpoint/restore-target.ts';
 import { validateRestore } from '../checkpoint/restore-validation.ts';
-import { CheckpointStorage, loadCheckpoint } from '../checkpoint/storage.ts';
+import { CheckpointStorage, type LoadedCheckpoint } from '../checkpoint/storage.ts';
 import { ConfigError, JobExecutionError, SluiceError } from '../errors.ts';
 import { LevelStoreHost } from '../state/leveldb/level-store/level-store-host.ts';
 import { systemClock } from '../time/clock.ts';
@@ -15,6 +17,7 @@ import { jobLogger } from './logging/job-logger.ts';
 import type { OperatorMetricsReport } from './messages.ts';
 import { planJob } from './planner.ts';
 import { type JobProgress, ProgressTracker } from './progress.ts';
+import { DEFAULT_TASK_HEARTBEAT_TIMEOUT_MS } from './task-watchdog.ts';
 
 export type { RunJobOptions } from './job-options.ts';
 
@@ -63,6 +66,65 @@ export interface JobHandle {
   progress(): JobProgress;
   /** Takes a savepoint, then stops the job (its result rejects with JobCancelledError). */
   stopWithSavepoint(folder: string): Promise<string>;
+}
+
+/**
+ * Where a job starts: the checkpoint `restoreFrom` names (any of its three forms), else — with
+ * checkpointing and without `fresh` — the newest valid checkpoint of this job in the checkpoint
+ * directory (the pointer first), else nothing. A directory whose checkpoints are another job's
+ * (by the job name in their metadata) is refused rather than resumed.
+ */
+async function initialCheckpoint(
+  jobName: string,
+  storage: CheckpointStorage | undefined,
+  options: RunJobOptions<unknown>,
+  log: (message: string) => void,
+): Promise<LoadedCheckpoint | undefined> {
+  if (options.restoreFrom !== undefined) return resolveRestoreTarget(options.restoreFrom, log);
+  if (storage === undefined) return undefined;
+  if (options.fresh === true) {
+    const existing = await storage.listComplete();
+    if (existing.length > 0) {
+      log(
+        `starting job '${jobName}' fresh: the ${existing.length} complete checkpoint${existing.length > 1 ? 's' : ''} in ${storage.dir} (chk-${existing.at(-1)} to chk-${existing[0]}) will not be used, and are deleted once this run has completed its first checkpoint`,
+      );
+    }
+    return undefined;
+  }
+  const { checkpoint, finishedRun } = await storage.latestForResume(log);
+  if (finishedRun !== undefined) {
+    if (finishedRun.jobName !== jobName)
+      throw new CheckpointJobMismatchError(storage.dir, finishedRun.jobName, jobName);
+    log(
+      `the previous run of job '${jobName}' in ${storage.dir} finished; starting fresh (its checkpoints are deleted once this run has completed one; --restore ${storage.dir}/chk-${finishedRun.checkpointId} restores its last one)`,
+    );
+    return undefined;
+  }
+  if (checkpoint === undefined) return undefined;
+  if (checkpoint.metadata.jobName !== jobName)
+    throw new CheckpointJobMismatchError(checkpoint.folder, checkpoint.metadata.jobName, jobName);
+  log(
+    `resuming job '${jobName}' from checkpoint ${checkpoint.metadata.checkpointId} (${checkpoint.folder}); --fresh starts over instead`,
+  );
+  return checkpoint;
+}
+
+/**
+ * Restoring a checkpoint older than one that completed (explicitly, or falling back past a
+ * corrupt newest one) runs again what those newer checkpoints' sinks already committed. The file
+ * sink takes its output back; a sink that cannot (Kafka: committed transactions are read) writes
+ * it a second time. Said loudly, naming the checkpoints, because "exactly once" then does not hold.
+ */
+function warnRepeatedOutput(
+  restoredId: number,
+  completeIds: readonly number[],
+  log: (message: string) => void,
+): void {
+  const newer = [...new Set(completeIds.filter((id) => id > restoredId))].sort((a, b) => a - b);
+  if (newer.length === 0) return;
+  log(
+    `WARNING: restoring checkpoint ${restoredId} although checkpoint${newer.length > 1 ? 's' : ''} ${newer.join(', ')} completed after it: output that sinks committed for ${newer.length > 1 ? 'those checkpoints' : 'it'} is produced again. The file sink removes its files committed after checkpoint ${restoredId}; sinks that cannot take output back (Kafka) may repeat the output of checkpoint${newer.length > 1 ? 's' : ''} ${newer.join(', ')}`,
+  );
 }
 
 /** Runs a job module to completion on worker threads. */
@@ -119,21 +181,37 @@ export async function startJobWith<A = unknown>(
     checkpointing === undefined
       ? undefined
       : new CheckpointStorage(checkpointing.directory, { retain: checkpointing.retain ?? 3, log });
-  if (options.restoreFrom !== undefined) {
-    const checkpoint = await loadCheckpoint(options.restoreFrom);
+  const initial = await initialCheckpoint(jobName, storage, options, log);
+  if (initial !== undefined) {
     validateRestore(
-      checkpoint.metadata,
+      initial.metadata,
       {
         maxParallelism: planned.streamGraph.maxParallelism,
         operatorIds: new Set(planned.streamGraph.nodes.map((n) => n.id)),
       },
-      { allowNonRestoredState: options.allowNonRestoredState ?? false, folder: options.restoreFrom },
+      { allowNonRestoredState: options.allowNonRestoredState ?? false, folder: initial.folder },
     );
   }
-  // Continue the numbering of checkpoints already in the directory, so that none is overwritten.
-  const checkpointIds = new CheckpointIdCounter(
-    storage === undefined ? 0 : ((await storage.listComplete())[0] ?? 0),
-  );
+  // Continue the numbering of checkpoints already in the directory, so that none is overwritten,
+  // and after the checkpoint restored, so that ids grow along the job's history (the file sink
+  // tells by id which committed files came after the checkpoint it restores).
+  const existing = storage === undefined ? [] : await storage.listComplete();
+  const startId = Math.max(existing[0] ?? 0, initial?.metadata.checkpointId ?? 0);
+  if (initial !== undefined) {
+    const siblings =
+      /^chk-\d+$/.test(basename(initial.folder)) && dirname(initial.folder) !== storage?.dir
+        ? await new CheckpointStorage(dirname(initial.folder)).listComplete()
+        : [];
+    warnRepeatedOutput(initial.metadata.checkpointId, [...existing, ...siblings], log);
+  }
+  const checkpointIds = new CheckpointIdCounter(startId);
+  if (storage !== undefined) {
+    // Checkpoints newer than the one restored belong to a history this run leaves (and a fresh
+    // run leaves them all): deleted once this run has completed a checkpoint of its own.
+    storage.discardAtNextCommit(
+      existing.filter((id) => initial === undefined || id > initial.metadata.checkpointId),
+    );
+  }
   const collected = new Map<string, unknown[]>();
   const progress = new ProgressTracker(
     planned.plan.jobGraph.vertices.filter((v) => v.isSource).reduce((n, v) => n + v.parallelism, 0),
@@ -166,6 +244,10 @@ export async function startJobWith<A = unknown>(
     levelStoreHost:
       stateBackendFor(options.stateBackend, jobName).kind === 'leveldb' ? LevelStoreHost.start() : undefined,
     clock: driver?.clock.now ?? systemClock,
+    watchdog: {
+      timeoutMs: options.taskHeartbeatTimeoutMs ?? DEFAULT_TASK_HEARTBEAT_TIMEOUT_MS,
+      clock: options.watchdogClock ?? (() => performance.now()),
+    },
     driver,
   };
 
@@ -186,13 +268,26 @@ export async function startJobWith<A = unknown>(
   };
   const result = (async (): Promise<JobResult> => {
     try {
-      let restoreFrom = options.restoreFrom;
+      let restoreFrom = initial?.folder;
       for (let restarts = 0; ; restarts++) {
         if (cancelled) throw cancelledError();
         current = runAttempt(context, restoreFrom, stateBackendFor(options.stateBackend, jobName), restarts);
         const outcome = await current.outcome;
         current = undefined;
         if (outcome.status === 'finished') {
+          // Nothing to resume after a finished run: the next start of the job begins fresh.
+          // (The job did finish: a pointer that cannot be written is reported, not a failure.)
+          await storage
+            ?.writeLatestPointer({
+              jobName,
+              checkpointId: context.checkpointStats.completed.at(-1)?.checkpointId ?? startId,
+              finished: true,
+            })
+            .catch((error: unknown) =>
+              log(
+                `could not mark job '${jobName}' finished in ${storage.dir} (the next start resumes its last checkpoint): ${(error as Error).message}`,
+              ),
+            );
           const metrics = outcome.results.flatMap((r) => r?.metrics ?? []);
           const sourceIds = new Set(
             planned.streamGraph.nodes.filter((n) => n.role === 'source').map((n) => n.id),
@@ -244,8 +339,11 @@ export async function startJobWith<A = unknown>(
         });
         wakeFromDelay = undefined;
         if (storage !== undefined) {
-          const latest = await storage.latestValid(log);
-          if (latest !== undefined) restoreFrom = latest.folder;
+          // Only this run's own checkpoints (newer than any there before it), else where it began.
+          const latest = await storage.latestValid(log, { newerThan: startId });
+          restoreFrom = latest?.folder ?? initial?.folder;
+          const restoredId = latest?.metadata.checkpointId ?? initial?.metadata.checkpointId;
+          if (restoredId !== undefined) warnRepeatedOutput(restoredId, await storage.listComplete(), log);
         }
       }
     } finally {

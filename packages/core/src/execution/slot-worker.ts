@@ -1,3 +1,4 @@
+import { threadId } from 'node:worker_threads';
 import { Doorbell } from '../channels/doorbell.ts';
 import { encodeRecords } from '../channels/record-codec.ts';
 import { NOT_KEYING } from '../channels/record-writer.ts';
@@ -33,6 +34,10 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
   const control = SlotControl.from(assignment.control, doorbells);
   const post = (message: SlotMessage): void => port.postMessage(message);
   const logger = workerLogger(post, assignment.logLevel);
+  control.startedOn(slotIndex, threadId);
+  // While the thread is in async work outside the loop (importing the job, opening and closing
+  // tasks), its event loop beats for it: the watchdog looks for a thread that runs nothing at all.
+  const beating = setInterval(() => control.beat(slotIndex), HEARTBEAT_EVERY_MS);
   let deployed: DeployedTask[] = [];
   let sampleProgress = (): void => {};
   let sampling: ReturnType<typeof setInterval> | undefined;
@@ -130,12 +135,14 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
     });
     let lastIdle = { sequence: Number.NaN, epoch: -1 };
     for (const { task } of deployed) {
+      control.stepping(slotIndex, task.options.vertex, task.options.subtaskIndex);
       try {
         await task.open();
       } catch (error) {
         throw new TaskFailedError(task, error);
       }
     }
+    control.stepping(slotIndex, -1, 0);
     await runSlotLoop({
       tasks: deployed.map((d) => d.task),
       doorbell: doorbells[slotIndex]!,
@@ -153,6 +160,7 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
             },
           }),
       yieldEveryMs: 20,
+      slotIndex,
       onTaskFinished: (task) => {
         logger.debug(
           { event: 'task-finished', task: task.options.name, subtask: task.options.subtaskIndex },
@@ -182,10 +190,15 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
     clearInterval(sampling);
     // The last sample and every log line go out before the port closes: the coordinator waits for the close.
     sampleProgress();
+    clearInterval(beating);
+    control.ended(slotIndex);
     levelStores?.close();
     port.close();
   }
 }
+
+/** How often a slot's event loop beats its heartbeat besides the loop's own turns. */
+const HEARTBEAT_EVERY_MS = 100;
 
 type FailureReport = Extract<SlotMessage, { type: 'failed' }>;
 

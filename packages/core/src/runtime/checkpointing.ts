@@ -98,12 +98,15 @@ export function checkpointFolder(directory: string, checkpointId: number): strin
 }
 
 /** Finds an operator's restored state for a subtask: its key groups and its share of list state. */
-export type StateLookup = (
+export type StateLookup = ((
   operatorId: string,
   subtaskIndex: number,
   parallelism: number,
   keyGroups: KeyGroupRange,
-) => RestoredOperatorState | undefined;
+) => RestoredOperatorState | undefined) & {
+  /** The id of the checkpoint (or of the checkpoint a savepoint was taken as) being restored. */
+  readonly checkpointId: number;
+};
 
 /**
  * A slot's checkpoint hooks: sources read the requested checkpoint id from the slot control;
@@ -226,8 +229,14 @@ export async function loadStateLookup(
     subtasks.sort((a, b) => a.subtaskIndex - b.subtaskIndex);
     byOperator.set(operatorId, subtasks);
   }
-  return (operatorId, subtaskIndex, parallelism, keyGroups): RestoredOperatorState | undefined => {
+  const lookup = (
+    operatorId: string,
+    subtaskIndex: number,
+    parallelism: number,
+    keyGroups: KeyGroupRange,
+  ): RestoredOperatorState | undefined => {
     const stored = byOperator.get(operatorId);
     return stored === undefined ? undefined : restoredStateFor(stored, subtaskIndex, parallelism, keyGroups);
   };
+  return Object.assign(lookup, { checkpointId: checkpoint.metadata.checkpointId });
 }

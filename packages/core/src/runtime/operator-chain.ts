@@ -146,6 +146,7 @@ export function buildOperatorChain(spec: ChainSpec, env: ChainEnvironment): Oper
       sendToCoordinator: env.sendToCoordinator,
       sendOnSuccess: env.sendOnSuccess,
       checkpointing: env.checkpointing,
+      restoredCheckpointId: env.restore?.checkpointId,
       wake: env.wake,
       firingTimer: tracker.timer,
     });

@@ -67,6 +67,8 @@ export interface OperatorSetup {
   readonly sendOnSuccess: (channel: string, payload: unknown) => void;
   /** Whether the job takes checkpoints. */
   readonly checkpointing: boolean;
+  /** After a restore: the id of the checkpoint restored (the same in every operator of the attempt). */
+  readonly restoredCheckpointId?: number | undefined;
   /**
    * Asks for a step of the operator's task soon, from outside one (an async request settled):
    * the task asks every operator for `nextProcessingTimeDeadline` again at its next step, and

@@ -7,6 +7,7 @@ import type { Task } from './task.ts';
 
 /** A stand-in for a Task: `steps` units of work, one per step, then finished. */
 class FakeTask {
+  readonly options = { vertex: 0, subtaskIndex: 0 };
   steps: number;
   stepsTaken = 0;
   deadline = Number.POSITIVE_INFINITY;
@@ -52,6 +53,7 @@ function slot(tasks: FakeTask[], clock = new SharedManualClock(0)) {
     simulatedTime: { reportIdle: (sequence) => idle.push(sequence) },
     yieldEveryMs: 20,
     onTaskFinished: (task) => finished.push(task as unknown as FakeTask),
+    slotIndex: 0,
   });
   return { run, doorbell, control, finished, idle, clock };
 }

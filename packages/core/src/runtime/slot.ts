@@ -19,6 +19,8 @@ export interface SlotLoopOptions {
   /** The longest the loop runs without giving the event loop a turn (async sources, sinks, messages). */
   readonly yieldEveryMs: number;
   readonly onTaskFinished?: (task: Task) => void;
+  /** This slot's index: the loop beats its heartbeat in `control` and says which task it steps. */
+  readonly slotIndex: number;
 }
 
 export class SlotCancelledError extends Error {
@@ -54,13 +56,17 @@ export async function runSlotLoop(options: SlotLoopOptions): Promise<void> {
   let lastYieldMs = performance.now();
   // The doorbell sequence at which the loop last waited a turn for async requests (see below).
   let yieldedAtSequence: number | undefined;
+  const { slotIndex } = options;
   while (tasks.length > 0) {
     if (control.isCancelled) throw new SlotCancelledError();
+    // The watchdog's evidence that this thread still runs (per turn, not per record).
+    control.beat(slotIndex);
     const seen = doorbell.sequence;
     const nowMs = clock();
     let progressed = false;
     for (const task of tasks) {
       let stepped: boolean;
+      control.stepping(slotIndex, task.options.vertex, task.options.subtaskIndex);
       try {
         stepped = task.step(nowMs);
       } catch (error) {
@@ -69,6 +75,7 @@ export async function runSlotLoop(options: SlotLoopOptions): Promise<void> {
       }
       if (stepped) progressed = true;
     }
+    control.stepping(slotIndex, -1, 0);
     if (tasks.some((t) => t.isFinished)) {
       for (const task of tasks) if (task.isFinished) options.onTaskFinished?.(task);
       tasks = tasks.filter((t) => !t.isFinished);

@@ -47,6 +47,7 @@ export class SinkOperator extends AbstractStreamOperator<unknown, never> {
       checkpointing: this.#setup.checkpointing,
       restoredState: this.#restored,
       restoredStateOfAllSubtasks: this.#restoredOfAll,
+      restoredCheckpointId: this.#setup.restoredCheckpointId,
     });
     this.#writer = writer;
     return writer.open?.();
