@@ -401,7 +401,7 @@ describe('stopped by a signal with --savepoint-dir', () => {
         },
       );
       expect(code, stderr).toBe(1);
-      expect(stderr).toContain('sluice: could not take the savepoint: ');
+      expect(stderr).toContain('sluice: error: could not take the savepoint: ');
       expect(stderr).toContain('stopping the job WITHOUT a savepoint');
       expect(stderr).toContain('stopped by SIGTERM without a savepoint');
       // Bounded: the savepoint timeout plus the stop's grace, never "keeps running". (A hang
