@@ -137,7 +137,7 @@ export async function startJobWith<A = unknown>(
     checkpointing,
     storage,
     checkpointIds,
-    checkpointStats: { completed: [], aborted: 0 },
+    checkpointStats: { completed: [], aborted: 0, abandoned: [] },
     deliver: (channel, records) => {
       options.onSinkData?.(channel, records);
       let list = collected.get(channel);

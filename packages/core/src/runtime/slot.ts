@@ -19,6 +19,11 @@ export interface SlotLoopOptions {
   /** The longest the loop runs without giving the event loop a turn (async sources, sinks, messages). */
   readonly yieldEveryMs: number;
   readonly onTaskFinished?: (task: Task) => void;
+  /**
+   * Samples what is too costly to keep current per batch (keyed state sizes), at most once per
+   * `intervalMs` of real time, between steps.
+   */
+  readonly sampleGauges?: { readonly intervalMs: number; readonly sample: () => void };
 }
 
 export class SlotCancelledError extends Error {
@@ -54,11 +59,15 @@ export async function runSlotLoop(options: SlotLoopOptions): Promise<void> {
   let lastYieldMs = performance.now();
   // The doorbell sequence at which the loop last waited a turn for async requests (see below).
   let yieldedAtSequence: number | undefined;
+  const gauges = options.sampleGauges;
+  let gaugesSampledAtMs = Number.NEGATIVE_INFINITY;
   while (tasks.length > 0) {
     if (control.isCancelled) throw new SlotCancelledError();
     const seen = doorbell.sequence;
     const nowMs = clock();
     let progressed = false;
+    // Time is taken once per step (a batch), for the tasks' busy and back-pressured time.
+    let stepStartMs = performance.now();
     for (const task of tasks) {
       let stepped: boolean;
       try {
@@ -67,7 +76,18 @@ export async function runSlotLoop(options: SlotLoopOptions): Promise<void> {
         // One try per task step (a batch of input), not per record.
         throw new TaskFailedError(task, error);
       }
-      if (stepped) progressed = true;
+      const stepEndMs = performance.now();
+      const times = task.options.times;
+      if (stepped) {
+        progressed = true;
+        times.addBusy(stepEndMs - stepStartMs);
+      }
+      times.observeBackPressure(task.isBackPressured, stepEndMs);
+      stepStartMs = stepEndMs;
+    }
+    if (gauges !== undefined && stepStartMs - gaugesSampledAtMs >= gauges.intervalMs) {
+      gaugesSampledAtMs = stepStartMs;
+      gauges.sample();
     }
     if (tasks.some((t) => t.isFinished)) {
       for (const task of tasks) if (task.isFinished) options.onTaskFinished?.(task);
@@ -108,8 +128,11 @@ export async function runSlotLoop(options: SlotLoopOptions): Promise<void> {
       // promise, so that I/O callbacks (file writes, LevelDB) cannot starve behind the loop.
       await yieldToEventLoop();
     } else {
+      const sleptAtMs = performance.now();
       const bell = doorbell.wait(seen, timeoutMs);
       await (waiting.length === 0 ? bell : Promise.race([bell, ...waiting]));
+      const sleptMs = performance.now() - sleptAtMs;
+      for (const task of tasks) task.options.times.addSleep(sleptMs);
     }
     lastYieldMs = performance.now();
   }

@@ -7,6 +7,7 @@ import {
   resolveAsyncOptions,
 } from '../../contracts/async-io.ts';
 import { ConfigError } from '../../errors.ts';
+import { OperatorCounters } from '../../metrics/operator-counters.ts';
 import type { Output } from '../operator.ts';
 import { AsyncWaitOperator } from './async-wait.ts';
 
@@ -50,7 +51,7 @@ function harness(options: AsyncOptions<never, never> = {}, flat = false, fn?: (v
       parallelism: 1,
       maxParallelism: 128,
     },
-    metrics: { recordsIn: 0, recordsOut: 0, lateRecordsDropped: 0 },
+    metrics: OperatorCounters.detached(),
     keyed: undefined,
     clock: () => nowMs,
     sendToCoordinator: () => {},

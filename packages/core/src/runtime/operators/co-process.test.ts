@@ -5,6 +5,7 @@ import type {
   KeyedCoProcessFunction,
 } from '../../contracts/co-functions.ts';
 import { outputTag } from '../../contracts/output-tag.ts';
+import { OperatorCounters } from '../../metrics/operator-counters.ts';
 import { mapState, valueState } from '../../state/descriptors.ts';
 import { HeapKeyedStateBackend } from '../../state/heap/heap-keyed-state-backend.ts';
 import { type Key, KeyGroupRange } from '../../state/key-groups.ts';
@@ -30,7 +31,7 @@ function setUp(operator: StreamOperator<unknown, unknown>, keyed: HeapKeyedState
   operator.setup({
     output,
     runtime: { jobName: 'j', operatorId: 'op-1', subtaskIndex: 0, parallelism: 1, maxParallelism: 128 },
-    metrics: { recordsIn: 0, recordsOut: 0, lateRecordsDropped: 0 },
+    metrics: OperatorCounters.detached(),
     keyed: keyed === undefined ? undefined : { backend: keyed, timers: new InternalTimerService<Key>() },
     clock: () => 0,
     sendToCoordinator: () => {},
