@@ -143,7 +143,10 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
       let found = counters.get(node);
       if (found === undefined) {
         const position = vertex.nodes.indexOf(node);
-        found = new OperatorCounters(options.metrics, layout.operatorBase(vertexIndex, subtaskIndex, position));
+        found = new OperatorCounters(
+          options.metrics,
+          layout.operatorBase(vertexIndex, subtaskIndex, position),
+        );
         counters.set(node, found);
       }
       return found;

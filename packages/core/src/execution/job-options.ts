@@ -7,6 +7,7 @@ import {
   validateRestartStrategy,
 } from '../checkpoint/restart-strategy.ts';
 import { ConfigError } from '../errors.ts';
+import type { WebOptions } from '../web/web-server.ts';
 import {
   DEFAULT_EXECUTION_CONFIG,
   type ExecutionConfig,
@@ -47,6 +48,12 @@ export interface RunJobOptions<A = unknown> extends Partial<ExecutionConfig> {
   readonly stateBackend?:
     | 'heap'
     | { readonly kind: 'leveldb'; readonly directory?: string; readonly cacheMaxKeys?: number };
+  /**
+   * Serve live metrics (Prometheus, `/metrics`) and the REST API (`/api/...`) over HTTP while the
+   * job runs; the address is `JobHandle.web`. See docs/observability.md for the endpoints and
+   * the security rules.
+   */
+  readonly web?: WebOptions;
 }
 
 /** Options checked once, before any thread starts. */

@@ -5,13 +5,15 @@ import { restartDelayMs } from '../checkpoint/restart-strategy.ts';
 import { validateRestore } from '../checkpoint/restore-validation.ts';
 import { CheckpointStorage, loadCheckpoint } from '../checkpoint/storage.ts';
 import { ConfigError, SluiceError } from '../errors.ts';
+import type { OperatorMetricsReport } from '../metrics/job-metrics.ts';
 import { LevelStoreHost } from '../state/leveldb/level-store/level-store-host.ts';
 import { systemClock } from '../time/clock.ts';
+import { startWebServer, validateWebOptions, type WebAddress, type WebServer } from '../web/web-server.ts';
 import { type Attempt, type DriverHooks, type JobContext, runAttempt } from './attempt.ts';
 import { bindDriver } from './driver-bindings.ts';
 import { type JobModuleRef, jobModuleUrl, loadJob } from './job-loader.ts';
+import { JobObserver, RATE_INTERVAL_MS } from './job-observer.ts';
 import { type RunJobOptions, stateBackendFor, validateRunJobOptions } from './job-options.ts';
-import type { OperatorMetricsReport } from './messages.ts';
 import { planJob } from './planner.ts';
 
 export type { RunJobOptions } from './job-options.ts';
@@ -21,7 +23,10 @@ export interface JobResult {
   readonly durationMs: number;
   /** Records a `collectSink(name)` received, from all its subtasks. */
   collected<T = unknown>(name: string): T[];
-  /** Per operator and subtask counters of the last attempt. */
+  /**
+   * Per operator and subtask counters of the last attempt, read from the same shared counters
+   * the live metrics show (docs/observability.md).
+   */
   readonly metrics: readonly OperatorMetricsReport[];
   /** Late records dropped by windows (not sent to a side output) and interval joins, summed over subtasks. */
   readonly lateRecordsDropped: number;
@@ -56,6 +61,8 @@ export interface JobHandle {
   savepoint(folder: string): Promise<string>;
   /** Takes a savepoint, then stops the job (its result rejects with JobCancelledError). */
   stopWithSavepoint(folder: string): Promise<string>;
+  /** With the `web` option: where the metrics and REST server listens (it closes when the job ends). */
+  readonly web: WebAddress | undefined;
 }
 
 /** Runs a job module to completion on worker threads. */
@@ -96,6 +103,12 @@ export async function startJobWith<A = unknown>(
   const job = await loadJob(url);
   const jobName = job.config.name;
   stateBackendFor(options.stateBackend, jobName); // validates the option before anything runs
+  const web = options.web === undefined ? undefined : validateWebOptions(options.web);
+  if (web?.savepointDirectory !== undefined && checkpointing === undefined) {
+    throw new ConfigError(
+      '"web.savepointDirectory" needs the "checkpointing" option: its directory stages the savepoint files',
+    );
+  }
   const planned = planJob(job, options.args, {
     parallelism,
     ...(maxParallelism === undefined ? {} : { maxParallelism }),
@@ -122,10 +135,29 @@ export async function startJobWith<A = unknown>(
       { allowNonRestoredState: options.allowNonRestoredState ?? false, folder: options.restoreFrom },
     );
   }
+  const checkpointStats: CheckpointStats = { completed: [], aborted: 0, abandoned: [] };
+  // The actions of the REST API reach the job master through these, bound once it exists below.
+  const control = {
+    savepoint: (folder: string): Promise<string> => handle.savepoint(folder),
+    stopWithSavepoint: (folder: string): Promise<string> => handle.stopWithSavepoint(folder),
+    cancel: (): void => void handle.cancel(),
+  };
+  const observer = new JobObserver({
+    planned,
+    parallelism,
+    checkpointing,
+    checkpointStats,
+    clock: driver?.clock.now ?? systemClock,
+    web,
+    control,
+  });
   // Continue the numbering of checkpoints already in the directory, so that none is overwritten.
   const checkpointIds = new CheckpointIdCounter(
     storage === undefined ? 0 : ((await storage.listComplete())[0] ?? 0),
   );
+  // Started last of what can fail (a port in use), before anything that would need stopping.
+  const server: WebServer | undefined = web === undefined ? undefined : await startWebServer(web, observer);
+  if (server !== undefined) log(`job '${jobName}': metrics and REST API at ${server.address.url}`);
   const collected = new Map<string, unknown[]>();
   const context: JobContext = {
     url,
@@ -137,7 +169,7 @@ export async function startJobWith<A = unknown>(
     checkpointing,
     storage,
     checkpointIds,
-    checkpointStats: { completed: [], aborted: 0, abandoned: [] },
+    checkpointStats,
     deliver: (channel, records) => {
       options.onSinkData?.(channel, records);
       let list = collected.get(channel);
@@ -161,22 +193,29 @@ export async function startJobWith<A = unknown>(
   let wakeFromDelay: (() => void) | undefined;
   const cancel = (): void => {
     cancelled = true;
+    observer.cancelling();
     current?.stop();
     wakeFromDelay?.();
   };
   options.signal?.addEventListener('abort', cancel, { once: true });
   if (options.signal?.aborted) cancel();
 
+  // Rates need two samples a second apart; the server's readers sample too, but may be rare.
+  const sampler =
+    server === undefined ? undefined : setInterval(() => observer.sampleRates(), RATE_INTERVAL_MS);
+  sampler?.unref();
   const result = (async (): Promise<JobResult> => {
     try {
       let restoreFrom = options.restoreFrom;
       for (let restarts = 0; ; restarts++) {
         if (cancelled) throw new JobCancelledError(jobName);
         current = runAttempt(context, restoreFrom, stateBackendFor(options.stateBackend, jobName));
+        observer.attemptStarted(current.metrics.layout, current.metrics.cells, current.rings);
         const outcome = await current.outcome;
         current = undefined;
         if (outcome.status === 'finished') {
-          const metrics = outcome.results.flatMap((r) => r?.metrics ?? []);
+          observer.ended('finished');
+          const metrics = observer.operatorMetrics();
           const sourceIds = new Set(
             planned.streamGraph.nodes.filter((n) => n.role === 'source').map((n) => n.id),
           );
@@ -193,12 +232,21 @@ export async function startJobWith<A = unknown>(
             checkpoints: context.checkpointStats,
           };
         }
-        if (outcome.status === 'cancelled' || cancelled) throw new JobCancelledError(jobName);
+        if (outcome.status === 'cancelled' || cancelled) {
+          observer.ended('cancelled');
+          throw new JobCancelledError(jobName);
+        }
         // A mistake in the job or its options fails the same way every time: no restart.
         const cause = (outcome.error as { cause?: { code?: unknown } }).cause;
-        if (cause?.code === 'SLUICE_CONFIG' || cause?.code === 'SLUICE_PLAN') throw outcome.error;
-        const delayMs = restartDelayMs(validated.restartStrategy, restarts);
-        if (delayMs === undefined) throw outcome.error;
+        const delayMs =
+          cause?.code === 'SLUICE_CONFIG' || cause?.code === 'SLUICE_PLAN'
+            ? undefined
+            : restartDelayMs(validated.restartStrategy, restarts);
+        observer.attemptFailed(outcome.error, delayMs !== undefined);
+        if (delayMs === undefined) {
+          observer.ended('failed');
+          throw outcome.error;
+        }
         log(`job '${jobName}' failed (${outcome.error.message}); restart ${restarts + 1} in ${delayMs} ms`);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, delayMs);
@@ -215,7 +263,9 @@ export async function startJobWith<A = unknown>(
       }
     } finally {
       options.signal?.removeEventListener('abort', cancel);
+      clearInterval(sampler);
       await context.levelStoreHost?.shutdown();
+      await server?.close();
     }
   })();
   const savepoint = async (folder: string): Promise<string> => {
@@ -227,9 +277,10 @@ export async function startJobWith<A = unknown>(
     return current.savepoint(resolvePath(folder));
   };
 
-  return {
+  const handle: JobHandle = {
     jobName,
     result,
+    web: server?.address,
     async cancel(): Promise<void> {
       cancel();
       await result.catch(() => undefined);
@@ -244,4 +295,5 @@ export async function startJobWith<A = unknown>(
       return path;
     },
   };
+  return handle;
 }

@@ -11,12 +11,7 @@ import { SharedManualClock, systemClock } from '../time/clock.ts';
 import { type DeployedTask, deploySlot } from './deploy.ts';
 import { bindDriver, type DriverInputs } from './driver-bindings.ts';
 import { loadJob } from './job-loader.ts';
-import type {
-  CoordinatorMessage,
-  SlotAssignment,
-  SlotMessage,
-  SlotResult,
-} from './messages.ts';
+import type { CoordinatorMessage, SlotAssignment, SlotMessage, SlotResult } from './messages.ts';
 import { type PlannedJob, planJob } from './planner.ts';
 
 /**

@@ -68,7 +68,8 @@ export class MetricsLayout {
   /** The first cell of a subtask's block. */
   taskBase(vertex: number, subtaskIndex: number): number {
     const base = this.#bases[vertex]?.[subtaskIndex];
-    if (base === undefined) throw new Error(`bug: no metrics block for vertex ${vertex} subtask ${subtaskIndex}`);
+    if (base === undefined)
+      throw new Error(`bug: no metrics block for vertex ${vertex} subtask ${subtaskIndex}`);
     return base;
   }
 

@@ -1,12 +1,12 @@
 import type { RecordWriter } from '../channels/record-writer.ts';
 import type { RuntimeContext } from '../contracts/functions.ts';
+import type { OperatorCounters } from '../metrics/operator-counters.ts';
 import type { SubtaskRef } from '../plan/execution-plan.ts';
 import type { StreamNode } from '../plan/stream-node.ts';
 import type { KeyedStateBackend } from '../state/backend/keyed-state-backend.ts';
 import type { Key } from '../state/key-groups.ts';
 import type { Clock } from '../time/clock.ts';
 import { InternalTimerService } from '../time/timer-service.ts';
-import type { OperatorCounters } from '../metrics/operator-counters.ts';
 import { type Consumer, type FailureTracker, outputFor, recordsOutOf } from './chain-outputs.ts';
 import type { StateLookup } from './checkpointing.ts';
 import {
@@ -149,7 +149,8 @@ export function buildOperatorChain(spec: ChainSpec, env: ChainEnvironment): Oper
       id,
       name,
       metrics,
-      stateEntries: backend?.inMemoryStateEntries === undefined ? undefined : () => backend.inMemoryStateEntries!(),
+      stateEntries:
+        backend?.inMemoryStateEntries === undefined ? undefined : () => backend.inMemoryStateEntries!(),
     });
     operator.setup({
       output: outputOf(index),

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { allocateDoorbell, Doorbell } from '../channels/doorbell.ts';
+import { TaskTimes } from '../metrics/task-times.ts';
 import { SharedManualClock } from '../time/clock.ts';
 import { runSlotLoop, SlotCancelledError, TaskFailedError } from './slot.ts';
 import { SlotControl } from './slot-control.ts';
@@ -13,6 +14,8 @@ class FakeTask {
   waiting: Promise<void> | undefined;
   seenTimes: number[] = [];
   failAt: number | undefined;
+  readonly options = { times: TaskTimes.detached() };
+  readonly isBackPressured = false;
 
   constructor(steps: number) {
     this.steps = steps;
