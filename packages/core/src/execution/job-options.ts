@@ -83,6 +83,7 @@ const RUN_JOB_OPTIONS: ReadonlySet<string> = new Set<keyof RunJobOptions>([
   'log',
   'onCheckpoint',
   'stateBackend',
+  'web',
   ...(Object.keys(DEFAULT_EXECUTION_CONFIG) as (keyof ExecutionConfig)[]),
 ]);
 const CHECKPOINTING_OPTIONS: ReadonlySet<string> = new Set<keyof CheckpointingOptions>([

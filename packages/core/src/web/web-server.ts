@@ -53,12 +53,23 @@ export interface WebAddress {
 }
 
 export const DEFAULT_WEB_PORT = 8081;
+const WEB_OPTIONS: ReadonlySet<string> = new Set<keyof WebOptions>([
+  'port',
+  'host',
+  'token',
+  'savepointDirectory',
+]);
 const MIN_TOKEN_LENGTH = 16;
 
 /** Validates the `web` option up front, naming the bad field; refuses a non-loopback host without a token. */
 export function validateWebOptions(options: WebOptions): ResolvedWebOptions {
   if (typeof options !== 'object' || options === null) {
     throw new ConfigError('"web" must be an object: { port?, host?, token?, savepointDirectory? }');
+  }
+  for (const key of Object.keys(options)) {
+    if (!WEB_OPTIONS.has(key)) {
+      throw new ConfigError(`unknown option "web.${key}" (known: ${[...WEB_OPTIONS].join(', ')})`);
+    }
   }
   const port = options.port ?? DEFAULT_WEB_PORT;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
