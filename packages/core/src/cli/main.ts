@@ -12,6 +12,7 @@ import { parseJobArgs } from './job-args.ts';
 import { collect, jobModule, oneOf, TIMER_MAX_MS, wholeNumber } from './options.ts';
 import { watchSavepointSignals } from './savepoint-signals.ts';
 import { packageVersion } from './version.ts';
+import { webOptionsFrom } from './web-options.ts';
 
 /** Set once `run` has started the job: from then on any error is the job failing (exit 1), see exitCodeFor. */
 let jobStarted = false;
@@ -20,7 +21,9 @@ const ENVIRONMENT_HELP = `
 Environment:
   SLUICE_DEBUG=1            as --debug (0, false or empty: off)
   SLUICE_WORKER_EXEC_ARGV   extra Node flags for the worker threads that run the
-                            job, e.g. "--cpu-prof" (split on blanks)`;
+                            job, e.g. "--cpu-prof" (split on blanks)
+  SLUICE_WEB_TOKEN          with run --web: the bearer token of the REST API's
+                            actions (--web-token-file wins)`;
 
 const program = new Command()
   .name('sluice')
@@ -116,6 +119,19 @@ program
     '--savepoint-dir <dir>',
     'needs --checkpoint-dir. SIGUSR2 (sluice savepoint <pid>) takes a savepoint into a new folder here and the job runs on; SIGINT or SIGTERM takes one, then stops the job (exit code 130 or 143)',
   )
+  .option(
+    '--web [port]',
+    'serve live metrics (Prometheus, /metrics) and the REST API (/api) on this port while the job runs (default 8081; 0: any free port, logged). Savepoints through the API go to --savepoint-dir; actions need a token. See docs/observability.md',
+    wholeNumber('--web', 0, 65535),
+  )
+  .option(
+    '--web-host <host>',
+    'with --web: the address to listen on (default 127.0.0.1); any other needs a token (SLUICE_WEB_TOKEN or --web-token-file)',
+  )
+  .option(
+    '--web-token-file <file>',
+    'with --web: a file holding the bearer token of the API (actions always need it; off loopback every request does). Or set SLUICE_WEB_TOKEN',
+  )
   .showHelpAfterError('(sluice run --help lists the options)')
   .addHelpText(
     'after',
@@ -128,6 +144,8 @@ Examples:
     --savepoint-dir ./savepoints
   sluice run job.ts --restore ./savepoints/savepoint-2026-01-01T00-00-00-000Z -p 8
   sluice run job.ts --state-backend leveldb --state-dir /var/tmp/sluice
+  SLUICE_WEB_TOKEN=$(cat token) sluice run job.ts --web 8081 \
+    --checkpoint-dir ./checkpoints --savepoint-dir ./savepoints
 
 On success, a summary goes to stderr: records read, seconds, records per second.
 `,
@@ -147,6 +165,7 @@ On success, a summary goes to stderr: records read, seconds, records per second.
       throw new ConfigError('--allow-non-restored-state needs --restore');
     }
     const args = parseJobArgs(options.args, options.arg ?? []);
+    const web = webOptionsFrom(options, process.env);
     const startedAt = performance.now();
     const handle = await startJob(jobModule(job), {
       parallelism: options.parallelism,
@@ -164,6 +183,7 @@ On success, a summary goes to stderr: records read, seconds, records per second.
         options.stateBackend === 'leveldb'
           ? { kind: 'leveldb', ...(options.stateDir === undefined ? {} : { directory: options.stateDir }) }
           : 'heap',
+      ...(web === undefined ? {} : { web }),
     });
     jobStarted = true;
     const signals =
@@ -176,6 +196,11 @@ On success, a summary goes to stderr: records read, seconds, records per second.
       if (error instanceof JobCancelledError && stop !== undefined) {
         await stop.done;
         process.exitCode = signalExitCode(stop.signal);
+        return;
+      }
+      // Without a signal, only the REST API cancels the job (cancel, or stop with a savepoint): asked for, not a failure.
+      if (error instanceof JobCancelledError && web !== undefined) {
+        process.stderr.write(`sluice: job '${handle.jobName}' stopped through the REST API\n`);
         return;
       }
       throw error;
