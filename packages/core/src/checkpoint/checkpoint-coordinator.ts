@@ -51,7 +51,7 @@ export const ABANDONED_CHECKPOINTS_KEPT = 100;
 export interface CheckpointStats {
   readonly completed: CompletedCheckpointStats[];
   aborted: number;
-  /** The newest abandoned checkpoints, oldest first, at most {@link ABANDONED_CHECKPOINTS_KEPT}. */
+  /** The newest abandoned checkpoints (at most 100), oldest first. */
   readonly abandoned?: AbandonedCheckpointStats[];
 }
 
