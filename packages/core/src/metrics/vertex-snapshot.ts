@@ -60,7 +60,11 @@ export interface VertexSnapshot {
   readonly busyTimeMsPerSecond: number | null;
   readonly idleTimeMsPerSecond: number | null;
   readonly backPressuredTimeMsPerSecond: number | null;
-  /** The head's input watermark, minimum over subtasks. */
+  /**
+   * The chain's first watermark, minimum over subtasks: the head's input watermark, or in a
+   * source vertex whose source emits none, the first operator's that has one (what its
+   * timestamp assigner emits).
+   */
   readonly watermark: WatermarkValue;
   readonly watermarkLagMs: number | null;
   readonly lateRecordsDropped: number;
@@ -104,6 +108,13 @@ export interface LiveCells {
 
 const rounded = (value: number | undefined): number | null =>
   value === undefined ? null : Math.round(value * 100) / 100;
+
+/**
+ * A time share in ms per second: the samples and the slots' accounting are not taken at the same
+ * instants, so a rate may stray a little past 0..1000; it is clamped.
+ */
+const msPerSecond = (value: number | undefined): number | null =>
+  value === undefined ? null : Math.min(1000, Math.max(0, Math.round(value * 100) / 100));
 
 function watermarkOf(watermark: number): WatermarkValue {
   if (watermark === Number.POSITIVE_INFINITY) return 'end-of-input';
@@ -166,9 +177,9 @@ export function vertexSnapshots(
       const task = layout.taskBase(v, s);
       subtasks.push({
         subtaskIndex: s,
-        busyTimeMsPerSecond: rounded(rates.perSecond(task + TaskField.busyMs)),
-        idleTimeMsPerSecond: rounded(rates.perSecond(task + TaskField.idleMs)),
-        backPressuredTimeMsPerSecond: rounded(rates.perSecond(task + TaskField.backPressuredMs)),
+        busyTimeMsPerSecond: msPerSecond(rates.perSecond(task + TaskField.busyMs)),
+        idleTimeMsPerSecond: msPerSecond(rates.perSecond(task + TaskField.idleMs)),
+        backPressuredTimeMsPerSecond: msPerSecond(rates.perSecond(task + TaskField.backPressuredMs)),
         busyTimeMs: Math.round(cells[task + TaskField.busyMs]!),
         idleTimeMs: Math.round(cells[task + TaskField.idleMs]!),
         backPressuredTimeMs: Math.round(cells[task + TaskField.backPressuredMs]!),
@@ -212,7 +223,13 @@ export function vertexSnapshots(
     });
     const head = operators[0]!;
     const outputs = vertex.outputOperators.map((o) => operators[o]!);
-    const headWatermark = minWatermark(rawWatermarks[0]!);
+    // The head's input watermark; in a source vertex the source may have none of its own, and
+    // the first watermark is the one its timestamp assigner emits.
+    let headWatermark = Number.NEGATIVE_INFINITY;
+    for (const raw of rawWatermarks) {
+      headWatermark = minWatermark(raw);
+      if (headWatermark !== Number.NEGATIVE_INFINITY) break;
+    }
     return {
       index: v,
       id: vertex.id,
