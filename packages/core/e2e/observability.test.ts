@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import {
   type CheckpointsJson,
   ConfigError,
+  type ExceptionsJson,
   JobCancelledError,
   type JobHandle,
   type JobStatusJson,
@@ -16,6 +17,7 @@ import {
   type VerticesJson,
 } from '@sluice/core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { BackpressuredArgs } from './jobs/backpressured.ts';
 import type { ObservedArgs, Reading } from './jobs/observed.ts';
 import { expectThreadsBackTo, osThreadCount, warmThreadBaseline } from './os-threads.ts';
 
@@ -366,5 +368,83 @@ describe('the web server', () => {
       }),
     ).rejects.toThrow(/at least 16 characters/);
     expect(osThreadCount()).toBe(threads);
+  });
+});
+
+describe('live metrics of a running job', () => {
+  it('report a restart and the failure that caused it, with its operator, subtask and record', async () => {
+    const gate = new SharedArrayBuffer(4);
+    const crashes = new SharedArrayBuffer(4);
+    const readings = readingsOf(300);
+    const handle = await startJob<ObservedArgs>(job, {
+      parallelism: 2,
+      args: { readings, bound: BOUND, gate: { buffer: gate, openAt: 100 }, failAt: { index: 42, crashes } },
+      sourceBatchSize: 1,
+      checkpointing: { directory: await tempDir(), intervalMs: 3_600_000 },
+      restartStrategy: { kind: 'fixed-delay', attempts: 3, delayMs: 10 },
+      web: { port: 0 },
+      log: () => {},
+    });
+    try {
+      await waitFor('the second attempt to read up to the gate', async () => {
+        const { body } = await get<VerticesJson>(handle, '/api/vertices');
+        return body.attempt === 1 && body.vertices[0]?.recordsIn === 100;
+      });
+      expect((await get<JobStatusJson>(handle, '/api/job')).body).toMatchObject({
+        status: 'running',
+        restarts: 1,
+      });
+      const { body } = await get<ExceptionsJson>(handle, '/api/exceptions');
+      expect(body.truncated).toBe(0);
+      expect(body.exceptions).toHaveLength(1);
+      expect(body.exceptions[0]).toMatchObject({
+        attempt: 0,
+        operatorId: 'filter',
+        subtaskIndex: 0,
+        restarted: true,
+      });
+      expect(body.exceptions[0]!.message).toContain('boom at record 42');
+      expect(body.exceptions[0]!.record).toContain(String(readings[42]!.ts));
+      const metrics = await get<string>(handle, '/metrics');
+      expect(metrics.body).toContain('sluice_job_restarts_total{job="observed"} 1');
+    } finally {
+      Atomics.store(new Int32Array(gate), 0, 1);
+    }
+    const result = await handle.result;
+    expect(result.restarts).toBe(1);
+    expect(result.collected<string>('sums').sort()).toEqual(plainLoop(readings).windows);
+  });
+
+  it('report back-pressure upstream of a sink that takes nothing, and channels that fill up', async () => {
+    const gate = new SharedArrayBuffer(8);
+    const count = 200_000;
+    const handle = await startJob<BackpressuredArgs>(new URL('./jobs/backpressured.ts', import.meta.url), {
+      parallelism: 2,
+      args: { count, gate },
+      channelCapacityBytes: 4096,
+      web: { port: 0 },
+      log: () => {},
+    });
+    try {
+      // While the sink waits, the source fills both channels and waits for room: that is all it can do.
+      await waitFor('the source to be back-pressured with full output channels', async () => {
+        const { body } = await get<VerticesJson>(handle, '/api/vertices');
+        const source = body.vertices[0]?.subtasks[0];
+        return (source?.backPressuredTimeMs ?? 0) > 0 && (source?.outputPoolUsage ?? 0) > 0.5;
+      });
+      const metrics = await get<string>(handle, '/metrics');
+      const backPressured =
+        /sluice_task_back_pressured_time_ms_total\{job="backpressured",task="numbers",subtask="0"\} (\d+)/.exec(
+          metrics.body,
+        );
+      expect(Number(backPressured?.[1])).toBeGreaterThan(0);
+    } finally {
+      Atomics.store(new Int32Array(gate), 0, 1);
+    }
+    const result = await handle.result;
+    expect(Atomics.load(new Int32Array(gate), 1)).toBe(count);
+    expect(result.metrics.filter((m) => m.operatorId === 'gated').reduce((n, m) => n + m.recordsIn, 0)).toBe(
+      count,
+    );
   });
 });

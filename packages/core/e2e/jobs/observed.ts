@@ -15,6 +15,8 @@ export interface ObservedArgs {
    * (the test opens it), so that the job is certainly running while the test looks at it.
    */
   readonly gate?: { readonly buffer: SharedArrayBuffer; readonly openAt: number };
+  /** The filter throws on its record number `index` (0-based) while Int32 0 of `crashes` is 0, once. */
+  readonly failAt?: { readonly index: number; readonly crashes: SharedArrayBuffer };
 }
 
 /** Reads `readings` in order, one subtask; checkpointable by its offset. */
@@ -49,6 +51,8 @@ function readingsSource(readings: readonly Reading[], gate: ObservedArgs['gate']
  * late records, have a plain-loop answer.
  */
 export default defineJob<ObservedArgs>({ name: 'observed' }, (env, args) => {
+  const crashes = args.failAt === undefined ? undefined : new Int32Array(args.failAt.crashes);
+  let seen = 0;
   env
     .fromSource(readingsSource(args.readings, args.gate))
     .uid('source')
@@ -56,7 +60,12 @@ export default defineJob<ObservedArgs>({ name: 'observed' }, (env, args) => {
     .assignTimestamps({ timestamp: (r) => r.ts, maxOutOfOrderness: args.bound })
     .uid('timestamps')
     .setParallelism(1)
-    .filter((r) => r.v % 3 !== 0)
+    .filter((r) => {
+      if (crashes !== undefined && seen++ === args.failAt!.index && Atomics.add(crashes, 0, 1) === 0) {
+        throw new Error(`boom at record ${args.failAt!.index}`);
+      }
+      return r.v % 3 !== 0;
+    })
     .uid('filter')
     .setParallelism(1)
     .keyBy((r) => r.key)
