@@ -100,7 +100,8 @@ export class JobObserver implements JobEndpoints {
       timestampMs: this.#options.clock(),
       attempt: this.#attempt,
       message: error.message,
-      code: typeof cause.code === 'string' ? cause.code : ((error as { code?: string }).code ?? null),
+      // The cause's own code says what went wrong; the wrapper's (SLUICE_JOB_FAILED) only that it did.
+      code: typeof cause.code === 'string' ? cause.code : null,
       operatorId: located?.operatorId ?? null,
       operatorName: located?.operatorName ?? null,
       subtaskIndex: located?.subtaskIndex ?? null,
