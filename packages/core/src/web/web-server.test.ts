@@ -70,10 +70,10 @@ describe('the web server', () => {
   it('routes reads, refuses wrong methods and unknown paths, and never takes a path from a request', async () => {
     const { call, actions, server } = await serve({ token: TOKEN });
     expect(server.address.url).toBe(`http://127.0.0.1:${server.address.port}`);
-    expect((await (await call('/api/job')).json()).name).toBe('fake');
+    expect(((await (await call('/api/job')).json()) as { name: string }).name).toBe('fake');
     expect((await call('/api/job/')).status).toBe(200);
     expect(await (await call('/metrics')).text()).toBe('sluice_x 1\n');
-    const overview = await (await call('/api/overview')).json();
+    const overview = (await (await call('/api/overview')).json()) as object;
     expect(Object.keys(overview).sort()).toEqual([
       'attempt',
       'checkpoints',
