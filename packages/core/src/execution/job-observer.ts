@@ -74,6 +74,12 @@ export class JobObserver implements JobEndpoints {
     this.#options = options;
     this.#shape = snapshotShapeOf(options.planned);
     this.#startedAtMs = options.clock();
+    // Made up front, not at the first scrape: prom-client's set-up stays out of the running job.
+    if (options.web !== undefined) this.#exporter = this.#newExporter();
+  }
+
+  #newExporter(): PrometheusExporter {
+    return new PrometheusExporter(() => this.prometheusView(), { processMetrics: true });
   }
 
   get restarts(): number {
@@ -240,7 +246,7 @@ export class JobObserver implements JobEndpoints {
   }
 
   async metrics(): Promise<{ contentType: string; body: string }> {
-    this.#exporter ??= new PrometheusExporter(() => this.prometheusView(), { processMetrics: true });
+    this.#exporter ??= this.#newExporter();
     return { contentType: this.#exporter.contentType, body: await this.#exporter.scrape() };
   }
 
