@@ -125,8 +125,9 @@ export class JobObserver implements JobEndpoints {
     if (this.#endedAtMs === undefined) this.#status = 'cancelling';
   }
 
-  /** The job ended for good. */
+  /** The job ended for good; the first call says how (later ones change nothing). */
   ended(status: 'finished' | 'failed' | 'cancelled'): void {
+    if (this.#endedAtMs !== undefined) return;
     this.#status = status;
     this.#endedAtMs = this.#options.clock();
   }

@@ -262,6 +262,8 @@ export async function startJobWith<A = unknown>(
         }
       }
     } finally {
+      // Whatever ended the loop (a cancel during a restart delay, an error of our own) ends the job.
+      observer.ended(cancelled ? 'cancelled' : 'failed');
       options.signal?.removeEventListener('abort', cancel);
       clearInterval(sampler);
       await context.levelStoreHost?.shutdown();
