@@ -7,6 +7,8 @@ export interface BackpressuredArgs {
    * backs up. Int32 1 counts the records the sink wrote.
    */
   readonly gate: SharedArrayBuffer;
+  /** The one key every record gets: the test picks one whose key group sink subtask 1 owns. */
+  readonly key: number;
 }
 
 function gatedSink(gate: SharedArrayBuffer): Sink<number> {
@@ -29,11 +31,14 @@ function gatedSink(gate: SharedArrayBuffer): Sink<number> {
   };
 }
 
-/** A source (p1) that a slow sink (p2, behind a rebalance) holds back until the test opens the gate. */
+/**
+ * A source (p1, in slot 0) that a slow sink holds back until the test opens the gate: every
+ * record goes to sink subtask 1 (slot 1), through the one ring between the two threads.
+ */
 export default defineJob<BackpressuredArgs>({ name: 'backpressured' }, (env, args) => {
   env
     .generate((i) => i, { count: args.count, uid: 'numbers', parallelism: 1 })
-    .rebalance()
+    .keyBy(() => args.key)
     .sinkTo(gatedSink(args.gate))
     .uid('gated');
 });
