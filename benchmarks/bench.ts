@@ -17,6 +17,14 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, type as osType, release, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { type AsyncIoResult, asyncIoTarget, formatAsyncIoResult } from './async-io.ts';
+import {
+  formatObservabilityRow,
+  OBSERVED_QUERIES,
+  type ObservabilityRow,
+  observabilityRow,
+  observabilityTargets,
+  SCRAPE_EVERY_MS,
+} from './observability.ts';
 import { renderThroughputSvg } from './suite/chart.ts';
 import type { ContestantResult, ContestantSpec } from './suite/contestant.ts';
 import {
@@ -211,6 +219,34 @@ for (const variant of REBALANCE) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Observability: the metrics and REST server off against on, back to back (observability.ts).
+console.log(
+  `\nMetrics and REST server off against on (p=2, scraped every ${SCRAPE_EVERY_MS} ms; ${quick ? 'one pair' : 'best of two pairs'} per query)`,
+);
+const observability: ObservabilityRow[] = [];
+for (const query of OBSERVED_QUERIES) {
+  if (!queries.includes(query)) continue;
+  const events = eventsOf(query);
+  let best: { off?: ContestantResult; on?: ContestantResult } = {};
+  for (let pair = 0; pair < (quick ? 1 : 2); pair++) {
+    const off = await runChild(sluiceSpec(query, 2, events));
+    const on = await runChild({
+      ...sluiceSpec(query, 2, events),
+      web: { scrapeEveryMs: SCRAPE_EVERY_MS },
+    } as ContestantSpec);
+    if (on.outputs !== off.outputs)
+      throw new Error(`${query}: ${on.outputs} outputs with the server on, ${off.outputs} off`);
+    best = {
+      off: best.off === undefined || off.eventsPerSecond > best.off.eventsPerSecond ? off : best.off,
+      on: best.on === undefined || on.eventsPerSecond > best.on.eventsPerSecond ? on : best.on,
+    };
+  }
+  const row = observabilityRow(query, best.off!, best.on!);
+  observability.push(row);
+  console.log(formatObservabilityRow(row));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Latency: the source releases each event at its event time; the sink records now - event time.
 console.log('\nEnd-to-end latency at half the maximum sustained rate (p=2, default flush timeout)');
 const latency: LatencyRow[] = [];
@@ -333,6 +369,7 @@ if (existsSync(fileURLToPath(microUrl))) {
 // ---------------------------------------------------------------------------------------------
 const targets = evaluateTargets(throughput, latency, memory);
 targets.push(asyncIoTarget(asyncIo));
+targets.push(...observabilityTargets(observability));
 const result: SuiteResult = {
   mode: quick ? 'quick' : 'full',
   startedAt: startedAt.toISOString(),
@@ -367,6 +404,7 @@ const result: SuiteResult = {
       `ids 0..${ASYNC_IO.records - 1} through mapAsync (p=2, capacity 100 per subtask, ordered and unordered) to a node:http service on 127.0.0.1 answering each after a pseudo-random 1-20 ms, ` +
       `timed at the service, from the first request it receives to the last answer it sends (so without the job's worker start-up); baseline: the same lookups one at a time with await, ${ASYNC_IO.loopRecords} records after 20 for warm-up, in the same child process, timed the same way; ` +
       'every run checks each id once with its value, and in ordered mode that each subtask emitted its ids in increasing order',
+    observability: `q0-q2 and q5 at p=2 with the sink discarding, the metrics and REST server off then on (web: { port: 0 }), run back to back (${quick ? 'one pair' : 'two pairs, the faster run of each kind'}); with it on, the contestant's main thread fetches /metrics and /api/overview in turn every ${SCRAPE_EVERY_MS} ms while the job runs, timing each answer from the request to the last byte`,
     memory: `a sink that sleeps (an I/O-bound sink: flush() returns a timer promise) ${SLOWDOWN}x the plain loop's time per event for each record it receives, at p=2; peak RSS as above`,
   },
   throughput,
@@ -374,6 +412,7 @@ const result: SuiteResult = {
   memory,
   micro,
   asyncIo,
+  observability,
   targets,
 };
 

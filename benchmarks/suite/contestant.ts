@@ -5,7 +5,7 @@
  * contestant into the next. The result goes back over the IPC channel.
  */
 import { getHeapStatistics } from 'node:v8';
-import { runJob } from '@sluice/core';
+import { startJob } from '@sluice/core';
 import type { NexmarkConfig } from '../nexmark/generator.ts';
 import { type QueryArgs, queryConfig } from '../nexmark/queries/query-io.ts';
 import {
@@ -44,6 +44,11 @@ export type ContestantSpec =
         readonly warmupMs: number;
       };
       readonly slowNsPerRecord?: number;
+      /**
+       * Run with the metrics and REST server on (`web: { port: 0 }`) and scrape it while the job
+       * runs, as a monitoring system would (more often: every `scrapeEveryMs`).
+       */
+      readonly web?: { readonly scrapeEveryMs: number };
     }
   | {
       readonly kind: 'loop' | 'rxjs' | 'node-stream';
@@ -74,7 +79,39 @@ export interface ContestantResult {
   /** For the slow sink: ms its subtasks slept, summed. */
   readonly sinkSleptMs?: number;
   readonly latency?: LatencySummary & { readonly ratePerSecond: number; readonly achievedPerSecond: number };
+  /** With `web`: how long `/metrics` and `/api/overview` took to answer while the job ran (ms). */
+  readonly scrapes?: { readonly metricsMs: readonly number[]; readonly overviewMs: readonly number[] };
   readonly note?: string;
+}
+
+/** Scrapes `/metrics` and `/api/overview` in turn, every `everyMs`, until stopped; times each answer. */
+function scrapeWhileRunning(url: string, everyMs: number) {
+  const metricsMs: number[] = [];
+  const overviewMs: number[] = [];
+  let stopped = false;
+  const loop = (async () => {
+    for (let i = 0; !stopped; i++) {
+      const path = i % 2 === 0 ? '/metrics' : '/api/overview';
+      const t0 = performance.now();
+      try {
+        const response = await fetch(`${url}${path}`);
+        await response.text();
+        if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+      } catch (error) {
+        if (stopped) break; // the job ended, and its server with it
+        throw error;
+      }
+      (path === '/metrics' ? metricsMs : overviewMs).push(performance.now() - t0);
+      await new Promise((resolve) => setTimeout(resolve, everyMs));
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      return { metricsMs, overviewMs };
+    },
+  };
 }
 
 const cpuSecondsNow = (): number => {
@@ -120,13 +157,18 @@ async function runSluice(spec: Extract<ContestantSpec, { kind: 'sluice' }>): Pro
     ...(spec.slowNsPerRecord === undefined ? {} : { slowNsPerRecord: spec.slowNsPerRecord }),
   };
   const reports: LatencyReport[] = [];
-  const result = await runJob<QueryArgs>(new URL(spec.module), {
+  const handle = await startJob<QueryArgs>(new URL(spec.module), {
     parallelism: spec.parallelism,
     args,
     onSinkData: (name, payload) => {
       if (name === LATENCY_CHANNEL) reports.push(...(payload as LatencyReport[]));
     },
+    ...(spec.web === undefined ? {} : { web: { port: 0 }, log: () => {} }),
   });
+  const scraper =
+    spec.web === undefined ? undefined : scrapeWhileRunning(handle.web!.url, spec.web.scrapeEveryMs);
+  const result = await handle.result;
+  const scrapes = await scraper?.stop();
   await listener.settled();
   listener.close();
   const cpuAtEnd = cpuSecondsNow();
@@ -177,6 +219,7 @@ async function runSluice(spec: Extract<ContestantSpec, { kind: 'sluice' }>): Pro
     totalMs: performance.now() - startedAt,
     ...(spec.output === 'slow' ? { sinkSleptMs: closed.reduce((n, m) => n + (m.sleptMs ?? 0), 0) } : {}),
     ...(latency === undefined ? {} : { latency }),
+    ...(scrapes === undefined ? {} : { scrapes }),
     ...(note === undefined ? {} : { note }),
   };
 }

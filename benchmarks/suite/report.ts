@@ -3,6 +3,7 @@
  * the same as markdown tables (`latest.md`) and console lines.
  */
 import { type AsyncIoResult, formatAsyncIoResult } from '../async-io.ts';
+import { type ObservabilityRow, observabilityTable } from '../observability.ts';
 import type { ContestantResult } from './contestant.ts';
 import type { LatencySummary } from './latency.ts';
 
@@ -108,6 +109,8 @@ export interface SuiteResult {
   readonly micro: readonly MicroRow[] | { readonly unavailable: string };
   /** mapAsync against an await-per-record loop (async-io.ts); absent in results from before it. */
   readonly asyncIo?: AsyncIoResult;
+  /** The metrics and REST server off against on (observability.ts); absent in results from before it. */
+  readonly observability?: readonly ObservabilityRow[];
   readonly targets: readonly Target[];
 }
 
@@ -362,6 +365,9 @@ export function markdownReport(result: SuiteResult): string {
     '',
     throughputTable(result.throughput),
     '',
+    ...(result.observability === undefined
+      ? []
+      : ['## Metrics and REST server off against on', '', observabilityTable(result.observability), '']),
     '## End-to-end latency',
     '',
     latencyTable(result.latency),

@@ -26,6 +26,7 @@ export {
 } from './api/joined-streams.ts';
 export { WindowedStream } from './api/windowed-stream.ts';
 export type {
+  AbandonedCheckpointStats,
   CheckpointingOptions,
   CheckpointStats,
   CompletedCheckpointStats,
@@ -139,7 +140,6 @@ export { ConfigError, type FailureLocation, JobExecutionError, PlanError, Sluice
 export { DEFAULT_EXECUTION_CONFIG, type ExecutionConfig } from './execution/execution-config.ts';
 export { explainJob, type PlanFormat } from './execution/explain.ts';
 export type { JobModuleRef } from './execution/job-loader.ts';
-export type { OperatorMetricsReport } from './execution/messages.ts';
 export type { JobProgress } from './execution/progress.ts';
 export {
   JobCancelledError,
@@ -150,6 +150,14 @@ export {
   startJob,
 } from './execution/run-job.ts';
 export { TaskHungError } from './execution/task-watchdog.ts';
+export type { OperatorMetricsReport } from './metrics/job-metrics.ts';
+export type {
+  OperatorSnapshot,
+  OperatorSubtaskSnapshot,
+  SubtaskSnapshot,
+  VertexSnapshot,
+  WatermarkValue,
+} from './metrics/vertex-snapshot.ts';
 export type { AnyMapStateDescriptor } from './plan/co-operator-spec.ts';
 export {
   RecordNotSerializableError,
@@ -187,3 +195,15 @@ export type {
   TtlUpdateType,
 } from './state/ttl/ttl-config.ts';
 export * from './time/index.ts';
+export type {
+  CheckpointJson,
+  CheckpointsJson,
+  ExceptionJson,
+  ExceptionsJson,
+  JobStatus,
+  JobStatusJson,
+  PlanJson,
+  SavepointRequestJson,
+  VerticesJson,
+} from './web/rest-types.ts';
+export { DEFAULT_WEB_PORT, type WebAddress, type WebOptions } from './web/web-server.ts';

@@ -8,8 +8,13 @@ import { describe, expect, it } from 'vitest';
  * The layer rule of packages/core/src (docs/architecture.md, "Layers"): a layer imports only
  * the layers below it, never one above it or beside it.
  *
- *   index, cli, testing  →  execution  →  api, runtime  →  checkpoint
- *     →  plan, channels, connectors  →  contracts  →  state, time  →  records  →  errors, threads, node-support
+ *   index, cli, testing  →  execution  →  web  →  metrics
+ *                           execution  →  api, runtime  →  checkpoint  →  plan, channels, connectors
+ *     →  contracts  →  state, time  →  metrics, records  →  errors, threads, node-support
+ *
+ * `metrics/` sits low so that every layer that counts can write its counters (the runtime's
+ * chains and tasks); `web/` serves what the job master (execution) hands it and imports only
+ * metrics below it.
  *
  * A file's layer is the first folder of its path below src/ (`state/heap/x.ts` is in `state`),
  * or its own name for the files at the top (`index.ts`, `errors.ts`, `node-support.ts`). Every
@@ -19,20 +24,22 @@ import { describe, expect, it } from 'vitest';
  */
 // biome-ignore format: one row per layer, so that the table reads as the rule
 const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
-  index:          ['execution', 'api', 'runtime', 'checkpoint', 'plan', 'channels', 'connectors', 'contracts', 'state', 'time', 'records', 'errors', 'threads', 'node-support'],
-  cli:            ['execution', 'api', 'runtime', 'checkpoint', 'plan', 'channels', 'connectors', 'contracts', 'state', 'time', 'records', 'errors', 'threads', 'node-support'],
-  testing:        ['execution', 'api', 'runtime', 'checkpoint', 'plan', 'channels', 'connectors', 'contracts', 'state', 'time', 'records', 'errors', 'threads', 'node-support'],
-  execution:      [             'api', 'runtime', 'checkpoint', 'plan', 'channels', 'connectors', 'contracts', 'state', 'time', 'records', 'errors', 'threads', 'node-support'],
-  api:            [                               'checkpoint', 'plan', 'channels', 'connectors', 'contracts', 'state', 'time', 'records', 'errors', 'threads', 'node-support'],
-  runtime:        [                               'checkpoint', 'plan', 'channels', 'connectors', 'contracts', 'state', 'time', 'records', 'errors', 'threads', 'node-support'],
-  checkpoint:     [                                             'plan', 'channels', 'connectors', 'contracts', 'state', 'time', 'records', 'errors', 'threads', 'node-support'],
-  plan:           [                                                                               'contracts', 'state', 'time', 'records', 'errors', 'threads', 'node-support'],
-  channels:       [                                                                               'contracts', 'state', 'time', 'records', 'errors', 'threads', 'node-support'],
-  connectors:     [                                                                               'contracts', 'state', 'time', 'records', 'errors', 'threads', 'node-support'],
-  contracts:      [                                                                                            'state', 'time', 'records', 'errors', 'threads', 'node-support'],
-  state:          [                                                                                                             'records', 'errors', 'threads', 'node-support'],
-  time:           [                                                                                                             'records', 'errors', 'threads', 'node-support'],
-  records:        [                                                                                                                        'errors'],
+  index:          ['execution', 'web', 'api', 'runtime', 'checkpoint', 'plan', 'channels', 'connectors', 'contracts', 'state', 'time', 'metrics', 'records', 'errors', 'threads', 'node-support'],
+  cli:            ['execution', 'web', 'api', 'runtime', 'checkpoint', 'plan', 'channels', 'connectors', 'contracts', 'state', 'time', 'metrics', 'records', 'errors', 'threads', 'node-support'],
+  testing:        ['execution', 'web', 'api', 'runtime', 'checkpoint', 'plan', 'channels', 'connectors', 'contracts', 'state', 'time', 'metrics', 'records', 'errors', 'threads', 'node-support'],
+  execution:      [             'web', 'api', 'runtime', 'checkpoint', 'plan', 'channels', 'connectors', 'contracts', 'state', 'time', 'metrics', 'records', 'errors', 'threads', 'node-support'],
+  web:            [                                                                                                                        'metrics',            'errors', 'threads', 'node-support'],
+  api:            [                                      'checkpoint', 'plan', 'channels', 'connectors', 'contracts', 'state', 'time', 'metrics', 'records', 'errors', 'threads', 'node-support'],
+  runtime:        [                                      'checkpoint', 'plan', 'channels', 'connectors', 'contracts', 'state', 'time', 'metrics', 'records', 'errors', 'threads', 'node-support'],
+  checkpoint:     [                                                    'plan', 'channels', 'connectors', 'contracts', 'state', 'time', 'metrics', 'records', 'errors', 'threads', 'node-support'],
+  plan:           [                                                                                      'contracts', 'state', 'time', 'metrics', 'records', 'errors', 'threads', 'node-support'],
+  channels:       [                                                                                      'contracts', 'state', 'time', 'metrics', 'records', 'errors', 'threads', 'node-support'],
+  connectors:     [                                                                                      'contracts', 'state', 'time', 'metrics', 'records', 'errors', 'threads', 'node-support'],
+  contracts:      [                                                                                                   'state', 'time', 'metrics', 'records', 'errors', 'threads', 'node-support'],
+  state:          [                                                                                                                    'metrics', 'records', 'errors', 'threads', 'node-support'],
+  time:           [                                                                                                                    'metrics', 'records', 'errors', 'threads', 'node-support'],
+  metrics:        [                                                                                                                                          'errors', 'threads', 'node-support'],
+  records:        [                                                                                                                                          'errors'],
   errors:         [],
   threads:        [],
   'node-support': [],
@@ -115,18 +122,20 @@ describe('layers of packages/core/src', () => {
         path: 'api/data-stream.ts',
         text: "import { MapOperator } from '../runtime/operators/stateless.ts';\n",
       },
-      { path: 'metrics/counter.ts', text: "import { SluiceError } from '../errors.ts';\n" },
-      { path: 'time/windows.ts', text: "import { x } from '../metrics/x.ts';\n" },
+      { path: 'dashboard/page.ts', text: "import { SluiceError } from '../errors.ts';\n" },
+      { path: 'time/windows.ts', text: "import { x } from '../dashboard/x.ts';\n" },
+      { path: 'metrics/counter.ts', text: "import { Task } from '../runtime/task.ts';\n" },
       { path: 'contracts/sink.test.ts', text: "import { x } from '../execution/x.ts';\n" },
       { path: 'channels/x.test-helper.ts', text: "import { x } from '../execution/x.ts';\n" },
       { path: 'execution/test-jobs/job.ts', text: "import { defineJob } from '../../index.ts';\n" },
     ];
     expect(layerViolations(files.filter((f) => isChecked(f.path)))).toEqual([
-      "plan/stream-node.ts:4: plan imports runtime ('../runtime/operator.ts'); plan may import only contracts, state, time, records, errors, threads, node-support",
-      "state/heap/table.ts:1: state imports api ('../../api/job.ts'); state may import only records, errors, threads, node-support",
-      "api/data-stream.ts:1: api imports runtime ('../runtime/operators/stateless.ts'); api may import only checkpoint, plan, channels, connectors, contracts, state, time, records, errors, threads, node-support",
-      "metrics/counter.ts: 'metrics' is not a layer of the rule; place it in MAY_IMPORT",
-      "time/windows.ts:1: imports '../metrics/x.ts', in 'metrics', which is not a layer of the rule",
+      "plan/stream-node.ts:4: plan imports runtime ('../runtime/operator.ts'); plan may import only contracts, state, time, metrics, records, errors, threads, node-support",
+      "state/heap/table.ts:1: state imports api ('../../api/job.ts'); state may import only metrics, records, errors, threads, node-support",
+      "api/data-stream.ts:1: api imports runtime ('../runtime/operators/stateless.ts'); api may import only checkpoint, plan, channels, connectors, contracts, state, time, metrics, records, errors, threads, node-support",
+      "dashboard/page.ts: 'dashboard' is not a layer of the rule; place it in MAY_IMPORT",
+      "time/windows.ts:1: imports '../dashboard/x.ts', in 'dashboard', which is not a layer of the rule",
+      "metrics/counter.ts:1: metrics imports runtime ('../runtime/task.ts'); metrics may import only errors, threads, node-support",
     ]);
   });
 

@@ -126,6 +126,18 @@ function maxFrameBytesFor(capacityBytes: number): number {
   return capacityBytes / 2 - FRAME_HEADER_BYTES;
 }
 
+/**
+ * How full a ring is, 0 to 1, read from any thread without taking part in the protocol (for
+ * metrics: Flink's inPoolUsage / outPoolUsage). The two positions are read one after the other, so
+ * the answer may be a frame out of date; it is never outside 0..1.
+ */
+export function ringUsage(sab: SharedArrayBuffer): number {
+  const header = new Int32Array(sab, 0, RING_HEADER_BYTES / 4);
+  const capacity = header[CAPACITY_INDEX]!;
+  const used = (Atomics.load(header, WRITE_POSITION_INDEX) - Atomics.load(header, READ_POSITION_INDEX)) >>> 0;
+  return capacity > 0 ? Math.min(1, used / capacity) : 0;
+}
+
 /** Checks that `sab` is a ring made by {@link allocateRing} and returns its data capacity. */
 function ringCapacity(sab: SharedArrayBuffer, role: string): number {
   // toString rather than instanceof: a SharedArrayBuffer from another realm still qualifies.

@@ -22,7 +22,11 @@ export interface CheckpointingOptions {
 /** What the job result reports about one completed checkpoint. */
 export interface CompletedCheckpointStats {
   readonly checkpointId: number;
+  /** A savepoint is a checkpoint copied to a folder of the user's (`folder` is the checkpoint's). */
+  readonly kind: 'checkpoint' | 'savepoint';
   readonly folder: string;
+  /** When the coordinator triggered it (the job's clock, ms since the epoch). */
+  readonly triggeredAtMs: number;
   /** From the trigger to the durable metadata (ms). */
   readonly durationMs: number;
   /** State written, all subtasks (bytes). */
@@ -31,12 +35,28 @@ export interface CompletedCheckpointStats {
   readonly maxAlignmentMs: number;
 }
 
+/** A checkpoint that was triggered but never completed (declined, timed out, not committed). */
+export interface AbandonedCheckpointStats {
+  readonly checkpointId: number;
+  readonly kind: 'checkpoint' | 'savepoint';
+  readonly triggeredAtMs: number;
+  /** How long it ran before it was given up (ms). */
+  readonly durationMs: number;
+  readonly reason: string;
+}
+
+/** How many abandoned checkpoints the stats keep (the newest; `aborted` counts them all). */
+export const ABANDONED_CHECKPOINTS_KEPT = 100;
+
 export interface CheckpointStats {
   readonly completed: CompletedCheckpointStats[];
   aborted: number;
+  /** The newest abandoned checkpoints (at most 100), oldest first. */
+  readonly abandoned?: AbandonedCheckpointStats[];
 }
 
 interface Pending {
+  /** The job's clock at the trigger (ms since the epoch, or simulated). */
   readonly startedAtMs: number;
   readonly acks: Map<string, CheckpointAck>;
   readonly timer: ReturnType<typeof setTimeout>;
@@ -178,10 +198,24 @@ export class CheckpointCoordinator {
     if (pending === undefined) return;
     clearTimeout(pending.timer);
     this.#pending.delete(checkpointId);
-    this.stats.aborted++;
+    this.#recordAbandoned(checkpointId, pending, reason);
     pending.savepoint?.reject(new Error(`savepoint abandoned: ${reason}`));
     this.#log(`checkpoint ${checkpointId} of job '${this.#jobName}' abandoned: ${reason}`);
     void this.#storage.discard(checkpointId).catch(() => undefined);
+  }
+
+  #recordAbandoned(checkpointId: number, pending: Pending, reason: string): void {
+    this.stats.aborted++;
+    const abandoned = this.stats.abandoned;
+    if (abandoned === undefined) return;
+    abandoned.push({
+      checkpointId,
+      kind: pending.savepoint === undefined ? 'checkpoint' : 'savepoint',
+      triggeredAtMs: pending.startedAtMs,
+      durationMs: this.#clock() - pending.startedAtMs,
+      reason,
+    });
+    if (abandoned.length > ABANDONED_CHECKPOINTS_KEPT) abandoned.shift();
   }
 
   async #complete(checkpointId: number, pending: Pending): Promise<void> {
@@ -225,7 +259,9 @@ export class CheckpointCoordinator {
       this.#pending.delete(checkpointId);
       this.stats.completed.push({
         checkpointId,
+        kind: pending.savepoint === undefined ? 'checkpoint' : 'savepoint',
         folder,
+        triggeredAtMs: pending.startedAtMs,
         durationMs: this.#clock() - pending.startedAtMs,
         bytes,
         maxAlignmentMs,
@@ -240,7 +276,7 @@ export class CheckpointCoordinator {
     } catch (error) {
       this.#pending.delete(checkpointId);
       pending.savepoint?.reject(error as Error);
-      this.stats.aborted++;
+      this.#recordAbandoned(checkpointId, pending, `not committed: ${(error as Error).message}`);
       this.#log(
         `checkpoint ${checkpointId} of job '${this.#jobName}' could not be committed: ${(error as Error).message}`,
       );

@@ -42,7 +42,8 @@ export function signalExitCode(signal: NodeJS.Signals): number {
 /** The table in `sluice --help`; docs/cli.md says the same at more length. */
 export const EXIT_CODES_HELP = `
 Exit codes:
-  0    success (for run: the bounded job finished)
+  0    success (for run: the bounded job finished, or run --web: it was
+       cancelled or stopped through the REST API)
   1    the job failed while running (after its restarts), or a savepoint asked
        for by SIGUSR2/SIGINT/SIGTERM failed, or an unexpected error
   2    nothing ran: unknown command or flag, a bad or out-of-range value, a job

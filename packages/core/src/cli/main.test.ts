@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -441,6 +441,72 @@ describe('stopped by a signal with --savepoint-dir', () => {
       expect(code, stderr).toBe(1);
       expect(stderr).toContain('could not take the savepoint: the savepoint did not complete within 1000 ms');
       expect(stderr).toContain('stopped by SIGTERM without a savepoint');
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
+
+describe('run --web', () => {
+  const TOKEN = 'cli-test-token-0123456789';
+
+  it(
+    'serves the REST API and metrics while the job runs; a stop through the API writes a savepoint and exits 0',
+    async () => {
+      const dir = join(cwd, 'web');
+      const seen: { job?: { status: string }; metrics?: string; stop?: number } = {};
+      let asked = false;
+      const { code, stderr } = await sluice(
+        [
+          'run',
+          job('unbounded'),
+          '--web',
+          '0',
+          '--checkpoint-dir',
+          join(dir, 'ckp'),
+          '--savepoint-dir',
+          join(dir, 'sp'),
+        ],
+        {
+          env: { SLUICE_WEB_TOKEN: TOKEN },
+          // Asked once the CLI has said where the server listens and that the job runs.
+          onStderr: (text) => {
+            const url = /metrics and REST API at (http:\/\/\S+)\n/.exec(text)?.[1];
+            if (asked || url === undefined || !text.includes('running as process')) return;
+            asked = true;
+            void (async () => {
+              seen.job = (await (await fetch(`${url}/api/job`)).json()) as { status: string };
+              seen.metrics = await (await fetch(`${url}/metrics`)).text();
+              const stop = await fetch(`${url}/api/stop`, {
+                method: 'POST',
+                headers: { authorization: `Bearer ${TOKEN}` },
+              });
+              seen.stop = stop.status;
+            })();
+          },
+        },
+      );
+      expect(stderr).toContain('stopped through the REST API');
+      expect(code).toBe(0);
+      expect(seen.job?.status).toBe('running');
+      expect(seen.metrics).toContain('sluice_operator_records_in_total{job="unbounded"');
+      expect(seen.stop).toBe(202);
+      const written = readdirSync(join(dir, 'sp'));
+      expect(written).toHaveLength(1);
+      expect(existsSync(join(dir, 'sp', written[0]!, '_metadata'))).toBe(true);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it.each([
+    [['--web', '0', '--web-host', '0.0.0.0'], '"web.host" is \'0.0.0.0\''],
+    [['--web-host', '127.0.0.1'], '--web-host needs --web'],
+    [['--web', '70000'], '--web must be a whole number from 0 to 65535, got "70000"'],
+  ])(
+    'sluice run %j is refused before anything runs',
+    async (flags, message) => {
+      const { code, stderr } = await sluice(['run', job('doubles'), ...flags]);
+      expect(code).toBe(2);
+      expect(stderr).toContain(message);
     },
     TEST_TIMEOUT_MS,
   );

@@ -16,6 +16,7 @@ import { collect, jobModule, oneOf, TIMER_MAX_MS, wholeNumber } from './options.
 import { ProgressReporter } from './progress-reporter.ts';
 import { watchSavepointSignals } from './savepoint-signals.ts';
 import { packageVersion } from './version.ts';
+import { webOptionsFrom } from './web-options.ts';
 
 /** Set once `run` has started the job: from then on any error is the job failing (exit 1), see exitCodeFor. */
 let jobStarted = false;
@@ -30,7 +31,9 @@ Environment:
   SLUICE_LOG_LEVEL          run's --log-level when not given (trace, debug, info,
                             warn, error, fatal, silent)
   SLUICE_WORKER_EXEC_ARGV   extra Node flags for the worker threads that run the
-                            job, e.g. "--cpu-prof" (split on blanks)`;
+                            job, e.g. "--cpu-prof" (split on blanks)
+  SLUICE_WEB_TOKEN          with run --web: the bearer token of the REST API's
+                            actions (--web-token-file wins)`;
 
 const program = new Command()
   .name('sluice')
@@ -162,6 +165,19 @@ program
     'ms between progress refreshes (default: 1000 on a terminal, 10000 otherwise)',
     wholeNumber('--progress-interval', 1, TIMER_MAX_MS),
   )
+  .option(
+    '--web [port]',
+    'serve live metrics (Prometheus, /metrics) and the REST API (/api) on this port while the job runs (default 8081; 0: any free port, logged). Savepoints through the API go to --savepoint-dir; actions need a token. See docs/observability.md',
+    wholeNumber('--web', 0, 65535),
+  )
+  .option(
+    '--web-host <host>',
+    'with --web: the address to listen on (default 127.0.0.1); any other needs a token (SLUICE_WEB_TOKEN or --web-token-file)',
+  )
+  .option(
+    '--web-token-file <file>',
+    'with --web: a file holding the bearer token of the API (actions always need it; off loopback every request does). Or set SLUICE_WEB_TOKEN',
+  )
   .showHelpAfterError('(sluice run --help lists the options)')
   .addHelpText(
     'after',
@@ -176,6 +192,8 @@ Examples:
   sluice run job.ts --state-backend leveldb --state-dir /var/tmp/sluice
   sluice run job.ts --log-format json --log-level debug 2> job.log
   sluice run job.ts --progress --progress-interval 5000
+  SLUICE_WEB_TOKEN=$(cat token) sluice run job.ts --web 8081 \
+    --checkpoint-dir ./checkpoints --savepoint-dir ./savepoints
 
 On success, a summary goes to stderr: records read, seconds, records per second.
 `,
@@ -221,6 +239,7 @@ On success, a summary goes to stderr: records read, seconds, records per second.
       beforeWrite: () => progress?.interrupt(),
     });
     cliLog = { logger, format };
+    const web = webOptionsFrom(options, process.env);
     const startedAt = performance.now();
     const handle = await startJob(jobModule(job), {
       logger,
@@ -243,6 +262,7 @@ On success, a summary goes to stderr: records read, seconds, records per second.
         options.stateBackend === 'leveldb'
           ? { kind: 'leveldb', ...(options.stateDir === undefined ? {} : { directory: options.stateDir }) }
           : 'heap',
+      ...(web === undefined ? {} : { web }),
     });
     jobStarted = true;
     // The CLI's own lines about the job carry its name, as the runtime's do.
@@ -272,6 +292,11 @@ On success, a summary goes to stderr: records read, seconds, records per second.
       if (error instanceof JobCancelledError && stop !== undefined) {
         const { savepointTaken } = await stop.done;
         process.exitCode = savepointTaken ? signalExitCode(stop.signal) : ExitCode.failed;
+        return;
+      }
+      // Without a signal, only the REST API cancels the job (cancel, or stop with a savepoint): asked for, not a failure.
+      if (error instanceof JobCancelledError && web !== undefined) {
+        logger.info({ event: 'stopped-through-api' }, `job '${handle.jobName}' stopped through the REST API`);
         return;
       }
       // The runtime logged the failure, with its context, as the job ended.

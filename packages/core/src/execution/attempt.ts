@@ -12,11 +12,13 @@ import type { CheckpointIdCounter } from '../checkpoint/checkpoint-id-counter.ts
 import type { CheckpointStorage } from '../checkpoint/storage.ts';
 import type { Logger } from '../contracts/logger.ts';
 import { JobExecutionError } from '../errors.ts';
+import type { MetricsLayout } from '../metrics/metrics-layout.ts';
 import { SlotControl } from '../runtime/slot-control.ts';
 import type { LevelStoreHost } from '../state/leveldb/level-store/level-store-host.ts';
 import { siblingModule } from '../threads/module-worker.ts';
 import type { Clock, SharedManualClock } from '../time/clock.ts';
 import { ControlPlane } from './control-plane.ts';
+import { metricsLayoutOf } from './deploy.ts';
 import type { DriverBindings } from './driver-bindings.ts';
 import type { ExecutionConfig } from './execution-config.ts';
 import type { RunJobOptions } from './job-options.ts';
@@ -102,6 +104,10 @@ export interface Attempt {
   readonly endedSlots: ReadonlySet<number>;
   /** The attempt's first failure, as soon as a slot reported it (before the outcome settles). */
   readonly failure: Error | undefined;
+  /** The attempt's live counters, written by the slots (`metrics/metrics-layout.ts`). */
+  readonly metrics: { readonly layout: MetricsLayout; readonly cells: Float64Array };
+  /** Every channel's ring, by channel index (for their fill). */
+  readonly rings: readonly SharedArrayBuffer[];
 }
 
 /**
@@ -134,6 +140,8 @@ export function runAttempt(
   const doorbellBuffers = plan.slots.map(() => allocateDoorbell());
   const doorbells = doorbellBuffers.map((sab) => new Doorbell(sab));
   const control = SlotControl.allocate(doorbells);
+  const metricsLayout = metricsLayoutOf(plan);
+  const metricsCells = metricsLayout.allocate();
   const numSlots = plan.slots.length;
   // LevelDB databases live in their own thread, never in a slot thread that may be terminated.
   const { levelStoreHost } = context;
@@ -257,6 +265,7 @@ export function runAttempt(
       rings,
       doorbells: doorbellBuffers,
       control: control.buffer,
+      metrics: metricsCells,
       port: port2 as MessagePort,
       checkpointDirectory: storage?.dir,
       restoreFrom,
@@ -341,6 +350,8 @@ export function runAttempt(
     get failure() {
       return failure;
     },
+    metrics: { layout: metricsLayout, cells: metricsCells },
+    rings,
   };
   context.driver?.onAttempt(attempt);
   return attempt;

@@ -5,7 +5,15 @@ import { RecordWriter } from '../channels/record-writer.ts';
 import type { Logger } from '../contracts/logger.ts';
 import type { SourceReader } from '../contracts/source.ts';
 import { ConfigError } from '../errors.ts';
-import { inputChannelsOf, outputChannelsOf, type SubtaskRef } from '../plan/execution-plan.ts';
+import { MetricsLayout } from '../metrics/metrics-layout.ts';
+import { OperatorCounters } from '../metrics/operator-counters.ts';
+import { TaskTimes } from '../metrics/task-times.ts';
+import {
+  type ExecutionPlan,
+  inputChannelsOf,
+  outputChannelsOf,
+  type SubtaskRef,
+} from '../plan/execution-plan.ts';
 import { inputSideOf, type StreamNode } from '../plan/stream-node.ts';
 import type { FailureTracker } from '../runtime/chain-outputs.ts';
 import type { StateLookup } from '../runtime/checkpointing.ts';
@@ -56,6 +64,15 @@ export interface DeployOptions {
   readonly levelStores: LevelStoreClient | undefined;
   /** The slot's logger (lines go to the coordinator); operators and readers get children of it. */
   readonly logger: Logger;
+  /** The attempt's metrics array (shared with the coordinator); this slot writes its subtasks' blocks. */
+  readonly metrics: Float64Array;
+}
+
+/** Where each subtask's counters live in the attempt's metrics array: the same on every thread. */
+export function metricsLayoutOf(plan: ExecutionPlan): MetricsLayout {
+  return new MetricsLayout(
+    plan.jobGraph.vertices.map((v) => ({ parallelism: v.parallelism, operatorCount: v.nodes.length })),
+  );
 }
 
 /**
@@ -70,6 +87,7 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
   const slot = plan.slots[slotIndex];
   if (slot === undefined) throw new Error(`bug: no slot ${slotIndex} in the plan`);
   const deployed: DeployedTask[] = [];
+  const layout = metricsLayoutOf(plan);
   const channelFactory = new ChannelFactory({
     slotIndex,
     resources,
@@ -123,6 +141,20 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
       writersBySource.set(key, [...(writersBySource.get(key) ?? []), writer]);
     }
 
+    const counters = new Map<number, OperatorCounters>();
+    const countersOf = (node: number): OperatorCounters => {
+      let found = counters.get(node);
+      if (found === undefined) {
+        const position = vertex.nodes.indexOf(node);
+        found = new OperatorCounters(
+          options.metrics,
+          layout.operatorBase(vertexIndex, subtaskIndex, position),
+        );
+        counters.set(node, found);
+      }
+      return found;
+    };
+
     // The task does not exist yet when its operators are set up: their wake-ups reach it once it does.
     let wakeTask = (): void => {};
     const chain = buildOperatorChain(
@@ -145,6 +177,7 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
         restore: options.restore,
         wake: () => wakeTask(),
         logger: options.logger,
+        counters: countersOf,
       },
     );
     const { members, tracker, outputOf } = chain;
@@ -163,6 +196,8 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
       clock,
       sourceBatchSize: config.sourceBatchSize,
       framesPerStep: 8,
+      headCounters: countersOf(vertex.head),
+      times: new TaskTimes(options.metrics, layout.taskBase(vertexIndex, subtaskIndex)),
       ...(options.checkpoints === undefined ? {} : { checkpoints: options.checkpoints }),
     };
     if (head.source !== undefined) {

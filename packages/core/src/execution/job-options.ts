@@ -8,6 +8,7 @@ import {
 } from '../checkpoint/restart-strategy.ts';
 import type { Logger } from '../contracts/logger.ts';
 import { ConfigError } from '../errors.ts';
+import type { WebOptions } from '../web/web-server.ts';
 import {
   DEFAULT_EXECUTION_CONFIG,
   type ExecutionConfig,
@@ -79,6 +80,12 @@ export interface RunJobOptions<A = unknown> extends Partial<ExecutionConfig> {
   readonly stateBackend?:
     | 'heap'
     | { readonly kind: 'leveldb'; readonly directory?: string; readonly cacheMaxKeys?: number };
+  /**
+   * Serve live metrics (Prometheus, `/metrics`) and the REST API (`/api/...`) over HTTP while the
+   * job runs; the address is `JobHandle.web`. See docs/observability.md for the endpoints and
+   * the security rules.
+   */
+  readonly web?: WebOptions;
 }
 
 /** Options checked once, before any thread starts. */
@@ -121,6 +128,7 @@ const RUN_JOB_OPTIONS: ReadonlySet<string> = new Set<keyof RunJobOptions>([
   'logger',
   'onCheckpoint',
   'stateBackend',
+  'web',
   ...(Object.keys(DEFAULT_EXECUTION_CONFIG) as (keyof ExecutionConfig)[]),
 ]);
 const CHECKPOINTING_OPTIONS: ReadonlySet<string> = new Set<keyof CheckpointingOptions>([

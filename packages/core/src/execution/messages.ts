@@ -20,6 +20,8 @@ export interface SlotAssignment {
   readonly rings: readonly SharedArrayBuffer[];
   readonly doorbells: readonly SharedArrayBuffer[];
   readonly control: SharedArrayBuffer;
+  /** The attempt's live counters (`metrics/metrics-layout.ts`): each slot writes its subtasks' blocks. */
+  readonly metrics: Float64Array;
   readonly port: MessagePort;
   /** The checkpoint directory, when the job takes checkpoints. */
   readonly checkpointDirectory: string | undefined;
@@ -48,13 +50,6 @@ export type CoordinatorMessage =
   | DriverInput
   /** The test driver's step `epoch` has been sent: idle reports after it carry it. */
   | { readonly type: 'driver-epoch'; readonly epoch: number };
-
-export interface OperatorMetricsReport {
-  readonly operatorId: string;
-  readonly subtaskIndex: number;
-  readonly recordsIn: number;
-  readonly lateRecordsDropped: number;
-}
 
 /** Messages a slot sends to the coordinator over its port (batched, never per record). */
 export type SlotMessage =
@@ -101,5 +96,4 @@ export type SlotMessage =
 export interface SlotResult {
   readonly slotIndex: number;
   readonly status: 'finished' | 'cancelled' | 'failed';
-  readonly metrics: readonly OperatorMetricsReport[];
 }

@@ -7,14 +7,16 @@ import { resolveRestoreTarget } from '../checkpoint/restore-target.ts';
 import { validateRestore } from '../checkpoint/restore-validation.ts';
 import { CheckpointStorage, type LoadedCheckpoint } from '../checkpoint/storage.ts';
 import { ConfigError, JobExecutionError, SluiceError } from '../errors.ts';
+import type { OperatorMetricsReport } from '../metrics/job-metrics.ts';
 import { LevelStoreHost } from '../state/leveldb/level-store/level-store-host.ts';
 import { systemClock } from '../time/clock.ts';
+import { startWebServer, validateWebOptions, type WebAddress, type WebServer } from '../web/web-server.ts';
 import { type Attempt, type DriverHooks, type JobContext, runAttempt } from './attempt.ts';
 import { bindDriver } from './driver-bindings.ts';
 import { type JobModuleRef, jobModuleUrl, loadJob } from './job-loader.ts';
+import { JobObserver, RATE_INTERVAL_MS } from './job-observer.ts';
 import { type RunJobOptions, stateBackendFor, validateRunJobOptions } from './job-options.ts';
 import { jobLogger } from './logging/job-logger.ts';
-import type { OperatorMetricsReport } from './messages.ts';
 import { planJob } from './planner.ts';
 import { type JobProgress, ProgressTracker } from './progress.ts';
 import { DEFAULT_TASK_HEARTBEAT_TIMEOUT_MS } from './task-watchdog.ts';
@@ -26,7 +28,10 @@ export interface JobResult {
   readonly durationMs: number;
   /** Records a `collectSink(name)` received, from all its subtasks. */
   collected<T = unknown>(name: string): T[];
-  /** Per operator and subtask counters of the last attempt. */
+  /**
+   * Per operator and subtask counters of the last attempt, read from the same shared counters
+   * the live metrics show (docs/observability.md).
+   */
   readonly metrics: readonly OperatorMetricsReport[];
   /** Late records dropped by windows (not sent to a side output) and interval joins, summed over subtasks. */
   readonly lateRecordsDropped: number;
@@ -66,6 +71,8 @@ export interface JobHandle {
   progress(): JobProgress;
   /** Takes a savepoint, then stops the job (its result rejects with JobCancelledError). */
   stopWithSavepoint(folder: string): Promise<string>;
+  /** With the `web` option: where the metrics and REST server listens (it closes when the job ends). */
+  readonly web: WebAddress | undefined;
 }
 
 /**
@@ -165,6 +172,12 @@ export async function startJobWith<A = unknown>(
   const job = await loadJob(url);
   const jobName = job.config.name;
   stateBackendFor(options.stateBackend, jobName); // validates the option before anything runs
+  const web = options.web === undefined ? undefined : validateWebOptions(options.web);
+  if (web?.savepointDirectory !== undefined && checkpointing === undefined) {
+    throw new ConfigError(
+      '"web.savepointDirectory" needs the "checkpointing" option: its directory stages the savepoint files',
+    );
+  }
   const planned = planJob(job, options.args, {
     parallelism,
     ...(maxParallelism === undefined ? {} : { maxParallelism }),
@@ -212,6 +225,25 @@ export async function startJobWith<A = unknown>(
       existing.filter((id) => initial === undefined || id > initial.metadata.checkpointId),
     );
   }
+  const checkpointStats: CheckpointStats = { completed: [], aborted: 0, abandoned: [] };
+  // The actions of the REST API reach the job master through these, bound once it exists below.
+  const control = {
+    savepoint: (folder: string): Promise<string> => handle.savepoint(folder),
+    stopWithSavepoint: (folder: string): Promise<string> => handle.stopWithSavepoint(folder),
+    cancel: (): void => void handle.cancel(),
+  };
+  const observer = new JobObserver({
+    planned,
+    parallelism,
+    checkpointing,
+    checkpointStats,
+    clock: driver?.clock.now ?? systemClock,
+    web,
+    control,
+  });
+  // Started last of what can fail (a port in use), before anything that would need stopping.
+  const server: WebServer | undefined = web === undefined ? undefined : await startWebServer(web, observer);
+  if (server !== undefined) log(`job '${jobName}': metrics and REST API at ${server.address.url}`);
   const collected = new Map<string, unknown[]>();
   const progress = new ProgressTracker(
     planned.plan.jobGraph.vertices.filter((v) => v.isSource).reduce((n, v) => n + v.parallelism, 0),
@@ -226,7 +258,7 @@ export async function startJobWith<A = unknown>(
     checkpointing,
     storage,
     checkpointIds,
-    checkpointStats: { completed: [], aborted: 0 },
+    checkpointStats,
     deliver: (channel, records) => {
       options.onSinkData?.(channel, records);
       let list = collected.get(channel);
@@ -256,6 +288,7 @@ export async function startJobWith<A = unknown>(
   let wakeFromDelay: (() => void) | undefined;
   const cancel = (): void => {
     cancelled = true;
+    observer.cancelling();
     current?.stop();
     wakeFromDelay?.();
   };
@@ -266,12 +299,17 @@ export async function startJobWith<A = unknown>(
     logger.info({ event: 'job-cancelled' }, `job '${jobName}' was cancelled`);
     return new JobCancelledError(jobName);
   };
+  // Rates need two samples a second apart; the server's readers sample too, but may be rare.
+  const sampler =
+    server === undefined ? undefined : setInterval(() => observer.sampleRates(), RATE_INTERVAL_MS);
+  sampler?.unref();
   const result = (async (): Promise<JobResult> => {
     try {
       let restoreFrom = initial?.folder;
       for (let restarts = 0; ; restarts++) {
         if (cancelled) throw cancelledError();
         current = runAttempt(context, restoreFrom, stateBackendFor(options.stateBackend, jobName), restarts);
+        observer.attemptStarted(current.metrics.layout, current.metrics.cells, current.rings);
         const outcome = await current.outcome;
         current = undefined;
         if (outcome.status === 'finished') {
@@ -288,7 +326,8 @@ export async function startJobWith<A = unknown>(
                 `could not mark job '${jobName}' finished in ${storage.dir} (the next start resumes its last checkpoint): ${(error as Error).message}`,
               ),
             );
-          const metrics = outcome.results.flatMap((r) => r?.metrics ?? []);
+          observer.ended('finished');
+          const metrics = observer.operatorMetrics();
           const sourceIds = new Set(
             planned.streamGraph.nodes.filter((n) => n.role === 'source').map((n) => n.id),
           );
@@ -305,14 +344,19 @@ export async function startJobWith<A = unknown>(
             checkpoints: context.checkpointStats,
           };
         }
-        if (outcome.status === 'cancelled' || cancelled) throw cancelledError();
+        if (outcome.status === 'cancelled' || cancelled) {
+          observer.ended('cancelled');
+          throw cancelledError();
+        }
         // A mistake in the job or its options fails the same way every time: no restart.
         const cause = (outcome.error as { cause?: { code?: unknown } }).cause;
         const delayMs =
           cause?.code === 'SLUICE_CONFIG' || cause?.code === 'SLUICE_PLAN'
             ? undefined
             : restartDelayMs(validated.restartStrategy, restarts);
+        observer.attemptFailed(outcome.error, delayMs !== undefined);
         if (delayMs === undefined) {
+          observer.ended('failed');
           // Logged once, here, where the job ends: with its context, whoever reads the rejection.
           logger.error(
             { event: 'job-failed', err: outcome.error, ...failureFields(outcome.error), attempt: restarts },
@@ -347,8 +391,12 @@ export async function startJobWith<A = unknown>(
         }
       }
     } finally {
+      // Whatever ended the loop (a cancel during a restart delay, an error of our own) ends the job.
+      observer.ended(cancelled ? 'cancelled' : 'failed');
       options.signal?.removeEventListener('abort', cancel);
+      clearInterval(sampler);
       await context.levelStoreHost?.shutdown();
+      await server?.close();
     }
   })();
   const savepoint = async (folder: string): Promise<string> => {
@@ -360,9 +408,10 @@ export async function startJobWith<A = unknown>(
     return current.savepoint(resolvePath(folder));
   };
 
-  return {
+  const handle: JobHandle = {
     jobName,
     result,
+    web: server?.address,
     async cancel(): Promise<void> {
       cancel();
       await result.catch(() => undefined);
@@ -378,6 +427,7 @@ export async function startJobWith<A = unknown>(
       return path;
     },
   };
+  return handle;
 }
 
 /** Where a failure happened, as log fields: the operator and subtask a job failure names. */

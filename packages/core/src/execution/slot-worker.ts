@@ -13,13 +13,7 @@ import { type DeployedTask, deploySlot } from './deploy.ts';
 import { bindDriver, type DriverInputs } from './driver-bindings.ts';
 import { loadJob } from './job-loader.ts';
 import { workerLogger } from './logging/worker-logger.ts';
-import type {
-  CoordinatorMessage,
-  OperatorMetricsReport,
-  SlotAssignment,
-  SlotMessage,
-  SlotResult,
-} from './messages.ts';
+import type { CoordinatorMessage, SlotAssignment, SlotMessage, SlotResult } from './messages.ts';
 import { type PlannedJob, planJob } from './planner.ts';
 import { PROGRESS_SAMPLE_INTERVAL_MS, progressSampler } from './progress.ts';
 
@@ -108,6 +102,7 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
       stateBackend: assignment.stateBackend,
       levelStores,
       logger,
+      metrics: assignment.metrics,
     });
     sampleProgress = progressSampler(
       deployed
@@ -160,6 +155,7 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
             },
           }),
       yieldEveryMs: 20,
+      sampleGauges: { intervalMs: GAUGE_INTERVAL_MS, sample: () => sampleStateEntries(deployed) },
       slotIndex,
       onTaskFinished: (task) => {
         logger.debug(
@@ -169,11 +165,11 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
         post({ type: 'task-finished', vertex: task.options.vertex, subtaskIndex: task.options.subtaskIndex });
       },
     });
-    return { slotIndex, status: 'finished', metrics: collectMetrics(deployed) };
+    return { slotIndex, status: 'finished' };
   } catch (error) {
     if (error instanceof SlotCancelledError) {
       await abortAll(deployed);
-      return { slotIndex, status: 'cancelled', metrics: collectMetrics(deployed) };
+      return { slotIndex, status: 'cancelled' };
     }
     // Stop every other slot first: they may be waiting on channels this one will never serve.
     control.cancelAll();
@@ -185,7 +181,7 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
       ...(failed === undefined ? NOWHERE : locate(failed)),
     });
     await abortAll(deployed);
-    return { slotIndex, status: 'failed', metrics: collectMetrics(deployed) };
+    return { slotIndex, status: 'failed' };
   } finally {
     clearInterval(sampling);
     // The last sample and every log line go out before the port closes: the coordinator waits for the close.
@@ -267,18 +263,15 @@ function ownedKeyGroups(planned: PlannedJob, slotIndex: number) {
     (ranges.get(operatorId) ?? []).some(([s, e]) => s <= end && start <= e);
 }
 
-function collectMetrics(deployed: readonly DeployedTask[]): OperatorMetricsReport[] {
-  const reports: OperatorMetricsReport[] = [];
+/** How often a slot counts its keyed state (O(keys) on the heap for window state): real time. */
+const GAUGE_INTERVAL_MS = 1_000;
+
+/** Publishes each keyed operator's state entries in memory to its counters. */
+function sampleStateEntries(deployed: readonly DeployedTask[]): void {
   for (const { task, members } of deployed) {
-    const head = task.options.source?.node ?? task.options.input?.head.node;
-    for (const [node, info] of members) {
-      reports.push({
-        operatorId: info.id,
-        subtaskIndex: task.options.subtaskIndex,
-        recordsIn: node === head ? task.recordsIn : info.metrics.recordsIn,
-        lateRecordsDropped: info.metrics.lateRecordsDropped,
-      });
+    if (task.isFinished) continue; // its state is disposed of
+    for (const info of members.values()) {
+      if (info.stateEntries !== undefined) info.metrics.setStateEntries(info.stateEntries());
     }
   }
-  return reports;
 }

@@ -1,4 +1,6 @@
 import type { RecordWriter } from '../channels/record-writer.ts';
+import { OperatorField } from '../metrics/metrics-layout.ts';
+import type { OperatorCounters } from '../metrics/operator-counters.ts';
 import { admitRecord } from '../records/record-codec.ts';
 import type { FiringTimer, Output, StreamOperator } from './operator.ts';
 
@@ -26,6 +28,8 @@ export type Consumer =
       readonly node: number;
       readonly operator: StreamOperator<unknown, unknown>;
       readonly checked: boolean;
+      /** The consumer's counters: a chained call is a record in. */
+      readonly counters: OperatorCounters;
     }
   | { readonly kind: 'writer'; readonly writer: RecordWriter };
 
@@ -35,20 +39,36 @@ export class ChainedOutput implements Output {
   readonly #operator: StreamOperator<unknown, unknown>;
   readonly #tracker: FailureTracker;
   readonly #side: Map<string, Output>;
+  readonly #consumer: OperatorCounters;
+  // The two counters a chained call bumps, held directly: two loads and two stores per record.
+  readonly #outCells: Float64Array;
+  readonly #outCell: number;
+  readonly #inCells: Float64Array;
+  readonly #inCell: number;
 
   constructor(
     node: number,
     operator: StreamOperator<unknown, unknown>,
     tracker: FailureTracker,
     side: Map<string, Output>,
+    counts: RecordCounts,
+    consumer: OperatorCounters,
   ) {
     this.#node = node;
     this.#operator = operator;
     this.#tracker = tracker;
     this.#side = side;
+    this.#consumer = consumer;
+    this.#outCells = counts.cells;
+    this.#outCell = counts.outCell;
+    this.#inCells = consumer.cells;
+    this.#inCell = consumer.base + OperatorField.recordsIn;
   }
 
   collect(value: unknown, timestamp: number): void {
+    // Inside a chain there is no batch to count by: two increments of typed arrays, no allocation.
+    this.#outCells[this.#outCell]!++;
+    this.#inCells[this.#inCell]!++;
     const tracker = this.#tracker;
     const previousNode = tracker.node;
     const previousRecord = tracker.record;
@@ -68,6 +88,7 @@ export class ChainedOutput implements Output {
   }
 
   emitWatermark(watermark: number): void {
+    this.#consumer.setWatermark(watermark);
     this.#operator.processWatermark(watermark);
     for (const output of this.#side.values()) output.emitWatermark(watermark);
   }
@@ -97,13 +118,18 @@ export class CheckedChainedOutput extends ChainedOutput {
 export class WriterOutput implements Output {
   readonly #writer: RecordWriter;
   readonly #side: Map<string, Output>;
+  readonly #outCells: Float64Array;
+  readonly #outCell: number;
 
-  constructor(writer: RecordWriter, side: Map<string, Output>) {
+  constructor(writer: RecordWriter, side: Map<string, Output>, counts: RecordCounts) {
     this.#writer = writer;
     this.#side = side;
+    this.#outCells = counts.cells;
+    this.#outCell = counts.outCell;
   }
 
   collect(value: unknown, timestamp: number): void {
+    this.#outCells[this.#outCell]!++;
     this.#writer.emit(value, timestamp);
   }
 
@@ -126,13 +152,18 @@ export class WriterOutput implements Output {
 export class FanOutOutput implements Output {
   readonly #consumers: Output[];
   readonly #side: Map<string, Output>;
+  readonly #counts: RecordCounts;
 
-  constructor(consumers: Output[], side: Map<string, Output>) {
+  constructor(consumers: Output[], side: Map<string, Output>, counts: RecordCounts) {
     this.#consumers = consumers;
     this.#side = side;
+    this.#counts = counts;
   }
 
   collect(value: unknown, timestamp: number): void {
+    // One record out, however many consumers read it (as Flink counts numRecordsOut).
+    const counts = this.#counts;
+    counts.cells[counts.outCell]!++;
     const consumers = this.#consumers;
     for (let i = 0; i < consumers.length; i++) consumers[i]!.collect(value, timestamp);
   }
@@ -152,23 +183,42 @@ export class FanOutOutput implements Output {
   }
 }
 
+/** Where an output counts the records its operator emits: one cell of a metrics array. */
+export interface RecordCounts {
+  readonly cells: Float64Array;
+  readonly outCell: number;
+}
+
+/** The producer's records-out counter, as its outputs write it. */
+export function recordsOutOf(counters: OperatorCounters): RecordCounts {
+  return { cells: counters.cells, outCell: counters.base + OperatorField.recordsOut };
+}
+
+/** Counts nothing anybody reads: the branches of a fan-out (the fan-out itself counts once). */
+const UNCOUNTED: RecordCounts = { cells: new Float64Array(1), outCell: 0 };
+
 const NO_SIDE_OUTPUTS: Map<string, Output> = new Map();
 
-/** Builds the output for one list of consumers (the main output, or one side output). */
+/**
+ * Builds the output for one list of consumers (the main output, or one side output); it counts
+ * what it emits into `counts`, the producing operator's records out.
+ */
 export function outputFor(
   consumers: readonly Consumer[],
   tracker: FailureTracker,
+  counts: RecordCounts,
   side: Map<string, Output> = NO_SIDE_OUTPUTS,
 ): Output {
-  const outputOf = (c: Consumer, side: Map<string, Output>): Output => {
-    if (c.kind === 'writer') return new WriterOutput(c.writer, side);
+  const outputOf = (c: Consumer, side: Map<string, Output>, counts: RecordCounts): Output => {
+    if (c.kind === 'writer') return new WriterOutput(c.writer, side, counts);
     return c.checked
-      ? new CheckedChainedOutput(c.node, c.operator, tracker, side)
-      : new ChainedOutput(c.node, c.operator, tracker, side);
+      ? new CheckedChainedOutput(c.node, c.operator, tracker, side, counts, c.counters)
+      : new ChainedOutput(c.node, c.operator, tracker, side, counts, c.counters);
   };
-  if (consumers.length === 1) return outputOf(consumers[0]!, side);
+  if (consumers.length === 1) return outputOf(consumers[0]!, side, counts);
   return new FanOutOutput(
-    consumers.map((c) => outputOf(c, NO_SIDE_OUTPUTS)),
+    consumers.map((c) => outputOf(c, NO_SIDE_OUTPUTS, UNCOUNTED)),
     side,
+    counts,
   );
 }

@@ -1,13 +1,14 @@
 import type { RecordWriter } from '../channels/record-writer.ts';
 import type { RuntimeContext } from '../contracts/functions.ts';
 import type { Logger } from '../contracts/logger.ts';
+import type { OperatorCounters } from '../metrics/operator-counters.ts';
 import type { SubtaskRef } from '../plan/execution-plan.ts';
 import type { StreamNode } from '../plan/stream-node.ts';
 import type { KeyedStateBackend } from '../state/backend/keyed-state-backend.ts';
 import type { Key } from '../state/key-groups.ts';
 import type { Clock } from '../time/clock.ts';
 import { InternalTimerService } from '../time/timer-service.ts';
-import { type Consumer, type FailureTracker, outputFor } from './chain-outputs.ts';
+import { type Consumer, type FailureTracker, outputFor, recordsOutOf } from './chain-outputs.ts';
 import type { StateLookup } from './checkpointing.ts';
 import {
   type KeyedContext,
@@ -49,12 +50,16 @@ export interface ChainEnvironment {
   readonly logger: Logger;
   /** An operator has work from outside a step (see `OperatorSetup.wake`): step its task soon. */
   readonly wake: () => void;
+  /** A node's counters: its cells of the attempt's metrics array (`metrics/metrics-layout.ts`). */
+  readonly counters: (node: number) => OperatorCounters;
 }
 
 export interface MemberInfo {
   readonly id: string;
   readonly name: string;
   readonly metrics: OperatorMetrics;
+  /** A keyed operator's state entries in memory (sampled for metrics); absent when not keyed. */
+  readonly stateEntries: (() => number) | undefined;
 }
 
 /** The operators of one subtask, set up, restored and wired to each other and to the writers. */
@@ -105,6 +110,7 @@ export function buildOperatorChain(spec: ChainSpec, env: ChainEnvironment): Oper
           node: member,
           operator: operators.get(member)!,
           checked: chainedAtThisParallelismOnly(nodes[index]!, nodes[member]!),
+          counters: env.counters(member),
         });
       }
     }
@@ -112,19 +118,24 @@ export function buildOperatorChain(spec: ChainSpec, env: ChainEnvironment): Oper
     return consumers;
   };
   const outputOf = (index: number): Output => {
+    const counts = recordsOutOf(env.counters(index));
     const side = new Map<string, Output>();
-    for (const tag of nodes[index]!.sideOutputs) side.set(tag, outputFor(consumersOf(index, tag), tracker));
-    return outputFor(consumersOf(index, undefined), tracker, side);
+    for (const tag of nodes[index]!.sideOutputs) {
+      side.set(tag, outputFor(consumersOf(index, tag), tracker, counts));
+    }
+    return outputFor(consumersOf(index, undefined), tracker, counts, side);
   };
 
   const members: ChainMember[] = [];
   const info = new Map<number, MemberInfo>();
   for (const index of spec.chain) {
     const { id, name } = spec.ids[index]!;
-    const metrics: OperatorMetrics = { recordsIn: 0, recordsOut: 0, lateRecordsDropped: 0 };
-    info.set(index, { id, name, metrics });
+    const metrics = env.counters(index);
     const operator = operators.get(index);
-    if (operator === undefined) continue;
+    if (operator === undefined) {
+      info.set(index, { id, name, metrics, stateEntries: undefined });
+      continue;
+    }
     const runtime: RuntimeContext = {
       jobName: spec.jobName,
       operatorId: id,
@@ -137,6 +148,14 @@ export function buildOperatorChain(spec: ChainSpec, env: ChainEnvironment): Oper
       nodes[index]!.keySelector === undefined
         ? undefined
         : { backend: env.keyedBackend(id), timers: new InternalTimerService<Key>() };
+    const backend = keyed?.backend;
+    info.set(index, {
+      id,
+      name,
+      metrics,
+      stateEntries:
+        backend?.inMemoryStateEntries === undefined ? undefined : () => backend.inMemoryStateEntries!(),
+    });
     operator.setup({
       output: outputOf(index),
       runtime,

@@ -1,5 +1,6 @@
 import type { BatchKeys } from '../channels/batch-keys.ts';
 import type { RuntimeContext } from '../contracts/functions.ts';
+import type { OperatorCounters } from '../metrics/operator-counters.ts';
 import type { KeyedStateBackend } from '../state/backend/keyed-state-backend.ts';
 import type { Key } from '../state/key-groups.ts';
 import type { SnapshotKey } from '../state/snapshot-keys.ts';
@@ -23,15 +24,12 @@ export interface Output {
   emitWatermarkStatus(idle: boolean): void;
 }
 
-/** Counters of an operator's subtask; summed over subtasks in the job result. */
-export interface OperatorMetrics {
-  /** Not counted here: the job result reports the input of each task's head (`Task.recordsIn`). */
-  recordsIn: number;
-  /** Not counted by any operator yet. */
-  recordsOut: number;
-  /** Records a window or an interval join dropped as too late (no late side output set). */
-  lateRecordsDropped: number;
-}
+/**
+ * Counters of an operator's subtask, live in the attempt's shared metrics array: records in and
+ * out are counted by the chain and the task; an operator counts what only it knows (late records
+ * it dropped).
+ */
+export type OperatorMetrics = OperatorCounters;
 
 /** What a keyed operator's subtask gets: state and timers over its key-group range. */
 export interface KeyedContext {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { allocateDoorbell, Doorbell } from '../channels/doorbell.ts';
+import { TaskTimes } from '../metrics/task-times.ts';
 import { SharedManualClock } from '../time/clock.ts';
 import { runSlotLoop, SlotCancelledError, TaskFailedError } from './slot.ts';
 import { SlotControl } from './slot-control.ts';
@@ -7,13 +8,15 @@ import type { Task } from './task.ts';
 
 /** A stand-in for a Task: `steps` units of work, one per step, then finished. */
 class FakeTask {
-  readonly options = { vertex: 0, subtaskIndex: 0 };
+  readonly options = { vertex: 0, subtaskIndex: 0, times: TaskTimes.detached() };
   steps: number;
   stepsTaken = 0;
   deadline = Number.POSITIVE_INFINITY;
   waiting: Promise<void> | undefined;
   seenTimes: number[] = [];
   failAt: number | undefined;
+
+  readonly isBackPressured = false;
 
   constructor(steps: number) {
     this.steps = steps;

@@ -21,6 +21,11 @@ export interface SlotLoopOptions {
   readonly onTaskFinished?: (task: Task) => void;
   /** This slot's index: the loop beats its heartbeat in `control` and says which task it steps. */
   readonly slotIndex: number;
+  /**
+   * Samples what is too costly to keep current per batch (keyed state sizes), at most once per
+   * `intervalMs` of real time, between steps.
+   */
+  readonly sampleGauges?: { readonly intervalMs: number; readonly sample: () => void };
 }
 
 export class SlotCancelledError extends Error {
@@ -57,6 +62,8 @@ export async function runSlotLoop(options: SlotLoopOptions): Promise<void> {
   // The doorbell sequence at which the loop last waited a turn for async requests (see below).
   let yieldedAtSequence: number | undefined;
   const { slotIndex } = options;
+  const gauges = options.sampleGauges;
+  let gaugesSampledAtMs = Number.NEGATIVE_INFINITY;
   while (tasks.length > 0) {
     if (control.isCancelled) throw new SlotCancelledError();
     // The watchdog's evidence that this thread still runs (per turn, not per record).
@@ -64,6 +71,8 @@ export async function runSlotLoop(options: SlotLoopOptions): Promise<void> {
     const seen = doorbell.sequence;
     const nowMs = clock();
     let progressed = false;
+    // Time is taken once per step (a batch), for the tasks' busy and back-pressured time.
+    let stepStartMs = performance.now();
     for (const task of tasks) {
       let stepped: boolean;
       control.stepping(slotIndex, task.options.vertex, task.options.subtaskIndex);
@@ -73,7 +82,18 @@ export async function runSlotLoop(options: SlotLoopOptions): Promise<void> {
         // One try per task step (a batch of input), not per record.
         throw new TaskFailedError(task, error);
       }
-      if (stepped) progressed = true;
+      const stepEndMs = performance.now();
+      const times = task.options.times;
+      if (stepped) {
+        progressed = true;
+        times.addBusy(stepEndMs - stepStartMs);
+      }
+      times.observeBackPressure(task.isBackPressured, stepEndMs);
+      stepStartMs = stepEndMs;
+    }
+    if (gauges !== undefined && stepStartMs - gaugesSampledAtMs >= gauges.intervalMs) {
+      gaugesSampledAtMs = stepStartMs;
+      gauges.sample();
     }
     control.stepping(slotIndex, -1, 0);
     if (tasks.some((t) => t.isFinished)) {
@@ -115,8 +135,11 @@ export async function runSlotLoop(options: SlotLoopOptions): Promise<void> {
       // promise, so that I/O callbacks (file writes, LevelDB) cannot starve behind the loop.
       await yieldToEventLoop();
     } else {
+      const sleptAtMs = performance.now();
       const bell = doorbell.wait(seen, timeoutMs);
       await (waiting.length === 0 ? bell : Promise.race([bell, ...waiting]));
+      const sleptMs = performance.now() - sleptAtMs;
+      for (const task of tasks) task.options.times.addSleep(sleptMs);
     }
     lastYieldMs = performance.now();
   }

@@ -2,6 +2,9 @@ import type { BatchKeys } from '../channels/batch-keys.ts';
 import type { InputGate, InputHandler } from '../channels/input-gate.ts';
 import type { RecordWriter } from '../channels/record-writer.ts';
 import { PollStatus, type SourceOutput, type SourceReader } from '../contracts/source.ts';
+import { OperatorField } from '../metrics/metrics-layout.ts';
+import type { OperatorCounters } from '../metrics/operator-counters.ts';
+import type { TaskTimes } from '../metrics/task-times.ts';
 import type { Clock } from '../time/clock.ts';
 import type { FailureTracker } from './chain-outputs.ts';
 import type { OperatorMetrics, OperatorStateSnapshot, Output, StreamOperator } from './operator.ts';
@@ -41,6 +44,10 @@ export interface TaskOptions {
   readonly checkpoints?: CheckpointHooks;
   /** Other tasks: the input gate and the chain's head. */
   readonly input?: { readonly gate: InputGate; readonly head: ChainMember };
+  /** The counters of the chain's first node (the source node of a source task): its records in. */
+  readonly headCounters: OperatorCounters;
+  /** Where the slot loop accounts this task's busy, idle and back-pressured time. */
+  readonly times: TaskTimes;
 }
 
 type Phase = 'running' | 'finishing' | 'draining' | 'finished';
@@ -80,13 +87,16 @@ export class Task implements InputHandler, SourceOutput<unknown> {
   #lastCheckpointId = 0;
   #waitToken = 0;
   #flushDeadlineMs = Number.POSITIVE_INFINITY;
-  recordsIn = 0;
+  readonly #headCells: Float64Array;
+  readonly #headInCell: number;
 
   constructor(options: TaskOptions) {
     this.options = options;
     this.#chain = options.chain;
     this.#writers = options.writers;
     this.#tracker = options.tracker;
+    this.#headCells = options.headCounters.cells;
+    this.#headInCell = options.headCounters.base + OperatorField.recordsIn;
     this.#asyncOperators = options.chain
       .map((member) => member.operator)
       .filter((operator) => operator.isFull !== undefined || operator.hasPendingWork !== undefined);
@@ -94,6 +104,11 @@ export class Task implements InputHandler, SourceOutput<unknown> {
 
   get isFinished(): boolean {
     return this.#phase === 'finished';
+  }
+
+  /** Records into the chain's head so far (for a source task: records read), from its counters. */
+  get recordsIn(): number {
+    return this.#headCells[this.#headInCell]!;
   }
 
   async open(): Promise<void> {
@@ -119,6 +134,11 @@ export class Task implements InputHandler, SourceOutput<unknown> {
     const writers = this.#writers;
     for (let i = 0; i < writers.length; i++) if (writers[i]!.isBlocked) return true;
     return false;
+  }
+
+  /** Whether the task's output is full: the time it waits counts as back-pressured. */
+  get isBackPressured(): boolean {
+    return this.#isBlocked();
   }
 
   /** Whether an operator of the chain (async I/O at its capacity) takes no more records for now. */
@@ -228,6 +248,7 @@ export class Task implements InputHandler, SourceOutput<unknown> {
     if (typeof result === 'number') {
       if (result === PollStatus.End) {
         this.#tracker.node = source.node;
+        this.options.headCounters.setWatermark(Number.POSITIVE_INFINITY);
         source.output.emitWatermark(Number.POSITIVE_INFINITY);
         this.#inputEnded = true;
       } else if (result === PollStatus.Pending) {
@@ -241,6 +262,7 @@ export class Task implements InputHandler, SourceOutput<unknown> {
 
   /** SourceOutput: the reader's own watermark. */
   emitWatermark(watermark: number): void {
+    this.options.headCounters.setWatermark(watermark);
     this.options.source!.output.emitWatermark(watermark);
   }
 
@@ -251,7 +273,7 @@ export class Task implements InputHandler, SourceOutput<unknown> {
 
   /** SourceOutput: a record from the reader enters the chain. */
   collect(value: unknown, timestamp?: number): void {
-    this.recordsIn++;
+    this.#headCells[this.#headInCell]!++;
     this.options.source!.output.collect(value, timestamp ?? Number.NaN);
   }
 
@@ -298,7 +320,8 @@ export class Task implements InputHandler, SourceOutput<unknown> {
     const operator = head.operator;
     const tracker = this.#tracker;
     tracker.node = head.node;
-    this.recordsIn += values.length;
+    // Counted per batch, not per record.
+    this.#headCells[this.#headInCell]! += values.length;
     if (keys !== null && operator.processKeyedElement !== undefined) {
       this.#runKeyedBatch(operator, values, timestamps, keys);
       return;
@@ -332,7 +355,8 @@ export class Task implements InputHandler, SourceOutput<unknown> {
     }
     const tracker = this.#tracker;
     tracker.node = head.node;
-    this.recordsIn += values.length;
+    // Counted per batch, not per record.
+    this.#headCells[this.#headInCell]! += values.length;
     if (batchKeys !== null && operator.processKeyedElement2 !== undefined) {
       const { keys, keyGroups } = batchKeys;
       for (let i = 0; i < values.length; i++) {
@@ -386,6 +410,7 @@ export class Task implements InputHandler, SourceOutput<unknown> {
 
   processWatermark(watermark: number): void {
     const head = this.options.input!.head;
+    head.metrics.setWatermark(watermark);
     this.#tracker.node = head.node;
     this.#tracker.hasRecord = false;
     const firing = head.operator.processWatermark(watermark);

@@ -19,6 +19,7 @@ import { StreamExecutionEnvironment } from '../api/environment.ts';
 import { type Logger, silentLogger } from '../contracts/logger.ts';
 import type { OutputTag } from '../contracts/output-tag.ts';
 import { ConfigError, JobExecutionError, previewRecord } from '../errors.ts';
+import { OperatorCounters } from '../metrics/operator-counters.ts';
 import { nodeId, type StreamNode } from '../plan/stream-node.ts';
 import {
   type KeyedContext,
@@ -199,7 +200,7 @@ export class OperatorHarness<IN, OUT> {
   readonly maxParallelism: number;
   readonly #operator: StreamOperator<unknown, unknown>;
   readonly #output = new CapturedOutput();
-  readonly #metrics: OperatorMetrics = { recordsIn: 0, recordsOut: 0, lateRecordsDropped: 0 };
+  readonly #metrics: OperatorMetrics = OperatorCounters.detached();
   readonly #jobName: string;
   readonly #logger: Logger;
   readonly #keySelector: ((value: unknown) => Key) | undefined;

@@ -8,6 +8,7 @@ import {
 } from '../../contracts/async-io.ts';
 import { silentLogger } from '../../contracts/logger.ts';
 import { ConfigError } from '../../errors.ts';
+import { OperatorCounters } from '../../metrics/operator-counters.ts';
 import type { Output } from '../operator.ts';
 import { AsyncWaitOperator } from './async-wait.ts';
 
@@ -52,7 +53,7 @@ function harness(options: AsyncOptions<never, never> = {}, flat = false, fn?: (v
       maxParallelism: 128,
       logger: silentLogger,
     },
-    metrics: { recordsIn: 0, recordsOut: 0, lateRecordsDropped: 0 },
+    metrics: OperatorCounters.detached(),
     keyed: undefined,
     clock: () => nowMs,
     sendToCoordinator: () => {},

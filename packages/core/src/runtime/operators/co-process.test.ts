@@ -6,6 +6,7 @@ import type {
 } from '../../contracts/co-functions.ts';
 import { silentLogger } from '../../contracts/logger.ts';
 import { outputTag } from '../../contracts/output-tag.ts';
+import { OperatorCounters } from '../../metrics/operator-counters.ts';
 import { mapState, valueState } from '../../state/descriptors.ts';
 import { HeapKeyedStateBackend } from '../../state/heap/heap-keyed-state-backend.ts';
 import { type Key, KeyGroupRange } from '../../state/key-groups.ts';
@@ -38,7 +39,7 @@ function setUp(operator: StreamOperator<unknown, unknown>, keyed: HeapKeyedState
       maxParallelism: 128,
       logger: silentLogger,
     },
-    metrics: { recordsIn: 0, recordsOut: 0, lateRecordsDropped: 0 },
+    metrics: OperatorCounters.detached(),
     keyed: keyed === undefined ? undefined : { backend: keyed, timers: new InternalTimerService<Key>() },
     clock: () => 0,
     sendToCoordinator: () => {},

@@ -130,7 +130,7 @@ export class IntervalJoinOperator extends AbstractKeyedOperator<TaggedRecord, un
     if (Number.isNaN(timestamp)) throw new IntervalJoinTimestampError(side === LEFT ? 'left' : 'right');
     if (timestamp < this.currentWatermark) {
       const lateTag = this.#lateTags[side];
-      if (lateTag === undefined) this.metrics.lateRecordsDropped++;
+      if (lateTag === undefined) this.metrics.countLateRecordDropped();
       else this.output.collectSide(lateTag, record.value, timestamp);
       return;
     }

@@ -182,7 +182,7 @@ export class TriggeredWindowOperator
     }
     if (skipped && assigner.isEventTime && timestamp + this.#allowedLatenessMs <= this.currentWatermark) {
       if (this.#lateTag !== undefined) this.output.collectSide(this.#lateTag, value, timestamp);
-      else this.metrics.lateRecordsDropped++;
+      else this.metrics.countLateRecordDropped();
     }
   }
 

@@ -207,7 +207,7 @@ export class WindowOperator
     }
     if (!accepted) {
       if (this.#lateTag !== undefined) this.output.collectSide(this.#lateTag, value, timestamp);
-      else this.metrics.lateRecordsDropped++;
+      else this.metrics.countLateRecordDropped();
     }
   }
 

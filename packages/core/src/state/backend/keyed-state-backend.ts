@@ -98,6 +98,11 @@ export interface KeyedStateBackend {
 
   /** Keys in memory with state `stateName` in `namespace` (default `''`); see the module comment. */
   keys(stateName: string, namespace?: string): Iterable<Key>;
+  /**
+   * The (key, namespace) entries of all states held in memory: every entry on the heap, the
+   * cached ones with LevelDB. Costs O(keys) on some backends: sampled for metrics, never per record.
+   */
+  inMemoryStateEntries?(): number;
   /** Every key with state `stateName` in `namespace`, in memory or not (spilling backends). */
   keysAsync?(stateName: string, namespace?: string): Promise<Key[]>;
 

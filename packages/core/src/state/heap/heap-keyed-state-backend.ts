@@ -93,6 +93,10 @@ export class HeapKeyedStateBackend extends AbstractKeyedStateBackend {
     return n;
   }
 
+  inMemoryStateEntries(): number {
+    return this.numStateEntries();
+  }
+
   /**
    * Every entry of every state in key group `keyGroup`, as plain data: list values are arrays,
    * map values arrays of `[key, value]` pairs. Containers are copied, user objects are not (see

@@ -383,6 +383,10 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
     return out;
   }
 
+  inMemoryStateEntries(): number {
+    return this.numCachedStateEntries();
+  }
+
   /** Number of (key, namespace) entries in the CACHE, of one state or of all. For tests and metrics. */
   numCachedStateEntries(stateName?: string): number {
     const cache = this.#cache;
