@@ -62,7 +62,11 @@ function duration(ms) {
   const h = Math.floor(seconds / 3600);
   const m = Math.floor((seconds % 3600) / 60);
   const s = seconds % 60;
-  return (h > 0 ? h + ' h ' : '') + m + ' min ' + s + ' s';
+  const parts = [];
+  if (h > 0) parts.push(h + ' h');
+  if (m > 0) parts.push(m + ' min');
+  if (s > 0 || parts.length === 0) parts.push(s + ' s');
+  return parts.join(' ');
 }
 
 function size(bytes) {

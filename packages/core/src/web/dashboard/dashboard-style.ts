@@ -77,8 +77,8 @@ main { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap:
 #graph .edge path { fill: none; stroke: #6c7787; stroke-width: 1.6; }
 #graph .edge-label { font-size: 11px; fill: #3d4756; paint-order: stroke; stroke: #fff; stroke-width: 4px; stroke-linejoin: round; }
 #graph .arrow { fill: #6c7787; }
-table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
-th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid #edf0f4; white-space: nowrap; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; font-variant-numeric: tabular-nums; }
+th, td { text-align: left; padding: 5px 7px; border-bottom: 1px solid #edf0f4; white-space: nowrap; }
 th { font-size: 11px; text-transform: uppercase; letter-spacing: 0.04em; color: var(--muted); font-weight: 600; }
 .num { text-align: right; }
 td .operators { display: block; color: var(--muted); font-size: 12px; }
