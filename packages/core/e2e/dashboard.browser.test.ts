@@ -235,4 +235,44 @@ describe('the web dashboard in Chromium', () => {
     },
     TEST_TIMEOUT_MS,
   );
+
+  it(
+    'off loopback, where reading the API needs the token, asks for it and then shows the job',
+    async () => {
+      const credits = new SharedArrayBuffer(4);
+      const handle = await startJob<DashboardArgs>(job, {
+        parallelism: 2,
+        args: { credits },
+        web: { host: '0.0.0.0', port: 0, token: TOKEN },
+        log: () => {},
+      });
+      let browser: Browser | undefined;
+      try {
+        browser = await launchChromium();
+        const page = await browser.newPage();
+        const pageErrors: string[] = [];
+        page.on('pageerror', (error) => pageErrors.push(String(error)));
+        await page.goto(`http://127.0.0.1:${handle.web!.port}/`, { timeout: HANG_GUARD_MS });
+        await waitForText(page, '#connection', 'needs the bearer token');
+        expect(await page.$$('#graph g.vertex')).toHaveLength(0);
+        await confirmAction(page, '#token-button', TOKEN);
+        await waitForText(page, '#job-status', 'running');
+        await page.waitForFunction(
+          () => document.querySelectorAll('#graph g.vertex').length === 3,
+          undefined,
+          {
+            timeout: HANG_GUARD_MS,
+          },
+        );
+        expect(await page.evaluate((key) => sessionStorage.getItem(key), TOKEN_KEY)).toBe(TOKEN);
+        expect(pageErrors).toEqual([]);
+      } finally {
+        await browser?.close();
+        handle.cancel();
+        await handle.result.catch(() => {});
+      }
+      await expectThreadsBackTo(baseline);
+    },
+    TEST_TIMEOUT_MS,
+  );
 });
