@@ -237,6 +237,48 @@ describe('the web dashboard in Chromium', () => {
   );
 
   it(
+    'shows a failure among the exceptions, and the restart, with the counts of the new attempt',
+    async () => {
+      const credits = new SharedArrayBuffer(4);
+      const failed = new SharedArrayBuffer(4);
+      const handle = await startJob<DashboardArgs>(job, {
+        parallelism: 2,
+        args: { credits, failOnce: { at: 50, flag: failed } },
+        checkpointing: { directory: await tempDir(), intervalMs: 3_600_000 },
+        web: { port: 0 },
+        log: () => {},
+      });
+      let browser: Browser | undefined;
+      try {
+        browser = await launchChromium();
+        const page = await browser.newPage();
+        const pageErrors: string[] = [];
+        page.on('pageerror', (error) => pageErrors.push(String(error)));
+        await page.goto(handle.web!.url, { timeout: HANG_GUARD_MS });
+        Atomics.store(new Int32Array(credits), 0, FIRST);
+        await waitForText(page, '#exceptions .exception .message', 'tag failed on purpose at record 50');
+        expect(await page.textContent('#exceptions .exception .when')).toContain('the job restarted');
+        // No checkpoint was taken: the new attempt reads from the start, and its counters start at 0.
+        await page.waitForFunction(
+          () => document.querySelector('#job-restarts')?.textContent === '1',
+          undefined,
+          { timeout: HANG_GUARD_MS },
+        );
+        await waitForColumn(page, 'recordsIn', FIRST.toLocaleString('en-US'), 3);
+        expect(await page.textContent('#job-attempt')).toBe('1');
+        expect(await page.$$('#exceptions .exception')).toHaveLength(1);
+        expect(pageErrors).toEqual([]);
+      } finally {
+        await browser?.close();
+        handle.cancel();
+        await handle.result.catch(() => {});
+      }
+      await expectThreadsBackTo(baseline);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
     'off loopback, where reading the API needs the token, asks for it and then shows the job',
     async () => {
       const credits = new SharedArrayBuffer(4);

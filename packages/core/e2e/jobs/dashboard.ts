@@ -6,6 +6,18 @@ export interface DashboardArgs {
    * source waits, so the job certainly runs, and its counts are known, while the test looks.
    */
   readonly credits: SharedArrayBuffer;
+  /** The tag operator fails once, on record `at`, the first time (Int32 0 of `flag` says it did). */
+  readonly failOnce?: { readonly at: number; readonly flag: SharedArrayBuffer };
+}
+
+function failingOnce(failOnce: DashboardArgs['failOnce']): (i: number) => void {
+  if (failOnce === undefined) return () => {};
+  const flag = new Int32Array(failOnce.flag);
+  return (i) => {
+    if (i === failOnce.at && Atomics.compareExchange(flag, 0, 0, 1) === 0) {
+      throw new Error(`tag failed on purpose at record ${i}`);
+    }
+  };
 }
 
 /** Reads 0, 1, 2, … up to the credits, one subtask; never ends; checkpointable by its offset. */
@@ -36,6 +48,7 @@ function creditedSource(credits: SharedArrayBuffer): Source<number> {
  * task has taken in n; the watermark after n records is (n - 1) * 10 - 1.
  */
 export default defineJob<DashboardArgs>({ name: 'dashboard-demo' }, (env, args) => {
+  const maybeFail = failingOnce(args.failOnce);
   env
     .fromSource(creditedSource(args.credits))
     .uid('ticks')
@@ -44,7 +57,10 @@ export default defineJob<DashboardArgs>({ name: 'dashboard-demo' }, (env, args) 
     .uid('timestamps')
     .setParallelism(1)
     .rebalance()
-    .map((i) => ({ key: i % 4, n: 1 }))
+    .map((i) => {
+      maybeFail(i);
+      return { key: i % 4, n: 1 };
+    })
     .uid('tag')
     .keyBy((r) => r.key)
     .reduce((a, b) => ({ key: a.key, n: a.n + b.n }))
