@@ -113,7 +113,7 @@ describe('the web dashboard in Chromium', () => {
       let browser: Browser | undefined;
       try {
         browser = await launchChromium();
-        const page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
+        const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
         const pageErrors: string[] = [];
         page.on('pageerror', (error) => pageErrors.push(String(error)));
         await page.goto(handle.web!.url, { timeout: HANG_GUARD_MS });

@@ -82,6 +82,7 @@ th, td { text-align: left; padding: 5px 7px; border-bottom: 1px solid #edf0f4; w
 th { font-size: 11px; text-transform: uppercase; letter-spacing: 0.04em; color: var(--muted); font-weight: 600; }
 .num { text-align: right; }
 td .operators { display: block; color: var(--muted); font-size: 12px; }
+#vertices td[data-field="name"] { white-space: normal; min-width: 160px; max-width: 280px; }
 tr.abandoned td { color: var(--danger); }
 tr.savepoint td:nth-child(2) { font-weight: 600; color: var(--accent); }
 .empty { color: var(--muted); margin: 0; }
