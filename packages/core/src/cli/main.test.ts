@@ -453,7 +453,7 @@ describe('run --web', () => {
     'serves the REST API and metrics while the job runs; a stop through the API writes a savepoint and exits 0',
     async () => {
       const dir = join(cwd, 'web');
-      const seen: { job?: { status: string }; metrics?: string; stop?: number } = {};
+      const seen: { job?: { status: string }; metrics?: string; dashboard?: string; stop?: number } = {};
       let asked = false;
       const { code, stderr } = await sluice(
         [
@@ -471,11 +471,14 @@ describe('run --web', () => {
           // Asked once the CLI has said where the server listens and that the job runs.
           onStderr: (text) => {
             const url = /metrics and REST API at (http:\/\/\S+)\n/.exec(text)?.[1];
-            if (asked || url === undefined || !text.includes('running as process')) return;
+            const dashboard = /dashboard at (http:\/\/\S+)\n/.exec(text)?.[1];
+            if (asked || url === undefined || dashboard === undefined || !text.includes('running as process'))
+              return;
             asked = true;
             void (async () => {
               seen.job = (await (await fetch(`${url}/api/job`)).json()) as { status: string };
               seen.metrics = await (await fetch(`${url}/metrics`)).text();
+              seen.dashboard = await (await fetch(dashboard)).text();
               const stop = await fetch(`${url}/api/stop`, {
                 method: 'POST',
                 headers: { authorization: `Bearer ${TOKEN}` },
@@ -489,6 +492,7 @@ describe('run --web', () => {
       expect(code).toBe(0);
       expect(seen.job?.status).toBe('running');
       expect(seen.metrics).toContain('sluice_operator_records_in_total{job="unbounded"');
+      expect(seen.dashboard).toContain('<script type="module" src="/dashboard/dashboard.js">');
       expect(seen.stop).toBe(202);
       const written = readdirSync(join(dir, 'sp'));
       expect(written).toHaveLength(1);

@@ -167,7 +167,7 @@ program
   )
   .option(
     '--web [port]',
-    'serve live metrics (Prometheus, /metrics) and the REST API (/api) on this port while the job runs (default 8081; 0: any free port, logged). Savepoints through the API go to --savepoint-dir; actions need a token. See docs/observability.md',
+    'serve live metrics (Prometheus, /metrics), the REST API (/api) and the web dashboard (/) on this port while the job runs (default 8081; 0: any free port; the URLs are logged). Savepoints through the API go to --savepoint-dir; actions need a token. See docs/observability.md',
     wholeNumber('--web', 0, 65535),
   )
   .option(

@@ -243,7 +243,10 @@ export async function startJobWith<A = unknown>(
   });
   // Started last of what can fail (a port in use), before anything that would need stopping.
   const server: WebServer | undefined = web === undefined ? undefined : await startWebServer(web, observer);
-  if (server !== undefined) log(`job '${jobName}': metrics and REST API at ${server.address.url}`);
+  if (server !== undefined) {
+    log(`job '${jobName}': metrics and REST API at ${server.address.url}`);
+    log(`job '${jobName}': dashboard at ${server.address.url}/`);
+  }
   const collected = new Map<string, unknown[]>();
   const progress = new ProgressTracker(
     planned.plan.jobGraph.vertices.filter((v) => v.isSource).reduce((n, v) => n + v.parallelism, 0),

@@ -1,15 +1,18 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, SluiceError } from '../errors.ts';
+import { dashboardAsset, sendDashboardAsset } from './dashboard/dashboard-assets.ts';
 import type { JobEndpoints } from './rest-types.ts';
 import { bearerToken, isLoopbackHost, tokensEqual } from './web-auth.ts';
 
 /**
  * The job's HTTP server (node:http): Prometheus metrics at `/metrics`, the REST API under
- * `/api/`. The rules that keep it safe, in one place (docs/observability.md, "Security"):
+ * `/api/`, the web dashboard at `/` (`dashboard/`). The rules that keep it safe, in one place
+ * (docs/observability.md, "Security"):
  *
  * - It listens on 127.0.0.1 unless told otherwise; on any other address it refuses to start
- *   without a bearer token, and then every request needs the token.
+ *   without a bearer token, and then every request needs the token (but the dashboard's page
+ *   and files, which hold no job data).
  * - Actions (savepoint, stop, cancel) always need the token; without one configured they are
  *   refused (403) and say how to configure one.
  * - Tokens are compared in constant time (`web-auth.ts`).
@@ -190,6 +193,14 @@ export async function startWebServer(
       if (method !== 'POST') throw new HttpError(405, `${path} takes POST`, { allow: 'POST' });
       authorize(request, true);
     };
+    const asset = dashboardAsset(path);
+    if (asset !== undefined) {
+      // No token asked: the page holds no job data, and a browser cannot send one to open it.
+      if (method !== 'GET' && method !== 'HEAD')
+        throw new HttpError(405, `${path} takes GET`, { allow: 'GET' });
+      sendDashboardAsset(response, asset, method === 'HEAD');
+      return;
+    }
     if (path === '/metrics') {
       read();
       const { contentType, body } = await endpoints.metrics();
@@ -202,6 +213,7 @@ export async function startWebServer(
         read();
         sendJson(response, 200, {
           endpoints: [
+            'GET / (the dashboard)',
             'GET /api/job',
             'GET /api/plan',
             'GET /api/vertices',
