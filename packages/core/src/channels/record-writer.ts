@@ -86,6 +86,8 @@ export class RecordWriter {
    * selector so that a failure there is attributed to the keyBy (two stores a record, no try).
    */
   keying: unknown = NOT_KEYING;
+  /** Which user function runs while {@link keying} is set, for the failure report. */
+  keyingFunction = 'key selector';
 
   constructor(senders: readonly ChannelSender[], options: RecordWriterOptions, clock: () => number) {
     const keyed = options.partitioner === 'hash';

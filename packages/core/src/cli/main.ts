@@ -85,6 +85,10 @@ program
     'do not chain operators: each runs as its own task, with a channel between neighbours',
   )
   .option(
+    '--no-local-aggregation',
+    'do not pre-aggregate window input before the keyBy exchange: records cross the threads one by one (see docs/runtime.md)',
+  )
+  .option(
     '--checkpoint-dir <dir>',
     'take periodic aligned checkpoints into this directory (the newest 3 are kept); a failure restarts the job from the newest, up to 10 times, 200 ms apart. Without it, a failure ends the run',
   )
@@ -153,6 +157,7 @@ On success, a summary goes to stderr: records read, seconds, records per second.
       maxParallelism: options.maxParallelism,
       args,
       chaining: options.chaining,
+      localAggregation: options.localAggregation,
       bufferTimeoutMs: options.bufferTimeoutMs,
       batchSize: options.batchSize,
       ...(options.checkpointDir === undefined
@@ -213,6 +218,7 @@ program
     collect,
   )
   .option('--args <json>', 'the job arguments as one JSON object')
+  .option('--no-local-aggregation', 'plan without pre-aggregating window input before the keyBy exchange')
   .showHelpAfterError('(sluice plan --help lists the options)')
   .addHelpText(
     'after',
@@ -230,6 +236,7 @@ Examples:
       parallelism: options.parallelism,
       maxParallelism: options.maxParallelism,
       args,
+      localAggregation: options.localAggregation,
     });
     process.stdout.write(`${plan}\n`);
   });

@@ -30,6 +30,8 @@ export interface ChainSpec {
   readonly chain: readonly number[];
   readonly head: number;
   readonly subtask: SubtaskRef;
+  /** Windows whose input is pre-aggregated before the exchange: they merge partials (`JobEdge.localAggregation`). */
+  readonly mergesPartials?: ReadonlySet<number>;
 }
 
 /** What a chain needs from the slot that deploys it. */
@@ -86,7 +88,9 @@ export function buildOperatorChain(spec: ChainSpec, env: ChainEnvironment): Oper
     if (node.operator !== undefined) {
       operators.set(
         index,
-        createOperator(node.operator, node.keySelector as ((value: unknown) => Key) | undefined),
+        createOperator(node.operator, node.keySelector as ((value: unknown) => Key) | undefined, {
+          mergesPartials: spec.mergesPartials?.has(index) === true,
+        }),
       );
     }
   }

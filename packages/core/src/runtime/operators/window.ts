@@ -1,4 +1,4 @@
-import type { Collector } from '../../contracts/functions.ts';
+import type { AggregateFunction, Collector } from '../../contracts/functions.ts';
 import type { WindowFunctionSpec } from '../../plan/stream-node.ts';
 import type { KeyedStateBackend } from '../../state/backend/keyed-state-backend.ts';
 import { aggregatingState, listState, reducingState, valueState } from '../../state/descriptors.ts';
@@ -24,6 +24,7 @@ import {
   type TumblingWindowAssigner,
   windowNamespace,
 } from '../../time/windows.ts';
+import { type LocalAggregationRecord, partialKey } from '../local-window-aggregation.ts';
 import { AbstractKeyedOperator } from './keyed.ts';
 import { type WindowContextHost, WindowContextImpl } from './window-context.ts';
 
@@ -36,6 +37,11 @@ export interface WindowOperatorOptions {
   readonly lateTag: string | undefined;
   readonly keySelector: (value: unknown) => Key;
   readonly fn: WindowFunctionSpec;
+  /**
+   * The input is pre-aggregated before the exchange (`runtime/local-window-aggregation.ts`): it
+   * carries partial accumulators to merge, and records passed through whole.
+   */
+  readonly mergesPartials?: boolean;
 }
 
 type ContentsState =
@@ -93,9 +99,13 @@ export class WindowOperator
   /** The key and outcome of the {@link addWindowToPairs} call in progress, for {@link #onMerge}. */
   #mergeKey: Key = '';
   #merged = false;
+  readonly #mergesPartials: boolean;
+  /** Set while a partial accumulator (not a record) is added to the contents: see {@link #partialMerging}. */
+  #addingPartial = false;
 
   constructor(options: WindowOperatorOptions) {
-    super(options.keySelector);
+    super(options.mergesPartials === true ? partialKey : options.keySelector);
+    this.#mergesPartials = options.mergesPartials === true;
     this.#assigner = options.assigner;
     this.#isEventTime = options.assigner.isEventTime;
     this.#allowedLatenessMs = options.allowedLatenessMs;
@@ -133,7 +143,10 @@ export class WindowOperator
         break;
       case 'aggregate':
         this.#contents = this.backend.getState(
-          aggregatingState('__window-contents', fn.aggregate),
+          aggregatingState(
+            '__window-contents',
+            this.#mergesPartials ? this.#partialMerging(fn.aggregate) : fn.aggregate,
+          ),
         ) as ContentsState;
         break;
       case 'process':
@@ -176,7 +189,55 @@ export class WindowOperator
     return this.#isEventTime && this.#cleanupTime(window) <= this.currentWatermark;
   }
 
+  /**
+   * The contents' AggregateFunction when partials arrive: a partial's accumulator is merged into
+   * the window's (or becomes it, as the first record's accumulator would have), a record passed
+   * through whole is added as always. Same state name and accumulators as without partials, so
+   * a checkpoint restores with local aggregation on or off.
+   */
+  #partialMerging(
+    aggregate: AggregateFunction<unknown, unknown, unknown>,
+  ): AggregateFunction<unknown, unknown, unknown> {
+    const merge = aggregate.merge!;
+    return {
+      createAccumulator: () => NO_ACCUMULATOR,
+      add: (input, acc) => {
+        if (this.#addingPartial) return acc === NO_ACCUMULATOR ? input : merge(acc, input);
+        return aggregate.add(input, acc === NO_ACCUMULATOR ? aggregate.createAccumulator() : acc);
+      },
+      getResult: (acc) => aggregate.getResult(acc),
+      merge,
+    };
+  }
+
   processKeyedElement(value: unknown, timestamp: number, key: Key, keyGroup: number): void {
+    if (this.#mergesPartials) {
+      const partial = value as LocalAggregationRecord;
+      if (partial.length === 2) this.#processRecord(partial[1], timestamp, key, keyGroup);
+      else this.#mergePartial(partial[2], partial[1], partial[3], key, keyGroup);
+      return;
+    }
+    this.#processRecord(value, timestamp, key, keyGroup);
+  }
+
+  /**
+   * A partial accumulator of a fixed-size window (`runtime/local-window-aggregation.ts`): merged
+   * as its records would have been added. Its sender folded only records whose windows end after
+   * this operator's watermark, so the window is neither late nor due; were it late, its records
+   * are dropped and counted as they would have been.
+   */
+  #mergePartial(accumulator: unknown, start: number, lateCount: number, key: Key, keyGroup: number): void {
+    this.backend.setCurrentKey(key, keyGroup);
+    const window = this.#scratchWindow;
+    window.start = start;
+    window.end = start + this.#size;
+    this.#addingPartial = true;
+    const accepted = this.#addToWindow(key, accumulator, window);
+    this.#addingPartial = false;
+    if (!accepted) this.metrics.lateRecordsDropped += lateCount;
+  }
+
+  #processRecord(value: unknown, timestamp: number, key: Key, keyGroup: number): void {
     this.backend.setCurrentKey(key, keyGroup);
     const time = this.#isEventTime ? timestamp : this.clock();
     let accepted = false;
@@ -386,6 +447,9 @@ export class WindowOperator
     if (this.#fn.kind === 'process') this.#fn.process.close?.();
   }
 }
+
+/** The accumulator of a window that has none yet, when partials merge (never stored). */
+const NO_ACCUMULATOR: unique symbol = Symbol('no accumulator');
 
 /**
  * A direct-mapped cache of window namespace strings by (start, end): one slot per hash, a
