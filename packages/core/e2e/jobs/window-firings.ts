@@ -35,6 +35,8 @@ export interface FiringArgs {
    * naming the event-time trigger explicitly, or adding an evictor that never evicts).
    */
   readonly via?: 'default' | 'trigger' | 'evictor';
+  /** Late records go to the 'late' side output (default), or are dropped and counted. */
+  readonly lateSideOutput?: boolean;
 }
 
 function assignerFor(spec: ModelAssigner): WindowAssigner {
@@ -77,8 +79,8 @@ export default defineJob<FiringArgs>({ name: 'window-firings' }, (env, args) => 
   const windowed = stream
     .keyBy((e) => e.key)
     .window(assignerFor(args.assigner))
-    .allowedLateness(args.allowedLateness)
-    .sideOutputLateData(lateTag);
+    .allowedLateness(args.allowedLateness);
+  if (args.lateSideOutput !== false) windowed.sideOutputLateData(lateTag);
   if (args.via === 'trigger') windowed.trigger(eventTimeTrigger());
   if (args.via === 'evictor') windowed.evictor(countEvictor(1_000_000));
   const results =

@@ -1,0 +1,159 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runJob } from '@sluice/core';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { flinkWindowModel, type ModelAssigner, type ModelEvent } from './flink-window-model.ts';
+import type { Firing, FiringArgs, FiringFunction } from './jobs/window-firings.ts';
+
+/**
+ * Local pre-aggregation before the keyBy exchange (docs/runtime.md): with it on and off, every
+ * window fires the same results in the same order per key, late records are dropped and counted
+ * the same, against a model of Flink's WindowOperator written independently of the runtime.
+ */
+const job = new URL('./jobs/window-firings.ts', import.meta.url);
+
+const folders: string[] = [];
+afterAll(async () => {
+  await Promise.all(folders.map((f) => rm(f, { recursive: true, force: true })));
+});
+async function leveldb() {
+  const directory = await mkdtemp(join(tmpdir(), 'sluice-local-aggregation-'));
+  folders.push(directory);
+  return { kind: 'leveldb' as const, directory, cacheMaxKeys: 2 };
+}
+
+/** Each key's firings in order (`start-end value`): the order across keys depends on subtasks. */
+function byKey(firings: readonly Firing[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const f of firings) {
+    const own = out[f.key] ?? [];
+    own.push(`${f.start}-${f.end} ${f.value}`);
+    out[f.key] = own;
+  }
+  return out;
+}
+
+function render(
+  fn: FiringFunction,
+  f: { key: string; start: number; end: number; values: readonly number[] },
+) {
+  const sum = f.values.reduce((a, b) => a + b, 0);
+  return {
+    key: f.key,
+    start: f.start,
+    end: f.end,
+    value: fn === 'reduce' ? String(sum) : `${f.values.length}/${sum}`,
+  };
+}
+
+/** Out-of-order traffic, many records late within the allowed lateness and some beyond it. */
+const trafficArbitrary = fc
+  .array(
+    fc.record({
+      key: fc.constantFrom('a', 'b', 'c', 'd', 'e'),
+      step: fc.integer({ min: 0, max: 20 }),
+      lag: fc.oneof(fc.integer({ min: 0, max: 10 }), fc.integer({ min: 0, max: 300 })),
+      v: fc.integer({ min: 1, max: 9 }),
+    }),
+    { minLength: 1, maxLength: 400 },
+  )
+  .map((raw) => {
+    let clock = 1_000;
+    return raw.map(({ key, step, lag, v }): ModelEvent => {
+      clock += step;
+      return { key, ts: clock - lag, v };
+    });
+  });
+
+const assigners: Record<string, ModelAssigner> = {
+  tumbling: { kind: 'tumbling', size: 100 },
+  sliding: { kind: 'sliding', size: 100, slide: 40 },
+};
+
+describe('local aggregation gives every firing and late count of a model of Flink’s WindowOperator', () => {
+  for (const [name, assigner] of Object.entries(assigners)) {
+    for (const fn of ['reduce', 'aggregate'] as const) {
+      it(`${name} windows with ${fn}: on and off, lateness 0/60/250, batches of 1/7/64, parallelism 1, 2, 4`, async () => {
+        await fc.assert(
+          fc.asyncProperty(
+            trafficArbitrary,
+            fc.constantFrom(0, 60, 250),
+            fc.constantFrom(1, 7, 64),
+            fc.constantFrom(1, 2, 4),
+            fc.constantFrom('heap', 'leveldb'),
+            async (events, allowedLateness, batch, parallelism, backend) => {
+              const bound = 10;
+              const args: FiringArgs = {
+                events,
+                assigner,
+                fn,
+                allowedLateness,
+                bound,
+                lateSideOutput: false,
+              };
+              const model = flinkWindowModel(events, assigner, allowedLateness, bound, batch);
+              const expected = byKey(model.firings.map((f) => render(fn, f)));
+              for (const localAggregation of [true, false]) {
+                const result = await runJob<FiringArgs>(job, {
+                  parallelism,
+                  args,
+                  sourceBatchSize: batch,
+                  localAggregation,
+                  stateBackend: backend === 'heap' ? 'heap' : await leveldb(),
+                });
+                expect(
+                  byKey(result.collected<Firing>('firings')),
+                  `localAggregation ${localAggregation}`,
+                ).toEqual(expected);
+                expect(result.lateRecordsDropped, `localAggregation ${localAggregation}`).toBe(
+                  model.late.length,
+                );
+              }
+            },
+          ),
+          { numRuns: 6 },
+        );
+      }, 300_000);
+    }
+  }
+});
+
+describe('local aggregation sends partials, not records', () => {
+  it('a window reads one partial per key and window of each source batch, and fires the same', async () => {
+    // In order, 3 keys, 64 records per batch all in one or two windows of 1 s: at most 6 partials a batch.
+    const events: ModelEvent[] = Array.from({ length: 6400 }, (_, i) => ({
+      key: `k${i % 3}`,
+      ts: 1_000 + i,
+      v: (i % 7) + 1,
+    }));
+    const args: FiringArgs = {
+      events,
+      assigner: { kind: 'tumbling', size: 1_000 },
+      fn: 'aggregate',
+      allowedLateness: 0,
+      bound: 0,
+      lateSideOutput: false,
+    };
+    const windowIn = async (localAggregation: boolean) => {
+      const result = await runJob<FiringArgs>(job, {
+        parallelism: 2,
+        args,
+        sourceBatchSize: 64,
+        localAggregation,
+      });
+      const recordsIn = result.metrics
+        .filter((m) => m.operatorId.startsWith('window'))
+        .reduce((n, m) => n + m.recordsIn, 0);
+      return { firings: byKey(result.collected<Firing>('firings')), recordsIn };
+    };
+    const on = await windowIn(true);
+    const off = await windowIn(false);
+    expect(off.recordsIn).toBe(events.length);
+    expect(on.recordsIn).toBeLessThanOrEqual((events.length / 64) * 6);
+    expect(on.firings).toEqual(off.firings);
+    const model = flinkWindowModel(events, args.assigner, 0, 0, 64);
+    expect(on.firings).toEqual(byKey(model.firings.map((f) => render('aggregate', f))));
+  });
+});
