@@ -51,7 +51,7 @@ const recordsArbitrary = fc
       step: fc.integer({ min: 0, max: 15 }),
       v: fc.integer({ min: 1, max: 99 }),
     }),
-    { minLength: 1, maxLength: 400 },
+    { minLength: 1, maxLength: 400, size: 'max' },
   )
   .map((raw) => {
     let ts = 1_000;

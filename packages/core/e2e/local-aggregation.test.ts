@@ -57,7 +57,8 @@ const trafficArbitrary = fc
       lag: fc.oneof(fc.integer({ min: 0, max: 10 }), fc.integer({ min: 0, max: 300 })),
       v: fc.integer({ min: 1, max: 9 }),
     }),
-    { minLength: 1, maxLength: 400 },
+    // At least a few batches of 64: fast-check's default size keeps arrays to a handful of items.
+    { minLength: 150, maxLength: 400, size: 'max' },
   )
   .map((raw) => {
     let clock = 1_000;
@@ -118,6 +119,44 @@ describe('local aggregation gives every firing and late count of a model of Flin
       }, 300_000);
     }
   }
+});
+
+describe('late records within the allowed lateness', () => {
+  it('fire their window once each, as without local aggregation, also when a batch holds several', async () => {
+    // The watermark reaches 499 after the first batch; the next batch's records are late for
+    // window 0-100 but within its lateness: each fires it once more.
+    const events: ModelEvent[] = [
+      { key: 'A', ts: 50, v: 1 },
+      { key: 'A', ts: 500, v: 1 },
+      { key: 'A', ts: 10, v: 2 },
+      { key: 'A', ts: 20, v: 3 },
+      { key: 'A', ts: 30, v: 4 },
+      { key: 'A', ts: 510, v: 5 },
+    ];
+    const expected = { A: ['0-100 1', '0-100 3', '0-100 6', '0-100 10', '500-600 6'] };
+    const assigner: ModelAssigner = { kind: 'tumbling', size: 100 };
+    const model = flinkWindowModel(events, assigner, 1_000, 0, 2);
+    expect(byKey(model.firings.map((f) => render('reduce', f)))).toEqual(expected);
+    for (const localAggregation of [true, false]) {
+      for (const parallelism of [1, 2]) {
+        const args: FiringArgs = {
+          events,
+          assigner,
+          fn: 'reduce',
+          allowedLateness: 1_000,
+          bound: 0,
+          lateSideOutput: false,
+        };
+        const result = await runJob<FiringArgs>(job, {
+          parallelism,
+          args,
+          sourceBatchSize: 2,
+          localAggregation,
+        });
+        expect(byKey(result.collected<Firing>('firings'))).toEqual(expected);
+      }
+    }
+  });
 });
 
 describe('local aggregation sends partials, not records', () => {
