@@ -44,6 +44,8 @@ export type ContestantSpec =
         readonly warmupMs: number;
       };
       readonly slowNsPerRecord?: number;
+      /** `runJob`'s option; undefined: its default. */
+      readonly localAggregation?: boolean;
     }
   | {
       readonly kind: 'loop' | 'rxjs' | 'node-stream';
@@ -123,6 +125,7 @@ async function runSluice(spec: Extract<ContestantSpec, { kind: 'sluice' }>): Pro
   const result = await runJob<QueryArgs>(new URL(spec.module), {
     parallelism: spec.parallelism,
     args,
+    ...(spec.localAggregation === undefined ? {} : { localAggregation: spec.localAggregation }),
     onSinkData: (name, payload) => {
       if (name === LATENCY_CHANNEL) reports.push(...(payload as LatencyReport[]));
     },
