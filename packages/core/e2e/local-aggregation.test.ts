@@ -160,39 +160,69 @@ describe('late records within the allowed lateness', () => {
 });
 
 describe('local aggregation sends partials, not records', () => {
-  it('a window reads one partial per key and window of each source batch, and fires the same', async () => {
-    // In order, 3 keys, 64 records per batch all in one or two windows of 1 s: at most 6 partials a batch.
-    const events: ModelEvent[] = Array.from({ length: 6400 }, (_, i) => ({
-      key: `k${i % 3}`,
+  // In order, 3 keys, 64 records per batch spanning at most two panes (a tumbling window, or a
+  // sliding window's gcd(size, slide) = 200 ms): at most 6 partials a batch.
+  const assigners: ModelAssigner[] = [
+    { kind: 'tumbling', size: 1_000 },
+    { kind: 'sliding', size: 1_000, slide: 200 },
+  ];
+  for (const assigner of assigners) {
+    it(`${assigner.kind}: a window reads one partial per key and pane of each source batch, and fires the same`, async () => {
+      const events: ModelEvent[] = Array.from({ length: 6400 }, (_, i) => ({
+        key: `k${i % 3}`,
+        ts: 1_000 + i,
+        v: (i % 7) + 1,
+      }));
+      const args: FiringArgs = {
+        events,
+        assigner,
+        fn: 'aggregate',
+        allowedLateness: 0,
+        bound: 0,
+        lateSideOutput: false,
+      };
+      const windowIn = async (localAggregation: boolean) => {
+        const result = await runJob<FiringArgs>(job, {
+          parallelism: 2,
+          args,
+          sourceBatchSize: 64,
+          localAggregation,
+        });
+        const recordsIn = result.metrics
+          .filter((m) => m.operatorId.startsWith('window'))
+          .reduce((n, m) => n + m.recordsIn, 0);
+        return { firings: byKey(result.collected<Firing>('firings')), recordsIn };
+      };
+      const on = await windowIn(true);
+      const off = await windowIn(false);
+      expect(off.recordsIn).toBe(events.length);
+      expect(on.recordsIn).toBeLessThanOrEqual((events.length / 64) * 6);
+      expect(on.firings).toEqual(off.firings);
+      const model = flinkWindowModel(events, assigner, 0, 0, 64);
+      expect(on.firings).toEqual(byKey(model.firings.map((f) => render('aggregate', f))));
+    });
+  }
+
+  it('never sends more than the records: keys seen once per batch in sliding windows cost one partial each', async () => {
+    const events: ModelEvent[] = Array.from({ length: 3000 }, (_, i) => ({
+      key: `k${i}`,
       ts: 1_000 + i,
-      v: (i % 7) + 1,
+      v: 1,
     }));
     const args: FiringArgs = {
       events,
-      assigner: { kind: 'tumbling', size: 1_000 },
-      fn: 'aggregate',
+      assigner: { kind: 'sliding', size: 100, slide: 10 },
+      fn: 'reduce',
       allowedLateness: 0,
       bound: 0,
       lateSideOutput: false,
     };
-    const windowIn = async (localAggregation: boolean) => {
-      const result = await runJob<FiringArgs>(job, {
-        parallelism: 2,
-        args,
-        sourceBatchSize: 64,
-        localAggregation,
-      });
-      const recordsIn = result.metrics
-        .filter((m) => m.operatorId.startsWith('window'))
-        .reduce((n, m) => n + m.recordsIn, 0);
-      return { firings: byKey(result.collected<Firing>('firings')), recordsIn };
-    };
-    const on = await windowIn(true);
-    const off = await windowIn(false);
-    expect(off.recordsIn).toBe(events.length);
-    expect(on.recordsIn).toBeLessThanOrEqual((events.length / 64) * 6);
-    expect(on.firings).toEqual(off.firings);
-    const model = flinkWindowModel(events, args.assigner, 0, 0, 64);
-    expect(on.firings).toEqual(byKey(model.firings.map((f) => render('aggregate', f))));
+    const result = await runJob<FiringArgs>(job, { parallelism: 2, args, sourceBatchSize: 64 });
+    const recordsIn = result.metrics
+      .filter((m) => m.operatorId.startsWith('window'))
+      .reduce((n, m) => n + m.recordsIn, 0);
+    expect(recordsIn).toBe(events.length);
+    // Each key's one record is in 10 windows, each firing with it.
+    expect(result.collected<Firing>('firings').length).toBe(events.length * 10);
   });
 });

@@ -22,6 +22,9 @@ export function isPreAggregatable(node: StreamNode): boolean {
   const { assigner, fn } = spec;
   if (assigner.kind !== 'tumbling' && assigner.kind !== 'sliding') return false;
   if (!assigner.isEventTime) return false;
+  // Panes are gcd(size, slide) long: whole milliseconds.
+  const slide = assigner.kind === 'sliding' ? assigner.slide : assigner.size;
+  if (![assigner.size, slide, assigner.offset].every(Number.isSafeInteger)) return false;
   if (spec.trigger !== undefined || spec.evictor !== undefined || spec.lateTag !== undefined) return false;
   if (fn.kind === 'reduce') return true;
   return fn.kind === 'aggregate' && typeof fn.aggregate.merge === 'function';

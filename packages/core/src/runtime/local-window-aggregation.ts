@@ -7,16 +7,26 @@ import type { SlidingWindowAssigner, TumblingWindowAssigner } from '../time/wind
 import { NO_TIMESTAMP } from './operator.ts';
 
 /**
- * What crosses a pre-aggregated edge. A partial, `[key, windowStart, accumulator, lateCount]`:
- * the records of one input batch of one producing subtask folded together for one key and
- * window; `lateCount` is how many of them have this window as their latest, so that the
- * receiver counts a record as late once, when its latest window is late, as it would have. A
- * record passed through whole, `[key, record]` with its timestamp: the receiver assigns its
- * windows as it does without local aggregation.
+ * What crosses a pre-aggregated edge. A partial, `[key, paneStart, accumulator, records]`: the
+ * records of one input batch of one producing subtask folded together for one key and pane. A
+ * pane is a slice of event time `gcd(size, slide)` long (Flink SQL's window slicing; a tumbling
+ * window is one pane): every record of a pane has the same windows, so one partial per pane
+ * stands for its records in each of them, and a record crosses in at most one partial. A record
+ * passed through whole, `[key, record]` with its timestamp: the receiver assigns its windows as
+ * it does without local aggregation.
  */
 export type LocalAggregationRecord =
-  | [key: Key, windowStart: number, accumulator: unknown, lateCount: number]
+  | [key: Key, paneStart: number, accumulator: unknown, records: number]
   | [key: Key, record: unknown];
+
+/** The length of the panes of fixed-size windows: the longest slice each window is made of whole. */
+export function paneSize(assigner: TumblingWindowAssigner | SlidingWindowAssigner): number {
+  if (assigner.kind === 'tumbling') return assigner.size;
+  let a = assigner.size;
+  let b = assigner.slide;
+  while (b !== 0) [a, b] = [b, a % b];
+  return a;
+}
 
 /** The key a pre-aggregated edge is partitioned by: the one its sender computed and carried. */
 export function partialKey(value: unknown): Key {
@@ -38,8 +48,10 @@ export interface LocalAggregationSpec {
  * (`MiniBatchLocalGroupAggFunction`); here the batch is the task's own step, so no timer and no
  * buffer size are needed.
  *
- * Each record is assigned its windows as the window operator would, and folded into a partial
- * accumulator per key and window. The partials go out, in the order their first records came,
+ * Each record is folded into a partial accumulator per key and pane (see
+ * {@link LocalAggregationRecord}): with sliding windows a record is in `size / slide` windows
+ * but in one pane, so a key seen once in a batch costs one partial, as much as the record
+ * itself, and never more. The partials go out, in the order their first records came,
  * before anything else leaves the writer: at the end of each task step (`flushOlderThan`), and
  * before a watermark, a watermark status, a barrier or end of input. So nothing is held across
  * a checkpoint (there is no state), and every record reaches the window operator before the
@@ -49,23 +61,24 @@ export interface LocalAggregationSpec {
  * passed on. The window operator's watermark is never ahead of that one (it is the minimum over
  * its inputs, this channel included), so a folded record's windows are neither late nor due to
  * fire at once when its partial arrives: a window fires once per partial exactly where it would
- * have fired once for its records. Any other record (its window already due: late data within
+ * have fired once for its records. (The pane's windows are its records' windows.) Any other record (its window already due: late data within
  * the allowed lateness, or too late) passes through whole, after the partials before it, and
  * the window operator treats it as it always did: it fires the window per record, drops and
  * counts it. After this channel has gone idle the window operator's watermark may run ahead of
  * it, so from then on every record passes through whole.
  *
- * Shaped for speed: one Map lookup per record (the key), the windows of a key chained by index;
- * nothing is allocated per record beyond a new (key, window)'s partial, which is what is sent.
+ * Shaped for speed: one Map lookup per record (the key), the panes of a key chained by index;
+ * nothing is allocated per record beyond a new (key, pane)'s partial, which is what is sent.
  */
 export class LocalWindowAggregatingWriter extends RecordWriter {
   readonly #keySelector: (value: unknown) => Key;
   readonly #size: number;
   readonly #slide: number;
   readonly #offset: number;
+  readonly #pane: number;
   readonly #reduce: ReduceFunction<unknown> | undefined;
   readonly #aggregate: AggregateFunction<unknown, unknown, unknown> | undefined;
-  /** The partials of this batch, in the order of their first records. */
+  /** The partials of this batch, in the order of their first records: `[key, paneStart, accumulator, records]`. */
   readonly #partials: [Key, number, unknown, number][] = [];
   /** For each partial, the index of the same key's partial created before it, or -1. */
   readonly #previousOfKey: number[] = [];
@@ -88,6 +101,7 @@ export class LocalWindowAggregatingWriter extends RecordWriter {
     this.#size = assigner.size;
     this.#slide = assigner.kind === 'sliding' ? assigner.slide : assigner.size;
     this.#offset = assigner.offset;
+    this.#pane = paneSize(assigner);
     this.#reduce = spec.fn.kind === 'reduce' ? spec.fn.reduce : undefined;
     this.#aggregate = spec.fn.kind === 'aggregate' ? spec.fn.aggregate : undefined;
     this.keyingFunction = 'key selector';
@@ -97,7 +111,6 @@ export class LocalWindowAggregatingWriter extends RecordWriter {
     this.keying = value;
     this.keyingFunction = 'key selector';
     const key = this.#keySelector(value);
-    this.keying = NOT_KEYING;
     const size = this.#size;
     const slide = this.#slide;
     // As the window operator (Flink's assigners): the latest window start at or before the
@@ -108,37 +121,29 @@ export class LocalWindowAggregatingWriter extends RecordWriter {
     // `!(x > w)` is also true for NaN (no timestamp): the window operator throws its own error.
     // A slide longer than the size leaves gaps: a record in none passes whole, to be dropped.
     if (this.#passThrough || !(earliest + size - 1 > this.#watermark) || latest <= timestamp - size) {
+      this.keying = NOT_KEYING;
       this.#emitPartials();
       super.emit([key, value], timestamp);
       return;
     }
-    this.keying = value;
     this.keyingFunction = this.#reduce === undefined ? 'aggregate function' : 'reduce function';
+    const pane = this.#pane;
+    const paneStart = timestamp - ((((timestamp - this.#offset) % pane) + pane) % pane);
     const partials = this.#partials;
-    const newest = this.#newestOfKey.get(key);
-    for (let start = latest; start >= earliest; start -= slide) {
-      let index = newest === undefined ? -1 : newest;
-      while (index !== -1 && partials[index]![1] !== start) index = this.#previousOfKey[index]!;
-      let partial: [Key, number, unknown, number];
-      if (index === -1) {
-        const aggregate = this.#aggregate;
-        partial = [
-          key,
-          start,
-          aggregate === undefined ? value : aggregate.add(value, aggregate.createAccumulator()),
-          0,
-        ];
-        this.#previousOfKey.push(this.#newestOfKey.get(key) ?? -1);
-        this.#newestOfKey.set(key, partials.length);
-        partials.push(partial);
-      } else {
-        partial = partials[index]!;
-        partial[2] =
-          this.#aggregate === undefined
-            ? this.#reduce!(partial[2], value)
-            : this.#aggregate.add(value, partial[2]);
-      }
-      if (start === latest) partial[3]++;
+    let index = this.#newestOfKey.get(key) ?? -1;
+    while (index !== -1 && partials[index]![1] !== paneStart) index = this.#previousOfKey[index]!;
+    const aggregate = this.#aggregate;
+    if (index === -1) {
+      const accumulator =
+        aggregate === undefined ? value : aggregate.add(value, aggregate.createAccumulator());
+      this.#previousOfKey.push(this.#newestOfKey.get(key) ?? -1);
+      this.#newestOfKey.set(key, partials.length);
+      partials.push([key, paneStart, accumulator, 1]);
+    } else {
+      const partial = partials[index]!;
+      partial[2] =
+        aggregate === undefined ? this.#reduce!(partial[2], value) : aggregate.add(value, partial[2]);
+      partial[3]++;
     }
     this.keying = NOT_KEYING;
   }

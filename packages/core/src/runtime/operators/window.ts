@@ -1,5 +1,6 @@
 import type { AggregateFunction, Collector } from '../../contracts/functions.ts';
 import type { WindowFunctionSpec } from '../../plan/stream-node.ts';
+import { decodeValue, encodeValue } from '../../records/record-codec.ts';
 import type { KeyedStateBackend } from '../../state/backend/keyed-state-backend.ts';
 import { aggregatingState, listState, reducingState, valueState } from '../../state/descriptors.ts';
 import type { Key } from '../../state/key-groups.ts';
@@ -221,20 +222,35 @@ export class WindowOperator
   }
 
   /**
-   * A partial accumulator of a fixed-size window (`runtime/local-window-aggregation.ts`): merged
-   * as its records would have been added. Its sender folded only records whose windows end after
-   * this operator's watermark, so the window is neither late nor due; were it late, its records
-   * are dropped and counted as they would have been.
+   * A partial accumulator of one pane of fixed-size windows (`runtime/local-window-aggregation.ts`):
+   * merged into each window of the pane, latest first, as its records would have been added.
+   * Its sender folded only records whose windows end after this operator's watermark, so no
+   * window is late or due; were all of them late, its records are dropped and counted as they
+   * would have been. Each window after the first gets a copy: windows must not share an
+   * accumulator that a later `merge` or `add` may change in place.
    */
-  #mergePartial(accumulator: unknown, start: number, lateCount: number, key: Key, keyGroup: number): void {
+  #mergePartial(accumulator: unknown, paneStart: number, records: number, key: Key, keyGroup: number): void {
     this.backend.setCurrentKey(key, keyGroup);
+    const size = this.#size;
+    const slide = this.#slide;
     const window = this.#scratchWindow;
-    window.start = start;
-    window.end = start + this.#size;
+    const shared = typeof accumulator === 'object' && accumulator !== null;
+    let accepted = false;
+    let first = true;
     this.#addingPartial = true;
-    const accepted = this.#addToWindow(key, accumulator, window);
+    for (
+      let start = paneStart - ((((paneStart - this.#offset) % slide) + slide) % slide);
+      start > paneStart - size;
+      start -= slide
+    ) {
+      window.start = start;
+      window.end = start + size;
+      const value = first || !shared ? accumulator : decodeValue(encodeValue(accumulator, 'accumulator'));
+      first = false;
+      if (this.#addToWindow(key, value, window)) accepted = true;
+    }
     this.#addingPartial = false;
-    if (!accepted) this.metrics.lateRecordsDropped += lateCount;
+    if (!accepted) this.metrics.lateRecordsDropped += records;
   }
 
   #processRecord(value: unknown, timestamp: number, key: Key, keyGroup: number): void {
