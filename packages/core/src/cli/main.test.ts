@@ -265,10 +265,12 @@ describe('from any folder', () => {
   it(
     'runs a window with --no-local-aggregation as with it',
     async () => {
+      // print() prefixes each line with its subtask ('1> '), which depends on the key's subtask.
       const lines = (out: string) =>
         out
           .split('\n')
           .filter((l) => l.includes('='))
+          .map((l) => l.replace(/^\d+> /, ''))
           .sort();
       const on = await sluice(['run', job('window-counts'), '-p', '2']);
       const off = await sluice(['run', job('window-counts'), '-p', '2', '--no-local-aggregation']);
