@@ -111,7 +111,7 @@ describe('local aggregation across a savepoint', () => {
           expect(all.sort()).toEqual(expectedFirings(records, args));
         },
       ),
-      { numRuns: 10 },
+      { numRuns: 10, endOnFailure: true },
     );
   }, 300_000);
 });

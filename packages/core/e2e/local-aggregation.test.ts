@@ -13,6 +13,8 @@ import type { Firing, FiringArgs, FiringFunction } from './jobs/window-firings.t
  * the same, against a model of Flink's WindowOperator written independently of the runtime.
  */
 const job = new URL('./jobs/window-firings.ts', import.meta.url);
+// Each run starts a job: shrinking a failure would take longer than the test's hang guard, so a
+// failure reports its first counterexample (endOnFailure).
 
 const folders: string[] = [];
 afterAll(async () => {
@@ -114,11 +116,43 @@ describe('local aggregation gives every firing and late count of a model of Flin
               }
             },
           ),
-          { numRuns: 6 },
+          { numRuns: 6, endOnFailure: true },
         );
       }, 300_000);
     }
   }
+});
+
+describe('accumulators changed in place', () => {
+  it('are never shared by the windows of a pane: sliding windows match the model, on and off', async () => {
+    await fc.assert(
+      fc.asyncProperty(trafficArbitrary, fc.constantFrom(1, 2), async (events, parallelism) => {
+        const assigner = assigners.sliding!;
+        const args: FiringArgs = {
+          events,
+          assigner,
+          fn: 'aggregate',
+          allowedLateness: 60,
+          bound: 10,
+          lateSideOutput: false,
+          inPlace: true,
+        };
+        const model = flinkWindowModel(events, assigner, 60, 10, 64);
+        for (const localAggregation of [true, false]) {
+          const result = await runJob<FiringArgs>(job, {
+            parallelism,
+            args,
+            sourceBatchSize: 64,
+            localAggregation,
+          });
+          expect(byKey(result.collected<Firing>('firings'))).toEqual(
+            byKey(model.firings.map((f) => render('aggregate', f))),
+          );
+        }
+      }),
+      { numRuns: 4, endOnFailure: true },
+    );
+  }, 300_000);
 });
 
 describe('late records within the allowed lateness', () => {
