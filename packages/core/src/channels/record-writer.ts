@@ -147,6 +147,20 @@ export class RecordWriter {
     }
   }
 
+  /**
+   * Hash partitioning by a key the caller selected (a pre-aggregating writer, which runs the key
+   * selector itself): the key group and channel as in {@link emit}, no selector call.
+   */
+  protected emitWithKey(value: unknown, timestamp: number, key: Key): void {
+    const exact = checkRecord(value);
+    const keyGroup = assignToKeyGroup(key, this.#maxParallelism);
+    const channel = this.#channels[this.#channelOfKeyGroup[keyGroup]!]!;
+    const at = channel.values.length;
+    channel.keys[at] = key;
+    channel.keyGroups[at] = keyGroup;
+    this.#append(channel, value, timestamp, exact);
+  }
+
   #append(channel: OutputChannel, value: unknown, timestamp: number, exact: boolean): void {
     const count = channel.values.push(value);
     channel.timestamps.push(timestamp);

@@ -147,27 +147,54 @@ describe('LocalWindowAggregatingWriter', () => {
     expect(sender.items).toEqual([
       'watermark 249',
       { value: ['a', 250, 1, 1], timestamp: Number.NaN, key: 'a' },
-      { value: ['a', { key: 'a', v: 2 }], timestamp: 210, key: 'a' },
-      { value: ['a', { key: 'a', v: 3 }], timestamp: 120, key: 'a' },
+      { value: { key: 'a', v: 2 }, timestamp: 210, key: 'a' },
+      { value: { key: 'a', v: 3 }, timestamp: 120, key: 'a' },
       { value: ['a', 250, 1, 1], timestamp: Number.NaN, key: 'a' },
     ]);
   });
 
-  it('passes whole a record without a timestamp, and every record once its channel went idle', () => {
+  it('refuses a record without a timestamp with the error of the assigner (a partial is what travels without one)', () => {
+    const { writer } = writerFor({ assigner: tumbling(100), fn: counts });
+    expect(() => writer.emit({ key: 'a', v: 1 }, Number.NaN)).toThrow(
+      /cannot assign windows to timestamp NaN/,
+    );
+    expect(writer.keyingFunction).toBe('window assigner');
+  });
+
+  it('passes every record whole once its channel went idle', () => {
     const { sender, writer } = writerFor({ assigner: tumbling(100), fn: counts });
-    writer.emit({ key: 'a', v: 1 }, Number.NaN);
+    writer.emit({ key: 'a', v: 1 }, 1000);
     writer.emitWatermarkStatus(true);
     writer.emit({ key: 'a', v: 2 }, 1000);
     writer.emitWatermarkStatus(false);
     writer.emit({ key: 'a', v: 3 }, 1000);
     writer.flush();
     expect(sender.items).toEqual([
-      { value: ['a', { key: 'a', v: 1 }], timestamp: Number.NaN, key: 'a' },
+      { value: ['a', 1000, 1, 1], timestamp: Number.NaN, key: 'a' },
       'idle',
-      { value: ['a', { key: 'a', v: 2 }], timestamp: 1000, key: 'a' },
+      { value: { key: 'a', v: 2 }, timestamp: 1000, key: 'a' },
       'active',
-      { value: ['a', { key: 'a', v: 3 }], timestamp: 1000, key: 'a' },
+      { value: { key: 'a', v: 3 }, timestamp: 1000, key: 'a' },
     ]);
+  });
+
+  it('passes records whole for 15 steps after a step in which folding saved less than half, then folds again', () => {
+    const { sender, writer } = writerFor({ assigner: tumbling(100), fn: counts });
+    const partials = () =>
+      sender.items.filter((i) => Number.isNaN((i as { timestamp: number }).timestamp)).length;
+    const step = (keys: number) => {
+      for (let k = 0; k < 64; k++) writer.emit({ key: `k${k % keys}`, v: 1 }, 1000);
+      writer.flushOlderThan(0, 0);
+    };
+    step(32); // 64 records, 32 partials: half, folding goes on
+    expect(partials()).toBe(32);
+    step(33); // 33 partials: more than half
+    expect(partials()).toBe(65);
+    for (let i = 0; i < 15; i++) step(1);
+    expect(partials()).toBe(65);
+    expect(sender.items.length).toBe(65 + 15 * 64);
+    step(1);
+    expect(partials()).toBe(66);
   });
 
   it('passes whole a record in no window (a slide longer than the size)', () => {
@@ -177,7 +204,7 @@ describe('LocalWindowAggregatingWriter', () => {
     writer.flush();
     expect(sender.items).toEqual([
       { value: ['a', 0, 1, 1], timestamp: Number.NaN, key: 'a' },
-      { value: ['a', { key: 'a', v: 2 }], timestamp: 15, key: 'a' },
+      { value: { key: 'a', v: 2 }, timestamp: 15, key: 'a' },
     ]);
   });
 });

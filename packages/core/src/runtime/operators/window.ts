@@ -25,7 +25,7 @@ import {
   type TumblingWindowAssigner,
   windowNamespace,
 } from '../../time/windows.ts';
-import { type LocalAggregationRecord, partialKey } from '../local-window-aggregation.ts';
+import { type LocalAggregationPartial, partialKey } from '../local-window-aggregation.ts';
 import { AbstractKeyedOperator } from './keyed.ts';
 import { type WindowContextHost, WindowContextImpl } from './window-context.ts';
 
@@ -212,10 +212,10 @@ export class WindowOperator
   }
 
   processKeyedElement(value: unknown, timestamp: number, key: Key, keyGroup: number): void {
-    if (this.#mergesPartials) {
-      const partial = value as LocalAggregationRecord;
-      if (partial.length === 2) this.#processRecord(partial[1], timestamp, key, keyGroup);
-      else this.#mergePartial(partial[2], partial[1], partial[3], key, keyGroup);
+    // Partials travel without a timestamp; records passed whole have theirs (`LocalAggregationPartial`).
+    if (this.#mergesPartials && Number.isNaN(timestamp)) {
+      const partial = value as LocalAggregationPartial;
+      this.#mergePartial(partial[2], partial[1], partial[3], key, keyGroup);
       return;
     }
     this.#processRecord(value, timestamp, key, keyGroup);
