@@ -135,6 +135,12 @@ export class LocalWindowAggregatingWriter extends RecordWriter {
     this.keying = value;
     this.keyingFunction = 'key selector';
     const key = this.#keySelector(value);
+    if (!Number.isFinite(timestamp)) {
+      // A record passed whole must have a timestamp (that is how the window tells it from a
+      // partial): the assigner's error, as the window would throw it.
+      this.keyingFunction = 'window assigner';
+      this.#assigner.assignWindows(timestamp);
+    }
     const size = this.#size;
     const slide = this.#slide;
     // As the window operator (Flink's assigners): the latest window start at or before the
@@ -142,12 +148,6 @@ export class LocalWindowAggregatingWriter extends RecordWriter {
     const latest = timestamp - ((((timestamp - this.#offset) % slide) + slide) % slide);
     let earliest = latest;
     while (earliest - slide > timestamp - size) earliest -= slide;
-    if (!Number.isFinite(timestamp)) {
-      // A record passed whole must have a timestamp (that is how the window tells it from a
-      // partial): the assigner's error, as the window would throw it.
-      this.keyingFunction = 'window assigner';
-      this.#assigner.assignWindows(timestamp);
-    }
     // A slide longer than the size leaves gaps: a record in none passes whole, to be dropped.
     if (
       this.#passThrough ||
