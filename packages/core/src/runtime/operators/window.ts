@@ -59,7 +59,10 @@ type ContentsState =
  * timer drops it). A record that arrives after the watermark passed its window's end (within the
  * lateness) fires the window at once and registers no firing timer. Session windows merge: each
  * key's sessions are `[window, stateWindow]` pairs in keyed state, merged by `addWindowToPairs`
- * (the merging-window-set module). Results carry the window's max timestamp.
+ * (the merging-window-set module). Results carry the window's max timestamp. With
+ * `mergesPartials` its input was pre-aggregated before the exchange: it merges partial
+ * accumulators per key and pane, and processes the records passed through whole as always
+ * (`runtime/local-window-aggregation.ts`).
  */
 export class WindowOperator
   extends AbstractKeyedOperator<unknown, unknown>
