@@ -49,6 +49,8 @@ export type ContestantSpec =
        * runs, as a monitoring system would (more often: every `scrapeEveryMs`).
        */
       readonly web?: { readonly scrapeEveryMs: number };
+      /** `runJob`'s option; undefined: its default. */
+      readonly localAggregation?: boolean;
     }
   | {
       readonly kind: 'loop' | 'rxjs' | 'node-stream';
@@ -160,6 +162,7 @@ async function runSluice(spec: Extract<ContestantSpec, { kind: 'sluice' }>): Pro
   const handle = await startJob<QueryArgs>(new URL(spec.module), {
     parallelism: spec.parallelism,
     args,
+    ...(spec.localAggregation === undefined ? {} : { localAggregation: spec.localAggregation }),
     onSinkData: (name, payload) => {
       if (name === LATENCY_CHANNEL) reports.push(...(payload as LatencyReport[]));
     },

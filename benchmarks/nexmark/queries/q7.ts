@@ -51,6 +51,14 @@ const highestBids: AggregateFunction<Q7Out, Q7Out[], Q7Out[]> = {
     return acc;
   },
   getResult: (acc) => acc,
+  // Accumulators of one key and window, `b` from records after `a`'s: what adding them would give.
+  merge(a, b) {
+    const top = a[0];
+    const other = b[0];
+    if (top === undefined || (other !== undefined && other.price > top.price)) return b;
+    if (other !== undefined && other.price === top.price) a.push(...b);
+    return a;
+  },
 };
 
 class HighestPerWindow implements KeyedProcessFunction<number, Highest, Q7Out> {

@@ -55,13 +55,16 @@ const windowId = (w: Window): string => `${w.start}:${w.end}`;
 /**
  * Runs the model over `events` in order. Before each record the watermark is
  * `max(timestamps before it) - bound - 1` (a bounded-out-of-orderness generator emitting after
- * every record); after the last, the end-of-input watermark fires everything.
+ * every record), or with `recordsPerWatermark` n, after every n records (a source reading n
+ * records per poll, the generator emitting after each poll); after the last, the end-of-input
+ * watermark fires everything.
  */
 export function flinkWindowModel(
   events: readonly ModelEvent[],
   assigner: ModelAssigner,
   lateness: number,
   bound: number,
+  recordsPerWatermark = 1,
 ): ModelResult {
   const firings: ModelFiring[] = [];
   const late: ModelEvent[] = [];
@@ -188,10 +191,11 @@ export function flinkWindowModel(
   };
 
   let maxSeen = Number.NEGATIVE_INFINITY;
-  for (const e of events) {
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
     processElement(e);
     maxSeen = Math.max(maxSeen, e.ts);
-    advanceWatermark(maxSeen - bound - 1);
+    if ((i + 1) % recordsPerWatermark === 0) advanceWatermark(maxSeen - bound - 1);
   }
   advanceWatermark(Number.POSITIVE_INFINITY);
   return { firings, late };

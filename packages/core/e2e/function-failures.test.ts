@@ -10,9 +10,17 @@ beforeAll(async () => {
   baseline = await warmThreadBaseline();
 });
 
-async function failureOf(args: FailingFunctionsArgs, parallelism: number): Promise<JobExecutionError> {
+async function failureOf(
+  args: FailingFunctionsArgs,
+  parallelism: number,
+  localAggregation?: boolean,
+): Promise<JobExecutionError> {
   try {
-    await runJob<FailingFunctionsArgs>(job, { parallelism, args });
+    await runJob<FailingFunctionsArgs>(job, {
+      parallelism,
+      args,
+      ...(localAggregation === undefined ? {} : { localAggregation }),
+    });
   } catch (error) {
     expect(error).toBeInstanceOf(JobExecutionError);
     return error as JobExecutionError;
@@ -48,7 +56,12 @@ describe('a failing user function names its operator, subtask, record and cause'
       const how = `${chained ? 'chained to the source' : 'after a rebalance'}, parallelism ${parallelism}`;
       for (const { fails, operator, name, cause } of cases) {
         it(`${fails} (${how})`, async () => {
-          const error = await failureOf({ fails, chained, count: 5_000, poison: POISON }, parallelism);
+          // A window reduce runs where the window runs only without local aggregation (below).
+          const error = await failureOf(
+            { fails, chained, count: 5_000, poison: POISON },
+            parallelism,
+            fails === 'window-reduce' ? false : undefined,
+          );
           expect(error.code).toBe('SLUICE_JOB_FAILED');
           expect(error.operatorId).toMatch(operator);
           expect(error.operatorName).toBe(name);
@@ -83,6 +96,26 @@ describe('a failing user function names its operator, subtask, record and cause'
         );
       }, 30_000);
     }
+
+    it(`a window reduce pre-aggregated before the keyBy: blamed on the window, where it ran (parallelism ${parallelism})`, async () => {
+      const error = await failureOf(
+        { fails: 'window-reduce', chained: false, count: 5_000, poison: POISON },
+        parallelism,
+      );
+      expect(error.operatorId).toMatch(/^window-\d+$/);
+      expect(error.operatorName).toBe(WINDOW_NAME);
+      expect((error.cause as Error).message).toBe('window reduce boom at 1234');
+      expect(error.record).toContain("'item-1234'");
+      // In the sending subtask, folding the record into its pane's partial; or in the window,
+      // merging the partial the record started (which of the two depends on batch boundaries).
+      if (error.userFunction !== undefined) {
+        expect(error.userFunction).toBe('reduce function');
+        expect(error.ranIn).toMatch(/^timestamps-\d+$/);
+        expect(error.record).toBe(RECORD);
+      } else {
+        expect(error.ranIn).toBeUndefined();
+      }
+    }, 30_000);
 
     it(`a timer callback names its operator, subtask, timer and key (keyed process onTimer, parallelism ${parallelism})`, async () => {
       const error = await failureOf(

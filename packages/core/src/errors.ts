@@ -44,11 +44,13 @@ export interface FailureLocation {
   /**
    * The function that failed, when it is not the operator's function for a record: `key selector`
    * (a keyBy's, which runs where records are routed: in a subtask of the operator before, named by
-   * {@link ranIn}; `subtaskIndex` and `parallelism` are that subtask's), or a timer
-   * (`event-time timer at 999 for key 'a'`).
+   * {@link ranIn}; `subtaskIndex` and `parallelism` are that subtask's), a window's `reduce
+   * function` or `aggregate function` folding records before the keyBy (local aggregation: it
+   * runs in the sending subtask too, named by {@link ranIn}), or a timer (`event-time timer at
+   * 999 for key 'a'`).
    */
   readonly userFunction?: string | undefined;
-  /** For a key selector: the operator whose subtask ran it (routing its output). */
+  /** For a key selector or a local aggregation: the operator whose subtask ran it (routing its output). */
   readonly ranIn?: string | undefined;
 }
 

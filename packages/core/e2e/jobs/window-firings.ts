@@ -35,6 +35,10 @@ export interface FiringArgs {
    * naming the event-time trigger explicitly, or adding an evictor that never evicts).
    */
   readonly via?: 'default' | 'trigger' | 'evictor';
+  /** Late records go to the 'late' side output (default), or are dropped and counted. */
+  readonly lateSideOutput?: boolean;
+  /** `aggregate` with an AggregateFunction that changes its accumulators in place (`add` and `merge`). */
+  readonly inPlace?: boolean;
 }
 
 function assignerFor(spec: ModelAssigner): WindowAssigner {
@@ -53,6 +57,23 @@ const countAndSum: AggregateFunction<ModelEvent, [number, number], string> = {
   add: (e, [n, s]) => [n + 1, s + e.v],
   getResult: ([n, s]) => `${n}/${s}`,
   merge: (a, b) => [a[0] + b[0], a[1] + b[1]],
+};
+
+/** As countAndSum, changing accumulators in place: windows must never share one. */
+const countAndSumInPlace: AggregateFunction<ModelEvent, { n: number; s: number }, string> = {
+  createAccumulator: () => ({ n: 0, s: 0 }),
+  add: (e, acc) => {
+    acc.n++;
+    acc.s += e.v;
+    return acc;
+  },
+  getResult: ({ n, s }) => `${n}/${s}`,
+  merge: (a, b) => {
+    if (a.n === 0) return b;
+    a.n += b.n;
+    a.s += b.s;
+    return a;
+  },
 };
 
 const listAll: ProcessWindowFunction<ModelEvent, Firing, string> = {
@@ -77,8 +98,8 @@ export default defineJob<FiringArgs>({ name: 'window-firings' }, (env, args) => 
   const windowed = stream
     .keyBy((e) => e.key)
     .window(assignerFor(args.assigner))
-    .allowedLateness(args.allowedLateness)
-    .sideOutputLateData(lateTag);
+    .allowedLateness(args.allowedLateness);
+  if (args.lateSideOutput !== false) windowed.sideOutputLateData(lateTag);
   if (args.via === 'trigger') windowed.trigger(eventTimeTrigger());
   if (args.via === 'evictor') windowed.evictor(countEvictor(1_000_000));
   const results =
@@ -88,10 +109,15 @@ export default defineJob<FiringArgs>({ name: 'window-firings' }, (env, args) => 
           (key, w, e): Firing => ({ key, start: w.start, end: w.end, value: String(e.v) }),
         )
       : args.fn === 'aggregate'
-        ? windowed.aggregate(
-            countAndSum,
-            (key, w, value): Firing => ({ key, start: w.start, end: w.end, value }),
-          )
+        ? args.inPlace === true
+          ? windowed.aggregate(
+              countAndSumInPlace,
+              (key, w, value): Firing => ({ key, start: w.start, end: w.end, value }),
+            )
+          : windowed.aggregate(
+              countAndSum,
+              (key, w, value): Firing => ({ key, start: w.start, end: w.end, value }),
+            )
         : windowed.process(listAll);
   results.sinkTo(collectSink('firings'));
   results.getSideOutput(lateTag).sinkTo(collectSink('late'));

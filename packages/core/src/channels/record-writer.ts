@@ -96,6 +96,8 @@ export class RecordWriter {
    * selector so that a failure there is attributed to the keyBy (two stores a record, no try).
    */
   keying: unknown = NOT_KEYING;
+  /** Which user function runs while {@link keying} is set, for the failure report. */
+  keyingFunction = 'key selector';
 
   constructor(senders: readonly ChannelSender[], options: RecordWriterOptions, clock: () => number) {
     const keyed = options.partitioner === 'hash';
@@ -167,6 +169,19 @@ export class RecordWriter {
         return;
       }
     }
+  }
+
+  /**
+   * Hash partitioning by a key the caller selected (a pre-aggregating writer, which runs the key
+   * selector itself): the key group and channel as in {@link emit}, no selector call.
+   */
+  protected emitWithKey(value: unknown, timestamp: number, key: Key): void {
+    const keyGroup = assignToKeyGroup(key, this.#maxParallelism);
+    const channel = this.#channels[this.#channelOfKeyGroup[keyGroup]!]!;
+    const at = channel.values.length;
+    channel.keys[at] = key;
+    channel.keyGroups[at] = keyGroup;
+    this.#append(channel, value, timestamp);
   }
 
   /** Checks `value` (encoding it, where the channel encodes) and adds it to the channel's batch. */

@@ -65,6 +65,7 @@ describe('sluice --help', () => {
     '--buffer-timeout-ms',
     '--batch-size',
     '--no-chaining',
+    '--no-local-aggregation',
     '--checkpoint-dir',
     '--checkpoint-interval',
     '--restore',
@@ -104,7 +105,16 @@ describe('sluice --help', () => {
     [['help', 'run'], RUN_FLAGS],
     [
       ['plan', '--help'],
-      ['--parallelism', '--max-parallelism', '--arg', '--args', '--format', 'mermaid', 'Examples'],
+      [
+        '--parallelism',
+        '--max-parallelism',
+        '--arg',
+        '--args',
+        '--format',
+        'mermaid',
+        '--no-local-aggregation',
+        'Examples',
+      ],
     ],
     [
       ['savepoint', '--help'],
@@ -339,6 +349,41 @@ describe('from any folder', () => {
       const { code, stdout } = await sluice(['plan', relative(cwd, job('doubles')), '-p', '2']);
       expect(code).toBe(0);
       expect(stdout).toContain('map');
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'shows the local aggregation before a window, and leaves it out with --no-local-aggregation',
+    async () => {
+      const on = await sluice(['plan', job('window-counts'), '-p', '2']);
+      expect(on.code).toBe(0);
+      expect(on.stdout).toContain('-> local-aggregate(window-2)');
+      expect(on.stdout).toContain('(hash, partial aggregates)');
+      const off = await sluice(['plan', job('window-counts'), '-p', '2', '--no-local-aggregation']);
+      expect(off.code).toBe(0);
+      expect(off.stdout).not.toContain('local-aggregate');
+      expect(off.stdout).toContain('(hash)');
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'runs a window with --no-local-aggregation as with it',
+    async () => {
+      // print() prefixes each line with its subtask ('1> '), which depends on the key's subtask.
+      const lines = (out: string) =>
+        out
+          .split('\n')
+          .filter((l) => l.includes('='))
+          .map((l) => l.replace(/^\d+> /, ''))
+          .sort();
+      const on = await sluice(['run', job('window-counts'), '-p', '2']);
+      const off = await sluice(['run', job('window-counts'), '-p', '2', '--no-local-aggregation']);
+      expect(on.code).toBe(0);
+      expect(off.code).toBe(0);
+      expect(lines(on.stdout)).toEqual(['a=2', 'b=1']);
+      expect(lines(off.stdout)).toEqual(['a=2', 'b=1']);
     },
     TEST_TIMEOUT_MS,
   );

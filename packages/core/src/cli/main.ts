@@ -98,6 +98,10 @@ program
     'do not chain operators: each runs as its own task, with a channel between neighbours',
   )
   .option(
+    '--no-local-aggregation',
+    'do not pre-aggregate window input before the keyBy exchange: records cross the threads one by one (see docs/runtime.md)',
+  )
+  .option(
     '--checkpoint-dir <dir>',
     'take periodic aligned checkpoints into this directory (the newest 3 are kept); a failure restarts the job from the newest, up to 10 times, 200 ms apart. Without it, a failure ends the run',
   )
@@ -247,6 +251,7 @@ On success, a summary goes to stderr: records read, seconds, records per second.
       maxParallelism: options.maxParallelism,
       args,
       chaining: options.chaining,
+      localAggregation: options.localAggregation,
       bufferTimeoutMs: options.bufferTimeoutMs,
       batchSize: options.batchSize,
       ...(options.checkpointDir === undefined
@@ -351,6 +356,7 @@ program
     oneOf('--format', PLAN_FORMATS),
     'text',
   )
+  .option('--no-local-aggregation', 'plan without pre-aggregating window input before the keyBy exchange')
   .showHelpAfterError('(sluice plan --help lists the options)')
   .addHelpText(
     'after',
@@ -372,6 +378,7 @@ Examples:
       maxParallelism: options.maxParallelism,
       args,
       format: options.format,
+      localAggregation: options.localAggregation,
     });
     process.stdout.write(`${plan}\n`);
   });

@@ -259,6 +259,7 @@ export function runAttempt(
       parallelism: context.parallelism,
       maxParallelism: context.maxParallelism,
       chaining: options.chaining ?? true,
+      localAggregation: options.localAggregation ?? true,
       config,
       fingerprint: planned.fingerprint,
       slotIndex: slot.index,

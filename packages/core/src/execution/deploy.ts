@@ -17,6 +17,10 @@ import {
 import { inputSideOf, type StreamNode } from '../plan/stream-node.ts';
 import type { FailureTracker } from '../runtime/chain-outputs.ts';
 import type { StateLookup } from '../runtime/checkpointing.ts';
+import {
+  type LocalAggregationSpec,
+  LocalWindowAggregatingWriter,
+} from '../runtime/local-window-aggregation.ts';
 import { buildOperatorChain, type MemberInfo } from '../runtime/operator-chain.ts';
 import { type CheckpointHooks, Task } from '../runtime/task.ts';
 import type { KeyedStateBackend } from '../state/backend/keyed-state-backend.ts';
@@ -121,21 +125,28 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
     for (const edge of jobGraph.edges) {
       if (edge.sourceVertex !== vertexIndex) continue;
       const channels = outputChannelsOf(plan, edge.index, subtaskIndex);
-      const writer = new RecordWriter(
-        channels.map((c) => channelFactory.senderOf(c)),
-        {
-          partitioner: edge.partitioner,
-          keySelector: keySelectorOf(env.nodes[edge.targetNode]!, edge.targetInput),
-          maxParallelism: streamGraph.maxParallelism,
-          batchSize: config.batchSize,
-          subtaskIndex,
-        },
-        clock,
-      );
+      const senders = channels.map((c) => channelFactory.senderOf(c));
+      const target = env.nodes[edge.targetNode]!;
+      const writerOptions = {
+        maxParallelism: streamGraph.maxParallelism,
+        batchSize: config.batchSize,
+        subtaskIndex,
+      };
+      const writer = edge.localAggregation
+        ? new LocalWindowAggregatingWriter(senders, writerOptions, clock, localAggregationOf(target))
+        : new RecordWriter(
+            senders,
+            {
+              ...writerOptions,
+              partitioner: edge.partitioner,
+              keySelector: keySelectorOf(target, edge.targetInput),
+            },
+            clock,
+          );
       writers.push(writer);
       if (edge.partitioner === 'hash') {
-        const target = streamGraph.nodes[edge.targetNode]!;
-        keySelectors.push({ writer, operatorId: target.id, operatorName: target.name });
+        const resolved = streamGraph.nodes[edge.targetNode]!;
+        keySelectors.push({ writer, operatorId: resolved.id, operatorName: resolved.name });
       }
       const key = `${edge.sourceNode}|${edge.sideOutput ?? ''}`;
       writersBySource.set(key, [...(writersBySource.get(key) ?? []), writer]);
@@ -166,6 +177,7 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
         chain: vertex.nodes,
         head: vertex.head,
         subtask,
+        mergesPartials: new Set(jobGraph.edges.filter((e) => e.localAggregation).map((e) => e.targetNode)),
       },
       {
         writersOf: (node, sideOutput) => writersBySource.get(`${node}|${sideOutput ?? ''}`) ?? [],
@@ -256,6 +268,20 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
 function keySelectorOf(target: StreamNode, targetInput: number): ((value: unknown) => Key) | undefined {
   const partitioner = target.inputs[targetInput]!.partitioner;
   return partitioner.kind === 'hash' ? (partitioner.keySelector as (value: unknown) => Key) : undefined;
+}
+
+/** What the local aggregation before a window needs of it (the plan checked that it is eligible). */
+function localAggregationOf(target: StreamNode): LocalAggregationSpec {
+  const spec = target.operator;
+  if (
+    spec?.kind !== 'window' ||
+    (spec.assigner.kind !== 'tumbling' && spec.assigner.kind !== 'sliding') ||
+    spec.fn.kind === 'process' ||
+    target.keySelector === undefined
+  ) {
+    throw new Error(`bug: local aggregation planned before '${target.name}', which cannot merge partials`);
+  }
+  return { assigner: spec.assigner, fn: spec.fn, keySelector: target.keySelector as (value: unknown) => Key };
 }
 
 /** The working directory of one keyed subtask's database, below the attempt's directory. */

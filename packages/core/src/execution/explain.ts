@@ -12,7 +12,13 @@ export const PLAN_FORMATS: readonly PlanFormat[] = ['text', 'json', 'dot', 'merm
 /** The physical plan of a job: tasks (chains), parallelism, partitioning, in `format` (default text). Runs nothing. */
 export async function explainJob(
   module: JobModuleRef,
-  options: { parallelism?: number; maxParallelism?: number; args?: unknown; format?: PlanFormat } = {},
+  options: {
+    parallelism?: number;
+    maxParallelism?: number;
+    args?: unknown;
+    format?: PlanFormat;
+    localAggregation?: boolean;
+  } = {},
 ): Promise<string> {
   const format = options.format ?? 'text';
   if (!PLAN_FORMATS.includes(format)) {
@@ -22,6 +28,7 @@ export async function explainJob(
   const planned = planJob(job, options.args, {
     parallelism: options.parallelism ?? 1,
     ...(options.maxParallelism === undefined ? {} : { maxParallelism: options.maxParallelism }),
+    ...(options.localAggregation === undefined ? {} : { localAggregation: options.localAggregation }),
   });
   return formatPlan(planned, format);
 }

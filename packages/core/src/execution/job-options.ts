@@ -25,6 +25,13 @@ export interface RunJobOptions<A = unknown> extends Partial<ExecutionConfig> {
   readonly args?: A;
   /** Chain operators into tasks where possible (default true). */
   readonly chaining?: boolean;
+  /**
+   * Pre-aggregate the input of eligible windows in the producing subtask, before the keyBy
+   * exchange (default true): partial accumulators per key and window cross the threads instead of
+   * records. Eligible: event-time tumbling and sliding windows with `reduce`, or with `aggregate`
+   * whose AggregateFunction has `merge`, the default trigger, no evictor, no late side output.
+   */
+  readonly localAggregation?: boolean;
   /** Cancels the job; `runJob` then rejects with a JobCancelledError. */
   readonly signal?: AbortSignal;
   /** Called with each batch a sink sends to the coordinator (e.g. a collect sink), as it arrives. */
@@ -115,6 +122,7 @@ const RUN_JOB_OPTIONS: ReadonlySet<string> = new Set<keyof RunJobOptions>([
   'maxParallelism',
   'args',
   'chaining',
+  'localAggregation',
   'signal',
   'onSinkData',
   'checkpointing',
@@ -142,6 +150,11 @@ const CHECKPOINTING_OPTIONS: ReadonlySet<string> = new Set<keyof CheckpointingOp
 /** Checks every option `startJob` takes; throws a ConfigError naming the first bad one. */
 export function validateRunJobOptions(options: RunJobOptions<unknown>): ValidatedOptions {
   rejectUnknownKeys(options, RUN_JOB_OPTIONS, '');
+  if (options.localAggregation !== undefined && typeof options.localAggregation !== 'boolean') {
+    throw new ConfigError(
+      `option "localAggregation" must be true or false, got ${String(options.localAggregation)}`,
+    );
+  }
   const checkpointing = validateCheckpointing(options.checkpointing);
   if (options.fresh !== undefined && typeof options.fresh !== 'boolean')
     throw new ConfigError(`option "fresh" must be a boolean, got ${String(options.fresh)}`);

@@ -14,6 +14,7 @@ export interface SlotAssignment {
   readonly parallelism: number;
   readonly maxParallelism: number | undefined;
   readonly chaining: boolean;
+  readonly localAggregation: boolean;
   readonly config: ExecutionConfig;
   readonly fingerprint: string;
   readonly slotIndex: number;

@@ -19,6 +19,8 @@ export interface PlanOptions {
   readonly parallelism: number;
   readonly maxParallelism?: number;
   readonly chaining?: boolean;
+  /** Pre-aggregate eligible windows' input before their exchange (default true). */
+  readonly localAggregation?: boolean;
 }
 
 /** Runs the job's build function and plans the result. Deterministic for the same job, args and options. */
@@ -40,7 +42,12 @@ export function planJob(job: JobDefinition<unknown>, args: unknown, options: Pla
     );
   }
   const streamGraph = resolveStreamGraph(env);
-  const plan = buildExecutionPlan(buildJobGraph(streamGraph, { chaining: options.chaining ?? true }));
+  const plan = buildExecutionPlan(
+    buildJobGraph(streamGraph, {
+      chaining: options.chaining ?? true,
+      localAggregation: options.localAggregation ?? true,
+    }),
+  );
   const fingerprint = createHash('sha256')
     .update(describePlan(plan))
     .update(streamGraph.nodes.map((n) => `${n.id}|${n.kind}|${n.parallelism}`).join('\n'))

@@ -182,6 +182,7 @@ export async function startJobWith<A = unknown>(
     parallelism,
     ...(maxParallelism === undefined ? {} : { maxParallelism }),
     chaining: options.chaining ?? true,
+    localAggregation: options.localAggregation ?? true,
   });
   if (driver !== undefined) {
     driver.onPlanned(planned);

@@ -43,6 +43,7 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
       parallelism: assignment.parallelism,
       ...(assignment.maxParallelism === undefined ? {} : { maxParallelism: assignment.maxParallelism }),
       chaining: assignment.chaining,
+      localAggregation: assignment.localAggregation,
     });
     if (planned.fingerprint !== assignment.fingerprint) {
       throw new Error(
@@ -228,7 +229,7 @@ function locate({
       operatorId: keying.operatorId,
       operatorName: keying.operatorName,
       record: previewRecord(keying.writer.keying),
-      userFunction: 'key selector',
+      userFunction: keying.writer.keyingFunction,
       ranIn: member?.id,
     };
   }

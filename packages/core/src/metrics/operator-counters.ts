@@ -40,8 +40,8 @@ export class OperatorCounters {
   }
 
   /** A window or an interval join dropped a record as too late (no late side output set). */
-  countLateRecordDropped(): void {
-    this.cells[this.base + OperatorField.lateRecordsDropped]!++;
+  countLateRecordDropped(records = 1): void {
+    this.cells[this.base + OperatorField.lateRecordsDropped]! += records;
   }
 
   setWatermark(watermark: number): void {

@@ -102,10 +102,16 @@ export function describePlan(plan: ExecutionPlan): string {
     `job '${jobGraph.jobName}' (maxParallelism ${jobGraph.maxParallelism}, ${plan.slots.length} slots)`,
   ];
   for (const v of jobGraph.vertices) {
-    lines.push(`  task ${v.index} [p=${v.parallelism}] ${v.operatorIds.join(' -> ')}  (${v.name})`);
+    // A local aggregation runs at the end of its producer's chain, before the exchange.
+    const local = jobGraph.edges
+      .filter((e) => e.sourceVertex === v.index && e.localAggregation)
+      .map((e) => ` -> local-aggregate(${jobGraph.vertices[e.targetVertex]!.operatorIds[0]})`)
+      .join('');
+    lines.push(`  task ${v.index} [p=${v.parallelism}] ${v.operatorIds.join(' -> ')}${local}  (${v.name})`);
     for (const e of jobGraph.edges.filter((x) => x.targetVertex === v.index)) {
       const side = e.sideOutput === undefined ? '' : ` side output '${e.sideOutput}'`;
-      lines.push(`    <- task ${e.sourceVertex}${side} (${e.partitioner})`);
+      const partials = e.localAggregation ? ', partial aggregates' : '';
+      lines.push(`    <- task ${e.sourceVertex}${side} (${e.partitioner}${partials})`);
     }
   }
   return lines.join('\n');

@@ -30,6 +30,11 @@ export interface JobEdge {
   /** Which of the target node's inputs this edge is (an index into its `inputs`): a two-input operator's side. */
   readonly targetInput: number;
   readonly partitioner: PartitionerKind;
+  /**
+   * Records are pre-aggregated in the producing subtask before this (hash) edge: it carries
+   * partial accumulators per key and window, which the target window merges.
+   */
+  readonly localAggregation: boolean;
 }
 
 export interface JobGraph {
@@ -41,15 +46,21 @@ export interface JobGraph {
   readonly vertexOfNode: readonly number[];
 }
 
+export interface JobGraphOptions {
+  readonly chaining: boolean;
+  /** Pre-aggregate the input of eligible windows before their exchange (default true). */
+  readonly localAggregation?: boolean;
+}
+
 /**
  * Chains operators the way Flink does: a node joins its input's chain when it has exactly one
  * input, read with forward partitioning at the same parallelism. Chained calls cost a function
- * call; network edges cost encoding, a ring and decoding.
+ * call; network edges cost encoding, a ring and decoding. The hash edges into a window that
+ * can merge partial accumulators carry them instead of records (`local-aggregation.ts`): the
+ * local aggregation runs at the end of the producing chain, before the exchange.
  */
-export function buildJobGraph(
-  graph: StreamGraph,
-  options: { chaining: boolean } = { chaining: true },
-): JobGraph {
+export function buildJobGraph(graph: StreamGraph, options: JobGraphOptions = { chaining: true }): JobGraph {
+  const localAggregation = options.localAggregation ?? true;
   const vertexOfNode: number[] = [];
   const vertexNodes: number[][] = [];
   for (const node of graph.nodes) {
@@ -97,6 +108,8 @@ export function buildJobGraph(
         targetNode: node.index,
         targetInput,
         partitioner: input.partitioner,
+        // Every input of a keyed window is hash-partitioned (the stream graph checks it).
+        localAggregation: localAggregation && node.preAggregatable && input.partitioner === 'hash',
       });
     }
   }

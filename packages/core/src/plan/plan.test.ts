@@ -27,7 +27,12 @@ function clickPipeline(parallelism: number): StreamExecutionEnvironment {
 
 describe('planning', () => {
   it('chains forward edges of equal parallelism and cuts at keyBy, rebalance and parallelism changes', () => {
-    const plan = buildExecutionPlan(buildJobGraph(resolveStreamGraph(clickPipeline(2))));
+    // Without local aggregation: its plan is in local-aggregation.test.ts.
+    const graph = buildJobGraph(resolveStreamGraph(clickPipeline(2)), {
+      chaining: true,
+      localAggregation: false,
+    });
+    const plan = buildExecutionPlan(graph);
     expect(describePlan(plan)).toMatchInlineSnapshot(`
       "job 'clicks' (maxParallelism 128, 2 slots)
         task 0 [p=2] source-0 -> timestamps-1  (collection -> timestamps)

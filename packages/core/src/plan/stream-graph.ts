@@ -1,5 +1,6 @@
 import { PlanError } from '../errors.ts';
 import { MAX_MAX_PARALLELISM } from '../state/key-groups.ts';
+import { isPreAggregatable } from './local-aggregation.ts';
 import { inputSideOf, nodeId, type StreamNode } from './stream-node.ts';
 
 export type PartitionerKind = 'forward' | 'rebalance' | 'broadcast' | 'hash';
@@ -14,6 +15,8 @@ export interface ResolvedNode {
   readonly parallelism: number;
   readonly keyed: boolean;
   readonly inputs: readonly ResolvedInput[];
+  /** A window whose input may be pre-aggregated before the exchange (`local-aggregation.ts`). */
+  readonly preAggregatable: boolean;
 }
 
 export interface ResolvedInput {
@@ -138,6 +141,7 @@ export function resolveStreamGraph(env: LogicalGraph): StreamGraph {
       parallelism,
       keyed: node.keySelector !== undefined,
       inputs,
+      preAggregatable: isPreAggregatable(node),
     });
   }
   return { jobName: env.jobName, maxParallelism, nodes: resolved };

@@ -32,6 +32,8 @@ export interface ChainSpec {
   readonly chain: readonly number[];
   readonly head: number;
   readonly subtask: SubtaskRef;
+  /** Windows whose input is pre-aggregated before the exchange: they merge partials (`JobEdge.localAggregation`). */
+  readonly mergesPartials?: ReadonlySet<number>;
 }
 
 /** What a chain needs from the slot that deploys it. */
@@ -94,7 +96,9 @@ export function buildOperatorChain(spec: ChainSpec, env: ChainEnvironment): Oper
     if (node.operator !== undefined) {
       operators.set(
         index,
-        createOperator(node.operator, node.keySelector as ((value: unknown) => Key) | undefined),
+        createOperator(node.operator, node.keySelector as ((value: unknown) => Key) | undefined, {
+          mergesPartials: spec.mergesPartials?.has(index) === true,
+        }),
       );
     }
   }

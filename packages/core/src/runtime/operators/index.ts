@@ -30,6 +30,7 @@ import { WindowOperator } from './window.ts';
 export function createOperator(
   spec: OperatorSpec,
   keySelector: ((value: unknown) => Key) | undefined,
+  options: { readonly mergesPartials: boolean } = { mergesPartials: false },
 ): StreamOperator<unknown, unknown> {
   switch (spec.kind) {
     case 'map':
@@ -62,6 +63,7 @@ export function createOperator(
         lateTag: spec.lateTag,
         keySelector: keyed(spec, keySelector),
         fn: spec.fn,
+        mergesPartials: options.mergesPartials,
       });
     case 'timestamps':
       return new TimestampsAndWatermarksOperator(spec.options);

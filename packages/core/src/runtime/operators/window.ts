@@ -1,5 +1,6 @@
-import type { Collector } from '../../contracts/functions.ts';
+import type { AggregateFunction, Collector } from '../../contracts/functions.ts';
 import type { WindowFunctionSpec } from '../../plan/stream-node.ts';
+import { decodeValue, encodeValue } from '../../records/record-codec.ts';
 import type { KeyedStateBackend } from '../../state/backend/keyed-state-backend.ts';
 import { aggregatingState, listState, reducingState, valueState } from '../../state/descriptors.ts';
 import type { Key } from '../../state/key-groups.ts';
@@ -24,6 +25,7 @@ import {
   type TumblingWindowAssigner,
   windowNamespace,
 } from '../../time/windows.ts';
+import { type LocalAggregationPartial, partialKey } from '../local-window-aggregation.ts';
 import { AbstractKeyedOperator } from './keyed.ts';
 import { type WindowContextHost, WindowContextImpl } from './window-context.ts';
 
@@ -36,6 +38,11 @@ export interface WindowOperatorOptions {
   readonly lateTag: string | undefined;
   readonly keySelector: (value: unknown) => Key;
   readonly fn: WindowFunctionSpec;
+  /**
+   * The input is pre-aggregated before the exchange (`runtime/local-window-aggregation.ts`): it
+   * carries partial accumulators to merge, and records passed through whole.
+   */
+  readonly mergesPartials?: boolean;
 }
 
 type ContentsState =
@@ -52,7 +59,10 @@ type ContentsState =
  * timer drops it). A record that arrives after the watermark passed its window's end (within the
  * lateness) fires the window at once and registers no firing timer. Session windows merge: each
  * key's sessions are `[window, stateWindow]` pairs in keyed state, merged by `addWindowToPairs`
- * (the merging-window-set module). Results carry the window's max timestamp.
+ * (the merging-window-set module). Results carry the window's max timestamp. With
+ * `mergesPartials` its input was pre-aggregated before the exchange: it merges partial
+ * accumulators per key and pane, and processes the records passed through whole as always
+ * (`runtime/local-window-aggregation.ts`).
  */
 export class WindowOperator
   extends AbstractKeyedOperator<unknown, unknown>
@@ -93,9 +103,13 @@ export class WindowOperator
   /** The key and outcome of the {@link addWindowToPairs} call in progress, for {@link #onMerge}. */
   #mergeKey: Key = '';
   #merged = false;
+  readonly #mergesPartials: boolean;
+  /** Set while a partial accumulator (not a record) is added to the contents: see {@link #partialMerging}. */
+  #addingPartial = false;
 
   constructor(options: WindowOperatorOptions) {
-    super(options.keySelector);
+    super(options.mergesPartials === true ? partialKey : options.keySelector);
+    this.#mergesPartials = options.mergesPartials === true;
     this.#assigner = options.assigner;
     this.#isEventTime = options.assigner.isEventTime;
     this.#allowedLatenessMs = options.allowedLatenessMs;
@@ -133,7 +147,10 @@ export class WindowOperator
         break;
       case 'aggregate':
         this.#contents = this.backend.getState(
-          aggregatingState('__window-contents', fn.aggregate),
+          aggregatingState(
+            '__window-contents',
+            this.#mergesPartials ? this.#partialMerging(fn.aggregate) : fn.aggregate,
+          ),
         ) as ContentsState;
         break;
       case 'process':
@@ -176,7 +193,70 @@ export class WindowOperator
     return this.#isEventTime && this.#cleanupTime(window) <= this.currentWatermark;
   }
 
+  /**
+   * The contents' AggregateFunction when partials arrive: a partial's accumulator is merged into
+   * the window's (or becomes it, as the first record's accumulator would have), a record passed
+   * through whole is added as always. Same state name and accumulators as without partials, so
+   * a checkpoint restores with local aggregation on or off.
+   */
+  #partialMerging(
+    aggregate: AggregateFunction<unknown, unknown, unknown>,
+  ): AggregateFunction<unknown, unknown, unknown> {
+    const merge = aggregate.merge!;
+    return {
+      createAccumulator: () => NO_ACCUMULATOR,
+      add: (input, acc) => {
+        if (this.#addingPartial) return acc === NO_ACCUMULATOR ? input : merge(acc, input);
+        return aggregate.add(input, acc === NO_ACCUMULATOR ? aggregate.createAccumulator() : acc);
+      },
+      getResult: (acc) => aggregate.getResult(acc),
+      merge,
+    };
+  }
+
   processKeyedElement(value: unknown, timestamp: number, key: Key, keyGroup: number): void {
+    // Partials travel without a timestamp; records passed whole have theirs (`LocalAggregationPartial`).
+    if (this.#mergesPartials && Number.isNaN(timestamp)) {
+      const partial = value as LocalAggregationPartial;
+      this.#mergePartial(partial[2], partial[1], partial[3], key, keyGroup);
+      return;
+    }
+    this.#processRecord(value, timestamp, key, keyGroup);
+  }
+
+  /**
+   * A partial accumulator of one pane of fixed-size windows (`runtime/local-window-aggregation.ts`):
+   * merged into each window of the pane, latest first, as its records would have been added.
+   * Its sender folded only records whose windows end after this operator's watermark, so no
+   * window is late or due; were all of them late, its records are dropped and counted as they
+   * would have been. Each window after the first gets a copy: windows must not share an
+   * accumulator that a later `merge` or `add` may change in place.
+   */
+  #mergePartial(accumulator: unknown, paneStart: number, records: number, key: Key, keyGroup: number): void {
+    this.backend.setCurrentKey(key, keyGroup);
+    const size = this.#size;
+    const slide = this.#slide;
+    const window = this.#scratchWindow;
+    const shared = typeof accumulator === 'object' && accumulator !== null;
+    let accepted = false;
+    let first = true;
+    this.#addingPartial = true;
+    for (
+      let start = paneStart - ((((paneStart - this.#offset) % slide) + slide) % slide);
+      start > paneStart - size;
+      start -= slide
+    ) {
+      window.start = start;
+      window.end = start + size;
+      const value = first || !shared ? accumulator : decodeValue(encodeValue(accumulator, 'accumulator'));
+      first = false;
+      if (this.#addToWindow(key, value, window)) accepted = true;
+    }
+    this.#addingPartial = false;
+    if (!accepted) this.metrics.countLateRecordDropped(records);
+  }
+
+  #processRecord(value: unknown, timestamp: number, key: Key, keyGroup: number): void {
     this.backend.setCurrentKey(key, keyGroup);
     const time = this.#isEventTime ? timestamp : this.clock();
     let accepted = false;
@@ -386,6 +466,9 @@ export class WindowOperator
     if (this.#fn.kind === 'process') this.#fn.process.close?.();
   }
 }
+
+/** The accumulator of a window that has none yet, when partials merge (never stored). */
+const NO_ACCUMULATOR: unique symbol = Symbol('no accumulator');
 
 /**
  * A direct-mapped cache of window namespace strings by (start, end): one slot per hash, a
