@@ -54,7 +54,7 @@ describe('ring channel', () => {
   });
 
   it('asks for smaller batches when records are so large that a full batch would fill much of the ring', () => {
-    const capacityBytes = 64 * 1024;
+    const capacityBytes = 1024 * 1024;
     const { sender, receiver } = ringChannel(capacityBytes);
     const writer = new RecordWriter(
       [sender],
@@ -67,7 +67,7 @@ describe('ring channel', () => {
       },
       () => 0,
     );
-    const records = Array.from({ length: 600 }, (_, id) => ({ id, text: `${id}`.padEnd(1000, 'z') }));
+    const records = Array.from({ length: 600 }, (_, id) => ({ id, text: `${id}`.padEnd(8000, 'z') }));
     const received: unknown[] = [];
     const batchSizes: number[] = [];
     const drain = () => {
@@ -86,13 +86,19 @@ describe('ring channel', () => {
     drain();
     expect(received).toEqual(records);
     // The first batch has the configured size (nothing is known of the records yet; it travels
-    // in parts); after it, each batch aims at a sixteenth of the ring: 4 KiB, 4 records of 1 KiB,
-    // raised to the floor of 8 records.
+    // in parts); after it, each batch aims at a sixteenth of the ring: 64 KiB, 8 records of 8 KB.
     expect(batchSizes.slice(1).every((n) => n <= 8)).toBe(true);
     expect(sender.recordsPerBatchMax).toBe(8);
   });
 
-  it('keeps the configured batch size for small records', () => {
+  it('keeps the configured batch size for small records, also in a small ring', () => {
+    const small = ringChannel(64 * 1024);
+    small.sender.sendBatch(
+      Array.from({ length: 512 }, (_, id) => ({ id, text: 'y'.repeat(70) })),
+      null,
+      false,
+    );
+    expect(small.sender.recordsPerBatchMax).toBeGreaterThan(512);
     const { sender } = ringChannel(1024 * 1024);
     sender.sendBatch(
       Array.from({ length: 512 }, (_, id) => ({ id })),
