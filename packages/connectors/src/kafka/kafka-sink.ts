@@ -17,6 +17,10 @@ import type {
 } from './client.ts';
 import { type KafkaSerializer, serializerFor } from './formats.ts';
 import { kafkajsClient } from './kafkajs-client.ts';
+import { SendPipeline } from './send-pipeline.ts';
+
+/** Records waiting behind the request on the wire before the task waits (see `SendPipeline`). */
+const MAX_PENDING_RECORDS = 20_000;
 
 export interface KafkaSinkOptions<T> {
   /** `host:port` of one or more brokers. */
@@ -170,6 +174,10 @@ class AtLeastOnceKafkaWriter<T> implements SinkWriter<T> {
   readonly #client: KafkaClient;
   #producer: KafkaProducer | undefined;
   #buffer: OutgoingKafkaRecord[] = [];
+  readonly #pipeline = new SendPipeline<OutgoingKafkaRecord>(
+    (records) => this.#producer!.send(records),
+    MAX_PENDING_RECORDS,
+  );
 
   constructor(options: ResolvedSinkOptions<T>, context: SinkWriterContext) {
     this.#options = options;
@@ -184,22 +192,26 @@ class AtLeastOnceKafkaWriter<T> implements SinkWriter<T> {
     this.#buffer.push(toRecord(this.#options, value));
   }
 
-  /** Sends what the batch wrote and waits for the acknowledgements: the task's backpressure. */
+  /** Hands what the batch wrote to the pipeline; waits only while too much is unacknowledged. */
   flush(): Promise<void> | undefined {
-    if (this.#buffer.length === 0) return undefined;
     const records = this.#buffer;
     this.#buffer = [];
-    return this.#producer!.send(records);
+    return this.#pipeline.add(records);
   }
 
   async snapshotState(): Promise<readonly unknown[]> {
-    await this.flush();
+    await this.#drain();
     return [];
+  }
+
+  #drain(): Promise<void> {
+    this.flush();
+    return this.#pipeline.drain();
   }
 
   async close(): Promise<void> {
     try {
-      await this.flush();
+      await this.#drain();
     } finally {
       await this.#client.close();
     }
@@ -215,6 +227,15 @@ class ExactlyOnceKafkaWriter<T> implements SinkWriter<T> {
   #current: TransactionalProducer | undefined;
   #currentHasRecords = false;
   #buffer: OutgoingKafkaRecord[] = [];
+  /** Sends into the current transaction (begun with its first records). */
+  readonly #pipeline = new SendPipeline<OutgoingKafkaRecord>(async (records) => {
+    this.#current ??= await this.#client.transactionalProducer(
+      this.#transactionalId(this.#context.subtaskIndex, this.#nextSequence++),
+      this.#options.transactionTimeoutMs,
+    );
+    this.#currentHasRecords = true;
+    await this.#current.send(records);
+  }, MAX_PENDING_RECORDS);
   /** Transactions stored in checkpoints, waiting for their checkpoint to complete. */
   readonly #prepared = new Map<number, TransactionalProducer>();
   /** Commits in flight (see `notifyCheckpointComplete`). */
@@ -262,20 +283,15 @@ class ExactlyOnceKafkaWriter<T> implements SinkWriter<T> {
   }
 
   flush(): Promise<void> | undefined {
-    if (this.#buffer.length === 0) return undefined;
-    return this.#sendBuffer();
-  }
-
-  async #sendBuffer(): Promise<void> {
     const records = this.#buffer;
     this.#buffer = [];
-    if (records.length === 0) return;
-    this.#current ??= await this.#client.transactionalProducer(
-      this.#transactionalId(this.#context.subtaskIndex, this.#nextSequence++),
-      this.#options.transactionTimeoutMs,
-    );
-    this.#currentHasRecords = true;
-    await this.#current.send(records);
+    return this.#pipeline.add(records);
+  }
+
+  /** Everything written so far is in the current transaction, acknowledged. */
+  #sendBuffer(): Promise<void> {
+    this.flush();
+    return this.#pipeline.drain();
   }
 
   async snapshotState(checkpointId: number): Promise<readonly unknown[]> {
