@@ -226,13 +226,20 @@ class ExactlyOnceKafkaWriter<T> implements SinkWriter<T> {
   #nextSequence = 0;
   #current: TransactionalProducer | undefined;
   #currentHasRecords = false;
+  /**
+   * The next transaction's producer, opened ahead (connections, InitProducerId) while the
+   * current one is still written, so that a barrier does not wait for it. Its id is taken from
+   * the sequence: a restore scans from it, and fences it like any other used id.
+   */
+  #opening: Promise<TransactionalProducer> | undefined;
   #buffer: OutgoingKafkaRecord[] = [];
   /** Sends into the current transaction (begun with its first records). */
   readonly #pipeline = new SendPipeline<OutgoingKafkaRecord>(async (records) => {
-    this.#current ??= await this.#client.transactionalProducer(
-      this.#transactionalId(this.#context.subtaskIndex, this.#nextSequence++),
-      this.#options.transactionTimeoutMs,
-    );
+    if (this.#current === undefined) {
+      const opening = this.#opening ?? this.#openNext();
+      this.#opening = undefined;
+      this.#current = await opening;
+    }
     this.#currentHasRecords = true;
     await this.#current.send(records);
   }, MAX_PENDING_RECORDS);
@@ -250,6 +257,16 @@ class ExactlyOnceKafkaWriter<T> implements SinkWriter<T> {
 
   #transactionalId(subtask: number, sequence: number): string {
     return `${this.#prefix}-${subtask}-${sequence}`;
+  }
+
+  #openNext(): Promise<TransactionalProducer> {
+    const opening = this.#client.transactionalProducer(
+      this.#transactionalId(this.#context.subtaskIndex, this.#nextSequence++),
+      this.#options.transactionTimeoutMs,
+    );
+    // A failure surfaces where the producer is awaited (the next send, or close).
+    opening.catch(() => {});
+    return opening;
   }
 
   async open(): Promise<void> {
@@ -276,6 +293,7 @@ class ExactlyOnceKafkaWriter<T> implements SinkWriter<T> {
       while ((await this.#client.abortTransaction(this.#transactionalId(subtask, sequence))).used) sequence++;
       if (subtask === subtaskIndex) this.#nextSequence = sequence;
     }
+    this.#opening = this.#openNext();
   }
 
   write(value: T): void {
@@ -311,8 +329,13 @@ class ExactlyOnceKafkaWriter<T> implements SinkWriter<T> {
     state.push({
       kind: 'kafka-transactional-ids',
       subtask: this.#context.subtaskIndex,
-      nextSequence: this.#current === undefined ? this.#nextSequence : this.#nextSequence - 1,
+      nextSequence:
+        this.#current === undefined && this.#opening === undefined
+          ? this.#nextSequence
+          : this.#nextSequence - 1,
     });
+    // After the state: the id it takes is the first a restore from this checkpoint scans.
+    this.#opening ??= this.#openNext();
     return state;
   }
 
@@ -350,6 +373,9 @@ class ExactlyOnceKafkaWriter<T> implements SinkWriter<T> {
     } finally {
       this.#prepared.clear();
       this.#current = undefined;
+      // Opened ahead and never written: closed with the client (no transaction began on the broker).
+      await this.#opening?.catch(() => {});
+      this.#opening = undefined;
       await this.#client.close();
     }
   }
