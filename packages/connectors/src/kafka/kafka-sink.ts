@@ -17,6 +17,10 @@ import type {
 } from './client.ts';
 import { type KafkaSerializer, serializerFor } from './formats.ts';
 import { kafkajsClient } from './kafkajs-client.ts';
+import { SendPipeline } from './send-pipeline.ts';
+
+/** Records waiting behind the request on the wire before the task waits (see `SendPipeline`). */
+const MAX_PENDING_RECORDS = 20_000;
 
 export interface KafkaSinkOptions<T> {
   /** `host:port` of one or more brokers. */
@@ -170,6 +174,10 @@ class AtLeastOnceKafkaWriter<T> implements SinkWriter<T> {
   readonly #client: KafkaClient;
   #producer: KafkaProducer | undefined;
   #buffer: OutgoingKafkaRecord[] = [];
+  readonly #pipeline = new SendPipeline<OutgoingKafkaRecord>(
+    (records) => this.#producer!.send(records),
+    MAX_PENDING_RECORDS,
+  );
 
   constructor(options: ResolvedSinkOptions<T>, context: SinkWriterContext) {
     this.#options = options;
@@ -184,22 +192,26 @@ class AtLeastOnceKafkaWriter<T> implements SinkWriter<T> {
     this.#buffer.push(toRecord(this.#options, value));
   }
 
-  /** Sends what the batch wrote and waits for the acknowledgements: the task's backpressure. */
+  /** Hands what the batch wrote to the pipeline; waits only while too much is unacknowledged. */
   flush(): Promise<void> | undefined {
-    if (this.#buffer.length === 0) return undefined;
     const records = this.#buffer;
     this.#buffer = [];
-    return this.#producer!.send(records);
+    return this.#pipeline.add(records);
   }
 
   async snapshotState(): Promise<readonly unknown[]> {
-    await this.flush();
+    await this.#drain();
     return [];
+  }
+
+  #drain(): Promise<void> {
+    this.flush();
+    return this.#pipeline.drain();
   }
 
   async close(): Promise<void> {
     try {
-      await this.flush();
+      await this.#drain();
     } finally {
       await this.#client.close();
     }
@@ -214,7 +226,23 @@ class ExactlyOnceKafkaWriter<T> implements SinkWriter<T> {
   #nextSequence = 0;
   #current: TransactionalProducer | undefined;
   #currentHasRecords = false;
+  /**
+   * The next transaction's producer, opened ahead (connections, InitProducerId) while the
+   * current one is still written, so that a barrier does not wait for it. Its id is taken from
+   * the sequence: a restore scans from it, and fences it like any other used id.
+   */
+  #opening: Promise<TransactionalProducer> | undefined;
   #buffer: OutgoingKafkaRecord[] = [];
+  /** Sends into the current transaction (begun with its first records). */
+  readonly #pipeline = new SendPipeline<OutgoingKafkaRecord>(async (records) => {
+    if (this.#current === undefined) {
+      const opening = this.#opening ?? this.#openNext();
+      this.#opening = undefined;
+      this.#current = await opening;
+    }
+    this.#currentHasRecords = true;
+    await this.#current.send(records);
+  }, MAX_PENDING_RECORDS);
   /** Transactions stored in checkpoints, waiting for their checkpoint to complete. */
   readonly #prepared = new Map<number, TransactionalProducer>();
   /** Commits in flight (see `notifyCheckpointComplete`). */
@@ -229,6 +257,16 @@ class ExactlyOnceKafkaWriter<T> implements SinkWriter<T> {
 
   #transactionalId(subtask: number, sequence: number): string {
     return `${this.#prefix}-${subtask}-${sequence}`;
+  }
+
+  #openNext(): Promise<TransactionalProducer> {
+    const opening = this.#client.transactionalProducer(
+      this.#transactionalId(this.#context.subtaskIndex, this.#nextSequence++),
+      this.#options.transactionTimeoutMs,
+    );
+    // A failure surfaces where the producer is awaited (the next send, or close).
+    opening.catch(() => {});
+    return opening;
   }
 
   async open(): Promise<void> {
@@ -255,6 +293,7 @@ class ExactlyOnceKafkaWriter<T> implements SinkWriter<T> {
       while ((await this.#client.abortTransaction(this.#transactionalId(subtask, sequence))).used) sequence++;
       if (subtask === subtaskIndex) this.#nextSequence = sequence;
     }
+    this.#opening = this.#openNext();
   }
 
   write(value: T): void {
@@ -262,20 +301,15 @@ class ExactlyOnceKafkaWriter<T> implements SinkWriter<T> {
   }
 
   flush(): Promise<void> | undefined {
-    if (this.#buffer.length === 0) return undefined;
-    return this.#sendBuffer();
-  }
-
-  async #sendBuffer(): Promise<void> {
     const records = this.#buffer;
     this.#buffer = [];
-    if (records.length === 0) return;
-    this.#current ??= await this.#client.transactionalProducer(
-      this.#transactionalId(this.#context.subtaskIndex, this.#nextSequence++),
-      this.#options.transactionTimeoutMs,
-    );
-    this.#currentHasRecords = true;
-    await this.#current.send(records);
+    return this.#pipeline.add(records);
+  }
+
+  /** Everything written so far is in the current transaction, acknowledged. */
+  #sendBuffer(): Promise<void> {
+    this.flush();
+    return this.#pipeline.drain();
   }
 
   async snapshotState(checkpointId: number): Promise<readonly unknown[]> {
@@ -295,8 +329,13 @@ class ExactlyOnceKafkaWriter<T> implements SinkWriter<T> {
     state.push({
       kind: 'kafka-transactional-ids',
       subtask: this.#context.subtaskIndex,
-      nextSequence: this.#current === undefined ? this.#nextSequence : this.#nextSequence - 1,
+      nextSequence:
+        this.#current === undefined && this.#opening === undefined
+          ? this.#nextSequence
+          : this.#nextSequence - 1,
     });
+    // After the state: the id it takes is the first a restore from this checkpoint scans.
+    this.#opening ??= this.#openNext();
     return state;
   }
 
@@ -334,6 +373,9 @@ class ExactlyOnceKafkaWriter<T> implements SinkWriter<T> {
     } finally {
       this.#prepared.clear();
       this.#current = undefined;
+      // Opened ahead and never written: closed with the client (no transaction began on the broker).
+      await this.#opening?.catch(() => {});
+      this.#opening = undefined;
       await this.#client.close();
     }
   }

@@ -20,18 +20,8 @@
 
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
-import {
-  type Admin,
-  AssignerProtocol,
-  type Consumer,
-  type IHeaders,
-  Kafka,
-  type KafkaConfig,
-  logLevel,
-  type Message,
-  Partitioners,
-  type Producer,
-} from 'kafkajs';
+import type * as Kafkajs from 'kafkajs';
+import type { Admin, Consumer, IHeaders, Kafka, KafkaConfig, Message, Producer } from 'kafkajs';
 import type {
   FetchOptions,
   KafkaClient,
@@ -44,9 +34,15 @@ import type {
   TransactionalProducer,
   TransactionHandle,
 } from './client.ts';
+import { installKafkajsFastPaths } from './kafkajs-fast-paths.ts';
 import { installReadCommittedFilter } from './kafkajs-read-committed.ts';
 
 const require = createRequire(import.meta.url);
+// kafkajs is required here, not imported: a static import of a CommonJS module can be run before
+// any of this module graph's code (when the graph is loaded by require(esm)), too early for the
+// fast paths, which must be in place before kafkajs loads.
+installKafkajsFastPaths();
+const { AssignerProtocol, Kafka: KafkaClass, logLevel, Partitioners } = require('kafkajs') as typeof Kafkajs;
 
 interface InternalBroker {
   initProducerId(args: { transactionalId?: string; transactionTimeout?: number }): Promise<{
@@ -109,7 +105,7 @@ class KafkajsClient implements KafkaClient {
     captureProducerIds();
     installReadCommittedFilter();
     this.#clientId = options.clientId;
-    this.#kafka = new Kafka({
+    this.#kafka = new KafkaClass({
       logLevel: logLevel.NOTHING,
       ...options.config,
       brokers: [...options.brokers],
@@ -366,9 +362,18 @@ async function sendRequest(
   await target.sendBatch({ topicMessages, acks: -1 });
 }
 
-function headersOf(headers: IHeaders | undefined): Record<string, Buffer> {
+/** Shared by every record without headers (most): one object less per record read. */
+const NO_HEADERS: Readonly<Record<string, Buffer>> = Object.freeze({});
+
+function headersOf(headers: IHeaders | undefined): Readonly<Record<string, Buffer>> {
+  if (headers === undefined) return NO_HEADERS;
+  let any = false;
+  for (const _ in headers) {
+    any = true;
+    break;
+  }
+  if (!any) return NO_HEADERS;
   const out: Record<string, Buffer> = {};
-  if (headers === undefined) return out;
   for (const [name, value] of Object.entries(headers)) {
     const first = Array.isArray(value) ? value[0] : value;
     if (first === undefined) continue;

@@ -276,6 +276,45 @@ async function fetchKafkaJars(log: (line: string) => void): Promise<string> {
   }
 }
 
+/**
+ * The classpath of the Kafka distribution's command-line tools (`kafka-producer-perf-test.sh`
+ * runs `org.apache.kafka.tools.ProducerPerformance` on it, `kafka-consumer-perf-test.sh`
+ * `org.apache.kafka.tools.ConsumerPerformance`): the broker's jars and `kafka-tools`, which the
+ * broker does not need and Maven fetches once into `<cache>/tools`. For benchmarks that measure
+ * the JVM client beside Sluice on the same broker.
+ */
+export async function kafkaToolsClasspath(options: { log?: (line: string) => void } = {}): Promise<string> {
+  const log = options.log ?? (() => {});
+  const libs = await fetchKafkaJars(log);
+  const cache = kafkaCacheDir();
+  const tools = join(cache, 'tools');
+  const jar = join(tools, `kafka-tools-${KAFKA_VERSION}.jar`);
+  if (!existsSync(jar)) {
+    // Into a directory of this process, renamed into place whole: a racing or killed download
+    // never leaves a partial jar where the check above would take it for a finished one.
+    const partial = join(cache, `tools.partial-${process.pid}`);
+    await rm(partial, { recursive: true, force: true });
+    log(`Fetching kafka-tools ${KAFKA_VERSION} with Maven into ${tools}`);
+    await runTool(
+      'mvn',
+      [
+        '-q',
+        '-B',
+        'dependency:copy',
+        `-Dartifact=org.apache.kafka:kafka-tools:${KAFKA_VERSION}`,
+        `-DoutputDirectory=${partial}`,
+      ],
+      { cwd: cache, timeoutMs: MAVEN_TIMEOUT_MS, log, what: `fetching kafka-tools into ${cache}` },
+    );
+    if (!existsSync(jar)) {
+      await rm(tools, { recursive: true, force: true });
+      await rename(partial, tools);
+    }
+    await rm(partial, { recursive: true, force: true });
+  }
+  return `${join(tools, '*')}:${join(libs, '*')}`;
+}
+
 /** The marker exists and every jar it lists is still there (a cache cleaner may have removed some). */
 async function isCached(cache: string): Promise<boolean> {
   let marker: CacheMarker;
