@@ -96,7 +96,20 @@ async function confirmAction(page: Page, button: string, token: string | undefin
   await page.click('#action-confirm');
 }
 
-describe('the web dashboard in Chromium', () => {
+/**
+ * CI (`.ci/run` sets CI=true and installs Debian's Chromium) always runs this file, and fails it
+ * when Chromium is missing. Elsewhere — a new user's `pnpm test` on a machine with only Node — a
+ * missing Chromium skips it, and says so on stderr, rather than failing a suite the user cannot fix
+ * without root.
+ */
+const runsHere = existsSync(CHROMIUM) || process.env.CI === 'true';
+if (!runsHere) {
+  process.stderr.write(
+    `dashboard.browser.test.ts: SKIPPED, no Chromium at ${CHROMIUM} (install Debian's: apt-get install -y chromium, or set SLUICE_CHROMIUM; CI=true never skips)\n`,
+  );
+}
+
+describe.runIf(runsHere)('the web dashboard in Chromium', () => {
   it(
     'draws the job graph, shows live numbers as they change, takes a savepoint from its button and cancels the job',
     async () => {
