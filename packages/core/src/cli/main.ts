@@ -51,6 +51,11 @@ async function runAction(job: string, options: OptionValues, command: Command): 
   if (given('savepointTimeout') && options.savepointDir === undefined) {
     throw new ConfigError('--savepoint-timeout needs --savepoint-dir');
   }
+  if ((given('restartAttempts') || given('restartDelay')) && options.checkpointDir === undefined) {
+    throw new ConfigError(
+      '--restart-attempts and --restart-delay need --checkpoint-dir (a restart resumes from a checkpoint)',
+    );
+  }
   if (options.stateDir !== undefined && options.stateBackend !== 'leveldb') {
     throw new ConfigError('--state-dir needs --state-backend leveldb');
   }
@@ -106,6 +111,15 @@ async function runAction(job: string, options: OptionValues, command: Command): 
       ? {}
       : { checkpointing: { directory: options.checkpointDir, intervalMs: options.checkpointInterval } }),
     ...(options.restore === undefined ? {} : { restoreFrom: options.restore }),
+    ...(options.restartAttempts === undefined && options.restartDelay === undefined
+      ? {}
+      : {
+          restartStrategy: {
+            kind: 'fixed-delay' as const,
+            attempts: options.restartAttempts ?? 10,
+            delayMs: options.restartDelay ?? 200,
+          },
+        }),
     fresh: options.fresh === true,
     ...(options.taskHeartbeatTimeout === undefined
       ? {}
@@ -456,6 +470,15 @@ program
     wholeNumber('--health-port', 0, 65535),
   )
   .option('--job <path>', 'the job module, when it is not at the path the job manager names')
+  .option(
+    '--reconnect-interval <ms>',
+    'ms between attempts to reach the job manager (default 500)',
+    wholeNumber('--reconnect-interval', 1, 60_000),
+  )
+  .option(
+    '--session',
+    'serve job after job: when a job ends, wait for the next job manager at the same address instead of exiting',
+  )
   .option('--tls-ca <file>', 'TLS to the job manager: the CA to verify its certificate against')
   .option('--tls-cert <file>', 'with --tls-ca: a client certificate (mutual TLS)')
   .option('--tls-key <file>', 'with --tls-cert: its private key')
@@ -507,6 +530,8 @@ program
         advertiseHost: options.advertiseHost,
         dataPort: options.dataPort,
         job: options.job,
+        session: options.session === true,
+        reconnectDelayMs: options.reconnectInterval,
         ...(options.tlsCa === undefined && options.tlsCert === undefined
           ? {}
           : { tls: { caFile: options.tlsCa, certFile: options.tlsCert, keyFile: options.tlsKey } }),

@@ -187,7 +187,7 @@ export function runRemoteAttempt(
   const outcome = (async (): Promise<AttemptOutcome> => {
     try {
       waiting = registry.awaitSlots(numSlots, (registered) =>
-        logger.info(
+        logger.debug(
           { event: 'waiting-for-slots', needed: numSlots, registered },
           `job '${jobName}' attempt ${attemptNumber}: waiting for ${numSlots} task slots (${registered} registered)`,
         ),
@@ -235,7 +235,7 @@ export function runRemoteAttempt(
         };
         sendTo(manager, TO_TASK_MANAGER.deploy, deploy);
       }
-      logger.info(
+      logger.debug(
         { event: 'attempt-deployed', taskManagers: deployedManagers().map((m) => m.id) },
         `job '${jobName}' attempt ${attemptNumber}: ${numSlots} slots deployed to ${deployedManagers().length} task manager${deployedManagers().length > 1 ? 's' : ''}`,
       );

@@ -181,7 +181,7 @@ export class TaskManagerRegistry {
       connection,
     };
     this.#managers.set(manager.id, manager);
-    this.#options.logger.info(
+    this.#options.logger.debug(
       { event: 'task-manager-registered', taskManager: manager.id, slots: manager.slots },
       `task manager '${manager.id}' (pid ${manager.pid}) registered with ${manager.slots} slot${manager.slots > 1 ? 's' : ''}; ${this.totalSlots} in all`,
     );

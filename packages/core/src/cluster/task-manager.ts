@@ -49,6 +49,11 @@ export interface TaskManagerOptions {
   readonly reconnectDelayMs?: number | undefined;
   readonly heartbeatIntervalMs?: number | undefined;
   readonly heartbeatTimeoutMs?: number | undefined;
+  /**
+   * Serve job after job (a session cluster): when a job ends, wait for the next job manager at
+   * the same address instead of returning. Default false: a task manager belongs to one job.
+   */
+  readonly session?: boolean | undefined;
   /** Stops the task manager: what runs is cancelled, and `runTaskManager` resolves 'stopped'. */
   readonly signal?: AbortSignal | undefined;
   /** Told of state changes (for a health endpoint): connected to a job manager or not, running an attempt or not. */
@@ -244,14 +249,21 @@ export async function runTaskManager(options: TaskManagerOptions): Promise<TaskM
     connected = false;
     await stopCurrent();
     if (stopped) break;
-    if (jobEnded !== undefined) {
+    if (jobEnded !== undefined && options.session !== true) {
       logger.info(
         { event: 'job-ended', status: jobEnded },
         `task manager '${id}': the job ${jobEnded}; exiting`,
       );
       return jobEnded;
     }
-    logger.warn({ event: 'job-manager-lost' }, `task manager '${id}': job manager lost; reconnecting`);
+    if (jobEnded === undefined) {
+      logger.warn({ event: 'job-manager-lost' }, `task manager '${id}': job manager lost; reconnecting`);
+    } else {
+      logger.info(
+        { event: 'job-ended', status: jobEnded },
+        `task manager '${id}': the job ${jobEnded}; waiting for the next`,
+      );
+    }
     if ((await Promise.race([delay(reconnectDelayMs), aborted])) === 'stopped') break;
   }
   await stopCurrent();

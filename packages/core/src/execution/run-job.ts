@@ -276,7 +276,8 @@ export async function startJobWith<A = unknown>(
       await server?.close();
       throw error;
     }
-    log(
+    logger.info(
+      { event: 'job-manager-listening', ...cluster.address },
       `job '${jobName}': job manager listening for task managers at ${cluster.address.host}:${cluster.address.port}`,
     );
   }
