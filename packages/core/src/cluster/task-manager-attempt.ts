@@ -188,11 +188,14 @@ export function startTaskManagerAttempt(
       async (result) => {
         await closed;
         ended.add(slotIndex);
+        // The slot's final counters before its end: the job manager reads them once every slot has ended.
+        sendMetrics();
         env.send(TO_JOB_MANAGER.slotEnded, { attempt, slotIndex, result, error: undefined });
       },
       (error: unknown) => {
         port1.close();
         ended.add(slotIndex);
+        sendMetrics();
         env.send(TO_JOB_MANAGER.slotEnded, {
           attempt,
           slotIndex,
