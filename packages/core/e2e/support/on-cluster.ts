@@ -21,8 +21,13 @@ const slotsPerTaskManager = Number(shape[2]);
 const slots = taskManagers * slotsPerTaskManager;
 
 let session: Promise<SessionCluster> | undefined;
+let runsOnCluster = 0;
 afterAll(async () => {
   await (await session)?.close();
+  // A file in the cluster projects that ran nothing on processes tests nothing there: say so.
+  if (runsOnCluster === 0) {
+    throw new Error('no job of this file ran on the cluster: take it out of ON_CLUSTERS (vitest.config.ts)');
+  }
 });
 
 vi.mock('@sluice/core', async (importOriginal) => {
@@ -32,6 +37,7 @@ vi.mock('@sluice/core', async (importOriginal) => {
     const parallelism = options?.parallelism ?? 1;
     if (options?.cluster !== undefined || parallelism < 2 || parallelism > slots) return options ?? {};
     session ??= startSessionCluster({ taskManagers, slotsPerTaskManager });
+    runsOnCluster++;
     return { ...options, cluster: (await session).cluster };
   };
   return {

@@ -63,7 +63,7 @@ export class LocalCluster {
       ],
       {
         env: { ...process.env, SLUICE_CLUSTER_SECRET: Buffer.from(secret).toString('utf8') },
-        stdio: ['ignore', 'ignore', 'inherit'],
+        stdio: ['ignore', 'inherit', 'inherit'],
       },
     );
     this.#children[index] = child;
