@@ -7,6 +7,7 @@ import { resolveRestoreTarget } from '../checkpoint/restore-target.ts';
 import { validateRestore } from '../checkpoint/restore-validation.ts';
 import { CheckpointStorage, type LoadedCheckpoint } from '../checkpoint/storage.ts';
 import { type JobManagerCluster, startJobManagerCluster } from '../cluster/job-manager.ts';
+import { checkPortableArgs } from '../cluster/portable-args.ts';
 import { runRemoteAttempt } from '../cluster/remote-attempt.ts';
 import { ConfigError, JobExecutionError, SluiceError } from '../errors.ts';
 import type { OperatorMetricsReport } from '../metrics/job-metrics.ts';
@@ -267,6 +268,7 @@ export async function startJobWith<A = unknown>(
       throw new ConfigError('the job test driver runs jobs in one process: it takes no "cluster" option');
     }
     try {
+      checkPortableArgs(options.args);
       cluster = await startJobManagerCluster(options.cluster, {
         jobName,
         slotsNeeded: planned.plan.slots.length,
