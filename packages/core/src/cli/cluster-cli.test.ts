@@ -7,6 +7,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { makeTestCertificates } from '../channels/tcp/testing/test-certificates.ts';
 import { runCli } from './run-cli.test-helper.ts';
 
 const BIN = fileURLToPath(new URL('./bin.ts', import.meta.url));
@@ -24,8 +25,11 @@ const sortedLines = (text: string): string[] =>
     .filter((line) => line.length > 0)
     .sort();
 
-function taskManager(port: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, 'taskmanager', '--jobmanager', `127.0.0.1:${port}`], {
+function taskManager(
+  port: number,
+  extra: readonly string[] = [],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, 'taskmanager', '--jobmanager', `127.0.0.1:${port}`, ...extra], {
     env: { ...process.env, ...SECRET },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -52,26 +56,44 @@ describe('sluice on processes', () => {
     expect(sortedLines(threads.stdout).length).toBeGreaterThan(0);
   }, 240_000);
 
-  it('jobmanager and two taskmanager processes: the job runs, and every process exits 0', async () => {
-    const threads = await runCli(['run', DEMO, '-p', '2']);
-    const managers: Array<ReturnType<typeof taskManager>> = [];
-    const jobManager = await runCli(['jobmanager', DEMO, '-p', '2', '--port', '0'], {
-      env: SECRET,
-      onStderr: (stderr) => {
-        const port = /listening for task managers at 127\.0\.0\.1:(\d+)/.exec(stderr)?.[1];
-        if (port !== undefined && managers.length === 0) {
-          managers.push(taskManager(Number(port)), taskManager(Number(port)));
-        }
-      },
-      timeoutMs: 200_000,
-    });
-    expect(jobManager.stderr).toContain("job 'click-counts' finished");
-    expect(jobManager.code).toBe(0);
-    const ended = await Promise.all(managers);
-    expect(ended.map((m) => m.code)).toEqual([0, 0]);
-    // The print sink writes where its subtask runs: the task managers' stdout, together the job's lines.
-    expect(sortedLines(ended.map((m) => m.stdout).join(''))).toEqual(sortedLines(threads.stdout));
-  }, 240_000);
+  for (const tls of [false, true]) {
+    it(`jobmanager and two taskmanager processes${tls ? ' over mutual TLS (control and data)' : ''}: the job runs, and every process exits 0`, async () => {
+      const threads = await runCli(['run', DEMO, '-p', '2']);
+      const certificates = tls ? makeTestCertificates() : undefined;
+      try {
+        const file = (name: string): string => certificates!.file(name);
+        // Every process has the certificate for 127.0.0.1 (server and client use), signed by the CA.
+        const jobManagerTls = tls
+          ? ['--tls-cert', file('server.crt'), '--tls-key', file('server.key'), '--tls-ca', file('ca.crt')]
+          : [];
+        const taskManagerTls = tls
+          ? ['--tls-ca', file('ca.crt'), '--tls-cert', file('server.crt'), '--tls-key', file('server.key')]
+          : [];
+        const managers: Array<ReturnType<typeof taskManager>> = [];
+        const jobManager = await runCli(['jobmanager', DEMO, '-p', '2', '--port', '0', ...jobManagerTls], {
+          env: SECRET,
+          onStderr: (stderr) => {
+            const port = /listening for task managers at 127\.0\.0\.1:(\d+)/.exec(stderr)?.[1];
+            if (port !== undefined && managers.length === 0) {
+              managers.push(
+                taskManager(Number(port), taskManagerTls),
+                taskManager(Number(port), taskManagerTls),
+              );
+            }
+          },
+          timeoutMs: 200_000,
+        });
+        expect(jobManager.stderr).toContain("job 'click-counts' finished");
+        expect(jobManager.code).toBe(0);
+        const ended = await Promise.all(managers);
+        expect(ended.map((m) => m.code)).toEqual([0, 0]);
+        // The print sink writes where its subtask runs: the task managers' stdout, together the job's lines.
+        expect(sortedLines(ended.map((m) => m.stdout).join(''))).toEqual(sortedLines(threads.stdout));
+      } finally {
+        certificates?.remove();
+      }
+    }, 240_000);
+  }
 
   it('refuses to start without a cluster secret, or with a job manager address that is not HOST:PORT', async () => {
     const env = { SLUICE_CLUSTER_SECRET: '' };

@@ -134,6 +134,13 @@ async function runAction(job: string, options: OptionValues, command: Command): 
   jobStarted = true;
   // The CLI's own lines about the job carry its name, as the runtime's do.
   const jobLog = logger.child({ job: handle.jobName });
+  if (command.name() === 'jobmanager' && handle.cluster !== undefined) {
+    const { host, port } = handle.cluster.address;
+    jobLog.info(
+      { event: 'job-manager-listening', host, port },
+      `job '${handle.jobName}': job manager listening for task managers at ${host}:${port}`,
+    );
+  }
   const signals =
     options.savepointDir === undefined
       ? undefined

@@ -34,7 +34,7 @@ export function checkPortableArgs(args: unknown): void {
       return;
     }
     if (Array.isArray(value)) {
-      value.forEach((item, index) => walk(item, `${path}[${index}]`));
+      for (const [index, item] of value.entries()) walk(item, `${path}[${index}]`);
       return;
     }
     for (const [key, item] of Object.entries(value)) walk(item, `${path}.${key}`);

@@ -59,6 +59,7 @@ export async function openSlotDataPlane(options: OpenSlotDataPlaneOptions): Prom
     secret: cluster.secret,
     host: cluster.bindHost,
     port: cluster.dataPort === 0 ? 0 : cluster.dataPort + position,
+    tls: cluster.tls,
   });
   try {
     post({ type: 'data-address', slotIndex, host: cluster.advertiseHost, port: plane.address.port });

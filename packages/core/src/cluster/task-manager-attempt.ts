@@ -18,6 +18,7 @@ import type {
   CoordinatorMessage,
   DataAddress,
   SlotAssignment,
+  SlotClusterAssignment,
   SlotMessage,
   SlotResult,
 } from '../execution/messages.ts';
@@ -40,6 +41,8 @@ export interface TaskManagerAttemptEnv {
   readonly bindHost: string;
   readonly advertiseHost: string;
   readonly dataPort: number;
+  /** TLS on the data connections, when the task manager has a certificate. */
+  readonly tls: SlotClusterAssignment['tls'];
   readonly logger: Logger;
   /** Sends a control message to the job manager (dropped once the connection is gone). */
   readonly send: (type: string, payload: unknown) => void;
@@ -181,6 +184,7 @@ export function startTaskManagerAttempt(
         bindHost: env.bindHost,
         advertiseHost: env.advertiseHost,
         dataPort: env.dataPort,
+        tls: env.tls,
       },
     };
     const transferList = levelStoreConnection === undefined ? [port2] : [port2, levelStoreConnection.port];

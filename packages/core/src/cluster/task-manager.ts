@@ -8,7 +8,7 @@
 import { hostname } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { type ControlConnection, connectControl } from '../channels/tcp/control-connection.ts';
-import type { TlsClientFiles } from '../channels/tcp/endpoint.ts';
+import type { TlsClientFiles, TlsServerFiles } from '../channels/tcp/endpoint.ts';
 import type { Logger } from '../contracts/logger.ts';
 import { serializeError } from '../errors.ts';
 import { loadJob } from '../execution/job-loader.ts';
@@ -43,6 +43,7 @@ export interface TaskManagerOptions {
   readonly dataPort?: number | undefined;
   /** The job module, when it is not at the path the job manager names (another image layout). */
   readonly job?: string | undefined;
+  /** TLS to the job manager; with a certificate (`certFile`, `keyFile`) the data connections between task managers use TLS too. */
   readonly tls?: TlsClientFiles | undefined;
   readonly logger: Logger;
   /** Between attempts to reach the job manager (default 500 ms). */
@@ -179,6 +180,7 @@ export async function runTaskManager(options: TaskManagerOptions): Promise<TaskM
                 bindHost,
                 advertiseHost,
                 dataPort: options.dataPort ?? 0,
+                tls: dataTls(options.tls),
                 logger,
                 send,
               });
@@ -268,6 +270,17 @@ export async function runTaskManager(options: TaskManagerOptions): Promise<TaskM
   }
   await stopCurrent();
   return 'stopped';
+}
+
+/** With a certificate, a task manager serves and dials its data connections over TLS, trusting the same CA. */
+function dataTls(
+  tls: TlsClientFiles | undefined,
+): { server: TlsServerFiles; client: TlsClientFiles } | undefined {
+  if (tls?.certFile === undefined || tls.keyFile === undefined) return undefined;
+  return {
+    server: { certFile: tls.certFile, keyFile: tls.keyFile, caFile: tls.caFile },
+    client: { caFile: tls.caFile, certFile: tls.certFile, keyFile: tls.keyFile },
+  };
 }
 
 function delay(ms: number): Promise<void> {

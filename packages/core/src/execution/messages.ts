@@ -1,4 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
+import type { TlsClientFiles, TlsServerFiles } from '../channels/tcp/endpoint.ts';
 import type { CheckpointAck, CheckpointDecline } from '../checkpoint/protocol.ts';
 import type { LogLevel } from '../contracts/logger.ts';
 import type { SerializedError } from '../errors.ts';
@@ -55,6 +56,8 @@ export interface SlotClusterAssignment {
   readonly advertiseHost: string;
   /** The data port (0: any free port). */
   readonly dataPort: number;
+  /** TLS on the data connections (both ends: every task manager has a certificate). */
+  readonly tls?: { readonly server: TlsServerFiles; readonly client: TlsClientFiles } | undefined;
 }
 
 export type StateBackendAssignment =

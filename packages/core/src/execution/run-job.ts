@@ -278,7 +278,7 @@ export async function startJobWith<A = unknown>(
       await server?.close();
       throw error;
     }
-    logger.info(
+    logger.debug(
       { event: 'job-manager-listening', ...cluster.address },
       `job '${jobName}': job manager listening for task managers at ${cluster.address.host}:${cluster.address.port}`,
     );
