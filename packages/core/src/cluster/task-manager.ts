@@ -258,6 +258,8 @@ export async function runTaskManager(options: TaskManagerOptions): Promise<TaskM
       );
       return jobEnded;
     }
+    // The next job (a session) is another module or build: what this one planned is not needed.
+    if (jobEnded !== undefined) plans.clear();
     if (jobEnded === undefined) {
       logger.warn({ event: 'job-manager-lost' }, `task manager '${id}': job manager lost; reconnecting`);
     } else {
