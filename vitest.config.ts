@@ -9,9 +9,7 @@ import { defineConfig } from 'vitest/config';
  */
 const ON_CLUSTERS = [
   'async-io',
-  'backpressure',
   'basic-pipeline',
-  'connected-checkpointing',
   'joins',
   'keyed-routing',
   'local-aggregation',

@@ -5,11 +5,23 @@
  * task managers of one slot, `2x2`), started once per test file. The tests and their plain-loop
  * answers are unchanged: the point is that the answers are the same across processes.
  * Jobs of parallelism 1 (one slot, nothing crosses a process) and jobs that need more slots than
- * the cluster has stay on threads; so do tests on the JobTestDriver (simulated time is shared
+ * the cluster has stay on threads; so do jobs whose arguments share memory with the test (crash
+ * counters in a SharedArrayBuffer) and tests on the JobTestDriver (simulated time is shared
  * memory of one process).
  */
 import { afterAll, vi } from 'vitest';
+import { checkPortableArgs } from '../../src/cluster/portable-args.ts';
 import { type SessionCluster, startSessionCluster } from '../../src/cluster/testing/session-cluster.ts';
+
+/** Arguments that share memory with the test (crash counters) cannot go to another process. */
+function portable(args: unknown): boolean {
+  try {
+    checkPortableArgs(args);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const shape = /^(\d+)x(\d+)$/.exec(process.env.SLUICE_E2E_CLUSTER ?? '');
 if (shape === null)
@@ -35,7 +47,14 @@ vi.mock('@sluice/core', async (importOriginal) => {
   type Options = NonNullable<Parameters<typeof core.startJob>[1]>;
   const onCluster = async (options: Options | undefined): Promise<Options> => {
     const parallelism = options?.parallelism ?? 1;
-    if (options?.cluster !== undefined || parallelism < 2 || parallelism > slots) return options ?? {};
+    if (
+      options?.cluster !== undefined ||
+      parallelism < 2 ||
+      parallelism > slots ||
+      !portable(options?.args)
+    ) {
+      return options ?? {};
+    }
     session ??= startSessionCluster({ taskManagers, slotsPerTaskManager });
     runsOnCluster++;
     return { ...options, cluster: (await session).cluster };
