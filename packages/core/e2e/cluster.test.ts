@@ -122,6 +122,25 @@ describe('a local cluster of task-manager processes', () => {
     ).rejects.toBeInstanceOf(ConfigError);
   });
 
+  it('task managers that die as they start fail the job after 5 tries instead of restarting them for ever', async () => {
+    const before = process.env.NODE_OPTIONS;
+    // Every child Node started from now on fails before it runs anything.
+    process.env.NODE_OPTIONS = '--require /nonexistent/sluice-crash-loop.cjs';
+    try {
+      await expect(
+        runJob<BasicArgs>(basic, {
+          parallelism: 2,
+          args: { input: [1, 2, 3] },
+          cluster: { taskManagers: 2 },
+          log: () => {},
+        }),
+      ).rejects.toThrow(/local task manager \d exited 5 times in a row within 3000 ms of starting/);
+    } finally {
+      if (before === undefined) delete process.env.NODE_OPTIONS;
+      else process.env.NODE_OPTIONS = before;
+    }
+  }, 120_000);
+
   it('the job test driver refuses the cluster option', async () => {
     await expect(
       JobTestDriver.start(basic, {

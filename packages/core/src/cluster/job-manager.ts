@@ -58,6 +58,7 @@ export async function startJobManagerCluster(
     secret,
     logger,
     logLevel: 'warn',
+    onCrashLoop: (error) => registry.fail(new ConfigError(error.message)),
   });
   return {
     registry,

@@ -21,7 +21,14 @@ export interface LocalClusterOptions {
   readonly logger: Logger;
   /** The children's log level (their slots' lines reach the job manager's logger anyway). */
   readonly logLevel: string;
+  /** A task manager keeps dying as it starts: restarting it again would loop for ever. */
+  readonly onCrashLoop: (error: Error) => void;
 }
+
+/** A child that exits this soon after its start counts towards a crash loop... */
+const QUICK_EXIT_MS = 3_000;
+/** ...and this many such exits in a row of one child end the restarts. */
+const CRASH_LOOP_EXITS = 5;
 
 /** How long a stopping child may take before it is killed. */
 const EXIT_GRACE_MS = 10_000;
@@ -31,6 +38,7 @@ export class LocalCluster {
   readonly #children: Array<ChildProcess | undefined> = [];
   #stopping = false;
   readonly #exited = new Set<Promise<void>>();
+  readonly #quickExits: number[] = [];
 
   constructor(options: LocalClusterOptions) {
     this.#options = options;
@@ -67,11 +75,22 @@ export class LocalCluster {
       },
     );
     this.#children[index] = child;
+    const startedAt = performance.now();
     const exited = new Promise<void>((resolve) => {
       child.once('exit', (code, signal) => {
         this.#exited.delete(exited);
         resolve();
         if (this.#stopping) return;
+        const quick = performance.now() - startedAt < QUICK_EXIT_MS;
+        this.#quickExits[index] = quick ? (this.#quickExits[index] ?? 0) + 1 : 0;
+        if (this.#quickExits[index]! >= CRASH_LOOP_EXITS) {
+          this.#options.onCrashLoop(
+            new Error(
+              `local task manager ${index} exited ${CRASH_LOOP_EXITS} times in a row within ${QUICK_EXIT_MS} ms of starting (last: ${signal ?? `exit code ${code}`}); its stderr above says why`,
+            ),
+          );
+          return;
+        }
         this.#options.logger.warn(
           { event: 'task-manager-exited', index, code, signal },
           `local task manager ${index} (pid ${child.pid}) exited (${signal ?? `code ${code}`}); starting another`,

@@ -192,8 +192,14 @@ export function runRemoteAttempt(
           `job '${jobName}' attempt ${attemptNumber}: waiting for ${numSlots} task slots (${registered} registered)`,
         ),
       );
-      const managers = await waiting.ready;
-      waiting = undefined;
+      let managers: readonly RegisteredTaskManager[] | undefined;
+      try {
+        managers = await waiting.ready;
+      } catch (error) {
+        return { status: 'failed', error: slotDiedError(jobName, 0, error) };
+      } finally {
+        waiting = undefined;
+      }
       if (managers === undefined || cancelled) return { status: 'cancelled' };
       if (failure !== undefined) return { status: 'failed', error: failure };
       owners = assignSlots(managers, numSlots);

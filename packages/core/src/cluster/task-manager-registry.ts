@@ -52,6 +52,8 @@ export class TaskManagerRegistry {
   readonly #lostListeners = new Set<TaskManagerLostListener>();
   readonly #changed = new Set<() => void>();
   #closed = false;
+  /** Why no slots will come (a local cluster whose task managers keep dying): waiting fails with it. */
+  #broken: Error | undefined;
 
   private constructor(options: TaskManagerRegistryOptions) {
     this.#options = options;
@@ -115,8 +117,13 @@ export class TaskManagerRegistry {
     stop(): void;
   } {
     let stop = (): void => {};
-    const ready = new Promise<readonly RegisteredTaskManager[] | undefined>((resolve) => {
+    const ready = new Promise<readonly RegisteredTaskManager[] | undefined>((resolve, reject) => {
       const check = (): void => {
+        if (this.#broken !== undefined) {
+          this.#changed.delete(check);
+          reject(this.#broken);
+          return;
+        }
         if (this.totalSlots < slots) return;
         this.#changed.delete(check);
         resolve(this.managers);
@@ -130,6 +137,12 @@ export class TaskManagerRegistry {
       check();
     });
     return { ready, stop };
+  }
+
+  /** No more slots will register: whoever waits for them (and will wait) fails with `error`. */
+  fail(error: Error): void {
+    this.#broken ??= error;
+    this.#notifyChanged();
   }
 
   /** Tells every task manager that the job ended (they exit), then closes the port and the connections. */
