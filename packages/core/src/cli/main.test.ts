@@ -71,6 +71,8 @@ describe('sluice --help', () => {
     '--restore',
     '--fresh',
     '--task-heartbeat-timeout',
+    '--restart-attempts',
+    '--restart-delay',
     '--savepoint-timeout',
     '--allow-non-restored-state',
     '--state-backend',
@@ -215,6 +217,14 @@ describe('usage errors exit 2 with a message and no stack', () => {
       '--savepoint-timeout must be a whole number from 1 to 2147483647, got "99999999999999"',
     ],
     [['run', job('doubles'), '--savepoint-timeout', '5000'], '--savepoint-timeout needs --savepoint-dir'],
+    [
+      ['run', job('doubles'), '--restart-attempts', '3'],
+      '--restart-attempts and --restart-delay need --checkpoint-dir (a restart resumes from a checkpoint)',
+    ],
+    [
+      ['run', job('doubles'), '--checkpoint-dir', 'c', '--restart-delay', '-1'],
+      '--restart-delay must be a whole number from 0 to 2147483647, got "-1"',
+    ],
     [
       ['run', job('doubles'), '--task-heartbeat-timeout', '99'],
       '--task-heartbeat-timeout must be a whole number from 100 to 2147483647, got "99"',

@@ -276,6 +276,16 @@ function withJobRunOptions(command: Command): Command {
       'with --restore (or when resuming from --checkpoint-dir): drop state of operators the job no longer has instead of refusing to start',
     )
     .option(
+      '--restart-attempts <n>',
+      'with --checkpoint-dir: how many times a failed job is restarted from its newest checkpoint before the run fails (0 to 1000000000, default 10)',
+      wholeNumber('--restart-attempts', 0, 1_000_000_000),
+    )
+    .option(
+      '--restart-delay <ms>',
+      `with --checkpoint-dir: ms between a failure and the restart (0 to ${TIMER_MAX_MS}, default 200)`,
+      wholeNumber('--restart-delay', 0, TIMER_MAX_MS),
+    )
+    .option(
       '--task-heartbeat-timeout <ms>',
       `a worker thread that shows no heartbeat for this long (stuck in an infinite loop or a blocking call) is terminated and the attempt fails; with --checkpoint-dir the job then restarts (100 to ${TIMER_MAX_MS}, default 60000)`,
       wholeNumber('--task-heartbeat-timeout', 100, TIMER_MAX_MS),

@@ -6,7 +6,11 @@
  * it and tells the listeners, so a SIGKILLed task manager is noticed within 2 s.
  */
 
-import { type ControlConnection, listenControl } from '../channels/tcp/control-connection.ts';
+import {
+  type ControlConnection,
+  type HeartbeatClock,
+  listenControl,
+} from '../channels/tcp/control-connection.ts';
 import type { AuthenticatedServer, TlsServerFiles } from '../channels/tcp/endpoint.ts';
 import type { TransportError } from '../channels/tcp/errors.ts';
 import type { Logger } from '../contracts/logger.ts';
@@ -31,6 +35,8 @@ export interface TaskManagerRegistryOptions {
   readonly tls?: TlsServerFiles | undefined;
   readonly heartbeatIntervalMs?: number | undefined;
   readonly heartbeatTimeoutMs?: number | undefined;
+  /** Where heartbeats take their time from (default the system's): a test's, to decide when time passes. */
+  readonly clock?: HeartbeatClock | undefined;
   readonly logger: Logger;
 }
 
@@ -70,6 +76,7 @@ export class TaskManagerRegistry {
       tls: options.tls,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       heartbeatTimeoutMs: options.heartbeatTimeoutMs,
+      clock: options.clock,
       onConnection: (connection) => registry.#adopt(connection),
       onRequest: (type, payload, connection) => registry.#onRequest(type, payload, connection),
       onMessage: (type, payload, connection) => registry.#onMessage(type, payload, connection),

@@ -6,41 +6,11 @@ import {
   type ControlConnection,
   type ControlConnectionOptions,
   connectControl,
-  type HeartbeatClock,
   listenControl,
 } from './control-connection.ts';
 import { type AuthenticatedServer, connectAuthenticated } from './endpoint.ts';
 import { RemoteRequestError, TransportError } from './errors.ts';
-
-/** A heartbeat clock that moves only when the test says: `advance` runs the ticks that come due. */
-class ManualHeartbeatClock implements HeartbeatClock {
-  #nowMs = 0;
-  readonly #timers = new Set<{ intervalMs: number; nextMs: number; tick: () => void }>();
-
-  now(): number {
-    return this.#nowMs;
-  }
-
-  every(intervalMs: number, tick: () => void): () => void {
-    const timer = { intervalMs, nextMs: this.#nowMs + intervalMs, tick };
-    this.#timers.add(timer);
-    return () => this.#timers.delete(timer);
-  }
-
-  advance(ms: number): void {
-    const end = this.#nowMs + ms;
-    for (;;) {
-      let due: { intervalMs: number; nextMs: number; tick: () => void } | undefined;
-      for (const timer of this.#timers)
-        if (timer.nextMs <= end && (due === undefined || timer.nextMs < due.nextMs)) due = timer;
-      if (due === undefined) break;
-      this.#nowMs = due.nextMs;
-      due.nextMs += due.intervalMs;
-      due.tick();
-    }
-    this.#nowMs = end;
-  }
-}
+import { ManualHeartbeatClock } from './testing/tcp-test-helpers.ts';
 
 const servers: AuthenticatedServer[] = [];
 const connections: ControlConnection[] = [];

@@ -131,6 +131,36 @@ describe('authentication of connections', () => {
     await stillWorks(pair, 100);
   });
 
+  it('a port nobody listens on, or closed before the challenge, is SLUICE_UNREACHABLE (a restarting peer: retry), not an authentication failure', async () => {
+    // A port that was free a moment ago and is closed now: connecting to it is refused.
+    const probe = net.createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const refused = connectAuthenticated({
+      id: 'tm-x',
+      label: 'control',
+      secret: randomBytes(32),
+      host: '127.0.0.1',
+      port,
+    });
+    await expect(refused).rejects.toMatchObject({ code: 'SLUICE_UNREACHABLE' });
+    await expect(refused).rejects.toThrow(/cannot connect: .*ECONNREFUSED/);
+
+    // A proxy in front of a process that is down accepts, then closes before any challenge.
+    const proxy = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const closed = connectAuthenticated({
+      id: 'tm-x',
+      label: 'control',
+      secret: randomBytes(32),
+      host: '127.0.0.1',
+      port: (proxy.address() as net.AddressInfo).port,
+    });
+    await expect(closed).rejects.toMatchObject({ code: 'SLUICE_UNREACHABLE' });
+    await new Promise<void>((resolve) => proxy.close(() => resolve()));
+  });
+
   it('after authentication: an oversized frame or data beyond credit fails that connection only', async () => {
     const planeRefused: TransportError[] = [];
     pair = await connectedPlanes({ bufferBytes: 1024, onRefused: (e) => planeRefused.push(e) });

@@ -238,8 +238,9 @@ export class AuthenticatedServer {
 
 /**
  * Connects to a Sluice endpoint and runs the handshake; resolves once both sides proved the
- * secret. Rejects with a {@link TransportError} (`SLUICE_AUTH_FAILED`) when the connection,
- * TLS or the handshake fails or does not complete within the timeout.
+ * secret. Rejects with a {@link TransportError}: `SLUICE_UNREACHABLE` when no connection could be
+ * opened (refused, no route, no connection within the timeout), `SLUICE_AUTH_FAILED` when TLS
+ * or the handshake fails or does not complete within the timeout.
  */
 export async function connectAuthenticated(options: ConnectOptions): Promise<AuthenticatedSocket> {
   const secret = checkClusterSecret(options.secret ?? new Uint8Array(0));
@@ -263,24 +264,25 @@ export async function connectAuthenticated(options: ConnectOptions): Promise<Aut
         };
   const socket = await new Promise<net.Socket>((resolve, reject) => {
     let socket: net.Socket;
-    // Nothing listening (or no route) is worth a retry; a TLS handshake refused is not.
-    let reached = false;
-    const fail = (error: Error): void => {
+    const fail = (error: Error, unreachable: boolean): void => {
       clearTimeout(timer);
       socket.destroy();
+      // Nobody listening (a job manager restarting) heals by itself; a certificate that does not verify does not.
       reject(
         new TransportError(
-          reached ? 'SLUICE_AUTH_FAILED' : 'SLUICE_UNREACHABLE',
+          unreachable ? 'SLUICE_UNREACHABLE' : 'SLUICE_AUTH_FAILED',
           peerAddress,
           `cannot connect: ${error.message}`,
           { cause: error },
         ),
       );
     };
-    const timer = setTimeout(() => fail(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => fail(new Error(`no connection within ${timeoutMs} ms`), true), timeoutMs);
+    // A system call's error (ECONNREFUSED, EHOSTUNREACH, ECONNRESET) is the network's; TLS's own are not.
+    const onError = (error: NodeJS.ErrnoException): void => fail(error, error.syscall !== undefined);
     const connected = (): void => {
       clearTimeout(timer);
-      socket.off('error', fail);
+      socket.off('error', onError);
       resolve(socket);
     };
     if (tlsOptions === undefined) {
@@ -289,10 +291,7 @@ export async function connectAuthenticated(options: ConnectOptions): Promise<Aut
       socket = tls.connect(tlsOptions!, connected);
       socket.setNoDelay(true);
     }
-    socket.once('connect', () => {
-      reached = true;
-    });
-    socket.on('error', fail);
+    socket.on('error', onError);
   });
   const { peerId, leftover } = await initiateHandshake(socket, {
     secret,

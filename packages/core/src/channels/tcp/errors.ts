@@ -5,6 +5,7 @@
  *
  * | code                       | meaning                                                            |
  * |----------------------------|--------------------------------------------------------------------|
+ * | `SLUICE_UNREACHABLE`       | nothing answered: refused, no route, timed out, or closed before the handshake began |
  * | `SLUICE_AUTH_FAILED`       | the handshake failed: wrong secret, not a Sluice peer, timed out   |
  * | `SLUICE_CONNECTION_LOST`   | an authenticated connection closed or broke while still in use     |
  * | `SLUICE_PROTOCOL`          | the peer broke the wire protocol (oversized frame, unknown type, data beyond credit) |
@@ -14,6 +15,7 @@
 import { SluiceError } from '../../errors.ts';
 
 export type TransportErrorCode =
+  | 'SLUICE_UNREACHABLE'
   | 'SLUICE_AUTH_FAILED'
   | 'SLUICE_UNREACHABLE'
   | 'SLUICE_CONNECTION_LOST'

@@ -26,7 +26,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { ConfigError } from '../../errors.ts';
-import { TransportError } from './errors.ts';
+import { TransportError, type TransportErrorCode } from './errors.ts';
 
 const MAGIC = Buffer.from('SLK1', 'latin1');
 const VERSION = 1;
@@ -98,18 +98,28 @@ function runHandshake(
   options: HandshakeOptions,
   onStart: () => void,
   step: (input: Buffer) => Step,
+  notStarted: () => boolean = () => false,
 ): Promise<HandshakeResult> {
   return new Promise<HandshakeResult>((resolve, reject) => {
     let settled = false;
     let input: Buffer = Buffer.alloc(0);
-    const fail = (message: string, cause?: unknown): void => {
+    const fail = (
+      message: string,
+      cause?: unknown,
+      code: TransportErrorCode = 'SLUICE_AUTH_FAILED',
+    ): void => {
       if (settled) return;
       settled = true;
       cleanup();
       socket.on('error', ignoreError);
       socket.destroy();
-      reject(new TransportError('SLUICE_AUTH_FAILED', options.peerAddress, message, { cause }));
+      reject(new TransportError(code, options.peerAddress, message, { cause }));
     };
+    // Closed before the server's challenge: no Sluice endpoint answered, nothing was refused. A
+    // TCP proxy in front of a process that is down (a Kubernetes service, a sidecar) accepts and
+    // closes at once; like a refused connection, that heals when the process is back.
+    const unreachable = (message: string, cause?: unknown): void =>
+      fail(message, cause, 'SLUICE_UNREACHABLE');
     const onData = (chunk: Buffer): void => {
       input = input.byteLength === 0 ? chunk : Buffer.concat([input, chunk]);
       try {
@@ -139,9 +149,13 @@ function runHandshake(
       }
     };
     const onClose = (): void =>
-      fail('the peer closed the connection during the handshake: wrong secret, or not a Sluice endpoint');
+      notStarted()
+        ? unreachable('the connection closed before the handshake began (nothing answered behind it)')
+        : fail('the peer closed the connection during the handshake: wrong secret, or not a Sluice endpoint');
     const onError = (error: Error): void =>
-      fail(`connection failed during the handshake: ${error.message}`, error);
+      notStarted()
+        ? unreachable(`the connection failed before the handshake began: ${error.message}`, error)
+        : fail(`connection failed during the handshake: ${error.message}`, error);
     const timer = setTimeout(
       () => fail(`handshake did not complete within ${options.timeoutMs} ms`),
       options.timeoutMs,
@@ -256,5 +270,6 @@ export function initiateHandshake(socket: Socket, options: HandshakeOptions): Pr
       }
       return { consumed: proofBytes, peerId: serverId.toString('utf8') };
     },
+    () => serverNonce === undefined,
   );
 }

@@ -1,10 +1,11 @@
 /**
  * What the TCP transport's tests share: a wake-up counter to await instead of sleeping, a pump
  * that drives senders and receivers until a condition holds, a connected pair of data planes,
- * and a TCP proxy that can cut a connection mid-stream.
+ * a TCP proxy that can cut a connection mid-stream, and a heartbeat clock that moves when told.
  */
 import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
+import type { HeartbeatClock } from '../control-connection.ts';
 import { DataPlane, type DataPlaneOptions } from '../data-plane.ts';
 
 /** Counts wake-ups; `after(seen)` resolves once there has been one since `seen`. */
@@ -137,5 +138,35 @@ export class CuttingProxy {
   close(): Promise<void> {
     this.cut();
     return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+/** A heartbeat clock that moves only when the test says: `advance` runs the ticks that come due. */
+export class ManualHeartbeatClock implements HeartbeatClock {
+  #nowMs = 0;
+  readonly #timers = new Set<{ intervalMs: number; nextMs: number; tick: () => void }>();
+
+  now(): number {
+    return this.#nowMs;
+  }
+
+  every(intervalMs: number, tick: () => void): () => void {
+    const timer = { intervalMs, nextMs: this.#nowMs + intervalMs, tick };
+    this.#timers.add(timer);
+    return () => this.#timers.delete(timer);
+  }
+
+  advance(ms: number): void {
+    const end = this.#nowMs + ms;
+    for (;;) {
+      let due: { intervalMs: number; nextMs: number; tick: () => void } | undefined;
+      for (const timer of this.#timers)
+        if (timer.nextMs <= end && (due === undefined || timer.nextMs < due.nextMs)) due = timer;
+      if (due === undefined) break;
+      this.#nowMs = due.nextMs;
+      due.nextMs += due.intervalMs;
+      due.tick();
+    }
+    this.#nowMs = end;
   }
 }
