@@ -104,7 +104,11 @@ export function startTaskManagerAttempt(
   });
   let forcedStop: ReturnType<typeof setTimeout> | undefined;
   let terminated = false;
+  let finished = false;
   const cancel = (): void => {
+    // A cancel after the end (the task manager stops its attempt when the job manager says the
+    // job ended) has nothing to stop: a timer armed now would hold the process for the grace period.
+    if (finished) return;
     control.cancelAll();
     forcedStop ??= setTimeout(() => {
       terminated = true;
@@ -209,6 +213,7 @@ export function startTaskManagerAttempt(
     try {
       await Promise.all(runs);
     } finally {
+      finished = true;
       watchdog.stop();
       clearInterval(metricsTimer);
       sendMetrics();
