@@ -192,6 +192,9 @@ export function startTaskManagerAttempt(
       async (result) => {
         await closed;
         ended.add(slotIndex);
+        // The slot's final counters before its end: the job manager builds the job's result
+        // (its metrics, sourceRecords) as soon as the last slot has ended.
+        sendMetrics();
         env.send(TO_JOB_MANAGER.slotEnded, { attempt, slotIndex, result, error: undefined });
       },
       (error: unknown) => {
