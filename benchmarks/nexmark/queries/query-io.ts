@@ -103,7 +103,7 @@ function benchmarkSink<T>(args: QueryArgs): Sink<T> {
       let sleptMs = 0;
       const closed = (): void => {
         if (args.probe === undefined) return;
-        post(args.probe.channel, {
+        post(args.probe, {
           type: 'sink-closed',
           subtask: context.subtaskIndex,
           parallelism: context.parallelism,
