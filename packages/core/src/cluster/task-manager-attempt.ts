@@ -13,6 +13,7 @@ import { allocateDoorbell, Doorbell } from '../channels/doorbell.ts';
 import { allocateRing } from '../channels/ring-buffer.ts';
 import type { Logger } from '../contracts/logger.ts';
 import { serializeError } from '../errors.ts';
+import { workerExecArgv } from '../execution/attempt.ts';
 import { metricsLayoutOf } from '../execution/deploy.ts';
 import type {
   CoordinatorMessage,
@@ -101,6 +102,7 @@ export function startTaskManagerAttempt(
     concurrentTasksPerWorker: 1,
     atomics: 'disabled',
     idleTimeout: Number.POSITIVE_INFINITY,
+    execArgv: workerExecArgv(),
   });
   let forcedStop: ReturnType<typeof setTimeout> | undefined;
   let terminated = false;
