@@ -11,12 +11,21 @@
  *
  * Each measurement runs in a child process of its own; see suite/contestant.ts.
  */
-import { execFileSync, fork } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, type as osType, release, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { type AsyncIoResult, asyncIoTarget, formatAsyncIoResult } from './async-io.ts';
+import {
+  CLUSTER_QUERIES,
+  type ClusterQuery,
+  type ClusterResults,
+  clusterSettings,
+  clusterTargets,
+  LOOP_OF,
+  runClusterBenchmarks,
+} from './cluster.ts';
 import {
   formatObservabilityRow,
   OBSERVED_QUERIES,
@@ -39,6 +48,7 @@ import {
   type ThroughputRow,
   throughputRow,
 } from './suite/report.ts';
+import { runChild } from './suite/run-child.ts';
 
 const quick = process.argv.includes('--quick');
 const here = new URL('.', import.meta.url);
@@ -73,38 +83,6 @@ const MEMORY_EVENTS = quick ? { q5: 500_000, rebalance: 40_000 } : { q5: 10_000_
 const queries = Object.keys(FULL_EVENTS).filter((q) => existsSync(fileURLToPath(queryUrl(q))));
 const eventsOf = (query: string): number => (quick ? QUICK_EVENTS : (FULL_EVENTS[query] ?? 2_000_000));
 
-function runChild(spec: ContestantSpec, timeoutMs = 20 * 60_000): Promise<ContestantResult> {
-  return new Promise((resolve, reject) => {
-    const child = fork(
-      fileURLToPath(new URL('suite/contestant.ts', here)),
-      ['--contestant', JSON.stringify(spec)],
-      {
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      },
-    );
-    let settled = false;
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      finish(new Error(`${label(spec)}: no result after ${timeoutMs} ms`));
-    }, timeoutMs);
-    const finish = (error: Error | undefined, result?: ContestantResult): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (error === undefined) resolve(result!);
-      else reject(error);
-    };
-    child.on('message', (message: { ok: boolean; result?: ContestantResult; error?: string }) => {
-      if (message.ok) finish(undefined, message.result);
-      else finish(new Error(`${label(spec)} failed:\n${message.error}`));
-    });
-    child.on('error', (error) => finish(error));
-    child.on('exit', (code, signal) => {
-      finish(new Error(`${label(spec)}: the child process exited (${signal ?? code}) without a result`));
-    });
-  });
-}
-
 /** The commit measured, with `+changes` when the working tree differs from it. */
 function gitCommit(): string {
   try {
@@ -115,12 +93,6 @@ function gitCommit(): string {
   } catch {
     return 'unknown';
   }
-}
-
-function label(spec: ContestantSpec): string {
-  return spec.kind === 'sluice'
-    ? `${spec.query} sluice p=${spec.parallelism} (${spec.output})`
-    : `${spec.query} ${spec.kind}`;
 }
 
 function sluiceSpec(query: string, parallelism: number, events: number): ContestantSpec {
@@ -328,6 +300,27 @@ for (const [query, loopOf, events] of memoryRuns) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Across processes (cluster.ts): 2 task managers x 1 slot against 2 slots in one process.
+console.log(
+  '\nAcross processes: p=2 on 2 task-manager processes x 1 slot against 2 slots in one process (same run)',
+);
+let cluster: ClusterResults | undefined;
+const clusterQueries = CLUSTER_QUERIES.filter((q) => loops.has(LOOP_OF[q]));
+if (clusterQueries.length > 0) {
+  const slowNsPerRecord = {} as Record<ClusterQuery, number>;
+  const inProcessMemoryRssMB: Partial<Record<ClusterQuery, number>> = {};
+  for (const query of clusterQueries) {
+    slowNsPerRecord[query] = (SLOWDOWN * 1e9) / loops.get(LOOP_OF[query])!.eventsPerSecond;
+    const row = memory.find((r) => r.query === query);
+    if (row !== undefined) inProcessMemoryRssMB[query] = row.peakRssMB;
+  }
+  cluster = await runClusterBenchmarks(
+    { ...clusterSettings(quick, slowNsPerRecord), inProcessMemoryRssMB },
+    clusterQueries,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Async I/O (async-io.ts), in a child process of its own: mapAsync against an await-per-record loop.
 console.log(
   '\nAsync I/O (lookups from a local HTTP service answering after 1-20 ms; ratios to an await-per-record loop in this run)',
@@ -370,6 +363,7 @@ if (existsSync(fileURLToPath(microUrl))) {
 const targets = evaluateTargets(throughput, latency, memory);
 targets.push(asyncIoTarget(asyncIo));
 targets.push(...observabilityTargets(observability));
+if (cluster !== undefined) targets.push(...clusterTargets(cluster));
 const result: SuiteResult = {
   mode: quick ? 'quick' : 'full',
   startedAt: startedAt.toISOString(),
@@ -405,6 +399,10 @@ const result: SuiteResult = {
       `timed at the service, from the first request it receives to the last answer it sends (so without the job's worker start-up); baseline: the same lookups one at a time with await, ${ASYNC_IO.loopRecords} records after 20 for warm-up, in the same child process, timed the same way; ` +
       'every run checks each id once with its value, and in ordered mode that each subtask emitted its ids in increasing order',
     observability: `q0-q2 and q5 at p=2 with the sink discarding, the metrics and REST server off then on (web: { port: 0 }), run back to back (${quick ? 'one pair' : 'two pairs, the faster run of each kind'}); with it on, the contestant's main thread fetches /metrics and /api/overview in turn every ${SCRAPE_EVERY_MS} ms while the job runs, timing each answer from the request to the last byte`,
+    cluster:
+      `q1-rebalance and q5 at p=2 on a local cluster (runJob's cluster option: this contestant process the job manager, 2 task-manager child processes x 1 slot, records between them over TCP) against 2 slots in one process; ` +
+      `${quick ? 'one pair' : 'two pairs in alternating order, the best run of each kind'}; throughput measured as above, CPU = the job manager's process + the task managers' (/proc/PID/stat); ` +
+      'latency as above on the cluster at half its best rate; peak RSS per task manager = VmHWM from /proc/PID/status, read every 100 ms while it ran, with the slow sink below',
     memory: `a sink that sleeps (an I/O-bound sink: flush() returns a timer promise) ${SLOWDOWN}x the plain loop's time per event for each record it receives, at p=2; peak RSS as above`,
   },
   throughput,
@@ -413,6 +411,7 @@ const result: SuiteResult = {
   micro,
   asyncIo,
   observability,
+  ...(cluster === undefined ? {} : { cluster }),
   targets,
 };
 

@@ -18,6 +18,7 @@ import {
 import { nodeStreamPeers } from './peers/node-stream.ts';
 import { rxjsPeers } from './peers/rxjs.ts';
 import { epochMs, measuredInterval, ProbeListener, type ProbeMessage } from './probe.ts';
+import { ProcessSampler, type SampledProcess } from './process-stats.ts';
 
 /** A query's computation outside Sluice: events 0..events-1, each output to `emit`. */
 export type PlainQuery = (config: NexmarkConfig, events: number, emit: (out: unknown) => void) => void;
@@ -51,6 +52,11 @@ export type ContestantSpec =
       readonly web?: { readonly scrapeEveryMs: number };
       /** `runJob`'s option; undefined: its default. */
       readonly localAggregation?: boolean;
+      /**
+       * Run the slots on a local cluster (`runJob`'s `cluster` option): task-manager child
+       * processes, this process the job manager. CPU time then includes theirs (from /proc).
+       */
+      readonly cluster?: { readonly taskManagers: number; readonly slotsPerTaskManager: number };
     }
   | {
       readonly kind: 'loop' | 'rxjs' | 'node-stream';
@@ -73,6 +79,11 @@ export interface ContestantResult {
   readonly cpuSeconds: number;
   /** Kernel high-water mark of the contestant's process (`process.resourceUsage().maxRSS`). */
   readonly peakRssBytes: number;
+  /**
+   * With `cluster`: each task-manager process's peak RSS (VmHWM, read every 100 ms and at each
+   * probe message while it ran) and CPU seconds over its whole life.
+   */
+  readonly taskManagers?: readonly SampledProcess[];
   /** Peak V8 used heap; see `heapNote`. */
   readonly heapPeakBytes: number;
   readonly heapNote: string;
@@ -139,9 +150,13 @@ async function runSluice(spec: Extract<ContestantSpec, { kind: 'sluice' }>): Pro
   const startedAt = performance.now();
   const channel = `sluice-bench-${process.pid}-${Math.random().toString(36).slice(2)}`;
   const cpuAt = new Map<ProbeMessage, number>();
-  const listener = new ProbeListener(channel, (message) => cpuAt.set(message, cpuSecondsNow()));
+  // On a cluster the work is in the task managers: their CPU time is added (read from /proc).
+  let taskManagers: ProcessSampler | undefined;
+  const cpuNow = (): number => cpuSecondsNow() + (taskManagers?.sample() ?? 0);
+  const listener = new ProbeListener(channel, (message) => cpuAt.set(message, cpuNow()));
+  const udpPort = spec.cluster === undefined ? undefined : await listener.listenUdp();
   const heap = sampleMainHeap();
-  const cpuAtStart = cpuSecondsNow();
+  const cpuAtStart = cpuNow();
   let latencyArgs: QueryArgs['latency'];
   if (spec.latency !== undefined) {
     latencyArgs = {
@@ -154,7 +169,11 @@ async function runSluice(spec: Extract<ContestantSpec, { kind: 'sluice' }>): Pro
   const args: QueryArgs = {
     events: spec.events,
     output: spec.output,
-    probe: { channel, warmupRecordsPerSubtask: spec.warmupRecordsPerSubtask },
+    probe: {
+      channel,
+      warmupRecordsPerSubtask: spec.warmupRecordsPerSubtask,
+      ...(udpPort === undefined ? {} : { udpPort }),
+    },
     ...(latencyArgs === undefined ? {} : { latency: latencyArgs }),
     ...(spec.slowNsPerRecord === undefined ? {} : { slowNsPerRecord: spec.slowNsPerRecord }),
   };
@@ -167,14 +186,20 @@ async function runSluice(spec: Extract<ContestantSpec, { kind: 'sluice' }>): Pro
       if (name === LATENCY_CHANNEL) reports.push(...(payload as LatencyReport[]));
     },
     ...(spec.web === undefined ? {} : { web: { port: 0 }, log: () => {} }),
+    ...(spec.cluster === undefined ? {} : { cluster: spec.cluster }),
   });
+  if (spec.cluster !== undefined) {
+    const cluster = handle.cluster!;
+    taskManagers = new ProcessSampler(() => cluster.taskManagerPids());
+  }
   const scraper =
     spec.web === undefined ? undefined : scrapeWhileRunning(handle.web!.url, spec.web.scrapeEveryMs);
   const result = await handle.result;
   const scrapes = await scraper?.stop();
   await listener.settled();
   listener.close();
-  const cpuAtEnd = cpuSecondsNow();
+  const cpuAtEnd = cpuNow();
+  const taskManagerStats = taskManagers?.stop();
   const mainHeapPeak = heap.stop();
   if (result.sourceRecords !== spec.events) {
     throw new Error(`${spec.query}: the sources read ${result.sourceRecords} of ${spec.events} events`);
@@ -217,6 +242,7 @@ async function runSluice(spec: Extract<ContestantSpec, { kind: 'sluice' }>): Pro
     outputs,
     cpuSeconds,
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    ...(taskManagerStats === undefined ? {} : { taskManagers: taskManagerStats }),
     heapPeakBytes: workerHeap + mainHeapPeak,
     heapNote,
     totalMs: performance.now() - startedAt,
@@ -284,11 +310,11 @@ if (process.argv[2] === '--contestant') {
     const result = await runContestant(spec);
     process.send!({ ok: true, result });
   } catch (error) {
-    process.send!({
-      ok: false,
-      error: error instanceof Error ? (error.stack ?? error.message) : String(error),
-    });
-    process.exitCode = 1;
+    // A failed run may leave its probe listener open: exit once the error is on its way.
+    process.send!(
+      { ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) },
+      () => process.exit(1),
+    );
   }
   process.disconnect?.();
 }

@@ -1,8 +1,13 @@
 /**
  * What instrumented jobs tell the runner from their worker threads, over a BroadcastChannel
- * (named per run): sources say when they are past their warm-up and when they end, with the
- * peak V8 heap of their thread; sinks say when they closed. Messages are a handful per subtask.
+ * (named per run) — or, when the job's slots run in task-manager processes, as UDP datagrams to
+ * the runner on 127.0.0.1 (a BroadcastChannel does not leave its process): sources say when they
+ * are past their warm-up and when they end, with the peak V8 heap of their thread; sinks say when
+ * they closed. Messages are a handful per subtask (about ten a second), far below what a loopback
+ * socket's buffer holds, so none is dropped in practice; a lost one shows as a missing
+ * measurement (an error), never as a wrong figure.
  */
+import { createSocket, type Socket } from 'node:dgram';
 import { getHeapStatistics } from 'node:v8';
 import { BroadcastChannel } from 'node:worker_threads';
 import type { Source, SourceOutput, SourceReader } from '@sluice/core';
@@ -43,6 +48,8 @@ export type ProbeMessage =
 export interface ProbeArgs {
   /** The BroadcastChannel name of this run. */
   readonly channel: string;
+  /** Send to this UDP port on 127.0.0.1 instead of the BroadcastChannel (slots in other processes). */
+  readonly udpPort?: number;
   /** A source subtask reports 'warm' once it has emitted this many records. */
   readonly warmupRecordsPerSubtask: number;
 }
@@ -52,9 +59,23 @@ export const epochMs = (): number => performance.timeOrigin + performance.now();
 const HEAP_SAMPLE_MS = 50;
 const PROGRESS_MS = 100;
 
+/** One UDP socket per thread for the probe datagrams, unref'd: it never keeps a thread alive. */
+let udpSocket: Socket | undefined;
+function sendUdp(port: number, message: ProbeMessage): void {
+  if (udpSocket === undefined) {
+    udpSocket = createSocket('udp4');
+    udpSocket.unref();
+  }
+  udpSocket.send(JSON.stringify(message), port, '127.0.0.1');
+}
+
 /** Posts one message on a channel opened for it (an open channel would keep a thread alive). */
-export function post(channel: string, message: ProbeMessage): void {
-  const bc = new BroadcastChannel(channel);
+export function post(probe: ProbeArgs, message: ProbeMessage): void {
+  if (probe.udpPort !== undefined) {
+    sendUdp(probe.udpPort, message);
+    return;
+  }
+  const bc = new BroadcastChannel(probe.channel);
   bc.postMessage(message);
   bc.close();
 }
@@ -72,6 +93,10 @@ export function probeSource<T>(source: Source<T>, probe: ProbeArgs): Source<T> {
       let lastProgressMs = 0;
       let channel: BroadcastChannel | undefined;
       const send = (message: ProbeMessage): void => {
+        if (probe.udpPort !== undefined) {
+          sendUdp(probe.udpPort, message);
+          return;
+        }
         if (channel === undefined) {
           channel = new BroadcastChannel(probe.channel);
           // An open channel must not keep the worker thread alive.
@@ -134,18 +159,37 @@ export function probeSource<T>(source: Source<T>, probe: ProbeArgs): Source<T> {
 export class ProbeListener {
   readonly messages: ProbeMessage[] = [];
   readonly #channel: BroadcastChannel;
+  #udp: Socket | undefined;
 
   /** `onMessage` runs as each message arrives (e.g. to read the CPU clock at that moment). */
   readonly name: string;
+  readonly #onMessage: ((message: ProbeMessage) => void) | undefined;
 
   constructor(name: string, onMessage?: (message: ProbeMessage) => void) {
     this.name = name;
+    this.#onMessage = onMessage;
     this.#channel = new BroadcastChannel(name);
-    this.#channel.onmessage = (event) => {
-      const message = (event as MessageEvent).data as ProbeMessage;
-      this.messages.push(message);
-      onMessage?.(message);
-    };
+    this.#channel.onmessage = (event) => this.#receive((event as MessageEvent).data as ProbeMessage);
+  }
+
+  #receive(message: ProbeMessage): void {
+    this.messages.push(message);
+    this.#onMessage?.(message);
+  }
+
+  /** Also listens on a UDP port of 127.0.0.1 (for slots in other processes); resolves to the port. */
+  async listenUdp(): Promise<number> {
+    const socket = createSocket('udp4');
+    this.#udp = socket;
+    socket.on('message', (data) => this.#receive(JSON.parse(data.toString('utf8')) as ProbeMessage));
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(0, '127.0.0.1', () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    return socket.address().port;
   }
 
   /** Waits until every sink subtask has said it closed (or `timeoutMs` passed). */
@@ -161,6 +205,8 @@ export class ProbeListener {
 
   close(): void {
     this.#channel.close();
+    this.#udp?.close();
+    this.#udp = undefined;
   }
 }
 

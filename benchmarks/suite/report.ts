@@ -3,6 +3,7 @@
  * the same as markdown tables (`latest.md`) and console lines.
  */
 import { type AsyncIoResult, formatAsyncIoResult } from '../async-io.ts';
+import { type ClusterResults, clusterTables } from '../cluster.ts';
 import { type ObservabilityRow, observabilityTable } from '../observability.ts';
 import type { ContestantResult } from './contestant.ts';
 import type { LatencySummary } from './latency.ts';
@@ -111,6 +112,8 @@ export interface SuiteResult {
   readonly asyncIo?: AsyncIoResult;
   /** The metrics and REST server off against on (observability.ts); absent in results from before it. */
   readonly observability?: readonly ObservabilityRow[];
+  /** 2 task-manager processes against one process (cluster.ts); absent in results from before it. */
+  readonly cluster?: ClusterResults;
   readonly targets: readonly Target[];
 }
 
@@ -376,6 +379,14 @@ export function markdownReport(result: SuiteResult): string {
     '',
     memoryTable(result.memory),
     '',
+    ...(result.cluster === undefined
+      ? []
+      : [
+          '## Across processes: 2 task managers x 1 slot against 2 slots in one process',
+          '',
+          clusterTables(result.cluster),
+          '',
+        ]),
     ...(result.asyncIo === undefined
       ? []
       : ['## Async I/O', '', '```', formatAsyncIoResult(result.asyncIo), '```', '']),

@@ -91,6 +91,8 @@ export function runRemoteAttempt(
   const endSlot = (slotIndex: number, result: SlotResult | undefined): void => {
     if (endedSlots.has(slotIndex)) return;
     endedSlots.add(slotIndex);
+    // Closed here too (a forced stop): the control plane's end of the port then closes as well.
+    slotPorts[slotIndex]?.close();
     slotEnded[slotIndex]?.(result);
   };
 
@@ -203,9 +205,13 @@ export function runRemoteAttempt(
       if (managers === undefined || cancelled) return { status: 'cancelled' };
       if (failure !== undefined) return { status: 'failed', error: failure };
       owners = assignSlots(managers, numSlots);
+      const drained: Promise<void>[] = [];
       const slotRuns = plan.slots.map((slot) => {
         const { port1, port2 } = new MessageChannel();
         controlPlane.connect(port1);
+        // The control plane's end closes once every message posted to the slot's port before it
+        // was closed has been delivered: a macrotask after the slot's end is known.
+        drained.push(new Promise((resolve) => port1.once('close', () => resolve())));
         slotPorts[slot.index] = port2;
         // What the control plane sends a slot (checkpoint completions) goes to its task manager.
         port2.on('message', (message: CoordinatorMessage) => {
@@ -257,6 +263,9 @@ export function runRemoteAttempt(
       const results = await Promise.all(slotRuns);
       if (failure !== undefined) return { status: 'failed', error: failure };
       if (cancelled) return { status: 'cancelled' };
+      // A slot's last messages (its sinks' data on success) were relayed just before its end:
+      // they must reach the control plane before it commits and delivers.
+      await Promise.all(drained);
       await controlPlane.commitAtEnd();
       return { status: 'finished', results };
     } finally {

@@ -13,6 +13,7 @@ import { allocateDoorbell, Doorbell } from '../channels/doorbell.ts';
 import { allocateRing } from '../channels/ring-buffer.ts';
 import type { Logger } from '../contracts/logger.ts';
 import { serializeError } from '../errors.ts';
+import { workerExecArgv } from '../execution/attempt.ts';
 import { metricsLayoutOf } from '../execution/deploy.ts';
 import type {
   CoordinatorMessage,
@@ -104,6 +105,7 @@ export function startTaskManagerAttempt(
     concurrentTasksPerWorker: 1,
     atomics: 'disabled',
     idleTimeout: Number.POSITIVE_INFINITY,
+    execArgv: workerExecArgv(),
   });
   let forcedStop: ReturnType<typeof setTimeout> | undefined;
   let terminated = false;
@@ -196,7 +198,8 @@ export function startTaskManagerAttempt(
       async (result) => {
         await closed;
         ended.add(slotIndex);
-        // The slot's final counters before its end: the job manager reads them once every slot has ended.
+        // The slot's final counters before its end: the job manager builds the job's result
+        // (its metrics, sourceRecords) as soon as the last slot has ended.
         sendMetrics();
         env.send(TO_JOB_MANAGER.slotEnded, { attempt, slotIndex, result, error: undefined });
       },

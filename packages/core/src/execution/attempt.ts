@@ -115,7 +115,7 @@ export interface Attempt {
  * `node --trace-warnings $(which sluice) run ...` reaches the slots), plus
  * SLUICE_WORKER_EXEC_ARGV for the slots only, e.g. "--cpu-prof" to profile them.
  */
-function workerExecArgv(): string[] | undefined {
+export function workerExecArgv(): string[] | undefined {
   const extra = process.env.SLUICE_WORKER_EXEC_ARGV?.trim();
   return extra === undefined || extra === '' ? undefined : [...process.execArgv, ...extra.split(/\s+/)];
 }

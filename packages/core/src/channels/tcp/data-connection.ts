@@ -47,10 +47,20 @@ const DATA_HEADER_BYTES = 1 + 4;
 const OPEN_BYTES = 1 + 4 + 4 + 4;
 const CREDIT_BYTES = 1 + 4 + 4;
 
-/** Default size of a receiver's buffer: a frame larger travels in parts. */
-export const DEFAULT_BUFFER_BYTES = 32 * 1024;
-/** Default buffers (credit) per channel: with the default size, 128 KiB in flight per channel at most. */
-export const DEFAULT_BUFFERS_PER_CHANNEL = 4;
+/**
+ * Default size of a receiver's buffer: a frame larger travels in parts. A batch of 512 Nexmark
+ * events encodes to ~90 KiB: in 32 KiB buffers it was three parts (two more copies each way).
+ */
+export const DEFAULT_BUFFER_BYTES = 64 * 1024;
+/**
+ * Default buffers (credit) per channel: with the default size, 512 KiB in flight per channel at
+ * most. A busy slot reads its socket and announces consumed credit only when its loop gives the
+ * event loop a turn, so the credit must cover the data produced in between: with 4 x 32 KiB
+ * (128 KiB, ~1.4 such batches) the two slots of q1-rebalance across processes waited for credit
+ * in turns (29-40% of each slot thread idle in CPU profiles) and spent ~1.45 µs of CPU per event;
+ * with 8 x 64 KiB, ~1.2 (benchmarks/README.md, "Across processes").
+ */
+export const DEFAULT_BUFFERS_PER_CHANNEL = 8;
 /** Smallest buffer accepted, from either side: a part's header and some bytes of batch must fit. */
 export const MIN_BUFFER_BYTES = 256;
 /** Largest buffer accepted, from either side. */
