@@ -261,11 +261,11 @@ export function runRemoteAttempt(
       }
       coordinator?.start();
       const results = await Promise.all(slotRuns);
+      // A slot's last messages (a failure report, its sinks' data on success) were relayed just
+      // before its end: they must reach the control plane before the outcome is decided.
+      await Promise.all(drained);
       if (failure !== undefined) return { status: 'failed', error: failure };
       if (cancelled) return { status: 'cancelled' };
-      // A slot's last messages (its sinks' data on success) were relayed just before its end:
-      // they must reach the control plane before it commits and delivers.
-      await Promise.all(drained);
       await controlPlane.commitAtEnd();
       return { status: 'finished', results };
     } finally {
