@@ -10,7 +10,7 @@ import {
   CuttingProxy,
   committedLines,
   exactness,
-  freePort,
+  freePorts,
   type LogLine,
   latestCheckpoint,
   ProcessCluster,
@@ -82,13 +82,12 @@ describe('the connections of a cluster of processes', () => {
   it('a data connection and a control connection cut mid-stream by a proxy: the job restarts each time and its output is exact', async () => {
     const output = join(dir, 'cut-out');
     const args: GenerateRebalancedLinesArgs = { count: 90_000, directory: output, ratePerSecond: 6_000 };
-    const port = await freePort();
+    const [port, ...dataPorts] = (await freePorts(3)) as [number, number, number];
     // tm1 reaches the job manager through a proxy; tm0 directly.
     const control = await CuttingProxy.start({ host: '127.0.0.1', port: 0 }, { host: '127.0.0.1', port });
     proxies.push(control);
     // Each task manager listens on a data port of its own and advertises the proxy in front of it:
     // whichever slot dials the other goes through a proxy.
-    const dataPorts = [await freePort(), await freePort()];
     const data: CuttingProxy[] = [];
     for (const dataPort of dataPorts) {
       const proxy = await CuttingProxy.start(
@@ -165,8 +164,9 @@ describe('the connections of a cluster of processes', () => {
   it('unauthenticated clients on the control port, every data port and the health ports are refused; the job runs on untouched', async () => {
     const output = join(dir, 'auth-out');
     const args: GenerateRebalancedLinesArgs = { count: 120_000, directory: output, ratePerSecond: 6_000 };
-    const dataPorts = [await freePort(), await freePort()];
-    const healthPorts = [await freePort(), await freePort(), await freePort()];
+    const free = await freePorts(5);
+    const dataPorts = free.slice(0, 2);
+    const healthPorts = free.slice(2);
     const running = await ProcessCluster.start({
       job: JOB,
       jobArgs: args,

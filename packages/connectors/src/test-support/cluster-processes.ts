@@ -141,15 +141,26 @@ export function clusterSecret(): string {
 
 /** A port free now (the job manager is started again on the same one after each kill). */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, () => resolve());
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (typeof address !== 'object' || address === null) throw new Error('no port');
-  return address.port;
+  const [port] = await freePorts(1, host);
+  return port!;
+}
+
+/** `count` different ports free now: all are held until the last is found, so none repeats. */
+export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
+  const servers: Server[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const server = createServer();
+      servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, host, () => resolve());
+      });
+    }
+    return servers.map((server) => (server.address() as { port: number }).port);
+  } finally {
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  }
 }
 
 /** A seeded generator (mulberry32): kill points vary between runs only with the seed. */
