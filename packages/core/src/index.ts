@@ -25,6 +25,7 @@ export {
   WindowedJoin,
 } from './api/joined-streams.ts';
 export { WindowedStream } from './api/windowed-stream.ts';
+export type { TlsServerFiles } from './channels/tcp/endpoint.ts';
 export type {
   AbandonedCheckpointStats,
   CheckpointingOptions,
@@ -140,8 +141,10 @@ export { ConfigError, type FailureLocation, JobExecutionError, PlanError, Sluice
 export { DEFAULT_EXECUTION_CONFIG, type ExecutionConfig } from './execution/execution-config.ts';
 export { explainJob, type PlanFormat } from './execution/explain.ts';
 export type { JobModuleRef } from './execution/job-loader.ts';
+export type { ClusterOptions, JobManagerSpec, LocalClusterSpec } from './execution/job-options.ts';
 export type { JobProgress } from './execution/progress.ts';
 export {
+  type ClusterHandle,
   JobCancelledError,
   type JobHandle,
   type JobResult,

@@ -72,7 +72,7 @@ describe('a job on task-manager processes into Kafka, through SIGKILLs of task m
     const storm = await killStorm(cluster, {
       taskManagerKills: TASK_MANAGER_KILLS,
       jobManagerKills: JOB_MANAGER_KILLS,
-      seed: 22,
+      seed: 12,
     });
     const exit = await cluster.jobManager.exited;
     console.log(

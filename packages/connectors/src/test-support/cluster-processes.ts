@@ -7,9 +7,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 
 export const SLUICE_BIN = join(
@@ -53,8 +54,15 @@ export class SluiceProcess {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let partial = '';
+    // SLUICE_TEST_LOG_DIR keeps every process's stderr in a file there, for a failure to be read later.
+    const logDir = process.env.SLUICE_TEST_LOG_DIR;
+    const logFile =
+      logDir === undefined
+        ? undefined
+        : join(logDir, `${name.replace(/[^A-Za-z0-9]+/g, '-')}-${this.child.pid}.log`);
     this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
       this.#stderr += chunk;
+      if (logFile !== undefined) appendFileSync(logFile, chunk);
       partial += chunk;
       const lines = partial.split('\n');
       partial = lines.pop()!;
@@ -133,15 +141,26 @@ export function clusterSecret(): string {
 
 /** A port free now (the job manager is started again on the same one after each kill). */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, () => resolve());
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (typeof address !== 'object' || address === null) throw new Error('no port');
-  return address.port;
+  const [port] = await freePorts(1, host);
+  return port!;
+}
+
+/** `count` different ports free now: all are held until the last is found, so none repeats. */
+export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
+  const servers: Server[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const server = createServer();
+      servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, host, () => resolve());
+      });
+    }
+    return servers.map((server) => (server.address() as { port: number }).port);
+  } finally {
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  }
 }
 
 /** A seeded generator (mulberry32): kill points vary between runs only with the seed. */
@@ -234,8 +253,10 @@ export interface ProcessClusterOptions {
   readonly checkpointIntervalMs: number;
   /** More flags for the job manager (`--health-port ...`). */
   readonly jobManagerArgs?: readonly string[];
-  /** More flags for task manager `index` (`--data-port ...`), and the job manager address it dials. */
+  /** More flags for task manager `index` (`--data-port ...`). */
   readonly taskManagerArgs?: (index: number) => readonly string[];
+  /** The job manager's control port (default: one free now). */
+  readonly port?: number;
   /** Where task manager `index` dials the job manager (default: the job manager's port; a proxy's otherwise). */
   readonly jobManagerAddressFor?: (index: number, port: number) => string;
 }
@@ -260,7 +281,7 @@ export class ProcessCluster {
   }
 
   static async start(options: ProcessClusterOptions): Promise<ProcessCluster> {
-    const cluster = new ProcessCluster(options, await freePort());
+    const cluster = new ProcessCluster(options, options.port ?? (await freePort()));
     cluster.startJobManager();
     for (let i = 0; i < options.taskManagers; i++) cluster.startTaskManager(i);
     return cluster;
@@ -319,7 +340,7 @@ export class ProcessCluster {
         '--reconnect-interval',
         '50',
         '--log-level',
-        'info',
+        process.env.SLUICE_TEST_LOG_DIR === undefined ? 'info' : 'debug',
         '--log-format',
         'json',
         ...(this.options.taskManagerArgs?.(index) ?? []),
@@ -335,6 +356,14 @@ export class ProcessCluster {
   async taskManagerExits(guardMs = 60_000): Promise<Array<Exit | 'running'>> {
     const guard = new Promise<'running'>((resolve) => setTimeout(() => resolve('running'), guardMs).unref());
     return Promise.all(this.taskManagers.map((tm) => Promise.race([tm.exited, guard])));
+  }
+
+  /**
+   * The job manager or a task manager has exited (the job ended, or a process died that nobody
+   * killed): what a test waits for will not come.
+   */
+  stopped(): boolean {
+    return this.jobManager.exit !== undefined || this.taskManagers.some((tm) => tm.exit !== undefined);
   }
 
   /** Log lines of every job manager so far with this event. */
@@ -410,7 +439,7 @@ export async function killStorm(
   const { checkpointDir } = cluster.options;
   for (const target of targets) {
     const jobManager = cluster.jobManager;
-    const ended = (): boolean => jobManager.exit !== undefined;
+    const ended = (): boolean => cluster.stopped();
     const latest = await latestCheckpoint(checkpointDir);
     const folder = Math.max(latest, await newestCheckpointFolder(checkpointDir));
     const deployed = cluster.events('attempt-deployed').length;
@@ -470,4 +499,85 @@ export async function killStorm(
     cluster.startTaskManager(index);
   }
   return report;
+}
+
+/**
+ * A TCP proxy between two processes of a cluster (a task manager's data port, or the job
+ * manager's control port): it carries every connection made to it, counts what it carried, and
+ * cuts every connection it carries at once with a reset, as a failing network would.
+ */
+export class CuttingProxy {
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+  /** Bytes carried, both ways, over all connections. */
+  bytes = 0;
+  /** Connections accepted. */
+  connections = 0;
+  /** Connections cut by {@link cut}. */
+  cutConnections = 0;
+
+  private constructor(server: Server) {
+    this.#server = server;
+  }
+
+  /** Listens on `listen` and carries each connection to `target`. */
+  static async start(
+    listen: { readonly host: string; readonly port: number },
+    target: { readonly host: string; readonly port: number },
+  ): Promise<CuttingProxy> {
+    let proxy: CuttingProxy | undefined;
+    const server = createServer((client) => proxy!.#carry(client, target));
+    proxy = new CuttingProxy(server);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(listen.port, listen.host, () => resolve());
+    });
+    return proxy;
+  }
+
+  get port(): number {
+    return (this.#server.address() as { port: number }).port;
+  }
+
+  /** Connections carried now. */
+  get open(): number {
+    return this.#sockets.size / 2;
+  }
+
+  #carry(client: Socket, target: { readonly host: string; readonly port: number }): void {
+    this.connections++;
+    const upstream = connect(target.port, target.host);
+    this.#sockets.add(client);
+    this.#sockets.add(upstream);
+    client.on('error', () => {});
+    upstream.on('error', () => {});
+    client.on('data', (chunk: Buffer) => {
+      this.bytes += chunk.byteLength;
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      this.bytes += chunk.byteLength;
+      client.write(chunk);
+    });
+    const close = (): void => {
+      this.#sockets.delete(client);
+      this.#sockets.delete(upstream);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', close);
+    upstream.on('close', close);
+  }
+
+  /** Resets every connection carried now, both ends. */
+  cut(): void {
+    this.cutConnections += this.open;
+    for (const socket of [...this.#sockets]) socket.resetAndDestroy();
+    this.#sockets.clear();
+  }
+
+  close(): Promise<void> {
+    this.cut();
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
 }

@@ -78,6 +78,8 @@ export function runRemoteAttempt(
   let cancelled = false;
   let owners: RegisteredTaskManager[] = [];
   const slotPorts: MessagePort[] = [];
+  /** Per slot: settles once the control plane has taken every message the slot's port carried. */
+  const slotPortsDrained: Promise<void>[] = [];
   const slotEnded: Array<(result: SlotResult | undefined) => void> = [];
   const addresses = new Map<number, DataAddress>();
   let forcedStop: ReturnType<typeof setTimeout> | undefined;
@@ -148,9 +150,12 @@ export function runRemoteAttempt(
             failure ??= slotDiedError(jobName, ended.slotIndex, deserializeError(ended.error));
             stopAll();
           }
-          // After the slot's last messages: the port delivers them before it closes.
+          // After the slot's last messages (its commit-at-end committables among them): the
+          // control plane's end of the port takes them before it closes, a turn or more later.
+          // Ended before then, the attempt would commit at end without them.
           slotPorts[ended.slotIndex]?.close();
-          endSlot(ended.slotIndex, ended.result);
+          const drained = slotPortsDrained[ended.slotIndex] ?? Promise.resolve();
+          void drained.then(() => endSlot(ended.slotIndex, ended.result));
           return;
         }
         case TO_JOB_MANAGER.metrics:
@@ -208,10 +213,11 @@ export function runRemoteAttempt(
       const drained: Promise<void>[] = [];
       const slotRuns = plan.slots.map((slot) => {
         const { port1, port2 } = new MessageChannel();
-        controlPlane.connect(port1);
+        const closed = controlPlane.connect(port1).closed;
+        slotPortsDrained[slot.index] = closed;
         // The control plane's end closes once every message posted to the slot's port before it
         // was closed has been delivered: a macrotask after the slot's end is known.
-        drained.push(new Promise((resolve) => port1.once('close', () => resolve())));
+        drained.push(closed);
         slotPorts[slot.index] = port2;
         // What the control plane sends a slot (checkpoint completions) goes to its task manager.
         port2.on('message', (message: CoordinatorMessage) => {
