@@ -95,3 +95,39 @@ describe('TaskManagerRegistry: a lost task manager is noticed within 2 s', () =>
     expect(registry.managers).toEqual([]);
   });
 });
+
+describe('TaskManagerRegistry: task manager ids', () => {
+  const dial = async (registry: TaskManagerRegistry, secret: Uint8Array, pid: number) => {
+    const connection = await connectControl({
+      id: 'tm-0',
+      secret,
+      host: registry.address.host,
+      port: registry.address.port,
+      clock: new ManualHeartbeatClock(),
+    });
+    connections.push(connection);
+    return connection.request(TO_JOB_MANAGER.register, { slots: 1, dataHost: '127.0.0.1', pid });
+  };
+
+  it('a second live process under the same id is refused; the same id after a heartbeat interval of silence takes over', async () => {
+    const secret = randomBytes(32);
+    const clock = new ManualHeartbeatClock();
+    const registry = await TaskManagerRegistry.listen({
+      jobName: 'job',
+      secret,
+      clock,
+      logger: silentLogger,
+    });
+    registries.push(registry);
+    await dial(registry, secret, 1);
+    // Heard from just now (no clock time has passed): another process with the same --id.
+    await expect(dial(registry, secret, 2)).rejects.toThrow(
+      /task manager id 'tm-0' is in use by a live task manager \(pid 1\): every task manager needs its own --id/,
+    );
+    expect(registry.managers.map((m) => m.pid)).toEqual([1]);
+    // Silent for longer than a heartbeat interval: the same task manager back after a cut.
+    clock.advance(600);
+    await dial(registry, secret, 3);
+    expect(registry.managers.map((m) => m.pid)).toEqual([3]);
+  });
+});

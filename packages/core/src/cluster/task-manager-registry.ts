@@ -8,8 +8,10 @@
 
 import {
   type ControlConnection,
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
   type HeartbeatClock,
   listenControl,
+  systemHeartbeatClock,
 } from '../channels/tcp/control-connection.ts';
 import type { AuthenticatedServer, TlsServerFiles } from '../channels/tcp/endpoint.ts';
 import type { TransportError } from '../channels/tcp/errors.ts';
@@ -190,9 +192,22 @@ export class TaskManagerRegistry {
     if (!Number.isInteger(request.slots) || request.slots < 1) {
       throw new ConfigError(`task manager '${connection.peerId}' offers ${String(request.slots)} slots`);
     }
-    // The same task manager again (its old connection not yet found dead): the new one wins.
+    // The same id again. Its old connection silent for more than a heartbeat interval: the same
+    // task manager back after a cut the old connection has not noticed yet, so the new one wins.
+    // Heard from just now: another live process under the same id, refused (ids must be unique;
+    // taking over would make the two replace each other for ever).
     const previous = this.#managers.get(connection.peerId);
-    if (previous !== undefined && previous.connection !== connection) previous.connection.destroy();
+    if (previous !== undefined && previous.connection !== connection) {
+      const clock = this.#options.clock ?? systemHeartbeatClock;
+      const interval = this.#options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
+      if (clock.now() - previous.connection.lastHeardMs <= interval) {
+        setImmediate(() => connection.close());
+        throw new ConfigError(
+          `task manager id '${connection.peerId}' is in use by a live task manager (pid ${previous.pid}): every task manager needs its own --id`,
+        );
+      }
+      previous.connection.destroy();
+    }
     const manager: RegisteredTaskManager = {
       id: connection.peerId,
       slots: request.slots,
