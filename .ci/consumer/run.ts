@@ -735,6 +735,17 @@ async function projectChecks(
     );
   }
 
+  // The same on task-manager processes started from the installed package (its built bin).
+  await check(
+    `${label}: sluice run job.mjs -p 2 --task-managers 2 (print sink) writes every result line`,
+    async () => {
+      const p = need(project, 'the install failed');
+      const [file, args] = binCommand(p, ['run', 'job.mjs', '-p', '2', '--task-managers', '2']);
+      const ran = expectSuccess(await run(file, args, { cwd: p.dir, timeoutMs: JOB_TIMEOUT_MS }));
+      expectAnswer(ran, resultLines(ran.stdout), WINDOW_COUNT);
+    },
+  );
+
   if (kind === 'esm') {
     await check(`${label}: an operator harness test from @sluice/core/testing`, async () => {
       const p = need(project, 'the install failed');
