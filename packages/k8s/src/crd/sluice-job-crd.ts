@@ -26,7 +26,6 @@ const QUANTITY = { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?(m|k|M|G|T|P|E|K
 function resources(): object {
   const cpuAndMemory = {
     type: 'object',
-    additionalProperties: false,
     properties: { cpu: QUANTITY, memory: QUANTITY },
   };
   return {

@@ -15,6 +15,8 @@ const REQUEST_TIMEOUT_MS = 30_000;
 export interface RestAnswer<T = unknown> {
   readonly status: number;
   readonly body: T;
+  /** The server's `Warning` headers (e.g. a Pod Security warning on a Deployment). */
+  readonly warnings: string[];
 }
 
 export type Query = Record<string, string | undefined>;
@@ -38,7 +40,7 @@ export class KubeRest {
   async send<T = unknown>(
     method: string,
     path: string,
-    options: { body?: unknown; query?: Query; contentType?: string } = {},
+    options: { body?: unknown; query?: Query; contentType?: string; accept?: string } = {},
   ): Promise<RestAnswer<T>> {
     const query = new URLSearchParams();
     for (const [key, value] of Object.entries(options.query ?? {}))
@@ -52,7 +54,7 @@ export class KubeRest {
       method,
       path: fullPath,
       headers: {
-        accept: 'application/json',
+        accept: options.accept ?? 'application/json',
         ...(payload === undefined ? {} : { 'content-type': options.contentType ?? 'application/json' }),
       },
       timeout: REQUEST_TIMEOUT_MS,
@@ -71,7 +73,9 @@ export class KubeRest {
           } catch {
             // Not JSON (a proxy's error page): keep the text for the message.
           }
-          resolve({ status: res.statusCode ?? 0, body: body as T });
+          const warning = res.headers.warning;
+          const warnings = warning === undefined ? [] : Array.isArray(warning) ? warning : [warning];
+          resolve({ status: res.statusCode ?? 0, body: body as T, warnings });
         });
       });
       req.on('timeout', () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)));
@@ -88,7 +92,7 @@ export class KubeRest {
   async call<T = unknown>(
     method: string,
     path: string,
-    options: { body?: unknown; query?: Query; contentType?: string } = {},
+    options: { body?: unknown; query?: Query; contentType?: string; accept?: string } = {},
   ): Promise<T> {
     const answer = await this.send<T>(method, path, options);
     if (answer.status < 200 || answer.status > 299) throw apiError(method, path, answer);

@@ -8,12 +8,14 @@
  * Under the root vitest config one testbed serves every file of the run (vitest-global-setup.ts);
  * run under another config, a file starts and stops its own.
  */
+import { request } from 'node:http';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, inject } from 'vitest';
+import { KubeRest } from '../kube/rest.ts';
 import { TestbedError } from './testbed-error.ts';
-import { BUILD_SCRIPT, missingTestbedFiles } from './testbed-paths.ts';
+import { BUILD_SCRIPT, missingTestbedFiles, testbedCacheDir } from './testbed-paths.ts';
 import { startTestbed, type Testbed } from './testbed.ts';
 
 export interface TestbedHandle {
@@ -27,8 +29,8 @@ export function testbedRuns(fileUrl: string): boolean {
   const missing = missingTestbedFiles();
   if (missing.length === 0 || process.env.CI === 'true') return true;
   process.stderr.write(
-    `${basename(fileURLToPath(fileUrl))}: SKIPPED, the Kubernetes testbed is not built (missing ${missing.join(', ')}). ` +
-      `Build it once with 'bash ${BUILD_SCRIPT}' (needs Go >= 1.25 and the Go module proxy; ~16 min cold). CI=true never skips.\n`,
+    `${basename(fileURLToPath(fileUrl))}: SKIPPED, the Kubernetes testbed is not built (${missing.length} files missing under ${testbedCacheDir()}). ` +
+      `Build it once with 'bash ${BUILD_SCRIPT}' (needs Go >= 1.25 and the Go module proxy; 10 to 20 min cold). CI=true never skips.\n`,
   );
   return false;
 }
@@ -37,7 +39,7 @@ export function testbedRuns(fileUrl: string): boolean {
  * Registers the hooks that bring the testbed up for the enclosing suite; call it inside a
  * `describe`. The returned function gives the testbed and a fresh client configuration.
  */
-export function useTestbed(): () => { bed: TestbedHandle; kubeConfig: KubeConfig } {
+export function useTestbed(): () => { bed: TestbedHandle; kubeConfig: KubeConfig; rest: KubeRest } {
   let bed: TestbedHandle | undefined;
   let own: Testbed | undefined;
   beforeAll(async () => {
@@ -47,10 +49,9 @@ export function useTestbed(): () => { bed: TestbedHandle; kubeConfig: KubeConfig
       bed = own;
       return;
     }
-    const answer = await fetch(broker, { method: 'POST' });
-    const text = await answer.text();
-    if (!answer.ok) throw new TestbedError(`the shared testbed did not start: ${text}`);
-    bed = JSON.parse(text) as TestbedHandle;
+    const answer = await post(broker);
+    if (answer.status !== 200) throw new TestbedError(`the shared testbed did not start: ${answer.body}`);
+    bed = JSON.parse(answer.body) as TestbedHandle;
   }, 600_000);
   afterAll(async () => {
     await own?.stop();
@@ -60,6 +61,22 @@ export function useTestbed(): () => { bed: TestbedHandle; kubeConfig: KubeConfig
       throw new Error('the testbed is not up: useTestbed() must be called inside the describe that uses it');
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromFile(bed.kubeconfigPath);
-    return { bed, kubeConfig };
+    return { bed, kubeConfig, rest: new KubeRest(kubeConfig) };
   };
+}
+
+/** POST without a client-side timeout: a first start may take minutes on a loaded machine. */
+function post(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST' }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('error', reject);
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+      );
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
