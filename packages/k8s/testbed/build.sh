@@ -24,6 +24,8 @@ DEST=$CACHE_ROOT/$KEY
 BIN=$DEST/bin
 mkdir -p "$BIN"
 
+# Go's own installer puts it here, not on PATH.
+[[ -x /usr/local/go/bin/go ]] && PATH=$PATH:/usr/local/go/bin
 if ! command -v go >/dev/null; then
   echo "build.sh: go is not on PATH; the testbed is built from source with Go >= 1.25" >&2
   exit 1
