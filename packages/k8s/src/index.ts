@@ -7,6 +7,9 @@
  *
  * @packageDocumentation
  */
+
+export { installSluiceJobCrd } from './crd/install.ts';
+export { SLUICE_JOB, sluiceJobCrd } from './crd/sluice-job-crd.ts';
 export { K8sConfigError, K8sError, KubernetesApiError, SluiceJobSpecError } from './errors.ts';
 export {
   type ContainerResources,
@@ -17,8 +20,12 @@ export {
   resolveJob,
   type SluiceJobSpec,
 } from './job-spec.ts';
+export { KubeRest, type Query, type RestAnswer } from './kube/rest.ts';
 export type { CheckpointStorage } from './manifests/config.ts';
 export { type Component, LABELS, type ManagedBy } from './manifests/names.ts';
-export { SLUICE_COMMAND } from './manifests/pods.ts';
 export { SLUICE_UID } from './manifests/pod-security.ts';
+export { SLUICE_COMMAND } from './manifests/pods.ts';
+export { LeaseElector, type LeaseElectorOptions } from './operator/leader-election.ts';
+export { type OperatorLog, SluiceJobOperator, type SluiceJobOperatorOptions } from './operator/operator.ts';
+export type { Condition, SluiceJob, SluiceJobPhase, SluiceJobStatus } from './operator/sluice-job.ts';
 export { CLUSTER_SECRET_BYTES_MIN, type RenderOptions, render, toYaml } from './render.ts';

@@ -6,8 +6,8 @@ import type {
   V1Role,
   V1Secret,
 } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { K8sConfigError } from './errors.ts';
 import { PORTS } from './job-spec.ts';
 import type { NetworkPolicy } from './manifests/policies.ts';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resourcePath } from '../kube/rest.ts';
 import type { KubeRest } from '../kube/rest.ts';
+import { resourcePath } from '../kube/rest.ts';
 import { createNamespace, deleteNamespace } from '../testing/namespaces.ts';
 import { testbedRuns, useTestbed } from '../testing/use-testbed.ts';
 import { installSluiceJobCrd } from './install.ts';

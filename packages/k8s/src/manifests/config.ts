@@ -4,7 +4,7 @@
  */
 import type { V1ConfigMap, V1PersistentVolumeClaim, V1Secret } from '@kubernetes/client-node';
 import type { ResolvedJob } from '../job-spec.ts';
-import { type ManagedBy, objectLabels, names } from './names.ts';
+import { type ManagedBy, names, objectLabels } from './names.ts';
 import { CONFIG_KEYS, SECRET_KEY } from './pods.ts';
 
 export function configMap(job: ResolvedJob, managedBy: ManagedBy): V1ConfigMap {

@@ -10,13 +10,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { KubernetesObject, V1Deployment, V1Pod } from '@kubernetes/client-node';
+import { SLUICE_JOB } from '../crd/sluice-job-crd.ts';
 import { K8sConfigError } from '../errors.ts';
 import { type ResolvedJob, resolveJob } from '../job-spec.ts';
-import { objectPath, collectionPath } from '../kube/kinds.ts';
+import { collectionPath, objectPath } from '../kube/kinds.ts';
 import type { KubeRest } from '../kube/rest.ts';
 import { clusterSecret } from '../manifests/config.ts';
 import { LABELS, names, selectorLabels } from '../manifests/names.ts';
-import { SLUICE_JOB } from '../crd/sluice-job-crd.ts';
 import { desiredObjects, desiredTaskManagerPod, MANAGED_BY, owned, SPEC_HASH } from './owned.ts';
 import type { Condition, SluiceJob, SluiceJobPhase, SluiceJobStatus } from './sluice-job.ts';
 

@@ -5,7 +5,7 @@
  * goes to a log file per component, whose tail is quoted when the component dies early.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, openSync, readFileSync, closeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { TestbedError } from './testbed-error.ts';

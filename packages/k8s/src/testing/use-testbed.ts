@@ -14,9 +14,9 @@ import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { KubeRest } from '../kube/rest.ts';
+import { startTestbed, type Testbed } from './testbed.ts';
 import { TestbedError } from './testbed-error.ts';
 import { BUILD_SCRIPT, missingTestbedFiles, testbedCacheDir } from './testbed-paths.ts';
-import { startTestbed, type Testbed } from './testbed.ts';
 
 export interface TestbedHandle {
   readonly kubeconfigPath: string;
