@@ -41,7 +41,16 @@ export interface Testbed {
   stop(): Promise<void>;
 }
 
-export async function startTestbed(): Promise<Testbed> {
+export interface TestbedOptions {
+  /**
+   * CustomResourceDefinitions to install before the controller manager starts. Its garbage
+   * collector learns of resource types it did not know at start only on a periodic rediscovery
+   * (30 s), so owner-based deletion of objects owned by custom resources would lag until then.
+   */
+  readonly crds?: readonly Record<string, unknown>[];
+}
+
+export async function startTestbed(options: TestbedOptions = {}): Promise<Testbed> {
   const missing = missingTestbedFiles();
   if (missing.length > 0) {
     throw new TestbedError(
@@ -115,6 +124,20 @@ export async function startTestbed(): Promise<Testbed> {
       const answer = await http('GET', '/readyz').catch(() => undefined);
       return answer?.status === 200;
     });
+
+    for (const crd of options.crds ?? []) {
+      const created = await http('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
+      if (created.status !== 201)
+        throw new TestbedError(`installing a CRD failed: HTTP ${created.status} ${created.body}`);
+      const name = (crd.metadata as { name: string }).name;
+      await waitFor(`CRD ${name} established`, [etcd, apiserver], async () => {
+        const answer = await http('GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
+        const body = JSON.parse(answer.body) as {
+          status?: { conditions?: { type: string; status: string }[] };
+        };
+        return body.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') === true;
+      });
+    }
 
     const controllerManager = new ManagedProcess(
       'kube-controller-manager',

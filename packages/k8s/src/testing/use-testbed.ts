@@ -13,6 +13,7 @@ import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, inject } from 'vitest';
+import { sluiceJobCrd } from '../crd/sluice-job-crd.ts';
 import { KubeRest } from '../kube/rest.ts';
 import { startTestbed, type Testbed } from './testbed.ts';
 import { TestbedError } from './testbed-error.ts';
@@ -45,7 +46,7 @@ export function useTestbed(): () => { bed: TestbedHandle; kubeConfig: KubeConfig
   beforeAll(async () => {
     const broker = inject('sluiceK8sTestbedBroker') as string | undefined;
     if (broker === undefined) {
-      own = await startTestbed();
+      own = await startTestbed({ crds: [sluiceJobCrd()] });
       bed = own;
       return;
     }

@@ -22,7 +22,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
       res.writeHead(404).end();
       return;
     }
-    starting ??= import('./testbed.ts').then(({ startTestbed }) => startTestbed());
+    starting ??= Promise.all([import('./testbed.ts'), import('../crd/sluice-job-crd.ts')]).then(
+      ([{ startTestbed }, { sluiceJobCrd }]) => startTestbed({ crds: [sluiceJobCrd()] }),
+    );
     starting.then(
       (bed) => {
         res.writeHead(200, { 'content-type': 'application/json' });
