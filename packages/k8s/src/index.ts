@@ -23,6 +23,13 @@ export {
 export { KubeRest, type Query, type RestAnswer } from './kube/rest.ts';
 export type { CheckpointStorage } from './manifests/config.ts';
 export { type Component, LABELS, type ManagedBy } from './manifests/names.ts';
+export {
+  OPERATOR_COMMAND,
+  OPERATOR_NAME,
+  type OperatorManifestOptions,
+  operatorManifests,
+  operatorRules,
+} from './manifests/operator.ts';
 export { SLUICE_UID } from './manifests/pod-security.ts';
 export { SLUICE_COMMAND } from './manifests/pods.ts';
 export { LeaseElector, type LeaseElectorOptions } from './operator/leader-election.ts';

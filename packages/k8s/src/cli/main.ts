@@ -23,6 +23,8 @@ Commands:
   render <job> --image <image> -p <n> [options]   print the manifests of a job (YAML) on stdout
   crd                                             print the SluiceJob CustomResourceDefinition
   operator --namespace <ns> [options]             run the SluiceJob operator in a namespace
+  operator-manifests -n <ns> --image <image>      print what runs the operator in a namespace
+                     [--replicas <n>]             (ServiceAccount, Role, RoleBinding, Deployment)
 
 render options:
   --image <image>              the image holding Node, @sluice/core and the job (required)
@@ -57,6 +59,11 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       case 'crd': {
         const { sluiceJobCrd } = await import('../crd/sluice-job-crd.ts');
         io.stdout(toYaml([sluiceJobCrd()]));
+        return 0;
+      }
+      case 'operator-manifests': {
+        const { operatorManifests } = await import('../manifests/operator.ts');
+        io.stdout(toYaml(operatorManifests(operatorManifestOptions(rest))));
         return 0;
       }
       case 'operator': {
@@ -182,6 +189,30 @@ export function renderOptions(argv: readonly string[]): RenderOptions {
   if (values['secret-file'] !== undefined) options.secret = readSecretFile(values['secret-file']);
   if (values['existing-secret'] !== undefined) options.existingSecret = values['existing-secret'];
   return options;
+}
+
+function operatorManifestOptions(argv: readonly string[]): {
+  namespace: string;
+  image: string;
+  replicas?: number;
+} {
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: true,
+    options: {
+      namespace: { type: 'string', short: 'n' },
+      image: { type: 'string' },
+      replicas: { type: 'string' },
+    },
+  });
+  if (values.namespace === undefined)
+    throw new K8sConfigError('operator-manifests needs -n, --namespace <ns>');
+  if (values.image === undefined) throw new K8sConfigError('operator-manifests needs --image <image>');
+  return {
+    namespace: values.namespace,
+    image: values.image,
+    ...(values.replicas === undefined ? {} : { replicas: integer('--replicas', values.replicas) }),
+  };
 }
 
 function integer(flag: string, text: string): number {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installSluiceJobCrd } from '../crd/install.ts';
 import { SLUICE_JOB } from '../crd/sluice-job-crd.ts';
 import type { KubeRest } from '../kube/rest.ts';
+import { createCheckpointVolume } from '../testing/checkpoint-volume.ts';
 import { createNamespace, deleteNamespace, RESTRICTED } from '../testing/namespaces.ts';
 import { testbedRuns, useTestbed } from '../testing/use-testbed.ts';
 import { waitUntil } from '../testing/wait.ts';
@@ -20,7 +21,7 @@ describe.runIf(testbedRuns(import.meta.url))('the SluiceJob operator with kwok n
   let rest: KubeRest;
   let namespace: string;
   let operator: SluiceJobOperator;
-  const volume = `sluice-pv-${process.pid}`;
+  let removeVolume: (() => Promise<void>) | undefined;
   const logs: string[] = [];
 
   beforeAll(async () => {
@@ -28,35 +29,7 @@ describe.runIf(testbedRuns(import.meta.url))('the SluiceJob operator with kwok n
     rest = client;
     await installSluiceJobCrd(rest);
     namespace = await createNamespace(rest, 'operator', RESTRICTED);
-    // A ReadWriteMany volume bound to the job's default checkpoint claim, as an NFS or CephFS
-    // provisioner would make it; pods mounting an unbound claim are never scheduled.
-    await rest.call('POST', '/api/v1/persistentvolumes', {
-      body: {
-        apiVersion: 'v1',
-        kind: 'PersistentVolume',
-        metadata: { name: volume },
-        spec: {
-          capacity: { storage: '1Gi' },
-          accessModes: ['ReadWriteMany'],
-          storageClassName: 'sluice-test',
-          hostPath: { path: `/tmp/${volume}` },
-          claimRef: { namespace, name: 'clicks-checkpoints' },
-        },
-      },
-    });
-    await rest.call('POST', `/api/v1/namespaces/${namespace}/persistentvolumeclaims`, {
-      body: {
-        apiVersion: 'v1',
-        kind: 'PersistentVolumeClaim',
-        metadata: { name: 'clicks-checkpoints' },
-        spec: {
-          accessModes: ['ReadWriteMany'],
-          storageClassName: 'sluice-test',
-          volumeName: volume,
-          resources: { requests: { storage: '1Gi' } },
-        },
-      },
-    });
+    removeVolume = await createCheckpointVolume(rest, namespace, 'clicks-checkpoints');
     operator = new SluiceJobOperator({
       kubeConfig,
       namespace,
@@ -71,7 +44,7 @@ describe.runIf(testbedRuns(import.meta.url))('the SluiceJob operator with kwok n
   afterAll(async () => {
     await operator?.stop();
     if (namespace !== undefined) await deleteNamespace(rest, namespace);
-    await rest?.send('DELETE', `/api/v1/persistentvolumes/${volume}`);
+    await removeVolume?.();
   });
 
   const jobPath = () => sluiceJobPath(namespace, 'clicks');
