@@ -109,6 +109,11 @@ export function sluiceJobCrd(): Record<string, unknown> {
       },
       readyTaskManagers: { type: 'integer' },
       jobManagerReady: { type: 'boolean' },
+      taskManagerTemplate: {
+        type: 'string',
+        description:
+          'Hash of the task-manager pod template rolled out to every slot (how the operator tells a lost pod from one it replaced on purpose).',
+      },
       taskManagerReplacements: {
         type: 'integer',
         description: 'Task-manager pods replaced after they were lost or failed.',

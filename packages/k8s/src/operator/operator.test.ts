@@ -150,6 +150,23 @@ describe.runIf(testbedRuns(import.meta.url))('the SluiceJob operator with kwok n
     expect((await taskManagers()).filter(running)).toHaveLength(4);
   });
 
+  it('replaces a task-manager pod that failed', async () => {
+    const before = (await taskManagers()).find((p) => p.metadata?.name === 'clicks-taskmanager-1');
+    // What a kubelet reports when the container exits and the pod cannot restart it.
+    await rest.call('PATCH', `/api/v1/namespaces/${namespace}/pods/clicks-taskmanager-1/status`, {
+      body: { status: { phase: 'Failed', reason: 'Error' } },
+      contentType: 'application/merge-patch+json',
+    });
+    await waitUntil('a new clicks-taskmanager-1 running', async () => {
+      const pod = (await taskManagers()).find((p) => p.metadata?.name === 'clicks-taskmanager-1');
+      return pod !== undefined && pod.metadata?.uid !== before?.metadata?.uid && running(pod);
+    });
+    await waitUntil('status counts two replacements, Running', async () => {
+      const current = await job();
+      return current.status?.taskManagerReplacements === 2 && current.status.phase === 'Running';
+    });
+  });
+
   it('rescales from 4 to 2: two task-manager pods go, the job manager runs at -p 2', async () => {
     await rest.call('PATCH', jobPath(), {
       body: { spec: { parallelism: 2 } },
@@ -187,6 +204,42 @@ describe.runIf(testbedRuns(import.meta.url))('the SluiceJob operator with kwok n
         pods.length === 1 &&
         running(pods[0] as V1Pod) &&
         pods[0]?.spec?.containers[0]?.args?.slice(0, 4).join(' ') === 'jobmanager /app/job.js -p 2'
+      );
+    });
+  });
+
+  it('moves every pod to a new image when the spec changes (not counted as replacements)', async () => {
+    await rest.call('PATCH', jobPath(), {
+      body: { spec: { image: 'sluice/clicks:2' } },
+      contentType: 'application/merge-patch+json',
+    });
+    await waitUntil('every pod on sluice/clicks:2, running', async () => {
+      const pods = [...(await taskManagers()), ...(await jobManagerPods())];
+      return (
+        pods.length === 3 &&
+        pods.every((p) => running(p) && p.spec?.containers[0]?.image === 'sluice/clicks:2')
+      );
+    });
+    const status = await waitUntil('status Running for the new generation', async () => {
+      const current = await job();
+      return current.status?.phase === 'Running' &&
+        current.status.observedGeneration === current.metadata.generation
+        ? current.status
+        : undefined;
+    });
+    expect(status.taskManagerReplacements).toBe(2);
+  });
+
+  it('gets a new job-manager pod from its Deployment when the old one is deleted', async () => {
+    const [before] = (await jobManagerPods()).filter(running);
+    await rest.call('DELETE', `/api/v1/namespaces/${namespace}/pods/${before?.metadata?.name}`);
+    await waitUntil('another job-manager pod running, the job Running', async () => {
+      const pods = (await jobManagerPods()).filter(running);
+      const current = await job();
+      return (
+        pods.length === 1 &&
+        pods[0]?.metadata?.uid !== before?.metadata?.uid &&
+        current.status?.phase === 'Running'
       );
     });
   });

@@ -17,7 +17,8 @@ import { collectionPath, objectPath } from '../kube/kinds.ts';
 import type { KubeRest } from '../kube/rest.ts';
 import { clusterSecret } from '../manifests/config.ts';
 import { LABELS, names, selectorLabels } from '../manifests/names.ts';
-import { desiredObjects, desiredTaskManagerPod, MANAGED_BY, owned, SPEC_HASH } from './owned.ts';
+import { taskManagerPodSpec } from '../manifests/pods.ts';
+import { desiredObjects, desiredTaskManagerPod, MANAGED_BY, owned, SPEC_HASH, specHash } from './owned.ts';
 import type { Condition, SluiceJob, SluiceJobPhase, SluiceJobStatus } from './sluice-job.ts';
 
 export interface ReconcileContext {
@@ -74,6 +75,7 @@ export async function reconcileSluiceJob(
     readyTaskManagers: slots.ready,
     jobManagerReady,
     taskManagerReplacements: (job.status?.taskManagerReplacements ?? 0) + slots.replaced,
+    ...(slots.template === undefined ? {} : { taskManagerTemplate: slots.template }),
     selector: Object.entries(selectorLabels(resolved, 'taskmanager'))
       .map(([key, value]) => `${key}=${value}`)
       .join(','),
@@ -166,7 +168,7 @@ async function reconcileTaskManagers(
   context: ReconcileContext,
   job: SluiceJob,
   resolved: ResolvedJob,
-): Promise<{ ready: number; replaced: number }> {
+): Promise<{ ready: number; replaced: number; template: string | undefined }> {
   const { rest } = context;
   const where = `SluiceJob ${resolved.namespace}/${resolved.name}`;
   const selector = Object.entries({
@@ -188,6 +190,14 @@ async function reconcileTaskManagers(
     }
   };
 
+  // A pod made again for a slot that had a pod of the current template is a replacement (the pod
+  // was lost or failed); slots new to the parallelism, and pods the operator itself removed to
+  // roll a new template out, are not. The status records the template once it is rolled out.
+  const template = taskManagerTemplateHash(resolved);
+  const previous = job.status?.taskManagerTemplate === template ? (job.status.parallelism ?? 0) : 0;
+  let replaced = 0;
+  let rolledOut = true;
+
   let ready = 0;
   for (const pod of list.items) {
     const slot = Number(pod.metadata?.labels?.[LABELS.slot]);
@@ -196,7 +206,16 @@ async function reconcileTaskManagers(
       continue;
     }
     bySlot.set(slot, pod);
-    if (pod.metadata?.deletionTimestamp !== undefined) continue;
+    if (pod.metadata?.deletionTimestamp !== undefined) {
+      // Going away: whether it is ours or a lost pod, the slot is not settled on the template.
+      if (
+        pod.metadata.annotations?.[SPEC_HASH] !==
+        desiredTaskManagerPod(job, resolved, slot).metadata?.annotations?.[SPEC_HASH]
+      ) {
+        rolledOut = false;
+      }
+      continue;
+    }
     const phase = pod.status?.phase;
     if (phase === 'Failed' || phase === 'Succeeded') {
       await remove(pod, `its phase is ${phase}`);
@@ -205,16 +224,12 @@ async function reconcileTaskManagers(
     const desired = desiredTaskManagerPod(job, resolved, slot);
     if (pod.metadata?.annotations?.[SPEC_HASH] !== desired.metadata?.annotations?.[SPEC_HASH]) {
       await remove(pod, 'its spec is outdated');
+      rolledOut = false;
       continue;
     }
     if (isReady(pod)) ready++;
   }
 
-  // A pod made again for a slot the current spec already had running is a replacement; slots
-  // that are new with this generation (first deployment, a rescale) are not.
-  const sameGeneration = job.status?.observedGeneration === job.metadata.generation;
-  const previous = sameGeneration ? (job.status?.parallelism ?? 0) : 0;
-  let replaced = 0;
   for (let slot = 0; slot < resolved.parallelism; slot++) {
     if (bySlot.has(slot)) continue;
     const desired = desiredTaskManagerPod(job, resolved, slot);
@@ -226,7 +241,12 @@ async function reconcileTaskManagers(
       await rest.call('POST', podsPath, { body: desired });
     }
   }
-  return { ready, replaced };
+  return { ready, replaced, template: rolledOut ? template : job.status?.taskManagerTemplate };
+}
+
+/** The task-manager pods' template, the same for every slot. */
+function taskManagerTemplateHash(resolved: ResolvedJob): string {
+  return specHash(taskManagerPodSpec(resolved));
 }
 
 /** A condition, keeping its transition time when its status has not changed. */

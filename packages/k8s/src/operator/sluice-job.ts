@@ -18,6 +18,8 @@ export interface SluiceJobStatus {
   readyTaskManagers?: number;
   jobManagerReady?: boolean;
   taskManagerReplacements?: number;
+  /** Hash of the task-manager pod template last rolled out to every slot. */
+  taskManagerTemplate?: string;
   selector?: string;
   observedGeneration?: number;
   conditions?: Condition[];
