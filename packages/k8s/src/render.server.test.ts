@@ -1,9 +1,12 @@
+import { spawnSync } from 'node:child_process';
 import type { KubernetesObject, V1Deployment } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from './cli/main.ts';
 import { collectionPath } from './kube/kinds.ts';
 import type { KubeRest } from './kube/rest.ts';
 import { render } from './render.ts';
 import { createNamespace, deleteNamespace, RESTRICTED } from './testing/namespaces.ts';
+import { testbedBinary } from './testing/testbed-paths.ts';
 import { testbedRuns, useTestbed } from './testing/use-testbed.ts';
 
 /**
@@ -87,6 +90,37 @@ describe.runIf(testbedRuns(import.meta.url))('rendered manifests on a real API s
         status: 201,
       });
     }
+  });
+
+  it('is what `sluice-k8s render | kubectl apply --dry-run=server -f -` applies', async () => {
+    let yaml = '';
+    const code = await main(
+      ['render', '/app/job.js', '--name', 'payments', '-n', namespace, '--image', 'sluice/pay:1', '-p', '3'],
+      {
+        stdout: (text) => (yaml += text),
+        stderr: (text) => {
+          throw new Error(`render wrote to stderr: ${text}`);
+        },
+      },
+    );
+    expect(code).toBe(0);
+    const kubectl = spawnSync(
+      testbedBinary('kubectl'),
+      [
+        '--kubeconfig',
+        testbed().bed.kubeconfigPath,
+        'apply',
+        '--dry-run=server',
+        '--validate=strict',
+        '-f',
+        '-',
+      ],
+      { input: yaml, encoding: 'utf8', timeout: 120_000 },
+    );
+    expect({ status: kubectl.status, stderr: kubectl.stderr }).toEqual({ status: 0, stderr: '' });
+    const lines = kubectl.stdout.trim().split('\n');
+    expect(lines).toHaveLength(12);
+    expect(lines.every((line) => line.endsWith('created (server dry run)'))).toBe(true);
   });
 
   it('is checked for real: the same namespace refuses a pod that would run as root', async () => {
