@@ -122,6 +122,14 @@ describe.runIf(testbedRuns(import.meta.url))('the SluiceJob operator with kwok n
       '4',
     ]);
     expect((await jobManagerPods()).filter(running)).toHaveLength(1);
+    // The disruption budget counts the pods against the SluiceJob's scale subresource.
+    const budget = await waitUntil('the disruption budget computed', async () => {
+      const pdb = await rest.get<{
+        status?: { expectedPods?: number; currentHealthy?: number; disruptionsAllowed?: number };
+      }>(`/apis/policy/v1/namespaces/${namespace}/poddisruptionbudgets/clicks-taskmanager`);
+      return pdb?.status?.expectedPods === 4 && pdb.status.currentHealthy === 4 ? pdb.status : undefined;
+    });
+    expect(budget.disruptionsAllowed).toBe(1);
     // The operator made the cluster secret, and owns it.
     const secret = await rest.call<{
       data: { secret: string };
@@ -270,7 +278,7 @@ describe.runIf(testbedRuns(import.meta.url))('the SluiceJob operator with kwok n
     await rest.call('DELETE', jobPath());
     await waitUntil('every object of the job gone', async () => {
       const selector = { labelSelector: 'app.kubernetes.io/instance=clicks' };
-      const [pods, deployments, services, configMaps, accounts] = await Promise.all([
+      const [pods, deployments, services, configMaps, accounts, budgets] = await Promise.all([
         rest.call<{ items: unknown[] }>('GET', `/api/v1/namespaces/${namespace}/pods`, { query: selector }),
         rest.call<{ items: unknown[] }>('GET', `/apis/apps/v1/namespaces/${namespace}/deployments`, {
           query: selector,
@@ -284,10 +292,17 @@ describe.runIf(testbedRuns(import.meta.url))('the SluiceJob operator with kwok n
         rest.call<{ items: unknown[] }>('GET', `/api/v1/namespaces/${namespace}/serviceaccounts`, {
           query: selector,
         }),
+        rest.call<{ items: unknown[] }>(
+          'GET',
+          `/apis/policy/v1/namespaces/${namespace}/poddisruptionbudgets`,
+          {
+            query: selector,
+          },
+        ),
       ]);
       const secret = await rest.get(`/api/v1/namespaces/${namespace}/secrets/clicks-cluster-secret`);
       return (
-        [pods, deployments, services, configMaps, accounts].every((l) => l.items.length === 0) &&
+        [pods, deployments, services, configMaps, accounts, budgets].every((l) => l.items.length === 0) &&
         secret === undefined
       );
     });
