@@ -5,6 +5,7 @@ import type {
   V1PodSpec,
   V1Role,
   V1Secret,
+  V1Service,
 } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
@@ -88,6 +89,8 @@ describe('render', () => {
     expect(flag(tmArgs, '--slots')).toBe('1');
     expect(flag(tmArgs, '--advertise-host')).toBe('$(POD_IP)');
     expect(flag(tmArgs, '--data-port')).toBe(String(PORTS.data));
+    // Task managers reach the job manager before it is ready (it is ready once they have).
+    expect(byKind<V1Service>(objects, 'Service').spec?.publishNotReadyAddresses).toBe(true);
     // The job manager's grace period covers the savepoint SIGTERM takes.
     expect(jm.spec?.template.spec?.terminationGracePeriodSeconds).toBeGreaterThan(30);
   });

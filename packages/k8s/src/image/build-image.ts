@@ -37,6 +37,7 @@ import { homedir, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
+import { K8sError } from '../errors.ts';
 import { SLUICE_UID } from '../manifests/pod-security.ts';
 import { type WrittenImage, writeOciArchive } from './oci-archive.ts';
 
@@ -57,8 +58,11 @@ export interface BuildImageOptions {
   readonly log?: (line: string) => void;
 }
 
-export class ImageBuildError extends Error {
-  readonly code = 'SLUICE_K8S_IMAGE';
+/** A step of the image build failed: names the step, the command and its output's end. */
+export class ImageBuildError extends K8sError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('SLUICE_K8S_IMAGE', message, options);
+  }
 }
 
 async function step(what: string, command: string, args: string[], cwd: string): Promise<string> {

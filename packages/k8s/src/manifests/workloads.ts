@@ -36,6 +36,9 @@ export function jobManagerService(job: ResolvedJob, managedBy: ManagedBy): V1Ser
     metadata: meta(job, names.jobManager(job), objectLabels(job, managedBy, 'jobmanager')),
     spec: {
       type: 'ClusterIP',
+      // The job manager turns ready only once a job attempt runs, which needs the task managers
+      // to have reached it through this Service: route to it before it is ready.
+      publishNotReadyAddresses: true,
       selector: selectorLabels(job, 'jobmanager'),
       ports: [{ name: 'control', port: PORTS.control, targetPort: 'control', protocol: 'TCP' }],
     },

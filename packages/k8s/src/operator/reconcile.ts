@@ -14,7 +14,7 @@ import { SLUICE_JOB } from '../crd/sluice-job-crd.ts';
 import { K8sConfigError } from '../errors.ts';
 import { type ResolvedJob, resolveJob } from '../job-spec.ts';
 import { collectionPath, objectPath } from '../kube/kinds.ts';
-import type { KubeRest } from '../kube/rest.ts';
+import { apiError, type KubeRest } from '../kube/rest.ts';
 import { clusterSecret } from '../manifests/config.ts';
 import { LABELS, names, selectorLabels } from '../manifests/names.ts';
 import { taskManagerPodSpec } from '../manifests/pods.ts';
@@ -126,9 +126,9 @@ async function ensure(rest: KubeRest, desired: KubernetesObject): Promise<void> 
   const current = await rest.get<KubernetesObject>(path);
   if (current === undefined) {
     const created = await rest.send('POST', collectionPath(desired), { body: desired });
-    // Another pass (or a restarted operator) made it in between: the next pass compares it.
-    if (created.status === 201 || created.status === 409) return;
-    await rest.call('POST', collectionPath(desired), { body: desired });
+    // 409: another pass (or a restarted operator) made it in between; the next pass compares it.
+    if (created.status !== 201 && created.status !== 409)
+      throw apiError('POST', collectionPath(desired), created);
     return;
   }
   if (current.metadata?.annotations?.[SPEC_HASH] === desired.metadata?.annotations?.[SPEC_HASH]) return;
@@ -150,13 +150,13 @@ async function ensureClusterSecret(
   }
   const made = owned(job, clusterSecret(resolved, randomBytes(32).toString('hex'), MANAGED_BY));
   const answer = await context.rest.send('POST', collectionPath(made), { body: made });
-  if (answer.status !== 201 && answer.status !== 409)
-    await context.rest.call('POST', collectionPath(made), { body: made });
-  if (answer.status === 201)
+  if (answer.status !== 201 && answer.status !== 409) throw apiError('POST', collectionPath(made), answer);
+  if (answer.status === 201) {
     context.log(
       'info',
       `SluiceJob ${resolved.namespace}/${resolved.name}: made Secret ${resolved.clusterSecret}`,
     );
+  }
   return undefined;
 }
 
@@ -185,8 +185,9 @@ async function reconcileTaskManagers(
     const answer = await rest.send('DELETE', `${podsPath}/${pod.metadata?.name}`, {
       body: { preconditions: { uid: pod.metadata?.uid } },
     });
+    // 404: gone already; 409: the uid precondition failed, a new pod holds the name.
     if (answer.status !== 200 && answer.status !== 404 && answer.status !== 409) {
-      await rest.call('DELETE', `${podsPath}/${pod.metadata?.name}`);
+      throw apiError('DELETE', `${podsPath}/${pod.metadata?.name}`, answer);
     }
   };
 
@@ -238,7 +239,7 @@ async function reconcileTaskManagers(
       if (slot < previous) replaced++;
       context.log('info', `${where}: created pod ${desired.metadata?.name}`);
     } else if (answer.status !== 409) {
-      await rest.call('POST', podsPath, { body: desired });
+      throw apiError('POST', podsPath, answer);
     }
   }
   return { ready, replaced, template: rolledOut ? template : job.status?.taskManagerTemplate };
