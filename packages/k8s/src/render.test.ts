@@ -115,6 +115,7 @@ describe('render', () => {
       expect(Object.keys(container.resources?.requests ?? {}).sort(), name).toEqual(['cpu', 'memory']);
       expect(Object.keys(container.resources?.limits ?? {}).sort(), name).toEqual(['cpu', 'memory']);
       expect(container.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'health' });
+      expect(container.startupProbe?.httpGet).toEqual({ path: '/healthz', port: 'health' });
       expect(container.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'health' });
       expect(container.ports?.find((p) => p.name === 'health')?.containerPort).toBe(PORTS.health);
       // The only writable places are volumes.

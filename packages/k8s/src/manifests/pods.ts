@@ -152,7 +152,9 @@ function container(job: ResolvedJob, name: string, args: string[], ports: V1Cont
     env: env(job),
     ports,
     resources: { requests: { ...resources.requests }, limits: { ...resources.limits } },
-    // Liveness tolerates a slow start or a long GC pause; readiness follows the job attempt.
+    // Loading the job module can take a while on a busy node: liveness starts counting only once
+    // the startup probe has passed (up to 2 minutes), then tolerates a long GC pause.
+    startupProbe: probe('/healthz', 24),
     livenessProbe: probe('/healthz', 6),
     readinessProbe: probe('/readyz', 1),
     securityContext: containerSecurityContext(),
