@@ -24,6 +24,18 @@ DEST=$CACHE_ROOT/$KEY
 BIN=$DEST/bin
 mkdir -p "$BIN"
 
+# Everything there already: nothing to build, and no Go needed.
+all_there=true
+for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok; do
+  [[ -x $BIN/$b ]] || all_there=false
+done
+[[ -s $DEST/kwok-stages.yaml ]] || all_there=false
+if $all_there; then
+  echo "[sluice-k8s build] every binary is cached in $BIN" >&2
+  echo "$BIN"
+  exit 0
+fi
+
 # Go's own installer puts it here, not on PATH.
 [[ -x /usr/local/go/bin/go ]] && PATH=$PATH:/usr/local/go/bin
 if ! command -v go >/dev/null; then
