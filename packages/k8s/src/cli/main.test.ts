@@ -95,9 +95,9 @@ describe('sluice-k8s render', () => {
       (await run('render', 'job.ts', '--image', 'x', '-p', '1', '--secret-file', '/nonexistent/secret'))
         .stderr,
     ).toMatch(/--secret-file \/nonexistent\/secret: ENOENT/);
-    expect(await run('deploy')).toMatchObject({
+    expect(await run('undeploy')).toMatchObject({
       code: 2,
-      stderr: expect.stringMatching(/unknown command 'deploy'/),
+      stderr: expect.stringMatching(/unknown command 'undeploy'/),
     });
   });
 

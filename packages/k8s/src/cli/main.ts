@@ -21,6 +21,10 @@ const HELP = `Usage: sluice-k8s <command> [options]
 
 Commands:
   render <job> --image <image> -p <n> [options]   print the manifests of a job (YAML) on stdout
+  deploy <job> --image <image> -p <n> [options]   make or update a SluiceJob (the operator runs it)
+         [--wait [--timeout <s>]] [--checkpoint-claim <pvc>] [--kubeconfig <file>]
+  status <name> [-n <ns>] [--kubeconfig <file>]   print a SluiceJob's status
+  delete <name> [-n <ns>] [--kubeconfig <file>]   delete a SluiceJob (its pods go with it)
   crd                                             print the SluiceJob CustomResourceDefinition
   operator --namespace <ns> [options]             run the SluiceJob operator in a namespace
   operator-manifests -n <ns> --image <image>      print what runs the operator in a namespace
@@ -61,6 +65,17 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         io.stdout(toYaml([sluiceJobCrd()]));
         return 0;
       }
+      case 'deploy':
+      case 'status':
+      case 'delete': {
+        const commands = await import('./job-commands.ts');
+        const run = {
+          deploy: commands.deployCommand,
+          status: commands.statusCommand,
+          delete: commands.deleteCommand,
+        }[command];
+        return await run(rest, io);
+      }
       case 'operator-manifests': {
         const { operatorManifests } = await import('../manifests/operator.ts');
         io.stdout(toYaml(operatorManifests(operatorManifestOptions(rest))));
@@ -98,7 +113,7 @@ function isParseArgsError(error: unknown): boolean {
   return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS');
 }
 
-export function renderOptions(argv: readonly string[]): RenderOptions {
+export function renderOptions(argv: readonly string[], command = 'render'): RenderOptions {
   const { values, positionals } = parseArgs({
     args: [...argv],
     allowPositionals: true,
@@ -126,12 +141,12 @@ export function renderOptions(argv: readonly string[]): RenderOptions {
   });
   if (positionals.length !== 1) {
     throw new K8sConfigError(
-      `render takes exactly one job path, got ${positionals.length}: ${positionals.join(' ')}`,
+      `${command} takes exactly one job path, got ${positionals.length}: ${positionals.join(' ')}`,
     );
   }
   const jobArg = positionals[0] as string;
-  if (values.image === undefined) throw new K8sConfigError('render needs --image <image>');
-  if (values.parallelism === undefined) throw new K8sConfigError('render needs -p, --parallelism <n>');
+  if (values.image === undefined) throw new K8sConfigError(`${command} needs --image <image>`);
+  if (values.parallelism === undefined) throw new K8sConfigError(`${command} needs -p, --parallelism <n>`);
   if (values['secret-file'] !== undefined && values['existing-secret'] !== undefined) {
     throw new K8sConfigError('--secret-file and --existing-secret exclude each other');
   }
