@@ -40,6 +40,12 @@ export interface SluiceJobSpec {
    */
   readonly clusterSecret?: string;
   readonly logLevel?: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+  /**
+   * Stop the job and keep it stopped (the operator scales the job manager to zero, which takes a
+   * savepoint on SIGTERM, and removes the task managers); back to false, it resumes from the
+   * newest checkpoint.
+   */
+  readonly suspend?: boolean;
   readonly jobManager?: { readonly resources?: ContainerResources };
   readonly taskManager?: { readonly resources?: ContainerResources };
 }
@@ -59,6 +65,7 @@ export interface ResolvedJob {
   readonly savepointTimeoutMs: number;
   readonly clusterSecret: string;
   readonly logLevel: string;
+  readonly suspended: boolean;
   readonly jobManagerResources: Required<ContainerResources>;
   readonly taskManagerResources: Required<ContainerResources>;
 }
@@ -107,6 +114,10 @@ export function resolveJob(name: string, namespace: string, spec: SluiceJobSpec,
       fail(field, `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
     }
     return value as number;
+  };
+  const bool = (field: string, value: unknown): boolean => {
+    if (typeof value !== 'boolean') fail(field, `must be true or false, got ${JSON.stringify(value)}`);
+    return value as boolean;
   };
   const oneOf = <T extends string>(field: string, value: unknown, allowed: readonly T[], fallback: T): T => {
     if (value === undefined) return fallback;
@@ -180,6 +191,7 @@ export function resolveJob(name: string, namespace: string, spec: SluiceJobSpec,
         : int('savepointTimeoutMs', spec.savepointTimeoutMs, 1, TIMER_MS_MAX),
     clusterSecret,
     logLevel: oneOf('logLevel', spec.logLevel, LOG_LEVELS, 'info'),
+    suspended: spec.suspend === undefined ? false : bool('suspend', spec.suspend),
     jobManagerResources: resources(
       'jobManager.resources',
       spec.jobManager?.resources,

@@ -76,6 +76,10 @@ export function sluiceJobCrd(): Record<string, unknown> {
           'Secret with the cluster secret under key "secret" (default <name>-cluster-secret, made when missing).',
       },
       logLevel: { type: 'string', enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },
+      suspend: {
+        type: 'boolean',
+        description: 'Stop the job (savepoint) and keep it stopped; false resumes it.',
+      },
       jobManager: resources(),
       taskManager: resources(),
     },
@@ -102,7 +106,10 @@ export function sluiceJobCrd(): Record<string, unknown> {
   const status = {
     type: 'object',
     properties: {
-      phase: { type: 'string', enum: ['Pending', 'Deploying', 'Running', 'Failed'] },
+      phase: {
+        type: 'string',
+        enum: ['Pending', 'Deploying', 'Running', 'Suspending', 'Suspended', 'Failed'],
+      },
       parallelism: {
         type: 'integer',
         description: 'Task-manager pods the operator keeps (the spec it last acted on).',

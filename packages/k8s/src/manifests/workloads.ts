@@ -19,7 +19,8 @@ export function jobManagerDeployment(job: ResolvedJob, managedBy: ManagedBy): V1
     kind: 'Deployment',
     metadata: meta(job, names.jobManager(job), labels),
     spec: {
-      replicas: 1,
+      // Suspended: zero replicas, so the job manager gets SIGTERM and takes its savepoint.
+      replicas: job.suspended ? 0 : 1,
       // Never two job managers over one checkpoint directory: the old one stops (taking its
       // savepoint) before the new one starts.
       strategy: { type: 'Recreate' },

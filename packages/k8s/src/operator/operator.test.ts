@@ -252,6 +252,42 @@ describe.runIf(testbedRuns(import.meta.url))('the SluiceJob operator with kwok n
     });
   });
 
+  it('suspends the job (no pod left) and resumes it', async () => {
+    await rest.call('PATCH', jobPath(), {
+      body: { spec: { suspend: true } },
+      contentType: 'application/merge-patch+json',
+    });
+    const suspended = await waitUntil('SluiceJob Suspended', async () => {
+      const current = await job();
+      return current.status?.phase === 'Suspended' ? current.status : undefined;
+    });
+    expect(suspended.conditions?.[0]).toMatchObject({ type: 'Ready', status: 'False', reason: 'Suspended' });
+    expect(await taskManagers()).toEqual([]);
+    expect(await jobManagerPods()).toEqual([]);
+    const deployment = await rest.call<V1Deployment>(
+      'GET',
+      `/apis/apps/v1/namespaces/${namespace}/deployments/clicks-jobmanager`,
+    );
+    expect(deployment.spec?.replicas).toBe(0);
+
+    await rest.call('PATCH', jobPath(), {
+      body: { spec: { suspend: false } },
+      contentType: 'application/merge-patch+json',
+    });
+    const resumed = await waitUntil('SluiceJob Running again', async () => {
+      const current = await job();
+      return current.status?.phase === 'Running' &&
+        current.status.observedGeneration === current.metadata.generation
+        ? current.status
+        : undefined;
+    });
+    expect(resumed.readyTaskManagers).toBe(2);
+    expect((await taskManagers()).filter(running)).toHaveLength(2);
+    expect((await jobManagerPods()).filter(running)).toHaveLength(1);
+    // Pods made again after a suspension are not replacements of lost ones.
+    expect(resumed.taskManagerReplacements).toBe(2);
+  });
+
   it('reports a spec it cannot run as Failed, naming the field', async () => {
     // The schema cannot see every rule the operator applies: a name too long for pod names.
     const name = 'a-job-name-that-is-far-too-long-for-its-pod-names';

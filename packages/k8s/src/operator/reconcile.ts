@@ -57,7 +57,8 @@ export async function reconcileSluiceJob(
   for (const desired of desiredObjects(job, resolved)) await ensure(rest, desired);
   const secretProblem = await ensureClusterSecret(context, job, resolved);
 
-  const slots = await reconcileTaskManagers(context, job, resolved);
+  const wanted = resolved.suspended ? 0 : resolved.parallelism;
+  const slots = await reconcileTaskManagers(context, job, resolved, wanted);
   const deployment = await rest.get<V1Deployment>(
     objectPath({
       apiVersion: 'apps/v1',
@@ -66,12 +67,29 @@ export async function reconcileSluiceJob(
     }),
   );
   const jobManagerReady = (deployment?.status?.readyReplicas ?? 0) >= 1 && deploymentCurrent(deployment);
-  const running = jobManagerReady && slots.ready === resolved.parallelism;
-  const phase: SluiceJobPhase = running ? 'Running' : 'Deploying';
-  const taskManagersMessage = `${slots.ready} of ${resolved.parallelism} task managers ready`;
+  const running = !resolved.suspended && jobManagerReady && slots.ready === resolved.parallelism;
+  // Suspended once no pod of the job is left, terminating ones included.
+  const stopped =
+    resolved.suspended &&
+    slots.present === 0 &&
+    (await podCount(rest, namespace, selectorLabels(resolved, 'jobmanager'))) === 0;
+  const phase: SluiceJobPhase = resolved.suspended
+    ? stopped
+      ? 'Suspended'
+      : 'Suspending'
+    : running
+      ? 'Running'
+      : 'Deploying';
+  const taskManagersMessage = `${slots.ready} of ${wanted} task managers ready`;
+  const readyReason = resolved.suspended ? 'Suspended' : running ? 'Running' : 'Deploying';
+  const readyMessage = resolved.suspended
+    ? `spec.suspend is true: ${stopped ? 'every pod is gone' : 'stopping the pods'}`
+    : running
+      ? 'the job manager and every task manager are ready'
+      : (secretProblem ?? taskManagersMessage);
   await writeStatus(context, job, {
     phase,
-    parallelism: resolved.parallelism,
+    parallelism: wanted,
     readyTaskManagers: slots.ready,
     jobManagerReady,
     taskManagerReplacements: (job.status?.taskManagerReplacements ?? 0) + slots.replaced,
@@ -81,14 +99,7 @@ export async function reconcileSluiceJob(
       .join(','),
     observedGeneration: job.metadata.generation,
     conditions: [
-      condition(
-        context,
-        job,
-        'Ready',
-        running ? 'True' : 'False',
-        running ? 'Running' : 'Deploying',
-        running ? 'the job manager and every task manager are ready' : (secretProblem ?? taskManagersMessage),
-      ),
+      condition(context, job, 'Ready', running ? 'True' : 'False', readyReason, readyMessage),
       condition(
         context,
         job,
@@ -101,12 +112,22 @@ export async function reconcileSluiceJob(
         context,
         job,
         'TaskManagersReady',
-        slots.ready === resolved.parallelism ? 'True' : 'False',
-        slots.ready === resolved.parallelism ? 'Ready' : 'NotReady',
+        slots.ready === wanted ? 'True' : 'False',
+        slots.ready === wanted ? 'Ready' : 'NotReady',
         taskManagersMessage,
       ),
     ],
   });
+}
+
+async function podCount(rest: KubeRest, namespace: string, labels: Record<string, string>): Promise<number> {
+  const labelSelector = Object.entries(labels)
+    .map(([key, value]) => `${key}=${value}`)
+    .join(',');
+  const list = await rest.call<{ items: unknown[] }>('GET', `/api/v1/namespaces/${namespace}/pods`, {
+    query: { labelSelector },
+  });
+  return list.items.length;
 }
 
 /** A Deployment whose controller has seen its latest spec and rolled it out. */
@@ -168,7 +189,8 @@ async function reconcileTaskManagers(
   context: ReconcileContext,
   job: SluiceJob,
   resolved: ResolvedJob,
-): Promise<{ ready: number; replaced: number; template: string | undefined }> {
+  wanted: number,
+): Promise<{ ready: number; replaced: number; present: number; template: string | undefined }> {
   const { rest } = context;
   const where = `SluiceJob ${resolved.namespace}/${resolved.name}`;
   const selector = Object.entries({
@@ -202,8 +224,10 @@ async function reconcileTaskManagers(
   let ready = 0;
   for (const pod of list.items) {
     const slot = Number(pod.metadata?.labels?.[LABELS.slot]);
-    if (!Number.isInteger(slot) || slot < 0 || slot >= resolved.parallelism) {
-      if (pod.metadata?.deletionTimestamp === undefined) await remove(pod, 'slot beyond the parallelism');
+    if (!Number.isInteger(slot) || slot < 0 || slot >= wanted) {
+      if (pod.metadata?.deletionTimestamp === undefined) {
+        await remove(pod, resolved.suspended ? 'the job is suspended' : 'slot beyond the parallelism');
+      }
       continue;
     }
     bySlot.set(slot, pod);
@@ -231,7 +255,7 @@ async function reconcileTaskManagers(
     if (isReady(pod)) ready++;
   }
 
-  for (let slot = 0; slot < resolved.parallelism; slot++) {
+  for (let slot = 0; slot < wanted; slot++) {
     if (bySlot.has(slot)) continue;
     const desired = desiredTaskManagerPod(job, resolved, slot);
     const answer = await rest.send('POST', podsPath, { body: desired });
@@ -242,7 +266,12 @@ async function reconcileTaskManagers(
       throw apiError('POST', podsPath, answer);
     }
   }
-  return { ready, replaced, template: rolledOut ? template : job.status?.taskManagerTemplate };
+  return {
+    ready,
+    replaced,
+    present: list.items.length,
+    template: rolledOut ? template : job.status?.taskManagerTemplate,
+  };
 }
 
 /** The task-manager pods' template, the same for every slot. */

@@ -1,7 +1,7 @@
 /** The SluiceJob object as the operator reads and writes it. */
 import type { SluiceJobSpec } from '../job-spec.ts';
 
-export type SluiceJobPhase = 'Pending' | 'Deploying' | 'Running' | 'Failed';
+export type SluiceJobPhase = 'Pending' | 'Deploying' | 'Running' | 'Suspending' | 'Suspended' | 'Failed';
 
 export interface Condition {
   type: string;
