@@ -1,13 +1,17 @@
 import { spawnSync } from 'node:child_process';
-import type { KubernetesObject, V1Deployment } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { KubernetesObject, V1Deployment, V1Pod } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from './cli/main.ts';
 import { collectionPath } from './kube/kinds.ts';
 import type { KubeRest } from './kube/rest.ts';
 import { render } from './render.ts';
+import { createCheckpointVolume } from './testing/checkpoint-volume.ts';
 import { createNamespace, deleteNamespace, RESTRICTED } from './testing/namespaces.ts';
 import { testbedBinary } from './testing/testbed-paths.ts';
-import { testbedRuns, useTestbed } from './testing/use-testbed.ts';
+import { K8S_TIMEOUT_MS, testbedRuns, useTestbed } from './testing/use-testbed.ts';
+import { waitUntil } from './testing/wait.ts';
+
+vi.setConfig({ testTimeout: K8S_TIMEOUT_MS, hookTimeout: K8S_TIMEOUT_MS });
 
 /**
  * Every rendered manifest against a real API server, as `kubectl apply --dry-run=server
@@ -121,6 +125,67 @@ describe.runIf(testbedRuns(import.meta.url))('rendered manifests on a real API s
     const lines = kubectl.stdout.trim().split('\n');
     expect(lines).toHaveLength(12);
     expect(lines.every((line) => line.endsWith('created (server dry run)'))).toBe(true);
+  });
+
+  it('comes up when applied for real: one job-manager pod and a running pod per slot, under the restricted standard', async () => {
+    const ns = await createNamespace(rest, 'render-apply', RESTRICTED);
+    const removeVolume = await createCheckpointVolume(rest, ns, 'ledger-checkpoints', false);
+    try {
+      for (const object of render({
+        name: 'ledger',
+        namespace: ns,
+        image: 'sluice/ledger:1',
+        job: '/app/job.js',
+        parallelism: 3,
+        // The class of the volume made above (the testbed has no provisioner).
+        checkpointStorage: { storageClassName: 'sluice-test', size: '1Gi' },
+      })) {
+        await rest.call('POST', collectionPath(object), { body: object });
+      }
+      const pods = (component: string) =>
+        rest.call<{ items: V1Pod[] }>('GET', `/api/v1/namespaces/${ns}/pods`, {
+          query: {
+            labelSelector: `app.kubernetes.io/instance=ledger,app.kubernetes.io/component=${component}`,
+          },
+        });
+      const running = (pod: V1Pod) =>
+        pod.status?.phase === 'Running' &&
+        pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
+      let seen = '';
+      await waitUntil('3 task-manager pods and 1 job-manager pod running', async () => {
+        const [tms, jms] = await Promise.all([pods('taskmanager'), pods('jobmanager')]);
+        seen = [...tms.items, ...jms.items]
+          .map((p) => `${p.metadata?.name}:${p.status?.phase}:${running(p)}`)
+          .join(' ');
+        return (
+          tms.items.length === 3 &&
+          tms.items.every(running) &&
+          jms.items.length === 1 &&
+          jms.items.every(running)
+        );
+      }).catch(async (error: unknown) => {
+        // Say why: the pods as last seen and the namespace's events (scheduling, binding).
+        const events = await rest.call<{ items: { reason: string; message: string }[] }>(
+          'GET',
+          `/api/v1/namespaces/${ns}/events`,
+        );
+        const why = events.items.map((e) => `${e.reason}: ${e.message}`).join(' | ');
+        throw new Error(`${String(error)}; pods seen last: ${seen}; events: ${why}`);
+      });
+      const budget = await waitUntil('the disruption budget computed', async () => {
+        const pdb = await rest.get<{ status?: { expectedPods?: number; disruptionsAllowed?: number } }>(
+          `/apis/policy/v1/namespaces/${ns}/poddisruptionbudgets/ledger-taskmanager`,
+        );
+        return pdb?.status?.expectedPods === 3 ? pdb.status : undefined;
+      });
+      expect(budget.disruptionsAllowed).toBe(1);
+      const [tm] = (await pods('taskmanager')).items;
+      expect(tm?.spec?.containers[0]?.args).toContain('--slots');
+      expect(tm?.spec?.securityContext?.runAsUser).toBe(10001);
+    } finally {
+      await deleteNamespace(rest, ns);
+      await removeVolume();
+    }
   });
 
   it('is checked for real: the same namespace refuses a pod that would run as root', async () => {

@@ -1,10 +1,10 @@
 import type { V1Pod } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { KubeRest } from '../kube/rest.ts';
 import { SluiceJobOperator } from '../operator/operator.ts';
 import { createCheckpointVolume } from '../testing/checkpoint-volume.ts';
 import { createNamespace, deleteNamespace, RESTRICTED } from '../testing/namespaces.ts';
-import { testbedRuns, useTestbed } from '../testing/use-testbed.ts';
+import { K8S_TIMEOUT_MS, testbedRuns, useTestbed } from '../testing/use-testbed.ts';
 import { waitUntil } from '../testing/wait.ts';
 import { main } from './main.ts';
 
@@ -14,6 +14,8 @@ async function run(...argv: string[]): Promise<{ code: number; stdout: string; s
   const code = await main(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) });
   return { code, stdout, stderr };
 }
+
+vi.setConfig({ testTimeout: K8S_TIMEOUT_MS, hookTimeout: K8S_TIMEOUT_MS });
 
 /** `sluice-k8s deploy | status | delete` against a real API server, the operator running. */
 describe.runIf(testbedRuns(import.meta.url))('sluice-k8s deploy, status and delete', () => {

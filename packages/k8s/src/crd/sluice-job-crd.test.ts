@@ -1,10 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { KubeRest } from '../kube/rest.ts';
 import { resourcePath } from '../kube/rest.ts';
 import { createNamespace, deleteNamespace } from '../testing/namespaces.ts';
-import { testbedRuns, useTestbed } from '../testing/use-testbed.ts';
+import { K8S_TIMEOUT_MS, testbedRuns, useTestbed } from '../testing/use-testbed.ts';
 import { installSluiceJobCrd } from './install.ts';
 import { SLUICE_JOB } from './sluice-job-crd.ts';
+
+vi.setConfig({ testTimeout: K8S_TIMEOUT_MS, hookTimeout: K8S_TIMEOUT_MS });
 
 describe.runIf(testbedRuns(import.meta.url))('the SluiceJob CRD on a real API server', () => {
   const testbed = useTestbed();

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { KubeRest } from '../kube/rest.ts';
 import { createNamespace, deleteNamespace } from '../testing/namespaces.ts';
-import { testbedRuns, useTestbed } from '../testing/use-testbed.ts';
+import { K8S_TIMEOUT_MS, testbedRuns, useTestbed } from '../testing/use-testbed.ts';
 import { waitUntil } from '../testing/wait.ts';
 import { LeaseElector } from './leader-election.ts';
 import { SluiceJobOperator } from './operator.ts';
@@ -9,6 +9,8 @@ import { SluiceJobOperator } from './operator.ts';
 interface Lease {
   spec: { holderIdentity?: string; leaseTransitions?: number };
 }
+
+vi.setConfig({ testTimeout: K8S_TIMEOUT_MS, hookTimeout: K8S_TIMEOUT_MS });
 
 /**
  * Leader election against a real API server. The lease is long (15 s) next to the retry period,

@@ -1,15 +1,17 @@
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { installSluiceJobCrd } from '../crd/install.ts';
 import { SLUICE_JOB } from '../crd/sluice-job-crd.ts';
 import type { KubeRest } from '../kube/rest.ts';
 import { createCheckpointVolume } from '../testing/checkpoint-volume.ts';
 import { createNamespace, deleteNamespace, RESTRICTED } from '../testing/namespaces.ts';
-import { testbedRuns, useTestbed } from '../testing/use-testbed.ts';
+import { K8S_TIMEOUT_MS, testbedRuns, useTestbed } from '../testing/use-testbed.ts';
 import { waitUntil } from '../testing/wait.ts';
 import { SluiceJobOperator } from './operator.ts';
 import { sluiceJobPath } from './reconcile.ts';
 import type { SluiceJob } from './sluice-job.ts';
+
+vi.setConfig({ testTimeout: K8S_TIMEOUT_MS, hookTimeout: K8S_TIMEOUT_MS });
 
 /**
  * The operator against a real control plane: kwok plays the node, so pods are scheduled and

@@ -5,10 +5,15 @@
  */
 import type { KubeRest } from '../kube/rest.ts';
 
+/**
+ * Makes the volume, and the claim too unless `makeClaim` is false (when the claim comes from
+ * rendered manifests: storage class `sluice-test`, at most 1Gi).
+ */
 export async function createCheckpointVolume(
   rest: KubeRest,
   namespace: string,
   claim: string,
+  makeClaim = true,
 ): Promise<() => Promise<void>> {
   const volume = `${namespace}-${claim}`;
   await rest.call('POST', '/api/v1/persistentvolumes', {
@@ -25,19 +30,20 @@ export async function createCheckpointVolume(
       },
     },
   });
-  await rest.call('POST', `/api/v1/namespaces/${namespace}/persistentvolumeclaims`, {
-    body: {
-      apiVersion: 'v1',
-      kind: 'PersistentVolumeClaim',
-      metadata: { name: claim },
-      spec: {
-        accessModes: ['ReadWriteMany'],
-        storageClassName: 'sluice-test',
-        volumeName: volume,
-        resources: { requests: { storage: '1Gi' } },
+  if (makeClaim)
+    await rest.call('POST', `/api/v1/namespaces/${namespace}/persistentvolumeclaims`, {
+      body: {
+        apiVersion: 'v1',
+        kind: 'PersistentVolumeClaim',
+        metadata: { name: claim },
+        spec: {
+          accessModes: ['ReadWriteMany'],
+          storageClassName: 'sluice-test',
+          volumeName: volume,
+          resources: { requests: { storage: '1Gi' } },
+        },
       },
-    },
-  });
+    });
   return async () => {
     await rest.send('DELETE', `/api/v1/persistentvolumes/${volume}`);
   };

@@ -176,6 +176,10 @@ export async function startTestbed(options: TestbedOptions = {}): Promise<Testbe
         `--config=${kwokStagesFile()}`,
         `--manage-nodes-with-label-selector=${KWOK_NODE_LABEL}=kwok`,
         '--node-ip=127.0.0.1',
+        // kwok renews the node's Lease only when given a duration (its default is 0: no Lease).
+        // Without heartbeats the node lifecycle controller marks the node Unknown after 40 s and
+        // every pod on it NotReady, in the middle of whatever test is running.
+        '--node-lease-duration-seconds=40',
         '--cidr=10.244.0.0/16',
       ],
       dir,

@@ -19,6 +19,12 @@ import { startTestbed, type Testbed } from './testbed.ts';
 import { TestbedError } from './testbed-error.ts';
 import { BUILD_SCRIPT, missingTestbedFiles, testbedCacheDir } from './testbed-paths.ts';
 
+/**
+ * Timeout of a Kubernetes test or hook: above the hang guards of the waits inside it, so on a
+ * loaded machine a wait decides, never vitest's default minute.
+ */
+export const K8S_TIMEOUT_MS = 300_000;
+
 export interface TestbedHandle {
   readonly kubeconfigPath: string;
   readonly server: string;
