@@ -38,6 +38,8 @@ export interface Testbed {
   kubeConfig(): KubeConfig;
   /** Raw HTTPS request to the API server as the admin user; resolves with status and body. */
   request(method: string, path: string, body?: unknown): Promise<{ status: number; body: string }>;
+  /** The components' process ids (each leads its own process group). */
+  pids(): { name: string; pid: number | undefined }[];
   stop(): Promise<void>;
 }
 
@@ -217,6 +219,7 @@ export async function startTestbed(options: TestbedOptions = {}): Promise<Testbe
         return config;
       },
       request: http,
+      pids: () => all.map((p) => ({ name: p.name, pid: p.pid })),
       stop,
     };
   } catch (error) {
