@@ -132,6 +132,15 @@ describe.runIf(testbedRuns(import.meta.url))('the SluiceJob operator with kwok n
       return pdb?.status?.expectedPods === 4 && pdb.status.currentHealthy === 4 ? pdb.status : undefined;
     });
     expect(budget.disruptionsAllowed).toBe(1);
+    // The same NetworkPolicies as rendered manifests, owned by the SluiceJob.
+    for (const component of ['taskmanager', 'jobmanager']) {
+      const policy = await rest.call<{
+        metadata: { ownerReferences: { uid: string }[] };
+        spec: { policyTypes: string[] };
+      }>('GET', `/apis/networking.k8s.io/v1/namespaces/${namespace}/networkpolicies/clicks-${component}`);
+      expect(policy.metadata.ownerReferences[0]?.uid).toBe(created.metadata.uid);
+      expect(policy.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+    }
     // The operator made the cluster secret, and owns it.
     const secret = await rest.call<{
       data: { secret: string };
@@ -316,7 +325,7 @@ describe.runIf(testbedRuns(import.meta.url))('the SluiceJob operator with kwok n
     await rest.call('DELETE', jobPath());
     await waitUntil('every object of the job gone', async () => {
       const selector = { labelSelector: 'app.kubernetes.io/instance=clicks' };
-      const [pods, deployments, services, configMaps, accounts, budgets] = await Promise.all([
+      const [pods, deployments, services, configMaps, accounts, budgets, policies] = await Promise.all([
         rest.call<{ items: unknown[] }>('GET', `/api/v1/namespaces/${namespace}/pods`, { query: selector }),
         rest.call<{ items: unknown[] }>('GET', `/apis/apps/v1/namespaces/${namespace}/deployments`, {
           query: selector,
@@ -337,11 +346,19 @@ describe.runIf(testbedRuns(import.meta.url))('the SluiceJob operator with kwok n
             query: selector,
           },
         ),
+        rest.call<{ items: unknown[] }>(
+          'GET',
+          `/apis/networking.k8s.io/v1/namespaces/${namespace}/networkpolicies`,
+          {
+            query: selector,
+          },
+        ),
       ]);
       const secret = await rest.get(`/api/v1/namespaces/${namespace}/secrets/clicks-cluster-secret`);
       return (
-        [pods, deployments, services, configMaps, accounts, budgets].every((l) => l.items.length === 0) &&
-        secret === undefined
+        [pods, deployments, services, configMaps, accounts, budgets, policies].every(
+          (l) => l.items.length === 0,
+        ) && secret === undefined
       );
     });
     // The checkpoint claim is the user's, not the job's: it stays.

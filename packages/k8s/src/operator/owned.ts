@@ -9,7 +9,7 @@ import type { KubernetesObject, V1OwnerReference } from '@kubernetes/client-node
 import type { ResolvedJob } from '../job-spec.ts';
 import { serviceAccount } from '../manifests/access.ts';
 import { configMap } from '../manifests/config.ts';
-import { taskManagerDisruptionBudget } from '../manifests/policies.ts';
+import { networkPolicies, taskManagerDisruptionBudget } from '../manifests/policies.ts';
 import { jobManagerDeployment, jobManagerService, taskManagerPod } from '../manifests/workloads.ts';
 import type { SluiceJob } from './sluice-job.ts';
 
@@ -54,6 +54,7 @@ export function desiredObjects(job: SluiceJob, resolved: ResolvedJob): Kubernete
     jobManagerDeployment(resolved, MANAGED_BY),
     // Counted against the SluiceJob's scale subresource (its parallelism), like a Deployment's.
     taskManagerDisruptionBudget(resolved, MANAGED_BY),
+    ...networkPolicies(resolved, MANAGED_BY),
   ].map((object) => owned(job, object));
 }
 
