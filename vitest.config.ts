@@ -28,6 +28,8 @@ export default defineConfig({
     // two-core CI machine from oversubscribing and makes timings less noisy.
     fileParallelism: false,
     pool: 'forks',
+    // One Kubernetes testbed for the run, started only if a k8s test file asks for it.
+    globalSetup: ['packages/k8s/src/testing/vitest-global-setup.ts'],
     projects: [
       {
         extends: true,
