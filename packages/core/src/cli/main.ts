@@ -16,6 +16,7 @@ import { cliLogger, LOG_FORMATS, type LogFormat } from './cli-logger.ts';
 import { debugFromEnv, describeError } from './error-report.ts';
 import { EXIT_CODES_HELP, ExitCode, exitCodeFor, signalExitCode } from './exit-codes.ts';
 import { parseJobArgs } from './job-args.ts';
+import { runK8sCommand } from './k8s-command.ts';
 import { collect, jobModule, oneOf, TIMER_MAX_MS, wholeNumber } from './options.ts';
 import { ProgressReporter } from './progress-reporter.ts';
 import { watchSavepointSignals } from './savepoint-signals.ts';
@@ -659,6 +660,18 @@ Examples:
 
 // An explicit command rather than commander's implicit one, so that `sluice help help` and
 // `sluice help --help` have a help of their own and every way of asking for help exits 0.
+program
+  .command('k8s')
+  .description(
+    'Kubernetes: render manifests, deploy a job, the SluiceJob operator (the commands of @sluice/k8s; `sluice k8s --help` lists them)',
+  )
+  .argument('[args...]', 'the sluice-k8s command and its options')
+  .allowUnknownOption()
+  .helpOption(false)
+  .action(async (args: string[]) => {
+    process.exitCode = await runK8sCommand(args);
+  });
+
 program
   .command('help')
   .description('show the help of a command, or of sluice')
