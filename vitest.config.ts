@@ -1,13 +1,27 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * End-to-end tests that compare jobs run with `runJob`/`startJob` against plain loops, run a
+ * second and a third time on task-manager processes (`packages/core/e2e/support/on-cluster.ts`):
+ * four task managers of one slot, and two of two. Tests on the JobTestDriver (simulated time, one
+ * process) and tests whose arguments share memory with the test (SharedArrayBuffer crash
+ * counters) are not in this list.
+ */
+const ON_CLUSTERS = [
+  'async-io',
+  'basic-pipeline',
+  'joins',
+  'keyed-routing',
+  'local-aggregation',
+  'operators',
+  'records',
+  'self-connected',
+  'window-firings',
+  'windows',
+].map((name) => `packages/core/e2e/${name}.test.ts`);
+
 export default defineConfig({
   test: {
-    include: [
-      'packages/*/src/**/*.test.ts',
-      'packages/*/e2e/**/*.test.ts',
-      'examples/**/*.test.ts',
-      'benchmarks/**/*.test.ts',
-    ],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Jobs start their own worker threads; running test files one after another keeps the
@@ -16,5 +30,28 @@ export default defineConfig({
     pool: 'forks',
     // One Kubernetes testbed for the run, started only if a k8s test file asks for it.
     globalSetup: ['packages/k8s/src/testing/vitest-global-setup.ts'],
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'sluice',
+          include: [
+            'packages/*/src/**/*.test.ts',
+            'packages/*/e2e/**/*.test.ts',
+            'examples/**/*.test.ts',
+            'benchmarks/**/*.test.ts',
+          ],
+        },
+      },
+      ...['4x1', '2x2'].map((shape) => ({
+        extends: true as const,
+        test: {
+          name: `on-cluster-${shape}`,
+          include: ON_CLUSTERS,
+          setupFiles: ['packages/core/e2e/support/on-cluster.ts'],
+          env: { SLUICE_E2E_CLUSTER: shape },
+        },
+      })),
+    ],
   },
 });

@@ -52,8 +52,14 @@ export interface TcpChannelEndpoints {
 export interface ChannelPlacement {
   /** The process (task manager id) of each slot, by slot index. */
   readonly processOfSlot: readonly string[];
-  /** The data connection to process `processId` (one per pair of processes, carrying all their channels). */
-  connectionTo(processId: string): TcpChannelEndpoints;
+  /**
+   * The data-plane peer that serves each slot's channels, by slot index, when it is not the
+   * slot's process: a task manager with several slots gives each slot thread its own data plane
+   * (channel ends live in the thread that owns their connection), so its peers are slots.
+   */
+  readonly peerOfSlot?: readonly string[] | undefined;
+  /** The data connection to peer `peerId` (one per pair of peers, carrying all their channels). */
+  connectionTo(peerId: string): TcpChannelEndpoints;
 }
 
 export type ChannelTransport = 'local' | 'ring' | 'tcp';
@@ -113,7 +119,7 @@ export class ChannelFactory {
   /** The connection to the process of the slot at the channel's other end. */
   #tcp(otherSlot: number): TcpChannelEndpoints {
     const placement = this.#options.placement!;
-    return placement.connectionTo(processOf(placement, otherSlot));
+    return placement.connectionTo(placement.peerOfSlot?.[otherSlot] ?? processOf(placement, otherSlot));
   }
 
   /** A TCP end wakes this slot (credit or data arrived, the connection failed): its own doorbell. */

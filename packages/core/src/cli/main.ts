@@ -1,10 +1,14 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, type OptionValues } from 'commander';
+import { loadClusterSecret } from '../channels/tcp/secret.ts';
+import { startHealthServer } from '../cluster/health-server.ts';
+import { runTaskManager } from '../cluster/task-manager.ts';
 import { LOG_LEVELS, type Logger } from '../contracts/logger.ts';
 import { ConfigError } from '../errors.ts';
 import { DEFAULT_EXECUTION_CONFIG } from '../execution/execution-config.ts';
 import { explainJob, PLAN_FORMATS } from '../execution/explain.ts';
+import type { ClusterOptions } from '../execution/job-options.ts';
 import { logLevelFromEnv } from '../execution/logging/job-logger.ts';
 import { JobCancelledError, type JobResult, startJob } from '../execution/run-job.ts';
 import { DEFAULT_MAX_PARALLELISM, MAX_MAX_PARALLELISM } from '../state/key-groups.ts';
@@ -35,6 +39,303 @@ Environment:
   SLUICE_WEB_TOKEN          with run --web: the bearer token of the REST API's
                             actions (--web-token-file wins)`;
 
+/** `run` and `jobmanager`: start the job, report, and wait for its end. */
+async function runAction(job: string, options: OptionValues, command: Command): Promise<void> {
+  const given = (name: string): boolean => command.getOptionValueSource(name) === 'cli';
+  if (options.savepointDir !== undefined && options.checkpointDir === undefined) {
+    throw new ConfigError('--savepoint-dir needs --checkpoint-dir (it stages the savepoint files)');
+  }
+  if (given('checkpointInterval') && options.checkpointDir === undefined) {
+    throw new ConfigError('--checkpoint-interval needs --checkpoint-dir');
+  }
+  if (given('savepointTimeout') && options.savepointDir === undefined) {
+    throw new ConfigError('--savepoint-timeout needs --savepoint-dir');
+  }
+  if ((given('restartAttempts') || given('restartDelay')) && options.checkpointDir === undefined) {
+    throw new ConfigError(
+      '--restart-attempts and --restart-delay need --checkpoint-dir (a restart resumes from a checkpoint)',
+    );
+  }
+  if (options.stateDir !== undefined && options.stateBackend !== 'leveldb') {
+    throw new ConfigError('--state-dir needs --state-backend leveldb');
+  }
+  if (options.fresh === true && options.checkpointDir === undefined) {
+    throw new ConfigError('--fresh needs --checkpoint-dir (without one, every run starts fresh)');
+  }
+  if (options.fresh === true && options.restore !== undefined) {
+    throw new ConfigError('--fresh and --restore exclude each other: --fresh means no restore');
+  }
+  // A resumed run restores too: the flag means something with either.
+  if (
+    options.allowNonRestoredState === true &&
+    options.restore === undefined &&
+    (options.checkpointDir === undefined || options.fresh === true)
+  ) {
+    throw new ConfigError(
+      '--allow-non-restored-state needs --restore, or --checkpoint-dir without --fresh (a resumed run)',
+    );
+  }
+  const args = parseJobArgs(options.args, options.arg ?? []);
+  const format: LogFormat = options.logFormat;
+  const tty = process.stderr.isTTY === true && format === 'text';
+  const showProgress: boolean = options.progress ?? tty;
+  let progress: ProgressReporter | undefined;
+  const logger = cliLogger({
+    format,
+    level: options.logLevel ?? logLevelFromEnv(process.env) ?? 'info',
+    beforeWrite: () => progress?.interrupt(),
+  });
+  cliLog = { logger, format };
+  const web = webOptionsFrom(options, process.env);
+  const cluster = clusterFrom(options, command);
+  const startedAt = performance.now();
+  const health =
+    options.healthPort === undefined
+      ? undefined
+      : await startHealthServer({
+          host: options.bindHost ?? '127.0.0.1',
+          port: options.healthPort,
+          ready: () => jobStarted,
+        });
+  const handle = await startJob(jobModule(job), {
+    ...(cluster === undefined ? {} : { cluster }),
+    logger,
+    parallelism: options.parallelism,
+    maxParallelism: options.maxParallelism,
+    args,
+    chaining: options.chaining,
+    localAggregation: options.localAggregation,
+    bufferTimeoutMs: options.bufferTimeoutMs,
+    batchSize: options.batchSize,
+    ...(options.checkpointDir === undefined
+      ? {}
+      : { checkpointing: { directory: options.checkpointDir, intervalMs: options.checkpointInterval } }),
+    ...(options.restore === undefined ? {} : { restoreFrom: options.restore }),
+    ...(options.restartAttempts === undefined && options.restartDelay === undefined
+      ? {}
+      : {
+          restartStrategy: {
+            kind: 'fixed-delay' as const,
+            attempts: options.restartAttempts ?? 10,
+            delayMs: options.restartDelay ?? 200,
+          },
+        }),
+    fresh: options.fresh === true,
+    ...(options.taskHeartbeatTimeout === undefined
+      ? {}
+      : { taskHeartbeatTimeoutMs: options.taskHeartbeatTimeout }),
+    allowNonRestoredState: options.allowNonRestoredState === true,
+    stateBackend:
+      options.stateBackend === 'leveldb'
+        ? { kind: 'leveldb', ...(options.stateDir === undefined ? {} : { directory: options.stateDir }) }
+        : 'heap',
+    ...(web === undefined ? {} : { web }),
+  });
+  jobStarted = true;
+  // The CLI's own lines about the job carry its name, as the runtime's do.
+  const jobLog = logger.child({ job: handle.jobName });
+  if (command.name() === 'jobmanager' && handle.cluster !== undefined) {
+    const { host, port } = handle.cluster.address;
+    jobLog.info(
+      { event: 'job-manager-listening', host, port },
+      `job '${handle.jobName}': job manager listening for task managers at ${host}:${port}`,
+    );
+  }
+  const signals =
+    options.savepointDir === undefined
+      ? undefined
+      : watchSavepointSignals(handle, options.savepointDir, options.savepointTimeout, jobLog);
+  if (showProgress) {
+    progress = new ProgressReporter({
+      sample: () => handle.progress(),
+      tty,
+      intervalMs: options.progressInterval ?? (tty ? 1_000 : 10_000),
+      now: () => performance.now(),
+      write:
+        format === 'json'
+          ? (line, figures) => jobLog.info({ event: 'progress', ...figures }, line.replace(/^sluice: /, ''))
+          : (line) => process.stderr.write(line),
+    });
+    progress.start();
+  }
+  let result: JobResult;
+  try {
+    result = await handle.result;
+  } catch (error) {
+    const stop = signals?.stop;
+    if (error instanceof JobCancelledError && stop !== undefined) {
+      const { savepointTaken } = await stop.done;
+      process.exitCode = savepointTaken ? signalExitCode(stop.signal) : ExitCode.failed;
+      return;
+    }
+    // Without a signal, only the REST API cancels the job (cancel, or stop with a savepoint): asked for, not a failure.
+    if (error instanceof JobCancelledError && web !== undefined) {
+      logger.info({ event: 'stopped-through-api' }, `job '${handle.jobName}' stopped through the REST API`);
+      return;
+    }
+    // The runtime logged the failure, with its context, as the job ended.
+    if (!(error instanceof JobCancelledError)) failureLogged = true;
+    throw error;
+  } finally {
+    progress?.stop();
+    await health?.close();
+  }
+  const seconds = (performance.now() - startedAt) / 1000;
+  const rate = Math.round(result.sourceRecords / seconds);
+  jobLog.info(
+    {
+      event: 'job-finished',
+      seconds,
+      parallelism: options.parallelism,
+      recordsRead: result.sourceRecords,
+      recordsPerSecond: rate,
+      lateRecordsDropped: result.lateRecordsDropped,
+    },
+    `job '${result.jobName}' finished in ${seconds.toFixed(2)} s at parallelism ${options.parallelism}: ` +
+      `${result.sourceRecords} records read (${rate.toLocaleString('en-US')} records/s)` +
+      (result.lateRecordsDropped > 0 ? `; ${result.lateRecordsDropped} late records dropped` : ''),
+  );
+}
+
+/** Where `run --task-managers` and `jobmanager` get their task managers from. */
+function clusterFrom(options: OptionValues, command: Command): ClusterOptions | undefined {
+  if (command.name() === 'jobmanager') {
+    return {
+      listen: { host: options.bindHost, port: options.port },
+      secret: loadClusterSecret(options.secretFile === undefined ? {} : { secretFile: options.secretFile }),
+      ...(options.tlsCert === undefined
+        ? {}
+        : { tls: { certFile: options.tlsCert, keyFile: options.tlsKey, caFile: options.tlsCa } }),
+    };
+  }
+  if (options.slotsPerTaskManager !== undefined && options.taskManagers === undefined) {
+    throw new ConfigError('--slots-per-task-manager needs --task-managers');
+  }
+  if (options.taskManagers === undefined) return undefined;
+  return { taskManagers: options.taskManagers, slotsPerTaskManager: options.slotsPerTaskManager ?? 1 };
+}
+
+/** The options of a job run, shared by `run` and `jobmanager`. */
+function withJobRunOptions(command: Command): Command {
+  return command
+    .option(
+      '-p, --parallelism <n>',
+      `parallelism of every operator that does not set its own; the job runs on as many worker threads as its highest parallelism (1 to ${MAX_MAX_PARALLELISM}, at most --max-parallelism)`,
+      wholeNumber('--parallelism', 1, MAX_MAX_PARALLELISM),
+      1,
+    )
+    .option(
+      '--max-parallelism <n>',
+      `number of key groups: the upper bound of any parallelism; a restore needs the value the checkpoint was taken with (1 to ${MAX_MAX_PARALLELISM}, default ${DEFAULT_MAX_PARALLELISM})`,
+      wholeNumber('--max-parallelism', 1, MAX_MAX_PARALLELISM),
+    )
+    .option(
+      '-a, --arg <key=value>',
+      'one job argument (repeatable); true/false and numbers are parsed, values starting with [ { or " as JSON when they parse, anything else is a string; wins over --args',
+      collect,
+    )
+    .option('--args <json>', 'the job arguments as one JSON object')
+    .option(
+      '--buffer-timeout-ms <ms>',
+      `send a partly filled batch to the next thread after this many ms: the latency bound (0 to 60000, default ${DEFAULT_EXECUTION_CONFIG.bufferTimeoutMs})`,
+      wholeNumber('--buffer-timeout-ms', 0, 60_000),
+    )
+    .option(
+      '--batch-size <n>',
+      `records per batch between threads (1 to ${1 << 20}, default ${DEFAULT_EXECUTION_CONFIG.batchSize})`,
+      wholeNumber('--batch-size', 1, 1 << 20),
+    )
+    .option(
+      '--no-chaining',
+      'do not chain operators: each runs as its own task, with a channel between neighbours',
+    )
+    .option(
+      '--no-local-aggregation',
+      'do not pre-aggregate window input before the keyBy exchange: records cross the threads one by one (see docs/runtime.md)',
+    )
+    .option(
+      '--checkpoint-dir <dir>',
+      'take periodic aligned checkpoints into this directory (the newest 3 are kept); a failure restarts the job from the newest, up to 10 times, 200 ms apart. Without it, a failure ends the run',
+    )
+    .option(
+      '--checkpoint-interval <ms>',
+      `ms from one checkpoint's start to the next; needs --checkpoint-dir (1 to ${TIMER_MAX_MS})`,
+      wholeNumber('--checkpoint-interval', 1, TIMER_MAX_MS),
+      10_000,
+    )
+    .option(
+      '--restore <folder>',
+      'start from a checkpoint (a chk-<n> folder), a savepoint folder, or the newest valid checkpoint of a checkpoint directory, at any parallelism; a chk-<n> that does not verify falls back to the previous valid one',
+    )
+    .option(
+      '--fresh',
+      'with --checkpoint-dir: start from scratch instead of resuming from the newest checkpoint of this job in it; the old checkpoints are deleted once this run has completed one',
+    )
+    .option(
+      '--allow-non-restored-state',
+      'with --restore (or when resuming from --checkpoint-dir): drop state of operators the job no longer has instead of refusing to start',
+    )
+    .option(
+      '--task-heartbeat-timeout <ms>',
+      `a worker thread that shows no heartbeat for this long (stuck in an infinite loop or a blocking call) is terminated and the attempt fails; with --checkpoint-dir the job then restarts (100 to ${TIMER_MAX_MS}, default 60000)`,
+      wholeNumber('--task-heartbeat-timeout', 100, TIMER_MAX_MS),
+    )
+    .option(
+      '--state-backend <kind>',
+      "where keyed state lives while the job runs: 'heap' (memory) or 'leveldb' (local disk, for state larger than memory)",
+      oneOf('--state-backend', ['heap', 'leveldb'] as const),
+      'heap',
+    )
+    .option(
+      '--state-dir <dir>',
+      `with --state-backend leveldb: where its working files go: a folder per attempt (a restart makes a new one), removed when the attempt ends (default: ${join(tmpdir(), 'sluice-state')})`,
+    )
+    .option(
+      '--savepoint-dir <dir>',
+      'needs --checkpoint-dir. SIGUSR2 (sluice savepoint <pid>) takes a savepoint into a new folder here and the job runs on; SIGINT or SIGTERM takes one, then stops the job (exit code 130 or 143; 1 when no savepoint could be taken: the job stops all the same)',
+    )
+    .option(
+      '--savepoint-timeout <ms>',
+      `with --savepoint-dir: how long SIGINT/SIGTERM wait for the savepoint before stopping the job without one (1 to ${TIMER_MAX_MS}, default 30000)`,
+      wholeNumber('--savepoint-timeout', 1, TIMER_MAX_MS),
+      30_000,
+    )
+    .option(
+      '--log-level <level>',
+      `lowest level of the log lines written to stderr: ${LOG_LEVELS.join(', ')} (default: SLUICE_LOG_LEVEL, else info)`,
+      oneOf('--log-level', LOG_LEVELS),
+    )
+    .option(
+      '--log-format <format>',
+      "'text' (human lines, sluice: ...) or 'json' (one JSON object per line, pino's format, with job, operator and subtask)",
+      oneOf('--log-format', LOG_FORMATS),
+      'text',
+    )
+    .option(
+      '--progress',
+      'show records read, their rate, the share of input read and the time elapsed while the job runs (default: on when stderr is a terminal and the log format is text)',
+    )
+    .option('--no-progress', 'do not show progress')
+    .option(
+      '--progress-interval <ms>',
+      'ms between progress refreshes (default: 1000 on a terminal, 10000 otherwise)',
+      wholeNumber('--progress-interval', 1, TIMER_MAX_MS),
+    )
+    .option(
+      '--web [port]',
+      'serve live metrics (Prometheus, /metrics), the REST API (/api) and the web dashboard (/) on this port while the job runs (default 8081; 0: any free port; the URLs are logged). Savepoints through the API go to --savepoint-dir; actions need a token. See docs/observability.md',
+      wholeNumber('--web', 0, 65535),
+    )
+    .option(
+      '--web-host <host>',
+      'with --web: the address to listen on (default 127.0.0.1); any other needs a token (SLUICE_WEB_TOKEN or --web-token-file)',
+    )
+    .option(
+      '--web-token-file <file>',
+      'with --web: a file holding the bearer token of the API (actions always need it; off loopback every request does). Or set SLUICE_WEB_TOKEN',
+    );
+}
+
 const program = new Command()
   .name('sluice')
   .description(
@@ -60,127 +361,23 @@ ${ENVIRONMENT_HELP}
 `,
   );
 
-program
-  .command('run')
-  .description(
-    'run a job on worker threads in this process, until it finishes (bounded sources) or is stopped',
-  )
-  .argument('<job>', 'the job module: a path (.ts, .mts, .cts, .js, .mjs, .cjs) or a file: URL')
+withJobRunOptions(
+  program
+    .command('run')
+    .description(
+      'run a job on worker threads in this process, until it finishes (bounded sources) or is stopped',
+    )
+    .argument('<job>', 'the job module: a path (.ts, .mts, .cts, .js, .mjs, .cjs) or a file: URL'),
+)
   .option(
-    '-p, --parallelism <n>',
-    `parallelism of every operator that does not set its own; the job runs on as many worker threads as its highest parallelism (1 to ${MAX_MAX_PARALLELISM}, at most --max-parallelism)`,
-    wholeNumber('--parallelism', 1, MAX_MAX_PARALLELISM),
-    1,
-  )
-  .option(
-    '--max-parallelism <n>',
-    `number of key groups: the upper bound of any parallelism; a restore needs the value the checkpoint was taken with (1 to ${MAX_MAX_PARALLELISM}, default ${DEFAULT_MAX_PARALLELISM})`,
-    wholeNumber('--max-parallelism', 1, MAX_MAX_PARALLELISM),
+    '--task-managers <n>',
+    'run the slots in this many task-manager child processes (a local cluster, docs/cluster.md) instead of threads of this process',
+    wholeNumber('--task-managers', 1, 256),
   )
   .option(
-    '-a, --arg <key=value>',
-    'one job argument (repeatable); true/false and numbers are parsed, values starting with [ { or " as JSON when they parse, anything else is a string; wins over --args',
-    collect,
-  )
-  .option('--args <json>', 'the job arguments as one JSON object')
-  .option(
-    '--buffer-timeout-ms <ms>',
-    `send a partly filled batch to the next thread after this many ms: the latency bound (0 to 60000, default ${DEFAULT_EXECUTION_CONFIG.bufferTimeoutMs})`,
-    wholeNumber('--buffer-timeout-ms', 0, 60_000),
-  )
-  .option(
-    '--batch-size <n>',
-    `records per batch between threads (1 to ${1 << 20}, default ${DEFAULT_EXECUTION_CONFIG.batchSize})`,
-    wholeNumber('--batch-size', 1, 1 << 20),
-  )
-  .option(
-    '--no-chaining',
-    'do not chain operators: each runs as its own task, with a channel between neighbours',
-  )
-  .option(
-    '--no-local-aggregation',
-    'do not pre-aggregate window input before the keyBy exchange: records cross the threads one by one (see docs/runtime.md)',
-  )
-  .option(
-    '--checkpoint-dir <dir>',
-    'take periodic aligned checkpoints into this directory (the newest 3 are kept); a failure restarts the job from the newest, up to 10 times, 200 ms apart. Without it, a failure ends the run',
-  )
-  .option(
-    '--checkpoint-interval <ms>',
-    `ms from one checkpoint's start to the next; needs --checkpoint-dir (1 to ${TIMER_MAX_MS})`,
-    wholeNumber('--checkpoint-interval', 1, TIMER_MAX_MS),
-    10_000,
-  )
-  .option(
-    '--restore <folder>',
-    'start from a checkpoint (a chk-<n> folder), a savepoint folder, or the newest valid checkpoint of a checkpoint directory, at any parallelism; a chk-<n> that does not verify falls back to the previous valid one',
-  )
-  .option(
-    '--fresh',
-    'with --checkpoint-dir: start from scratch instead of resuming from the newest checkpoint of this job in it; the old checkpoints are deleted once this run has completed one',
-  )
-  .option(
-    '--allow-non-restored-state',
-    'with --restore (or when resuming from --checkpoint-dir): drop state of operators the job no longer has instead of refusing to start',
-  )
-  .option(
-    '--task-heartbeat-timeout <ms>',
-    `a worker thread that shows no heartbeat for this long (stuck in an infinite loop or a blocking call) is terminated and the attempt fails; with --checkpoint-dir the job then restarts (100 to ${TIMER_MAX_MS}, default 60000)`,
-    wholeNumber('--task-heartbeat-timeout', 100, TIMER_MAX_MS),
-  )
-  .option(
-    '--state-backend <kind>',
-    "where keyed state lives while the job runs: 'heap' (memory) or 'leveldb' (local disk, for state larger than memory)",
-    oneOf('--state-backend', ['heap', 'leveldb'] as const),
-    'heap',
-  )
-  .option(
-    '--state-dir <dir>',
-    `with --state-backend leveldb: where its working files go: a folder per attempt (a restart makes a new one), removed when the attempt ends (default: ${join(tmpdir(), 'sluice-state')})`,
-  )
-  .option(
-    '--savepoint-dir <dir>',
-    'needs --checkpoint-dir. SIGUSR2 (sluice savepoint <pid>) takes a savepoint into a new folder here and the job runs on; SIGINT or SIGTERM takes one, then stops the job (exit code 130 or 143; 1 when no savepoint could be taken: the job stops all the same)',
-  )
-  .option(
-    '--savepoint-timeout <ms>',
-    `with --savepoint-dir: how long SIGINT/SIGTERM wait for the savepoint before stopping the job without one (1 to ${TIMER_MAX_MS}, default 30000)`,
-    wholeNumber('--savepoint-timeout', 1, TIMER_MAX_MS),
-    30_000,
-  )
-  .option(
-    '--log-level <level>',
-    `lowest level of the log lines written to stderr: ${LOG_LEVELS.join(', ')} (default: SLUICE_LOG_LEVEL, else info)`,
-    oneOf('--log-level', LOG_LEVELS),
-  )
-  .option(
-    '--log-format <format>',
-    "'text' (human lines, sluice: ...) or 'json' (one JSON object per line, pino's format, with job, operator and subtask)",
-    oneOf('--log-format', LOG_FORMATS),
-    'text',
-  )
-  .option(
-    '--progress',
-    'show records read, their rate, the share of input read and the time elapsed while the job runs (default: on when stderr is a terminal and the log format is text)',
-  )
-  .option('--no-progress', 'do not show progress')
-  .option(
-    '--progress-interval <ms>',
-    'ms between progress refreshes (default: 1000 on a terminal, 10000 otherwise)',
-    wholeNumber('--progress-interval', 1, TIMER_MAX_MS),
-  )
-  .option(
-    '--web [port]',
-    'serve live metrics (Prometheus, /metrics), the REST API (/api) and the web dashboard (/) on this port while the job runs (default 8081; 0: any free port; the URLs are logged). Savepoints through the API go to --savepoint-dir; actions need a token. See docs/observability.md',
-    wholeNumber('--web', 0, 65535),
-  )
-  .option(
-    '--web-host <host>',
-    'with --web: the address to listen on (default 127.0.0.1); any other needs a token (SLUICE_WEB_TOKEN or --web-token-file)',
-  )
-  .option(
-    '--web-token-file <file>',
-    'with --web: a file holding the bearer token of the API (actions always need it; off loopback every request does). Or set SLUICE_WEB_TOKEN',
+    '--slots-per-task-manager <n>',
+    'with --task-managers: worker threads (slots) per task-manager process (default 1: a slot is a process)',
+    wholeNumber('--slots-per-task-manager', 1, 1024),
   )
   .showHelpAfterError('(sluice run --help lists the options)')
   .addHelpText(
@@ -202,129 +399,159 @@ Examples:
 On success, a summary goes to stderr: records read, seconds, records per second.
 `,
   )
-  .action(async (job: string, options, command: Command) => {
-    const given = (name: string): boolean => command.getOptionValueSource(name) === 'cli';
-    if (options.savepointDir !== undefined && options.checkpointDir === undefined) {
-      throw new ConfigError('--savepoint-dir needs --checkpoint-dir (it stages the savepoint files)');
+  .action(runAction);
+
+withJobRunOptions(
+  program
+    .command('jobmanager')
+    .description(
+      'run a job on task-manager processes (sluice taskmanager) that register at this control port: deploys its slots, coordinates checkpoints, restarts it from the newest checkpoint when a task manager is lost (docs/cluster.md)',
+    )
+    .argument('<job>', 'the job module: a path (.ts, .mts, .cts, .js, .mjs, .cjs) or a file: URL'),
+)
+  .option('--bind-host <host>', "the control port's listen address (default 127.0.0.1; 0.0.0.0 in a pod)")
+  .option(
+    '--port <port>',
+    'the control port (default 6123; 0: any free port, logged)',
+    wholeNumber('--port', 0, 65535),
+    6123,
+  )
+  .option(
+    '--secret-file <file>',
+    'a file holding the cluster secret (at least 16 bytes); default: the environment variable SLUICE_CLUSTER_SECRET',
+  )
+  .option(
+    '--health-port <port>',
+    'serve GET /healthz (200 while the process runs) and /readyz (200 once the job has started) on --bind-host at this port',
+    wholeNumber('--health-port', 0, 65535),
+  )
+  .option('--tls-cert <file>', "TLS on the control port: the job manager's certificate chain (PEM)")
+  .option('--tls-key <file>', 'with --tls-cert: its private key (PEM)')
+  .option(
+    '--tls-ca <file>',
+    'with --tls-cert: require task managers to present a certificate signed by this CA (mutual TLS)',
+  )
+  .showHelpAfterError('(sluice jobmanager --help lists the options)')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  export SLUICE_CLUSTER_SECRET=$(openssl rand -hex 32)
+  sluice jobmanager job.ts -p 4 --checkpoint-dir /shared/checkpoints --port 6123 &
+  sluice taskmanager --jobmanager 127.0.0.1:6123 --slots 2 &
+  sluice taskmanager --jobmanager 127.0.0.1:6123 --slots 2 &
+
+Started again after a crash, the job manager resumes the job from the newest
+checkpoint in --checkpoint-dir; the task managers find it again by themselves.
+`,
+  )
+  .action(runAction);
+
+program
+  .command('taskmanager')
+  .description(
+    'offer task slots (worker threads) to a job manager: runs the slots it deploys, exchanges records with the other task managers over TCP, and reconnects when the job manager is lost; exits when the job ends',
+  )
+  .requiredOption('--jobmanager <host:port>', "the job manager's control port")
+  .option(
+    '--slots <n>',
+    'task slots (worker threads) of this process (default 1)',
+    wholeNumber('--slots', 1, 1024),
+    1,
+  )
+  .option('--id <id>', "this task manager's id (default tm-<hostname>-<pid>)")
+  .option('--bind-host <host>', "the data ports' listen address (default 127.0.0.1)")
+  .option('--advertise-host <host>', 'the address other task managers dial (default: --bind-host)')
+  .option(
+    '--data-port <port>',
+    'slot i listens for data connections on this port + i (default 0: any free port)',
+    wholeNumber('--data-port', 0, 65535),
+  )
+  .option(
+    '--secret-file <file>',
+    'a file holding the cluster secret; default: the environment variable SLUICE_CLUSTER_SECRET',
+  )
+  .option(
+    '--health-port <port>',
+    'serve GET /healthz (200 while the process runs) and /readyz (200 while registered at a job manager)',
+    wholeNumber('--health-port', 0, 65535),
+  )
+  .option('--job <path>', 'the job module, when it is not at the path the job manager names')
+  .option(
+    '--reconnect-interval <ms>',
+    'ms between attempts to reach the job manager (default 500)',
+    wholeNumber('--reconnect-interval', 1, 60_000),
+  )
+  .option(
+    '--session',
+    'serve job after job: when a job ends, wait for the next job manager at the same address instead of exiting',
+  )
+  .option('--tls-ca <file>', 'TLS to the job manager: the CA to verify its certificate against')
+  .option('--tls-cert <file>', 'with --tls-ca: a client certificate (mutual TLS)')
+  .option('--tls-key <file>', 'with --tls-cert: its private key')
+  .option(
+    '--log-level <level>',
+    `lowest level of the log lines written to stderr: ${LOG_LEVELS.join(', ')} (default: SLUICE_LOG_LEVEL, else info)`,
+    oneOf('--log-level', LOG_LEVELS),
+  )
+  .option('--log-format <format>', "'text' or 'json'", oneOf('--log-format', LOG_FORMATS), 'text')
+  .showHelpAfterError('(sluice taskmanager --help lists the options)')
+  .action(async (options: OptionValues) => {
+    const match = /^(.+):(\d+)$/.exec(options.jobmanager);
+    const port = match === null ? Number.NaN : Number(match[2]);
+    if (match === null || !(port >= 1 && port <= 65535)) {
+      throw new ConfigError(`--jobmanager must be HOST:PORT, got '${options.jobmanager}'`);
     }
-    if (given('checkpointInterval') && options.checkpointDir === undefined) {
-      throw new ConfigError('--checkpoint-interval needs --checkpoint-dir');
-    }
-    if (given('savepointTimeout') && options.savepointDir === undefined) {
-      throw new ConfigError('--savepoint-timeout needs --savepoint-dir');
-    }
-    if (options.stateDir !== undefined && options.stateBackend !== 'leveldb') {
-      throw new ConfigError('--state-dir needs --state-backend leveldb');
-    }
-    if (options.fresh === true && options.checkpointDir === undefined) {
-      throw new ConfigError('--fresh needs --checkpoint-dir (without one, every run starts fresh)');
-    }
-    if (options.fresh === true && options.restore !== undefined) {
-      throw new ConfigError('--fresh and --restore exclude each other: --fresh means no restore');
-    }
-    // A resumed run restores too: the flag means something with either.
-    if (
-      options.allowNonRestoredState === true &&
-      options.restore === undefined &&
-      (options.checkpointDir === undefined || options.fresh === true)
-    ) {
-      throw new ConfigError(
-        '--allow-non-restored-state needs --restore, or --checkpoint-dir without --fresh (a resumed run)',
-      );
-    }
-    const args = parseJobArgs(options.args, options.arg ?? []);
-    const format: LogFormat = options.logFormat;
-    const tty = process.stderr.isTTY === true && format === 'text';
-    const showProgress: boolean = options.progress ?? tty;
-    let progress: ProgressReporter | undefined;
-    const logger = cliLogger({
-      format,
-      level: options.logLevel ?? logLevelFromEnv(process.env) ?? 'info',
-      beforeWrite: () => progress?.interrupt(),
-    });
-    cliLog = { logger, format };
-    const web = webOptionsFrom(options, process.env);
-    const startedAt = performance.now();
-    const handle = await startJob(jobModule(job), {
-      logger,
-      parallelism: options.parallelism,
-      maxParallelism: options.maxParallelism,
-      args,
-      chaining: options.chaining,
-      localAggregation: options.localAggregation,
-      bufferTimeoutMs: options.bufferTimeoutMs,
-      batchSize: options.batchSize,
-      ...(options.checkpointDir === undefined
-        ? {}
-        : { checkpointing: { directory: options.checkpointDir, intervalMs: options.checkpointInterval } }),
-      ...(options.restore === undefined ? {} : { restoreFrom: options.restore }),
-      fresh: options.fresh === true,
-      ...(options.taskHeartbeatTimeout === undefined
-        ? {}
-        : { taskHeartbeatTimeoutMs: options.taskHeartbeatTimeout }),
-      allowNonRestoredState: options.allowNonRestoredState === true,
-      stateBackend:
-        options.stateBackend === 'leveldb'
-          ? { kind: 'leveldb', ...(options.stateDir === undefined ? {} : { directory: options.stateDir }) }
-          : 'heap',
-      ...(web === undefined ? {} : { web }),
-    });
-    jobStarted = true;
-    // The CLI's own lines about the job carry its name, as the runtime's do.
-    const jobLog = logger.child({ job: handle.jobName });
-    const signals =
-      options.savepointDir === undefined
-        ? undefined
-        : watchSavepointSignals(handle, options.savepointDir, options.savepointTimeout, jobLog);
-    if (showProgress) {
-      progress = new ProgressReporter({
-        sample: () => handle.progress(),
-        tty,
-        intervalMs: options.progressInterval ?? (tty ? 1_000 : 10_000),
-        now: () => performance.now(),
-        write:
-          format === 'json'
-            ? (line, figures) => jobLog.info({ event: 'progress', ...figures }, line.replace(/^sluice: /, ''))
-            : (line) => process.stderr.write(line),
-      });
-      progress.start();
-    }
-    let result: JobResult;
-    try {
-      result = await handle.result;
-    } catch (error) {
-      const stop = signals?.stop;
-      if (error instanceof JobCancelledError && stop !== undefined) {
-        const { savepointTaken } = await stop.done;
-        process.exitCode = savepointTaken ? signalExitCode(stop.signal) : ExitCode.failed;
-        return;
-      }
-      // Without a signal, only the REST API cancels the job (cancel, or stop with a savepoint): asked for, not a failure.
-      if (error instanceof JobCancelledError && web !== undefined) {
-        logger.info({ event: 'stopped-through-api' }, `job '${handle.jobName}' stopped through the REST API`);
-        return;
-      }
-      // The runtime logged the failure, with its context, as the job ended.
-      if (!(error instanceof JobCancelledError)) failureLogged = true;
-      throw error;
-    } finally {
-      progress?.stop();
-    }
-    const seconds = (performance.now() - startedAt) / 1000;
-    const rate = Math.round(result.sourceRecords / seconds);
-    jobLog.info(
-      {
-        event: 'job-finished',
-        seconds,
-        parallelism: options.parallelism,
-        recordsRead: result.sourceRecords,
-        recordsPerSecond: rate,
-        lateRecordsDropped: result.lateRecordsDropped,
-      },
-      `job '${result.jobName}' finished in ${seconds.toFixed(2)} s at parallelism ${options.parallelism}: ` +
-        `${result.sourceRecords} records read (${rate.toLocaleString('en-US')} records/s)` +
-        (result.lateRecordsDropped > 0 ? `; ${result.lateRecordsDropped} late records dropped` : ''),
+    const secret = loadClusterSecret(
+      options.secretFile === undefined ? {} : { secretFile: options.secretFile },
     );
+    const logger = cliLogger({
+      format: options.logFormat,
+      level: options.logLevel ?? logLevelFromEnv(process.env) ?? 'info',
+    });
+    cliLog = { logger, format: options.logFormat };
+    const stop = new AbortController();
+    let signal: NodeJS.Signals | undefined;
+    for (const name of ['SIGTERM', 'SIGINT'] as const) {
+      process.once(name, () => {
+        signal = name;
+        stop.abort();
+      });
+    }
+    let registered = false;
+    const health =
+      options.healthPort === undefined
+        ? undefined
+        : await startHealthServer({
+            host: options.bindHost ?? '127.0.0.1',
+            port: options.healthPort,
+            ready: () => registered,
+          });
+    try {
+      const exit = await runTaskManager({
+        jobManager: { host: match[1]!, port },
+        slots: options.slots,
+        secret,
+        id: options.id,
+        bindHost: options.bindHost,
+        advertiseHost: options.advertiseHost,
+        dataPort: options.dataPort,
+        job: options.job,
+        session: options.session === true,
+        reconnectDelayMs: options.reconnectInterval,
+        ...(options.tlsCa === undefined && options.tlsCert === undefined
+          ? {}
+          : { tls: { caFile: options.tlsCa, certFile: options.tlsCert, keyFile: options.tlsKey } }),
+        logger,
+        signal: stop.signal,
+        onState: (state) => {
+          registered = state.connected;
+        },
+      });
+      if (exit === 'stopped' && signal !== undefined) process.exitCode = signalExitCode(signal);
+    } finally {
+      await health?.close();
+    }
   });
 
 program

@@ -121,6 +121,53 @@ function workerExecArgv(): string[] | undefined {
 }
 
 /**
+ * The attempt's checkpoint coordinator, when the job takes checkpoints: `trigger` reaches the
+ * sources, completions go to every slot through the control plane.
+ */
+export function checkpointCoordinatorOf(
+  context: JobContext,
+  controlPlane: ControlPlane,
+  trigger: (checkpointId: number) => void,
+): CheckpointCoordinator | undefined {
+  const { planned, storage, options } = context;
+  if (storage === undefined || context.checkpointing === undefined) return undefined;
+  return new CheckpointCoordinator({
+    storage,
+    checkpointing: context.checkpointing,
+    jobName: planned.streamGraph.jobName,
+    maxParallelism: planned.streamGraph.maxParallelism,
+    expectedAcks: planned.plan.jobGraph.vertices.reduce((n, v) => n + v.parallelism, 0),
+    ids: context.checkpointIds,
+    clock: context.clock,
+    transport: {
+      trigger,
+      notifyComplete: (checkpointId) => {
+        controlPlane.broadcast({ type: 'checkpoint-complete', checkpointId });
+        const stats = context.checkpointStats.completed.at(-1);
+        if (stats !== undefined) options.onCheckpoint?.(stats);
+      },
+    },
+    log: context.log,
+    stats: context.checkpointStats,
+  });
+}
+
+/** A slot's thread (or its process) died: the attempt's failure, naming the slot. */
+export function slotDiedError(jobName: string, slotIndex: number, error: unknown): JobExecutionError {
+  return new JobExecutionError(
+    {
+      jobName,
+      operatorId: undefined,
+      operatorName: undefined,
+      subtaskIndex: slotIndex,
+      parallelism: undefined,
+      record: undefined,
+    },
+    error instanceof Error ? error : new Error(String(error)),
+  );
+}
+
+/**
  * Starts one attempt: the channels' shared memory, one thread per slot (piscina), the control
  * plane over the slots' ports, and the checkpoint coordinator. It settles once every slot's
  * thread has returned; a slot that fails stops the others.
@@ -188,30 +235,9 @@ export function runAttempt(
     },
     ...(context.driver === undefined ? {} : { onIdle: context.driver.onIdle }),
   });
-  const coordinator =
-    storage === undefined || context.checkpointing === undefined
-      ? undefined
-      : new CheckpointCoordinator({
-          storage,
-          checkpointing: context.checkpointing,
-          jobName,
-          maxParallelism: planned.streamGraph.maxParallelism,
-          expectedAcks: plan.jobGraph.vertices.reduce((n, v) => n + v.parallelism, 0),
-          ids: context.checkpointIds,
-          clock: context.clock,
-          transport: {
-            trigger: (checkpointId) => {
-              control.requestCheckpoint(checkpointId);
-            },
-            notifyComplete: (checkpointId) => {
-              controlPlane.broadcast({ type: 'checkpoint-complete', checkpointId });
-              const stats = context.checkpointStats.completed.at(-1);
-              if (stats !== undefined) options.onCheckpoint?.(stats);
-            },
-          },
-          log: context.log,
-          stats: context.checkpointStats,
-        });
+  const coordinator = checkpointCoordinatorOf(context, controlPlane, (checkpointId) =>
+    control.requestCheckpoint(checkpointId),
+  );
   controlPlane.attachCoordinator(coordinator);
 
   const { jobGraph } = plan;
@@ -287,19 +313,7 @@ export function runAttempt(
         // The thread died (terminated, out of memory, uncaught error): stop the others.
         port1.close();
         endedSlots.add(slot.index);
-        if (!cancelled && !terminated) {
-          failure ??= new JobExecutionError(
-            {
-              jobName,
-              operatorId: undefined,
-              operatorName: undefined,
-              subtaskIndex: slot.index,
-              parallelism: undefined,
-              record: undefined,
-            },
-            error instanceof Error ? error : new Error(String(error)),
-          );
-        }
+        if (!cancelled && !terminated) failure ??= slotDiedError(jobName, slot.index, error);
         stopAll();
         return undefined;
       },

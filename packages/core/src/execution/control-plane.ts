@@ -5,7 +5,7 @@ import type { Logger } from '../contracts/logger.ts';
 import { deserializeError, JobExecutionError } from '../errors.ts';
 import { COMMIT_AT_END } from '../runtime/operators/sink.ts';
 import { replay } from './logging/line-logger.ts';
-import type { CoordinatorMessage, SlotMessage } from './messages.ts';
+import type { CoordinatorMessage, DataAddress, SlotMessage } from './messages.ts';
 import type { PlannedJob } from './planner.ts';
 import type { ProgressMessage } from './progress.ts';
 
@@ -26,6 +26,8 @@ export interface ControlPlaneHandlers {
   readonly onFailure: (error: JobExecutionError) => void;
   /** A slot has nothing to do at simulated time (test driver runs only). */
   readonly onIdle?: (report: IdleReport) => void;
+  /** Across processes: a slot's data plane listens at this address. */
+  readonly onDataAddress?: (address: DataAddress) => void;
 }
 
 /**
@@ -92,6 +94,13 @@ export class ControlPlane {
         return;
       case 'idle':
         this.#handlers.onIdle?.(message);
+        return;
+      case 'data-address':
+        this.#handlers.onDataAddress?.({
+          slotIndex: message.slotIndex,
+          host: message.host,
+          port: message.port,
+        });
         return;
       case 'log':
         replay(this.#handlers.logger, message.line);

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { ChannelFactory, type ChannelResources } from '../channels/channel-factory.ts';
+import { ChannelFactory, type ChannelPlacement, type ChannelResources } from '../channels/channel-factory.ts';
 import { InputGate } from '../channels/input-gate.ts';
 import { RecordWriter } from '../channels/record-writer.ts';
 import type { Logger } from '../contracts/logger.ts';
@@ -70,6 +70,8 @@ export interface DeployOptions {
   readonly logger: Logger;
   /** The attempt's metrics array (shared with the coordinator); this slot writes its subtasks' blocks. */
   readonly metrics: Float64Array;
+  /** When the job spans processes: where each slot runs, and the connections to the other processes. */
+  readonly placement?: ChannelPlacement | undefined;
 }
 
 /** Where each subtask's counters live in the attempt's metrics array: the same on every thread. */
@@ -97,6 +99,7 @@ export function deploySlot(options: DeployOptions): DeployedTask[] {
     resources,
     channelCapacityBytes: config.channelCapacityBytes,
     batchSize: config.batchSize,
+    placement: options.placement,
   });
 
   const keyedBackend = (operatorId: string, subtask: SubtaskRef): KeyedStateBackend => {

@@ -1,5 +1,6 @@
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
+import type { TlsServerFiles } from '../channels/tcp/endpoint.ts';
 import type { CheckpointingOptions, CompletedCheckpointStats } from '../checkpoint/checkpoint-coordinator.ts';
 import {
   DEFAULT_RESTART_STRATEGY,
@@ -93,6 +94,32 @@ export interface RunJobOptions<A = unknown> extends Partial<ExecutionConfig> {
    * the security rules.
    */
   readonly web?: WebOptions;
+  /**
+   * Run the slots in task-manager processes instead of this process's threads (docs/cluster.md):
+   * `{ taskManagers, slotsPerTaskManager }` starts them as child processes of this one (a local
+   * cluster); `{ listen, secret }` opens a control port for task managers started elsewhere
+   * (`sluice taskmanager`), as `sluice jobmanager` does.
+   */
+  readonly cluster?: ClusterOptions;
+}
+
+/** Where the task managers of a job come from. */
+export type ClusterOptions = LocalClusterSpec | JobManagerSpec;
+
+/** Task managers started by the job manager, as child processes on this machine. */
+export interface LocalClusterSpec {
+  readonly taskManagers: number;
+  /** Default 1: a slot is a process. */
+  readonly slotsPerTaskManager?: number;
+}
+
+/** Task managers that register at this job manager's control port. */
+export interface JobManagerSpec {
+  readonly listen: { readonly host?: string; readonly port?: number };
+  /** The cluster secret every connection proves (`loadClusterSecret`), at least 16 bytes. */
+  readonly secret: Uint8Array;
+  /** TLS for the control port (PEM files). */
+  readonly tls?: TlsServerFiles;
 }
 
 /** Options checked once, before any thread starts. */
@@ -130,6 +157,7 @@ const RUN_JOB_OPTIONS: ReadonlySet<string> = new Set<keyof RunJobOptions>([
   'restoreFrom',
   'fresh',
   'taskHeartbeatTimeoutMs',
+  'cluster',
   'watchdogClock',
   'allowNonRestoredState',
   'log',
@@ -173,6 +201,7 @@ export function validateRunJobOptions(options: RunJobOptions<unknown>): Validate
     throw new ConfigError('option "watchdogClock" must be a function returning ms');
   if (options.fresh === true && options.restoreFrom !== undefined)
     throw new ConfigError('options "fresh" and "restoreFrom" exclude each other: fresh means no restore');
+  validateCluster(options.cluster);
   return {
     parallelism: validateParallelism(options.parallelism, 'parallelism') ?? 1,
     maxParallelism: validateParallelism(options.maxParallelism, 'maxParallelism'),
@@ -182,6 +211,40 @@ export function validateRunJobOptions(options: RunJobOptions<unknown>): Validate
       options.restartStrategy ?? (checkpointing === undefined ? { kind: 'none' } : DEFAULT_RESTART_STRATEGY),
     ),
   };
+}
+
+const MAX_LOCAL_TASK_MANAGERS = 256;
+
+function validateCluster(cluster: ClusterOptions | undefined): void {
+  if (cluster === undefined) return;
+  if (typeof cluster !== 'object' || cluster === null)
+    throw new ConfigError(`option "cluster" must be an object, got ${String(cluster)}`);
+  if ('listen' in cluster) {
+    rejectUnknownKeys(cluster, new Set(['listen', 'secret', 'tls']), 'cluster.');
+    const { port, host } = cluster.listen ?? {};
+    if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535))
+      throw new ConfigError(
+        `option "cluster.listen.port" must be an integer from 0 to 65535, got ${String(port)}`,
+      );
+    if (host !== undefined && (typeof host !== 'string' || host.length === 0))
+      throw new ConfigError(`option "cluster.listen.host" must be a non-empty string, got ${String(host)}`);
+    if (!(cluster.secret instanceof Uint8Array))
+      throw new ConfigError('option "cluster.secret" must be a Uint8Array (see loadClusterSecret)');
+    return;
+  }
+  rejectUnknownKeys(cluster, new Set(['taskManagers', 'slotsPerTaskManager']), 'cluster.');
+  const { taskManagers, slotsPerTaskManager } = cluster;
+  if (!(Number.isInteger(taskManagers) && taskManagers >= 1 && taskManagers <= MAX_LOCAL_TASK_MANAGERS))
+    throw new ConfigError(
+      `option "cluster.taskManagers" must be an integer from 1 to ${MAX_LOCAL_TASK_MANAGERS}, got ${String(taskManagers)}`,
+    );
+  if (
+    slotsPerTaskManager !== undefined &&
+    !(Number.isInteger(slotsPerTaskManager) && slotsPerTaskManager >= 1 && slotsPerTaskManager <= 1024)
+  )
+    throw new ConfigError(
+      `option "cluster.slotsPerTaskManager" must be an integer from 1 to 1024, got ${String(slotsPerTaskManager)}`,
+    );
 }
 
 function validateParallelism(value: unknown, option: string): number | undefined {

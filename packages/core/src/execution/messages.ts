@@ -1,4 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
+import type { TlsClientFiles, TlsServerFiles } from '../channels/tcp/endpoint.ts';
 import type { CheckpointAck, CheckpointDecline } from '../checkpoint/protocol.ts';
 import type { LogLevel } from '../contracts/logger.ts';
 import type { SerializedError } from '../errors.ts';
@@ -38,6 +39,25 @@ export interface SlotAssignment {
   readonly driverBindings: DriverBindings | undefined;
   /** The job logger's level: lines below it are dropped in the slot, never sent. */
   readonly logLevel: LogLevel;
+  /** When the job spans processes (a task manager's slot): how this slot reaches the others. */
+  readonly cluster?: SlotClusterAssignment | undefined;
+}
+
+/** What a slot of a task manager needs to open its data plane and find its peers (`cluster/slot-data-plane.ts`). */
+export interface SlotClusterAssignment {
+  /** The task manager of each slot of the attempt, by slot index. */
+  readonly processOfSlot: readonly string[];
+  /** Each slot's data-plane id (unique per attempt), by slot index. */
+  readonly peerOfSlot: readonly string[];
+  readonly secret: Uint8Array;
+  /** The data port's listen address. */
+  readonly bindHost: string;
+  /** The address peers dial (the pod's address when listening on 0.0.0.0). */
+  readonly advertiseHost: string;
+  /** The data port (0: any free port). */
+  readonly dataPort: number;
+  /** TLS on the data connections (both ends: every task manager has a certificate). */
+  readonly tls?: { readonly server: TlsServerFiles; readonly client: TlsClientFiles } | undefined;
 }
 
 export type StateBackendAssignment =
@@ -50,7 +70,16 @@ export type CoordinatorMessage =
   | { readonly type: 'checkpoint-complete'; readonly checkpointId: number }
   | DriverInput
   /** The test driver's step `epoch` has been sent: idle reports after it carry it. */
-  | { readonly type: 'driver-epoch'; readonly epoch: number };
+  | { readonly type: 'driver-epoch'; readonly epoch: number }
+  /** Across processes: every slot's data address, once all have reported theirs. */
+  | { readonly type: 'peers'; readonly addresses: readonly DataAddress[] };
+
+/** Where a slot of a task manager takes data connections. */
+export interface DataAddress {
+  readonly slotIndex: number;
+  readonly host: string;
+  readonly port: number;
+}
 
 /** Messages a slot sends to the coordinator over its port (batched, never per record). */
 export type SlotMessage =
@@ -66,6 +95,8 @@ export type SlotMessage =
     }
   | CheckpointAck
   | CheckpointDecline
+  /** Across processes: the slot's data plane listens here (the job manager tells every slot). */
+  | ({ readonly type: 'data-address' } & DataAddress)
   /** A line a user function or the runtime logged in the slot (see `logging/worker-logger.ts`). */
   | LogMessage
   /** The sources' progress in this slot, sampled periodically (see `progress.ts`). */

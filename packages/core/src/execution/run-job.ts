@@ -6,6 +6,9 @@ import { restartDelayMs } from '../checkpoint/restart-strategy.ts';
 import { resolveRestoreTarget } from '../checkpoint/restore-target.ts';
 import { validateRestore } from '../checkpoint/restore-validation.ts';
 import { CheckpointStorage, type LoadedCheckpoint } from '../checkpoint/storage.ts';
+import { type JobManagerCluster, startJobManagerCluster } from '../cluster/job-manager.ts';
+import { checkPortableArgs } from '../cluster/portable-args.ts';
+import { runRemoteAttempt } from '../cluster/remote-attempt.ts';
 import { ConfigError, JobExecutionError, SluiceError } from '../errors.ts';
 import type { OperatorMetricsReport } from '../metrics/job-metrics.ts';
 import { LevelStoreHost } from '../state/leveldb/level-store/level-store-host.ts';
@@ -73,6 +76,16 @@ export interface JobHandle {
   stopWithSavepoint(folder: string): Promise<string>;
   /** With the `web` option: where the metrics and REST server listens (it closes when the job ends). */
   readonly web: WebAddress | undefined;
+  /** With the `cluster` option: where task managers register, and a local cluster's task-manager processes. */
+  readonly cluster: ClusterHandle | undefined;
+}
+
+/** The job manager's side of a job run on task-manager processes. */
+export interface ClusterHandle {
+  /** The control port task managers register at. */
+  readonly address: { readonly host: string; readonly port: number };
+  /** The pids of a local cluster's task managers running now (empty for task managers started elsewhere). */
+  taskManagerPids(): readonly number[];
 }
 
 /**
@@ -248,6 +261,28 @@ export async function startJobWith<A = unknown>(
     log(`job '${jobName}': metrics and REST API at ${server.address.url}`);
     log(`job '${jobName}': dashboard at ${server.address.url}/`);
   }
+  let cluster: JobManagerCluster | undefined;
+  if (options.cluster !== undefined) {
+    if (driver !== undefined) {
+      await server?.close();
+      throw new ConfigError('the job test driver runs jobs in one process: it takes no "cluster" option');
+    }
+    try {
+      checkPortableArgs(options.args);
+      cluster = await startJobManagerCluster(options.cluster, {
+        jobName,
+        slotsNeeded: planned.plan.slots.length,
+        logger,
+      });
+    } catch (error) {
+      await server?.close();
+      throw error;
+    }
+    logger.debug(
+      { event: 'job-manager-listening', ...cluster.address },
+      `job '${jobName}': job manager listening for task managers at ${cluster.address.host}:${cluster.address.port}`,
+    );
+  }
   const collected = new Map<string, unknown[]>();
   const progress = new ProgressTracker(
     planned.plan.jobGraph.vertices.filter((v) => v.isSource).reduce((n, v) => n + v.parallelism, 0),
@@ -277,8 +312,11 @@ export async function startJobWith<A = unknown>(
     log,
     progress,
     // Started after every check that can reject; shut down when the job ends.
+    // In a cluster the task managers host the databases of their slots.
     levelStoreHost:
-      stateBackendFor(options.stateBackend, jobName).kind === 'leveldb' ? LevelStoreHost.start() : undefined,
+      cluster === undefined && stateBackendFor(options.stateBackend, jobName).kind === 'leveldb'
+        ? LevelStoreHost.start()
+        : undefined,
     clock: driver?.clock.now ?? systemClock,
     watchdog: {
       timeoutMs: options.taskHeartbeatTimeoutMs ?? DEFAULT_TASK_HEARTBEAT_TIMEOUT_MS,
@@ -307,12 +345,17 @@ export async function startJobWith<A = unknown>(
   const sampler =
     server === undefined ? undefined : setInterval(() => observer.sampleRates(), RATE_INTERVAL_MS);
   sampler?.unref();
+  let ended: 'finished' | 'failed' | 'cancelled' = 'failed';
   const result = (async (): Promise<JobResult> => {
     try {
       let restoreFrom = initial?.folder;
       for (let restarts = 0; ; restarts++) {
         if (cancelled) throw cancelledError();
-        current = runAttempt(context, restoreFrom, stateBackendFor(options.stateBackend, jobName), restarts);
+        const backend = stateBackendFor(options.stateBackend, jobName);
+        current =
+          cluster === undefined
+            ? runAttempt(context, restoreFrom, backend, restarts)
+            : runRemoteAttempt(context, cluster.registry, restoreFrom, backend, restarts);
         observer.attemptStarted(current.metrics.layout, current.metrics.cells, current.rings);
         const outcome = await current.outcome;
         current = undefined;
@@ -331,6 +374,7 @@ export async function startJobWith<A = unknown>(
               ),
             );
           observer.ended('finished');
+          ended = 'finished';
           const metrics = observer.operatorMetrics();
           const sourceIds = new Set(
             planned.streamGraph.nodes.filter((n) => n.role === 'source').map((n) => n.id),
@@ -400,6 +444,7 @@ export async function startJobWith<A = unknown>(
       options.signal?.removeEventListener('abort', cancel);
       clearInterval(sampler);
       await context.levelStoreHost?.shutdown();
+      await cluster?.close(cancelled ? 'cancelled' : ended);
       await server?.close();
     }
   })();
@@ -416,6 +461,10 @@ export async function startJobWith<A = unknown>(
     jobName,
     result,
     web: server?.address,
+    cluster:
+      cluster === undefined
+        ? undefined
+        : { address: cluster.address, taskManagerPids: () => cluster.taskManagerPids() },
     async cancel(): Promise<void> {
       cancel();
       await result.catch(() => undefined);

@@ -2,6 +2,7 @@ import { threadId } from 'node:worker_threads';
 import { Doorbell } from '../channels/doorbell.ts';
 import { encodeRecords } from '../channels/record-codec.ts';
 import { NOT_KEYING } from '../channels/record-writer.ts';
+import { openSlotDataPlane, PeersCancelledError, type SlotDataPlane } from '../cluster/slot-data-plane.ts';
 import { previewRecord, serializeError } from '../errors.ts';
 import { subtaskOf } from '../plan/execution-plan.ts';
 import { loadStateLookup, slotCheckpointHooks } from '../runtime/checkpointing.ts';
@@ -13,7 +14,7 @@ import { type DeployedTask, deploySlot } from './deploy.ts';
 import { bindDriver, type DriverInputs } from './driver-bindings.ts';
 import { loadJob } from './job-loader.ts';
 import { workerLogger } from './logging/worker-logger.ts';
-import type { CoordinatorMessage, SlotAssignment, SlotMessage, SlotResult } from './messages.ts';
+import type { CoordinatorMessage, DataAddress, SlotAssignment, SlotMessage, SlotResult } from './messages.ts';
 import { type PlannedJob, planJob } from './planner.ts';
 import { PROGRESS_SAMPLE_INTERVAL_MS, progressSampler } from './progress.ts';
 
@@ -37,6 +38,17 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
   let sampling: ReturnType<typeof setInterval> | undefined;
   const levelStores =
     assignment.levelStorePort === undefined ? undefined : new LevelStoreClient(assignment.levelStorePort);
+  // Across processes the job manager answers the slot's data address with every slot's: listen from the start.
+  let dataPlane: SlotDataPlane | undefined;
+  let stopWaiting = (): void => {};
+  const peers = new Promise<readonly DataAddress[]>((resolve) => {
+    const onPeers = (message: CoordinatorMessage): void => {
+      if (message.type !== 'peers') return;
+      port.off('message', onPeers);
+      resolve(message.addresses);
+    };
+    if (assignment.cluster !== undefined) port.on('message', onPeers);
+  });
   try {
     const job = await loadJob(assignment.jobUrl);
     const planned = planJob(job, assignment.args, {
@@ -75,7 +87,28 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
       assignment.restoreFrom === undefined
         ? undefined
         : await loadStateLookup(assignment.restoreFrom, ownedKeyGroups(planned, slotIndex));
+    if (assignment.cluster !== undefined) {
+      const cancelled = new Promise<void>((resolve) => {
+        const polling = setInterval(() => {
+          if (control.isCancelled) resolve();
+        }, CANCEL_POLL_MS);
+        stopWaiting = () => clearInterval(polling);
+      });
+      try {
+        dataPlane = await openSlotDataPlane({
+          plan: planned.plan,
+          slotIndex,
+          cluster: assignment.cluster,
+          post,
+          peers,
+          cancelled,
+        });
+      } finally {
+        stopWaiting();
+      }
+    }
     deployed = deploySlot({
+      placement: dataPlane?.placement,
       job: planned,
       slotIndex,
       resources: { rings: assignment.rings, doorbells },
@@ -168,7 +201,7 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
     });
     return { slotIndex, status: 'finished' };
   } catch (error) {
-    if (error instanceof SlotCancelledError) {
+    if (error instanceof SlotCancelledError || error instanceof PeersCancelledError) {
       await abortAll(deployed);
       return { slotIndex, status: 'cancelled' };
     }
@@ -190,9 +223,14 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
     clearInterval(beating);
     control.ended(slotIndex);
     levelStores?.close();
+    // Graceful: what the slot's last frames wrote still reaches the peers.
+    await dataPlane?.close();
     port.close();
   }
 }
+
+/** How often a slot waiting for its data-plane peers looks whether the attempt was cancelled. */
+const CANCEL_POLL_MS = 50;
 
 /** How often a slot's event loop beats its heartbeat besides the loop's own turns. */
 const HEARTBEAT_EVERY_MS = 100;

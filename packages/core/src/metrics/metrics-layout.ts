@@ -65,6 +65,13 @@ export class MetricsLayout {
     this.totalCells = next;
   }
 
+  /** How many cells one subtask of `vertex` has (its block's length). */
+  subtaskCells(vertex: number): number {
+    const operators = this.#operatorCounts[vertex];
+    if (operators === undefined) throw new Error(`bug: no vertex ${vertex} in the metrics layout`);
+    return TASK_FIELDS + operators * OPERATOR_FIELDS;
+  }
+
   /** The first cell of a subtask's block. */
   taskBase(vertex: number, subtaskIndex: number): number {
     const base = this.#bases[vertex]?.[subtaskIndex];

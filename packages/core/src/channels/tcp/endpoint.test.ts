@@ -193,6 +193,26 @@ describe('authentication of connections', () => {
     }
   });
 
+  it('nothing listening is "unreachable" (worth a retry), not an authentication failure', async () => {
+    // A port that was free a moment ago: nothing listens there now.
+    const probe = net.createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', () => resolve()));
+    const { port } = probe.address() as net.AddressInfo;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    await expect(
+      connectAuthenticated({
+        id: 'tm-x',
+        label: 'control',
+        secret: randomBytes(32),
+        host: '127.0.0.1',
+        port,
+      }),
+    ).rejects.toMatchObject({
+      code: 'SLUICE_UNREACHABLE',
+      message: expect.stringMatching(/cannot connect: .*ECONNREFUSED/),
+    });
+  });
+
   it('a DataConnection refuses bad flow-control options, naming them', () => {
     const fake = { socket: new net.Socket(), peerId: 'p', peer: 'p', leftover: Buffer.alloc(0) };
     expect(() => new DataConnection(fake, { bufferBytes: 10 })).toThrow(

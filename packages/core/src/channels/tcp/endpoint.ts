@@ -263,13 +263,18 @@ export async function connectAuthenticated(options: ConnectOptions): Promise<Aut
         };
   const socket = await new Promise<net.Socket>((resolve, reject) => {
     let socket: net.Socket;
+    // Nothing listening (or no route) is worth a retry; a TLS handshake refused is not.
+    let reached = false;
     const fail = (error: Error): void => {
       clearTimeout(timer);
       socket.destroy();
       reject(
-        new TransportError('SLUICE_AUTH_FAILED', peerAddress, `cannot connect: ${error.message}`, {
-          cause: error,
-        }),
+        new TransportError(
+          reached ? 'SLUICE_AUTH_FAILED' : 'SLUICE_UNREACHABLE',
+          peerAddress,
+          `cannot connect: ${error.message}`,
+          { cause: error },
+        ),
       );
     };
     const timer = setTimeout(() => fail(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
@@ -284,6 +289,9 @@ export async function connectAuthenticated(options: ConnectOptions): Promise<Aut
       socket = tls.connect(tlsOptions!, connected);
       socket.setNoDelay(true);
     }
+    socket.once('connect', () => {
+      reached = true;
+    });
     socket.on('error', fail);
   });
   const { peerId, leftover } = await initiateHandshake(socket, {

@@ -15,6 +15,7 @@ import { SluiceError } from '../../errors.ts';
 
 export type TransportErrorCode =
   | 'SLUICE_AUTH_FAILED'
+  | 'SLUICE_UNREACHABLE'
   | 'SLUICE_CONNECTION_LOST'
   | 'SLUICE_PROTOCOL'
   | 'SLUICE_PEER_DEAD'

@@ -1,98 +1,19 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChannelItem } from '../channel.ts';
 import { connectAuthenticated } from './endpoint.ts';
 import { TransportError } from './errors.ts';
 import { connectedPlanes, until, Wakeups } from './testing/tcp-test-helpers.ts';
+import { makeTestCertificates, type TestCertificates } from './testing/test-certificates.ts';
 
-/** `openssl` makes the test certificates (node:crypto cannot make X.509 ones); without it the tests fail, never skip. */
-function requireOpenssl(): void {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-  } catch (cause) {
-    throw new Error(
-      'the TLS tests need the openssl command to make certificates (Debian: apt-get install openssl)',
-      {
-        cause,
-      },
-    );
-  }
-}
-
-let dir = '';
-const file = (name: string): string => join(dir, name);
-
-/** A test CA, and a server (127.0.0.1) and a client certificate it signed, made now. */
-function makeCertificates(): void {
-  dir = mkdtempSync(join(tmpdir(), 'sluice-tls-'));
-  const openssl = (...args: string[]): void => {
-    execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-  };
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl(
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=sluice-test-ca',
-  );
-  writeFileSync(file('server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
-  writeFileSync(file('client.ext'), 'extendedKeyUsage=clientAuth\n');
-  for (const [name, cn] of [
-    ['server', 'sluice-tm'],
-    ['client', 'sluice-client'],
-  ] as const) {
-    openssl('req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
-    openssl(
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      'ca.crt',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-out',
-      `${name}.crt`,
-      '-days',
-      '1',
-      '-extfile',
-      `${name}.ext`,
-    );
-  }
-  // A second CA, which signed nothing the servers use.
-  openssl(
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    'other.key',
-    '-out',
-    'other.crt',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=other-ca',
-  );
-}
+let certificates: TestCertificates;
+const file = (name: string): string => certificates.file(name);
 
 describe('TLS under the secret handshake', () => {
   beforeAll(() => {
-    requireOpenssl();
-    makeCertificates();
+    certificates = makeTestCertificates();
   });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => certificates.remove());
 
   it('carries channels over mutual TLS, and refuses clients without a trusted certificate, plain TCP, or the secret', async () => {
     const tls = {

@@ -1,0 +1,134 @@
+/**
+ * Jobs on task-manager processes (docs/cluster.md): a local cluster started by `runJob`, in both
+ * shapes the issue names (4 task managers × 1 slot, 2 × 2), against the plain loop's answer; and
+ * a task-manager process SIGKILLed mid-run, started again by the local cluster, with the job
+ * restarted from its checkpoint and its keyed counts still exact.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, runJob, startJob } from '@sluice/core';
+import { JobTestDriver } from '@sluice/core/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { BasicArgs, Running } from './jobs/basic-pipeline.ts';
+import type { CountingArgs, KeyCount } from './jobs/counting.ts';
+
+const basic = new URL('./jobs/basic-pipeline.ts', import.meta.url);
+const counting = new URL('./jobs/counting.ts', import.meta.url);
+
+const folders: string[] = [];
+afterEach(async () => {
+  for (const folder of folders.splice(0)) await rm(folder, { recursive: true, force: true });
+});
+async function tempDir(): Promise<string> {
+  const folder = await mkdtemp(join(tmpdir(), 'sluice-cluster-'));
+  folders.push(folder);
+  return folder;
+}
+
+const sorted = (xs: readonly number[]): number[] => [...xs].sort((a, b) => a - b);
+
+function plainLoop(input: readonly number[]): { stateless: number[]; totals: Map<number, number> } {
+  const stateless: number[] = [];
+  const totals = new Map<number, number>();
+  for (const x of input) {
+    const n = x * 3;
+    if (n % 2 === 0) {
+      stateless.push(n);
+      if (n % 5 === 0) stateless.push(-n);
+    }
+    totals.set(x % 7, (totals.get(x % 7) ?? 0) + x);
+  }
+  return { stateless, totals };
+}
+
+describe('a local cluster of task-manager processes', () => {
+  for (const [taskManagers, slotsPerTaskManager] of [
+    [4, 1],
+    [2, 2],
+  ] as const) {
+    it(`${taskManagers} task managers × ${slotsPerTaskManager} slot${slotsPerTaskManager > 1 ? 's' : ''} give the plain loop's answer at parallelism 4`, async () => {
+      const input = Array.from({ length: 20_000 }, (_, i) => ((i * 7919 + taskManagers) % 10_007) - 5_000);
+      const handle = await startJob<BasicArgs>(basic, {
+        parallelism: 4,
+        args: { input },
+        cluster: { taskManagers, slotsPerTaskManager },
+      });
+      expect(handle.cluster?.address.host).toBe('127.0.0.1');
+      const result = await handle.result;
+      const expected = plainLoop(input);
+      expect(sorted(result.collected<number>('stateless'))).toEqual(sorted(expected.stateless));
+      const rolling = result.collected<Running>('rolling');
+      expect(rolling).toHaveLength(input.length);
+      for (const [key, total] of expected.totals) {
+        const last = rolling.filter((r) => r.key === key).reduce((a, b) => (b.count > a.count ? b : a));
+        expect(last.sum).toBe(total);
+      }
+      // Counters come from the task managers' reports: every source record is counted once.
+      expect(result.sourceRecords).toBe(2 * input.length);
+      // The task managers exit with the job.
+      expect(handle.cluster?.taskManagerPids()).toEqual([]);
+    }, 120_000);
+  }
+
+  it('restarts from the newest checkpoint when a task-manager process is SIGKILLed, 3 times; keyed counts stay exact', async () => {
+    const args: CountingArgs = { events: 300_000, keys: 1_000, ratePerSecond: 60_000, counterParallelism: 2 };
+    const messages: string[] = [];
+    let kills = 0;
+    let restartsSeen = 0;
+    const handle = await startJob<CountingArgs>(counting, {
+      parallelism: 2,
+      args,
+      cluster: { taskManagers: 2 },
+      checkpointing: { directory: await tempDir(), intervalMs: 100 },
+      restartStrategy: { kind: 'fixed-delay', attempts: 20, delayMs: 10 },
+      log: (message) => {
+        messages.push(message);
+        if (message.includes('restart')) restartsSeen++;
+      },
+      onCheckpoint: () => {
+        // One kill per attempt, after it completed a checkpoint: mid-stream, not before the first.
+        if (kills >= 3 || restartsSeen < kills) return;
+        const pid = handle.cluster?.taskManagerPids()[kills % 2];
+        if (pid === undefined) return;
+        process.kill(pid, 'SIGKILL');
+        kills++;
+      },
+    });
+    const result = await handle.result;
+    expect(kills).toBe(3);
+    expect(result.restarts).toBeGreaterThanOrEqual(3);
+    expect(messages.some((m) => /task manager .* was lost/.test(m))).toBe(true);
+    const counts = result.collected<KeyCount>('counts');
+    const perKey = args.events / args.keys;
+    expect(counts).toHaveLength(args.keys);
+    for (const c of counts) {
+      expect(c.count).toBe(perKey);
+      expect(c.lastSeq).toBe(perKey - 1);
+    }
+    expect(result.collected('alerts')).toEqual([]);
+  }, 240_000);
+
+  it('refuses a cluster with fewer slots than the job needs, naming both', async () => {
+    await expect(
+      runJob<BasicArgs>(basic, {
+        parallelism: 4,
+        args: { input: [1] },
+        cluster: { taskManagers: 1, slotsPerTaskManager: 3 },
+      }),
+    ).rejects.toThrow(/1 task manager × 3 slots cannot run job 'basic-pipeline', which needs 4 slots/);
+    await expect(
+      runJob<BasicArgs>(basic, { parallelism: 2, args: { input: [1] }, cluster: { taskManagers: 0 } }),
+    ).rejects.toBeInstanceOf(ConfigError);
+  });
+
+  it('the job test driver refuses the cluster option', async () => {
+    await expect(
+      JobTestDriver.start(basic, {
+        parallelism: 2,
+        args: { input: [1] },
+        cluster: { taskManagers: 2 },
+      } as never),
+    ).rejects.toThrow(/takes no "cluster" option/);
+  });
+});

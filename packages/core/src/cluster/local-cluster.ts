@@ -1,0 +1,99 @@
+/**
+ * A cluster on this machine for tests and for users who want process isolation:
+ * `runJob(job, { cluster: { taskManagers: N, slotsPerTaskManager: M } })` or
+ * `sluice run JOB --task-managers N`. The calling process is the job manager (so that
+ * `collectSink` results and the job's result arrive where they were asked for); the task managers
+ * are child processes of it, running `sluice taskmanager`. A task manager that dies while the job
+ * runs is started again, as Kubernetes restarts a pod: the job restarts from its latest checkpoint
+ * once the new process has registered.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from '../contracts/logger.ts';
+import { siblingModule } from '../threads/module-worker.ts';
+
+export interface LocalClusterOptions {
+  readonly taskManagers: number;
+  readonly slotsPerTaskManager: number;
+  readonly jobManager: { readonly host: string; readonly port: number };
+  /** Text (as a secret file or variable holds it): handed to the children in their environment, never on a command line. */
+  readonly secret: Uint8Array;
+  readonly logger: Logger;
+  /** The children's log level (their slots' lines reach the job manager's logger anyway). */
+  readonly logLevel: string;
+}
+
+/** How long a stopping child may take before it is killed. */
+const EXIT_GRACE_MS = 10_000;
+
+export class LocalCluster {
+  readonly #options: LocalClusterOptions;
+  readonly #children: Array<ChildProcess | undefined> = [];
+  #stopping = false;
+  readonly #exited = new Set<Promise<void>>();
+
+  constructor(options: LocalClusterOptions) {
+    this.#options = options;
+    for (let i = 0; i < options.taskManagers; i++) this.#start(i);
+  }
+
+  /** The pids of the task managers running now, by position (for tests that kill them). */
+  get pids(): readonly number[] {
+    return this.#children.flatMap((child) =>
+      child?.pid === undefined || child.exitCode !== null ? [] : [child.pid],
+    );
+  }
+
+  #start(index: number): void {
+    const { jobManager, slotsPerTaskManager, secret } = this.#options;
+    const bin = fileURLToPath(siblingModule('../cli/bin', import.meta.url));
+    const child = spawn(
+      process.execPath,
+      [
+        bin,
+        'taskmanager',
+        '--jobmanager',
+        `${jobManager.host}:${jobManager.port}`,
+        '--slots',
+        String(slotsPerTaskManager),
+        '--id',
+        `local-tm-${index}-${Date.now().toString(36)}`,
+        '--log-level',
+        this.#options.logLevel,
+      ],
+      {
+        env: { ...process.env, SLUICE_CLUSTER_SECRET: Buffer.from(secret).toString('utf8') },
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
+    );
+    this.#children[index] = child;
+    const exited = new Promise<void>((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.#exited.delete(exited);
+        resolve();
+        if (this.#stopping) return;
+        this.#options.logger.warn(
+          { event: 'task-manager-exited', index, code, signal },
+          `local task manager ${index} (pid ${child.pid}) exited (${signal ?? `code ${code}`}); starting another`,
+        );
+        this.#start(index);
+      });
+      child.once('error', (error) => {
+        this.#options.logger.error({ event: 'task-manager-spawn-failed', err: error }, error.message);
+      });
+    });
+    this.#exited.add(exited);
+  }
+
+  /** Stops every child: they exit once the job manager told them the job ended; killed after a grace period. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    const kill = setTimeout(() => {
+      for (const child of this.#children) child?.kill('SIGKILL');
+    }, EXIT_GRACE_MS);
+    for (const child of this.#children)
+      if (child !== undefined && child.exitCode === null) child.kill('SIGTERM');
+    await Promise.all([...this.#exited]);
+    clearTimeout(kill);
+  }
+}
