@@ -28,6 +28,10 @@ import { waitUntil } from './testing/wait.ts';
  * minutes. docs/kubernetes.md ("A real node") has its figures.
  */
 const enabled = process.env.SLUICE_K8S_REAL_NODE === '1';
+if (!enabled)
+  process.stderr.write(
+    'real-node.test.ts: SKIPPED (opt-in, minutes, root): set SLUICE_K8S_REAL_NODE=1 after packages/k8s/testbed/node/install.sh\n',
+  );
 
 const JOB = {
   events: 30_000,
