@@ -96,7 +96,8 @@ describe.runIf(enabled && testbedRuns(import.meta.url))('a job in real container
     const ns = namespace as string;
     const host = shared as string;
     const realNode = node as RealNode;
-    const [controlPort, ...rest3] = await freePorts(2 + 2 * JOB.parallelism);
+    // In a row: the control port, the data ports (one per slot), the health ports (job manager, slots).
+    const [controlPort, ...next] = await freePorts(2 + 2 * JOB.parallelism);
     const objects = render({
       name: 'counts',
       namespace: ns,
@@ -118,8 +119,8 @@ describe.runIf(enabled && testbedRuns(import.meta.url))('a job in real container
       hostNetwork: {
         checkpointHostPath: host,
         controlPort: controlPort as number,
-        dataPort: rest3[0] as number,
-        healthPort: rest3[JOB.parallelism] as number,
+        dataPort: next[0] as number,
+        healthPort: next[JOB.parallelism] as number,
         nodeName: realNode.name,
       },
     });
