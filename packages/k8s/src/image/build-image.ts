@@ -7,8 +7,9 @@
  *   `~/.cache/sluice-k8s/node<major>`), and the shared libraries it and the native addons under
  *   `/app/node_modules` link against, copied from this machine (found with `ldd`): glibc,
  *   libstdc++, libgcc_s — glibc 2.34+ carries its DNS resolver inside libc.so.6;
- * - `/app`: `@sluice/core`, `@sluice/connectors` and `@sluice/k8s` packed from this workspace (`pnpm pack`, which builds
- *   them) and installed with their production dependencies (`npm install`), and the job's folder;
+ * - `/app`: `@sluice/core`, `@sluice/connectors` and `@sluice/k8s` packed from this workspace
+ *   (`pnpm pack`, which builds them) and installed with their production dependencies
+ *   (`npm install`), and the job's folder;
  * - `/etc/passwd` and `/etc/group` naming the user 10001 the pods run as, `/etc/nsswitch.conf`,
  *   and `/tmp`.
  *
