@@ -22,6 +22,7 @@ export {
 } from './job-spec.ts';
 export { KubeRest, type Query, type RestAnswer } from './kube/rest.ts';
 export type { CheckpointStorage } from './manifests/config.ts';
+export type { HostNetworkOptions } from './manifests/host-network.ts';
 export { type Component, LABELS, type ManagedBy } from './manifests/names.ts';
 export {
   OPERATOR_COMMAND,

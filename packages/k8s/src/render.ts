@@ -13,6 +13,7 @@ import { K8sConfigError } from './errors.ts';
 import { type ContainerResources, resolveJob, type SluiceJobSpec } from './job-spec.ts';
 import { role, roleBinding, serviceAccount } from './manifests/access.ts';
 import { type CheckpointStorage, checkpointClaim, clusterSecret, configMap } from './manifests/config.ts';
+import { type HostNetworkOptions, onHostNetwork } from './manifests/host-network.ts';
 import { networkPolicies, taskManagerDisruptionBudget } from './manifests/policies.ts';
 import { jobManagerDeployment, jobManagerService, taskManagerDeployment } from './manifests/workloads.ts';
 
@@ -43,6 +44,12 @@ export interface RenderOptions {
   readonly secret?: string;
   /** Name an existing Secret (key `secret`) instead of rendering one: keeps the secret out of the YAML. */
   readonly existingSecret?: string;
+  /**
+   * For a node without a pod network: pods on the host's network, on 127.0.0.1, one port each,
+   * checkpoints in a folder of the node (manifests/host-network.ts). Needs a namespace that
+   * allows privileged pods.
+   */
+  readonly hostNetwork?: HostNetworkOptions;
 }
 
 export function render(options: RenderOptions): KubernetesObject[] {
@@ -88,7 +95,7 @@ export function render(options: RenderOptions): KubernetesObject[] {
     taskManagerDisruptionBudget(job, by),
     ...networkPolicies(job, by),
   );
-  return objects;
+  return options.hostNetwork === undefined ? objects : onHostNetwork(objects, job, options.hostNetwork);
 }
 
 function secretValue(given: string | undefined): string {

@@ -91,6 +91,7 @@ describe.runIf(runsHere)('a job image built without a base image or a registry',
       'app/job.ts',
       'app/node_modules/@sluice/core/dist/cli/bin.js',
       'app/node_modules/@sluice/k8s/dist/cli/bin.js',
+      'app/node_modules/@sluice/connectors/dist/index.js',
       'lib64/ld-linux-x86-64.so.2',
       'etc/passwd',
     ]) {

@@ -7,8 +7,9 @@
  *   `~/.cache/sluice-k8s/node<major>`), and the shared libraries it and the native addons under
  *   `/app/node_modules` link against, copied from this machine (found with `ldd`): glibc,
  *   libstdc++, libgcc_s — glibc 2.34+ carries its DNS resolver inside libc.so.6;
- * - `/app`: `@sluice/core` and `@sluice/k8s` packed from this workspace (`pnpm pack`, which builds
- *   them) and installed with their production dependencies (`npm install`), and the job's folder;
+ * - `/app`: `@sluice/core`, `@sluice/connectors` and `@sluice/k8s` packed from this workspace
+ *   (`pnpm pack`, which builds them) and installed with their production dependencies
+ *   (`npm install`), and the job's folder;
  * - `/etc/passwd` and `/etc/group` naming the user 10001 the pods run as, `/etc/nsswitch.conf`,
  *   and `/tmp`.
  *
@@ -43,6 +44,8 @@ import { type WrittenImage, writeOciArchive } from './oci-archive.ts';
 
 const run = promisify(execFile);
 const WORKSPACE = fileURLToPath(new URL('../../../../', import.meta.url));
+/** The workspace packages installed under /app: the runtime, its connectors (file sink, Kafka), the k8s CLI. */
+const IMAGE_PACKAGES = ['core', 'connectors', 'k8s'] as const;
 /** npm and pnpm installs take minutes on a loaded machine; a hang still ends. */
 const STEP_TIMEOUT_MS = 600_000;
 
@@ -148,17 +151,13 @@ export async function buildImage(options: BuildImageOptions): Promise<WrittenIma
     await copyFile(node, join(rootfs, 'usr', 'local', 'bin', 'node'));
     await chmod(join(rootfs, 'usr', 'local', 'bin', 'node'), 0o755);
 
-    log('packing @sluice/core and @sluice/k8s (builds them)');
+    log(`packing ${IMAGE_PACKAGES.map((p) => `@sluice/${p}`).join(', ')} (builds them)`);
     const tarballs = join(staging, 'tarballs');
     await mkdir(tarballs);
-    const core = await pack(join(WORKSPACE, 'packages', 'core'), tarballs);
-    const k8s = await pack(join(WORKSPACE, 'packages', 'k8s'), tarballs);
-    const manifest = {
-      name: 'sluice-job',
-      private: true,
-      type: 'module',
-      dependencies: { '@sluice/core': `file:${core}`, '@sluice/k8s': `file:${k8s}` },
-    };
+    const dependencies: Record<string, string> = {};
+    for (const name of IMAGE_PACKAGES)
+      dependencies[`@sluice/${name}`] = `file:${await pack(join(WORKSPACE, 'packages', name), tarballs)}`;
+    const manifest = { name: 'sluice-job', private: true, type: 'module', dependencies };
     await writeFile(join(app, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     log('installing them with their production dependencies');
     await step(
@@ -168,7 +167,10 @@ export async function buildImage(options: BuildImageOptions): Promise<WrittenIma
       app,
     );
     // The installed tree no longer needs the tarballs' paths on this machine.
-    const installed = { ...manifest, dependencies: { '@sluice/core': '0.1.0', '@sluice/k8s': '0.1.0' } };
+    const installed = {
+      ...manifest,
+      dependencies: Object.fromEntries(IMAGE_PACKAGES.map((p) => [`@sluice/${p}`, '0.1.0'])),
+    };
     await writeFile(join(app, 'package.json'), `${JSON.stringify(installed, null, 2)}\n`);
 
     log(`copying the job from ${options.jobDir}`);
