@@ -2,7 +2,8 @@
  * The benchmark suite: Nexmark queries as Sluice jobs at parallelism 1 and 2 against the same
  * computation as a plain single-threaded loop (and, for q0, q1, q2, q5 and q7, as RxJS and Node
  * stream pipelines), end-to-end latency through a rebalance at half the maximum sustained rate,
- * peak memory with a slow sink, and the micro-benchmarks. Every figure comes with its ratio to
+ * peak memory with a slow sink, the same jobs on 2 task-manager processes against one process
+ * (cluster.ts), and the micro-benchmarks. Every figure comes with its ratio to
  * the plain loop of the same query measured in the same run; the issue's targets are printed as
  * PASS or MISS with the measured figure (they never fail the run: a thrown error does).
  *

@@ -19,6 +19,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { ContestantResult, ContestantSpec } from './suite/contestant.ts';
+import type { LatencySummary } from './suite/latency.ts';
 import { millions, type Target } from './suite/report.ts';
 import { runChild } from './suite/run-child.ts';
 
@@ -106,6 +107,8 @@ export interface ClusterLatencyRow {
   readonly p99Ms: number;
   readonly maxMs: number;
   readonly taskManagerRssMB: readonly number[];
+  /** Full run: the same input rate in one process right after, as a reference for the machine's state. */
+  readonly inProcess?: LatencySummary;
 }
 
 export interface ClusterMemoryRow {
@@ -213,13 +216,15 @@ export async function runClusterBenchmarks(
     const ratePerSecond = Math.floor(row.bestCluster.eventsPerSecond / 2);
     const { leadMs, warmupMs, measureMs } = settings.latency;
     const latencyEvents = Math.floor((ratePerSecond * (warmupMs + measureMs)) / 1000);
-    const paced = await runChild({
-      ...spec(query, latencyEvents, settings, true),
+    const pacedSpec = (onCluster: boolean): ContestantSpec => ({
+      ...spec(query, latencyEvents, settings, onCluster),
       warmupRecordsPerSubtask: Math.floor(latencyEvents / 10),
       output: 'latency',
       latency: { ratePerSecond, leadMs, warmupMs },
     });
+    const paced = await runChild(pacedSpec(true));
     const l = paced.latency!;
+    const reference = settings.quick ? undefined : (await runChild(pacedSpec(false))).latency;
     const latencyRow: ClusterLatencyRow = {
       query,
       ratePerSecond,
@@ -231,6 +236,17 @@ export async function runClusterBenchmarks(
       p99Ms: l.p99Ms,
       maxMs: l.maxMs,
       taskManagerRssMB: taskManagerRss(paced),
+      ...(reference === undefined
+        ? {}
+        : {
+            inProcess: {
+              count: reference.count,
+              p50Ms: reference.p50Ms,
+              p95Ms: reference.p95Ms,
+              p99Ms: reference.p99Ms,
+              maxMs: reference.maxMs,
+            },
+          }),
     };
     latency.push(latencyRow);
     print(formatClusterLatency(latencyRow));
@@ -273,7 +289,10 @@ export function formatClusterLatency(row: ClusterLatencyRow): string {
   return (
     `  ${row.query.padEnd(13)} latency on 2 TMs at ${rate(row.ratePerSecond)} events/s (achieved ${rate(row.achievedPerSecond)}): ` +
     `p50 ${row.p50Ms.toFixed(2)} ms  p95 ${row.p95Ms.toFixed(2)} ms  p99 ${row.p99Ms.toFixed(2)} ms  max ${row.maxMs.toFixed(2)} ms ` +
-    `(${row.count.toLocaleString('en-US')} samples); rss TMs ${mbs(row.taskManagerRssMB)} MB`
+    `(${row.count.toLocaleString('en-US')} samples); rss TMs ${mbs(row.taskManagerRssMB)} MB` +
+    (row.inProcess === undefined
+      ? ''
+      : `; in one process at the same rate: p50 ${row.inProcess.p50Ms.toFixed(2)} ms  p99 ${row.inProcess.p99Ms.toFixed(2)} ms`)
   );
 }
 
@@ -341,12 +360,13 @@ export function clusterTables(results: ClusterResults): string {
     '',
     'End-to-end latency on the cluster at half its maximum rate (default flush timeout, 5 ms):',
     '',
-    '| query | input events/s (½ max) | achieved | samples | p50 ms | p95 ms | p99 ms | max ms | peak RSS MB per TM |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| query | input events/s (½ max) | achieved | samples | p50 ms | p95 ms | p99 ms | max ms | peak RSS MB per TM | one process at the same rate: p50 / p99 ms |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...results.latency.map(
       (r) =>
         `| ${r.query} | ${rate(r.ratePerSecond)} (max ${rate(r.maxSustainedPerSecond)}) | ${rate(r.achievedPerSecond)} | ${r.count.toLocaleString('en-US')} | ` +
-        `${r.p50Ms.toFixed(2)} | ${r.p95Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.maxMs.toFixed(2)} | ${mbs(r.taskManagerRssMB)} |`,
+        `${r.p50Ms.toFixed(2)} | ${r.p95Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.maxMs.toFixed(2)} | ${mbs(r.taskManagerRssMB)} | ` +
+        `${r.inProcess === undefined ? '' : `${r.inProcess.p50Ms.toFixed(2)} / ${r.inProcess.p99Ms.toFixed(2)}`} |`,
     ),
     '',
     'Memory on the cluster with the slow sink (100x the plain loop per record):',
