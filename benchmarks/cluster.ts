@@ -106,6 +106,10 @@ export interface ClusterLatencyRow {
   readonly p95Ms: number;
   readonly p99Ms: number;
   readonly maxMs: number;
+  /** The sources started this late after the first event was due (see {@link lateStart}). */
+  readonly sourcesLateMs: number;
+  /** Events due in the first `warmupMs` were not recorded. */
+  readonly warmupMs: number;
   readonly taskManagerRssMB: readonly number[];
   /** Full run: the same input rate in one process right after, as a reference for the machine's state. */
   readonly inProcess?: LatencySummary;
@@ -130,6 +134,12 @@ export interface ClusterResults {
   readonly latency: readonly ClusterLatencyRow[];
   readonly memory: readonly ClusterMemoryRow[];
 }
+
+/**
+ * Whether sources started so late that their catch-up may reach past the warm-up into the figures:
+ * at half the maximum rate a backlog of `late` ms takes about as long again to clear.
+ */
+const lateStart = (sourcesLateMs: number, warmupMs: number): boolean => sourcesLateMs > warmupMs / 2;
 
 const queryUrl = (name: string): string => new URL(`nexmark/queries/${name}.ts`, import.meta.url).href;
 
@@ -216,15 +226,26 @@ export async function runClusterBenchmarks(
     const ratePerSecond = Math.floor(row.bestCluster.eventsPerSecond / 2);
     const { leadMs, warmupMs, measureMs } = settings.latency;
     const latencyEvents = Math.floor((ratePerSecond * (warmupMs + measureMs)) / 1000);
-    const pacedSpec = (onCluster: boolean): ContestantSpec => ({
+    const pacedSpec = (onCluster: boolean, lead: number): ContestantSpec => ({
       ...spec(query, latencyEvents, settings, onCluster),
-      warmupRecordsPerSubtask: Math.floor(latencyEvents / 10),
+      // 'warm' at the first record: when each source subtask started (sourcesLateMs).
+      warmupRecordsPerSubtask: 1,
       output: 'latency',
-      latency: { ratePerSecond, leadMs, warmupMs },
+      latency: { ratePerSecond, leadMs: lead, warmupMs },
     });
-    const paced = await runChild(pacedSpec(true));
+    let paced = await runChild(pacedSpec(true, leadMs));
+    // Sources that started after their first event was due (task managers slow to start on a
+    // loaded machine) would count their catch-up as latency: once more, with the lead they needed.
+    let lead = leadMs;
+    if (lateStart(paced.latency!.sourcesLateMs, warmupMs)) {
+      lead = leadMs + Math.ceil(paced.latency!.sourcesLateMs) + 2000;
+      print(
+        `  ${query.padEnd(13)} latency: the sources started ${paced.latency!.sourcesLateMs.toFixed(0)} ms late; again with a ${lead} ms lead`,
+      );
+      paced = await runChild(pacedSpec(true, lead));
+    }
     const l = paced.latency!;
-    const reference = settings.quick ? undefined : (await runChild(pacedSpec(false))).latency;
+    const reference = settings.quick ? undefined : (await runChild(pacedSpec(false, lead))).latency;
     const latencyRow: ClusterLatencyRow = {
       query,
       ratePerSecond,
@@ -235,6 +256,8 @@ export async function runClusterBenchmarks(
       p95Ms: l.p95Ms,
       p99Ms: l.p99Ms,
       maxMs: l.maxMs,
+      sourcesLateMs: l.sourcesLateMs,
+      warmupMs,
       taskManagerRssMB: taskManagerRss(paced),
       ...(reference === undefined
         ? {}
@@ -289,7 +312,7 @@ export function formatClusterLatency(row: ClusterLatencyRow): string {
   return (
     `  ${row.query.padEnd(13)} latency on 2 TMs at ${rate(row.ratePerSecond)} events/s (achieved ${rate(row.achievedPerSecond)}): ` +
     `p50 ${row.p50Ms.toFixed(2)} ms  p95 ${row.p95Ms.toFixed(2)} ms  p99 ${row.p99Ms.toFixed(2)} ms  max ${row.maxMs.toFixed(2)} ms ` +
-    `(${row.count.toLocaleString('en-US')} samples); rss TMs ${mbs(row.taskManagerRssMB)} MB` +
+    `(${row.count.toLocaleString('en-US')} samples${lateStart(row.sourcesLateMs, row.warmupMs) ? `, sources ${row.sourcesLateMs.toFixed(0)} ms late` : ''}); rss TMs ${mbs(row.taskManagerRssMB)} MB` +
     (row.inProcess === undefined
       ? ''
       : `; in one process at the same rate: p50 ${row.inProcess.p50Ms.toFixed(2)} ms  p99 ${row.inProcess.p99Ms.toFixed(2)} ms`)
@@ -329,6 +352,11 @@ export function clusterTargets(results: ClusterResults): Target[] {
             name: latencyName,
             measured: `p99 ${l.p99Ms.toFixed(2)} ms at ${millions(l.ratePerSecond)} events/s (${l.count.toLocaleString('en-US')} samples)`,
             pass: l.p99Ms < MAX_P99_MS,
+            ...(lateStart(l.sourcesLateMs, l.warmupMs)
+              ? {
+                  note: `the sources started ${l.sourcesLateMs.toFixed(0)} ms late: their catch-up is in the figure`,
+                }
+              : {}),
           },
     );
     const memoryName = `${query} at p=2 on 2 task managers, sink 100x slower: peak RSS per task manager < ${MAX_TASK_MANAGER_RSS_MB} MB`;
@@ -360,11 +388,11 @@ export function clusterTables(results: ClusterResults): string {
     '',
     'End-to-end latency on the cluster at half its maximum rate (default flush timeout, 5 ms):',
     '',
-    '| query | input events/s (½ max) | achieved | samples | p50 ms | p95 ms | p99 ms | max ms | peak RSS MB per TM | one process at the same rate: p50 / p99 ms |',
+    '| query | input events/s (½ max) | achieved | samples (sources late ms) | p50 ms | p95 ms | p99 ms | max ms | peak RSS MB per TM | one process at the same rate: p50 / p99 ms |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...results.latency.map(
       (r) =>
-        `| ${r.query} | ${rate(r.ratePerSecond)} (max ${rate(r.maxSustainedPerSecond)}) | ${rate(r.achievedPerSecond)} | ${r.count.toLocaleString('en-US')} | ` +
+        `| ${r.query} | ${rate(r.ratePerSecond)} (max ${rate(r.maxSustainedPerSecond)}) | ${rate(r.achievedPerSecond)} | ${r.count.toLocaleString('en-US')} (${r.sourcesLateMs.toFixed(0)}) | ` +
         `${r.p50Ms.toFixed(2)} | ${r.p95Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.maxMs.toFixed(2)} | ${mbs(r.taskManagerRssMB)} | ` +
         `${r.inProcess === undefined ? '' : `${r.inProcess.p50Ms.toFixed(2)} / ${r.inProcess.p99Ms.toFixed(2)}`} |`,
     ),
