@@ -193,6 +193,7 @@ export async function runClusterBenchmarks(
   const throughput: ClusterThroughputRow[] = [];
   const latency: ClusterLatencyRow[] = [];
   const memory: ClusterMemoryRow[] = [];
+  const startedMs = performance.now();
   for (const query of queries) {
     const events = settings.throughputEvents[query];
     const inProcess: ClusterRun[] = [];
@@ -294,6 +295,7 @@ export async function runClusterBenchmarks(
     memory.push(memoryRow);
     print(formatClusterMemory(memoryRow));
   }
+  print(`  (${((performance.now() - startedMs) / 1000).toFixed(0)} s)`);
   return { throughput, latency, memory };
 }
 
