@@ -2,7 +2,8 @@
  * The benchmark suite: Nexmark queries as Sluice jobs at parallelism 1 and 2 against the same
  * computation as a plain single-threaded loop (and, for q0, q1, q2, q5 and q7, as RxJS and Node
  * stream pipelines), end-to-end latency through a rebalance at half the maximum sustained rate,
- * peak memory with a slow sink, and the micro-benchmarks. Every figure comes with its ratio to
+ * peak memory with a slow sink, the same jobs on 2 task-manager processes against one process
+ * (cluster.ts), and the micro-benchmarks. Every figure comes with its ratio to
  * the plain loop of the same query measured in the same run; the issue's targets are printed as
  * PASS or MISS with the measured figure (they never fail the run: a thrown error does).
  *
@@ -401,7 +402,7 @@ const result: SuiteResult = {
     observability: `q0-q2 and q5 at p=2 with the sink discarding, the metrics and REST server off then on (web: { port: 0 }), run back to back (${quick ? 'one pair' : 'two pairs, the faster run of each kind'}); with it on, the contestant's main thread fetches /metrics and /api/overview in turn every ${SCRAPE_EVERY_MS} ms while the job runs, timing each answer from the request to the last byte`,
     cluster:
       `q1-rebalance and q5 at p=2 on a local cluster (runJob's cluster option: this contestant process the job manager, 2 task-manager child processes x 1 slot, records between them over TCP) against 2 slots in one process; ` +
-      `${quick ? 'one pair' : 'two pairs in alternating order, the best run of each kind'}; throughput measured as above, CPU = the job manager's process + the task managers' (/proc/PID/stat); ` +
+      `${quick ? 'one pair; latency and memory of q1-rebalance only' : 'two pairs in alternating order, the best run of each kind'}; throughput measured as above, CPU = the job manager's process + the task managers' (/proc/PID/stat); ` +
       'latency as above on the cluster at half its best rate; peak RSS per task manager = VmHWM from /proc/PID/status, read every 100 ms while it ran, with the slow sink below',
     memory: `a sink that sleeps (an I/O-bound sink: flush() returns a timer promise) ${SLOWDOWN}x the plain loop's time per event for each record it receives, at p=2; peak RSS as above`,
   },

@@ -91,7 +91,16 @@ export interface ContestantResult {
   readonly totalMs: number;
   /** For the slow sink: ms its subtasks slept, summed. */
   readonly sinkSleptMs?: number;
-  readonly latency?: LatencySummary & { readonly ratePerSecond: number; readonly achievedPerSecond: number };
+  readonly latency?: LatencySummary & {
+    readonly ratePerSecond: number;
+    readonly achievedPerSecond: number;
+    /**
+     * How long after the first event was due the last source subtask passed its warm-up count
+     * (with a warm-up of 1 record: started emitting); > 0 means the sources started behind their
+     * schedule, and the catch-up may count as latency.
+     */
+    readonly sourcesLateMs: number;
+  };
   /** With `web`: how long `/metrics` and `/api/overview` took to answer while the job ran (ms). */
   readonly scrapes?: { readonly metricsMs: readonly number[]; readonly overviewMs: readonly number[] };
   readonly note?: string;
@@ -232,6 +241,10 @@ async function runSluice(spec: Extract<ContestantSpec, { kind: 'sluice' }>): Pro
       ratePerSecond: spec.latency.ratePerSecond,
       // Events over the wall time from the first event's due time to the last source's end.
       achievedPerSecond: spec.events / ((sourceEnd - latencyArgs!.startEpochMs) / 1000 || eventSpanS),
+      sourcesLateMs: Math.max(
+        0,
+        ...messages.filter((m) => m.type === 'warm').map((m) => m.atMs - latencyArgs!.startEpochMs),
+      ),
     };
   }
   return {

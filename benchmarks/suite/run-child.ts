@@ -23,6 +23,9 @@ export function runChild(spec: ContestantSpec, timeoutMs = 20 * 60_000): Promise
       ['--contestant', JSON.stringify(spec)],
       {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        // Warnings and errors only (a cluster's job manager logs at info where it listens),
+        // unless the caller asked for a level.
+        env: { SLUICE_LOG_LEVEL: 'warn', ...process.env },
       },
     );
     let settled = false;
