@@ -418,7 +418,10 @@ withJobRunOptions(
     .description(
       'run a job on task-manager processes (sluice taskmanager) that register at this control port: deploys its slots, coordinates checkpoints, restarts it from the newest checkpoint when a task manager is lost (docs/cluster.md)',
     )
-    .argument('<job>', 'the job module: a path (.ts, .mts, .cts, .js, .mjs, .cjs) or a file: URL'),
+    .argument(
+      '<job>',
+      'the job module: a path (.ts, .mts, .cts, .js, .mjs, .cjs), a file: URL, or an installed package (name or name/subpath)',
+    ),
 )
   .option('--bind-host <host>', "the control port's listen address (default 127.0.0.1; 0.0.0.0 in a pod)")
   .option(
@@ -487,7 +490,10 @@ program
     'serve GET /healthz (200 while the process runs) and /readyz (200 while registered at a job manager)',
     wholeNumber('--health-port', 0, 65535),
   )
-  .option('--job <path>', 'the job module, when it is not at the path the job manager names')
+  .option(
+    '--job <path>',
+    'the job module (a path or a package name), when it is not at the path the job manager names',
+  )
   .option(
     '--reconnect-interval <ms>',
     'ms between attempts to reach the job manager (default 500)',
@@ -547,7 +553,7 @@ program
         bindHost: options.bindHost,
         advertiseHost: options.advertiseHost,
         dataPort: options.dataPort,
-        job: options.job,
+        job: options.job === undefined ? undefined : jobModule(options.job),
         session: options.session === true,
         reconnectDelayMs: options.reconnectInterval,
         ...(options.tlsCa === undefined && options.tlsCert === undefined

@@ -1,5 +1,7 @@
 import { statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.ts';
 
 /**
@@ -40,21 +42,50 @@ export function collect(value: string, previous: string[] | undefined): string[]
   return [...(previous ?? []), value];
 }
 
+/** `my-jobs` or `@acme/jobs/clicks`: a package name (and subpath), not a path. */
+function isBareSpecifier(ref: string): boolean {
+  return !/^[./\\]/.test(ref) && !/^[a-z]:/i.test(ref) && /^(@[^/\s]+\/)?[^./\s@][^\s]*$/.test(ref);
+}
+
+/**
+ * A job shipped as a package (in a container image: `sluice jobmanager @acme/jobs/clicks`),
+ * resolved as `import` would from the working directory's project, else from beside
+ * @sluice/core (the image's node_modules).
+ */
+function packageJobModule(ref: string, cwd: string): string | undefined {
+  if (!isBareSpecifier(ref)) return undefined;
+  try {
+    return createRequire(join(cwd, 'package.json')).resolve(ref);
+  } catch {
+    try {
+      return fileURLToPath(import.meta.resolve(ref));
+    } catch {
+      return undefined;
+    }
+  }
+}
+
 /**
  * The job argument as the loader takes it. A path is checked here, because the import error
  * for a missing file names the loader's own module ("imported from .../job-loader.ts"), which
  * misleads; a URL (file:, data:) goes through as given.
  */
-export function jobModule(ref: string): string {
+export function jobModule(ref: string, cwd: string = process.cwd()): string {
   if (/^[a-z][a-z0-9+.-]*:/i.test(ref) && !/^[a-z]:[\\/]/i.test(ref)) return ref;
-  const path = resolve(ref);
+  const path = resolve(cwd, ref);
   let stats: ReturnType<typeof statSync>;
   try {
     stats = statSync(path, { throwIfNoEntry: false });
   } catch (error) {
     throw new ConfigError(`cannot read job module ${ref}: ${(error as Error).message}`, { cause: error });
   }
-  if (stats === undefined) throw new ConfigError(`job module ${ref} not found (no file at ${path})`);
+  if (stats === undefined) {
+    const fromPackage = packageJobModule(ref, cwd);
+    if (fromPackage !== undefined) return fromPackage;
+    throw new ConfigError(
+      `job module ${ref} not found (no file at ${path}${isBareSpecifier(ref) && !/\.[cm]?[jt]s$/.test(ref) ? ', and no package of that name is installed here' : ''})`,
+    );
+  }
   if (!stats.isFile()) throw new ConfigError(`job module ${ref} is not a file (${path})`);
   return path;
 }

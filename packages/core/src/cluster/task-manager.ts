@@ -6,12 +6,11 @@
  * managers without being told where they are. It returns when the job manager says the job ended.
  */
 import { hostname } from 'node:os';
-import { pathToFileURL } from 'node:url';
 import { type ControlConnection, connectControl } from '../channels/tcp/control-connection.ts';
 import type { TlsClientFiles, TlsServerFiles } from '../channels/tcp/endpoint.ts';
 import type { Logger } from '../contracts/logger.ts';
 import { serializeError } from '../errors.ts';
-import { loadJob } from '../execution/job-loader.ts';
+import { jobModuleUrl, loadJob } from '../execution/job-loader.ts';
 import { type PlannedJob, planJob } from '../execution/planner.ts';
 import {
   type AttemptMessage,
@@ -153,7 +152,7 @@ export async function runTaskManager(options: TaskManagerOptions): Promise<TaskM
       switch (type) {
         case TO_TASK_MANAGER.deploy: {
           const deploy = payload as DeployMessage;
-          const jobUrl = options.job === undefined ? deploy.jobUrl : pathToFileURL(options.job).href;
+          const jobUrl = options.job === undefined ? deploy.jobUrl : jobModuleUrl(options.job);
           const before = current;
           before?.cancel();
           const waitFor = before?.done ?? previousDone;
