@@ -1,5 +1,5 @@
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { installSluiceJobCrd } from '../crd/install.ts';
 import { SLUICE_JOB } from '../crd/sluice-job-crd.ts';
 import type { KubeRest } from '../kube/rest.ts';
@@ -41,6 +41,24 @@ describe.runIf(testbedRuns(import.meta.url))('the SluiceJob operator with kwok n
     });
     operator.start();
     await waitUntil('operator-a leading', async () => operator.leading);
+  });
+
+  // On a failure, what the cluster looked like: the job's status, its pods, the node.
+  afterEach(async (context) => {
+    if (context.task.result?.state !== 'fail' || namespace === undefined) return;
+    const [current, pods, node] = await Promise.all([
+      rest.get<SluiceJob>(sluiceJobPath(namespace, 'clicks')),
+      rest.call<{ items: V1Pod[] }>('GET', `/api/v1/namespaces/${namespace}/pods`),
+      rest.get<{ status?: { conditions?: unknown[] } }>(`/api/v1/nodes/${testbed().bed.nodeName}`),
+    ]);
+    const podLines = pods.items.map(
+      (p) =>
+        `${p.metadata?.name} ${p.status?.phase} ready=${running(p)}${p.metadata?.deletionTimestamp ? ' deleting' : ''}`,
+    );
+    process.stderr.write(
+      `operator.test.ts diagnostics: status ${JSON.stringify(current?.status)}\npods: ${podLines.join(', ')}\n` +
+        `node: ${JSON.stringify(node?.status?.conditions)}\noperator log (last 20): ${logs.slice(-20).join('\n')}\n`,
+    );
   });
 
   afterAll(async () => {

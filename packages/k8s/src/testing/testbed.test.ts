@@ -30,7 +30,7 @@ describe.runIf(testbedRuns(import.meta.url))('the Kubernetes testbed', () => {
         'kwok',
       ]);
       expect(pids.every((pid) => pid > 0 && alive(pid))).toBe(true);
-      // The node lifecycle controller takes a node without heartbeats for Unknown after 40 s and
+      // The node lifecycle controller takes a node without heartbeats for Unknown after its grace period and
       // marks its pods NotReady: kwok must renew the Lease.
       const leasePath = `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${bed.nodeName}`;
       const renewTime = async () => {

@@ -149,6 +149,10 @@ export async function startTestbed(options: TestbedOptions = {}): Promise<Testbe
         '--bind-address=127.0.0.1',
         `--secure-port=${await freePort()}`,
         '--leader-elect=false',
+        // A node whose heartbeat is late is taken for Unknown and its pods marked NotReady for good
+        // (kwok readies only pending pods). On a loaded machine kwok's Lease renewal can be late
+        // by more than the default 50 s: allow five minutes.
+        '--node-monitor-grace-period=5m',
         '--use-service-account-credentials',
         `--service-account-private-key-file=${certs.serviceAccountKey}`,
         `--root-ca-file=${certs.caCert}`,
@@ -179,7 +183,7 @@ export async function startTestbed(options: TestbedOptions = {}): Promise<Testbe
         `--manage-nodes-with-label-selector=${KWOK_NODE_LABEL}=kwok`,
         '--node-ip=127.0.0.1',
         // kwok renews the node's Lease only when given a duration (its default is 0: no Lease).
-        // Without heartbeats the node lifecycle controller marks the node Unknown after 40 s and
+        // Without heartbeats the node lifecycle controller marks the node Unknown after its grace period and
         // every pod on it NotReady, in the middle of whatever test is running.
         '--node-lease-duration-seconds=40',
         '--cidr=10.244.0.0/16',

@@ -2,7 +2,7 @@
  * Waiting for a condition, the only way tests here wait: poll until it holds, with a hang guard
  * far above any expected time, so a slow machine makes a test slower, never red.
  */
-export const HANG_GUARD_MS = 120_000;
+export const HANG_GUARD_MS = 180_000;
 const POLL_MS = 100;
 
 export async function waitUntil<T>(
