@@ -56,16 +56,10 @@ import { describeKey, StateArgumentError, StateError } from '../errors.ts';
 import type { Key } from '../key-groups.ts';
 import type { AnyKeyedState } from '../kinds.ts';
 import { PENDING, PendingRestore, RestoredEntries, restoredRecords, TAKEN } from './bulk-restore.ts';
-import {
-  decodeRecordKey,
-  encodeKeyPrefix,
-  keyGroupBound,
-  levelDbStateError,
-} from './key-codec.ts';
+import { decodeRecordKey, encodeKeyPrefix, keyGroupBound, levelDbStateError } from './key-codec.ts';
 import type { LevelSnapshot, LevelStore } from './level-store/level-store.ts';
 import { LocalLevelStore } from './level-store/local-level-store.ts';
 import type { PackedBuffers } from './level-store/wire.ts';
-import { parseManifest } from './stored-keys.ts';
 import {
   CachedKey,
   DIRTY,
@@ -77,6 +71,7 @@ import {
   ON_DISK,
   type WriteOp,
 } from './state-cache.ts';
+import { parseManifest } from './stored-keys.ts';
 
 export interface LevelDbKeyedStateBackendOptions extends KeyedStateBackendOptions {
   /**

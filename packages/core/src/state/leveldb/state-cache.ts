@@ -34,7 +34,13 @@ import { type KeyContext, stateUsedWithoutKey } from '../backend/keyed-state-bac
 import { describeKey, type StateError } from '../errors.ts';
 import type { Key } from '../key-groups.ts';
 import type { StateCell, StateEntryCursor } from '../kinds.ts';
-import { diskCodec, encodeEntryKey, encodeKeyPrefix, encodeStateName, levelDbStateError } from './key-codec.ts';
+import {
+  diskCodec,
+  encodeEntryKey,
+  encodeKeyPrefix,
+  encodeStateName,
+  levelDbStateError,
+} from './key-codec.ts';
 import type { WriteOp } from './level-store/level-store.ts';
 
 /** The entry changed since it was last written. */

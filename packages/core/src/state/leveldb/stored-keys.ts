@@ -20,7 +20,13 @@
 
 import { describeKey } from '../errors.ts';
 import type { Key } from '../key-groups.ts';
-import { decodeRecordKey, diskCodec, encodeEntryKey, encodeStateName, levelDbStateError } from './key-codec.ts';
+import {
+  decodeRecordKey,
+  diskCodec,
+  encodeEntryKey,
+  encodeStateName,
+  levelDbStateError,
+} from './key-codec.ts';
 
 /** What {@link readStoredKeys} returns. */
 export interface StoredKeys {

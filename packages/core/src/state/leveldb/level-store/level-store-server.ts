@@ -101,7 +101,10 @@ export class LevelStoreServer {
         return this.#store(request.store)
           .readKeys(unpackBuffers(request.prefixes) as Buffer[], request.guessedStates)
           .then(({ manifests, entries }) => {
-            const packed: PackedStoredKeys = { manifests: packBuffers(manifests), entries: packBuffers(entries) };
+            const packed: PackedStoredKeys = {
+              manifests: packBuffers(manifests),
+              entries: packBuffers(entries),
+            };
             return [packed, transferOf(packed.manifests, packed.entries)];
           });
       case 'batch': {
