@@ -20,7 +20,7 @@ import type { Clock, SharedManualClock } from '../time/clock.ts';
 import { ControlPlane } from './control-plane.ts';
 import { metricsLayoutOf } from './deploy.ts';
 import type { DriverBindings } from './driver-bindings.ts';
-import type { ExecutionConfig } from './execution-config.ts';
+import { type ExecutionConfig, slotResourceLimits, slotThreadFailure } from './execution-config.ts';
 import type { RunJobOptions } from './job-options.ts';
 import { levelOf } from './logging/line-logger.ts';
 import type {
@@ -157,6 +157,7 @@ export function runAttempt(
     atomics: 'disabled',
     idleTimeout: Number.POSITIVE_INFINITY,
     execArgv: workerExecArgv(),
+    resourceLimits: slotResourceLimits(config),
   });
 
   let failure: Error | undefined;
@@ -297,7 +298,7 @@ export function runAttempt(
               parallelism: undefined,
               record: undefined,
             },
-            error instanceof Error ? error : new Error(String(error)),
+            slotThreadFailure(error, config),
           );
         }
         stopAll();

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import {
+  DEFAULT_EXECUTION_CONFIG,
+  resolveExecutionConfig,
+  slotResourceLimits,
+  slotThreadFailure,
+} from './execution-config.ts';
+
+describe('slot heap limits', () => {
+  it('are set by default, and 0 leaves Node its own', () => {
+    expect(slotResourceLimits(DEFAULT_EXECUTION_CONFIG)).toEqual({
+      maxOldGenerationSizeMb: 1024,
+      maxYoungGenerationSizeMb: 24,
+    });
+    expect(slotResourceLimits(resolveExecutionConfig({ slotYoungGenerationMaxMb: 0 }))).toEqual({
+      maxOldGenerationSizeMb: 1024,
+    });
+    expect(
+      slotResourceLimits(resolveExecutionConfig({ slotOldGenerationMaxMb: 0, slotYoungGenerationMaxMb: 0 })),
+    ).toBeUndefined();
+  });
+
+  it('refuses what is not a size in MB, naming the option', () => {
+    expect(() => resolveExecutionConfig({ slotOldGenerationMaxMb: -1 })).toThrow(
+      /"slotOldGenerationMaxMb" must be an integer from 0 to 1048576, got -1/,
+    );
+    expect(() => resolveExecutionConfig({ slotYoungGenerationMaxMb: 1.5 })).toThrow(
+      /"slotYoungGenerationMaxMb" must be an integer from 0 to 65536, got 1.5/,
+    );
+  });
+
+  it('turn a slot thread out of memory into an error naming the option; other deaths pass as they are', () => {
+    const oom = Object.assign(new Error('Worker terminated due to reaching memory limit'), {
+      code: 'ERR_WORKER_OUT_OF_MEMORY',
+    });
+    const failure = slotThreadFailure(oom, resolveExecutionConfig({ slotOldGenerationMaxMb: 512 }));
+    expect(failure.message).toContain(
+      'old-generation heap limit of 512 MB (option "slotOldGenerationMaxMb")',
+    );
+    expect(failure.cause).toBe(oom);
+    const unlimited = slotThreadFailure(oom, resolveExecutionConfig({ slotOldGenerationMaxMb: 0 }));
+    expect(unlimited.message).toContain("outgrew the process's heap limit");
+    const other = new Error('terminated');
+    expect(slotThreadFailure(other, DEFAULT_EXECUTION_CONFIG)).toBe(other);
+    expect(slotThreadFailure('a string', DEFAULT_EXECUTION_CONFIG).message).toBe('a string');
+  });
+});
