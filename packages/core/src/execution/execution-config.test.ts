@@ -7,17 +7,14 @@ import {
 } from './execution-config.ts';
 
 describe('slot heap limits', () => {
-  it('are set by default, and 0 leaves Node its own', () => {
-    expect(slotResourceLimits(DEFAULT_EXECUTION_CONFIG)).toEqual({
-      maxOldGenerationSizeMb: 1024,
-      maxYoungGenerationSizeMb: 24,
-    });
-    expect(slotResourceLimits(resolveExecutionConfig({ slotYoungGenerationMaxMb: 0 }))).toEqual({
+  it("are off by default (Node's own), and each is set on its own", () => {
+    expect(slotResourceLimits(DEFAULT_EXECUTION_CONFIG)).toBeUndefined();
+    expect(slotResourceLimits(resolveExecutionConfig({ slotOldGenerationMaxMb: 1024 }))).toEqual({
       maxOldGenerationSizeMb: 1024,
     });
     expect(
-      slotResourceLimits(resolveExecutionConfig({ slotOldGenerationMaxMb: 0, slotYoungGenerationMaxMb: 0 })),
-    ).toBeUndefined();
+      slotResourceLimits(resolveExecutionConfig({ slotOldGenerationMaxMb: 512, slotYoungGenerationMaxMb: 24 })),
+    ).toEqual({ maxOldGenerationSizeMb: 512, maxYoungGenerationSizeMb: 24 });
   });
 
   it('refuses what is not a size in MB, naming the option', () => {
@@ -38,7 +35,7 @@ describe('slot heap limits', () => {
       'old-generation heap limit of 512 MB (option "slotOldGenerationMaxMb")',
     );
     expect(failure.cause).toBe(oom);
-    const unlimited = slotThreadFailure(oom, resolveExecutionConfig({ slotOldGenerationMaxMb: 0 }));
+    const unlimited = slotThreadFailure(oom, DEFAULT_EXECUTION_CONFIG);
     expect(unlimited.message).toContain("outgrew the process's heap limit");
     const other = new Error('terminated');
     expect(slotThreadFailure(other, DEFAULT_EXECUTION_CONFIG)).toBe(other);

@@ -12,14 +12,14 @@ export interface ExecutionConfig {
   /** Records a source reader emits per poll (default 512). */
   readonly sourceBatchSize: number;
   /**
-   * The most V8 old-generation heap each slot thread may use, MB (default 1024; 0: Node's
-   * default, the process's heap limit). A slot whose live heap outgrows it fails the attempt
-   * with `ERR_WORKER_OUT_OF_MEMORY`. See {@link slotResourceLimits} for why it is set.
+   * The most V8 old-generation heap each slot thread may use, MB (default 0: Node's default,
+   * the process's heap limit). A slot whose live heap outgrows it fails the attempt with
+   * `ERR_WORKER_OUT_OF_MEMORY`. See {@link slotResourceLimits} for what it is for.
    */
   readonly slotOldGenerationMaxMb: number;
   /**
-   * The most V8 young-generation heap (new objects) each slot thread may use, MB (default 24;
-   * 0: Node's default, up to 96 MB per thread on 64-bit). See {@link slotResourceLimits}.
+   * The most V8 young-generation heap (new objects) each slot thread may use, MB (default 0:
+   * Node's default, up to 96 MB per thread on 64-bit). See {@link slotResourceLimits}.
    */
   readonly slotYoungGenerationMaxMb: number;
 }
@@ -29,8 +29,8 @@ export const DEFAULT_EXECUTION_CONFIG: ExecutionConfig = {
   bufferTimeoutMs: 5,
   channelCapacityBytes: 1 << 20,
   sourceBatchSize: 512,
-  slotOldGenerationMaxMb: 1024,
-  slotYoungGenerationMaxMb: 24,
+  slotOldGenerationMaxMb: 0,
+  slotYoungGenerationMaxMb: 0,
 };
 
 const LIMITS: Record<keyof ExecutionConfig, [min: number, max: number]> = {
@@ -61,14 +61,15 @@ export function resolveExecutionConfig(options: Partial<ExecutionConfig> = {}): 
 /**
  * The heap limits of a slot thread (`Worker` `resourceLimits`), from the config.
  *
- * Why Sluice sets them. A busy slot allocates fast, and what its windows and timers hold lives
+ * What they are for. A busy slot allocates fast, and what its windows and timers hold lives
  * about as long as a few young-generation collections: much of it is promoted and dies in the
  * old generation. V8 lets an isolate's old generation grow to up to 4x its live size between
  * full collections when its heap limit is 2 GB or more (Node's default on a machine with a few GB
  * of memory), and 1.3-2x below that; and a young generation takes up to 3 x 32 MB per thread.
- * With two slots, q5 of the Nexmark benchmark (live heap 30-70 MB per slot) peaked at 0.6-1.3 GB
- * of RSS with Node's defaults; see `benchmarks/README.md` for the figures with these limits.
- * Zero leaves Node's default.
+ * With two slots, q5 of the Nexmark benchmark (live heap 30-70 MB per slot) peaked at 0.5-1.4 GB
+ * of RSS with Node's defaults, about half that with 1024/24 MB, for 10-30% more CPU per event
+ * (`benchmarks/README.md`). Off by default (0: Node's default): they trade CPU for memory, and
+ * an old-generation limit fails a job whose live heap outgrows it.
  */
 export function slotResourceLimits(config: ExecutionConfig): ResourceLimits | undefined {
   const limits: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number } = {};
