@@ -13,7 +13,9 @@ describe('slot heap limits', () => {
       maxOldGenerationSizeMb: 1024,
     });
     expect(
-      slotResourceLimits(resolveExecutionConfig({ slotOldGenerationMaxMb: 512, slotYoungGenerationMaxMb: 24 })),
+      slotResourceLimits(
+        resolveExecutionConfig({ slotOldGenerationMaxMb: 512, slotYoungGenerationMaxMb: 24 }),
+      ),
     ).toEqual({ maxOldGenerationSizeMb: 512, maxYoungGenerationSizeMb: 24 });
   });
 

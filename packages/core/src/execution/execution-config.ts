@@ -14,12 +14,12 @@ export interface ExecutionConfig {
   /**
    * The most V8 old-generation heap each slot thread may use, MB (default 0: Node's default,
    * the process's heap limit). A slot whose live heap outgrows it fails the attempt with
-   * `ERR_WORKER_OUT_OF_MEMORY`. See {@link slotResourceLimits} for what it is for.
+   * `ERR_WORKER_OUT_OF_MEMORY`. What it is for: `docs/configuration.md`.
    */
   readonly slotOldGenerationMaxMb: number;
   /**
    * The most V8 young-generation heap (new objects) each slot thread may use, MB (default 0:
-   * Node's default, up to 96 MB per thread on 64-bit). See {@link slotResourceLimits}.
+   * Node's default, up to 96 MB per thread on 64-bit). See `docs/configuration.md`.
    */
   readonly slotYoungGenerationMaxMb: number;
 }
