@@ -6,7 +6,7 @@
  * `/proc/<pid>/status` every 50 ms.
  *
  *   node benchmarks/slow-sink.ts [query=q5] [events=10000000] [executionConfig as JSON]
- *   node benchmarks/slow-sink.ts q5 10000000 '{"slotOldGenerationMaxMb":1024,"slotYoungGenerationMaxMb":24}'
+ *   node benchmarks/slow-sink.ts q5 10000000 '{"slotOldGenerationMaxMb":1024,"slotYoungGenerationMaxMb":48}'
  *
  * The sink sleeps 44,596 ns per record: 100x the q5 loop's time per event in the committed full
  * run (`results/latest.json`), so that runs compare across machines and with the suite's figure.
