@@ -66,9 +66,9 @@ export function resolveExecutionConfig(options: Partial<ExecutionConfig> = {}): 
  * old generation. V8 lets an isolate's old generation grow to up to 4x its live size between
  * full collections when its heap limit is 2 GB or more (Node's default on a machine with a few GB
  * of memory), and 1.3-2x below that; and a young generation takes up to 3 x 32 MB per thread.
- * With two slots, q5 of the Nexmark benchmark (live heap 30-70 MB per slot) peaked at 0.5-1.4 GB
- * of RSS with Node's defaults, about half that with 1024/48 MB, for 10-30% more CPU per event
- * (`benchmarks/README.md`). Off by default (0: Node's default): they trade CPU for memory, and
+ * With two slots, q5 of the Nexmark benchmark (live heap 30-70 MB per slot) peaked at 0.6-1.4 GB
+ * of RSS with Node's defaults, a quarter to a half less with 1024/48 MB, for 10-40% more CPU
+ * per event (`benchmarks/README.md`). Off by default (0: Node's default): they trade CPU for memory, and
  * an old-generation limit fails a job whose live heap outgrows it.
  */
 export function slotResourceLimits(config: ExecutionConfig): ResourceLimits | undefined {
