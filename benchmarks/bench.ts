@@ -339,7 +339,7 @@ for (const [query, loopOf, events, executionConfig] of memoryRuns) {
   };
   memory.push(row);
   console.log(
-    `  ${query.padEnd(13)}${row.options === undefined ? '' : ` (${row.options})`} ${events.toLocaleString('en-US')} events, ${row.outputs.toLocaleString('en-US')} outputs, ` +
+    `  ${(row.options === undefined ? query : `${query} (${row.options})`).padEnd(13)} ${events.toLocaleString('en-US')} events, ${row.outputs.toLocaleString('en-US')} outputs, ` +
       `${Math.round(row.eventsPerSecond).toLocaleString('en-US')} events/s (free-running ${free === undefined ? '?' : Math.round(free.eventsPerSecond).toLocaleString('en-US')}), ` +
       `sink asleep ${(row.sinkSleepShare * 100).toFixed(0)}% of the time: peak RSS ${row.peakRssMB.toFixed(0)} MB (${row.rssRatioToLoop?.toFixed(2)}x loop)`,
   );
