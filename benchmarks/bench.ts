@@ -17,6 +17,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, type as osType, release, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import type { ExecutionConfig } from '@sluice/core';
 import { type AsyncIoResult, asyncIoTarget, formatAsyncIoResult } from './async-io.ts';
 import {
   CLUSTER_QUERIES,
@@ -263,21 +264,38 @@ for (const [variant, maxRate] of rebalanceRates) {
 // Memory under backpressure: a sink that sleeps 100x the plain loop's time per event per record.
 console.log(`\nMemory with a slow sink (${SLOWDOWN}x the plain loop's time per event, per record)`);
 const memory: MemoryRow[] = [];
-const memoryRuns: Array<[query: string, loopOf: string, events: number]> = [
+/** The slots' heap limits the second q5 run sets (see `docs/configuration.md`). */
+const SLOT_HEAP_LIMITS = { slotOldGenerationMaxMb: 1024, slotYoungGenerationMaxMb: 48 } as const;
+const memoryRuns: Array<
+  [query: string, loopOf: string, events: number, executionConfig?: Partial<ExecutionConfig>]
+> = [
   ['q5', 'q5', MEMORY_EVENTS.q5],
+  ['q5', 'q5', MEMORY_EVENTS.q5, SLOT_HEAP_LIMITS],
   ['q1-rebalance', 'q1', MEMORY_EVENTS.rebalance],
 ];
-for (const [query, loopOf, events] of memoryRuns) {
+for (const [query, loopOf, events, executionConfig] of memoryRuns) {
   const loop = loops.get(loopOf);
   if (loop === undefined || !existsSync(fileURLToPath(queryUrl(query)))) continue;
   const slowNsPerRecord = (SLOWDOWN * 1e9) / loop.eventsPerSecond;
   const result = await runChild(
-    { ...sluiceSpec(query, 2, events), output: 'slow', slowNsPerRecord } as ContestantSpec,
+    {
+      ...sluiceSpec(query, 2, events),
+      output: 'slow',
+      slowNsPerRecord,
+      ...(executionConfig === undefined ? {} : { executionConfig }),
+    } as ContestantSpec,
     60 * 60_000,
   );
   const free = throughput.find((r) => r.query === query && r.contestant === 'sluice p=2');
   const row: MemoryRow = {
     query,
+    ...(executionConfig === undefined
+      ? {}
+      : {
+          options: Object.entries(executionConfig)
+            .map(([option, value]) => `${option} ${value}`)
+            .join(', '),
+        }),
     parallelism: 2,
     events,
     slowNsPerRecord,
@@ -294,7 +312,7 @@ for (const [query, loopOf, events] of memoryRuns) {
   };
   memory.push(row);
   console.log(
-    `  ${query.padEnd(13)} ${events.toLocaleString('en-US')} events, ${row.outputs.toLocaleString('en-US')} outputs, ` +
+    `  ${(row.options === undefined ? query : `${query} (${row.options})`).padEnd(13)} ${events.toLocaleString('en-US')} events, ${row.outputs.toLocaleString('en-US')} outputs, ` +
       `${Math.round(row.eventsPerSecond).toLocaleString('en-US')} events/s (free-running ${free === undefined ? '?' : Math.round(free.eventsPerSecond).toLocaleString('en-US')}), ` +
       `sink asleep ${(row.sinkSleepShare * 100).toFixed(0)}% of the time: peak RSS ${row.peakRssMB.toFixed(0)} MB (${row.rssRatioToLoop?.toFixed(2)}x loop)`,
   );

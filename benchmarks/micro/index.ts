@@ -3,7 +3,7 @@
  * `postMessage`, core's msgpackr batch encoding against JSON, and keyed value state on the heap
  * and LevelDB backends. See `README.md` beside this file for what each one measures.
  *
- *   node benchmarks/micro/index.ts [--quick]
+ *   node benchmarks/micro/index.ts [--quick] [--group ring-channel|codec|keyed-state]
  *
  * The suite's runner calls {@link runMicroBenchmarks}.
  */
@@ -30,11 +30,20 @@ export interface MicroResult {
  * everything runs; well under 30 s), otherwise up to ~2 s per benchmark (a few minutes in all).
  * Every thread and database it starts is closed before it resolves.
  */
-export async function runMicroBenchmarks(options: { readonly quick: boolean }): Promise<MicroResult[]> {
+export async function runMicroBenchmarks(options: {
+  readonly quick: boolean;
+  /** Only this group (default: all). */
+  readonly group?: MicroResult['group'];
+}): Promise<MicroResult[]> {
+  const groups = {
+    'ring-channel': runRingChannelBenchmarks,
+    codec: runCodecBenchmarks,
+    'keyed-state': runKeyedStateBenchmarks,
+  } as const;
   const results: MicroResult[] = [];
-  results.push(...(await runRingChannelBenchmarks(options)));
-  results.push(...(await runCodecBenchmarks(options)));
-  results.push(...(await runKeyedStateBenchmarks(options)));
+  for (const [group, run] of Object.entries(groups)) {
+    if (options.group === undefined || options.group === group) results.push(...(await run(options)));
+  }
   return results;
 }
 
@@ -70,8 +79,13 @@ export function formatMicroResults(results: readonly MicroResult[]): string {
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const quick = process.argv.includes('--quick');
+  const at = process.argv.indexOf('--group');
+  const group = at < 0 ? undefined : process.argv[at + 1];
+  if (group !== undefined && !['ring-channel', 'codec', 'keyed-state'].includes(group)) {
+    throw new Error(`--group must be ring-channel, codec or keyed-state, got ${String(group)}`);
+  }
   const started = performance.now();
-  const results = await runMicroBenchmarks({ quick });
+  const results = await runMicroBenchmarks({ quick, group: group as MicroResult['group'] | undefined });
   console.log(formatMicroResults(results));
   console.log(
     `\n${quick ? 'quick' : 'full'} run, ${((performance.now() - started) / 1000).toFixed(1)} s; ` +

@@ -5,7 +5,7 @@
  * contestant into the next. The result goes back over the IPC channel.
  */
 import { getHeapStatistics } from 'node:v8';
-import { startJob } from '@sluice/core';
+import { type ExecutionConfig, startJob } from '@sluice/core';
 import type { NexmarkConfig } from '../nexmark/generator.ts';
 import { type QueryArgs, queryConfig } from '../nexmark/queries/query-io.ts';
 import {
@@ -57,6 +57,8 @@ export type ContestantSpec =
        * processes, this process the job manager. CPU time then includes theirs (from /proc).
        */
       readonly cluster?: { readonly taskManagers: number; readonly slotsPerTaskManager: number };
+      /** `runJob`'s data-plane options (e.g. the slots' heap limits); undefined: the defaults. */
+      readonly executionConfig?: Partial<ExecutionConfig>;
     }
   | {
       readonly kind: 'loop' | 'rxjs' | 'node-stream';
@@ -191,6 +193,7 @@ async function runSluice(spec: Extract<ContestantSpec, { kind: 'sluice' }>): Pro
     parallelism: spec.parallelism,
     args,
     ...(spec.localAggregation === undefined ? {} : { localAggregation: spec.localAggregation }),
+    ...spec.executionConfig,
     onSinkData: (name, payload) => {
       if (name === LATENCY_CHANNEL) reports.push(...(payload as LatencyReport[]));
     },

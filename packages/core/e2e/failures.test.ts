@@ -113,6 +113,21 @@ describe('a failing user function', () => {
     await expectThreadsBackTo(baseline);
   });
 
+  it('a slot thread whose live heap outgrows slotOldGenerationMaxMb fails the job, naming the option', async () => {
+    const error = await failureOf(
+      runJob<FailingArgs>(failing, {
+        parallelism: 1,
+        slotOldGenerationMaxMb: 32,
+        // 200 MB of strings kept alive: far beyond the limit, so the thread cannot survive it.
+        args: { mode: 'hoards-memory', poison: -1, count: 200_000 },
+      }),
+    );
+    expect(error).toBeInstanceOf(JobExecutionError);
+    expect(error.message).toContain('old-generation heap limit of 32 MB (option "slotOldGenerationMaxMb")');
+    expect((error.cause as { cause?: { code?: string } }).cause?.code).toBe('ERR_WORKER_OUT_OF_MEMORY');
+    await expectThreadsBackTo(baseline);
+  });
+
   it('reports a source that cannot open', async () => {
     const error = await failureOf(
       runJob<FailingArgs>(failing, {

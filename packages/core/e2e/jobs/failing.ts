@@ -6,7 +6,8 @@ export type FailingMode =
   | 'sink-flush-rejects'
   | 'source-open-rejects'
   | 'state-without-keyby'
-  | 'stuck-close';
+  | 'stuck-close'
+  | 'hoards-memory';
 
 export interface FailingArgs {
   readonly mode: FailingMode;
@@ -30,6 +31,9 @@ const rejectingSink: Sink<number> = {
     flush: () => Promise.reject(new Error('disk full')),
   }),
 };
+
+/** What `hoards-memory` keeps: every record, with a string of 1 KB, for as long as the thread lives. */
+const hoard: string[] = [];
 
 /** Jobs whose user code fails in a known place, to check errors and cleanup. */
 export default defineJob<FailingArgs>({ name: 'failing' }, (env, { mode, poison, count }) => {
@@ -63,6 +67,15 @@ export default defineJob<FailingArgs>({ name: 'failing' }, (env, { mode, poison,
           return n;
         })
         .sinkTo(stuckSink);
+      return;
+    case 'hoards-memory':
+      // Live heap beyond the slot's old-generation limit: the thread dies out of memory.
+      numbers
+        .map((n) => {
+          hoard.push(`${n}`.padEnd(1024, '.'));
+          return n;
+        })
+        .sinkTo(collectSink('out'));
       return;
     case 'state-without-keyby':
       // What plain JavaScript (or a cast) can do: a keyed function on a stream without keyBy.

@@ -15,6 +15,7 @@ import type { Logger } from '../contracts/logger.ts';
 import { serializeError } from '../errors.ts';
 import { workerExecArgv } from '../execution/attempt.ts';
 import { metricsLayoutOf } from '../execution/deploy.ts';
+import { slotResourceLimits, slotThreadFailure } from '../execution/execution-config.ts';
 import type {
   CoordinatorMessage,
   DataAddress,
@@ -106,6 +107,7 @@ export function startTaskManagerAttempt(
     atomics: 'disabled',
     idleTimeout: Number.POSITIVE_INFINITY,
     execArgv: workerExecArgv(),
+    resourceLimits: slotResourceLimits(config),
   });
   let forcedStop: ReturnType<typeof setTimeout> | undefined;
   let terminated = false;
@@ -211,7 +213,7 @@ export function startTaskManagerAttempt(
           attempt,
           slotIndex,
           result: undefined,
-          error: terminated ? undefined : serializeError(error),
+          error: terminated ? undefined : serializeError(slotThreadFailure(error, config)),
         });
         cancel();
       },

@@ -20,7 +20,7 @@ import type { Clock, SharedManualClock } from '../time/clock.ts';
 import { ControlPlane } from './control-plane.ts';
 import { metricsLayoutOf } from './deploy.ts';
 import type { DriverBindings } from './driver-bindings.ts';
-import type { ExecutionConfig } from './execution-config.ts';
+import { type ExecutionConfig, slotResourceLimits, slotThreadFailure } from './execution-config.ts';
 import type { RunJobOptions } from './job-options.ts';
 import { levelOf } from './logging/line-logger.ts';
 import type {
@@ -204,6 +204,7 @@ export function runAttempt(
     atomics: 'disabled',
     idleTimeout: Number.POSITIVE_INFINITY,
     execArgv: workerExecArgv(),
+    resourceLimits: slotResourceLimits(config),
   });
 
   let failure: Error | undefined;
@@ -313,7 +314,8 @@ export function runAttempt(
         // The thread died (terminated, out of memory, uncaught error): stop the others.
         port1.close();
         endedSlots.add(slot.index);
-        if (!cancelled && !terminated) failure ??= slotDiedError(jobName, slot.index, error);
+        if (!cancelled && !terminated)
+          failure ??= slotDiedError(jobName, slot.index, slotThreadFailure(error, config));
         stopAll();
         return undefined;
       },

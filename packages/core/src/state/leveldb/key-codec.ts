@@ -33,8 +33,17 @@
  * together with a format marker.
  */
 
+import { decodeValue, encodeValue } from '../../records/record-codec.ts';
 import { StateError, type StateErrorCode } from '../errors.ts';
 import { isWellFormedString, type Key } from '../key-groups.ts';
+
+/**
+ * Values and manifests on disk: the record codec's self-contained messages (every entry decodes
+ * on its own), under the record contract, so a value reads back from disk exactly as it was put
+ * in — a Set, a Map, -0, holes, registered classes — as it does from heap state and from
+ * checkpoints (`docs/records.md`).
+ */
+export const diskCodec = { pack: encodeValue, unpack: decodeValue } as const;
 
 const TAG_STRING = 0x01;
 const TAG_NUMBER = 0x02;

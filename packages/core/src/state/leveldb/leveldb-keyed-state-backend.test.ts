@@ -287,6 +287,7 @@ function gatedStore(directory: string): { store: LevelStore; release: () => void
     directory,
     open: () => local.open(),
     getMany: (keys) => local.getMany(keys),
+    readKeys: (prefixes, guessed) => local.readKeys(prefixes, guessed),
     batch: (ops) => local.batch(ops),
     putPacked: (keys, values) => {
       held++;
@@ -310,6 +311,7 @@ describe('eviction writes behind', () => {
       directory,
       open: () => local.open(),
       getMany: (keys) => local.getMany(keys),
+      readKeys: (prefixes, guessed) => local.readKeys(prefixes, guessed),
       batch: (ops) => {
         started++;
         return gate.then(() => {

@@ -7,8 +7,9 @@
  * all) and the runtime drives the disk around the operator, never inside it:
  *
  * 1. before a batch of records or timers: `const p = backend.prefetch(keys); if (p) await p;` —
- *    loads the keys not cached yet (two `getMany` calls for the whole batch; see
- *    `leveldb-key-codec.ts`), and returns `undefined` without allocating when all are cached;
+ *    loads the keys not cached yet (one call to the store for the whole batch, one round trip
+ *    to the LevelDB host: see `stored-keys.ts`), and returns `undefined` without allocating when
+ *    all are cached;
  * 2. the operator runs the batch: `setCurrentKey` and state calls touch memory only;
  * 3. between batches: `const w = backend.evict(); if (w) await w;` — while more than
  *    `cacheMaxKeys` keys are cached, writes the least recently used ones (CLOCK, an LRU
@@ -55,13 +56,7 @@ import { describeKey, StateArgumentError, StateError } from '../errors.ts';
 import type { Key } from '../key-groups.ts';
 import type { AnyKeyedState } from '../kinds.ts';
 import { PENDING, PendingRestore, RestoredEntries, restoredRecords, TAKEN } from './bulk-restore.ts';
-import {
-  decodeRecordKey,
-  encodeEntryKey,
-  encodeKeyPrefix,
-  keyGroupBound,
-  levelDbStateError,
-} from './key-codec.ts';
+import { decodeRecordKey, encodeKeyPrefix, keyGroupBound, levelDbStateError } from './key-codec.ts';
 import type { LevelSnapshot, LevelStore } from './level-store/level-store.ts';
 import { LocalLevelStore } from './level-store/local-level-store.ts';
 import type { PackedBuffers } from './level-store/wire.ts';
@@ -76,6 +71,7 @@ import {
   ON_DISK,
   type WriteOp,
 } from './state-cache.ts';
+import { parseManifest } from './stored-keys.ts';
 
 export interface LevelDbKeyedStateBackendOptions extends KeyedStateBackendOptions {
   /**
@@ -127,6 +123,12 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
   readonly #cache = new LevelDbStateCache(this.keyContext);
   /** Keys being read from disk, and the read's promise: a second prefetch waits for the first. */
   readonly #loading = new Map<Key, Promise<void>>();
+  /**
+   * States whose default-namespace entry is read along with the manifests (`stored-keys.ts`):
+   * those that at least half the keys of the last load with state on disk had. `undefined`
+   * until such a load: then every state known is guessed.
+   */
+  #guessedStates: string[] | undefined;
 
   readonly #store: LevelStore;
   #db: LevelStore | undefined;
@@ -469,34 +471,45 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
     return waits.length === 1 ? waits[0] : Promise.all(waits).then(noop);
   }
 
-  /** Reads keys with no pending write: their manifests, then their entries (two `getMany`). */
+  /**
+   * Reads keys with no pending write: their manifests and every entry they list, in one call to
+   * the store (`stored-keys.ts`: one round trip to the LevelDB host, whatever the states).
+   */
   async #load(batch: ReadonlyArray<[Key, number]>): Promise<void> {
     const db = this.#db!;
     const cache = this.#cache;
     const prefixes = batch.map(([key, kg]) => encodeKeyPrefix(kg, key));
-    // Entry record keys, and for each: the index of its key in `batch`, its state id, its namespace.
-    const entryKeys: Buffer[] = [];
+    // For each entry listed, in the order the store returns them: the index of its key in
+    // `batch`, its state id, its namespace.
     const owners: number[] = [];
     const ids: number[] = [];
     const namespaces: string[] = [];
     let values: Array<Buffer | undefined>;
     let manifests: Array<Buffer | undefined>;
     try {
-      manifests = await db.getMany(prefixes);
+      ({ manifests, entries: values } = await db.readKeys(prefixes, this.#guessedStates ?? cache.names));
+      let withState = 0;
+      const defaultEntries = new Array<number>(cache.numStates).fill(0);
       for (let i = 0; i < batch.length; i++) {
         const bytes = manifests[i];
         if (bytes === undefined) continue;
-        for (const [name, nss] of parseManifest(bytes, batch[i]![0])) {
+        withState++;
+        for (const [name, nss] of parseManifest(bytes, () => batch[i]![0])) {
           const id = cache.idOf(name);
           for (const namespace of nss) {
-            entryKeys.push(encodeEntryKey(prefixes[i]!, cache.encodedNames[id]!, namespace));
             owners.push(i);
             ids.push(id);
             namespaces.push(namespace);
+            if (namespace === '') defaultEntries[id] = (defaultEntries[id] ?? 0) + 1;
           }
         }
       }
-      values = entryKeys.length === 0 ? [] : await db.getMany(entryKeys);
+      if (values.length !== owners.length) {
+        throw new Error(`bug: the store returned ${values.length} entries for ${owners.length} listed`);
+      }
+      if (withState > 0) {
+        this.#guessedStates = cache.names.filter((_, id) => 2 * (defaultEntries[id] ?? 0) >= withState);
+      }
     } catch (cause) {
       throw storageFailure(cause, `reading the state of ${batch.length} keys from ${this.directory}`);
     }
@@ -508,7 +521,7 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
       return e;
     });
     let tombstones = false;
-    for (let j = 0; j < entryKeys.length; j++) {
+    for (let j = 0; j < owners.length; j++) {
       const e = built[owners[j]!]!;
       const bytes = values[j];
       if (bytes === undefined) {
@@ -980,28 +993,6 @@ export class LevelDbKeyedStateBackend extends AbstractKeyedStateBackend {
     }
     return this.#db;
   }
-}
-
-/** Validates a manifest's shape: `[[stateName, [namespace, ...]], ...]`. */
-function parseManifest(bytes: Buffer, key: Key): Array<[string, string[]]> {
-  const manifest: unknown = diskCodec.unpack(bytes);
-  const ok =
-    Array.isArray(manifest) &&
-    manifest.every(
-      (item) =>
-        Array.isArray(item) &&
-        item.length === 2 &&
-        typeof item[0] === 'string' &&
-        Array.isArray(item[1]) &&
-        item[1].every((ns: unknown) => typeof ns === 'string'),
-    );
-  if (!ok) {
-    throw levelDbStateError(
-      'SLUICE_STATE_STORAGE_CORRUPT',
-      `the manifest of key ${describeKey(key)} is not a list of [stateName, namespaces] pairs`,
-    );
-  }
-  return manifest as Array<[string, string[]]>;
 }
 
 function storageFailure(cause: unknown, doing: string): StateError {

@@ -30,12 +30,17 @@
  * cached keys, 40% of the whole warm path.
  */
 
-import { decodeValue, encodeValue } from '../../records/record-codec.ts';
 import { type KeyContext, stateUsedWithoutKey } from '../backend/keyed-state-backend.ts';
 import { describeKey, type StateError } from '../errors.ts';
 import type { Key } from '../key-groups.ts';
 import type { StateCell, StateEntryCursor } from '../kinds.ts';
-import { encodeEntryKey, encodeKeyPrefix, encodeStateName, levelDbStateError } from './key-codec.ts';
+import {
+  diskCodec,
+  encodeEntryKey,
+  encodeKeyPrefix,
+  encodeStateName,
+  levelDbStateError,
+} from './key-codec.ts';
 import type { WriteOp } from './level-store/level-store.ts';
 
 /** The entry changed since it was last written. */
@@ -43,13 +48,8 @@ export const DIRTY = 1;
 /** A record of the entry exists on disk (as of the writes issued so far). */
 export const ON_DISK = 2;
 
-/**
- * Values and manifests on disk: the record codec's self-contained messages (every entry decodes
- * on its own), under the record contract, so a value reads back from disk exactly as it was put
- * in — a Set, a Map, -0, holes, registered classes — as it does from heap state and from
- * checkpoints (`docs/records.md`).
- */
-export const diskCodec = { pack: encodeValue, unpack: decodeValue } as const;
+/** The codec of values and manifests on disk (defined in `key-codec.ts`, with the layout). */
+export { diskCodec };
 
 /** An entry in a namespace other than the default one. */
 export class NsSlot {

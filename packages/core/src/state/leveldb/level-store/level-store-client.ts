@@ -5,11 +5,13 @@
  */
 
 import type { MessagePort } from 'node:worker_threads';
+import type { StoredKeys } from '../stored-keys.ts';
 import type { LevelSnapshot, LevelStore, WriteOp } from './level-store.ts';
 import {
   type LevelRequest,
   type LevelResponse,
   type PackedBuffers,
+  type PackedStoredKeys,
   packBuffers,
   type RangePage,
   transferOf,
@@ -103,6 +105,16 @@ class RemoteLevelStore implements LevelStore {
       transferOf(packed),
     );
     return unpackBuffers(values);
+  }
+
+  async readKeys(prefixes: readonly Buffer[], guessedStates: readonly string[]): Promise<StoredKeys> {
+    const packed = packBuffers(prefixes);
+    const stored = await this.#client.call<PackedStoredKeys>(
+      { op: 'readKeys', store: this.#id, prefixes: packed, guessedStates },
+      `reading the state of ${prefixes.length} keys of ${this.directory}`,
+      transferOf(packed),
+    );
+    return { manifests: unpackBuffers(stored.manifests), entries: unpackBuffers(stored.entries) };
   }
 
   batch(ops: readonly WriteOp[]): Promise<void> {

@@ -12,6 +12,7 @@ import { LocalLevelStore } from './local-level-store.ts';
 import {
   type LevelRequest,
   type LevelResponse,
+  type PackedStoredKeys,
   packBuffers,
   type RangePage,
   transferOf,
@@ -95,6 +96,16 @@ export class LevelStoreServer {
           .then((values) => {
             const packed = packBuffers(values);
             return [packed, transferOf(packed)];
+          });
+      case 'readKeys':
+        return this.#store(request.store)
+          .readKeys(unpackBuffers(request.prefixes) as Buffer[], request.guessedStates)
+          .then(({ manifests, entries }) => {
+            const packed: PackedStoredKeys = {
+              manifests: packBuffers(manifests),
+              entries: packBuffers(entries),
+            };
+            return [packed, transferOf(packed.manifests, packed.entries)];
           });
       case 'batch': {
         const keys = unpackBuffers(request.keys) as Buffer[];

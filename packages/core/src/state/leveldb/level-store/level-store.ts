@@ -3,6 +3,7 @@
  * somewhere other than the thread that runs the operator (see `level-store-host.ts` for why).
  */
 
+import type { StoredKeys } from '../stored-keys.ts';
 import type { PackedBuffers } from './wire.ts';
 
 /** A LevelDB write: put a value, or delete a key. */
@@ -16,6 +17,13 @@ export interface LevelStore {
   open(): Promise<void>;
   /** Values of `keys`, `undefined` where absent, in the order asked. */
   getMany(keys: readonly Buffer[]): Promise<Array<Buffer | undefined>>;
+  /**
+   * The manifests of the keys whose record-key prefixes are `prefixes`, and every entry they list,
+   * read on one snapshot in one call ({@link readStoredKeys} in `../stored-keys.ts`): the state
+   * backend's prefetch, one round trip when the store lives on another thread. The entries of the
+   * default namespace of `guessedStates` are read along with the manifests.
+   */
+  readKeys(prefixes: readonly Buffer[], guessedStates: readonly string[]): Promise<StoredKeys>;
   /** Applies all of `ops` atomically. */
   batch(ops: readonly WriteOp[]): Promise<void>;
   /**

@@ -2,6 +2,7 @@
 
 import { mkdir } from 'node:fs/promises';
 import { ClassicLevel } from 'classic-level';
+import { readStoredKeys, type StoredKeys } from '../stored-keys.ts';
 import { type LevelSnapshot, type LevelStore, RANGE_PAGE_SIZE, type WriteOp } from './level-store.ts';
 import { type PackedBuffers, unpackBuffers } from './wire.ts';
 
@@ -29,6 +30,17 @@ export class LocalLevelStore implements LevelStore {
 
   getMany(keys: readonly Buffer[]): Promise<Array<Buffer | undefined>> {
     return this.#opened().getMany(keys as Buffer[]);
+  }
+
+  async readKeys(prefixes: readonly Buffer[], guessedStates: readonly string[]): Promise<StoredKeys> {
+    const db = this.#opened();
+    // Taken now, synchronously: both reads see the database as of the call.
+    const snapshot = db.snapshot();
+    try {
+      return await readStoredKeys((keys) => db.getMany(keys, { snapshot }), prefixes, guessedStates);
+    } finally {
+      await snapshot.close();
+    }
   }
 
   batch(ops: readonly WriteOp[]): Promise<void> {

@@ -122,6 +122,12 @@ export type LevelRequest = { readonly id: number } & (
   | { readonly op: 'open'; readonly store: number; readonly directory: string }
   | { readonly op: 'getMany'; readonly store: number; readonly keys: PackedBuffers }
   | {
+      readonly op: 'readKeys';
+      readonly store: number;
+      readonly prefixes: PackedBuffers;
+      readonly guessedStates: readonly string[];
+    }
+  | {
       readonly op: 'batch';
       readonly store: number;
       /** 1 = put, 0 = delete, per op. */
@@ -149,6 +155,12 @@ export type LevelRequest = { readonly id: number } & (
   | { readonly op: 'closeSnapshot'; readonly snapshot: number }
   | { readonly op: 'close'; readonly store: number }
 );
+
+/** The answer to a `readKeys` call: `StoredKeys`, packed. */
+export interface PackedStoredKeys {
+  readonly manifests: PackedBuffers;
+  readonly entries: PackedBuffers;
+}
 
 /** A page of a range read; `done` when nothing follows. */
 export interface RangePage {

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import {
+  DEFAULT_EXECUTION_CONFIG,
+  resolveExecutionConfig,
+  slotResourceLimits,
+  slotThreadFailure,
+} from './execution-config.ts';
+
+describe('slot heap limits', () => {
+  it("are off by default (Node's own), and each is set on its own", () => {
+    expect(slotResourceLimits(DEFAULT_EXECUTION_CONFIG)).toBeUndefined();
+    expect(slotResourceLimits(resolveExecutionConfig({ slotOldGenerationMaxMb: 1024 }))).toEqual({
+      maxOldGenerationSizeMb: 1024,
+    });
+    expect(
+      slotResourceLimits(
+        resolveExecutionConfig({ slotOldGenerationMaxMb: 512, slotYoungGenerationMaxMb: 24 }),
+      ),
+    ).toEqual({ maxOldGenerationSizeMb: 512, maxYoungGenerationSizeMb: 24 });
+  });
+
+  it('refuses what is not a size in MB, naming the option', () => {
+    expect(() => resolveExecutionConfig({ slotOldGenerationMaxMb: -1 })).toThrow(
+      /"slotOldGenerationMaxMb" must be an integer from 0 to 1048576, got -1/,
+    );
+    expect(() => resolveExecutionConfig({ slotYoungGenerationMaxMb: 1.5 })).toThrow(
+      /"slotYoungGenerationMaxMb" must be an integer from 0 to 65536, got 1.5/,
+    );
+  });
+
+  it('turn a slot thread out of memory into an error naming the option; other deaths pass as they are', () => {
+    const oom = Object.assign(new Error('Worker terminated due to reaching memory limit'), {
+      code: 'ERR_WORKER_OUT_OF_MEMORY',
+    });
+    const failure = slotThreadFailure(oom, resolveExecutionConfig({ slotOldGenerationMaxMb: 512 }));
+    expect(failure.message).toContain(
+      'old-generation heap limit of 512 MB (option "slotOldGenerationMaxMb")',
+    );
+    expect(failure.cause).toBe(oom);
+    const unlimited = slotThreadFailure(oom, DEFAULT_EXECUTION_CONFIG);
+    expect(unlimited.message).toContain("outgrew the process's heap limit");
+    const other = new Error('terminated');
+    expect(slotThreadFailure(other, DEFAULT_EXECUTION_CONFIG)).toBe(other);
+    expect(slotThreadFailure('a string', DEFAULT_EXECUTION_CONFIG).message).toBe('a string');
+  });
+});
