@@ -10,8 +10,11 @@
  * memory of one process).
  */
 import { afterAll, vi } from 'vitest';
-import { checkPortableArgs } from '../../src/cluster/portable-args.ts';
-import { type SessionCluster, startSessionCluster } from '../../src/cluster/testing/session-cluster.ts';
+import { checkPortableArgs } from '../../src/execution/cluster/portable-args.ts';
+import {
+  type SessionCluster,
+  startSessionCluster,
+} from '../../src/execution/cluster/testing/session-cluster.ts';
 
 /** Arguments that share memory with the test (crash counters) cannot go to another process. */
 function portable(args: unknown): boolean {

@@ -2,7 +2,6 @@ import { threadId } from 'node:worker_threads';
 import { Doorbell } from '../channels/doorbell.ts';
 import { encodeRecords } from '../channels/record-codec.ts';
 import { NOT_KEYING } from '../channels/record-writer.ts';
-import { openSlotDataPlane, PeersCancelledError, type SlotDataPlane } from '../cluster/slot-data-plane.ts';
 import { previewRecord, serializeError } from '../errors.ts';
 import { subtaskOf } from '../plan/execution-plan.ts';
 import { loadStateLookup, slotCheckpointHooks } from '../runtime/checkpointing.ts';
@@ -10,6 +9,7 @@ import { runSlotLoop, SlotCancelledError, TaskFailedError } from '../runtime/slo
 import { SlotControl } from '../runtime/slot-control.ts';
 import { LevelStoreClient } from '../state/leveldb/level-store/level-store-client.ts';
 import { SharedManualClock, systemClock } from '../time/clock.ts';
+import { openSlotDataPlane, PeersCancelledError, type SlotDataPlane } from './cluster/slot-data-plane.ts';
 import { type DeployedTask, deploySlot } from './deploy.ts';
 import { bindDriver, type DriverInputs } from './driver-bindings.ts';
 import { loadJob } from './job-loader.ts';

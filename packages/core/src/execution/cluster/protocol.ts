@@ -8,16 +8,16 @@
  * when the job manager deploys n+1, and late messages of an old attempt are ignored.
  */
 
-import type { LogLevel } from '../contracts/logger.ts';
-import type { SerializedError } from '../errors.ts';
-import type { ExecutionConfig } from '../execution/execution-config.ts';
+import type { LogLevel } from '../../contracts/logger.ts';
+import type { SerializedError } from '../../errors.ts';
+import type { ExecutionConfig } from '../execution-config.ts';
 import type {
   CoordinatorMessage,
   DataAddress,
   SlotMessage,
   SlotResult,
   StateBackendAssignment,
-} from '../execution/messages.ts';
+} from '../messages.ts';
 
 /** The first message of a task manager on its control connection (a request: the answer is `RegisterReply`). */
 export interface RegisterRequest {

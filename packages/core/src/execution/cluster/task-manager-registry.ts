@@ -12,11 +12,11 @@ import {
   type HeartbeatClock,
   listenControl,
   systemHeartbeatClock,
-} from '../channels/tcp/control-connection.ts';
-import type { AuthenticatedServer, TlsServerFiles } from '../channels/tcp/endpoint.ts';
-import type { TransportError } from '../channels/tcp/errors.ts';
-import type { Logger } from '../contracts/logger.ts';
-import { ConfigError } from '../errors.ts';
+} from '../../channels/tcp/control-connection.ts';
+import type { AuthenticatedServer, TlsServerFiles } from '../../channels/tcp/endpoint.ts';
+import type { TransportError } from '../../channels/tcp/errors.ts';
+import type { Logger } from '../../contracts/logger.ts';
+import { ConfigError } from '../../errors.ts';
 import { type RegisterReply, type RegisterRequest, TO_JOB_MANAGER } from './protocol.ts';
 
 export interface RegisteredTaskManager {

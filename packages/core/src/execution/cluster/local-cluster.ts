@@ -9,8 +9,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { Logger } from '../contracts/logger.ts';
-import { siblingModule } from '../threads/module-worker.ts';
+import type { Logger } from '../../contracts/logger.ts';
+import { siblingModule } from '../../threads/module-worker.ts';
 
 export interface LocalClusterOptions {
   readonly taskManagers: number;
@@ -54,7 +54,7 @@ export class LocalCluster {
 
   #start(index: number): void {
     const { jobManager, slotsPerTaskManager, secret } = this.#options;
-    const bin = fileURLToPath(siblingModule('../cli/bin', import.meta.url));
+    const bin = fileURLToPath(siblingModule('../../cli/bin', import.meta.url));
     const child = spawn(
       process.execPath,
       [

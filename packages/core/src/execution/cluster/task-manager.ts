@@ -6,12 +6,12 @@
  * managers without being told where they are. It returns when the job manager says the job ended.
  */
 import { hostname } from 'node:os';
-import { type ControlConnection, connectControl } from '../channels/tcp/control-connection.ts';
-import type { TlsClientFiles, TlsServerFiles } from '../channels/tcp/endpoint.ts';
-import type { Logger } from '../contracts/logger.ts';
-import { serializeError } from '../errors.ts';
-import { jobModuleUrl, loadJob } from '../execution/job-loader.ts';
-import { type PlannedJob, planJob } from '../execution/planner.ts';
+import { type ControlConnection, connectControl } from '../../channels/tcp/control-connection.ts';
+import type { TlsClientFiles, TlsServerFiles } from '../../channels/tcp/endpoint.ts';
+import type { Logger } from '../../contracts/logger.ts';
+import { serializeError } from '../../errors.ts';
+import { jobModuleUrl, loadJob } from '../job-loader.ts';
+import { type PlannedJob, planJob } from '../planner.ts';
 import {
   type AttemptMessage,
   type DeployMessage,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../../errors.ts';
 import { checkPortableArgs } from './portable-args.ts';
 
 describe('job arguments sent to task managers', () => {

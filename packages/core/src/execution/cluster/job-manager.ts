@@ -4,10 +4,10 @@
  * attempts on the slots registered here instead of on threads of its own.
  */
 import { randomBytes } from 'node:crypto';
-import { checkClusterSecret } from '../channels/tcp/secret.ts';
-import type { Logger } from '../contracts/logger.ts';
-import { ConfigError } from '../errors.ts';
-import type { ClusterOptions } from '../execution/job-options.ts';
+import { checkClusterSecret } from '../../channels/tcp/secret.ts';
+import type { Logger } from '../../contracts/logger.ts';
+import { ConfigError } from '../../errors.ts';
+import type { ClusterOptions } from '../job-options.ts';
 import { LocalCluster } from './local-cluster.ts';
 import { TaskManagerRegistry } from './task-manager-registry.ts';
 

@@ -9,13 +9,16 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { allocateDoorbell, Doorbell } from '../channels/doorbell.ts';
-import { allocateRing } from '../channels/ring-buffer.ts';
-import type { Logger } from '../contracts/logger.ts';
-import { serializeError } from '../errors.ts';
-import { workerExecArgv } from '../execution/attempt.ts';
-import { metricsLayoutOf } from '../execution/deploy.ts';
-import { slotResourceLimits, slotThreadFailure } from '../execution/execution-config.ts';
+import { allocateDoorbell, Doorbell } from '../../channels/doorbell.ts';
+import { allocateRing } from '../../channels/ring-buffer.ts';
+import type { Logger } from '../../contracts/logger.ts';
+import { serializeError } from '../../errors.ts';
+import { SlotControl } from '../../runtime/slot-control.ts';
+import { LevelStoreHost } from '../../state/leveldb/level-store/level-store-host.ts';
+import { siblingModule } from '../../threads/module-worker.ts';
+import { workerExecArgv } from '../attempt.ts';
+import { metricsLayoutOf } from '../deploy.ts';
+import { slotResourceLimits, slotThreadFailure } from '../execution-config.ts';
 import type {
   CoordinatorMessage,
   DataAddress,
@@ -23,12 +26,9 @@ import type {
   SlotClusterAssignment,
   SlotMessage,
   SlotResult,
-} from '../execution/messages.ts';
-import type { PlannedJob } from '../execution/planner.ts';
-import { TaskWatchdog } from '../execution/task-watchdog.ts';
-import { SlotControl } from '../runtime/slot-control.ts';
-import { LevelStoreHost } from '../state/leveldb/level-store/level-store-host.ts';
-import { siblingModule } from '../threads/module-worker.ts';
+} from '../messages.ts';
+import type { PlannedJob } from '../planner.ts';
+import { TaskWatchdog } from '../task-watchdog.ts';
 import { type DeployMessage, TO_JOB_MANAGER } from './protocol.ts';
 
 /** How long slots may take to stop after a cancel before their threads are terminated. */
@@ -100,7 +100,7 @@ export function startTaskManagerAttempt(
   const ports = new Map<number, MessagePort>();
 
   const pool = new Piscina({
-    filename: siblingModule('../execution/slot-worker', import.meta.url).href,
+    filename: siblingModule('../slot-worker', import.meta.url).href,
     minThreads: local.size,
     maxThreads: local.size,
     concurrentTasksPerWorker: 1,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ExecutionPlan } from '../plan/execution-plan.ts';
+import type { ExecutionPlan } from '../../plan/execution-plan.ts';
 import { remotePeersOf } from './slot-data-plane.ts';
 
 /** Only the channels matter to which peers a slot dials. */

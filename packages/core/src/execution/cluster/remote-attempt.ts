@@ -7,25 +7,20 @@
  * other slot is cancelled) and the restart strategy takes over, as a crashed thread would.
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { deserializeError } from '../errors.ts';
+import { deserializeError } from '../../errors.ts';
+import type { MetricsLayout } from '../../metrics/metrics-layout.ts';
 import {
   type Attempt,
   type AttemptOutcome,
   checkpointCoordinatorOf,
   type JobContext,
   slotDiedError,
-} from '../execution/attempt.ts';
-import { ControlPlane } from '../execution/control-plane.ts';
-import { metricsLayoutOf } from '../execution/deploy.ts';
-import { levelOf } from '../execution/logging/line-logger.ts';
-import type {
-  CoordinatorMessage,
-  DataAddress,
-  SlotResult,
-  StateBackendAssignment,
-} from '../execution/messages.ts';
-import { DEFAULT_TASK_HEARTBEAT_TIMEOUT_MS } from '../execution/task-watchdog.ts';
-import type { MetricsLayout } from '../metrics/metrics-layout.ts';
+} from '../attempt.ts';
+import { ControlPlane } from '../control-plane.ts';
+import { metricsLayoutOf } from '../deploy.ts';
+import { levelOf } from '../logging/line-logger.ts';
+import type { CoordinatorMessage, DataAddress, SlotResult, StateBackendAssignment } from '../messages.ts';
+import { DEFAULT_TASK_HEARTBEAT_TIMEOUT_MS } from '../task-watchdog.ts';
 import {
   type DeployMessage,
   type MetricsMessage,

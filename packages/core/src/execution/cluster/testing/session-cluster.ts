@@ -8,8 +8,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import type { JobManagerSpec } from '../../execution/job-options.ts';
-import { siblingModule } from '../../threads/module-worker.ts';
+import { siblingModule } from '../../../threads/module-worker.ts';
+import type { JobManagerSpec } from '../../job-options.ts';
 
 export interface SessionCluster {
   /** The `cluster` option of each job run on these task managers. */
@@ -34,7 +34,7 @@ export async function startSessionCluster(options: {
 }): Promise<SessionCluster> {
   const secret = randomBytes(32).toString('hex');
   const port = await freePort();
-  const bin = fileURLToPath(siblingModule('../../cli/bin', import.meta.url));
+  const bin = fileURLToPath(siblingModule('../../../cli/bin', import.meta.url));
   const processes = Array.from({ length: options.taskManagers }, (_, index) =>
     spawn(
       process.execPath,

@@ -5,10 +5,10 @@
  * connection, so each slot thread is its own data-plane peer: with one slot per task manager
  * (the Kubernetes layout) that is one connection per pair of task managers.
  */
-import type { ChannelPlacement } from '../channels/channel-factory.ts';
-import { DataPlane } from '../channels/tcp/data-plane.ts';
-import type { DataAddress, SlotClusterAssignment, SlotMessage } from '../execution/messages.ts';
-import type { ExecutionPlan } from '../plan/execution-plan.ts';
+import type { ChannelPlacement } from '../../channels/channel-factory.ts';
+import { DataPlane } from '../../channels/tcp/data-plane.ts';
+import type { ExecutionPlan } from '../../plan/execution-plan.ts';
+import type { DataAddress, SlotClusterAssignment, SlotMessage } from '../messages.ts';
 
 export interface SlotDataPlane {
   readonly placement: ChannelPlacement;

@@ -4,7 +4,7 @@
  * function is refused by the clone; across processes shared memory is not shared and msgpack
  * would silently turn a function into nothing. Refused before anything starts, naming the path.
  */
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../../errors.ts';
 
 export function checkPortableArgs(args: unknown): void {
   const seen = new Set<object>();

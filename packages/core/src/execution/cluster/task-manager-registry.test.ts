@@ -4,10 +4,10 @@ import {
   type ControlConnection,
   connectControl,
   DEFAULT_HEARTBEAT_TIMEOUT_MS,
-} from '../channels/tcp/control-connection.ts';
-import type { TransportError } from '../channels/tcp/errors.ts';
-import { ManualHeartbeatClock } from '../channels/tcp/testing/tcp-test-helpers.ts';
-import { silentLogger } from '../contracts/logger.ts';
+} from '../../channels/tcp/control-connection.ts';
+import type { TransportError } from '../../channels/tcp/errors.ts';
+import { ManualHeartbeatClock } from '../../channels/tcp/testing/tcp-test-helpers.ts';
+import { silentLogger } from '../../contracts/logger.ts';
 import { TO_JOB_MANAGER } from './protocol.ts';
 import { type RegisteredTaskManager, TaskManagerRegistry } from './task-manager-registry.ts';
 
