@@ -65,6 +65,8 @@ export async function startJobManagerCluster(
     address: registry.address,
     taskManagerPids: () => local.pids,
     async close(ended) {
+      // Told the job ended, the task managers exit by themselves: not a crash to restart them from.
+      local.ending();
       await registry.close(ended);
       await local.stop();
     },

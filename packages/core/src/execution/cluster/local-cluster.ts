@@ -48,7 +48,7 @@ export class LocalCluster {
   /** The pids of the task managers running now, by position (for tests that kill them). */
   get pids(): readonly number[] {
     return this.#children.flatMap((child) =>
-      child?.pid === undefined || child.exitCode !== null ? [] : [child.pid],
+      child?.pid === undefined || child.exitCode !== null || child.signalCode !== null ? [] : [child.pid],
     );
   }
 
@@ -102,6 +102,11 @@ export class LocalCluster {
       });
     });
     this.#exited.add(exited);
+  }
+
+  /** From now on a child that exits is not started again: the job is ending (its task managers exit with it). */
+  ending(): void {
+    this.#stopping = true;
   }
 
   /** Stops every child: they exit once the job manager told them the job ended; killed after a grace period. */
