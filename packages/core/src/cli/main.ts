@@ -528,6 +528,14 @@ program
     });
     cliLog = { logger, format: options.logFormat };
     const stop = new AbortController();
+    // Started by a local cluster or a test (SLUICE_EXIT_WITH_PARENT=1): a task manager whose parent
+    // died (the job manager's process, killed) is re-parented, and stops rather than dial for ever.
+    if (process.env.SLUICE_EXIT_WITH_PARENT === '1') {
+      const parent = process.ppid;
+      setInterval(() => {
+        if (process.ppid !== parent) stop.abort();
+      }, 500).unref();
+    }
     let signal: NodeJS.Signals | undefined;
     for (const name of ['SIGTERM', 'SIGINT'] as const) {
       process.once(name, () => {

@@ -70,7 +70,11 @@ export class LocalCluster {
         this.#options.logLevel,
       ],
       {
-        env: { ...process.env, SLUICE_CLUSTER_SECRET: Buffer.from(secret).toString('utf8') },
+        env: {
+          ...process.env,
+          SLUICE_EXIT_WITH_PARENT: '1',
+          SLUICE_CLUSTER_SECRET: Buffer.from(secret).toString('utf8'),
+        },
         stdio: ['ignore', 'inherit', 'inherit'],
       },
     );

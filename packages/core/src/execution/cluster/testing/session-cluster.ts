@@ -53,7 +53,10 @@ export async function startSessionCluster(options: {
         '--log-level',
         process.env.SLUICE_TM_LOG_LEVEL ?? 'error',
       ],
-      { env: { ...process.env, SLUICE_CLUSTER_SECRET: secret }, stdio: ['ignore', 'ignore', 'inherit'] },
+      {
+        env: { ...process.env, SLUICE_EXIT_WITH_PARENT: '1', SLUICE_CLUSTER_SECRET: secret },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
     ),
   );
   return {
