@@ -152,6 +152,16 @@ export function checkpointCoordinatorOf(
   });
 }
 
+/** A savepoint through the attempt's coordinator; refused when the job takes no checkpoints. */
+export function savepointWith(
+  coordinator: CheckpointCoordinator | undefined,
+  folder: string,
+): Promise<string> {
+  return coordinator === undefined
+    ? Promise.reject(new Error('checkpointing is off'))
+    : coordinator.savepoint(folder);
+}
+
 /** A slot's thread (or its process) died: the attempt's failure, naming the slot. */
 export function slotDiedError(jobName: string, slotIndex: number, error: unknown): JobExecutionError {
   return new JobExecutionError(
@@ -349,10 +359,7 @@ export function runAttempt(
       cancelled = true;
       stopAll();
     },
-    savepoint: (folder: string) =>
-      coordinator === undefined
-        ? Promise.reject(new Error('checkpointing is off'))
-        : coordinator.savepoint(folder),
+    savepoint: (folder: string) => savepointWith(coordinator, folder),
     async terminateWorker(index: number): Promise<boolean> {
       const threads = pool.threads;
       const worker = threads[index % Math.max(1, threads.length)];

@@ -14,6 +14,7 @@ import {
   type AttemptOutcome,
   checkpointCoordinatorOf,
   type JobContext,
+  savepointWith,
   slotDiedError,
 } from '../attempt.ts';
 import { ControlPlane } from '../control-plane.ts';
@@ -283,10 +284,7 @@ export function runRemoteAttempt(
       cancelled = true;
       stopAll();
     },
-    savepoint: (folder: string) =>
-      coordinator === undefined
-        ? Promise.reject(new Error('checkpointing is off'))
-        : coordinator.savepoint(folder),
+    savepoint: (folder: string) => savepointWith(coordinator, folder),
     async terminateWorker(index: number): Promise<boolean> {
       const owner = owners[index % Math.max(1, owners.length)];
       if (owner === undefined) return false;
