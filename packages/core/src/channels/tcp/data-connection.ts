@@ -36,7 +36,6 @@
 import { ConfigError } from '../../errors.ts';
 import type { ChannelReceiver, ChannelSender } from '../channel.ts';
 import { CONTROL_MARKER, ControlType } from '../frames.ts';
-import type { AuthenticatedSocket } from './endpoint.ts';
 import { TransportError } from './errors.ts';
 import { FRAME_LENGTH_BYTES, FrameReader } from './frame-reader.ts';
 import { type DataLink, InboundChannel, OutboundChannel, TcpReceiver, TcpSender } from './tcp-channel.ts';
@@ -118,6 +117,36 @@ export interface InboundState {
 
 export type DataConnectionCloseListener = (error: TransportError | undefined) => void;
 
+/**
+ * What a connection needs of its byte stream: a `net.Socket` (`data-plane.ts`), or a task
+ * manager's virtual stream to one peer slot over its one shared socket (`port-stream.ts`). Its
+ * events are a socket's: `data`, `end` (the peer ended), `error`, `close` (after `end` or a reset).
+ */
+export interface DataSocket {
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  on(event: 'end' | 'close', listener: () => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  write(chunk: Uint8Array): unknown;
+  cork(): void;
+  uncork(): void;
+  readonly writableLength: number;
+  end(): unknown;
+  destroy(): unknown;
+  resume(): unknown;
+  readonly destroyed: boolean;
+}
+
+/** An authenticated byte stream to a peer: a socket after the handshake, or a stream over one. */
+export interface DataStream {
+  readonly socket: DataSocket;
+  /** The id the peer authenticated with (or the peer slot's id on a shared socket). */
+  readonly peerId: string;
+  /** How to name the peer in messages: its id and address. */
+  readonly peer: string;
+  /** Bytes that arrived before the connection took the stream over. */
+  readonly leftover: Buffer;
+}
+
 export class DataConnection implements DataLink {
   /** The peer's id, as it authenticated. */
   readonly peerId: string;
@@ -126,7 +155,7 @@ export class DataConnection implements DataLink {
   readonly bufferBytes: number;
   readonly buffersPerChannel: number;
 
-  readonly #socket: AuthenticatedSocket['socket'];
+  readonly #socket: DataSocket;
   readonly #reader: FrameReader;
   readonly #outbound = new Map<number, OutboundChannel>();
   readonly #inbound = new Map<number, InboundChannel>();
@@ -140,7 +169,7 @@ export class DataConnection implements DataLink {
   #ended = false;
   #corked = false;
 
-  constructor(authenticated: AuthenticatedSocket, options: DataConnectionOptions = {}) {
+  constructor(authenticated: DataStream, options: DataConnectionOptions = {}) {
     const { bufferBytes, buffersPerChannel } = checkDataConnectionOptions(options);
     this.bufferBytes = bufferBytes;
     this.buffersPerChannel = buffersPerChannel;
