@@ -7,7 +7,7 @@
  * slot's streams to a peer task manager on one socket (`task-manager-data-plane.ts`).
  */
 import type { ChannelPlacement } from '../../channels/channel-factory.ts';
-import { DataConnection } from '../../channels/tcp/data-connection.ts';
+import { DataConnection, type DataConnectionOptions } from '../../channels/tcp/data-connection.ts';
 import { PortStream } from '../../channels/tcp/port-stream.ts';
 import type { ExecutionPlan } from '../../plan/execution-plan.ts';
 import type { SlotClusterAssignment } from '../messages.ts';
@@ -22,6 +22,8 @@ export interface OpenSlotDataPlaneOptions {
   readonly cluster: SlotClusterAssignment;
   /** Resolves when the attempt is cancelled while the slot waits (a peer never comes). */
   readonly cancelled: Promise<void>;
+  /** The receivers' buffers (default: `DataConnection`'s). */
+  readonly flowControl?: DataConnectionOptions | undefined;
 }
 
 /** Thrown into a slot that is cancelled while it waits for its peers. */
@@ -69,7 +71,10 @@ export async function openSlotDataPlane(options: OpenSlotDataPlaneOptions): Prom
   streams.forEach(({ peerId, stream }, i) => {
     connections.set(
       peerId,
-      new DataConnection({ socket: stream, peerId, peer: `${peerId} via ${peers[i]}`, leftover: NO_BYTES }),
+      new DataConnection(
+        { socket: stream, peerId, peer: `${peerId} via ${peers[i]}`, leftover: NO_BYTES },
+        options.flowControl,
+      ),
     );
   });
   return {
