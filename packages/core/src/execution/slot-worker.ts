@@ -2,6 +2,7 @@ import { threadId } from 'node:worker_threads';
 import { Doorbell } from '../channels/doorbell.ts';
 import { encodeRecords } from '../channels/record-codec.ts';
 import { NOT_KEYING } from '../channels/record-writer.ts';
+import type { FromSlotStream } from '../channels/tcp/mux-protocol.ts';
 import { previewRecord, serializeError } from '../errors.ts';
 import { subtaskOf } from '../plan/execution-plan.ts';
 import { loadStateLookup, slotCheckpointHooks } from '../runtime/checkpointing.ts';
@@ -211,6 +212,12 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
     levelStores?.close();
     // Graceful: what the slot's last frames wrote still reaches the peers.
     await dataPlane?.close();
+    // A slot that failed before it opened its data plane ends its streams here: its task manager
+    // ends the attempt's connections once every stream is over (or after a grace period).
+    if (dataPlane === undefined) {
+      for (const { port } of assignment.cluster?.streams ?? [])
+        port.postMessage('end' satisfies FromSlotStream);
+    }
     port.close();
   }
 }

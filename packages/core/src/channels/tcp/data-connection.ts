@@ -1,7 +1,10 @@
 /**
- * One authenticated TCP connection between two task managers, carrying every channel between
- * them in both directions (Flink: one `PartitionRequestClient` per pair of task managers). Each
- * message is length-prefixed (`frame-reader.ts`) and names its channel:
+ * The channels between two peers, in both directions, over one authenticated byte stream: in a
+ * task manager, a slot thread's stream to one slot of another task manager, which the task
+ * manager's main thread carries with every other such stream on its one socket to that task
+ * manager (`port-stream.ts`, `mux-connection.ts`; Flink: one `PartitionRequestClient` per pair of
+ * task managers); or a socket of its own (`data-plane.ts`). Each message is length-prefixed
+ * (`frame-reader.ts`) and names its channel:
  *
  * | message | bytes after the length                                    | direction         |
  * |---------|-----------------------------------------------------------|-------------------|
@@ -25,8 +28,8 @@
  *
  * Channel ids are the caller's (the plan's channel index) and must be unique for the life of the
  * connection: data still in flight for an id belongs to whoever used it first. A new attempt of a
- * job therefore uses new connections (or ids that carry the attempt), as Flink gives every input
- * channel of every attempt its own id.
+ * job therefore uses new connections (a task manager's sockets end with their attempt), as Flink
+ * gives every input channel of every attempt its own id.
  *
  * Failure: a socket error, a reset, the peer closing while a channel still needs the connection,
  * or a protocol violation fails the connection once; every end then throws the
