@@ -9,7 +9,8 @@
  * of its own. What it writes is what slots sent against credit their peers granted; what it hands
  * on is what peers sent against credit this side's slots granted; both are bounded by credit end
  * to end, as they were when each slot had a socket of its own. Its cost is per posted buffer (a
- * slot's flush, a socket read), never per record.
+ * slot's flush, a socket read), never per record; large buffers cross between threads without a
+ * copy (their `ArrayBuffer`s are transferred).
  *
  * Failure: a socket error, a reset or a closed socket ends every stream on it that is not over
  * yet, as a failed socket would have (`error` or `closed` to the slot thread); a segment for a
@@ -24,6 +25,7 @@ import {
   SEGMENT_HEADER_BYTES,
   SegmentType,
   type ToSlotStream,
+  transferable,
 } from './mux-protocol.ts';
 
 function streamKey(localSlot: number, remoteSlot: number): number {
@@ -61,7 +63,7 @@ export class MuxStream {
     this.#onLocalEnd = onLocalEnd;
     port.on('message', (message: FromSlotStream) => {
       if (this.connection !== undefined) this.connection.fromSlot(this, message);
-      else if (!(message instanceof ArrayBuffer)) this.endLocally();
+      else if (typeof message === 'string') this.endLocally();
     });
     // The slot's thread is gone (terminated, or the port closed at teardown): nothing more comes.
     port.on('close', () => this.endLocally());
@@ -70,7 +72,7 @@ export class MuxStream {
   /** Posts `message` to the slot thread unless the stream is closed for it. */
   post(message: ToSlotStream): void {
     if (this.closed) return;
-    if (message instanceof ArrayBuffer) this.port.postMessage(message, [message]);
+    if (message instanceof Uint8Array) this.port.postMessage(message, [message.buffer as ArrayBuffer]);
     else this.port.postMessage(message);
   }
 
@@ -152,9 +154,20 @@ export class MuxConnection {
   fromSlot(stream: MuxStream, message: FromSlotStream): void {
     if (message instanceof ArrayBuffer) {
       if (stream.localEnded || !this.#socket.writable) return;
+      // The slot left the header's bytes free: one write, no copy.
       const segment = Buffer.from(message);
       this.#fillHeader(segment, SegmentType.Data, stream, message.byteLength - SEGMENT_HEADER_BYTES);
       this.#socket.write(segment);
+      return;
+    }
+    if (message instanceof Uint8Array) {
+      if (stream.localEnded || !this.#socket.writable) return;
+      // A large frame as the slot wrote it: a header of its own before it, one writev.
+      const socket = this.#socket;
+      socket.cork();
+      this.#writeHeader(SegmentType.Data, stream, message.byteLength);
+      socket.write(message);
+      socket.uncork();
       return;
     }
     if (stream.localEnded) return;
@@ -235,6 +248,23 @@ export class MuxConnection {
         header.readUInt16BE(at + 5),
       );
     }
+    const dirty = this.#dirty;
+    const only = dirty.length === 1 ? dirty[0]! : undefined;
+    if (
+      only !== undefined &&
+      only.pieces.length === 1 &&
+      this.#failure === undefined &&
+      transferable(chunk)
+    ) {
+      // Speed: a read that carried one stream's bytes only goes to its slot as it is (the read's
+      // buffer is transferred: nothing here uses it any more), not copied.
+      dirty.length = 0;
+      const piece = only.pieces[0]!;
+      only.pieces.length = 0;
+      only.piecesBytes = 0;
+      only.post(piece);
+      return;
+    }
     this.#postPieces();
   }
 
@@ -287,8 +317,8 @@ export class MuxConnection {
   #postPiecesOf(stream: MuxStream): void {
     const pieces = stream.pieces;
     if (pieces.length === 0) return;
-    const buffer = new ArrayBuffer(stream.piecesBytes);
-    const view = new Uint8Array(buffer);
+    // A copy of our own: the pieces are views into a read that other streams' pieces share.
+    const view = new Uint8Array(stream.piecesBytes);
     let offset = 0;
     for (const piece of pieces) {
       view.set(piece, offset);
@@ -296,7 +326,7 @@ export class MuxConnection {
     }
     pieces.length = 0;
     stream.piecesBytes = 0;
-    stream.post(buffer);
+    stream.post(view);
   }
 
   #protocolError(message: string): void {

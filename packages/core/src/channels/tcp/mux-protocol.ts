@@ -30,13 +30,14 @@ export const SegmentType = { Data: 1, End: 2, Reset: 3 } as const;
 export const MAX_SLOT_INDEX = 0xffff;
 
 /**
- * Main thread → slot thread, on a stream's port. Data is an `ArrayBuffer` (transferred); the rest:
+ * Main thread → slot thread, on a stream's port. Data is a `Uint8Array` over a transferred buffer
+ * (a socket read's own, when the read carried only this stream, else a copy); the rest:
  * `connected` once the socket to the peer's task manager is up (`peer` names it), `end` when the
  * peer slot ended its side, `closed` when the stream is gone without an end (a reset, the socket
  * closed), `error` when the socket failed (the message says how).
  */
 export type ToSlotStream =
-  | ArrayBuffer
+  | Uint8Array
   | { readonly type: 'connected'; readonly peer: string }
   | { readonly type: 'end' }
   | { readonly type: 'closed' }
@@ -44,6 +45,25 @@ export type ToSlotStream =
 
 /**
  * Slot thread → main thread. Data is an `ArrayBuffer` (transferred) whose first
- * {@link SEGMENT_HEADER_BYTES} the main thread fills in; `end` and `reset` as a socket's.
+ * {@link SEGMENT_HEADER_BYTES} the main thread fills in, or a `Uint8Array` that owns its whole
+ * buffer (transferred: a large frame, not copied) that the main thread writes after a header of
+ * its own; `end` and `reset` as a socket's.
  */
-export type FromSlotStream = ArrayBuffer | 'end' | 'reset';
+export type FromSlotStream = ArrayBuffer | Uint8Array | 'end' | 'reset';
+
+/** Smallest chunk handed between threads as it is (its buffer transferred) rather than copied. */
+export const TRANSFER_MIN_BYTES = 4096;
+
+/**
+ * Whether `chunk` may be transferred to another thread: it is the whole of a buffer of its own,
+ * large enough to be worth it. Node's small `Buffer`s are views into a shared pool, which must
+ * never be transferred (that would detach the pool); a `Buffer` of 4 KiB or more has its own.
+ */
+export function transferable(chunk: Uint8Array): boolean {
+  return (
+    chunk.byteLength >= TRANSFER_MIN_BYTES &&
+    chunk.byteOffset === 0 &&
+    chunk.buffer instanceof ArrayBuffer &&
+    chunk.byteLength === chunk.buffer.byteLength
+  );
+}

@@ -3,11 +3,13 @@
  * takes for a socket, backed by a `MessagePort` to the task manager's main thread, which carries
  * every stream between the two task managers on one real socket (`mux-connection.ts`).
  *
- * Writes cost one `postMessage` per flush, never per record or per frame: the connection corks
- * the stream for a turn of the event loop (or until a buffer's worth waits), and uncorking copies
- * what was written into one fresh `ArrayBuffer` (with the segment header's bytes free at its
- * head) and transfers it. Fresh, because the frames written may be views into Node's shared
- * buffer pool, which must not be transferred.
+ * Writes cost a `postMessage` per flush, never per record: the connection corks the stream for a
+ * turn of the event loop (or until a buffer's worth waits), and uncorking posts what was written:
+ * a large frame that has a buffer of its own as it is (the buffer is transferred, so `write`
+ * takes ownership of such a chunk: the caller must not reuse it, as `DataConnection` does not),
+ * the small ones around it copied together into one fresh `ArrayBuffer` (with the segment
+ * header's bytes free at its head). Copied, because small `Buffer`s are views into Node's shared
+ * pool, which must not be transferred.
  *
  * What arrives is bounded by the credit this side's receivers granted (the peer sends data only
  * against it): the port's queue holds no more than a socket's receive buffer would. The main
@@ -19,7 +21,12 @@ import { EventEmitter } from 'node:events';
 import type { MessagePort } from 'node:worker_threads';
 import type { DataSocket } from './data-connection.ts';
 import { TransportError, type TransportErrorCode } from './errors.ts';
-import { type FromSlotStream, SEGMENT_HEADER_BYTES, type ToSlotStream } from './mux-protocol.ts';
+import {
+  type FromSlotStream,
+  SEGMENT_HEADER_BYTES,
+  type ToSlotStream,
+  transferable,
+} from './mux-protocol.ts';
 
 export class PortStream extends EventEmitter implements DataSocket {
   readonly #port: MessagePort;
@@ -111,16 +118,36 @@ export class PortStream extends EventEmitter implements DataSocket {
   #post(): void {
     const bytes = this.#pendingBytes;
     if (bytes === 0 || this.#closed) return;
-    // One copy into a buffer of our own, transferred: the main thread writes it to the socket as is.
+    const pending = this.#pending;
+    let runStart = 0;
+    let runBytes = 0;
+    for (let i = 0; i < pending.length; i++) {
+      const chunk = pending[i]!;
+      if (!transferable(chunk)) {
+        runBytes += chunk.byteLength;
+        continue;
+      }
+      if (runBytes > 0) this.#postCopy(runStart, i, runBytes);
+      // Speed: a large frame crosses as it is, no copy.
+      this.#port.postMessage(chunk, [chunk.buffer as ArrayBuffer]);
+      runStart = i + 1;
+      runBytes = 0;
+    }
+    if (runBytes > 0) this.#postCopy(runStart, pending.length, runBytes);
+    pending.length = 0;
+    this.#pendingBytes = 0;
+  }
+
+  /** Posts pending chunks `from` to `to` (exclusive), `bytes` in all, copied into one buffer of our own. */
+  #postCopy(from: number, to: number, bytes: number): void {
     const buffer = new ArrayBuffer(SEGMENT_HEADER_BYTES + bytes);
     const view = new Uint8Array(buffer);
     let offset = SEGMENT_HEADER_BYTES;
-    for (const chunk of this.#pending) {
+    for (let i = from; i < to; i++) {
+      const chunk = this.#pending[i]!;
       view.set(chunk, offset);
       offset += chunk.byteLength;
     }
-    this.#pending.length = 0;
-    this.#pendingBytes = 0;
     this.#port.postMessage(buffer, [buffer]);
   }
 
@@ -130,8 +157,8 @@ export class PortStream extends EventEmitter implements DataSocket {
 
   #onMessage(message: ToSlotStream): void {
     if (this.#closed) return;
-    if (message instanceof ArrayBuffer) {
-      const chunk = Buffer.from(message);
+    if (message instanceof Uint8Array) {
+      const chunk = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
       if (this.#paused) this.#held.push(chunk);
       else this.emit('data', chunk);
       return;

@@ -129,79 +129,85 @@ function receiverOf(cluster: Cluster, channel: Channel, wake: () => void): Chann
 }
 
 describe("a task manager's data plane: one connection per pair of task managers", () => {
-  it('2 task managers x 2 slots, all-to-all: one socket between them, every record in order per channel, in band with watermarks and barriers', async () => {
-    const cluster = await startCluster(ALL_TO_ALL, { bufferBytes: 1024, buffersPerChannel: 2 });
-    expect(cluster.proxy.accepted).toBe(1);
-    expect(cluster.attemptA.connectionCount).toBe(1);
-    expect(cluster.attemptB.connectionCount).toBe(1);
-    expect(cluster.refused).toEqual([]);
+  it.each([
+    ['small buffers, frames copied between threads', { bufferBytes: 1024, buffersPerChannel: 2 }, 1],
+    ['default buffers, large frames transferred between threads without a copy', {}, 400],
+  ])(
+    '2 task managers x 2 slots, all-to-all: one socket between them, every record in order per channel, in band with watermarks and barriers (%s)',
+    async (_, flowControl: DataConnectionOptions, padBytes: number) => {
+      const cluster = await startCluster(ALL_TO_ALL, flowControl);
+      expect(cluster.proxy.accepted).toBe(1);
+      expect(cluster.attemptA.connectionCount).toBe(1);
+      expect(cluster.attemptB.connectionCount).toBe(1);
+      expect(cluster.refused).toEqual([]);
 
-    const wakeups = new Wakeups();
-    const batches = 40;
-    const perBatch = 25;
-    const ends = ACROSS.map((channel) => ({
-      channel,
-      sender: senderOf(cluster, channel, wakeups.wake),
-      receiver: receiverOf(cluster, channel, wakeups.wake),
-      sent: 0,
-      got: [] as string[],
-      ended: false,
-    }));
-    // Each channel: batches with a watermark after each and a barrier every 10th, then its end.
-    const itemsOf = (c: number): Array<(s: ChannelSender) => boolean> => {
-      const items: Array<(s: ChannelSender) => boolean> = [];
-      for (let b = 0; b < batches; b++) {
-        const values = Array.from({ length: perBatch }, (_, i) => ({
-          c,
-          n: b * perBatch + i,
-          pad: 'x'.repeat(b),
-        }));
-        items.push((s) => s.sendBatch(values, null, false));
-        items.push((s) => s.sendWatermark(b));
-        if (b % 10 === 9) items.push((s) => s.sendBarrier(b));
+      const wakeups = new Wakeups();
+      const batches = 40;
+      const perBatch = 25;
+      const ends = ACROSS.map((channel) => ({
+        channel,
+        sender: senderOf(cluster, channel, wakeups.wake),
+        receiver: receiverOf(cluster, channel, wakeups.wake),
+        sent: 0,
+        got: [] as string[],
+        ended: false,
+      }));
+      // Each channel: batches with a watermark after each and a barrier every 10th, then its end.
+      const itemsOf = (c: number): Array<(s: ChannelSender) => boolean> => {
+        const items: Array<(s: ChannelSender) => boolean> = [];
+        for (let b = 0; b < batches; b++) {
+          const values = Array.from({ length: perBatch }, (_, i) => ({
+            c,
+            n: b * perBatch + i,
+            pad: 'x'.repeat(b),
+          }));
+          items.push((s) => s.sendBatch(values, null, false));
+          items.push((s) => s.sendWatermark(b));
+          if (b % 10 === 9) items.push((s) => s.sendBarrier(b));
+        }
+        items.push((s) => s.sendEndOfInput());
+        return items;
+      };
+      const plans = ends.map((e) => itemsOf(e.channel.index));
+      await pump(
+        wakeups,
+        () => {
+          let progressed = false;
+          ends.forEach((end, i) => {
+            if (end.sender.isBlocked) progressed = end.sender.flushPending() || progressed;
+            while (!end.sender.isBlocked && end.sent < plans[i]!.length) {
+              plans[i]![end.sent++]!(end.sender);
+              progressed = true;
+            }
+            for (;;) {
+              const kind = end.receiver.receive();
+              if (kind === ChannelItem.None) break;
+              progressed = true;
+              if (kind === ChannelItem.Batch) {
+                for (const v of end.receiver.values as Array<{ c: number; n: number }>)
+                  end.got.push(`${v.c}:${v.n}`);
+              } else if (kind === ChannelItem.Watermark) end.got.push(`w${end.receiver.watermark}`);
+              else if (kind === ChannelItem.Barrier) end.got.push(`b${end.receiver.checkpointId}`);
+              else if (kind === ChannelItem.EndOfInput) end.ended = true;
+            }
+          });
+          return progressed;
+        },
+        () => ends.every((e) => e.ended),
+      );
+      for (const end of ends) {
+        const expected: string[] = [];
+        for (let b = 0; b < batches; b++) {
+          for (let i = 0; i < perBatch; i++) expected.push(`${end.channel.index}:${b * perBatch + i}`);
+          expected.push(`w${b}`);
+          if (b % 10 === 9) expected.push(`b${b}`);
+        }
+        expect(end.got).toEqual(expected);
       }
-      items.push((s) => s.sendEndOfInput());
-      return items;
-    };
-    const plans = ends.map((e) => itemsOf(e.channel.index));
-    await pump(
-      wakeups,
-      () => {
-        let progressed = false;
-        ends.forEach((end, i) => {
-          if (end.sender.isBlocked) progressed = end.sender.flushPending() || progressed;
-          while (!end.sender.isBlocked && end.sent < plans[i]!.length) {
-            plans[i]![end.sent++]!(end.sender);
-            progressed = true;
-          }
-          for (;;) {
-            const kind = end.receiver.receive();
-            if (kind === ChannelItem.None) break;
-            progressed = true;
-            if (kind === ChannelItem.Batch) {
-              for (const v of end.receiver.values as Array<{ c: number; n: number }>)
-                end.got.push(`${v.c}:${v.n}`);
-            } else if (kind === ChannelItem.Watermark) end.got.push(`w${end.receiver.watermark}`);
-            else if (kind === ChannelItem.Barrier) end.got.push(`b${end.receiver.checkpointId}`);
-            else if (kind === ChannelItem.EndOfInput) end.ended = true;
-          }
-        });
-        return progressed;
-      },
-      () => ends.every((e) => e.ended),
-    );
-    for (const end of ends) {
-      const expected: string[] = [];
-      for (let b = 0; b < batches; b++) {
-        for (let i = 0; i < perBatch; i++) expected.push(`${end.channel.index}:${b * perBatch + i}`);
-        expected.push(`w${b}`);
-        if (b % 10 === 9) expected.push(`b${b}`);
-      }
-      expect(end.got).toEqual(expected);
-    }
-    // Still the one socket, whatever travelled.
-    expect(cluster.proxy.accepted).toBe(1);
-  });
+      // Still the one socket, whatever travelled.
+      expect(cluster.proxy.accepted).toBe(1);
+    },
+  );
 
   it('credit across the shared socket: a consumer that does not read stops its producer at the credit granted; one buffer read lets exactly one more go', async () => {
     const bufferBytes = 1024;
