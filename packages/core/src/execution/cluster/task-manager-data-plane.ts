@@ -109,7 +109,9 @@ export class TaskManagerDataPlane {
    * connections for it from now on.
    */
   openAttempt(spec: AttemptDataPlaneSpec): AttemptDataPlane {
-    if (this.#attempts.has(spec.attempt)) throw new Error(`bug: attempt ${spec.attempt} is open already`);
+    // One left open by an attempt that failed to start (its number comes again with the next job
+    // of a session): nothing can use it any more.
+    this.#attempts.get(spec.attempt)?.destroy();
     const attempt = new AttemptDataPlane(spec, this.#options, () => {
       if (this.#attempts.get(spec.attempt) === attempt) this.#attempts.delete(spec.attempt);
     });
