@@ -159,7 +159,7 @@ describe("a task manager's data plane: one connection per pair of task managers"
           const values = Array.from({ length: perBatch }, (_, i) => ({
             c,
             n: b * perBatch + i,
-            pad: 'x'.repeat(b),
+            pad: 'x'.repeat(b * padBytes),
           }));
           items.push((s) => s.sendBatch(values, null, false));
           items.push((s) => s.sendWatermark(b));
