@@ -133,6 +133,7 @@ export class MuxConnection {
         new TransportError('SLUICE_CONNECTION_LOST', this.peer, `data connection failed: ${error.message}`, {
           cause: error,
         }),
+        error.message,
       ),
     );
     socket.on('close', () => this.#onSocketClosed());
@@ -189,14 +190,8 @@ export class MuxConnection {
 
   /** Closes the socket at once: the streams still open see it closed. */
   destroy(error?: Error): void {
-    this.#fail(
-      new TransportError(
-        'SLUICE_CONNECTION_LOST',
-        this.peer,
-        `data connection destroyed${error === undefined ? '' : `: ${error.message}`}`,
-        { cause: error },
-      ),
-    );
+    const reason = `the shared data connection was destroyed${error === undefined ? '' : `: ${error.message}`}`;
+    this.#fail(new TransportError('SLUICE_CONNECTION_LOST', this.peer, reason, { cause: error }), reason);
   }
 
   #writeHeader(type: number, stream: MuxStream, payloadBytes: number): void {
@@ -330,14 +325,18 @@ export class MuxConnection {
   }
 
   #protocolError(message: string): void {
-    this.#fail(new TransportError('SLUICE_PROTOCOL', this.peer, message));
+    this.#fail(new TransportError('SLUICE_PROTOCOL', this.peer, message), message);
   }
 
-  #fail(error: TransportError): void {
+  /**
+   * Fails the connection once. `reason` is what the streams' connections are told: they name the
+   * peer slot and this socket themselves (`<slot> via <this peer>`).
+   */
+  #fail(error: TransportError, reason: string): void {
     if (this.#failure !== undefined || this.#closed) return;
     this.#failure = error;
     this.#postPieces();
-    this.#endStreams({ type: 'error', code: error.code, message: error.message });
+    this.#endStreams({ type: 'error', code: error.code, message: reason });
     this.#socket.destroy();
   }
 
