@@ -1,9 +1,9 @@
 /**
  * One attempt's slots in a task manager: the worker threads (piscina), the shared memory of the
  * channels between them (rings for slots of this process; channels to other processes go over
- * the task manager's one connection per peer task manager, `task-manager-data-plane.ts`), the
- * streams that connect each slot thread to those connections, the control array the job manager's signals reach the slots
- * through, the watchdog over these slots, and the relay of each slot's messages to the job
+ * the task manager's one connection per peer task manager, `task-manager-data-plane.ts`, which
+ * this attempt opens its streams on), the control array the job manager's signals reach the
+ * slots through, the watchdog over these slots, and the relay of each slot's messages to the job
  * manager. The mirror of `execution/attempt.ts` for the part of an attempt that runs here.
  */
 import { rm } from 'node:fs/promises';
