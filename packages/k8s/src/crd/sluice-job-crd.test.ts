@@ -80,6 +80,7 @@ describe.runIf(testbedRuns(import.meta.url))('the SluiceJob CRD on a real API se
       'Parallelism',
       'Ready',
       'Phase',
+      'Checkpoint',
       'Image',
       'Age',
     ]);
