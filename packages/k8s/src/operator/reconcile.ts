@@ -59,7 +59,7 @@ export async function reconcileSluiceJob(
   name: string,
 ): Promise<ReconcileResult> {
   const { rest } = context;
-  const job = await rest.get<SluiceJob>(sluiceJobPath(namespace, name));
+  let job = await rest.get<SluiceJob>(sluiceJobPath(namespace, name));
   // Gone or going: the garbage collector removes what it owned.
   if (job === undefined || job.metadata.deletionTimestamp !== undefined) return {};
 
@@ -83,6 +83,11 @@ export async function reconcileSluiceJob(
     upgrade.status.lastSavepoint,
     upgrade.status.upgrade?.step === 'Savepointing',
   );
+  // A rollout decided is recorded before any object changes: an operator that stops in between
+  // finds it in the status, instead of polling a savepoint request the new job manager never had.
+  if (upgrade.status.start !== job.status?.start) {
+    job = await writeStatus(context, job, upgrade.status);
+  }
   // What runs: the spec of the last upgrade, suspended or not as the spec says now.
   const deployed = resolveJob(
     name,
@@ -416,14 +421,18 @@ async function writeStatus(
   context: ReconcileContext,
   job: SluiceJob,
   status: SluiceJobStatus,
-): Promise<void> {
+): Promise<SluiceJob> {
   const merged: SluiceJobStatus = { ...job.status, ...status };
-  if (canonical(merged) === canonical(job.status ?? {})) return;
-  await context.rest.call('PUT', `${sluiceJobPath(job.metadata.namespace, job.metadata.name)}/status`, {
-    // The resourceVersion makes this a compare-and-swap: a concurrent spec change wins, and the
-    // next pass reports on it.
-    body: { ...job, status: merged },
-  });
+  if (canonical(merged) === canonical(job.status ?? {})) return job;
+  return context.rest.call<SluiceJob>(
+    'PUT',
+    `${sluiceJobPath(job.metadata.namespace, job.metadata.name)}/status`,
+    {
+      // The resourceVersion makes this a compare-and-swap: a concurrent spec change wins, and the
+      // next pass reports on it.
+      body: { ...job, status: merged },
+    },
+  );
 }
 
 /** JSON with object keys sorted: the server hands a custom resource back with its keys sorted. */

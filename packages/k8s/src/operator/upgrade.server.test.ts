@@ -13,7 +13,7 @@ import { createNamespace, deleteNamespace, RESTRICTED } from '../testing/namespa
 import { K8S_TIMEOUT_MS, testbedRuns, useTestbed } from '../testing/use-testbed.ts';
 import { waitUntil } from '../testing/wait.ts';
 import { SluiceJobOperator } from './operator.ts';
-import { sluiceJobPath } from './reconcile.ts';
+import { type ReconcileContext, reconcileSluiceJob, sluiceJobPath } from './reconcile.ts';
 import type { SluiceJob } from './sluice-job.ts';
 
 vi.setConfig({ testTimeout: K8S_TIMEOUT_MS, hookTimeout: K8S_TIMEOUT_MS });
@@ -33,6 +33,7 @@ describe.runIf(testbedRuns(import.meta.url))('upgrades through savepoints, with 
   let rest: KubeRest;
   let namespace: string;
   let operator: SluiceJobOperator;
+  let startOperator: () => Promise<void>;
   let removeVolume: (() => Promise<void>) | undefined;
   let work: string;
   let jobManager: LocalJobManager | undefined;
@@ -66,16 +67,19 @@ describe.runIf(testbedRuns(import.meta.url))('upgrades through savepoints, with 
       token: TOKEN,
     });
     jobManagerUrl = jobManager.url;
-    operator = new SluiceJobOperator({
-      kubeConfig,
-      namespace,
-      identity: 'upgrade-test',
-      resyncMs: 2_000,
-      jobManagerUrl: () => jobManagerUrl,
-      log: (level, message) => logs.push(`${level}: ${message}`),
-    });
-    operator.start();
-    await waitUntil('the operator leading', async () => operator.leading);
+    startOperator = async () => {
+      operator = new SluiceJobOperator({
+        kubeConfig,
+        namespace,
+        identity: 'upgrade-test',
+        resyncMs: 2_000,
+        jobManagerUrl: () => jobManagerUrl,
+        log: (level, message) => logs.push(`${level}: ${message}`),
+      });
+      operator.start();
+      await waitUntil('the operator leading', async () => operator.leading);
+    };
+    await startOperator();
   });
 
   afterEach(async (context) => {
@@ -113,11 +117,19 @@ describe.runIf(testbedRuns(import.meta.url))('upgrades through savepoints, with 
       })
     ).items;
   const savepointFolders = () => readdirSync(join(work, 'savepoints')).sort();
-  /** The status once the operator has deployed generation `generation`. */
+  /**
+   * The SluiceJob once a pass has deployed generation `generation` to the end: its objects
+   * applied and the `Upgraded` condition written (the start alone is recorded before the objects
+   * change).
+   */
   const deployedGeneration = (generation: number) =>
     waitUntil(`generation ${generation} deployed`, async () => {
       const current = await job();
-      return current.status?.start?.generation === generation && current.status.upgrade === undefined
+      const upgraded = current.status?.conditions?.find((c) => c.type === 'Upgraded');
+      return current.status?.start?.generation === generation &&
+        current.status.upgrade === undefined &&
+        upgraded?.status === 'True' &&
+        upgraded.observedGeneration === generation
         ? current
         : undefined;
     });
@@ -327,5 +339,44 @@ describe.runIf(testbedRuns(import.meta.url))('upgrades through savepoints, with 
     expect(await configMap()).toEqual(configBefore);
     expect((await taskManagers()).every((p) => p.spec?.containers[0]?.image === 'sluice/sums:2')).toBe(true);
     expect(logs.filter((line) => line.startsWith('error'))).toEqual([]);
+  });
+
+  it('resumes an upgrade where a stopped operator left it: the savepoint asked for is polled, never asked for again', async () => {
+    await operator.stop();
+    jobManager = await startLocalJobManager({
+      parallelism: 2,
+      taskManagers: 2,
+      checkpointDir: join(work, 'checkpoints'),
+      savepointDir: join(work, 'savepoints'),
+      token: TOKEN,
+    });
+    jobManagerUrl = jobManager.url;
+    const before = savepointFolders();
+    const patched = await patchSpec({ image: 'sluice/sums:4' });
+    // One pass, as the stopped operator made it: it asks for the savepoint and records the request.
+    const context: ReconcileContext = {
+      rest,
+      now: Date.now,
+      log: (level, message) => logs.push(`${level}: ${message}`),
+      jobManagerUrl: () => jobManagerUrl,
+    };
+    await reconcileSluiceJob(context, namespace, 'sums');
+    const asked = await job();
+    expect(asked.status?.upgrade).toMatchObject({
+      step: 'Savepointing',
+      generation: patched.metadata.generation,
+    });
+    expect(asked.status?.phase).toBe('Upgrading');
+    expect((await jobManagerContainer())?.image).toBe('sluice/sums:2');
+
+    // Another operator takes over from the status.
+    await startOperator();
+    const upgraded = await deployedGeneration(patched.metadata.generation ?? 0);
+    const folder = upgraded.status?.start?.savepoint as string;
+    expect(upgraded.status?.lastSavepoint?.location).toBe(folder);
+    expect(savepointFolders()).toEqual([...before, basename(folder)].sort());
+    expect(folder).toMatch(new RegExp(`-${asked.status?.upgrade?.requestId}$`));
+    expect((await jobManagerContainer())?.image).toBe('sluice/sums:4');
+    expect(await configMap()).toMatchObject({ SLUICE_RESTORE: folder });
   });
 });
