@@ -282,6 +282,17 @@ describe.runIf(testbedRuns(import.meta.url))('upgrades through savepoints, with 
       status: 'True',
       reason: 'Completed',
     });
+    // `status` shows it, with the last checkpoint and how the deployed generation started.
+    let printed = '';
+    expect(
+      await main(['status', 'sums', '-n', namespace, '--kubeconfig', testbed().bed.kubeconfigPath], {
+        stdout: (t) => (printed += t),
+        stderr: (t) => (printed += t),
+      }),
+    ).toBe(0);
+    expect(printed).toContain(`savepoint:      ${last?.location} at ${last?.time} (manual)`);
+    expect(printed).toMatch(/checkpoint: +\d+ at \S+ \(\/sluice\/checkpoints\/sums\/checkpoints\/chk-\d+\)/);
+    expect(printed).toMatch(/upgrade mode: +savepoint; deployed generation \d+ \(savepoint from \S+\)/);
   });
 
   it('last-state and stateless upgrades deploy at once, resuming or starting fresh, without a savepoint', async () => {
@@ -339,6 +350,18 @@ describe.runIf(testbedRuns(import.meta.url))('upgrades through savepoints, with 
     expect(await configMap()).toEqual(configBefore);
     expect((await taskManagers()).every((p) => p.spec?.containers[0]?.image === 'sluice/sums:2')).toBe(true);
     expect(logs.filter((line) => line.startsWith('error'))).toEqual([]);
+
+    // Back to the image that runs: nothing to upgrade any more, and the condition says so.
+    const reverted = await patchSpec({ image: 'sluice/sums:2' });
+    const upToDate = await waitUntil('the Upgraded condition UpToDate', async () => {
+      const current = await job();
+      const upgraded = current.status?.conditions?.find((c) => c.type === 'Upgraded');
+      return upgraded?.reason === 'UpToDate' && upgraded.observedGeneration === reverted.metadata.generation
+        ? current
+        : undefined;
+    });
+    expect(upToDate.status?.upgrade).toBeUndefined();
+    expect(upToDate.status?.conditions?.find((c) => c.type === 'Upgraded')?.status).toBe('True');
   });
 
   it('resumes an upgrade where a stopped operator left it: the savepoint asked for is polled, never asked for again', async () => {

@@ -129,8 +129,17 @@ export async function upgradeStep(inputs: UpgradeInputs): Promise<UpgradeStep> {
     return rollOut(newStart('initial', now()));
   }
   if (specHash(status.deployedSpec) === specHash(wanted)) {
-    // Nothing to upgrade; a failed upgrade's record goes once the spec is back to what runs.
-    return keep({ status: { ...keep().status, upgrade: undefined } });
+    // Nothing to upgrade. The spec back to what runs ends an upgrade that failed or was waiting
+    // (a savepoint in flight is written all the same, but not used).
+    if (status.upgrade === undefined) return keep();
+    return keep({
+      status: { ...keep().status, upgrade: undefined },
+      upgraded: [
+        'True',
+        'UpToDate',
+        `the spec is back to the deployed one (generation ${status.start.generation}); upgrade abandoned`,
+      ],
+    });
   }
 
   const mode = resolved.upgradeMode;
