@@ -141,15 +141,26 @@ describe.runIf(testbedRuns(import.meta.url))('upgrades through savepoints, with 
         apiVersion: SLUICE_JOB.apiVersion,
         kind: SLUICE_JOB.kind,
         metadata: { name: 'sums' },
-        spec: { image: 'sluice/sums:1', job: '/app/job.js', parallelism: 4, checkpointIntervalMs: 500 },
+        // A nonce given with the job: its savepoint is taken once the job runs.
+        spec: {
+          image: 'sluice/sums:1',
+          job: '/app/job.js',
+          parallelism: 4,
+          checkpointIntervalMs: 500,
+          savepointTriggerNonce: 0,
+        },
       },
     });
-    const running = await waitUntil('sums Running with a last checkpoint', async () => {
+    const running = await waitUntil('sums Running, its first savepoint written', async () => {
       const current = await job();
-      return current.status?.phase === 'Running' && current.status.lastCheckpoint !== undefined
+      return current.status?.phase === 'Running' &&
+        current.status.lastCheckpoint !== undefined &&
+        current.status.savepointRequest?.state === 'Completed'
         ? current
         : undefined;
     });
+    expect(running.status?.savepointRequest?.nonce).toBe(0);
+    expect(existsSync(join(running.status?.savepointRequest?.location as string, '_metadata'))).toBe(true);
     // The CRD's default.
     expect(running.spec.upgradeMode).toBe('savepoint');
     expect(running.status?.start).toMatchObject({ mode: 'initial', generation: 1, settled: true });

@@ -300,11 +300,18 @@ export async function savepointOnDemand(
       requeueAfterMs: undefined,
     };
   };
-  if (nonce !== undefined && request?.nonce !== nonce) {
+  // Asked for and not yet sent: a new nonce, or one waiting for the job to run.
+  const waiting = request?.state === 'InProgress' && request.requestId === undefined;
+  if (nonce !== undefined && (request?.nonce !== nonce || waiting)) {
     // An upgrade's savepoint goes first; the nonce is looked at again once it is deployed.
     if (upgrading) return { ...unchanged, requeueAfterMs: SAVEPOINT_POLL_MS };
-    const base = { nonce, requestedAt: rfc3339(now()) };
+    const base = { nonce, requestedAt: request?.nonce === nonce ? request.requestedAt : rfc3339(now()) };
     if (resolved.suspended) return failed('the job is suspended: no job manager runs', base);
+    // A job being deployed (a nonce given with a new SluiceJob) is waited for: its job manager
+    // would refuse. The status change that says it runs brings the next pass.
+    if (job.status?.phase !== 'Running') {
+      return { savepointRequest: { ...base, state: 'InProgress' }, lastSavepoint, requeueAfterMs: undefined };
+    }
     if (client === undefined) return failed("the job manager's REST token Secret does not exist", base);
     try {
       const started = await client.triggerSavepoint();
