@@ -9,13 +9,15 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { SLUICE_JOB } from '../crd/sluice-job-crd.ts';
 import { K8sConfigError, K8sError } from '../errors.ts';
 import { resolveJob, type SluiceJobSpec, UPGRADE_MODES, type UpgradeMode } from '../job-spec.ts';
-import { KubeRest } from '../kube/rest.ts';
+import { apiError, KubeRest } from '../kube/rest.ts';
 import { sluiceJobPath } from '../operator/reconcile.ts';
 import type { SluiceJob } from '../operator/sluice-job.ts';
 import type { RenderOptions } from '../render.ts';
 import { type CliIo, renderOptions } from './main.ts';
 
 const POLL_MS = 500;
+/** Tries of `savepoint`'s compare-and-swap of the nonce before it gives up. */
+const PATCH_ATTEMPTS = 10;
 
 /** A wait that ran out, or a SluiceJob the operator reports Failed. */
 export class DeployError extends K8sError {
@@ -221,18 +223,24 @@ export async function savepointCommand(argv: readonly string[], io: CliIo): Prom
   const { name, namespace, kubeconfig } = nameAndNamespace(args, 'savepoint');
   const api = client(kubeconfig);
   const path = sluiceJobPath(namespace, name);
-  const job = await api.get<SluiceJob>(path);
-  if (job === undefined) throw new DeployError(`no sluicejob ${namespace}/${name}`);
   // A new nonce: one more than any the job has seen. The merge patch carries the resourceVersion
-  // read, so two concurrent calls cannot both claim the same nonce.
-  const nonce = Math.max(job.spec.savepointTriggerNonce ?? 0, job.status?.savepointRequest?.nonce ?? 0) + 1;
-  await api.call('PATCH', path, {
-    body: {
-      metadata: { resourceVersion: job.metadata.resourceVersion },
-      spec: { savepointTriggerNonce: nonce },
-    },
-    contentType: 'application/merge-patch+json',
-  });
+  // read, so two concurrent calls cannot both claim the same nonce; the operator's status writes
+  // change it too, so a conflict is tried again, a bounded number of times.
+  let nonce = 0;
+  for (let attempt = 1; ; attempt++) {
+    const job = await api.get<SluiceJob>(path);
+    if (job === undefined) throw new DeployError(`no sluicejob ${namespace}/${name}`);
+    nonce = Math.max(job.spec.savepointTriggerNonce ?? 0, job.status?.savepointRequest?.nonce ?? 0) + 1;
+    const answer = await api.send('PATCH', path, {
+      body: {
+        metadata: { resourceVersion: job.metadata.resourceVersion },
+        spec: { savepointTriggerNonce: nonce },
+      },
+      contentType: 'application/merge-patch+json',
+    });
+    if (answer.status === 200) break;
+    if (answer.status !== 409 || attempt === PATCH_ATTEMPTS) throw apiError('PATCH', path, answer);
+  }
   io.stdout(`sluicejob ${namespace}/${name}: savepoint asked for (nonce ${nonce})\n`);
   if (!wait) return 0;
   const deadline = Date.now() + timeoutS * 1000;

@@ -147,6 +147,10 @@ export function sluiceJobCrd(): Record<string, unknown> {
         'x-kubernetes-preserve-unknown-fields': true,
         description: 'The job fields of the spec deployed by the last upgrade.',
       },
+      deployedSuspended: {
+        type: 'boolean',
+        description: 'Whether the deployed job is suspended (savepoint mode: once its savepoint is written).',
+      },
       start: {
         type: 'object',
         description: 'How the deployed job manager starts (the ConfigMap says so to a restarted one).',

@@ -88,11 +88,11 @@ export async function reconcileSluiceJob(
   if (upgrade.status.start !== job.status?.start) {
     job = await writeStatus(context, job, upgrade.status);
   }
-  // What runs: the spec of the last upgrade, suspended or not as the spec says now.
+  // What runs: the spec of the last upgrade, suspended or not as it was deployed.
   const deployed = resolveJob(
     name,
     namespace,
-    { ...(upgrade.deploySpec as SluiceJobSpec), suspend: resolved.suspended },
+    { ...(upgrade.deploySpec as SluiceJobSpec), suspend: upgrade.deploySuspended },
     `SluiceJob ${namespace}/${name} (status.deployedSpec)`,
   );
 

@@ -35,6 +35,8 @@ export interface SluiceJobStatus {
    * `upgradeMode` nor `savepointTriggerNonce`). A spec that differs is an upgrade to make.
    */
   deployedSpec?: DeployedSpec;
+  /** Whether the deployed job is suspended (in savepoint mode, only once its savepoint is written). */
+  deployedSuspended?: boolean;
   /** How the deployed job manager starts (the ConfigMap's SLUICE_RESTORE / SLUICE_FRESH). */
   start?: JobStart;
   /** An upgrade waiting for its savepoint, or one whose savepoint failed (savepoint mode). */

@@ -413,4 +413,40 @@ describe.runIf(testbedRuns(import.meta.url))('upgrades through savepoints, with 
     expect((await jobManagerContainer())?.image).toBe('sluice/sums:4');
     expect(await configMap()).toMatchObject({ SLUICE_RESTORE: folder });
   });
+
+  it('suspends through a savepoint (savepoint mode) and resumes restoring it', async () => {
+    const before = savepointFolders();
+    const suspending = await patchSpec({ suspend: true });
+    const suspended = await waitUntil('sums Suspended', async () => {
+      const current = await job();
+      return current.status?.phase === 'Suspended' && current.status.deployedSuspended === true
+        ? current
+        : undefined;
+    });
+    const folder = suspended.status?.start?.savepoint as string;
+    expect(suspended.status?.start).toMatchObject({
+      mode: 'savepoint',
+      generation: suspending.metadata.generation,
+      settled: false,
+    });
+    expect(savepointFolders()).toEqual([...before, basename(folder)].sort());
+    expect(suspended.status?.lastSavepoint).toMatchObject({ location: folder, trigger: 'upgrade' });
+    expect((await deployment()).spec?.replicas).toBe(0);
+    expect(await taskManagers()).toEqual([]);
+    expect(await configMap()).toMatchObject({ SLUICE_RESTORE: folder });
+
+    const resuming = await patchSpec({ suspend: false });
+    const resumed = await waitUntil('sums Running again', async () => {
+      const current = await job();
+      return current.status?.phase === 'Running' &&
+        current.status.observedGeneration === resuming.metadata.generation
+        ? current
+        : undefined;
+    });
+    // The resumed job manager restores the suspension's savepoint; nothing else was taken.
+    expect(resumed.status?.start).toMatchObject({ mode: 'savepoint', savepoint: folder });
+    expect(await configMap()).toMatchObject({ SLUICE_RESTORE: folder });
+    expect((await deployment()).spec?.replicas).toBe(1);
+    expect(savepointFolders()).toEqual([...before, basename(folder)].sort());
+  });
 });

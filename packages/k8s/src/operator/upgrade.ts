@@ -57,8 +57,13 @@ export function deployedSpecOf(spec: SluiceJobSpec): DeployedSpec {
 export interface UpgradeStep {
   /** The spec to keep deployed now: the old one while a savepoint is awaited or failed. */
   readonly deploySpec: DeployedSpec;
+  /** Whether the deployed job is suspended (a suspension in savepoint mode waits for its savepoint). */
+  readonly deploySuspended: boolean;
   readonly start: JobStart;
-  readonly status: Pick<SluiceJobStatus, 'deployedSpec' | 'start' | 'upgrade' | 'lastSavepoint'>;
+  readonly status: Pick<
+    SluiceJobStatus,
+    'deployedSpec' | 'deployedSuspended' | 'start' | 'upgrade' | 'lastSavepoint'
+  >;
   /** The `Upgraded` condition, once there was an upgrade: [status, reason, message]. */
   readonly upgraded: readonly ['True' | 'False' | 'Unknown', string, string] | undefined;
   /** Poll again this soon (a savepoint in flight). */
@@ -89,11 +94,14 @@ export async function upgradeStep(inputs: UpgradeInputs): Promise<UpgradeStep> {
   const status = job.status ?? {};
   const generation = job.metadata.generation ?? 0;
   const wanted = deployedSpecOf(job.spec);
+  const deployedSuspended = status.deployedSuspended ?? false;
   const keep = (extra: Partial<UpgradeStep> = {}): UpgradeStep => ({
     deploySpec: status.deployedSpec as DeployedSpec,
+    deploySuspended: deployedSuspended,
     start: status.start as JobStart,
     status: {
       deployedSpec: status.deployedSpec,
+      deployedSuspended,
       start: status.start,
       upgrade: status.upgrade,
       lastSavepoint: status.lastSavepoint,
@@ -102,16 +110,25 @@ export async function upgradeStep(inputs: UpgradeInputs): Promise<UpgradeStep> {
     requeueAfterMs: undefined,
     ...extra,
   });
+  // Deploys the spec as it is now, suspended or not as it says.
   const rollOut = (start: JobStart, lastSavepoint = status.lastSavepoint, why = ''): UpgradeStep => {
-    log('info', `${where}: deploying generation ${generation} (${start.mode}${why})`);
+    const suspended = resolved.suspended ? ', suspended' : '';
+    log('info', `${where}: deploying generation ${generation} (${start.mode}${why}${suspended})`);
     return {
       deploySpec: wanted,
+      deploySuspended: resolved.suspended,
       start,
-      status: { deployedSpec: wanted, start, upgrade: undefined, lastSavepoint },
+      status: {
+        deployedSpec: wanted,
+        deployedSuspended: resolved.suspended,
+        start,
+        upgrade: undefined,
+        lastSavepoint,
+      },
       upgraded:
         status.deployedSpec === undefined
           ? undefined
-          : ['True', 'RolledOut', `generation ${generation} deployed (${start.mode}${why})`],
+          : ['True', 'RolledOut', `generation ${generation} deployed (${start.mode}${why}${suspended})`],
       requeueAfterMs: undefined,
     };
   };
@@ -128,9 +145,11 @@ export async function upgradeStep(inputs: UpgradeInputs): Promise<UpgradeStep> {
   if (status.deployedSpec === undefined || status.start === undefined) {
     return rollOut(newStart('initial', now()));
   }
-  if (specHash(status.deployedSpec) === specHash(wanted)) {
-    // Nothing to upgrade. The spec back to what runs ends an upgrade that failed or was waiting
-    // (a savepoint in flight is written all the same, but not used).
+  const changed = specHash(status.deployedSpec) !== specHash(wanted);
+  const suspending = resolved.suspended && !deployedSuspended;
+  if (!changed && resolved.suspended === deployedSuspended) {
+    // Nothing to do. The spec back to what runs ends an upgrade that failed or was waiting (a
+    // savepoint in flight is written all the same, but not used).
     if (status.upgrade === undefined) return keep();
     return keep({
       status: { ...keep().status, upgrade: undefined },
@@ -143,14 +162,38 @@ export async function upgradeStep(inputs: UpgradeInputs): Promise<UpgradeStep> {
   }
 
   const mode = resolved.upgradeMode;
-  if (mode === 'stateless') return rollOut(newStart('stateless', now()));
-  // Suspended, no job manager runs to take a savepoint: its newest checkpoint is the state.
-  if (mode === 'last-state' || resolved.suspended) {
-    return rollOut(
-      newStart('last-state', now()),
-      status.lastSavepoint,
-      resolved.suspended ? ', suspended' : '',
-    );
+  const start = status.start;
+  if (!suspending && (resolved.suspended || deployedSuspended)) {
+    // Suspended, or resuming: no job manager runs to take a savepoint. A resume without a change
+    // starts as the suspension left it (restoring its savepoint, in savepoint mode).
+    if (!changed) {
+      return keep({
+        deploySuspended: resolved.suspended,
+        status: { ...keep().status, deployedSuspended: resolved.suspended, upgrade: undefined },
+      });
+    }
+    // A change made while suspended: from the suspension's savepoint if it has not been
+    // superseded by a checkpoint, else from the newest checkpoint (or without state).
+    if (mode === 'stateless') return rollOut(newStart('stateless', now()));
+    if (start.mode === 'savepoint' && !start.settled && start.savepoint !== undefined) {
+      return rollOut(
+        newStart('savepoint', start.notBeforeMs, start.savepoint),
+        status.lastSavepoint,
+        `, restoring ${start.savepoint}`,
+      );
+    }
+    return rollOut(newStart('last-state', now()));
+  }
+  if (mode !== 'savepoint') {
+    // A suspension alone keeps the start: the job manager's own SIGTERM savepoint goes unused,
+    // the resumed one restores the newest checkpoint.
+    if (!changed) {
+      return keep({
+        deploySuspended: true,
+        status: { ...keep().status, deployedSuspended: true, upgrade: undefined },
+      });
+    }
+    return rollOut(newStart(mode === 'stateless' ? 'stateless' : 'last-state', now()));
   }
 
   // Savepoint mode.
@@ -168,7 +211,7 @@ export async function upgradeStep(inputs: UpgradeInputs): Promise<UpgradeStep> {
       upgraded: [
         'False',
         'SavepointFailed',
-        `generation ${generation} not deployed, the running job is kept: the savepoint failed: ${error}`,
+        `generation ${generation} not ${suspending ? 'suspended' : 'deployed'}, the running job is kept: the savepoint failed: ${error}`,
       ],
     });
   };
@@ -177,7 +220,7 @@ export async function upgradeStep(inputs: UpgradeInputs): Promise<UpgradeStep> {
       upgraded: [
         'False',
         'SavepointFailed',
-        `generation ${generation} not deployed, the running job is kept: the savepoint failed: ${upgrade.error ?? ''}`,
+        `generation ${generation} not ${suspending ? 'suspended' : 'deployed'}, the running job is kept: the savepoint failed: ${upgrade.error ?? ''}`,
       ],
     });
   }
@@ -209,7 +252,11 @@ export async function upgradeStep(inputs: UpgradeInputs): Promise<UpgradeStep> {
     }
     return keep({
       status: { ...keep().status, upgrade: { ...upgrade, generation } },
-      upgraded: ['False', 'Savepointing', `taking a savepoint before deploying generation ${generation}`],
+      upgraded: [
+        'False',
+        'Savepointing',
+        `taking a savepoint before ${suspending ? 'suspending' : 'deploying'} generation ${generation}`,
+      ],
       requeueAfterMs: SAVEPOINT_POLL_MS,
     });
   }
@@ -231,7 +278,11 @@ export async function upgradeStep(inputs: UpgradeInputs): Promise<UpgradeStep> {
         requestedAtMs: request.requestedAtMs,
       },
     },
-    upgraded: ['False', 'Savepointing', `taking a savepoint before deploying generation ${generation}`],
+    upgraded: [
+      'False',
+      'Savepointing',
+      `taking a savepoint before ${suspending ? 'suspending' : 'deploying'} generation ${generation}`,
+    ],
     requeueAfterMs: SAVEPOINT_POLL_MS,
   });
 }
