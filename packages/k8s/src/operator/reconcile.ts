@@ -116,24 +116,28 @@ export async function reconcileSluiceJob(
       ? await observeJobManager(inputs, upgrade.start, deployed)
       : { lastCheckpoint: job.status?.lastCheckpoint, restarts: job.status?.restarts, start: upgrade.start };
   const savepointing = upgrade.status.upgrade?.step === 'Savepointing';
-  const running = !resolved.suspended && jobManagerReady && slots.ready === deployed.parallelism;
+  // What is deployed decides: a suspension in savepoint mode waits for its savepoint (Suspending),
+  // and one whose savepoint failed leaves the job running (Running, the Upgraded condition says why).
+  const running = !deployed.suspended && jobManagerReady && slots.ready === deployed.parallelism;
   // Suspended once no pod of the job is left, terminating ones included.
   const stopped =
-    resolved.suspended &&
+    deployed.suspended &&
     slots.present === 0 &&
     (await podCount(rest, namespace, selectorLabels(resolved, 'jobmanager'))) === 0;
-  const phase: SluiceJobPhase = resolved.suspended
+  const phase: SluiceJobPhase = deployed.suspended
     ? stopped
       ? 'Suspended'
       : 'Suspending'
     : savepointing
-      ? 'Upgrading'
+      ? resolved.suspended
+        ? 'Suspending'
+        : 'Upgrading'
       : running
         ? 'Running'
         : 'Deploying';
   const taskManagersMessage = `${slots.ready} of ${wanted} task managers ready`;
-  const readyReason = resolved.suspended ? 'Suspended' : running ? 'Running' : 'Deploying';
-  const readyMessage = resolved.suspended
+  const readyReason = deployed.suspended ? 'Suspended' : running ? 'Running' : 'Deploying';
+  const readyMessage = deployed.suspended
     ? `spec.suspend is true: ${stopped ? 'every pod is gone' : 'stopping the pods'}`
     : running
       ? 'the job manager and every task manager are ready'
