@@ -260,6 +260,17 @@ export async function upgradeStep(inputs: UpgradeInputs): Promise<UpgradeStep> {
       requeueAfterMs: SAVEPOINT_POLL_MS,
     });
   }
+  // A job still being deployed (a change right after the SluiceJob was made, or while the job
+  // manager restarts) is waited for rather than failed: its job manager would refuse.
+  if (job.status?.phase !== 'Running') {
+    return keep({
+      upgraded: [
+        'False',
+        'WaitingForJob',
+        `generation ${generation} waits for the job to run to take its savepoint (upgradeMode last-state deploys without one)`,
+      ],
+    });
+  }
   let request: JobManagerSavepoint;
   try {
     request = await client.triggerSavepoint();
