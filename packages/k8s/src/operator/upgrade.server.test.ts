@@ -338,10 +338,12 @@ describe.runIf(testbedRuns(import.meta.url))('upgrades through savepoints, with 
     await jobManager?.kill();
     jobManager = undefined;
     const patched = await patchSpec({ image: 'sluice/sums:3' });
-    const failed = await waitUntil('the Upgraded condition False', async () => {
+    const failed = await waitUntil('the Upgraded condition False, SavepointFailed', async () => {
       const current = await job();
       const upgraded = current.status?.conditions?.find((c) => c.type === 'Upgraded');
-      return upgraded?.status === 'False' && upgraded.observedGeneration === patched.metadata.generation
+      // (WaitingForJob first, while the last rollout's job-manager pod is not ready yet.)
+      return upgraded?.reason === 'SavepointFailed' &&
+        upgraded.observedGeneration === patched.metadata.generation
         ? current
         : undefined;
     });
@@ -376,6 +378,8 @@ describe.runIf(testbedRuns(import.meta.url))('upgrades through savepoints, with 
   });
 
   it('resumes an upgrade where a stopped operator left it: the savepoint asked for is polled, never asked for again', async () => {
+    // Its savepoint is asked for only once the job is Running.
+    await waitUntil('sums Running', async () => (await job()).status?.phase === 'Running');
     await operator.stop();
     jobManager = await startLocalJobManager({
       parallelism: 2,
