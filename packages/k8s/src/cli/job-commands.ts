@@ -207,7 +207,7 @@ export async function statusCommand(argv: readonly string[], io: CliIo): Promise
       `  generation:     ${job.metadata.generation ?? '?'} (observed ${s.observedGeneration ?? '-'})`,
       `  upgrade mode:   ${job.spec.upgradeMode ?? 'savepoint'}${s.start === undefined ? '' : `; deployed generation ${s.start.generation} (${s.start.mode}${s.start.savepoint === undefined ? '' : ` from ${s.start.savepoint}`})`}`,
       `  restarts:       ${s.restarts ?? '-'}`,
-      `  checkpoint:     ${s.lastCheckpoint === undefined ? '-' : `${s.lastCheckpoint.id} at ${s.lastCheckpoint.triggeredAt} (${s.lastCheckpoint.location})`}`,
+      `  checkpoint:     ${s.lastCheckpoint === undefined ? '-' : `${s.lastCheckpoint.id} completed at ${s.lastCheckpoint.completedAt} (${s.lastCheckpoint.location})`}`,
       `  savepoint:      ${s.lastSavepoint === undefined ? '-' : `${s.lastSavepoint.location} at ${s.lastSavepoint.time} (${s.lastSavepoint.trigger})`}`,
       ...(s.conditions ?? []).map((c) => `  ${c.type}: ${c.status} (${c.reason}) ${c.message}`),
       '',

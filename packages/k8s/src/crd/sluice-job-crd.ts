@@ -204,6 +204,7 @@ export function sluiceJobCrd(): Record<string, unknown> {
         properties: {
           id: { type: 'integer' },
           triggeredAt: { type: 'string', format: 'date-time' },
+          completedAt: { type: 'string', format: 'date-time' },
           durationMs: { type: 'integer' },
           bytes: { type: 'integer' },
           location: { type: 'string' },

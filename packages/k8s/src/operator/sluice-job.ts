@@ -112,6 +112,8 @@ export interface CheckpointInfo {
   id: number;
   /** When it was triggered (RFC 3339, the job manager's clock). */
   triggeredAt: string;
+  /** When it completed: triggered plus its duration (RFC 3339, the job manager's clock). */
+  completedAt: string;
   durationMs: number;
   bytes?: number;
   /** Its folder on the checkpoint volume. */

@@ -302,7 +302,9 @@ describe.runIf(testbedRuns(import.meta.url))('upgrades through savepoints, with 
       }),
     ).toBe(0);
     expect(printed).toContain(`savepoint:      ${last?.location} at ${last?.time} (manual)`);
-    expect(printed).toMatch(/checkpoint: +\d+ at \S+ \(\/sluice\/checkpoints\/sums\/checkpoints\/chk-\d+\)/);
+    expect(printed).toMatch(
+      /checkpoint: +\d+ completed at \S+ \(\/sluice\/checkpoints\/sums\/checkpoints\/chk-\d+\)/,
+    );
     expect(printed).toMatch(/upgrade mode: +savepoint; deployed generation \d+ \(savepoint from \S+\)/);
   });
 

@@ -291,7 +291,7 @@ describe('a savepoint on demand and what the job manager reports', () => {
     const inputs = (client: JobManagerClient) => ({
       job: sluiceJob(v1, {
         ...deployedV1,
-        lastCheckpoint: { id: 3, triggeredAt: 'x', durationMs: 1, location: 'y' },
+        lastCheckpoint: { id: 3, triggeredAt: 'x', completedAt: 'x', durationMs: 1, location: 'y' },
         restarts: 0,
       }),
       resolved,
@@ -305,6 +305,7 @@ describe('a savepoint on demand and what the job manager reports', () => {
     expect(observed.lastCheckpoint).toEqual({
       id: 12,
       triggeredAt: '2026-12-05T09:00:06Z',
+      completedAt: '2026-12-05T09:00:06Z',
       durationMs: 40,
       bytes: 900,
       location: '/sluice/checkpoints/sums/checkpoints/chk-12',
@@ -327,7 +328,7 @@ describe('a savepoint on demand and what the job manager reports', () => {
     };
     const kept = await observeJobManager(inputs(unreachable), start, resolved);
     expect(kept).toEqual({
-      lastCheckpoint: { id: 3, triggeredAt: 'x', durationMs: 1, location: 'y' },
+      lastCheckpoint: { id: 3, triggeredAt: 'x', completedAt: 'x', durationMs: 1, location: 'y' },
       restarts: 0,
       start,
     });

@@ -457,6 +457,7 @@ export async function observeJobManager(
       : {
           id: newest.id,
           triggeredAt: rfc3339(newest.triggeredAtMs),
+          completedAt: rfc3339(newest.triggeredAtMs + newest.durationMs),
           durationMs: newest.durationMs,
           ...(newest.bytes === null ? {} : { bytes: newest.bytes }),
           location: `${checkpointDir(deployed)}/chk-${newest.id}`,
