@@ -96,9 +96,10 @@ export async function reconcileSluiceJob(
     `SluiceJob ${namespace}/${name} (status.deployedSpec)`,
   );
 
+  // The token first: the job manager's container cannot start without it.
+  await ensureRestToken(context, job, deployed);
   for (const desired of desiredObjects(job, deployed, upgrade.start)) await ensure(rest, desired);
   const secretProblem = await ensureClusterSecret(context, job, deployed);
-  await ensureRestToken(context, job, deployed);
 
   const wanted = deployed.suspended ? 0 : deployed.parallelism;
   const slots = await reconcileTaskManagers(context, job, deployed, wanted);
