@@ -274,6 +274,20 @@ describe.runIf(testbedRuns(import.meta.url))('upgrades through savepoints, with 
     });
     expect(settled.status?.restarts).toBe(0);
     expect(settled.status?.start?.savepoint).toBe(folder);
+
+    // And so it does: the job manager started again (a crash, a lost node) with what the
+    // ConfigMap says now resumes the newest checkpoint of the run at parallelism 2.
+    await jobManager?.kill();
+    jobManager = await startLocalJobManager({
+      parallelism: 2,
+      taskManagers: 2,
+      checkpointDir: join(work, 'checkpoints'),
+      savepointDir: join(work, 'savepoints'),
+      token: TOKEN,
+      restore: (await configMap()).SLUICE_RESTORE,
+    });
+    jobManagerUrl = jobManager.url;
+    expect(jobManager.log()).toMatch(/resuming job 'keyed-sum' from checkpoint \d+/);
   });
 
   it('sluice-k8s savepoint: a savepoint on demand, reported in status.lastSavepoint', async () => {
