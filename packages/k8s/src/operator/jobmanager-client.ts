@@ -45,6 +45,8 @@ export interface JobManagerClient {
   /** Takes a savepoint; the job runs on. Answers at once with the request to poll. */
   triggerSavepoint(): Promise<JobManagerSavepoint>;
   savepoint(id: number): Promise<JobManagerSavepoint>;
+  /** Cancels the job (no savepoint): its job manager's process then ends. */
+  cancel(): Promise<void>;
 }
 
 /** Where a job's job manager answers: its Service's cluster DNS name and `rest` port. */
@@ -78,6 +80,10 @@ export class HttpJobManagerClient implements JobManagerClient {
 
   async savepoint(id: number): Promise<JobManagerSavepoint> {
     return this.#call<JobManagerSavepoint>('GET', `/api/savepoints/${id}`);
+  }
+
+  async cancel(): Promise<void> {
+    await this.#call('POST', '/api/cancel');
   }
 
   async #call<T>(method: 'GET' | 'POST', path: string): Promise<T> {

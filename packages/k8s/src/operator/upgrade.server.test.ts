@@ -134,6 +134,20 @@ describe.runIf(testbedRuns(import.meta.url))('upgrades through savepoints, with 
         : undefined;
     });
   const jobManagerContainer = async () => (await deployment()).spec?.template.spec?.containers[0];
+  /** What the job-manager pod does when it starts: a job manager as the ConfigMap says. */
+  const startJobManagerAsThePod = async (parallelism: number) => {
+    await jobManager?.kill();
+    jobManager = await startLocalJobManager({
+      parallelism,
+      taskManagers: 2,
+      checkpointDir: join(work, 'checkpoints'),
+      savepointDir: join(work, 'savepoints'),
+      token: TOKEN,
+      restore: (await configMap()).SLUICE_RESTORE,
+    });
+    jobManagerUrl = jobManager.url;
+    return jobManager;
+  };
 
   it('deploys the job with its REST API, and reads the last completed checkpoint from it', async () => {
     await rest.call('POST', sluiceJobPath(namespace), {
@@ -213,6 +227,13 @@ describe.runIf(testbedRuns(import.meta.url))('upgrades through savepoints, with 
     expect((await deployment()).spec?.template.metadata?.annotations?.['sluice.dev/start']).toBe(
       `savepoint ${folder} (generation ${patched.metadata.generation})`,
     );
+    // The old job was cancelled once its savepoint was written: nothing runs after the savepoint.
+    const old = jobManager as LocalJobManager;
+    await waitUntil('the old job cancelled, its job manager gone', async () => !old.running());
+    expect(old.log()).toMatch(/stopped through the REST API/);
+    // The new pod's job manager restores the savepoint (kwok runs nothing: started here).
+    const restored = await startJobManagerAsThePod(4);
+    expect(restored.log()).not.toMatch(/resuming job 'keyed-sum' from checkpoint/);
     await waitUntil('every task manager on sluice/sums:2', async () => {
       const pods = await taskManagers();
       return (
@@ -254,18 +275,9 @@ describe.runIf(testbedRuns(import.meta.url))('upgrades through savepoints, with 
     expect((await job()).status?.parallelism).toBe(2);
 
     // What the new pod would do: a job manager at -p 2 restoring the savepoint the ConfigMap names.
-    await jobManager?.kill();
-    jobManager = await startLocalJobManager({
-      parallelism: 2,
-      taskManagers: 2,
-      checkpointDir: join(work, 'checkpoints'),
-      savepointDir: join(work, 'savepoints'),
-      token: TOKEN,
-      restore: (await configMap()).SLUICE_RESTORE,
-    });
-    jobManagerUrl = jobManager.url;
+    const restored = await startJobManagerAsThePod(2);
     // It restored the savepoint: it did not resume the newest checkpoint of its folder.
-    expect(jobManager.log()).not.toMatch(/resuming job 'keyed-sum' from checkpoint/);
+    expect(restored.log()).not.toMatch(/resuming job 'keyed-sum' from checkpoint/);
     // Once that run has completed a checkpoint, a restart must resume it, not the savepoint.
     const settled = await waitUntil('the start settled, the ConfigMap back to resuming', async () => {
       const current = await job();
@@ -277,17 +289,8 @@ describe.runIf(testbedRuns(import.meta.url))('upgrades through savepoints, with 
 
     // And so it does: the job manager started again (a crash, a lost node) with what the
     // ConfigMap says now resumes the newest checkpoint of the run at parallelism 2.
-    await jobManager?.kill();
-    jobManager = await startLocalJobManager({
-      parallelism: 2,
-      taskManagers: 2,
-      checkpointDir: join(work, 'checkpoints'),
-      savepointDir: join(work, 'savepoints'),
-      token: TOKEN,
-      restore: (await configMap()).SLUICE_RESTORE,
-    });
-    jobManagerUrl = jobManager.url;
-    expect(jobManager.log()).toMatch(/resuming job 'keyed-sum' from checkpoint \d+/);
+    const again = await startJobManagerAsThePod(2);
+    expect(again.log()).toMatch(/resuming job 'keyed-sum' from checkpoint \d+/);
   });
 
   it('sluice-k8s savepoint: a savepoint on demand, reported in status.lastSavepoint', async () => {
@@ -435,6 +438,9 @@ describe.runIf(testbedRuns(import.meta.url))('upgrades through savepoints, with 
   });
 
   it('suspends through a savepoint (savepoint mode) and resumes restoring it', async () => {
+    // The last upgrade's job manager, as its pod starts it.
+    await startJobManagerAsThePod(2);
+    await waitUntil('sums Running', async () => (await job()).status?.phase === 'Running');
     const before = savepointFolders();
     const suspending = await patchSpec({ suspend: true });
     const suspended = await waitUntil('sums Suspended', async () => {

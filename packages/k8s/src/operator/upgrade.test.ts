@@ -36,6 +36,7 @@ function jobManager(answer: () => JobManagerSavepoint | Error): JobManagerClient
       if (result instanceof Error) throw result;
       return result;
     },
+    cancel: async () => {},
   };
   return client;
 }
@@ -123,6 +124,7 @@ describe('an upgrade in savepoint mode, pass by pass', () => {
       trigger: 'upgrade',
     });
     expect(rolled.upgraded?.[0]).toBe('True');
+    expect(rolled.cancelOldJob).toBe(true);
   });
 
   it('fails, rolling nothing out, when the savepoint fails, times out, or its request is gone', async () => {

@@ -68,6 +68,12 @@ export interface UpgradeStep {
   readonly upgraded: readonly ['True' | 'False' | 'Unknown', string, string] | undefined;
   /** Poll again this soon (a savepoint in flight). */
   readonly requeueAfterMs: number | undefined;
+  /**
+   * The upgrade's savepoint was just written: cancel the old job before the rollout, so that it
+   * neither processes nor commits anything after the savepoint (what Flink's stop-with-savepoint
+   * gives; see docs/kubernetes.md for why the operator does not stop with one).
+   */
+  readonly cancelOldJob?: boolean;
 }
 
 export interface UpgradeInputs {
@@ -237,11 +243,14 @@ export async function upgradeStep(inputs: UpgradeInputs): Promise<UpgradeStep> {
         time: rfc3339(polled.requestedAtMs),
         trigger: 'upgrade',
       };
-      return rollOut(
-        newStart('savepoint', polled.requestedAtMs, polled.folder),
-        savepoint,
-        `, restoring ${polled.folder}`,
-      );
+      return {
+        ...rollOut(
+          newStart('savepoint', polled.requestedAtMs, polled.folder),
+          savepoint,
+          `, restoring ${polled.folder}`,
+        ),
+        cancelOldJob: true,
+      };
     }
     if (polled.kind === 'failed') return failed(polled.error, requestedAt);
     if (now() > Date.parse(requestedAt) + resolved.savepointTimeoutMs) {

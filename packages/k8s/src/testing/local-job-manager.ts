@@ -32,6 +32,8 @@ export interface LocalJobManager {
   readonly url: string;
   /** What the job manager has logged so far. */
   log(): string;
+  /** False once the job manager's process has exited (its job cancelled, say). */
+  running(): boolean;
   /** Stops the job manager and its task managers at once (SIGKILL: no savepoint on the way). */
   kill(): Promise<void>;
 }
@@ -114,6 +116,7 @@ export async function startLocalJobManager(options: LocalJobManagerOptions): Pro
     return {
       url,
       log,
+      running: () => jobManager.running,
       kill: async () => {
         for (const process of [jobManager, ...taskManagers]) process.killNow();
         await stopAll();
