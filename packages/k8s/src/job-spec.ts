@@ -41,9 +41,10 @@ export interface SluiceJobSpec {
   readonly clusterSecret?: string;
   readonly logLevel?: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
   /**
-   * Stop the job and keep it stopped (the operator scales the job manager to zero, which takes a
-   * savepoint on SIGTERM, and removes the task managers); back to false, it resumes from the
-   * newest checkpoint.
+   * Stop the job and keep it stopped (the operator scales the job manager to zero and removes the
+   * task managers). In `savepoint` upgrade mode it first takes a savepoint through the REST API,
+   * which the job restores when this goes back to false; otherwise it resumes from the newest
+   * checkpoint.
    */
   readonly suspend?: boolean;
   readonly jobManager?: { readonly resources?: ContainerResources };

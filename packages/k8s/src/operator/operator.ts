@@ -6,7 +6,9 @@
  * Events only say *which* job to look at: a reconciliation always reads the current state, so a
  * missed or repeated event costs nothing but a pass. A periodic resync looks at every job anyway,
  * so a watch that broke unnoticed delays a repair, never prevents it. Jobs are reconciled one at a
- * time; a failed pass is retried with a capped exponential backoff.
+ * time; a failed pass is retried with a capped exponential backoff. A pass waiting on a job
+ * manager (a savepoint being written) asks to be run again after a short delay, since nothing in
+ * Kubernetes changes meanwhile to wake it.
  */
 import { hostname } from 'node:os';
 import { type KubeConfig, Watch } from '@kubernetes/client-node';
