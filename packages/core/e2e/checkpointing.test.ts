@@ -82,9 +82,10 @@ describe('exactly-once state through failures', () => {
   for (const backend of ['heap', 'leveldb'] as const) {
     it(`keeps per-key counts exact and sequences gap-free while worker threads are killed 20 times (${backend} state)`, async () => {
       const baseline = await warmThreadBaseline(backend);
-      // Rate-limited so that the run lasts long enough for 20 checkpoints-and-crashes: each attempt
-      // reads ~0.3 s of data before its crash, and 13 s of data leave ample room on a loaded machine.
-      const args: CountingArgs = { events: 1_000_000, keys: 10_000, ratePerSecond: 75_000 };
+      // Rate-limited so that most crashes come mid-stream; the source ends only once 20 attempts
+      // have crashed (the gate), so a slow machine makes the run longer, never the test weaker.
+      const endGate = new SharedArrayBuffer(4);
+      const args: CountingArgs = { events: 1_000_000, keys: 10_000, ratePerSecond: 75_000, endGate };
       const next = random(42);
       const messages: string[] = [];
       let kills = 0;
@@ -100,7 +101,8 @@ describe('exactly-once state through failures', () => {
           backend === 'heap' ? 'heap' : { kind: 'leveldb', directory: await tempDir(), cacheMaxKeys: 2_000 },
         log: (message) => messages.push(message),
         onCheckpoint: () => {
-          // One crash per attempt, until 20 attempts have crashed and restarted.
+          // One crash per attempt, until 20 attempts have crashed and restarted; then the source may end.
+          if (restartsSoFar() >= 20) Atomics.store(new Int32Array(endGate), 0, 1);
           if (killInFlight || restartsSoFar() >= 20) return;
           killInFlight = true;
           // At a random point after this checkpoint: mid-stream, mid-alignment, mid-snapshot.

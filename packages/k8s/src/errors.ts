@@ -36,3 +36,17 @@ export class KubernetesApiError extends K8sError {
     this.status = status;
   }
 }
+
+/**
+ * A call to a job manager's REST API failed: unreachable, timed out, or refused (the message
+ * quotes its answer, e.g. "job is restarting, not running"). The operator reports it in a
+ * condition; it never fails a reconciliation.
+ */
+export class JobManagerApiError extends K8sError {
+  readonly status: number | undefined;
+
+  constructor(message: string, status: number | undefined, options?: { cause?: unknown }) {
+    super('SLUICE_K8S_JOBMANAGER', message, options);
+    this.status = status;
+  }
+}

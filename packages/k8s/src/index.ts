@@ -10,7 +10,13 @@
 
 export { installSluiceJobCrd } from './crd/install.ts';
 export { SLUICE_JOB, sluiceJobCrd } from './crd/sluice-job-crd.ts';
-export { K8sConfigError, K8sError, KubernetesApiError, SluiceJobSpecError } from './errors.ts';
+export {
+  JobManagerApiError,
+  K8sConfigError,
+  K8sError,
+  KubernetesApiError,
+  SluiceJobSpecError,
+} from './errors.ts';
 export {
   type ContainerResources,
   DEFAULT_RESOURCES,
@@ -19,6 +25,8 @@ export {
   type ResolvedJob,
   resolveJob,
   type SluiceJobSpec,
+  UPGRADE_MODES,
+  type UpgradeMode,
 } from './job-spec.ts';
 export { KubeRest, type Query, type RestAnswer } from './kube/rest.ts';
 export type { CheckpointStorage } from './manifests/config.ts';
@@ -33,7 +41,26 @@ export {
 } from './manifests/operator.ts';
 export { SLUICE_UID } from './manifests/pod-security.ts';
 export { SLUICE_COMMAND } from './manifests/pods.ts';
+export {
+  defaultJobManagerUrl,
+  HttpJobManagerClient,
+  type JobManagerCheckpoint,
+  type JobManagerClient,
+  type JobManagerJob,
+  type JobManagerSavepoint,
+} from './operator/jobmanager-client.ts';
 export { LeaseElector, type LeaseElectorOptions } from './operator/leader-election.ts';
 export { type OperatorLog, SluiceJobOperator, type SluiceJobOperatorOptions } from './operator/operator.ts';
-export type { Condition, SluiceJob, SluiceJobPhase, SluiceJobStatus } from './operator/sluice-job.ts';
+export type {
+  CheckpointInfo,
+  Condition,
+  DeployedSpec,
+  JobStart,
+  SavepointInfo,
+  SavepointProgress,
+  SluiceJob,
+  SluiceJobPhase,
+  SluiceJobStatus,
+  UpgradeProgress,
+} from './operator/sluice-job.ts';
 export { CLUSTER_SECRET_BYTES_MIN, type RenderOptions, render, toYaml } from './render.ts';

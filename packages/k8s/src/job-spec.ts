@@ -41,14 +41,32 @@ export interface SluiceJobSpec {
   readonly clusterSecret?: string;
   readonly logLevel?: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
   /**
-   * Stop the job and keep it stopped (the operator scales the job manager to zero, which takes a
-   * savepoint on SIGTERM, and removes the task managers); back to false, it resumes from the
-   * newest checkpoint.
+   * Stop the job and keep it stopped (the operator scales the job manager to zero and removes the
+   * task managers). In `savepoint` upgrade mode it first takes a savepoint through the REST API,
+   * which the job restores when this goes back to false; otherwise it resumes from the newest
+   * checkpoint.
    */
   readonly suspend?: boolean;
   readonly jobManager?: { readonly resources?: ContainerResources };
   readonly taskManager?: { readonly resources?: ContainerResources };
+  /**
+   * How the operator applies a change of the job (image, job, parallelism, arguments, ...), as
+   * the Flink Kubernetes Operator's `upgradeMode` (default `savepoint`):
+   * - `savepoint`: take a savepoint through the job manager's REST API, then start the new job
+   *   manager restoring it; no savepoint, no rollout (the old job runs on, a condition says why);
+   * - `last-state`: start the new job manager from the newest checkpoint (no savepoint first);
+   * - `stateless`: start the new job manager without state.
+   */
+  readonly upgradeMode?: UpgradeMode;
+  /**
+   * Change it (to any other integer) to take a savepoint now, as Flink's `savepointTriggerNonce`
+   * (`sluice k8s savepoint` does); the result is reported in `status.lastSavepoint`.
+   */
+  readonly savepointTriggerNonce?: number;
 }
+
+export const UPGRADE_MODES = ['savepoint', 'last-state', 'stateless'] as const;
+export type UpgradeMode = (typeof UPGRADE_MODES)[number];
 
 /** A spec that passed validation, every default filled in. */
 export interface ResolvedJob {
@@ -66,12 +84,14 @@ export interface ResolvedJob {
   readonly clusterSecret: string;
   readonly logLevel: string;
   readonly suspended: boolean;
+  readonly upgradeMode: UpgradeMode;
+  readonly savepointTriggerNonce: number | undefined;
   readonly jobManagerResources: Required<ContainerResources>;
   readonly taskManagerResources: Required<ContainerResources>;
 }
 
 /** Ports every pod of a job uses; fixed, so NetworkPolicies and probes can name them. */
-export const PORTS = { control: 6123, data: 6124, health: 8080 } as const;
+export const PORTS = { control: 6123, data: 6124, health: 8080, rest: 8081 } as const;
 
 export const DEFAULT_RESOURCES = {
   jobManager: { requests: { cpu: '250m', memory: '512Mi' }, limits: { cpu: '1', memory: '512Mi' } },
@@ -82,6 +102,8 @@ export const DEFAULT_RESOURCES = {
 export const PARALLELISM_MAX = 1024;
 const MAX_PARALLELISM_MAX = 32768;
 const TIMER_MS_MAX = 2_147_483_647;
+/** JSON integers a CRD's int64 and JavaScript agree on. */
+const NONCE_MAX = Number.MAX_SAFE_INTEGER;
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
 /** RFC 1123 label, and short enough that `<name>-taskmanager-<index>` stays within 63 characters. */
@@ -192,6 +214,11 @@ export function resolveJob(name: string, namespace: string, spec: SluiceJobSpec,
     clusterSecret,
     logLevel: oneOf('logLevel', spec.logLevel, LOG_LEVELS, 'info'),
     suspended: spec.suspend === undefined ? false : bool('suspend', spec.suspend),
+    upgradeMode: oneOf('upgradeMode', spec.upgradeMode, UPGRADE_MODES, 'savepoint'),
+    savepointTriggerNonce:
+      spec.savepointTriggerNonce === undefined
+        ? undefined
+        : int('savepointTriggerNonce', spec.savepointTriggerNonce, -NONCE_MAX, NONCE_MAX),
     jobManagerResources: resources(
       'jobManager.resources',
       spec.jobManager?.resources,

@@ -172,11 +172,13 @@ describe.runIf(testbedRuns(import.meta.url))('rendered manifests on a real API s
         const why = events.items.map((e) => `${e.reason}: ${e.message}`).join(' | ');
         throw new Error(`${String(error)}; pods seen last: ${seen}; events: ${why}`);
       });
+      // The disruption controller may first count the pods before they are ready: wait for its
+      // status to see them healthy, as the operator's test does.
       const budget = await waitUntil('the disruption budget computed', async () => {
-        const pdb = await rest.get<{ status?: { expectedPods?: number; disruptionsAllowed?: number } }>(
-          `/apis/policy/v1/namespaces/${ns}/poddisruptionbudgets/ledger-taskmanager`,
-        );
-        return pdb?.status?.expectedPods === 3 ? pdb.status : undefined;
+        const pdb = await rest.get<{
+          status?: { expectedPods?: number; currentHealthy?: number; disruptionsAllowed?: number };
+        }>(`/apis/policy/v1/namespaces/${ns}/poddisruptionbudgets/ledger-taskmanager`);
+        return pdb?.status?.expectedPods === 3 && pdb.status.currentHealthy === 3 ? pdb.status : undefined;
       });
       expect(budget.disruptionsAllowed).toBe(1);
       const [tm] = (await pods('taskmanager')).items;

@@ -6,6 +6,9 @@ import {
   type KeyedProcessFunction,
   type OnTimerContext,
   outputTag,
+  PollStatus,
+  type Source,
+  type SourceOutput,
   valueState,
 } from '@sluice/core';
 
@@ -24,6 +27,11 @@ export interface CountingArgs {
   readonly crashes?: SharedArrayBuffer;
   /** Throws once on each of these record indices (ascending), counting in `crashes[1]`. */
   readonly crashPoints?: readonly number[];
+  /**
+   * The source ends only once `endGate[0]` is 1 (it waits at the end of its input, taking part
+   * in checkpoints), so that a test can fail the job as often as it wants however slow the machine.
+   */
+  readonly endGate?: SharedArrayBuffer;
 }
 
 export interface Event {
@@ -68,14 +76,46 @@ class CountAndCheck implements KeyedProcessFunction<number, Event, KeyCount> {
   }
 }
 
+/** Event i of `events`, at most `ratePerSecond`, then waiting at the end until the gate opens. */
+function gatedSource(
+  events: number,
+  keys: number,
+  ratePerSecond: number,
+  gate: SharedArrayBuffer,
+): Source<Event> {
+  const open = new Int32Array(gate);
+  return {
+    name: 'gated-events',
+    boundedness: 'bounded',
+    maxParallelism: 1,
+    createReader(context) {
+      let next = (context.restoredState?.[0] as { next: number } | undefined)?.next ?? 0;
+      // Records per poll at the rate, one poll per millisecond.
+      const perPoll = Math.max(1, Math.floor(ratePerSecond / 1000));
+      return {
+        poll(output: SourceOutput<Event>, maxRecords: number) {
+          if (next >= events) return Atomics.load(open, 0) === 1 ? PollStatus.End : { sleepMs: 5 };
+          const end = Math.min(events, next + Math.min(maxRecords, perPoll));
+          for (; next < end; next++) output.collect({ key: next % keys, seq: Math.floor(next / keys) });
+          return { sleepMs: 1 };
+        },
+        snapshotState: () => [{ next }],
+      };
+    },
+  };
+}
+
 export default defineJob<CountingArgs>({ name: 'counting' }, (env, args) => {
   const { events, keys, counterParallelism, ratePerSecond, crashAt, crashCount, crashes, crashPoints } = args;
   const crashed = crashes === undefined ? undefined : new Int32Array(crashes);
-  const counted = env
-    .generate((i): Event => ({ key: i % keys, seq: Math.floor(i / keys) }), {
-      count: events,
-      ...(ratePerSecond === undefined ? {} : { ratePerSecond }),
-    })
+  const source =
+    args.endGate === undefined
+      ? env.generate((i): Event => ({ key: i % keys, seq: Math.floor(i / keys) }), {
+          count: events,
+          ...(ratePerSecond === undefined ? {} : { ratePerSecond }),
+        })
+      : env.fromSource(gatedSource(events, keys, ratePerSecond ?? 100_000, args.endGate), { name: 'events' });
+  const counted = source
     .setParallelism(1)
     .uid('events')
     .map((event) => {

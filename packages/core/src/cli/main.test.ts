@@ -276,6 +276,39 @@ describe('where a run starts', () => {
   );
 
   it(
+    'SLUICE_RESTORE and SLUICE_FRESH stand in for --restore and --fresh (how the Kubernetes operator says how to start)',
+    async () => {
+      const empty = join(cwd, 'not-a-checkpoint-either');
+      mkdirSync(empty, { recursive: true });
+      const restored = await sluice(['run', job('doubles')], { env: { SLUICE_RESTORE: empty } });
+      expect(restored.code).toBe(2);
+      expect(restored.stderr).toContain(`sluice: no checkpoint or savepoint at ${empty}`);
+      // The command line wins: --fresh means the variable is not looked at.
+      const dir = join(cwd, 'fresh-by-flag');
+      const flag = await sluice(['run', job('doubles'), '--checkpoint-dir', dir, '--fresh'], {
+        env: { SLUICE_RESTORE: empty },
+      });
+      expect(flag.code, flag.stderr).toBe(0);
+      const both = await sluice(['run', job('doubles')], {
+        env: { SLUICE_RESTORE: empty, SLUICE_FRESH: 'true' },
+      });
+      expect(both.code).toBe(2);
+      expect(both.stderr).toBe(
+        'sluice: SLUICE_RESTORE and SLUICE_FRESH=true exclude each other: fresh means no restore [SLUICE_CONFIG]\n',
+      );
+      const fresh = await sluice(['run', job('doubles')], { env: { SLUICE_FRESH: 'true' } });
+      expect(fresh.code).toBe(2);
+      expect(fresh.stderr).toBe(
+        'sluice: --fresh needs --checkpoint-dir (without one, every run starts fresh) [SLUICE_CONFIG]\n',
+      );
+      // Empty: none (what the ConfigMap says once the start has settled).
+      const none = await sluice(['run', job('doubles')], { env: { SLUICE_RESTORE: '', SLUICE_FRESH: '' } });
+      expect(none.code, none.stderr).toBe(0);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
     'a checkpoint directory of another job: exit 2, naming both jobs; --fresh starts over',
     async () => {
       const dir = join(cwd, 'other-job-checkpoints');

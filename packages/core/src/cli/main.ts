@@ -38,11 +38,18 @@ Environment:
   SLUICE_WORKER_EXEC_ARGV   extra Node flags for the worker threads that run the
                             job, e.g. "--cpu-prof" (split on blanks)
   SLUICE_WEB_TOKEN          with run --web: the bearer token of the REST API's
-                            actions (--web-token-file wins)`;
+                            actions (--web-token-file wins)
+  SLUICE_RESTORE            run, jobmanager: as --restore when neither --restore
+                            nor --fresh is given (empty: none)
+  SLUICE_FRESH=true         run, jobmanager: as --fresh, on the same terms (the
+                            Kubernetes operator sets these two through a
+                            ConfigMap, so that a restarted pod starts as it
+                            says now, not as its arguments said)`;
 
 /** `run` and `jobmanager`: start the job, report, and wait for its end. */
 async function runAction(job: string, options: OptionValues, command: Command): Promise<void> {
   const given = (name: string): boolean => command.getOptionValueSource(name) === 'cli';
+  startFromEnvironment(options, process.env);
   if (options.savepointDir !== undefined && options.checkpointDir === undefined) {
     throw new ConfigError('--savepoint-dir needs --checkpoint-dir (it stages the savepoint files)');
   }
@@ -196,6 +203,27 @@ async function runAction(job: string, options: OptionValues, command: Command): 
       `${result.sourceRecords} records read (${rate.toLocaleString('en-US')} records/s)` +
       (result.lateRecordsDropped > 0 ? `; ${result.lateRecordsDropped} late records dropped` : ''),
   );
+}
+
+/**
+ * `--restore` or `--fresh` from SLUICE_RESTORE / SLUICE_FRESH when the command line names
+ * neither. A job manager in a pod is started again with the same arguments after every crash;
+ * the operator says through its ConfigMap how the next start restores (a savepoint it took for
+ * an upgrade, then, once the new run has checkpointed, the newest checkpoint), which it can
+ * change without rolling the pod (docs/kubernetes.md).
+ */
+function startFromEnvironment(options: OptionValues, env: NodeJS.ProcessEnv): void {
+  if (options.restore !== undefined || options.fresh === true) return;
+  const restore = env.SLUICE_RESTORE?.trim() ?? '';
+  const fresh = env.SLUICE_FRESH?.trim() ?? '';
+  if (fresh !== '' && fresh !== 'true' && fresh !== 'false') {
+    throw new ConfigError(`SLUICE_FRESH must be 'true', 'false' or empty, got '${fresh}'`);
+  }
+  if (restore !== '' && fresh === 'true') {
+    throw new ConfigError('SLUICE_RESTORE and SLUICE_FRESH=true exclude each other: fresh means no restore');
+  }
+  if (restore !== '') options.restore = restore;
+  if (fresh === 'true') options.fresh = true;
 }
 
 /** Where `run --task-managers` and `jobmanager` get their task managers from. */

@@ -52,6 +52,9 @@ describe.runIf(testbedRuns(import.meta.url))('sluice-k8s deploy, status and dele
       'sluice/events:1',
       '--kubeconfig',
       kubeconfig,
+      // No job manager runs on kwok to take a savepoint: a new parallelism resumes the newest checkpoint.
+      '--upgrade-mode',
+      'last-state',
       ...flags,
     );
 

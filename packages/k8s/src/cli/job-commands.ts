@@ -1,19 +1,23 @@
 /**
- * `sluice-k8s deploy | status | delete`: a SluiceJob from the command line, for a cluster where
- * the operator runs. `deploy` takes `render`'s flags, makes the SluiceJob (or updates its spec),
- * and with `--wait` waits until the operator reports it Running for this very spec.
+ * `sluice-k8s deploy | status | savepoint | delete`: a SluiceJob from the command line, for a
+ * cluster where the operator runs. `deploy` takes `render`'s flags, makes the SluiceJob (or
+ * updates its spec), and with `--wait` waits until the operator reports it Running for this very
+ * spec. `savepoint` sets a new `spec.savepointTriggerNonce`, which the operator answers with a
+ * savepoint through the job manager's REST API.
  */
 import { KubeConfig } from '@kubernetes/client-node';
 import { SLUICE_JOB } from '../crd/sluice-job-crd.ts';
 import { K8sConfigError, K8sError } from '../errors.ts';
-import { resolveJob, type SluiceJobSpec } from '../job-spec.ts';
-import { KubeRest } from '../kube/rest.ts';
+import { resolveJob, type SluiceJobSpec, UPGRADE_MODES, type UpgradeMode } from '../job-spec.ts';
+import { apiError, KubeRest } from '../kube/rest.ts';
 import { sluiceJobPath } from '../operator/reconcile.ts';
 import type { SluiceJob } from '../operator/sluice-job.ts';
 import type { RenderOptions } from '../render.ts';
 import { type CliIo, renderOptions } from './main.ts';
 
 const POLL_MS = 500;
+/** Tries of `savepoint`'s compare-and-swap of the nonce before it gives up. */
+const PATCH_ATTEMPTS = 10;
 
 /** A wait that ran out, or a SluiceJob the operator reports Failed. */
 export class DeployError extends K8sError {
@@ -60,7 +64,11 @@ function seconds(flag: string, text: string | true | undefined, fallback: number
 }
 
 /** The SluiceJob `deploy` writes for `render`'s options. */
-export function sluiceJobFor(options: RenderOptions, checkpointClaim: string | undefined): SluiceJob {
+export function sluiceJobFor(
+  options: RenderOptions,
+  checkpointClaim: string | undefined,
+  upgradeMode?: UpgradeMode,
+): SluiceJob {
   if (options.checkpointStorage !== undefined) {
     throw new K8sConfigError(
       'deploy does not make the checkpoint claim: drop --storage-class/--storage-size and name one with --checkpoint-claim',
@@ -84,6 +92,7 @@ export function sluiceJobFor(options: RenderOptions, checkpointClaim: string | u
   if (options.logLevel !== undefined) spec.logLevel = options.logLevel;
   if (options.existingSecret !== undefined) spec.clusterSecret = options.existingSecret;
   if (checkpointClaim !== undefined) spec.checkpointClaim = checkpointClaim;
+  if (upgradeMode !== undefined) spec.upgradeMode = upgradeMode;
   if (options.jobManagerResources !== undefined) spec.jobManager = { resources: options.jobManagerResources };
   if (options.taskManagerResources !== undefined)
     spec.taskManager = { resources: options.taskManagerResources };
@@ -104,8 +113,16 @@ export async function deployCommand(argv: readonly string[], io: CliIo): Promise
   const wait = take(rest, 'wait', false) === true;
   const timeoutS = seconds('--timeout', take(rest, 'timeout', true), 300);
   const claim = take(rest, 'checkpoint-claim', true);
+  const mode = take(rest, 'upgrade-mode', true);
+  if (mode !== undefined && !UPGRADE_MODES.includes(mode as UpgradeMode)) {
+    throw new K8sConfigError(`--upgrade-mode must be one of ${UPGRADE_MODES.join(', ')}, got '${mode}'`);
+  }
   const options = renderOptions(rest, 'deploy');
-  const job = sluiceJobFor(options, typeof claim === 'string' ? claim : undefined);
+  const job = sluiceJobFor(
+    options,
+    typeof claim === 'string' ? claim : undefined,
+    mode as UpgradeMode | undefined,
+  );
   const api = client(typeof kubeconfig === 'string' ? kubeconfig : undefined);
   const { name, namespace } = job.metadata;
   const path = sluiceJobPath(namespace, name);
@@ -116,8 +133,13 @@ export async function deployCommand(argv: readonly string[], io: CliIo): Promise
     written = await api.call<SluiceJob>('POST', sluiceJobPath(namespace), { body: { ...job, metadata } });
     io.stdout(`sluicejob ${namespace}/${name} created\n`);
   } else {
-    // The spec as given replaces the old one: fields left out go back to their defaults.
-    const body = { ...current, spec: job.spec };
+    // The spec as given replaces the old one: fields left out go back to their defaults (but
+    // for the savepoint nonce, which is `sluice-k8s savepoint`'s, not the deployment's).
+    const nonce = current.spec.savepointTriggerNonce;
+    const body = {
+      ...current,
+      spec: { ...job.spec, ...(nonce === undefined ? {} : { savepointTriggerNonce: nonce }) },
+    };
     written = await api.call<SluiceJob>('PUT', path, { body });
     io.stdout(
       `sluicejob ${namespace}/${name} ${written.metadata.generation === current.metadata.generation ? 'unchanged' : 'configured'}\n`,
@@ -129,7 +151,11 @@ export async function deployCommand(argv: readonly string[], io: CliIo): Promise
     const now = await api.call<SluiceJob>('GET', path);
     const status = now.status;
     const current = status?.observedGeneration === written.metadata.generation;
-    if (current && status?.phase === 'Running') {
+    const upgraded = status?.conditions?.find((c) => c.type === 'Upgraded');
+    if (current && upgraded?.status === 'False' && upgraded.reason === 'SavepointFailed') {
+      throw new DeployError(`sluicejob ${namespace}/${name} not upgraded: ${upgraded.message}`);
+    }
+    if (current && status?.phase === 'Running' && status.upgrade === undefined) {
       io.stdout(`sluicejob ${namespace}/${name} running: ${status.readyTaskManagers} task managers\n`);
       return 0;
     }
@@ -179,11 +205,59 @@ export async function statusCommand(argv: readonly string[], io: CliIo): Promise
       `  job manager:    ${s.jobManagerReady === true ? 'ready' : 'not ready'}`,
       `  replacements:   ${s.taskManagerReplacements ?? 0}`,
       `  generation:     ${job.metadata.generation ?? '?'} (observed ${s.observedGeneration ?? '-'})`,
+      `  upgrade mode:   ${job.spec.upgradeMode ?? 'savepoint'}${s.start === undefined ? '' : `; deployed generation ${s.start.generation} (${s.start.mode}${s.start.savepoint === undefined ? '' : ` from ${s.start.savepoint}`})`}`,
+      `  restarts:       ${s.restarts ?? '-'}`,
+      `  checkpoint:     ${s.lastCheckpoint === undefined ? '-' : `${s.lastCheckpoint.id} completed at ${s.lastCheckpoint.completedAt} (${s.lastCheckpoint.location})`}`,
+      `  savepoint:      ${s.lastSavepoint === undefined ? '-' : `${s.lastSavepoint.location} at ${s.lastSavepoint.time} (${s.lastSavepoint.trigger})`}`,
       ...(s.conditions ?? []).map((c) => `  ${c.type}: ${c.status} (${c.reason}) ${c.message}`),
       '',
     ].join('\n'),
   );
   return 0;
+}
+
+export async function savepointCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const args = [...argv];
+  const wait = take(args, 'wait', false) === true;
+  const timeoutS = seconds('--timeout', take(args, 'timeout', true), 300);
+  const { name, namespace, kubeconfig } = nameAndNamespace(args, 'savepoint');
+  const api = client(kubeconfig);
+  const path = sluiceJobPath(namespace, name);
+  // A new nonce: one more than any the job has seen. The merge patch carries the resourceVersion
+  // read, so two concurrent calls cannot both claim the same nonce; the operator's status writes
+  // change it too, so a conflict is tried again, a bounded number of times.
+  let nonce = 0;
+  for (let attempt = 1; ; attempt++) {
+    const job = await api.get<SluiceJob>(path);
+    if (job === undefined) throw new DeployError(`no sluicejob ${namespace}/${name}`);
+    nonce = Math.max(job.spec.savepointTriggerNonce ?? 0, job.status?.savepointRequest?.nonce ?? 0) + 1;
+    const answer = await api.send('PATCH', path, {
+      body: {
+        metadata: { resourceVersion: job.metadata.resourceVersion },
+        spec: { savepointTriggerNonce: nonce },
+      },
+      contentType: 'application/merge-patch+json',
+    });
+    if (answer.status === 200) break;
+    if (answer.status !== 409 || attempt === PATCH_ATTEMPTS) throw apiError('PATCH', path, answer);
+  }
+  io.stdout(`sluicejob ${namespace}/${name}: savepoint asked for (nonce ${nonce})\n`);
+  if (!wait) return 0;
+  const deadline = Date.now() + timeoutS * 1000;
+  for (;;) {
+    const request = (await api.call<SluiceJob>('GET', path)).status?.savepointRequest;
+    if (request?.nonce === nonce && request.state === 'Completed') {
+      io.stdout(`sluicejob ${namespace}/${name}: savepoint written to ${request.location ?? ''}\n`);
+      return 0;
+    }
+    if (request?.nonce === nonce && request.state === 'Failed') {
+      throw new DeployError(`sluicejob ${namespace}/${name}: the savepoint failed: ${request.error ?? ''}`);
+    }
+    if (Date.now() > deadline) {
+      throw new DeployError(`sluicejob ${namespace}/${name}: no savepoint reported after ${timeoutS} s`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
 }
 
 export async function deleteCommand(argv: readonly string[], io: CliIo): Promise<number> {

@@ -23,7 +23,10 @@ Commands:
   render <job> --image <image> -p <n> [options]   print the manifests of a job (YAML) on stdout
   deploy <job> --image <image> -p <n> [options]   make or update a SluiceJob (the operator runs it)
          [--wait [--timeout <s>]] [--checkpoint-claim <pvc>] [--kubeconfig <file>]
+         [--upgrade-mode savepoint|last-state|stateless]   how the operator applies a change
   status <name> [-n <ns>] [--kubeconfig <file>]   print a SluiceJob's status
+  savepoint <name> [-n <ns>] [--wait [--timeout <s>]] [--kubeconfig <file>]
+                                                  take a savepoint of a running SluiceJob
   delete <name> [-n <ns>] [--kubeconfig <file>]   delete a SluiceJob (its pods go with it)
   crd                                             print the SluiceJob CustomResourceDefinition
   operator --namespace <ns> [options]             run the SluiceJob operator in a namespace
@@ -67,11 +70,13 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       }
       case 'deploy':
       case 'status':
+      case 'savepoint':
       case 'delete': {
         const commands = await import('./job-commands.ts');
         const run = {
           deploy: commands.deployCommand,
           status: commands.statusCommand,
+          savepoint: commands.savepointCommand,
           delete: commands.deleteCommand,
         }[command];
         return await run(rest, io);

@@ -80,6 +80,7 @@ describe.runIf(testbedRuns(import.meta.url))('the SluiceJob CRD on a real API se
       'Parallelism',
       'Ready',
       'Phase',
+      'Checkpoint',
       'Image',
       'Age',
     ]);
@@ -108,6 +109,12 @@ describe.runIf(testbedRuns(import.meta.url))('the SluiceJob CRD on a real API se
       /spec.jobManager.resources.limits.memory in body should match/,
     ],
     ['an unknown field', { paralelism: 3 }, /unknown field "spec.paralelism"/],
+    ['an unknown upgrade mode', { upgradeMode: 'rolling' }, /spec.upgradeMode: Unsupported value: "rolling"/],
+    [
+      'a savepoint nonce that is no integer',
+      { savepointTriggerNonce: 'now' },
+      /spec.savepointTriggerNonce: Invalid value/,
+    ],
   ])('refuses %s', async (_what, change, message) => {
     const object = valid('refused');
     const spec: Record<string, unknown> = { ...object.spec, ...change };

@@ -8,7 +8,7 @@
  * overwrite it), and so is scale (`kubectl scale sluicejob/x --replicas 8` changes the
  * parallelism; a PodDisruptionBudget can count the task-manager pods against it).
  */
-import { PARALLELISM_MAX } from '../job-spec.ts';
+import { PARALLELISM_MAX, UPGRADE_MODES } from '../job-spec.ts';
 
 export const SLUICE_JOB = {
   group: 'sluice.dev',
@@ -82,6 +82,18 @@ export function sluiceJobCrd(): Record<string, unknown> {
       },
       jobManager: resources(),
       taskManager: resources(),
+      upgradeMode: {
+        type: 'string',
+        enum: [...UPGRADE_MODES],
+        default: 'savepoint',
+        description:
+          'How a change of the job is applied: savepoint (take one, then restore it; none, no rollout), last-state (resume the newest checkpoint) or stateless (start without state).',
+      },
+      savepointTriggerNonce: {
+        type: 'integer',
+        format: 'int64',
+        description: 'Change it to take a savepoint now (status.lastSavepoint reports it).',
+      },
     },
     'x-kubernetes-validations': [
       {
@@ -108,7 +120,7 @@ export function sluiceJobCrd(): Record<string, unknown> {
     properties: {
       phase: {
         type: 'string',
-        enum: ['Pending', 'Deploying', 'Running', 'Suspending', 'Suspended', 'Failed'],
+        enum: ['Pending', 'Deploying', 'Upgrading', 'Running', 'Suspending', 'Suspended', 'Failed'],
       },
       parallelism: {
         type: 'integer',
@@ -130,6 +142,75 @@ export function sluiceJobCrd(): Record<string, unknown> {
         description: 'Label selector of the task-manager pods (for the scale subresource).',
       },
       observedGeneration: { type: 'integer' },
+      deployedSpec: {
+        type: 'object',
+        'x-kubernetes-preserve-unknown-fields': true,
+        description: 'The job fields of the spec deployed by the last upgrade.',
+      },
+      deployedSuspended: {
+        type: 'boolean',
+        description: 'Whether the deployed job is suspended (savepoint mode: once its savepoint is written).',
+      },
+      start: {
+        type: 'object',
+        description: 'How the deployed job manager starts (the ConfigMap says so to a restarted one).',
+        properties: {
+          mode: { type: 'string', enum: ['initial', ...UPGRADE_MODES] },
+          generation: { type: 'integer' },
+          savepoint: { type: 'string' },
+          settled: { type: 'boolean' },
+          rolledOutAt: { type: 'string', format: 'date-time' },
+          notBeforeMs: { type: 'integer', format: 'int64' },
+        },
+      },
+      upgrade: {
+        type: 'object',
+        description: 'An upgrade waiting for its savepoint, or whose savepoint failed.',
+        properties: {
+          generation: { type: 'integer' },
+          step: { type: 'string', enum: ['Savepointing', 'Failed'] },
+          requestId: { type: 'integer' },
+          requestedAt: { type: 'string', format: 'date-time' },
+          requestedAtMs: { type: 'integer', format: 'int64' },
+          error: { type: 'string' },
+        },
+      },
+      savepointRequest: {
+        type: 'object',
+        description: 'The savepoint asked for by the last spec.savepointTriggerNonce.',
+        properties: {
+          nonce: { type: 'integer', format: 'int64' },
+          state: { type: 'string', enum: ['InProgress', 'Completed', 'Failed'] },
+          requestId: { type: 'integer' },
+          requestedAt: { type: 'string', format: 'date-time' },
+          requestedAtMs: { type: 'integer', format: 'int64' },
+          location: { type: 'string' },
+          error: { type: 'string' },
+        },
+      },
+      lastSavepoint: {
+        type: 'object',
+        description: 'The newest savepoint the operator took.',
+        properties: {
+          location: { type: 'string' },
+          time: { type: 'string', format: 'date-time' },
+          trigger: { type: 'string', enum: ['upgrade', 'manual'] },
+          nonce: { type: 'integer', format: 'int64' },
+        },
+      },
+      lastCheckpoint: {
+        type: 'object',
+        description: "The newest completed checkpoint, from the job manager's REST API.",
+        properties: {
+          id: { type: 'integer' },
+          triggeredAt: { type: 'string', format: 'date-time' },
+          completedAt: { type: 'string', format: 'date-time' },
+          durationMs: { type: 'integer' },
+          bytes: { type: 'integer' },
+          location: { type: 'string' },
+        },
+      },
+      restarts: { type: 'integer', description: 'Restarts of the job since its job manager started.' },
       conditions: {
         type: 'array',
         items: condition,
@@ -183,6 +264,7 @@ export function sluiceJobCrd(): Record<string, unknown> {
             { name: 'Parallelism', type: 'integer', jsonPath: '.spec.parallelism' },
             { name: 'Ready', type: 'integer', jsonPath: '.status.readyTaskManagers' },
             { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+            { name: 'Checkpoint', type: 'integer', jsonPath: '.status.lastCheckpoint.id', priority: 1 },
             { name: 'Image', type: 'string', jsonPath: '.spec.image', priority: 1 },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],

@@ -27,6 +27,8 @@ export const names = {
   taskManagerPod: (job: ResolvedJob, slot: number) => `${job.name}-taskmanager-${slot}`,
   disruptionBudget: (job: ResolvedJob) => `${job.name}-taskmanager`,
   networkPolicy: (job: ResolvedJob, component: Component) => `${job.name}-${component}`,
+  /** The operator's Secret holding the bearer token of the job manager's REST API. */
+  restToken: (job: ResolvedJob) => `${job.name}-rest-token`,
 } as const;
 
 /** The labels that select a job's pods of one component (selectors must never change). */

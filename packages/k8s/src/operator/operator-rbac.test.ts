@@ -99,7 +99,8 @@ describe.runIf(testbedRuns(import.meta.url))("the operator's manifests and least
         apiVersion: SLUICE_JOB.apiVersion,
         kind: SLUICE_JOB.kind,
         metadata: { name: 'orders' },
-        spec: { image: 'sluice/orders:1', job: '/app/job.js', parallelism: 3 },
+        // No job manager runs on kwok to take a savepoint: upgrades resume the newest checkpoint.
+        spec: { image: 'sluice/orders:1', job: '/app/job.js', parallelism: 3, upgradeMode: 'last-state' },
       },
     });
     const job = () => rest.call<SluiceJob>('GET', sluiceJobPath(namespace, 'orders'));

@@ -92,7 +92,15 @@ describe.runIf(testbedRuns(import.meta.url))('the SluiceJob operator with kwok n
         apiVersion: SLUICE_JOB.apiVersion,
         kind: SLUICE_JOB.kind,
         metadata: { name: 'clicks' },
-        spec: { image: 'sluice/clicks:1', job: '/app/job.js', parallelism: 4, checkpointIntervalMs: 5000 },
+        // No job manager runs on kwok to take a savepoint: these upgrades resume the newest
+        // checkpoint (upgrade.server.test.ts runs a real job manager for the savepoint mode).
+        spec: {
+          image: 'sluice/clicks:1',
+          job: '/app/job.js',
+          parallelism: 4,
+          checkpointIntervalMs: 5000,
+          upgradeMode: 'last-state',
+        },
       },
     });
     const status = await waitUntil('SluiceJob clicks Running', async () => {

@@ -6,12 +6,15 @@
  * Events only say *which* job to look at: a reconciliation always reads the current state, so a
  * missed or repeated event costs nothing but a pass. A periodic resync looks at every job anyway,
  * so a watch that broke unnoticed delays a repair, never prevents it. Jobs are reconciled one at a
- * time; a failed pass is retried with a capped exponential backoff.
+ * time; a failed pass is retried with a capped exponential backoff. A pass waiting on a job
+ * manager (a savepoint being written) asks to be run again after a short delay, since nothing in
+ * Kubernetes changes meanwhile to wake it.
  */
 import { hostname } from 'node:os';
 import { type KubeConfig, Watch } from '@kubernetes/client-node';
 import { KubeRest } from '../kube/rest.ts';
 import { LABELS } from '../manifests/names.ts';
+import { defaultJobManagerUrl } from './jobmanager-client.ts';
 import { LeaseElector } from './leader-election.ts';
 import { MANAGED_BY } from './owned.ts';
 import { type ReconcileContext, reconcileSluiceJob, sluiceJobPath } from './reconcile.ts';
@@ -33,6 +36,11 @@ export interface SluiceJobOperatorOptions {
   readonly resyncMs?: number;
   readonly now?: () => number;
   readonly log?: OperatorLog;
+  /**
+   * Base URL of a job's job-manager REST API. Default: its Service's cluster DNS name,
+   * `http://<name>-jobmanager.<namespace>.svc:8081`; tests point it at a local process.
+   */
+  readonly jobManagerUrl?: (namespace: string, name: string) => string;
 }
 
 const RETRY_BASE_MS = 500;
@@ -62,7 +70,12 @@ export class SluiceJobOperator {
     this.#resyncMs = options.resyncMs ?? 30_000;
     const log = options.log ?? (() => {});
     const rest = new KubeRest(options.kubeConfig);
-    this.#context = { rest, now: options.now ?? Date.now, log };
+    this.#context = {
+      rest,
+      now: options.now ?? Date.now,
+      log,
+      jobManagerUrl: options.jobManagerUrl ?? defaultJobManagerUrl,
+    };
     this.#elector = new LeaseElector(rest, {
       namespace: options.namespace,
       name: options.leaseName ?? 'sluice-operator',
@@ -195,8 +208,10 @@ export class SluiceJobOperator {
       const name = this.#pending.values().next().value as string;
       this.#pending.delete(name);
       try {
-        await reconcileSluiceJob(this.#context, this.#namespace, name);
+        const result = await reconcileSluiceJob(this.#context, this.#namespace, name);
         this.#failures.delete(name);
+        // Nothing in Kubernetes changes while a savepoint is written: look again by the clock.
+        if (result.requeueAfterMs !== undefined) this.#later(result.requeueAfterMs, () => this.enqueue(name));
       } catch (error) {
         const failures = (this.#failures.get(name) ?? 0) + 1;
         this.#failures.set(name, failures);

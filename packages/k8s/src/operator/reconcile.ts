@@ -7,24 +7,45 @@
  * missing is created, one that failed or carries an outdated spec is deleted (and created again on
  * the next pass, once it is gone), one beyond the parallelism is deleted. The job manager is a
  * Deployment, so Kubernetes itself replaces its pod.
+ *
+ * What is deployed is the spec of the last upgrade (upgrade.ts): while an upgrade waits for its
+ * savepoint, or after its savepoint failed, the objects of the running job are kept.
  */
 import { randomBytes } from 'node:crypto';
 import type { KubernetesObject, V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { SLUICE_JOB } from '../crd/sluice-job-crd.ts';
 import { K8sConfigError } from '../errors.ts';
-import { type ResolvedJob, resolveJob } from '../job-spec.ts';
+import { type ResolvedJob, resolveJob, type SluiceJobSpec } from '../job-spec.ts';
 import { collectionPath, objectPath } from '../kube/kinds.ts';
 import { apiError, type KubeRest } from '../kube/rest.ts';
 import { clusterSecret } from '../manifests/config.ts';
 import { LABELS, names, selectorLabels } from '../manifests/names.ts';
 import { taskManagerPodSpec } from '../manifests/pods.ts';
-import { desiredObjects, desiredTaskManagerPod, MANAGED_BY, owned, SPEC_HASH, specHash } from './owned.ts';
+import { HttpJobManagerClient, type JobManagerClient } from './jobmanager-client.ts';
+import {
+  desiredObjects,
+  desiredTaskManagerPod,
+  MANAGED_BY,
+  owned,
+  REST_TOKEN_KEY,
+  restTokenSecret,
+  SPEC_HASH,
+  specHash,
+} from './owned.ts';
 import type { Condition, SluiceJob, SluiceJobPhase, SluiceJobStatus } from './sluice-job.ts';
+import { observeJobManager, rfc3339, savepointOnDemand, type UpgradeInputs, upgradeStep } from './upgrade.ts';
 
 export interface ReconcileContext {
   readonly rest: KubeRest;
   readonly now: () => number;
   readonly log: (level: 'info' | 'warn' | 'error', message: string) => void;
+  /** Base URL of a job's job manager REST API (its Service's DNS name, unless a test says otherwise). */
+  readonly jobManagerUrl: (namespace: string, name: string) => string;
+}
+
+/** What a pass asks of the operator: to look again this soon (a savepoint in flight). */
+export interface ReconcileResult {
+  readonly requeueAfterMs?: number;
 }
 
 export function sluiceJobPath(namespace: string, name?: string): string {
@@ -36,11 +57,11 @@ export async function reconcileSluiceJob(
   context: ReconcileContext,
   namespace: string,
   name: string,
-): Promise<void> {
+): Promise<ReconcileResult> {
   const { rest } = context;
-  const job = await rest.get<SluiceJob>(sluiceJobPath(namespace, name));
+  let job = await rest.get<SluiceJob>(sluiceJobPath(namespace, name));
   // Gone or going: the garbage collector removes what it owned.
-  if (job === undefined || job.metadata.deletionTimestamp !== undefined) return;
+  if (job === undefined || job.metadata.deletionTimestamp !== undefined) return {};
 
   let resolved: ResolvedJob;
   try {
@@ -51,38 +72,84 @@ export async function reconcileSluiceJob(
       phase: 'Failed',
       conditions: [condition(context, job, 'Ready', 'False', 'InvalidSpec', error.message)],
     });
-    return;
+    return {};
   }
 
-  for (const desired of desiredObjects(job, resolved)) await ensure(rest, desired);
-  const secretProblem = await ensureClusterSecret(context, job, resolved);
+  const client = await jobManagerClient(context, job, resolved);
+  const inputs: UpgradeInputs = { job, resolved, client, now: context.now, log: context.log };
+  const upgrade = await upgradeStep(inputs);
+  const onDemand = await savepointOnDemand(
+    inputs,
+    upgrade.status.lastSavepoint,
+    upgrade.status.upgrade?.step === 'Savepointing',
+  );
+  // A rollout decided is recorded before any object changes: an operator that stops in between
+  // finds it in the status, instead of polling a savepoint request the new job manager never had.
+  if (upgrade.status.start !== job.status?.start) {
+    job = await writeStatus(context, job, upgrade.status);
+  }
+  if (upgrade.cancelOldJob === true && client !== undefined) {
+    // Best effort: the rollout's SIGTERM stops it anyway, a little later.
+    await client
+      .cancel()
+      .catch((error: unknown) =>
+        context.log(
+          'warn',
+          `SluiceJob ${namespace}/${name}: cancelling the old job failed: ${String(error)}`,
+        ),
+      );
+  }
+  // What runs: the spec of the last upgrade, suspended or not as it was deployed.
+  const deployed = resolveJob(
+    name,
+    namespace,
+    { ...(upgrade.deploySpec as SluiceJobSpec), suspend: upgrade.deploySuspended },
+    `SluiceJob ${namespace}/${name} (status.deployedSpec)`,
+  );
 
-  const wanted = resolved.suspended ? 0 : resolved.parallelism;
-  const slots = await reconcileTaskManagers(context, job, resolved, wanted);
+  // The token first: the job manager's container cannot start without it.
+  await ensureRestToken(context, job, deployed);
+  for (const desired of desiredObjects(job, deployed, upgrade.start)) await ensure(rest, desired);
+  const secretProblem = await ensureClusterSecret(context, job, deployed);
+
+  const wanted = deployed.suspended ? 0 : deployed.parallelism;
+  const slots = await reconcileTaskManagers(context, job, deployed, wanted);
   const deployment = await rest.get<V1Deployment>(
     objectPath({
       apiVersion: 'apps/v1',
       kind: 'Deployment',
-      metadata: { name: names.jobManager(resolved), namespace },
+      metadata: { name: names.jobManager(deployed), namespace },
     }),
   );
   const jobManagerReady = (deployment?.status?.readyReplicas ?? 0) >= 1 && deploymentCurrent(deployment);
-  const running = !resolved.suspended && jobManagerReady && slots.ready === resolved.parallelism;
+  // The job manager's own report, when it has one to give (the deployed one runs and is ready).
+  const observed =
+    jobManagerReady && !deployed.suspended
+      ? await observeJobManager(inputs, upgrade.start, deployed)
+      : { lastCheckpoint: job.status?.lastCheckpoint, restarts: job.status?.restarts, start: upgrade.start };
+  const savepointing = upgrade.status.upgrade?.step === 'Savepointing';
+  // What is deployed decides: a suspension in savepoint mode waits for its savepoint (Suspending),
+  // and one whose savepoint failed leaves the job running (Running, the Upgraded condition says why).
+  const running = !deployed.suspended && jobManagerReady && slots.ready === deployed.parallelism;
   // Suspended once no pod of the job is left, terminating ones included.
   const stopped =
-    resolved.suspended &&
+    deployed.suspended &&
     slots.present === 0 &&
     (await podCount(rest, namespace, selectorLabels(resolved, 'jobmanager'))) === 0;
-  const phase: SluiceJobPhase = resolved.suspended
+  const phase: SluiceJobPhase = deployed.suspended
     ? stopped
       ? 'Suspended'
       : 'Suspending'
-    : running
-      ? 'Running'
-      : 'Deploying';
+    : savepointing
+      ? resolved.suspended
+        ? 'Suspending'
+        : 'Upgrading'
+      : running
+        ? 'Running'
+        : 'Deploying';
   const taskManagersMessage = `${slots.ready} of ${wanted} task managers ready`;
-  const readyReason = resolved.suspended ? 'Suspended' : running ? 'Running' : 'Deploying';
-  const readyMessage = resolved.suspended
+  const readyReason = deployed.suspended ? 'Suspended' : running ? 'Running' : 'Deploying';
+  const readyMessage = deployed.suspended
     ? `spec.suspend is true: ${stopped ? 'every pod is gone' : 'stopping the pods'}`
     : running
       ? 'the job manager and every task manager are ready'
@@ -98,6 +165,13 @@ export async function reconcileSluiceJob(
       .map(([key, value]) => `${key}=${value}`)
       .join(','),
     observedGeneration: job.metadata.generation,
+    deployedSpec: upgrade.status.deployedSpec,
+    start: observed.start,
+    upgrade: upgrade.status.upgrade,
+    savepointRequest: onDemand.savepointRequest,
+    lastSavepoint: onDemand.lastSavepoint,
+    lastCheckpoint: observed.lastCheckpoint,
+    restarts: observed.restarts,
     conditions: [
       condition(context, job, 'Ready', running ? 'True' : 'False', readyReason, readyMessage),
       condition(
@@ -116,8 +190,68 @@ export async function reconcileSluiceJob(
         slots.ready === wanted ? 'Ready' : 'NotReady',
         taskManagersMessage,
       ),
+      ...(upgrade.upgraded === undefined
+        ? []
+        : [
+            condition(
+              context,
+              job,
+              'Upgraded',
+              upgrade.upgraded[0],
+              upgrade.upgraded[1],
+              upgrade.upgraded[2],
+            ),
+          ]),
+      ...savepointCondition(context, job, onDemand.savepointRequest),
     ],
   });
+  const requeue = [upgrade.requeueAfterMs, onDemand.requeueAfterMs].filter((ms) => ms !== undefined);
+  return requeue.length === 0 ? {} : { requeueAfterMs: Math.min(...requeue) };
+}
+
+/** The `Savepoint` condition: the outcome of the last savepoint asked for by nonce. */
+function savepointCondition(
+  context: ReconcileContext,
+  job: SluiceJob,
+  request: SluiceJobStatus['savepointRequest'],
+): Condition[] {
+  if (request === undefined) return [];
+  const [status, message]: [Condition['status'], string] =
+    request.state === 'Completed'
+      ? ['True', `savepoint for nonce ${request.nonce} written to ${request.location ?? ''}`]
+      : request.state === 'Failed'
+        ? ['False', `savepoint for nonce ${request.nonce} failed: ${request.error ?? ''}`]
+        : ['Unknown', `savepoint for nonce ${request.nonce} in progress`];
+  return [condition(context, job, 'Savepoint', status, request.state, message)];
+}
+
+/** The REST client of the job's job manager, with the token from its Secret (none yet: undefined). */
+async function jobManagerClient(
+  context: ReconcileContext,
+  job: SluiceJob,
+  resolved: ResolvedJob,
+): Promise<JobManagerClient | undefined> {
+  const secret = await context.rest.get<{ data?: Record<string, string> }>(
+    objectPath(restTokenSecret(resolved, '')),
+  );
+  const token = secret?.data?.[REST_TOKEN_KEY];
+  if (token === undefined) return undefined;
+  return new HttpJobManagerClient(
+    context.jobManagerUrl(job.metadata.namespace, job.metadata.name),
+    Buffer.from(token, 'base64').toString('utf8'),
+  );
+}
+
+/** Makes the REST API's token Secret when it is missing (never changes it: pods read it at start). */
+async function ensureRestToken(
+  context: ReconcileContext,
+  job: SluiceJob,
+  resolved: ResolvedJob,
+): Promise<void> {
+  const made = owned(job, restTokenSecret(resolved, randomBytes(32).toString('hex')));
+  if ((await context.rest.get(objectPath(made))) !== undefined) return;
+  const answer = await context.rest.send('POST', collectionPath(made), { body: made });
+  if (answer.status !== 201 && answer.status !== 409) throw apiError('POST', collectionPath(made), answer);
 }
 
 async function podCount(rest: KubeRest, namespace: string, labels: Record<string, string>): Promise<number> {
@@ -298,23 +432,23 @@ function condition(
   return result;
 }
 
-function rfc3339(ms: number): string {
-  return `${new Date(ms).toISOString().slice(0, 19)}Z`;
-}
-
 /** Writes the status subresource, only when it changed (a write would wake the watch again). */
 async function writeStatus(
   context: ReconcileContext,
   job: SluiceJob,
   status: SluiceJobStatus,
-): Promise<void> {
+): Promise<SluiceJob> {
   const merged: SluiceJobStatus = { ...job.status, ...status };
-  if (canonical(merged) === canonical(job.status ?? {})) return;
-  await context.rest.call('PUT', `${sluiceJobPath(job.metadata.namespace, job.metadata.name)}/status`, {
-    // The resourceVersion makes this a compare-and-swap: a concurrent spec change wins, and the
-    // next pass reports on it.
-    body: { ...job, status: merged },
-  });
+  if (canonical(merged) === canonical(job.status ?? {})) return job;
+  return context.rest.call<SluiceJob>(
+    'PUT',
+    `${sluiceJobPath(job.metadata.namespace, job.metadata.name)}/status`,
+    {
+      // The resourceVersion makes this a compare-and-swap: a concurrent spec change wins, and the
+      // next pass reports on it.
+      body: { ...job, status: merged },
+    },
+  );
 }
 
 /** JSON with object keys sorted: the server hands a custom resource back with its keys sorted. */

@@ -1,7 +1,9 @@
+import type net from 'node:net';
+import { Duplex } from 'node:stream';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChannelItem, type ChannelReceiver, type ChannelSender } from '../channel.ts';
-import type { DataConnection } from './data-connection.ts';
+import { DataConnection } from './data-connection.ts';
 import { TransportError } from './errors.ts';
 import {
   CuttingProxy,
@@ -161,8 +163,71 @@ describe('TCP channels over one data connection', () => {
     );
   }, 120_000);
 
-  it('backpressure: a receiver that stops consuming stops its sender at the credit granted; one buffer consumed lets exactly one more go', async () => {
+  it("packs small frames into buffers: credit bounds bytes, not frames (a paced source's small batches and their watermarks)", async () => {
+    const buffersPerChannel = 2;
+    pair = await connectedPlanes({ bufferBytes: 1024, buffersPerChannel });
+    const { ab, ba } = connections(pair);
+    const wakeups = new Wakeups();
+    const receiver = ba.receiver(3, wakeups.wake);
+    const sender = ab.sender(3, wakeups.wake);
+    await until(wakeups, () => ab.outboundState(3)!.credit === buffersPerChannel * 1024);
+    // 40 one-record batches, each followed by its watermark: 80 frames, ~20 bytes each.
+    const expected: Item[] = [];
+    for (let i = 0; i < 40; i++) {
+      expect(sender.sendBatch([i], null, false)).toBe(true);
+      expect(sender.sendWatermark(i)).toBe(true);
+      expected.push({ kind: 'batch', values: [i], timestamps: null }, { kind: 'watermark', watermark: i });
+    }
+    expect(sender.sendEndOfInput()).toBe(true);
+    expected.push({ kind: 'end' });
+    const got: Item[] = [];
+    await pump(
+      wakeups,
+      () => {
+        let progressed = sender.isBlocked && sender.flushPending();
+        for (let item = take(receiver); item !== undefined; item = take(receiver)) {
+          got.push(item);
+          progressed = true;
+        }
+        return progressed;
+      },
+      () => got.at(-1)?.kind === 'end',
+    );
+    expect(got).toEqual(expected);
+    // All in the turn they were sent: a buffer or two for 81 frames.
+    expect(ab.outboundState(3)!.buffersSent).toBeLessThanOrEqual(buffersPerChannel);
+  });
+
+  it('fails the connection with a protocol error on a data message whose frame overruns its buffer', async () => {
+    // A raw peer: what it writes arrives as the connection's socket data.
+    const socket = new Duplex({ read() {}, write: (_chunk, _encoding, done) => done() });
+    const connection = new DataConnection(
+      {
+        socket: socket as unknown as net.Socket,
+        peerId: 'raw',
+        peer: "'raw' (test)",
+        leftover: Buffer.alloc(0),
+      },
+      { bufferBytes: 1024, buffersPerChannel: 2 },
+    );
+    const closed = new Promise<TransportError | undefined>((resolve) => connection.onClose(resolve));
+    connection.receiver(5, () => {});
+    // data for channel 5: one frame that says it has 100 bytes and has 3.
+    const message = Buffer.alloc(4 + 1 + 4 + 4 + 3);
+    message.writeUInt32BE(message.byteLength - 4, 0);
+    message[4] = 1;
+    message.writeUInt32BE(5, 5);
+    message.writeUInt32BE(100, 9);
+    socket.push(message);
+    const error = await closed;
+    expect(error).toBeInstanceOf(TransportError);
+    expect(error!.code).toBe('SLUICE_PROTOCOL');
+    expect(error!.message).toMatch(/malformed data for channel 5: a frame overruns its buffer.*raw/);
+  });
+
+  it('backpressure: a receiver that stops consuming stops its sender at the credit granted; one buffer consumed lets one more go', async () => {
     const buffersPerChannel = 3;
+    const window = buffersPerChannel * 1024;
     pair = await connectedPlanes({ bufferBytes: 1024, buffersPerChannel });
     const { ab, ba } = connections(pair);
     const wakeups = new Wakeups();
@@ -170,35 +235,37 @@ describe('TCP channels over one data connection', () => {
     const sender = ab.sender(7, wakeups.wake);
     // Before the receiver's announcement arrives there is no credit: a batch waits.
     expect(ab.outboundState(7)?.credit ?? 0).toBe(0);
-    await until(wakeups, () => ab.outboundState(7)!.credit === buffersPerChannel);
+    await until(wakeups, () => ab.outboundState(7)!.credit === window);
     expect(ab.outboundState(7)!.bufferBytes).toBe(1024);
 
-    // Each batch fits one buffer: three go at once, the fourth waits and the sender is blocked.
-    const batches = Array.from({ length: 6 }, (_, i) => batchOf(7, i * 10, 10, 20));
-    expect(batches.map((b) => sender.sendBatch(b.slice(), null, false))).toEqual([
-      true,
-      true,
-      true,
-      false,
-      false,
-      false,
-    ]);
+    // Each batch fills most of a buffer, so a buffer carries one. Batches go while the credit
+    // lasts, one more waits in the sender's open buffer, and then the sender is blocked.
+    const batches = Array.from({ length: 8 }, (_, i) => batchOf(7, i * 10, 10, 50));
+    const accepted = batches.map((b) => sender.sendBatch(b.slice(), null, false));
+    const taken = accepted.indexOf(false);
+    expect(taken).toBeGreaterThanOrEqual(buffersPerChannel + 1);
+    expect(accepted.slice(taken).every((a) => !a)).toBe(true);
     expect(sender.isBlocked).toBe(true);
-    expect(ab.outboundState(7)).toEqual({ credit: 0, bufferBytes: 1024, buffersSent: 3 });
-    await until(wakeups, () => ba.inboundState(7)!.queuedBuffers === 3);
-    // Bounded on both sides: the receiver holds its buffers and has no credit out; nothing else moves.
-    expect(ba.inboundState(7)).toEqual({ queuedBuffers: 3, outstandingCredit: 0, buffersReceived: 3 });
+    const sent = ab.outboundState(7)!;
+    expect(sent.buffersSent).toBe(taken - 1);
+    await until(wakeups, () => ba.inboundState(7)!.queuedBuffers === sent.buffersSent);
+    // Bounded on both sides: what the receiver holds and the credit left make the room it granted,
+    // and the credit left is too little for another buffer; nothing else moves.
+    const held = ba.inboundState(7)!;
+    expect(held.queuedBytes + sent.credit).toBe(window);
+    expect(held.outstandingCredit).toBe(sent.credit);
+    expect(sent.credit).toBeLessThan(1024 / 2);
     expect(sender.flushPending()).toBe(false);
     expect(sender.isBlocked).toBe(true);
 
-    // One consumed: one credit goes back, and exactly one more buffer goes out.
+    // One consumed: its credit goes back, and exactly one more buffer goes out (the open one, at
+    // the turn the credit arrives); the next batch takes its place in the open buffer.
     expect(take(receiver)).toEqual({ kind: 'batch', values: batches[0], timestamps: null });
-    await until(wakeups, () => ab.outboundState(7)!.credit === 1);
+    await until(wakeups, () => ab.outboundState(7)!.buffersSent === taken);
     expect(sender.flushPending()).toBe(true);
-    expect(ab.outboundState(7)).toEqual({ credit: 0, bufferBytes: 1024, buffersSent: 4 });
-    expect(sender.isBlocked).toBe(true);
+    expect(ab.outboundState(7)!.buffersSent).toBe(taken);
 
-    // Consuming the rest lets everything through, in order.
+    // Consuming the rest lets everything through, in order, never beyond the room granted.
     const got: Item[] = [];
     await pump(
       wakeups,
@@ -208,17 +275,17 @@ describe('TCP channels over one data connection', () => {
           got.push(item);
           progressed = true;
           const state = ba.inboundState(7)!;
-          expect(state.queuedBuffers + state.outstandingCredit).toBeLessThanOrEqual(buffersPerChannel);
+          expect(state.queuedBytes + state.outstandingCredit).toBeLessThanOrEqual(window);
         }
         return progressed;
       },
-      () => got.length === 5,
+      () => got.length === batches.length - 1,
     );
     expect(got).toEqual(batches.slice(1).map((values) => ({ kind: 'batch', values, timestamps: null })));
     expect(sender.isBlocked).toBe(false);
   });
 
-  it('a batch larger than a buffer travels as parts, one credit each, and arrives whole', async () => {
+  it('a batch larger than a buffer travels as parts, a buffer each, and arrives whole', async () => {
     pair = await connectedPlanes({ bufferBytes: 256, buffersPerChannel: 2 });
     const { ab, ba } = connections(pair);
     const wakeups = new Wakeups();

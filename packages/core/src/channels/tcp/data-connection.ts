@@ -8,23 +8,31 @@
  *
  * | message | bytes after the length                                    | direction         |
  * |---------|-----------------------------------------------------------|-------------------|
- * | data    | `01` u32 channel, one channel frame (`frames.ts`)         | sender → receiver |
- * | open    | `02` u32 channel, u32 buffer bytes, u32 initial credit    | receiver → sender |
- * | credit  | `03` u32 channel, u32 credit added                        | receiver → sender |
+ * | data    | `01` u32 channel, then frames (`frames.ts`), each behind its u32 length | sender → receiver |
+ * | open    | `02` u32 channel, u32 buffer bytes, u32 initial credit (bytes) | receiver → sender |
+ * | credit  | `03` u32 channel, u32 credit added (bytes)                | receiver → sender |
  *
- * (All integers big endian.) Credit-based flow control, as Flink's since 1.5: a receiver owns
- * `buffersPerChannel` buffers of `bufferBytes` for its channel and announces them when it is
- * created (`open`, Flink's initial credit in the partition request); a sender sends one frame per
- * buffer and only while it holds credit; each buffer the receiver's task consumes is announced
- * back (`credit`, Flink's `AddCredit`). So a receiver never holds more than its buffers, a sender
- * never has more than its credit on the wire, and a slow consumer stops its producer with memory
- * bounded on both sides, exactly as a full ring does. A data message beyond the credit granted is
- * a protocol violation and fails the connection.
+ * (All integers big endian.) Credit-based flow control, as Flink's since 1.5: a receiver grants
+ * `buffersPerChannel` x `bufferBytes` of room for its channel and announces it when it is created
+ * (`open`, Flink's initial credit in the partition request); a sender packs frames into a buffer
+ * of at most `bufferBytes` (`tcp-channel.ts` says why) and sends it only against credit; the room
+ * each buffer took is announced back once the receiver's task has consumed it (`credit`, Flink's
+ * `AddCredit`). So a receiver never holds more than the room it granted, a sender never has more
+ * than its credit on the wire, and a slow consumer stops its producer with memory bounded on both
+ * sides, exactly as a full ring does. A data message beyond the credit granted is a protocol
+ * violation and fails the connection.
+ *
+ * Credit counts bytes, where Flink's counts buffers: Flink's buffers are fixed segments of a
+ * pool, while a buffer here is a copy of exactly the bytes that arrived, so bytes are what the
+ * receiver's memory is made of. Counted in buffers, a turn's few small frames took as much credit
+ * as a full buffer, and a paced source across processes ran out of it at a fraction of the
+ * throughput the same job reached unpaced.
  *
  * Writes are coalesced: the socket is corked at the first write of a turn of the event loop and
- * uncorked (one `writev`) when the slot loop next gives the event loop a turn, after the credit
- * consumed in the meantime has been announced, one message per channel; or earlier, as soon as a
- * buffer's worth (`bufferBytes`) waits, so that a busy slot loop does not hold full batches back.
+ * uncorked (one `writev`) when the slot loop next gives the event loop a turn, after the open
+ * buffers with credit have been sent and the credit consumed in the meantime has been announced,
+ * one message per channel; or earlier, as soon as a buffer's worth (`bufferBytes`) waits, so that
+ * a busy slot loop does not hold full batches back.
  *
  * Channel ids are the caller's (the plan's channel index) and must be unique for the life of the
  * connection: data still in flight for an id belongs to whoever used it first. A new attempt of a
@@ -41,7 +49,14 @@ import type { ChannelReceiver, ChannelSender } from '../channel.ts';
 import { CONTROL_MARKER, ControlType } from '../frames.ts';
 import { TransportError } from './errors.ts';
 import { FRAME_LENGTH_BYTES, FrameReader } from './frame-reader.ts';
-import { type DataLink, InboundChannel, OutboundChannel, TcpReceiver, TcpSender } from './tcp-channel.ts';
+import {
+  type DataLink,
+  FRAME_PREFIX_BYTES,
+  InboundChannel,
+  OutboundChannel,
+  TcpReceiver,
+  TcpSender,
+} from './tcp-channel.ts';
 
 const MessageType = { Data: 1, Open: 2, Credit: 3 } as const;
 
@@ -55,8 +70,8 @@ const CREDIT_BYTES = 1 + 4 + 4;
  */
 export const DEFAULT_BUFFER_BYTES = 64 * 1024;
 /**
- * Default buffers (credit) per channel: with the default size, 512 KiB in flight per channel at
- * most. A busy slot reads its socket and announces consumed credit only when its loop gives the
+ * Default buffers per channel (its credit is this many times `bufferBytes`): with the default
+ * size, 512 KiB in flight per channel at most. A busy slot reads its socket and announces consumed credit only when its loop gives the
  * event loop a turn, so the credit must cover the data produced in between: with 4 x 32 KiB
  * (128 KiB, ~1.4 such batches) the two slots of q1-rebalance across processes waited for credit
  * in turns (29-40% of each slot thread idle in CPU profiles) and spent ~1.45 µs of CPU per event;
@@ -68,6 +83,7 @@ export const MIN_BUFFER_BYTES = 256;
 /** Largest buffer accepted, from either side. */
 export const MAX_BUFFER_BYTES = 64 * 1024 * 1024;
 const MAX_BUFFERS_PER_CHANNEL = 65_536;
+const MAX_CREDIT_BYTES = 0xffff_ffff;
 
 export interface DataConnectionOptions {
   /** Bytes of one buffer this side's receivers grant; default {@link DEFAULT_BUFFER_BYTES}. */
@@ -97,12 +113,18 @@ export function checkDataConnectionOptions(options: DataConnectionOptions): {
       `buffersPerChannel must be an integer from 1 to ${MAX_BUFFERS_PER_CHANNEL}, got ${String(options.buffersPerChannel)}`,
     );
   }
+  // Credit travels as a u32 of bytes.
+  if (bufferBytes * buffersPerChannel > MAX_CREDIT_BYTES) {
+    throw new ConfigError(
+      `bufferBytes x buffersPerChannel must be at most ${MAX_CREDIT_BYTES} bytes, got ${bufferBytes} x ${buffersPerChannel}`,
+    );
+  }
   return { bufferBytes, buffersPerChannel };
 }
 
 /** A sending end's flow-control state, for tests and metrics. */
 export interface OutboundState {
-  /** Buffers the receiver granted that the sender has not used. */
+  /** Bytes the receiver granted that the sender has not used. */
   readonly credit: number;
   /** The receiver's buffer size (0 until it announced itself). */
   readonly bufferBytes: number;
@@ -113,7 +135,9 @@ export interface OutboundState {
 export interface InboundState {
   /** Buffers that arrived and wait for the task. */
   readonly queuedBuffers: number;
-  /** Credit announced and not yet used by the sender. */
+  /** Their bytes. */
+  readonly queuedBytes: number;
+  /** Credit (bytes) announced and not yet used by the sender. */
   readonly outstandingCredit: number;
   readonly buffersReceived: number;
 }
@@ -164,6 +188,8 @@ export class DataConnection implements DataLink {
   readonly #inbound = new Map<number, InboundChannel>();
   /** Receivers whose consumed buffers are to be announced at the next flush. */
   readonly #creditToAnnounce: InboundChannel[] = [];
+  /** Senders whose open buffer is to go at the next flush, if they have credit by then. */
+  readonly #openToSend: OutboundChannel[] = [];
   /** Ends that got something during the chunk being read: woken once it has been read. */
   readonly #toWake = new Set<() => void>();
   readonly #closeListeners: DataConnectionCloseListener[] = [];
@@ -237,7 +263,7 @@ export class DataConnection implements DataLink {
       throw new Error(`bug: channel ${channelId} already has a receiver on ${this.peer}`);
     const channel = new InboundChannel(channelId, this.buffersPerChannel);
     channel.wake = wake;
-    channel.outstanding = this.buffersPerChannel;
+    channel.outstanding = this.buffersPerChannel * this.bufferBytes;
     this.#inbound.set(channelId, channel);
     if (this.#failure === undefined) {
       const message = Buffer.allocUnsafe(FRAME_LENGTH_BYTES + OPEN_BYTES);
@@ -245,7 +271,7 @@ export class DataConnection implements DataLink {
       message[4] = MessageType.Open;
       message.writeUInt32BE(channelId, 5);
       message.writeUInt32BE(this.bufferBytes, 9);
-      message.writeUInt32BE(this.buffersPerChannel, 13);
+      message.writeUInt32BE(channel.outstanding, 13);
       this.#write(message);
     }
     return new TcpReceiver(this, channel);
@@ -267,6 +293,7 @@ export class DataConnection implements DataLink {
     if (channel === undefined) return undefined;
     return {
       queuedBuffers: channel.size,
+      queuedBytes: channel.queue.reduce((bytes, buffer) => bytes + (buffer?.byteLength ?? 0), 0),
       outstandingCredit: channel.outstanding,
       buffersReceived: channel.buffersReceived,
     };
@@ -297,23 +324,44 @@ export class DataConnection implements DataLink {
     );
   }
 
-  writeData(channel: OutboundChannel, frame: Uint8Array): void {
-    channel.credit--;
+  append(channel: OutboundChannel, frame: Uint8Array): boolean {
+    if (channel.packedBytes + FRAME_PREFIX_BYTES + frame.byteLength > channel.bufferBytes) {
+      if (channel.packedBytes === 0 || channel.credit < channel.packedBytes) return false;
+      this.#send(channel);
+    }
+    channel.open ??= Buffer.allocUnsafe(FRAME_LENGTH_BYTES + DATA_HEADER_BYTES + channel.bufferBytes);
+    const open = channel.open;
+    const at = FRAME_LENGTH_BYTES + DATA_HEADER_BYTES + channel.packedBytes;
+    open.writeUInt32BE(frame.byteLength, at);
+    open.set(frame, at + FRAME_PREFIX_BYTES);
+    channel.packedBytes += FRAME_PREFIX_BYTES + frame.byteLength;
+    if (!channel.scheduled) {
+      channel.scheduled = true;
+      this.#openToSend.push(channel);
+      this.#cork();
+    }
+    return true;
+  }
+
+  /** Sends `channel`'s open buffer, using its bytes of credit; the caller checked there are enough. */
+  #send(channel: OutboundChannel): void {
+    channel.credit -= channel.packedBytes;
     channel.buffersSent++;
-    const payloadBytes = DATA_HEADER_BYTES + frame.byteLength;
+    const messageBytes = FRAME_LENGTH_BYTES + DATA_HEADER_BYTES + channel.packedBytes;
     // One allocation and one copy per buffer: the socket keeps the message until it is written,
-    // while the frame may be the encoder's scratch buffer.
-    const message = Buffer.allocUnsafe(FRAME_LENGTH_BYTES + payloadBytes);
-    message.writeUInt32BE(payloadBytes, 0);
+    // while the open buffer is filled again at once.
+    const message = Buffer.allocUnsafe(messageBytes);
+    channel.open!.copy(message, 0, 0, messageBytes);
+    message.writeUInt32BE(messageBytes - FRAME_LENGTH_BYTES, 0);
     message[4] = MessageType.Data;
     message.writeUInt32BE(channel.channelId, 5);
-    message.set(frame, FRAME_LENGTH_BYTES + DATA_HEADER_BYTES);
+    channel.packedBytes = 0;
     this.#write(message);
   }
 
-  returnCredit(channel: InboundChannel): void {
+  returnCredit(channel: InboundChannel, bytes: number): void {
     if (channel.closed) return;
-    channel.unannounced++;
+    channel.unannounced += bytes;
     if (!channel.creditDirty) {
       channel.creditDirty = true;
       this.#creditToAnnounce.push(channel);
@@ -352,6 +400,15 @@ export class DataConnection implements DataLink {
   }
 
   readonly #flush = (): void => {
+    const open = this.#openToSend;
+    if (this.#failure === undefined) {
+      // An open buffer without credit stays open: the credit's arrival schedules it again.
+      for (const channel of open) {
+        channel.scheduled = false;
+        if (channel.packedBytes > 0 && channel.credit >= channel.packedBytes) this.#send(channel);
+      }
+    }
+    open.length = 0;
     const channels = this.#creditToAnnounce;
     if (this.#failure === undefined) {
       for (const channel of channels) {
@@ -388,7 +445,8 @@ export class DataConnection implements DataLink {
     if (type === MessageType.Data && message.byteLength > DATA_HEADER_BYTES) {
       const channelId = message.readUInt32BE(1);
       const channel = this.#inbound.get(channelId);
-      if (channel === undefined || channel.outstanding === 0) {
+      const payloadBytes = message.byteLength - DATA_HEADER_BYTES;
+      if (channel === undefined || channel.outstanding < payloadBytes) {
         this.#protocolError(
           channel === undefined
             ? `data for channel ${channelId}, which has no receiver here`
@@ -396,17 +454,25 @@ export class DataConnection implements DataLink {
         );
         return;
       }
-      channel.outstanding--;
+      // Every frame's length checked once here, so that the receiver can trust them.
+      let offset = DATA_HEADER_BYTES;
+      let endOfInput = false;
+      while (offset < message.byteLength) {
+        const start = offset + FRAME_PREFIX_BYTES;
+        const end = start + (start <= message.byteLength ? message.readUInt32BE(offset) : 0);
+        if (start >= message.byteLength || end > message.byteLength || end === start) {
+          this.#protocolError(`malformed data for channel ${channelId}: a frame overruns its buffer`);
+          return;
+        }
+        endOfInput = message[start] === CONTROL_MARKER && message[start + 1] === ControlType.EndOfInput;
+        offset = end;
+      }
+      channel.outstanding -= payloadBytes;
       channel.buffersReceived++;
       if (channel.closed) return;
-      // A copy: the chunk the view points into may hold many frames of other channels.
-      const frame = message.subarray(DATA_HEADER_BYTES);
-      if (frame[0] === CONTROL_MARKER && frame[1] === ControlType.EndOfInput) channel.endArrived = true;
-      const queue = channel.queue;
-      let tail = channel.head + channel.size;
-      if (tail >= queue.length) tail -= queue.length;
-      queue[tail] = Uint8Array.prototype.slice.call(frame);
-      channel.size++;
+      if (endOfInput) channel.endArrived = true;
+      // A copy: the chunk the view points into may hold many messages of other channels.
+      channel.enqueue(Uint8Array.prototype.slice.call(message, DATA_HEADER_BYTES));
       this.#toWake.add(channel.wake);
       return;
     }
@@ -431,6 +497,12 @@ export class DataConnection implements DataLink {
         }
         channel.credit += message.readUInt32BE(5);
       }
+      // An open buffer that waited for credit goes at this turn's flush.
+      if (channel.packedBytes > 0 && !channel.scheduled) {
+        channel.scheduled = true;
+        this.#openToSend.push(channel);
+        this.#cork();
+      }
       this.#toWake.add(channel.wake);
       return;
     }
@@ -445,7 +517,7 @@ export class DataConnection implements DataLink {
   #inUse(): boolean {
     for (const channel of this.#inbound.values()) if (!channel.closed && !channel.endArrived) return true;
     for (const channel of this.#outbound.values())
-      if (channel.hasSender && !channel.closed && !channel.finished) return true;
+      if (channel.hasSender && !channel.closed && (!channel.finished || channel.packedBytes > 0)) return true;
     return false;
   }
 

@@ -4,12 +4,24 @@
  * (`data-connection.ts`) that multiplexes every channel between two task managers.
  *
  * Items are the ring's frames (`frames.ts`: batches encoded by the record codec, watermarks,
- * barriers, end of input, parts of a large batch), in band and in order. Each frame travels in
- * one buffer of the receiver's announced size, and only against credit: one buffer the receiver
- * has granted and not yet seen used. A frame with no credit waits in the sender, which then says
+ * barriers, end of input, parts of a large batch), in band and in order. Frames are packed into
+ * buffers of at most the receiver's announced size, each frame behind its u32 length, and a buffer
+ * travels only against credit: room the receiver has granted and not yet seen used. The
+ * sender fills one open buffer at a time; it goes when the next frame does not fit, or at the
+ * connection's flush (when the slot loop gives the event loop a turn), whichever is first.
+ *
+ * Packing is what makes credit a bound on bytes rather than on frames. With one frame per
+ * buffer, a paced source's small batches and the watermark after each used a credit apiece:
+ * 8 credits per channel covered a few hundred records, the sender waited for credit a round trip
+ * at a time, and q1-rebalance across two processes fell behind at 0.3M events/s when it ran at
+ * 1.1M unpaced (p99 ~0.1–0.8 s; benchmarks/README.md, "Across processes"). Flink's buffers hold
+ * many records and their watermarks for the same reason.
+ *
+ * When neither the open buffer nor credit has room, a frame waits in the sender, which then says
  * it is blocked, exactly as a ring sender does when its ring is full; the writer above stops
- * taking input, and backpressure reaches the source. A batch larger than a buffer travels as
- * parts, one buffer each, and is joined again by the receiver.
+ * taking input, and backpressure reaches the source. So a sender holds at most its open buffer
+ * and what waited before it said it was blocked. A batch larger than a buffer travels as parts,
+ * one buffer each, and is joined again by the receiver.
  *
  * Both ends live in the thread that runs the connection (a slot thread, over its stream to the
  * peer slot); `wake` (the slot's doorbell) is called
@@ -36,15 +48,24 @@ import type { TransportError } from './errors.ts';
 /** A channel's sending side as the connection keeps it: the credit its receiver granted. */
 export class OutboundChannel {
   readonly channelId: number;
-  /** Buffers the receiver has granted and the sender not yet used. */
+  /** Bytes the receiver has granted and the sender not yet used. */
   credit = 0;
   /** The receiver's buffer size; 0 until it has announced itself (then there is no credit either). */
   bufferBytes = 0;
   /** Buffers sent so far (for tests and metrics). */
   buffersSent = 0;
+  /**
+   * The open buffer: a data message being filled (its header first, then length-prefixed
+   * frames), kept for the channel's life and copied out when sealed.
+   */
+  open: Buffer | undefined;
+  /** Bytes of frames (with their lengths) in the open buffer; 0: it is empty. */
+  packedBytes = 0;
+  /** Whether the open buffer is in the connection's list to send at its next flush. */
+  scheduled = false;
   wake: () => void = noop;
   hasSender = false;
-  /** The sender sent its end of input and nothing waits: the channel no longer needs the connection. */
+  /** The sender sent its end of input and nothing waits in it (its open buffer may still hold it). */
   finished = false;
   closed = false;
 
@@ -56,13 +77,16 @@ export class OutboundChannel {
 /** A channel's receiving side as the connection keeps it: the buffers that arrived, and the credit. */
 export class InboundChannel {
   readonly channelId: number;
-  /** Arrived frames, a circular queue: never more than the credit granted, so never grows. */
-  readonly queue: Array<Uint8Array | undefined>;
+  /**
+   * Arrived buffers (frames packed), a circular queue: their bytes never exceed the credit
+   * granted; it grows (doubling) only when many small buffers arrive.
+   */
+  queue: Array<Uint8Array | undefined>;
   head = 0;
   size = 0;
-  /** Credit announced to the sender and not yet used by a buffer. */
+  /** Credit (bytes) announced to the sender and not yet used by a buffer. */
   outstanding = 0;
-  /** Buffers consumed since the last announcement: credit to announce at the next flush. */
+  /** Bytes of buffers consumed since the last announcement: credit to announce at the next flush. */
   unannounced = 0;
   /** Whether the channel is in the connection's list of credit to announce. */
   creditDirty = false;
@@ -76,16 +100,37 @@ export class InboundChannel {
     this.channelId = channelId;
     this.queue = new Array<Uint8Array | undefined>(buffers).fill(undefined);
   }
+
+  enqueue(buffer: Uint8Array): void {
+    let queue = this.queue;
+    if (this.size === queue.length) {
+      const grown = new Array<Uint8Array | undefined>(queue.length * 2).fill(undefined);
+      for (let i = 0; i < this.size; i++) grown[i] = queue[(this.head + i) % queue.length];
+      this.queue = queue = grown;
+      this.head = 0;
+    }
+    let tail = this.head + this.size;
+    if (tail >= queue.length) tail -= queue.length;
+    queue[tail] = buffer;
+    this.size++;
+  }
 }
 
 function noop(): void {}
 
+/** Bytes before each frame in a buffer: its length (u32, big endian). */
+export const FRAME_PREFIX_BYTES = 4;
+
 /** What the ends need of their connection. */
 export interface DataLink {
-  /** Sends `frame` as one buffer of `channel`, using one credit; the caller checked there is one. */
-  writeData(channel: OutboundChannel, frame: Uint8Array): void;
-  /** A buffer of `channel` was consumed: its credit goes back to the sender at the next flush. */
-  returnCredit(channel: InboundChannel): void;
+  /**
+   * Copies `frame` (at most `bufferBytes - FRAME_PREFIX_BYTES`) into `channel`'s open buffer,
+   * sending the buffer first when the frame does not fit and there is credit for it; `false`:
+   * no room until credit comes, nothing taken.
+   */
+  append(channel: OutboundChannel, frame: Uint8Array): boolean;
+  /** A buffer of `channel` was consumed: its `bytes` of credit go back to the sender at the next flush. */
+  returnCredit(channel: InboundChannel, bytes: number): void;
   /** Why the connection is unusable, once it is. */
   readonly failure: TransportError | undefined;
 }
@@ -96,7 +141,7 @@ export class TcpSender implements ChannelSender {
   readonly #encoder = new RecordEncoder();
   readonly #keysWriter = new BatchKeysWriter();
   readonly #controlFrames = new ControlFrameWriter();
-  /** Frames waiting for credit, oldest first, whole (split into parts once the buffer size is known). */
+  /** Frames waiting for room, oldest first, whole (split into parts once the buffer size is known). */
   readonly #pending: Uint8Array[] = [];
   #endSent = false;
 
@@ -141,14 +186,18 @@ export class TcpSender implements ChannelSender {
     const failure = this.#link.failure;
     if (failure !== undefined) throw failure;
     const channel = this.#channel;
-    if (this.#pending.length === 0 && channel.credit > 0 && frame.byteLength <= channel.bufferBytes) {
-      this.#link.writeData(channel, frame);
+    if (
+      this.#pending.length === 0 &&
+      channel.bufferBytes !== 0 &&
+      frame.byteLength <= channel.bufferBytes - FRAME_PREFIX_BYTES &&
+      this.#link.append(channel, frame)
+    ) {
       this.#markFinished();
       return true;
     }
     this.#pending.push(scratch ? frame.slice() : frame);
-    // A frame larger than a buffer: send the parts there is credit for now.
-    if (this.#pending.length === 1 && channel.credit > 0) this.flushPending();
+    // A frame larger than a buffer: send the parts there is room for now.
+    if (this.#pending.length === 1 && channel.bufferBytes !== 0) this.flushPending();
     return this.#pending.length === 0;
   }
 
@@ -157,19 +206,22 @@ export class TcpSender implements ChannelSender {
     if (failure !== undefined) throw failure;
     const channel = this.#channel;
     const pending = this.#pending;
-    let written = 0;
-    while (written < pending.length && channel.credit > 0) {
-      const frame = pending[written]!;
-      if (frame.byteLength > channel.bufferBytes) {
+    // Before the receiver announced its buffer size there is no room (and no size to split by).
+    if (channel.bufferBytes === 0) return false;
+    const maxFrameBytes = channel.bufferBytes - FRAME_PREFIX_BYTES;
+    let moved = 0;
+    while (moved < pending.length) {
+      const frame = pending[moved]!;
+      if (frame.byteLength > maxFrameBytes) {
         // Parts fit a buffer each (encodeParts keeps them within it), so a part is never split again.
-        pending.splice(written, 1, ...encodeParts(frame, channel.bufferBytes));
+        pending.splice(moved, 1, ...encodeParts(frame, maxFrameBytes));
         continue;
       }
-      this.#link.writeData(channel, frame);
-      written++;
+      if (!this.#link.append(channel, frame)) break;
+      moved++;
     }
-    if (written === 0) return false;
-    pending.splice(0, written);
+    if (moved === 0) return false;
+    pending.splice(0, moved);
     this.#markFinished();
     return true;
   }
@@ -197,6 +249,10 @@ export class TcpReceiver implements ChannelReceiver {
   readonly #link: DataLink;
   readonly #channel: InboundChannel;
   readonly #decoder = new RecordDecoder();
+  /** The buffer whose frames are being handed on, and where its next frame starts. */
+  #buffer: Uint8Array | undefined;
+  #view: DataView | undefined;
+  #offset = 0;
   /** The pieces of a batch that arrives as parts, until its last part. */
   #pieces: Uint8Array[] | undefined;
   #ended = false;
@@ -208,21 +264,36 @@ export class TcpReceiver implements ChannelReceiver {
 
   receive(): ChannelItemKind {
     const channel = this.#channel;
-    // Bounded by the credit granted: at most that many frames wait.
+    // Bounded by the credit granted: at most that many buffers wait.
     for (;;) {
-      if (channel.size === 0) {
-        const failure = this.#link.failure;
-        // What arrived before a failure is still handed on; then the failure, unless the input ended.
-        if (failure !== undefined && !this.#ended) throw failure;
-        return ChannelItem.None;
+      let buffer = this.#buffer;
+      if (buffer === undefined) {
+        if (channel.size === 0) {
+          const failure = this.#link.failure;
+          // What arrived before a failure is still handed on; then the failure, unless the input ended.
+          if (failure !== undefined && !this.#ended) throw failure;
+          return ChannelItem.None;
+        }
+        const queue = channel.queue;
+        buffer = queue[channel.head]!;
+        queue[channel.head] = undefined;
+        channel.head = channel.head + 1 === queue.length ? 0 : channel.head + 1;
+        channel.size--;
+        this.#buffer = buffer;
+        this.#view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+        this.#offset = 0;
       }
-      const queue = channel.queue;
-      const frame = queue[channel.head]!;
-      queue[channel.head] = undefined;
-      channel.head = channel.head + 1 === queue.length ? 0 : channel.head + 1;
-      channel.size--;
-      this.#link.returnCredit(channel);
-      // Frames are copies the connection made for this channel: decoding may keep views into them.
+      // The connection checked the lengths when the buffer arrived.
+      const start = this.#offset + FRAME_PREFIX_BYTES;
+      const end = start + this.#view!.getUint32(this.#offset);
+      const frame = buffer.subarray(start, end);
+      this.#offset = end;
+      if (end === buffer.byteLength) {
+        this.#buffer = undefined;
+        this.#view = undefined;
+        this.#link.returnCredit(channel, buffer.byteLength);
+      }
+      // Buffers are copies the connection made for this channel: decoding may keep views into them.
       const kind = frame[0] === CONTROL_MARKER ? this.#readControl(frame) : this.#readBatch(frame);
       if (kind !== PART_HELD) return kind;
     }
@@ -283,6 +354,8 @@ export class TcpReceiver implements ChannelReceiver {
     // Let what arrived go: nothing reads it any more (later data for the channel is dropped on arrival).
     channel.queue.fill(undefined);
     channel.size = 0;
+    this.#buffer = undefined;
+    this.#view = undefined;
     this.#pieces = undefined;
   }
 }

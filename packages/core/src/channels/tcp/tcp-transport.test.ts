@@ -140,10 +140,10 @@ describe('ChannelFactory with a placement', () => {
         }
         if (writer.isBlocked) {
           sawBlocked = true;
-          // Bounded by credit: nothing is sent beyond the buffers the receiver granted.
+          // Bounded by credit: nothing is sent beyond the room (2 x 1024 bytes) the receiver granted.
           const connection = pair!.a.connectionTo('tm-b')!;
           const inbound = pair!.b.connectionTo('tm-a')!.inboundState(w)!;
-          expect(connection.outboundState(w)!.credit + inbound.queuedBuffers).toBeLessThanOrEqual(2);
+          expect(connection.outboundState(w)!.credit + inbound.queuedBytes).toBeLessThanOrEqual(2 * 1024);
         } else if (emitted[w] === recordsPerWriter) {
           writer.emitEndOfInput();
           finished[w] = true;

@@ -209,58 +209,60 @@ describe("a task manager's data plane: one connection per pair of task managers"
     },
   );
 
-  it('credit across the shared socket: a consumer that does not read stops its producer at the credit granted; one buffer read lets exactly one more go', async () => {
+  it('credit across the shared socket: a consumer that does not read stops its producer at the room it granted, memory bounded on both sides; another channel on the socket keeps moving', async () => {
     const bufferBytes = 1024;
     const buffersPerChannel = 3;
+    const window = bufferBytes * buffersPerChannel;
     const cluster = await startCluster(ALL_TO_ALL, { bufferBytes, buffersPerChannel });
     const channel = ACROSS.find((c) => c.sourceSubtask === 0 && c.targetSubtask === 3)!;
     const other = ACROSS.find((c) => c.sourceSubtask === 1 && c.targetSubtask === 2)!;
     const wakeups = new Wakeups();
     const sender = senderOf(cluster, channel, wakeups.wake);
     const receiver = receiverOf(cluster, channel, wakeups.wake);
-    const toA = cluster.slots[0]!.placement.connectionTo(PEER_OF_SLOT[3]!) as unknown as {
+    type States = {
       outboundState(id: number): { credit: number; buffersSent: number; bufferBytes: number } | undefined;
+      inboundState(
+        id: number,
+      ): { queuedBuffers: number; queuedBytes: number; outstandingCredit: number } | undefined;
     };
-    const atB = cluster.slots[3]!.placement.connectionTo(PEER_OF_SLOT[0]!) as unknown as {
-      inboundState(id: number): { queuedBuffers: number; outstandingCredit: number } | undefined;
-    };
-    await until(wakeups, () => (toA.outboundState(channel.index)?.bufferBytes ?? 0) > 0);
-    // Each batch fills most of a buffer: the producer tries far more than the credit allows.
+    const fromA = cluster.slots[0]!.placement.connectionTo(PEER_OF_SLOT[3]!) as unknown as States;
+    const atB = cluster.slots[3]!.placement.connectionTo(PEER_OF_SLOT[0]!) as unknown as States;
+    await until(wakeups, () => fromA.outboundState(channel.index)?.credit === window);
+    // Each batch fills most of a buffer: the producer offers far more than the room granted.
     const batch = (): unknown[] => Array.from({ length: 10 }, () => 'y'.repeat(80));
     let offered = 0;
-    while (!sender.isBlocked && offered < 1000) {
-      sender.sendBatch(batch(), null, false);
-      offered++;
-    }
+    while (sender.sendBatch(batch(), null, false) && offered < 1000) offered++;
+    expect(offered).toBeLessThan(buffersPerChannel + 2);
     expect(sender.isBlocked).toBe(true);
-    expect(toA.outboundState(channel.index)!.buffersSent).toBe(buffersPerChannel);
-    // Everything sent arrives and waits at the consumer, which does not read: nothing more moves.
-    await until(wakeups, () => atB.inboundState(channel.index)!.queuedBuffers === buffersPerChannel);
+    const sent = fromA.outboundState(channel.index)!;
+    expect(sent.buffersSent).toBeGreaterThan(0);
+    expect(sent.buffersSent).toBeLessThanOrEqual(buffersPerChannel);
+    // Everything sent arrives and waits at the consumer, which does not read: what it holds and
+    // the credit left make the room it granted, and nothing more moves.
+    await until(wakeups, () => atB.inboundState(channel.index)!.queuedBuffers === sent.buffersSent);
+    const held = atB.inboundState(channel.index)!;
+    expect(held.queuedBytes + sent.credit).toBe(window);
+    expect(held.outstandingCredit).toBe(sent.credit);
     expect(sender.flushPending()).toBe(false);
-    expect(toA.outboundState(channel.index)!.buffersSent).toBe(buffersPerChannel);
-    expect(toA.outboundState(channel.index)!.credit).toBe(0);
+    expect(fromA.outboundState(channel.index)!.buffersSent).toBe(sent.buffersSent);
 
     // Another channel on the same socket is not held up by the blocked one.
     const otherSender = senderOf(cluster, other, wakeups.wake);
     const otherReceiver = receiverOf(cluster, other, wakeups.wake);
-    await until(
-      wakeups,
-      () =>
-        (cluster.slots[1]!.placement.connectionTo(PEER_OF_SLOT[2]!) as unknown as typeof toA).outboundState(
-          other.index,
-        )?.bufferBytes !== 0,
-    );
-    expect(otherSender.sendEndOfInput()).toBe(true);
-    await until(wakeups, () => otherReceiver.receive() === ChannelItem.EndOfInput);
+    otherSender.sendEndOfInput();
+    await until(wakeups, () => {
+      if (otherSender.isBlocked) otherSender.flushPending();
+      return otherReceiver.receive() === ChannelItem.EndOfInput;
+    });
 
-    // One buffer consumed: its credit goes back, exactly one more buffer goes.
+    // One buffer consumed: its room goes back, and one more buffer goes; still never beyond the room.
     expect(receiver.receive()).toBe(ChannelItem.Batch);
-    await until(wakeups, () => toA.outboundState(channel.index)!.credit === 1);
-    expect(sender.flushPending()).toBe(true);
-    expect(toA.outboundState(channel.index)!.buffersSent).toBe(buffersPerChannel + 1);
-    expect(toA.outboundState(channel.index)!.credit).toBe(0);
-    expect(sender.isBlocked).toBe(false);
-    expect(sender.sendBatch(batch(), null, false)).toBe(false);
+    await until(wakeups, () => {
+      if (sender.isBlocked) sender.flushPending();
+      return fromA.outboundState(channel.index)!.buffersSent === sent.buffersSent + 1;
+    });
+    const after = atB.inboundState(channel.index)!;
+    expect(after.queuedBytes + after.outstandingCredit).toBeLessThanOrEqual(window);
   });
 
   it('the shared socket reset: every channel on it, both ways and in both task managers, fails with a TransportError naming the peer', async () => {
