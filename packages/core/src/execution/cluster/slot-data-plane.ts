@@ -22,20 +22,13 @@ export interface OpenSlotDataPlaneOptions {
   readonly cluster: SlotClusterAssignment;
   /** Resolves when the attempt is cancelled while the slot waits (a peer never comes). */
   readonly cancelled: Promise<void>;
-  /** The receivers' buffers (default: {@link STREAM_BUFFERS_PER_CHANNEL} of `DataConnection`'s size). */
+  /**
+   * The receivers' buffers (default: `DataConnection`'s). Measured on q1-rebalance across two task
+   * managers once credit counted bytes: 32 buffers instead of 8 (to cover the credit round trip's
+   * two extra thread hops) gave no more throughput nor less CPU per event, so the default stands.
+   */
   readonly flowControl?: DataConnectionOptions | undefined;
 }
-
-/**
- * Buffers (credit) each receiver grants over its task manager's shared socket: 32 of 64 KiB, 2 MiB
- * per channel, where a connection with a socket of its own grants 8 (`DEFAULT_BUFFERS_PER_CHANNEL`).
- * Credit must cover what a sender produces during one credit round trip, and here the round trip
- * crosses each task manager's main thread both ways, which a busy machine schedules late. q1-rebalance
- * on 2 task managers x 1 slot (`benchmarks/cluster.ts --quick 2`, shared 2-core machine, 2026-12-05):
- * with 8 buffers 0.68-0.70M events/s at 2.39-2.43 us of CPU per event, with 16 0.46-0.83M, with 32
- * 0.93-0.99M at 1.89-2.06 us (before the shared socket, a socket per slot: 0.55-0.94M at 1.79-1.81 us).
- */
-export const STREAM_BUFFERS_PER_CHANNEL = 32;
 
 /** Thrown into a slot that is cancelled while it waits for its peers. */
 export class PeersCancelledError extends Error {
@@ -84,7 +77,7 @@ export async function openSlotDataPlane(options: OpenSlotDataPlaneOptions): Prom
       peerId,
       new DataConnection(
         { socket: stream, peerId, peer: `${peerId} via ${peers[i]}`, leftover: NO_BYTES },
-        options.flowControl ?? { buffersPerChannel: STREAM_BUFFERS_PER_CHANNEL },
+        options.flowControl,
       ),
     );
   });
