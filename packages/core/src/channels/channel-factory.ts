@@ -54,8 +54,8 @@ export interface ChannelPlacement {
   readonly processOfSlot: readonly string[];
   /**
    * The data-plane peer that serves each slot's channels, by slot index, when it is not the
-   * slot's process: a task manager with several slots gives each slot thread its own data plane
-   * (channel ends live in the thread that owns their connection), so its peers are slots.
+   * slot's process: in a task manager each slot thread runs one connection per peer slot (over
+   * its task manager's one socket to the peer's), so its peers are slots.
    */
   readonly peerOfSlot?: readonly string[] | undefined;
   /** The data connection to peer `peerId` (one per pair of peers, carrying all their channels). */

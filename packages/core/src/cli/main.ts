@@ -502,11 +502,11 @@ program
     1,
   )
   .option('--id <id>', "this task manager's id (default tm-<hostname>-<pid>)")
-  .option('--bind-host <host>', "the data ports' listen address (default 127.0.0.1)")
+  .option('--bind-host <host>', "the data port's listen address (default 127.0.0.1)")
   .option('--advertise-host <host>', 'the address other task managers dial (default: --bind-host)')
   .option(
     '--data-port <port>',
-    'slot i listens for data connections on this port + i (default 0: any free port)',
+    'the one port this process takes data connections on, for all its slots (default 0: any free port)',
     wholeNumber('--data-port', 0, 65535),
   )
   .option(

@@ -1,5 +1,4 @@
 import type { MessagePort } from 'node:worker_threads';
-import type { TlsClientFiles, TlsServerFiles } from '../channels/tcp/endpoint.ts';
 import type { CheckpointAck, CheckpointDecline } from '../checkpoint/protocol.ts';
 import type { LogLevel } from '../contracts/logger.ts';
 import type { SerializedError } from '../errors.ts';
@@ -43,21 +42,24 @@ export interface SlotAssignment {
   readonly cluster?: SlotClusterAssignment | undefined;
 }
 
-/** What a slot of a task manager needs to open its data plane and find its peers (`cluster/slot-data-plane.ts`). */
+/**
+ * What a slot of a task manager needs to reach the slots of other task managers: a stream to each
+ * one it shares a channel with, over its task manager's one connection to theirs
+ * (`cluster/task-manager-data-plane.ts`, `cluster/slot-data-plane.ts`).
+ */
 export interface SlotClusterAssignment {
   /** The task manager of each slot of the attempt, by slot index. */
   readonly processOfSlot: readonly string[];
   /** Each slot's data-plane id (unique per attempt), by slot index. */
   readonly peerOfSlot: readonly string[];
-  readonly secret: Uint8Array;
-  /** The data port's listen address. */
-  readonly bindHost: string;
-  /** The address peers dial (the pod's address when listening on 0.0.0.0). */
-  readonly advertiseHost: string;
-  /** The data port (0: any free port). */
-  readonly dataPort: number;
-  /** TLS on the data connections (both ends: every task manager has a certificate). */
-  readonly tls?: { readonly server: TlsServerFiles; readonly client: TlsClientFiles } | undefined;
+  /** One stream per slot of another task manager this slot shares a channel with (the ports are transferred). */
+  readonly streams: readonly SlotStreamAssignment[];
+}
+
+/** A slot's stream to one peer slot: the port to its task manager's main thread (`channels/tcp/port-stream.ts`). */
+export interface SlotStreamAssignment {
+  readonly peerSlot: number;
+  readonly port: MessagePort;
 }
 
 export type StateBackendAssignment =
@@ -70,11 +72,9 @@ export type CoordinatorMessage =
   | { readonly type: 'checkpoint-complete'; readonly checkpointId: number }
   | DriverInput
   /** The test driver's step `epoch` has been sent: idle reports after it carry it. */
-  | { readonly type: 'driver-epoch'; readonly epoch: number }
-  /** Across processes: every slot's data address, once all have reported theirs. */
-  | { readonly type: 'peers'; readonly addresses: readonly DataAddress[] };
+  | { readonly type: 'driver-epoch'; readonly epoch: number };
 
-/** Where a slot of a task manager takes data connections. */
+/** Where a slot of a task manager takes data connections: its task manager's one data port. */
 export interface DataAddress {
   readonly slotIndex: number;
   readonly host: string;
@@ -95,7 +95,7 @@ export type SlotMessage =
     }
   | CheckpointAck
   | CheckpointDecline
-  /** Across processes: the slot's data plane listens here (the job manager tells every slot). */
+  /** Across processes: where the slot's task manager takes data connections (sent by the task manager for each of its slots; the job manager tells every task manager). */
   | ({ readonly type: 'data-address' } & DataAddress)
   /** A line a user function or the runtime logged in the slot (see `logging/worker-logger.ts`). */
   | LogMessage

@@ -2,6 +2,7 @@ import { threadId } from 'node:worker_threads';
 import { Doorbell } from '../channels/doorbell.ts';
 import { encodeRecords } from '../channels/record-codec.ts';
 import { NOT_KEYING } from '../channels/record-writer.ts';
+import type { FromSlotStream } from '../channels/tcp/mux-protocol.ts';
 import { previewRecord, serializeError } from '../errors.ts';
 import { subtaskOf } from '../plan/execution-plan.ts';
 import { loadStateLookup, slotCheckpointHooks } from '../runtime/checkpointing.ts';
@@ -14,7 +15,7 @@ import { type DeployedTask, deploySlot } from './deploy.ts';
 import { bindDriver, type DriverInputs } from './driver-bindings.ts';
 import { loadJob } from './job-loader.ts';
 import { workerLogger } from './logging/worker-logger.ts';
-import type { CoordinatorMessage, DataAddress, SlotAssignment, SlotMessage, SlotResult } from './messages.ts';
+import type { CoordinatorMessage, SlotAssignment, SlotMessage, SlotResult } from './messages.ts';
 import { type PlannedJob, planJob } from './planner.ts';
 import { PROGRESS_SAMPLE_INTERVAL_MS, progressSampler } from './progress.ts';
 
@@ -38,17 +39,8 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
   let sampling: ReturnType<typeof setInterval> | undefined;
   const levelStores =
     assignment.levelStorePort === undefined ? undefined : new LevelStoreClient(assignment.levelStorePort);
-  // Across processes the job manager answers the slot's data address with every slot's: listen from the start.
   let dataPlane: SlotDataPlane | undefined;
   let stopWaiting = (): void => {};
-  const peers = new Promise<readonly DataAddress[]>((resolve) => {
-    const onPeers = (message: CoordinatorMessage): void => {
-      if (message.type !== 'peers') return;
-      port.off('message', onPeers);
-      resolve(message.addresses);
-    };
-    if (assignment.cluster !== undefined) port.on('message', onPeers);
-  });
   try {
     const job = await loadJob(assignment.jobUrl);
     const planned = planJob(job, assignment.args, {
@@ -95,14 +87,7 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
         stopWaiting = () => clearInterval(polling);
       });
       try {
-        dataPlane = await openSlotDataPlane({
-          plan: planned.plan,
-          slotIndex,
-          cluster: assignment.cluster,
-          post,
-          peers,
-          cancelled,
-        });
+        dataPlane = await openSlotDataPlane({ slotIndex, cluster: assignment.cluster, cancelled });
       } finally {
         stopWaiting();
       }
@@ -227,6 +212,12 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
     levelStores?.close();
     // Graceful: what the slot's last frames wrote still reaches the peers.
     await dataPlane?.close();
+    // A slot that failed before it opened its data plane ends its streams here: its task manager
+    // ends the attempt's connections once every stream is over (or after a grace period).
+    if (dataPlane === undefined) {
+      for (const { port } of assignment.cluster?.streams ?? [])
+        port.postMessage('end' satisfies FromSlotStream);
+    }
     port.close();
   }
 }

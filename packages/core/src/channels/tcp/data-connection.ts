@@ -1,7 +1,10 @@
 /**
- * One authenticated TCP connection between two task managers, carrying every channel between
- * them in both directions (Flink: one `PartitionRequestClient` per pair of task managers). Each
- * message is length-prefixed (`frame-reader.ts`) and names its channel:
+ * The channels between two peers, in both directions, over one authenticated byte stream: in a
+ * task manager, a slot thread's stream to one slot of another task manager, which the task
+ * manager's main thread carries with every other such stream on its one socket to that task
+ * manager (`port-stream.ts`, `mux-connection.ts`; Flink: one `PartitionRequestClient` per pair of
+ * task managers); or a socket of its own (`data-plane.ts`). Each message is length-prefixed
+ * (`frame-reader.ts`) and names its channel:
  *
  * | message | bytes after the length                                    | direction         |
  * |---------|-----------------------------------------------------------|-------------------|
@@ -33,8 +36,8 @@
  *
  * Channel ids are the caller's (the plan's channel index) and must be unique for the life of the
  * connection: data still in flight for an id belongs to whoever used it first. A new attempt of a
- * job therefore uses new connections (or ids that carry the attempt), as Flink gives every input
- * channel of every attempt its own id.
+ * job therefore uses new connections (a task manager's sockets end with their attempt), as Flink
+ * gives every input channel of every attempt its own id.
  *
  * Failure: a socket error, a reset, the peer closing while a channel still needs the connection,
  * or a protocol violation fails the connection once; every end then throws the
@@ -44,7 +47,6 @@
 import { ConfigError } from '../../errors.ts';
 import type { ChannelReceiver, ChannelSender } from '../channel.ts';
 import { CONTROL_MARKER, ControlType } from '../frames.ts';
-import type { AuthenticatedSocket } from './endpoint.ts';
 import { TransportError } from './errors.ts';
 import { FRAME_LENGTH_BYTES, FrameReader } from './frame-reader.ts';
 import {
@@ -142,6 +144,36 @@ export interface InboundState {
 
 export type DataConnectionCloseListener = (error: TransportError | undefined) => void;
 
+/**
+ * What a connection needs of its byte stream: a `net.Socket` (`data-plane.ts`), or a task
+ * manager's virtual stream to one peer slot over its one shared socket (`port-stream.ts`). Its
+ * events are a socket's: `data`, `end` (the peer ended), `error`, `close` (after `end` or a reset).
+ */
+export interface DataSocket {
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  on(event: 'end' | 'close', listener: () => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  write(chunk: Uint8Array): unknown;
+  cork(): void;
+  uncork(): void;
+  readonly writableLength: number;
+  end(): unknown;
+  destroy(): unknown;
+  resume(): unknown;
+  readonly destroyed: boolean;
+}
+
+/** An authenticated byte stream to a peer: a socket after the handshake, or a stream over one. */
+export interface DataStream {
+  readonly socket: DataSocket;
+  /** The id the peer authenticated with (or the peer slot's id on a shared socket). */
+  readonly peerId: string;
+  /** How to name the peer in messages: its id and address. */
+  readonly peer: string;
+  /** Bytes that arrived before the connection took the stream over. */
+  readonly leftover: Buffer;
+}
+
 export class DataConnection implements DataLink {
   /** The peer's id, as it authenticated. */
   readonly peerId: string;
@@ -150,7 +182,7 @@ export class DataConnection implements DataLink {
   readonly bufferBytes: number;
   readonly buffersPerChannel: number;
 
-  readonly #socket: AuthenticatedSocket['socket'];
+  readonly #socket: DataSocket;
   readonly #reader: FrameReader;
   readonly #outbound = new Map<number, OutboundChannel>();
   readonly #inbound = new Map<number, InboundChannel>();
@@ -166,7 +198,7 @@ export class DataConnection implements DataLink {
   #ended = false;
   #corked = false;
 
-  constructor(authenticated: AuthenticatedSocket, options: DataConnectionOptions = {}) {
+  constructor(authenticated: DataStream, options: DataConnectionOptions = {}) {
     const { bufferBytes, buffersPerChannel } = checkDataConnectionOptions(options);
     this.bufferBytes = bufferBytes;
     this.buffersPerChannel = buffersPerChannel;

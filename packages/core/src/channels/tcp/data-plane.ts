@@ -1,6 +1,9 @@
 /**
- * A task manager's end of the data plane: the port other task managers connect to, and the one
- * connection kept per peer task manager (`data-connection.ts`), whichever side dialled. A second
+ * A data plane whose connections (`data-connection.ts`) each have a socket of their own, in the
+ * thread that runs their channel ends: the port peers connect to, and the one connection kept per
+ * peer, whichever side dialled. The transport's tests and a peer in a process of its own use it; a
+ * task manager shares one socket per peer task manager among its slot threads instead
+ * (`execution/cluster/task-manager-data-plane.ts`). A second
  * connection from a peer that already has one is refused, so that the channels between two task
  * managers always share one connection; to avoid both dialling at once, let the one whose id sorts
  * first dial (the deployment knows both ids).

@@ -23,7 +23,8 @@
  * and what waited before it said it was blocked. A batch larger than a buffer travels as parts,
  * one buffer each, and is joined again by the receiver.
  *
- * Both ends live in the thread that owns the connection; `wake` (the slot's doorbell) is called
+ * Both ends live in the thread that runs the connection (a slot thread, over its stream to the
+ * peer slot); `wake` (the slot's doorbell) is called
  * when credit arrives for a sender or data for a receiver, so that a sleeping slot loop looks again.
  */
 import { type BatchKeys, BatchKeysWriter, readBatchKeys } from '../batch-keys.ts';

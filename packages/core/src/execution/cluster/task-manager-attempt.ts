@@ -1,8 +1,9 @@
 /**
  * One attempt's slots in a task manager: the worker threads (piscina), the shared memory of the
  * channels between them (rings for slots of this process; channels to other processes go over
- * each slot's own data plane), the control array the job manager's signals reach the slots
- * through, the watchdog over these slots, and the relay of each slot's messages to the job
+ * the task manager's one connection per peer task manager, `task-manager-data-plane.ts`, which
+ * this attempt opens its streams on), the control array the job manager's signals reach the
+ * slots through, the watchdog over these slots, and the relay of each slot's messages to the job
  * manager. The mirror of `execution/attempt.ts` for the part of an attempt that runs here.
  */
 import { rm } from 'node:fs/promises';
@@ -23,13 +24,13 @@ import type {
   CoordinatorMessage,
   DataAddress,
   SlotAssignment,
-  SlotClusterAssignment,
   SlotMessage,
   SlotResult,
 } from '../messages.ts';
 import type { PlannedJob } from '../planner.ts';
 import { TaskWatchdog } from '../task-watchdog.ts';
 import { type DeployMessage, TO_JOB_MANAGER } from './protocol.ts';
+import { streamPorts, type TaskManagerDataPlane } from './task-manager-data-plane.ts';
 
 /** How long slots may take to stop after a cancel before their threads are terminated. */
 const STOP_GRACE_MS = 5_000;
@@ -39,12 +40,10 @@ const METRICS_EVERY_MS = 500;
 export interface TaskManagerAttemptEnv {
   /** This task manager's id (as registered). */
   readonly id: string;
-  readonly secret: Uint8Array;
-  readonly bindHost: string;
+  /** The task manager's data port and its connections to other task managers. */
+  readonly dataPlane: TaskManagerDataPlane;
+  /** The address peers dial for the data port. */
   readonly advertiseHost: string;
-  readonly dataPort: number;
-  /** TLS on the data connections, when the task manager has a certificate. */
-  readonly tls: SlotClusterAssignment['tls'];
   readonly logger: Logger;
   /** Sends a control message to the job manager (dropped once the connection is gone). */
   readonly send: (type: string, payload: unknown) => void;
@@ -98,6 +97,22 @@ export function startTaskManagerAttempt(
   // Slots of other processes are not ours to watch.
   const ended = new Set<number>(plan.slots.map((s) => s.index).filter((i) => !local.has(i)));
   const ports = new Map<number, MessagePort>();
+  const dataPlane = env.dataPlane.openAttempt({
+    attempt,
+    plan,
+    processOfSlot: deploy.processOfSlot,
+    localSlots: deploy.slots,
+  });
+  // Every slot of this task manager takes data connections at the one data port.
+  for (const slotIndex of deploy.slots) {
+    const message: SlotMessage = {
+      type: 'data-address',
+      slotIndex,
+      host: env.advertiseHost,
+      port: env.dataPlane.address.port,
+    };
+    env.send(TO_JOB_MANAGER.slotMessage, { attempt, slotIndex, message });
+  }
 
   const pool = new Piscina({
     filename: siblingModule('../slot-worker', import.meta.url).href,
@@ -185,17 +200,13 @@ export function startTaskManagerAttempt(
       simulatedClock: undefined,
       driverBindings: undefined,
       logLevel: deploy.logLevel,
-      cluster: {
-        processOfSlot: deploy.processOfSlot,
-        peerOfSlot,
-        secret: env.secret,
-        bindHost: env.bindHost,
-        advertiseHost: env.advertiseHost,
-        dataPort: env.dataPort,
-        tls: env.tls,
-      },
+      cluster: { processOfSlot: deploy.processOfSlot, peerOfSlot, streams: dataPlane.streamsOf(slotIndex) },
     };
-    const transferList = levelStoreConnection === undefined ? [port2] : [port2, levelStoreConnection.port];
+    const transferList = [
+      port2,
+      ...streamPorts(dataPlane.streamsOf(slotIndex)),
+      ...(levelStoreConnection === undefined ? [] : [levelStoreConnection.port]),
+    ];
     return (pool.run(assignment, { transferList: transferList as never }) as Promise<SlotResult>).then(
       async (result) => {
         await closed;
@@ -230,6 +241,8 @@ export function startTaskManagerAttempt(
       clearInterval(metricsTimer);
       sendMetrics();
       clearTimeout(forcedStop);
+      // Before the threads go: what the slots sent last is written before the connections end.
+      await dataPlane.close();
       if (!terminated) await pool.destroy();
       await levelStoreHost?.release(levelStoreConnections);
       await levelStoreHost?.shutdown();
@@ -239,10 +252,7 @@ export function startTaskManagerAttempt(
 
   return {
     attempt,
-    peers(addresses) {
-      for (const port of ports.values())
-        port.postMessage({ type: 'peers', addresses } satisfies CoordinatorMessage);
-    },
+    peers: (addresses) => dataPlane.connect(addresses),
     triggerCheckpoint: (checkpointId) => control.requestCheckpoint(checkpointId),
     toSlot: (slotIndex, message) => ports.get(slotIndex)?.postMessage(message),
     cancel,

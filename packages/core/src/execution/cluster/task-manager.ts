@@ -26,6 +26,7 @@ import {
   type TriggerCheckpointMessage,
 } from './protocol.ts';
 import { startTaskManagerAttempt, type TaskManagerAttempt } from './task-manager-attempt.ts';
+import { TaskManagerDataPlane } from './task-manager-data-plane.ts';
 
 export interface TaskManagerOptions {
   readonly jobManager: { readonly host: string; readonly port: number };
@@ -34,11 +35,11 @@ export interface TaskManagerOptions {
   readonly secret: Uint8Array;
   /** Default `tm-<hostname>-<pid>`. */
   readonly id?: string | undefined;
-  /** The data ports' listen address (default 127.0.0.1). */
+  /** The data port's listen address (default 127.0.0.1). */
   readonly bindHost?: string | undefined;
   /** The address peers dial (default: bindHost, or 127.0.0.1 when it is 0.0.0.0). */
   readonly advertiseHost?: string | undefined;
-  /** Slot i of this task manager listens on dataPort + i (default 0: any free port). */
+  /** The one data port of this task manager, shared by all its slots (default 0: any free port). */
   readonly dataPort?: number | undefined;
   /** The job module, when it is not at the path the job manager names (another image layout). */
   readonly job?: string | undefined;
@@ -68,6 +69,20 @@ export interface TaskManagerState {
 export type TaskManagerExit = 'finished' | 'failed' | 'cancelled' | 'stopped';
 
 export async function runTaskManager(options: TaskManagerOptions): Promise<TaskManagerExit> {
+  let closeDataPlane = async (): Promise<void> => {};
+  try {
+    return await serveJobManagers(options, (close) => {
+      closeDataPlane = close;
+    });
+  } finally {
+    await closeDataPlane();
+  }
+}
+
+async function serveJobManagers(
+  options: TaskManagerOptions,
+  onDataPlane: (close: () => Promise<void>) => void,
+): Promise<TaskManagerExit> {
   const id = options.id ?? `tm-${hostname()}-${process.pid}`;
   const bindHost = options.bindHost ?? '127.0.0.1';
   const advertiseHost =
@@ -77,6 +92,31 @@ export async function runTaskManager(options: TaskManagerOptions): Promise<TaskM
   let current: TaskManagerAttempt | undefined;
   let previousDone: Promise<void> = Promise.resolve();
   const plans = new Map<string, Promise<PlannedJob>>();
+  // Opened at the first deploy and kept for the life of the process: one data port, whatever the attempt.
+  let dataPlane: Promise<TaskManagerDataPlane> | undefined;
+  const dataPlaneOf = (): Promise<TaskManagerDataPlane> => {
+    dataPlane ??= TaskManagerDataPlane.start({
+      id,
+      secret: options.secret,
+      host: bindHost,
+      port: options.dataPort ?? 0,
+      tls: dataTls(options.tls),
+      onRefused: (error) =>
+        logger.warn(
+          { event: 'data-connection-refused', peer: error.peer },
+          `task manager '${id}': ${error.message}`,
+        ),
+    });
+    // A port that cannot open fails this deploy (reported as the slots' failure); the next one tries again.
+    dataPlane.catch(() => {
+      dataPlane = undefined;
+    });
+    return dataPlane;
+  };
+  onDataPlane(async () => {
+    const plane = await dataPlane?.catch(() => undefined);
+    await plane?.close();
+  });
   let connected = false;
   const report = (): void => options.onState?.({ connected, runningAttempt: current?.attempt });
 
@@ -173,13 +213,11 @@ export async function runTaskManager(options: TaskManagerOptions): Promise<TaskM
                 }
                 return undefined;
               }
+              const plane = await dataPlaneOf();
               return startTaskManagerAttempt(planned, jobUrl, deploy, {
                 id,
-                secret: options.secret,
-                bindHost,
+                dataPlane: plane,
                 advertiseHost,
-                dataPort: options.dataPort ?? 0,
-                tls: dataTls(options.tls),
                 logger,
                 send,
               });

@@ -80,6 +80,8 @@ export class CuttingProxy {
   readonly #sockets = new Set<net.Socket>();
   /** Bytes carried from clients to the target. */
   bytesForwarded = 0;
+  /** Connections accepted from clients so far. */
+  accepted = 0;
   /** Everything carried, both ways, when recording (for tests of what travels). */
   readonly recorded: Buffer[] = [];
   recording = false;
@@ -110,6 +112,7 @@ export class CuttingProxy {
 
   #carry(client: net.Socket, targetPort: number): void {
     const target = net.connect(targetPort, '127.0.0.1');
+    this.accepted++;
     this.#sockets.add(client);
     this.#sockets.add(target);
     client.on('error', () => {});

@@ -1,0 +1,69 @@
+/**
+ * How a task manager's slots share its one data connection per peer task manager: the wire
+ * format of that connection (`mux-connection.ts`, in the task manager's main thread) and the
+ * messages between it and the slot threads (`port-stream.ts`), so that both sides read them alike.
+ *
+ * Each pair of slots in two task managers that share a channel gets a **stream**: a byte stream
+ * the slot thread's `DataConnection` runs over unchanged (its framing, its per-channel credit),
+ * carried between the slot thread and the main thread by a `MessagePort` and on the socket as
+ * segments:
+ *
+ * | bytes | field                                                          |
+ * |-------|----------------------------------------------------------------|
+ * | 4     | payload bytes (u32, big endian)                                |
+ * | 1     | type: `1` data, `2` end (the slot closed its side), `3` reset  |
+ * | 2     | sending slot (u16, the attempt's slot index)                   |
+ * | 2     | receiving slot (u16)                                           |
+ * | n     | payload (data only): the stream's next bytes                   |
+ *
+ * A segment is a piece of a byte stream, not a message: the receiving main thread hands on
+ * whatever part of it has arrived, without assembling it (the `DataConnection` at the other end
+ * frames and bounds what it reads), so a segment's length allocates nothing.
+ */
+
+/** Bytes before a segment's payload; a slot thread leaves them free at the head of what it posts. */
+export const SEGMENT_HEADER_BYTES = 9;
+
+export const SegmentType = { Data: 1, End: 2, Reset: 3 } as const;
+
+/** Largest slot index a segment can name. */
+export const MAX_SLOT_INDEX = 0xffff;
+
+/**
+ * Main thread → slot thread, on a stream's port. Data is a `Uint8Array` over a transferred buffer
+ * (a socket read's own, when the read carried only this stream, else a copy); the rest:
+ * `connected` once the socket to the peer's task manager is up (`peer` names it), `end` when the
+ * peer slot ended its side, `closed` when the stream is gone without an end (a reset, the socket
+ * closed), `error` when the socket failed (the message says how).
+ */
+export type ToSlotStream =
+  | Uint8Array
+  | { readonly type: 'connected'; readonly peer: string }
+  | { readonly type: 'end' }
+  | { readonly type: 'closed' }
+  | { readonly type: 'error'; readonly code: string; readonly message: string };
+
+/**
+ * Slot thread → main thread. Data is an `ArrayBuffer` (transferred) whose first
+ * {@link SEGMENT_HEADER_BYTES} the main thread fills in, or a `Uint8Array` that owns its whole
+ * buffer (transferred: a large frame, not copied) that the main thread writes after a header of
+ * its own; `end` and `reset` as a socket's.
+ */
+export type FromSlotStream = ArrayBuffer | Uint8Array | 'end' | 'reset';
+
+/** Smallest chunk handed between threads as it is (its buffer transferred) rather than copied. */
+export const TRANSFER_MIN_BYTES = 4096;
+
+/**
+ * Whether `chunk` may be transferred to another thread: it is the whole of a buffer of its own,
+ * large enough to be worth it. Node's small `Buffer`s are views into a shared pool, which must
+ * never be transferred (that would detach the pool); a `Buffer` of 4 KiB or more has its own.
+ */
+export function transferable(chunk: Uint8Array): boolean {
+  return (
+    chunk.byteLength >= TRANSFER_MIN_BYTES &&
+    chunk.byteOffset === 0 &&
+    chunk.buffer instanceof ArrayBuffer &&
+    chunk.byteLength === chunk.buffer.byteLength
+  );
+}
