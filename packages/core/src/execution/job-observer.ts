@@ -17,8 +17,8 @@ import type {
   JobStatus,
   JobStatusJson,
   PlanJson,
-  TerminalJobStatus,
   SavepointRequestJson,
+  TerminalJobStatus,
   VerticesJson,
 } from '../web/rest-types.ts';
 import type { ResolvedWebOptions } from '../web/web-server.ts';
