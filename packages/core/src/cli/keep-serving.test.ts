@@ -196,7 +196,7 @@ describe('sluice run --keep-serving-after-end', () => {
       });
       expect(signalled).toBe(true);
       expect(reported?.job.status).toBe('failed');
-      expect((reported?.exceptions.exceptions as unknown[]).length).toBeGreaterThan(0);
+      expect(reported?.exceptions.exceptions).toEqual([expect.objectContaining({ restarted: false })]);
       expect(outcome.signal).toBeNull();
       expect(outcome.code).toBe(1);
       expect(outcome.stderr).toMatch(/not a price/);
