@@ -88,17 +88,6 @@ export async function reconcileSluiceJob(
   if (upgrade.status.start !== job.status?.start) {
     job = await writeStatus(context, job, upgrade.status);
   }
-  if (upgrade.cancelOldJob === true && client !== undefined) {
-    // Best effort: the rollout's SIGTERM stops it anyway, a little later.
-    await client
-      .cancel()
-      .catch((error: unknown) =>
-        context.log(
-          'warn',
-          `SluiceJob ${namespace}/${name}: cancelling the old job failed: ${String(error)}`,
-        ),
-      );
-  }
   // What runs: the spec of the last upgrade, suspended or not as it was deployed.
   const deployed = resolveJob(
     name,

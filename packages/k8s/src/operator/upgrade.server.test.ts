@@ -184,7 +184,14 @@ describe.runIf(testbedRuns(import.meta.url))('upgrades through savepoints, with 
     expect(checkpoint?.location).toBe(`/sluice/checkpoints/sums/checkpoints/chk-${checkpoint?.id}`);
     // The job manager serves its API on the rest port, the token from the operator's Secret.
     const container = await jobManagerContainer();
-    expect(container?.args?.slice(-4)).toEqual(['--web', '8081', '--web-host', '0.0.0.0']);
+    // Kept up after the job has ended: an upgrade reads where the stop's savepoint went.
+    expect(container?.args?.slice(-5)).toEqual([
+      '--web',
+      '8081',
+      '--web-host',
+      '0.0.0.0',
+      '--keep-serving-after-end',
+    ]);
     expect(container?.env?.find((e) => e.name === 'SLUICE_WEB_TOKEN')?.valueFrom?.secretKeyRef).toEqual({
       name: 'sums-rest-token',
       key: 'token',
