@@ -224,6 +224,12 @@ export async function startJobWith<A = unknown>(
       ? undefined
       : new CheckpointStorage(checkpointing.directory, { retain: checkpointing.retain ?? 3, log });
   const initial = await initialCheckpoint(jobName, storage, options, log);
+  if (initial !== undefined && options.restoreFrom !== undefined) {
+    logger.info(
+      { event: 'restore', folder: initial.folder, checkpointId: initial.metadata.checkpointId },
+      `job '${jobName}': restoring ${initial.folder} (checkpoint ${initial.metadata.checkpointId}, a ${initial.metadata.kind})`,
+    );
+  }
   if (initial !== undefined) {
     validateRestore(
       initial.metadata,

@@ -234,13 +234,25 @@ describe.runIf(testbedRuns(import.meta.url))('upgrades through savepoints, with 
     expect((await deployment()).spec?.template.metadata?.annotations?.['sluice.dev/start']).toBe(
       `savepoint ${folder} (generation ${patched.metadata.generation})`,
     );
-    // The old job was cancelled once its savepoint was written: nothing runs after the savepoint.
+    // The old job was stopped with that savepoint (not cancelled after it): its job manager, kept
+    // serving after the end, says so, and the savepoint was its last checkpoint — none completed
+    // after it, so nothing it processed after the savepoint was committed.
     const old = jobManager as LocalJobManager;
-    await waitUntil('the old job cancelled, its job manager gone', async () => !old.running());
+    expect(old.running()).toBe(true);
+    expect(await old.api('/api/job')).toMatchObject({ status: 'stopped', finalSavepoint: folder });
+    const history = await old.api<{ latest: { id: number; kind: string; status: string } }>(
+      '/api/checkpoints',
+    );
+    expect(history.latest).toMatchObject({ kind: 'savepoint', status: 'completed' });
     expect(old.log()).toMatch(/stopped through the REST API/);
-    // The new pod's job manager restores the savepoint (kwok runs nothing: started here).
+    // The rollout's SIGTERM ends it, with the exit code of a job stopped through the API.
+    expect(await old.terminate()).toBe(0);
+    // The new pod's job manager restores exactly that savepoint (kwok runs nothing: started here),
+    // and no checkpoint of the old job is newer: no output it committed is produced again.
     const restored = await startJobManagerAsThePod(4);
+    expect(restored.log()).toContain(`restoring ${folder} (checkpoint ${history.latest.id}, a savepoint)`);
     expect(restored.log()).not.toMatch(/resuming job 'keyed-sum' from checkpoint/);
+    expect(restored.log()).not.toMatch(/WARNING: restoring checkpoint/);
     await waitUntil('every task manager on sluice/sums:2', async () => {
       const pods = await taskManagers();
       return (
@@ -283,8 +295,11 @@ describe.runIf(testbedRuns(import.meta.url))('upgrades through savepoints, with 
 
     // What the new pod would do: a job manager at -p 2 restoring the savepoint the ConfigMap names.
     const restored = await startJobManagerAsThePod(2);
-    // It restored the savepoint: it did not resume the newest checkpoint of its folder.
+    // It restored the savepoint: it did not resume the newest checkpoint of its folder, and the
+    // stopped job completed no checkpoint after it.
+    expect(restored.log()).toContain(`restoring ${folder} (checkpoint`);
     expect(restored.log()).not.toMatch(/resuming job 'keyed-sum' from checkpoint/);
+    expect(restored.log()).not.toMatch(/WARNING: restoring checkpoint/);
     // Once that run has completed a checkpoint, a restart must resume it, not the savepoint.
     const settled = await waitUntil('the start settled, the ConfigMap back to resuming', async () => {
       const current = await job();
@@ -377,7 +392,7 @@ describe.runIf(testbedRuns(import.meta.url))('upgrades through savepoints, with 
     expect(upgraded?.reason).toBe('SavepointFailed');
     expect(upgraded?.message).toMatch(
       new RegExp(
-        `generation ${patched.metadata.generation} not deployed, the running job is kept: the savepoint failed: POST http://127.0.0.1:\\d+/api/savepoints: no answer`,
+        `generation ${patched.metadata.generation} not deployed, the running job is kept: the savepoint failed: POST http://127.0.0.1:\\d+/api/stop: no answer`,
       ),
     );
     expect(failed.status?.upgrade).toMatchObject({ generation: patched.metadata.generation, step: 'Failed' });
