@@ -81,6 +81,22 @@ describe('CheckpointCoordinator: the savepoint of a stop', () => {
     c.stop();
   });
 
+  it('subsumes a checkpoint asked for just before it, which the sources skipped', async () => {
+    const { coordinator: c, triggered } = coordinator();
+    c.start();
+    await vi.advanceTimersByTimeAsync(INTERVAL_MS);
+    const folder = join(dir, 'savepoint-subsuming');
+    const written = c.savepoint(folder, { stop: true });
+    expect(triggered).toEqual([1, 2]);
+    // The sources saw only the newest id: checkpoint 1 is never acknowledged.
+    c.onAck(ack(2));
+    expect(await written).toBe(folder);
+    expect(c.stats.abandoned).toEqual([
+      expect.objectContaining({ checkpointId: 1, reason: 'subsumed by checkpoint 2, which completed first' }),
+    ]);
+    c.stop();
+  });
+
   it('that fails leaves the job checkpointing as before', async () => {
     const { coordinator: c, triggered } = coordinator();
     c.start();

@@ -298,6 +298,13 @@ export class CheckpointCoordinator {
     try {
       const folder = await this.#storage.commit(metadata);
       this.#pending.delete(checkpointId);
+      // Older checkpoints still pending never complete: the sources read only the newest id asked
+      // for (slot-control.ts), so one asked for just before this one was skipped. Abandoned now
+      // (Flink: subsumed), they no longer hold back the next trigger until their timeout.
+      for (const id of [...this.#pending.keys()]) {
+        if (id < checkpointId)
+          this.#abort(id, `subsumed by checkpoint ${checkpointId}, which completed first`);
+      }
       this.stats.completed.push({
         checkpointId,
         kind: pending.savepoint === undefined ? 'checkpoint' : 'savepoint',

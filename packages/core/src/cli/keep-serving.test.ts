@@ -7,7 +7,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -173,6 +173,58 @@ describe('sluice jobmanager --keep-serving-after-end', () => {
 });
 
 describe('sluice run --keep-serving-after-end', () => {
+  it(
+    'a stop whose savepoint fails leaves the job running; cancelled, it is reported until SIGTERM',
+    async () => {
+      // The savepoint directory is a file: the savepoint cannot be copied into it.
+      const notADirectory = join(work, 'not-a-directory');
+      await writeFile(notADirectory, '');
+      const run = spawnSluice([
+        'run',
+        UNBOUNDED,
+        '--web',
+        '0',
+        '--checkpoint-dir',
+        join(work, 'run-checkpoints'),
+        '--checkpoint-interval',
+        '100',
+        '--savepoint-dir',
+        notADirectory,
+        '--keep-serving-after-end',
+      ]);
+      const url = await until(async () => {
+        if (run.child.exitCode !== null) throw new Error(`sluice run exited:\n${run.stderr()}`);
+        return /REST API at (http:\/\/127\.0\.0\.1:\d+)/.exec(run.stderr())?.[1];
+      });
+      await until(async () => ((await getJson(`${url}/api/job`)).status === 'running' ? true : undefined));
+      const stop = await fetch(`${url}/api/stop`, { method: 'POST', headers: auth });
+      const { id } = (await stop.json()) as { id: number };
+      const failed = await until(async () => {
+        const request = await getJson(`${url}/api/savepoints/${id}`);
+        return request.status === 'failed' ? request : undefined;
+      });
+      expect(failed.folder).toBeNull();
+      // The job runs on, checkpointing as before.
+      const before = ((await getJson(`${url}/api/checkpoints`)).counts as { completed: number }).completed;
+      await until(async () => {
+        const job = await getJson(`${url}/api/job`);
+        const counts = (await getJson(`${url}/api/checkpoints`)).counts as { completed: number };
+        return job.status === 'running' && counts.completed > before ? true : undefined;
+      });
+
+      expect((await fetch(`${url}/api/cancel`, { method: 'POST', headers: auth })).status).toBe(202);
+      const cancelled = await until(async () => {
+        const job = await getJson(`${url}/api/job`);
+        return job.status === 'cancelled' ? job : undefined;
+      });
+      expect(cancelled.finalSavepoint).toBeNull();
+      await until(async () => (/has ended \(cancelled\)/.test(run.stderr()) ? true : undefined));
+      run.child.kill('SIGINT');
+      expect(await run.exited).toBe(0);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
   it(
     'a failed job stays reported as failed until SIGTERM, which exits 1 (SLUICE_KEEP_SERVING_AFTER_END=true)',
     async () => {
