@@ -245,6 +245,17 @@ describe.runIf(testbedRuns(import.meta.url))('upgrades through savepoints, with 
     );
     expect(history.latest).toMatchObject({ kind: 'savepoint', status: 'completed' });
     expect(old.log()).toMatch(/stopped through the REST API/);
+    // A job manager whose job has ended is reported as such (here the operator still reaches the
+    // old one: kwok's new pod runs nothing), not as a job being deployed.
+    const finished = await waitUntil('sums Finished, Ready False JobEnded', async () => {
+      const current = await job();
+      return current.status?.phase === 'Finished' ? current : undefined;
+    });
+    expect(finished.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'JobEnded',
+      message: expect.stringContaining(`the job has ended (stopped, with savepoint ${folder})`),
+    });
     // The rollout's SIGTERM ends it, with the exit code of a job stopped through the API.
     expect(await old.terminate()).toBe(0);
     // The new pod's job manager restores exactly that savepoint (kwok runs nothing: started here),
@@ -482,8 +493,17 @@ describe.runIf(testbedRuns(import.meta.url))('upgrades through savepoints, with 
     expect((await deployment()).spec?.replicas).toBe(0);
     expect(await taskManagers()).toEqual([]);
     expect(await configMap()).toMatchObject({ SLUICE_RESTORE: folder });
+    // The suspended job was stopped with that savepoint; its job manager, kept serving, says so
+    // (until the Deployment's scale to 0 ends it: kwok runs nothing, so the local one is still up).
+    expect(await (jobManager as LocalJobManager).api('/api/job')).toMatchObject({
+      status: 'stopped',
+      finalSavepoint: folder,
+    });
 
     const resuming = await patchSpec({ suspend: false });
+    // The resumed pod's job manager, as the ConfigMap tells it to start: restoring the savepoint.
+    const restored = await startJobManagerAsThePod(2);
+    expect(restored.log()).toContain(`restoring ${folder} (checkpoint`);
     const resumed = await waitUntil('sums Running again', async () => {
       const current = await job();
       return current.status?.phase === 'Running' &&

@@ -478,6 +478,11 @@ export interface Observed {
   readonly restarts: number | undefined;
   /** The start, settled if the new run has completed a checkpoint. */
   readonly start: JobStart;
+  /**
+   * The job has ended and its job manager, kept serving, says how (`failed`, `finished`,
+   * `cancelled`, `stopped` with `finalSavepoint`): it runs nothing until it is replaced.
+   */
+  readonly ended?: { readonly status: string; readonly finalSavepoint: string | undefined };
 }
 
 /**
@@ -530,5 +535,16 @@ export async function observeJobManager(
       `SluiceJob ${deployed.namespace}/${deployed.name}: the upgraded run has checkpointed; a restart now resumes from its newest checkpoint`,
     );
   }
-  return { lastCheckpoint, restarts: running.restarts, start: settled ? { ...start, settled } : start };
+  const ended = TERMINAL_JOB_STATUSES.has(running.status)
+    ? {
+        status: running.status,
+        finalSavepoint: typeof running.finalSavepoint === 'string' ? running.finalSavepoint : undefined,
+      }
+    : undefined;
+  return {
+    lastCheckpoint,
+    restarts: running.restarts,
+    start: settled ? { ...start, settled } : start,
+    ...(ended === undefined ? {} : { ended }),
+  };
 }
