@@ -182,6 +182,8 @@ async function runAction(job: string, options: OptionValues, command: Command): 
   const serveUntilSignal = async (): Promise<void> => {
     jobEnded = true;
     if (web?.keepServingAfterEnd !== true || handle.web === undefined) return;
+    // A SIGTERM/SIGINT that came while the job was ending has asked for the end already.
+    if (signals?.stop !== undefined) return;
     progress?.stop();
     // Nothing left to take a savepoint of: a signal now only ends the process.
     signals?.dispose();
