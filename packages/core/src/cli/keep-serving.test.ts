@@ -2,7 +2,8 @@
  * `--keep-serving-after-end` as the Kubernetes operator uses it: a real `sluice jobmanager` with a
  * `sluice taskmanager`, stopped with a savepoint through the REST API. After the stop the process
  * stays up and its API says how the job ended and where the savepoint went; actions are refused;
- * /readyz is not ready while /healthz is; SIGTERM ends the process with the job's exit code.
+ * /readyz is not ready while /healthz is; a task manager started again dials the closed control
+ * port quietly instead of crash-looping; SIGTERM ends the process with the job's exit code.
  * Nothing waits on a clock: every wait polls for a state, bounded by the test's timeout.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -148,6 +149,16 @@ describe('sluice jobmanager --keep-serving-after-end', () => {
       expect(checkpoints.latest).toMatchObject({ kind: 'savepoint', status: 'completed' });
       // The task manager was told the job ended, and exited.
       expect(await taskManager.exited).toBe(0);
+      // One started again (a restarted pod) finds the control port closed: it dials on, every
+      // --reconnect-interval, saying so once — no crash loop — until it is stopped.
+      const again = spawnSluice([
+        'taskmanager',
+        '--jobmanager',
+        `127.0.0.1:${control}`,
+        '--reconnect-interval',
+        '50',
+      ]);
+      await until(async () => (/unreachable/.test(again.stderr()) ? true : undefined));
 
       // Still serving: the request's final state, refusals of every action, probes.
       expect(await getJson(`${url}/api/savepoints/${id}`)).toMatchObject({ status: 'completed', folder });
@@ -163,6 +174,10 @@ describe('sluice jobmanager --keep-serving-after-end', () => {
       expect((await fetch(`${health}/healthz`)).status).toBe(200);
       expect(jobManager.child.exitCode).toBeNull();
       expect(jobManager.stderr()).toMatch(/has ended \(stopped\); its REST API at .* serves the final state/);
+      expect(again.child.exitCode).toBeNull();
+      expect(again.stderr().match(/unreachable/g)).toHaveLength(1);
+      again.child.kill('SIGTERM');
+      expect(await again.exited).toBe(143);
 
       jobManager.child.kill('SIGTERM');
       expect(await jobManager.exited).toBe(0);
