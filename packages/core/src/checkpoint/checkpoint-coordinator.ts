@@ -45,6 +45,18 @@ export interface AbandonedCheckpointStats {
   readonly reason: string;
 }
 
+/** How a savepoint is taken. */
+export interface SavepointOptions {
+  /**
+   * The savepoint of a stop (Flink's stop-with-savepoint): no checkpoint is triggered from the
+   * moment it is asked for, and — once it is written — none ever again in this attempt, whose
+   * job master stops it right after. So no checkpoint completes after the savepoint, and no
+   * two-phase-commit sink commits anything the savepoint does not cover: a job restored from it
+   * produces exactly what comes after. Should the savepoint fail, periodic checkpoints resume.
+   */
+  readonly stop?: boolean;
+}
+
 /** How many abandoned checkpoints the stats keep (the newest; `aborted` counts them all). */
 export const ABANDONED_CHECKPOINTS_KEPT = 100;
 
@@ -91,6 +103,9 @@ export class CheckpointCoordinator {
   #interval: ReturnType<typeof setInterval> | undefined;
   #taskFinished = false;
   #stopped = false;
+  /** Stop savepoints in flight; once one is written, `#final`: no checkpoint starts any more. */
+  #stopSavepoints = 0;
+  #final = false;
 
   constructor(options: {
     readonly storage: CheckpointStorage;
@@ -149,7 +164,14 @@ export class CheckpointCoordinator {
   }
 
   #tick(): void {
-    if (this.#stopped || this.#taskFinished || this.#pending.size >= this.#options.maxConcurrent) return;
+    if (
+      this.#stopped ||
+      this.#taskFinished ||
+      this.#final ||
+      this.#stopSavepoints > 0 ||
+      this.#pending.size >= this.#options.maxConcurrent
+    )
+      return;
     this.#start(undefined);
   }
 
@@ -170,16 +192,35 @@ export class CheckpointCoordinator {
 
   /**
    * Takes a savepoint now: a checkpoint like any other, then copied with its metadata (kind
-   * 'savepoint') into `folder`, which belongs to the user and is never pruned.
+   * 'savepoint') into `folder`, which belongs to the user and is never pruned. With `stop`, the
+   * last checkpoint of the attempt (see {@link SavepointOptions}).
    */
-  savepoint(folder: string): Promise<string> {
+  savepoint(folder: string, options: SavepointOptions = {}): Promise<string> {
     if (this.#stopped) return Promise.reject(new Error('the job is not running'));
+    if (this.#final) return Promise.reject(new Error('the job is stopping after a savepoint'));
     if (this.#taskFinished) {
       return Promise.reject(
         new Error('part of the job has already finished (bounded input); no savepoint can be taken'),
       );
     }
-    return new Promise<string>((resolve, reject) => this.#start({ folder, resolve, reject }));
+    if (options.stop !== true) {
+      return new Promise<string>((resolve, reject) => this.#start({ folder, resolve, reject }));
+    }
+    this.#stopSavepoints++;
+    return new Promise<string>((resolve, reject) =>
+      this.#start({
+        folder,
+        resolve: (written) => {
+          this.#stopSavepoints--;
+          this.#final = true;
+          resolve(written);
+        },
+        reject: (error) => {
+          this.#stopSavepoints--;
+          reject(error);
+        },
+      }),
+    );
   }
 
   onAck(ack: CheckpointAck): void {
@@ -257,6 +298,13 @@ export class CheckpointCoordinator {
     try {
       const folder = await this.#storage.commit(metadata);
       this.#pending.delete(checkpointId);
+      // Older checkpoints still pending never complete: the sources read only the newest id asked
+      // for (slot-control.ts), so one asked for just before this one was skipped. Abandoned now
+      // (Flink: subsumed), they no longer hold back the next trigger until their timeout.
+      for (const id of [...this.#pending.keys()]) {
+        if (id < checkpointId)
+          this.#abort(id, `subsumed by checkpoint ${checkpointId}, which completed first`);
+      }
       this.stats.completed.push({
         checkpointId,
         kind: pending.savepoint === undefined ? 'checkpoint' : 'savepoint',

@@ -39,6 +39,8 @@ Environment:
                             job, e.g. "--cpu-prof" (split on blanks)
   SLUICE_WEB_TOKEN          with run --web: the bearer token of the REST API's
                             actions (--web-token-file wins)
+  SLUICE_KEEP_SERVING_AFTER_END=true
+                            run, jobmanager: as --keep-serving-after-end
   SLUICE_RESTORE            run, jobmanager: as --restore when neither --restore
                             nor --fresh is given (empty: none)
   SLUICE_FRESH=true         run, jobmanager: as --fresh, on the same terms (the
@@ -97,13 +99,15 @@ async function runAction(job: string, options: OptionValues, command: Command): 
   const web = webOptionsFrom(options, process.env);
   const cluster = clusterFrom(options, command);
   const startedAt = performance.now();
+  /** The job has ended (with --keep-serving-after-end the process serves on: not ready). */
+  let jobEnded = false;
   const health =
     options.healthPort === undefined
       ? undefined
       : await startHealthServer({
           host: options.bindHost ?? '127.0.0.1',
           port: options.healthPort,
-          ready: () => jobStarted,
+          ready: () => jobStarted && !jobEnded,
         });
   const handle = await startJob(jobModule(job), {
     ...(cluster === undefined ? {} : { cluster }),
@@ -166,28 +170,69 @@ async function runAction(job: string, options: OptionValues, command: Command): 
     });
     progress.start();
   }
+  const closeServers = async (): Promise<void> => {
+    await handle.closeWeb();
+    await health?.close();
+  };
+  /**
+   * --keep-serving-after-end: the job has ended, and the process stays up — the REST API reporting
+   * its final status and savepoints, /readyz not ready — until SIGTERM or SIGINT; it then exits
+   * with the code the job's end gives, as it would have at once without the flag.
+   */
+  const serveUntilSignal = async (): Promise<void> => {
+    jobEnded = true;
+    if (web?.keepServingAfterEnd !== true || handle.web === undefined) return;
+    // A SIGTERM/SIGINT that came while the job was ending has asked for the end already.
+    if (signals?.stop !== undefined) return;
+    progress?.stop();
+    // Nothing left to take a savepoint of: a signal now only ends the process.
+    signals?.dispose();
+    const status = handle.status();
+    jobLog.info(
+      { event: 'serving-after-end', status, url: handle.web.url },
+      `job '${handle.jobName}' has ended (${status}); its REST API at ${handle.web.url} serves the final state until SIGTERM or SIGINT`,
+    );
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      const on = (name: NodeJS.Signals): void => {
+        process.off('SIGTERM', on);
+        process.off('SIGINT', on);
+        resolve(name);
+      };
+      process.on('SIGTERM', on);
+      process.on('SIGINT', on);
+    });
+    jobLog.info({ event: 'exiting', signal }, `${signal}: closing the REST API and exiting`);
+    await closeServers();
+  };
   let result: JobResult;
   try {
     result = await handle.result;
   } catch (error) {
+    progress?.stop();
     const stop = signals?.stop;
     if (error instanceof JobCancelledError && stop !== undefined) {
+      // Stopped by SIGINT/SIGTERM: the process was told to end, kept serving or not.
       const { savepointTaken } = await stop.done;
       process.exitCode = savepointTaken ? signalExitCode(stop.signal) : ExitCode.failed;
+      await closeServers();
       return;
     }
-    // Without a signal, only the REST API cancels the job (cancel, or stop with a savepoint): asked for, not a failure.
-    if (error instanceof JobCancelledError && web !== undefined) {
-      logger.info({ event: 'stopped-through-api' }, `job '${handle.jobName}' stopped through the REST API`);
-      return;
+    try {
+      // Without a signal, only the REST API cancels the job (cancel, or stop with a savepoint): asked for, not a failure.
+      if (error instanceof JobCancelledError && web !== undefined) {
+        logger.info({ event: 'stopped-through-api' }, `job '${handle.jobName}' stopped through the REST API`);
+        await serveUntilSignal();
+        return;
+      }
+      // The runtime logged the failure, with its context, as the job ended.
+      if (!(error instanceof JobCancelledError)) failureLogged = true;
+      await serveUntilSignal();
+      throw error;
+    } finally {
+      await closeServers();
     }
-    // The runtime logged the failure, with its context, as the job ended.
-    if (!(error instanceof JobCancelledError)) failureLogged = true;
-    throw error;
-  } finally {
-    progress?.stop();
-    await health?.close();
   }
+  progress?.stop();
   const seconds = (performance.now() - startedAt) / 1000;
   const rate = Math.round(result.sourceRecords / seconds);
   jobLog.info(
@@ -203,6 +248,11 @@ async function runAction(job: string, options: OptionValues, command: Command): 
       `${result.sourceRecords} records read (${rate.toLocaleString('en-US')} records/s)` +
       (result.lateRecordsDropped > 0 ? `; ${result.lateRecordsDropped} late records dropped` : ''),
   );
+  try {
+    await serveUntilSignal();
+  } finally {
+    await closeServers();
+  }
 }
 
 /**
@@ -372,6 +422,10 @@ function withJobRunOptions(command: Command): Command {
     .option(
       '--web-token-file <file>',
       'with --web: a file holding the bearer token of the API (actions always need it; off loopback every request does). Or set SLUICE_WEB_TOKEN',
+    )
+    .option(
+      '--keep-serving-after-end',
+      "with --web: when the job ends (finished, failed, cancelled, stopped with a savepoint), keep the process and its REST API up, reporting the final status (GET /api/job) and where the savepoints went (GET /api/savepoints/:id); actions answer 409, a jobmanager's /readyz 503. SIGTERM or SIGINT then ends it with the exit code the job's end gives. Or set SLUICE_KEEP_SERVING_AFTER_END=true (the Kubernetes operator's job managers run so)",
     );
 }
 
@@ -464,7 +518,7 @@ withJobRunOptions(
   )
   .option(
     '--health-port <port>',
-    'serve GET /healthz (200 while the process runs) and /readyz (200 once the job has started) on --bind-host at this port',
+    'serve GET /healthz (200 while the process runs) and /readyz (200 once the job has started, 503 again once it has ended: --keep-serving-after-end) on --bind-host at this port',
     wholeNumber('--health-port', 0, 65535),
   )
   .option('--tls-cert <file>', "TLS on the control port: the job manager's certificate chain (PEM)")

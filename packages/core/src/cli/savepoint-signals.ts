@@ -18,6 +18,8 @@ export interface SignalledStop {
 export interface SavepointSignals {
   /** Set once SIGINT or SIGTERM arrived. */
   stop: SignalledStop | undefined;
+  /** Stops listening (the job has ended: there is nothing left to take a savepoint of). */
+  dispose(): void;
 }
 
 function errorText(error: unknown): string {
@@ -52,9 +54,8 @@ export function watchSavepointSignals(
   savepointTimeoutMs: number,
   logger: Logger,
 ): SavepointSignals {
-  const watcher: SavepointSignals = { stop: undefined };
   const folder = (): string => join(directory, `savepoint-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-  process.on('SIGUSR2', () => {
+  const savepointNow = (): void => {
     handle.savepoint(folder()).then(
       (path) => logger.info({ event: 'savepoint', path }, `savepoint written to ${path}`),
       (error: unknown) => {
@@ -62,7 +63,16 @@ export function watchSavepointSignals(
         process.exitCode = ExitCode.failed;
       },
     );
-  });
+  };
+  process.on('SIGUSR2', savepointNow);
+  const watcher: SavepointSignals = {
+    stop: undefined,
+    dispose: () => {
+      process.off('SIGUSR2', savepointNow);
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    },
+  };
   const stop = (signal: NodeJS.Signals): void => {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);

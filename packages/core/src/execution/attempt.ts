@@ -7,6 +7,7 @@ import {
   CheckpointCoordinator,
   type CheckpointingOptions,
   type CheckpointStats,
+  type SavepointOptions,
 } from '../checkpoint/checkpoint-coordinator.ts';
 import type { CheckpointIdCounter } from '../checkpoint/checkpoint-id-counter.ts';
 import type { CheckpointStorage } from '../checkpoint/storage.ts';
@@ -93,7 +94,8 @@ export interface Attempt {
   stop(): void;
   /** Fault injection for tests: terminates one slot's thread, as a crash would. */
   terminateWorker(index: number): Promise<boolean>;
-  savepoint(folder: string): Promise<string>;
+  /** A savepoint into `folder`; with `stop`, the attempt's last checkpoint (its job master then stops it). */
+  savepoint(folder: string, options?: SavepointOptions): Promise<string>;
   /** Sends a message to one slot (the test driver's input). */
   send(slotIndex: number, message: CoordinatorMessage): void;
   /** Sends a message to every slot. */
@@ -156,10 +158,11 @@ export function checkpointCoordinatorOf(
 export function savepointWith(
   coordinator: CheckpointCoordinator | undefined,
   folder: string,
+  options?: SavepointOptions,
 ): Promise<string> {
   return coordinator === undefined
     ? Promise.reject(new Error('checkpointing is off'))
-    : coordinator.savepoint(folder);
+    : coordinator.savepoint(folder, options);
 }
 
 /** A slot's thread (or its process) died: the attempt's failure, naming the slot. */
@@ -359,7 +362,7 @@ export function runAttempt(
       cancelled = true;
       stopAll();
     },
-    savepoint: (folder: string) => savepointWith(coordinator, folder),
+    savepoint: (folder, options) => savepointWith(coordinator, folder, options),
     async terminateWorker(index: number): Promise<boolean> {
       const threads = pool.threads;
       const worker = threads[index % Math.max(1, threads.length)];

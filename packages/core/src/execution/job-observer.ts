@@ -18,6 +18,7 @@ import type {
   JobStatusJson,
   PlanJson,
   SavepointRequestJson,
+  TerminalJobStatus,
   VerticesJson,
 } from '../web/rest-types.ts';
 import type { ResolvedWebOptions } from '../web/web-server.ts';
@@ -60,6 +61,7 @@ export class JobObserver implements JobEndpoints {
   readonly #startedAtMs: number;
   #endedAtMs: number | undefined;
   #status: JobStatus = 'created';
+  #finalSavepoint: string | null = null;
   #attempt = -1;
   #restarts = 0;
   #live: LiveCells | undefined;
@@ -125,11 +127,27 @@ export class JobObserver implements JobEndpoints {
     if (this.#endedAtMs === undefined) this.#status = 'cancelling';
   }
 
-  /** The job ended for good; the first call says how (later ones change nothing). */
-  ended(status: 'finished' | 'failed' | 'cancelled'): void {
+  /**
+   * The job ended for good; the first call says how (later ones change nothing). `stopped`
+   * names the savepoint it was stopped with.
+   */
+  ended(status: TerminalJobStatus, finalSavepoint?: string): void {
     if (this.#endedAtMs !== undefined) return;
     this.#status = status;
+    this.#finalSavepoint = finalSavepoint ?? null;
     this.#endedAtMs = this.#options.clock();
+  }
+
+  /**
+   * Refuses an action on a job that has ended (a server kept up after the end to report it,
+   * `web.keepServingAfterEnd`): the REST API answers 409 with the code.
+   */
+  #refuseIfEnded(action: string): void {
+    if (this.#endedAtMs === undefined) return;
+    throw new SluiceError(
+      'SLUICE_JOB_ENDED',
+      `job '${this.#options.planned.streamGraph.jobName}' has ended (${this.#status}${this.#finalSavepoint === null ? '' : `, with savepoint ${this.#finalSavepoint}`}): it takes no ${action} any more; GET /api/job reports how it ended`,
+    );
   }
 
   /** Takes a rate sample now (the web server calls it once a second). */
@@ -162,6 +180,7 @@ export class JobObserver implements JobEndpoints {
       maxParallelism: planned.streamGraph.maxParallelism,
       restarts: this.#restarts,
       checkpointing: checkpointing === undefined ? null : { intervalMs: checkpointing.intervalMs },
+      finalSavepoint: this.#finalSavepoint,
       actions: {
         enabled: web?.token !== undefined,
         savepoints: reason === null,
@@ -272,6 +291,7 @@ export class JobObserver implements JobEndpoints {
 
   triggerSavepoint(stop: boolean): SavepointRequestJson {
     const { web, checkpointing, control } = this.#options;
+    this.#refuseIfEnded(stop ? 'stop' : 'savepoint');
     if (web?.savepointDirectory === undefined) {
       throw new ConfigError(
         'this job takes no savepoints through the API: start it with web.savepointDirectory (sluice run: --savepoint-dir)',
@@ -318,6 +338,7 @@ export class JobObserver implements JobEndpoints {
   }
 
   cancel(): void {
+    this.#refuseIfEnded('cancel');
     this.#options.control.cancel();
   }
 }

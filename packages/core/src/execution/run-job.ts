@@ -1,5 +1,5 @@
 import { basename, dirname, resolve as resolvePath } from 'node:path';
-import type { CheckpointStats } from '../checkpoint/checkpoint-coordinator.ts';
+import type { CheckpointStats, SavepointOptions } from '../checkpoint/checkpoint-coordinator.ts';
 import { CheckpointIdCounter } from '../checkpoint/checkpoint-id-counter.ts';
 import { CheckpointJobMismatchError } from '../checkpoint/errors.ts';
 import { restartDelayMs } from '../checkpoint/restart-strategy.ts';
@@ -10,6 +10,7 @@ import { ConfigError, JobExecutionError, SluiceError } from '../errors.ts';
 import type { OperatorMetricsReport } from '../metrics/job-metrics.ts';
 import { LevelStoreHost } from '../state/leveldb/level-store/level-store-host.ts';
 import { systemClock } from '../time/clock.ts';
+import type { JobStatus } from '../web/rest-types.ts';
 import { startWebServer, validateWebOptions, type WebAddress, type WebServer } from '../web/web-server.ts';
 import { type Attempt, type DriverHooks, type JobContext, runAttempt } from './attempt.ts';
 import { type JobManagerCluster, startJobManagerCluster } from './cluster/job-manager.ts';
@@ -72,10 +73,24 @@ export interface JobHandle {
    * twice a second (and once more when they end); the share of input when sources know their size.
    */
   progress(): JobProgress;
-  /** Takes a savepoint, then stops the job (its result rejects with JobCancelledError). */
+  /**
+   * Stops the job with a savepoint (Flink's stop-with-savepoint): no checkpoint is triggered once
+   * it is asked for, the savepoint is the attempt's last, and the job is stopped as soon as it is
+   * written — no checkpoint completes after it, so no two-phase-commit sink commits what it does
+   * not cover. Resolves with the folder once the job has ended (its result rejects with
+   * JobCancelledError; the REST API reports status `stopped`). Should the savepoint fail, this
+   * rejects and the job runs on, periodic checkpoints resuming.
+   */
   stopWithSavepoint(folder: string): Promise<string>;
-  /** With the `web` option: where the metrics and REST server listens (it closes when the job ends). */
+  /**
+   * With the `web` option: where the metrics and REST server listens. It closes when the job ends;
+   * with `web.keepServingAfterEnd`, only at `closeWeb()`.
+   */
   readonly web: WebAddress | undefined;
+  /** The job's status, as `GET /api/job` reports it (`stopped` after a stop with a savepoint). */
+  status(): JobStatus;
+  /** Closes the web server, if any (idempotent); the way to end one kept serving after the job ended. */
+  closeWeb(): Promise<void>;
   /** With the `cluster` option: where task managers register, and a local cluster's task-manager processes. */
   readonly cluster: ClusterHandle | undefined;
 }
@@ -209,6 +224,12 @@ export async function startJobWith<A = unknown>(
       ? undefined
       : new CheckpointStorage(checkpointing.directory, { retain: checkpointing.retain ?? 3, log });
   const initial = await initialCheckpoint(jobName, storage, options, log);
+  if (initial !== undefined && options.restoreFrom !== undefined) {
+    logger.info(
+      { event: 'restore', folder: initial.folder, checkpointId: initial.metadata.checkpointId },
+      `job '${jobName}': restoring ${initial.folder} (checkpoint ${initial.metadata.checkpointId}, a ${initial.metadata.kind})`,
+    );
+  }
   if (initial !== undefined) {
     validateRestore(
       initial.metadata,
@@ -346,6 +367,13 @@ export async function startJobWith<A = unknown>(
     server === undefined ? undefined : setInterval(() => observer.sampleRates(), RATE_INTERVAL_MS);
   sampler?.unref();
   let ended: 'finished' | 'failed' | 'cancelled' = 'failed';
+  /** Set once a stop's savepoint is written: the job ends `stopped`, not `cancelled`. */
+  let finalSavepoint: string | undefined;
+  let webClosed: Promise<void> | undefined;
+  const closeWeb = (): Promise<void> => {
+    webClosed ??= server?.close() ?? Promise.resolve();
+    return webClosed;
+  };
   const result = (async (): Promise<JobResult> => {
     try {
       let restoreFrom = initial?.folder;
@@ -393,7 +421,8 @@ export async function startJobWith<A = unknown>(
           };
         }
         if (outcome.status === 'cancelled' || cancelled) {
-          observer.ended('cancelled');
+          if (finalSavepoint === undefined) observer.ended('cancelled');
+          else observer.ended('stopped', finalSavepoint);
           throw cancelledError();
         }
         // A mistake in the job or its options fails the same way every time: no restart.
@@ -445,22 +474,25 @@ export async function startJobWith<A = unknown>(
       clearInterval(sampler);
       await context.levelStoreHost?.shutdown();
       await cluster?.close(cancelled ? 'cancelled' : ended);
-      await server?.close();
+      // Kept serving: the final status and savepoint requests stay readable until closeWeb().
+      if (web?.keepServingAfterEnd !== true) await closeWeb();
     }
   })();
-  const savepoint = async (folder: string): Promise<string> => {
+  const savepoint = async (folder: string, savepointOptions?: SavepointOptions): Promise<string> => {
     if (checkpointing === undefined) {
       throw new ConfigError('savepoints need the "checkpointing" option: its directory stages the files');
     }
     if (current === undefined)
       throw new SluiceError('SLUICE_JOB_NOT_RUNNING', `job '${jobName}' is not running`);
-    return current.savepoint(resolvePath(folder));
+    return current.savepoint(resolvePath(folder), savepointOptions);
   };
 
   const handle: JobHandle = {
     jobName,
     result,
     web: server?.address,
+    closeWeb,
+    status: () => observer.job().status,
     cluster:
       cluster === undefined
         ? undefined
@@ -471,10 +503,11 @@ export async function startJobWith<A = unknown>(
     },
     terminateWorker: async (index: number) =>
       current === undefined ? false : current.terminateWorker(index),
-    savepoint,
+    savepoint: (folder) => savepoint(folder),
     progress: () => progress.snapshot(),
     async stopWithSavepoint(folder: string): Promise<string> {
-      const path = await savepoint(folder);
+      const path = await savepoint(folder, { stop: true });
+      finalSavepoint = path;
       cancel();
       await result.catch(() => undefined);
       return path;

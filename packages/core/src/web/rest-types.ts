@@ -5,7 +5,12 @@ import type { VertexSnapshot } from '../metrics/vertex-snapshot.ts';
  * the epoch on the job's clock, durations ms, sizes bytes.
  */
 
-/** `created` until the first attempt starts; `restarting` between a failure and the next attempt. */
+/**
+ * `created` until the first attempt starts; `restarting` between a failure and the next attempt.
+ * Terminal: `finished` (bounded input read), `failed`, `cancelled`, and `stopped` (stopped with a
+ * savepoint: `POST /api/stop`, or `JobHandle.stopWithSavepoint`; the job processed nothing that
+ * savepoint does not cover, see `finalSavepoint`).
+ */
 export type JobStatus =
   | 'created'
   | 'running'
@@ -13,7 +18,11 @@ export type JobStatus =
   | 'finished'
   | 'failed'
   | 'cancelling'
-  | 'cancelled';
+  | 'cancelled'
+  | 'stopped';
+
+/** The states a job ends in. */
+export type TerminalJobStatus = Extract<JobStatus, 'finished' | 'failed' | 'cancelled' | 'stopped'>;
 
 /** `GET /api/job` */
 export interface JobStatusJson {
@@ -26,6 +35,8 @@ export interface JobStatusJson {
   readonly maxParallelism: number;
   readonly restarts: number;
   readonly checkpointing: { readonly intervalMs: number } | null;
+  /** Status `stopped`: the folder of the savepoint the job was stopped with (null otherwise). */
+  readonly finalSavepoint: string | null;
   /** Which actions this server takes: they need the token, savepoints a savepoint directory. */
   readonly actions: {
     readonly enabled: boolean;

@@ -46,6 +46,7 @@ describe('validateWebOptions', () => {
       host: '127.0.0.1',
       token: undefined,
       savepointDirectory: undefined,
+      keepServingAfterEnd: false,
     });
   });
 
@@ -57,6 +58,7 @@ describe('validateWebOptions', () => {
     [{ token: 'short' }, /at least 16 characters/],
     [{ token: 'has a space in it, long enough' }, /without spaces/],
     [{ path: '/etc' }, /unknown option "web.path"/],
+    [{ keepServingAfterEnd: 'yes' }, /"web.keepServingAfterEnd" must be true or false, got yes/],
   ])('refuses %j', (options, message) => {
     expect(() => validateWebOptions(options as never)).toThrow(message);
   });

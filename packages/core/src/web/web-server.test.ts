@@ -25,6 +25,7 @@ function fakeEndpoints() {
       maxParallelism: 128,
       restarts: 0,
       checkpointing: null,
+      finalSavepoint: null,
       actions: { enabled: true, savepoints: true, reason: null },
     }),
     plan: () => ({ jobName: 'fake', maxParallelism: 128, vertices: [], edges: [] }),

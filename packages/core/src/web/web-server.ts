@@ -38,6 +38,14 @@ export interface WebOptions {
    * it the API takes none. Needs the job's `checkpointing`.
    */
   readonly savepointDirectory?: string;
+  /**
+   * Keep serving after the job has ended (finished, failed, cancelled, stopped with a savepoint),
+   * until `JobHandle.closeWeb()`: the API then reports the final status and how savepoint requests
+   * ended, and refuses actions (409, `SLUICE_JOB_ENDED`). What Flink's
+   * `execution.shutdown-on-application-finish: false` gives its Kubernetes operator: whoever
+   * stopped the job can still read where the savepoint went. Default false: it closes with the job.
+   */
+  readonly keepServingAfterEnd?: boolean;
 }
 
 export interface ResolvedWebOptions {
@@ -45,6 +53,7 @@ export interface ResolvedWebOptions {
   readonly host: string;
   readonly token: string | undefined;
   readonly savepointDirectory: string | undefined;
+  readonly keepServingAfterEnd: boolean;
 }
 
 /** Where the server listens. */
@@ -61,13 +70,16 @@ const WEB_OPTIONS: ReadonlySet<string> = new Set<keyof WebOptions>([
   'host',
   'token',
   'savepointDirectory',
+  'keepServingAfterEnd',
 ]);
 const MIN_TOKEN_LENGTH = 16;
 
 /** Validates the `web` option up front, naming the bad field; refuses a non-loopback host without a token. */
 export function validateWebOptions(options: WebOptions): ResolvedWebOptions {
   if (typeof options !== 'object' || options === null) {
-    throw new ConfigError('"web" must be an object: { port?, host?, token?, savepointDirectory? }');
+    throw new ConfigError(
+      '"web" must be an object: { port?, host?, token?, savepointDirectory?, keepServingAfterEnd? }',
+    );
   }
   for (const key of Object.keys(options)) {
     if (!WEB_OPTIONS.has(key)) {
@@ -103,7 +115,13 @@ export function validateWebOptions(options: WebOptions): ResolvedWebOptions {
   ) {
     throw new ConfigError('"web.savepointDirectory" must be a directory path');
   }
-  return { port, host, token, savepointDirectory };
+  const keepServingAfterEnd = options.keepServingAfterEnd ?? false;
+  if (typeof keepServingAfterEnd !== 'boolean') {
+    throw new ConfigError(
+      `"web.keepServingAfterEnd" must be true or false, got ${String(options.keepServingAfterEnd)}`,
+    );
+  }
+  return { port, host, token, savepointDirectory, keepServingAfterEnd };
 }
 
 /** A running server; `close` ends it and its open connections. */

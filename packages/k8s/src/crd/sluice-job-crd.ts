@@ -120,7 +120,16 @@ export function sluiceJobCrd(): Record<string, unknown> {
     properties: {
       phase: {
         type: 'string',
-        enum: ['Pending', 'Deploying', 'Upgrading', 'Running', 'Suspending', 'Suspended', 'Failed'],
+        enum: [
+          'Pending',
+          'Deploying',
+          'Upgrading',
+          'Running',
+          'Suspending',
+          'Suspended',
+          'Finished',
+          'Failed',
+        ],
       },
       parallelism: {
         type: 'integer',

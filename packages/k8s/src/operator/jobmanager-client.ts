@@ -1,6 +1,6 @@
 /**
  * The operator's client of a job manager's REST API (`sluice jobmanager --web`, docs/observability.md):
- * the four calls it makes, typed, each bounded in time. The job manager listens on its Service's
+ * the calls it makes, typed, each bounded in time. The job manager listens on its Service's
  * `rest` port; every request carries the job's REST token (the Secret `<name>-rest-token`).
  *
  * The base URL comes from a function, so tests can point the operator at a job manager running
@@ -13,11 +13,24 @@ import { PORTS } from '../job-spec.ts';
 /** `GET /api/job`, the fields the operator reads. */
 export interface JobManagerJob {
   readonly name: string;
+  /** running, restarting, ...; terminal: finished, failed, cancelled, stopped (with a savepoint). */
   readonly status: string;
   readonly startedAtMs: number;
+  /** Running time so far, or until it ended. */
+  readonly durationMs: number;
   readonly parallelism: number;
   readonly restarts: number;
+  /** Status `stopped`: the savepoint it was stopped with (absent from job managers before it). */
+  readonly finalSavepoint?: string | null;
 }
+
+/** The job statuses after which a job manager (kept serving) runs nothing. */
+export const TERMINAL_JOB_STATUSES: ReadonlySet<string> = new Set([
+  'finished',
+  'failed',
+  'cancelled',
+  'stopped',
+]);
 
 /** One entry of `GET /api/checkpoints`' history. */
 export interface JobManagerCheckpoint {
@@ -44,9 +57,13 @@ export interface JobManagerClient {
   checkpoints(): Promise<readonly JobManagerCheckpoint[]>;
   /** Takes a savepoint; the job runs on. Answers at once with the request to poll. */
   triggerSavepoint(): Promise<JobManagerSavepoint>;
+  /**
+   * Stops the job with a savepoint: the request completes once the savepoint is written and the
+   * job has ended (nothing processed after it is committed); should the savepoint fail, the job
+   * runs on. Its job manager serves on (`--keep-serving-after-end`), so the request can be read.
+   */
+  stop(): Promise<JobManagerSavepoint>;
   savepoint(id: number): Promise<JobManagerSavepoint>;
-  /** Cancels the job (no savepoint): its job manager's process then ends. */
-  cancel(): Promise<void>;
 }
 
 /** Where a job's job manager answers: its Service's cluster DNS name and `rest` port. */
@@ -82,8 +99,8 @@ export class HttpJobManagerClient implements JobManagerClient {
     return this.#call<JobManagerSavepoint>('GET', `/api/savepoints/${id}`);
   }
 
-  async cancel(): Promise<void> {
-    await this.#call('POST', '/api/cancel');
+  async stop(): Promise<JobManagerSavepoint> {
+    return this.#call<JobManagerSavepoint>('POST', '/api/stop');
   }
 
   async #call<T>(method: 'GET' | 'POST', path: string): Promise<T> {

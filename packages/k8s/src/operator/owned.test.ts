@@ -29,7 +29,14 @@ describe("the operator's job manager", () => {
     const rendered = jobManagerDeployment(resolved, 'sluice-operator').spec?.template.spec?.containers[0];
     const container = operatorJobManagerDeployment(resolved, start('initial')).spec?.template.spec
       ?.containers[0];
-    expect(container?.args).toEqual([...(rendered?.args ?? []), '--web', '8081', '--web-host', '0.0.0.0']);
+    expect(container?.args).toEqual([
+      ...(rendered?.args ?? []),
+      '--web',
+      '8081',
+      '--web-host',
+      '0.0.0.0',
+      '--keep-serving-after-end',
+    ]);
     expect(container?.env?.slice(0, rendered?.env?.length)).toEqual(rendered?.env);
     expect(container?.env?.slice(rendered?.env?.length)).toEqual([
       { name: 'SLUICE_WEB_TOKEN', valueFrom: { secretKeyRef: { name: 'clicks-rest-token', key: 'token' } } },

@@ -5,10 +5,12 @@
  * spec is seen by comparing one annotation instead of diffing fields the API server defaulted.
  *
  * On top of what `render` makes, the operator's job manager serves its REST API on the `rest`
- * port (the operator takes savepoints and reads checkpoints through it; only the operator's pods
- * may reach it) and reads how to start — restore a savepoint, start fresh, or resume its newest
- * checkpoint — from the ConfigMap (SLUICE_RESTORE, SLUICE_FRESH), which the operator changes
- * once an upgraded run has checkpointed without restarting the pod.
+ * port (the operator takes savepoints, stops the job with one, and reads checkpoints through it;
+ * only the operator's pods may reach it), and keeps serving it after its job has ended
+ * (`--keep-serving-after-end`: the operator reads where the stop's savepoint went). It reads how
+ * to start — restore a savepoint, start fresh, or resume its newest checkpoint — from the
+ * ConfigMap (SLUICE_RESTORE, SLUICE_FRESH), which the operator changes once an upgraded run has
+ * checkpointed without restarting the pod.
  */
 import { createHash } from 'node:crypto';
 import type {
@@ -109,7 +111,16 @@ export function operatorJobManagerDeployment(resolved: ResolvedJob, start: JobSt
   const container = {
     ...main!,
     // On every interface, so the Service reaches it; a token is required there for every call.
-    args: [...(main!.args ?? []), '--web', String(PORTS.rest), '--web-host', '0.0.0.0'],
+    // Kept up after the job has ended (until the rollout's SIGTERM): an upgrade stops the job with
+    // a savepoint, and reads where it went from the job manager whose job has just ended.
+    args: [
+      ...(main!.args ?? []),
+      '--web',
+      String(PORTS.rest),
+      '--web-host',
+      '0.0.0.0',
+      '--keep-serving-after-end',
+    ],
     env: [
       ...(main!.env ?? []),
       {

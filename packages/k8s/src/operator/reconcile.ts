@@ -88,17 +88,6 @@ export async function reconcileSluiceJob(
   if (upgrade.status.start !== job.status?.start) {
     job = await writeStatus(context, job, upgrade.status);
   }
-  if (upgrade.cancelOldJob === true && client !== undefined) {
-    // Best effort: the rollout's SIGTERM stops it anyway, a little later.
-    await client
-      .cancel()
-      .catch((error: unknown) =>
-        context.log(
-          'warn',
-          `SluiceJob ${namespace}/${name}: cancelling the old job failed: ${String(error)}`,
-        ),
-      );
-  }
   // What runs: the spec of the last upgrade, suspended or not as it was deployed.
   const deployed = resolveJob(
     name,
@@ -122,15 +111,18 @@ export async function reconcileSluiceJob(
     }),
   );
   const jobManagerReady = (deployment?.status?.readyReplicas ?? 0) >= 1 && deploymentCurrent(deployment);
-  // The job manager's own report, when it has one to give (the deployed one runs and is ready).
+  // The job manager's own report, when it has one to give: the deployed one runs, and is ready —
+  // or is not ready because its job has ended (it serves on, --keep-serving-after-end, reporting how).
   const observed =
-    jobManagerReady && !deployed.suspended
+    deploymentCurrent(deployment) && !deployed.suspended
       ? await observeJobManager(inputs, upgrade.start, deployed)
       : { lastCheckpoint: job.status?.lastCheckpoint, restarts: job.status?.restarts, start: upgrade.start };
+  const ended = observed.ended;
   const savepointing = upgrade.status.upgrade?.step === 'Savepointing';
   // What is deployed decides: a suspension in savepoint mode waits for its savepoint (Suspending),
   // and one whose savepoint failed leaves the job running (Running, the Upgraded condition says why).
-  const running = !deployed.suspended && jobManagerReady && slots.ready === deployed.parallelism;
+  const running =
+    !deployed.suspended && jobManagerReady && slots.ready === deployed.parallelism && ended === undefined;
   // Suspended once no pod of the job is left, terminating ones included.
   const stopped =
     deployed.suspended &&
@@ -144,16 +136,28 @@ export async function reconcileSluiceJob(
       ? resolved.suspended
         ? 'Suspending'
         : 'Upgrading'
+      : ended !== undefined
+        ? ended.status === 'failed'
+          ? 'Failed'
+          : 'Finished'
+        : running
+          ? 'Running'
+          : 'Deploying';
+  const taskManagersMessage = `${slots.ready} of ${wanted} task managers ready`;
+  const readyReason = deployed.suspended
+    ? 'Suspended'
+    : ended !== undefined
+      ? 'JobEnded'
       : running
         ? 'Running'
         : 'Deploying';
-  const taskManagersMessage = `${slots.ready} of ${wanted} task managers ready`;
-  const readyReason = deployed.suspended ? 'Suspended' : running ? 'Running' : 'Deploying';
   const readyMessage = deployed.suspended
     ? `spec.suspend is true: ${stopped ? 'every pod is gone' : 'stopping the pods'}`
-    : running
-      ? 'the job manager and every task manager are ready'
-      : (secretProblem ?? taskManagersMessage);
+    : ended !== undefined
+      ? `the job has ended (${ended.status}${ended.finalSavepoint === undefined ? '' : `, with savepoint ${ended.finalSavepoint}`}); its job manager reports it and runs nothing until the spec changes or its pod is deleted (a new pod resumes the newest checkpoint)`
+      : running
+        ? 'the job manager and every task manager are ready'
+        : (secretProblem ?? taskManagersMessage);
   await writeStatus(context, job, {
     phase,
     parallelism: wanted,

@@ -8,6 +8,9 @@ export type SluiceJobPhase =
   | 'Running'
   | 'Suspending'
   | 'Suspended'
+  /** The job ended on its own terms (finished, cancelled, stopped with a savepoint outside an upgrade). */
+  | 'Finished'
+  /** An invalid spec, or the job failed (its restarts used up). */
   | 'Failed';
 
 export interface Condition {

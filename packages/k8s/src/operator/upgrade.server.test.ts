@@ -184,7 +184,14 @@ describe.runIf(testbedRuns(import.meta.url))('upgrades through savepoints, with 
     expect(checkpoint?.location).toBe(`/sluice/checkpoints/sums/checkpoints/chk-${checkpoint?.id}`);
     // The job manager serves its API on the rest port, the token from the operator's Secret.
     const container = await jobManagerContainer();
-    expect(container?.args?.slice(-4)).toEqual(['--web', '8081', '--web-host', '0.0.0.0']);
+    // Kept up after the job has ended: an upgrade reads where the stop's savepoint went.
+    expect(container?.args?.slice(-5)).toEqual([
+      '--web',
+      '8081',
+      '--web-host',
+      '0.0.0.0',
+      '--keep-serving-after-end',
+    ]);
     expect(container?.env?.find((e) => e.name === 'SLUICE_WEB_TOKEN')?.valueFrom?.secretKeyRef).toEqual({
       name: 'sums-rest-token',
       key: 'token',
@@ -227,13 +234,36 @@ describe.runIf(testbedRuns(import.meta.url))('upgrades through savepoints, with 
     expect((await deployment()).spec?.template.metadata?.annotations?.['sluice.dev/start']).toBe(
       `savepoint ${folder} (generation ${patched.metadata.generation})`,
     );
-    // The old job was cancelled once its savepoint was written: nothing runs after the savepoint.
+    // The old job was stopped with that savepoint (not cancelled after it): its job manager, kept
+    // serving after the end, says so, and the savepoint was its last checkpoint — none completed
+    // after it, so nothing it processed after the savepoint was committed.
     const old = jobManager as LocalJobManager;
-    await waitUntil('the old job cancelled, its job manager gone', async () => !old.running());
+    expect(old.running()).toBe(true);
+    expect(await old.api('/api/job')).toMatchObject({ status: 'stopped', finalSavepoint: folder });
+    const history = await old.api<{ latest: { id: number; kind: string; status: string } }>(
+      '/api/checkpoints',
+    );
+    expect(history.latest).toMatchObject({ kind: 'savepoint', status: 'completed' });
     expect(old.log()).toMatch(/stopped through the REST API/);
-    // The new pod's job manager restores the savepoint (kwok runs nothing: started here).
+    // A job manager whose job has ended is reported as such (here the operator still reaches the
+    // old one: kwok's new pod runs nothing), not as a job being deployed.
+    const finished = await waitUntil('sums Finished, Ready False JobEnded', async () => {
+      const current = await job();
+      return current.status?.phase === 'Finished' ? current : undefined;
+    });
+    expect(finished.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'JobEnded',
+      message: expect.stringContaining(`the job has ended (stopped, with savepoint ${folder})`),
+    });
+    // The rollout's SIGTERM ends it, with the exit code of a job stopped through the API.
+    expect(await old.terminate()).toBe(0);
+    // The new pod's job manager restores exactly that savepoint (kwok runs nothing: started here),
+    // and no checkpoint of the old job is newer: no output it committed is produced again.
     const restored = await startJobManagerAsThePod(4);
+    expect(restored.log()).toContain(`restoring ${folder} (checkpoint ${history.latest.id}, a savepoint)`);
     expect(restored.log()).not.toMatch(/resuming job 'keyed-sum' from checkpoint/);
+    expect(restored.log()).not.toMatch(/WARNING: restoring checkpoint/);
     await waitUntil('every task manager on sluice/sums:2', async () => {
       const pods = await taskManagers();
       return (
@@ -276,8 +306,11 @@ describe.runIf(testbedRuns(import.meta.url))('upgrades through savepoints, with 
 
     // What the new pod would do: a job manager at -p 2 restoring the savepoint the ConfigMap names.
     const restored = await startJobManagerAsThePod(2);
-    // It restored the savepoint: it did not resume the newest checkpoint of its folder.
+    // It restored the savepoint: it did not resume the newest checkpoint of its folder, and the
+    // stopped job completed no checkpoint after it.
+    expect(restored.log()).toContain(`restoring ${folder} (checkpoint`);
     expect(restored.log()).not.toMatch(/resuming job 'keyed-sum' from checkpoint/);
+    expect(restored.log()).not.toMatch(/WARNING: restoring checkpoint/);
     // Once that run has completed a checkpoint, a restart must resume it, not the savepoint.
     const settled = await waitUntil('the start settled, the ConfigMap back to resuming', async () => {
       const current = await job();
@@ -370,7 +403,7 @@ describe.runIf(testbedRuns(import.meta.url))('upgrades through savepoints, with 
     expect(upgraded?.reason).toBe('SavepointFailed');
     expect(upgraded?.message).toMatch(
       new RegExp(
-        `generation ${patched.metadata.generation} not deployed, the running job is kept: the savepoint failed: POST http://127.0.0.1:\\d+/api/savepoints: no answer`,
+        `generation ${patched.metadata.generation} not deployed, the running job is kept: the savepoint failed: POST http://127.0.0.1:\\d+/api/stop: no answer`,
       ),
     );
     expect(failed.status?.upgrade).toMatchObject({ generation: patched.metadata.generation, step: 'Failed' });
@@ -460,8 +493,17 @@ describe.runIf(testbedRuns(import.meta.url))('upgrades through savepoints, with 
     expect((await deployment()).spec?.replicas).toBe(0);
     expect(await taskManagers()).toEqual([]);
     expect(await configMap()).toMatchObject({ SLUICE_RESTORE: folder });
+    // The suspended job was stopped with that savepoint; its job manager, kept serving, says so
+    // (until the Deployment's scale to 0 ends it: kwok runs nothing, so the local one is still up).
+    expect(await (jobManager as LocalJobManager).api('/api/job')).toMatchObject({
+      status: 'stopped',
+      finalSavepoint: folder,
+    });
 
     const resuming = await patchSpec({ suspend: false });
+    // The resumed pod's job manager, as the ConfigMap tells it to start: restoring the savepoint.
+    const restored = await startJobManagerAsThePod(2);
+    expect(restored.log()).toContain(`restoring ${folder} (checkpoint`);
     const resumed = await waitUntil('sums Running again', async () => {
       const current = await job();
       return current.status?.phase === 'Running' &&

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { JobManagerApiError } from '../errors.ts';
 import { resolveJob, type SluiceJobSpec } from '../job-spec.ts';
-import type { JobManagerClient, JobManagerSavepoint } from './jobmanager-client.ts';
+import type { JobManagerClient, JobManagerJob, JobManagerSavepoint } from './jobmanager-client.ts';
 import type { SluiceJob, SluiceJobStatus } from './sluice-job.ts';
 import { deployedSpecOf, observeJobManager, savepointOnDemand, upgradeStep } from './upgrade.ts';
 
@@ -15,28 +15,42 @@ const T0 = Date.parse('2026-12-05T09:00:00Z');
 const SAVEPOINT = '/sluice/checkpoints/sums/savepoints/savepoint-2026-12-05T09-00-00-000Z-7';
 const v1: SluiceJobSpec = { image: 'sluice/sums:1', job: '/app/job.js', parallelism: 4 };
 
-/** A job manager whose savepoint request 7 is in the state `answer` gives. */
-function jobManager(answer: () => JobManagerSavepoint | Error): JobManagerClient & { triggered: number } {
+/**
+ * A job manager whose savepoint request 7 (a savepoint, or a stop with one) is in the state
+ * `answer` gives, and whose job is as `job` says (running by default).
+ */
+function jobManager(
+  answer: () => JobManagerSavepoint | Error,
+  job: Partial<JobManagerJob> = {},
+): JobManagerClient & { triggered: number; stopped: number } {
+  const request = { id: 7, status: 'in-progress' as const, requestedAtMs: T0, folder: null, error: null };
   const client = {
     triggered: 0,
+    stopped: 0,
     job: async () => ({
       name: 'sums',
       status: 'running',
       startedAtMs: T0 + 5_000,
+      durationMs: 1_000,
       parallelism: 2,
       restarts: 1,
+      finalSavepoint: null,
+      ...job,
     }),
     checkpoints: async () => [],
     triggerSavepoint: async () => {
       client.triggered++;
-      return { id: 7, status: 'in-progress' as const, requestedAtMs: T0, folder: null, error: null };
+      return request;
+    },
+    stop: async () => {
+      client.stopped++;
+      return request;
     },
     savepoint: async () => {
       const result = answer();
       if (result instanceof Error) throw result;
       return result;
     },
-    cancel: async () => {},
   };
   return client;
 }
@@ -81,10 +95,10 @@ function step(job: SluiceJob, client: JobManagerClient | undefined, nowMs = T0) 
 describe('an upgrade in savepoint mode, pass by pass', () => {
   const v2 = { ...v1, parallelism: 2 };
 
-  it('asks for a savepoint and keeps the running spec; the next pass rolls out restoring it', async () => {
+  it('stops the job with a savepoint and keeps the running spec; the next pass rolls out restoring it', async () => {
     const client = jobManager(inProgress);
     const first = await step(sluiceJob(v2, deployedV1), client);
-    expect(client.triggered).toBe(1);
+    expect([client.stopped, client.triggered]).toEqual([1, 0]);
     expect(first.deploySpec).toEqual(deployedSpecOf(v1));
     expect(first.status.upgrade).toMatchObject({
       generation: 2,
@@ -100,7 +114,7 @@ describe('an upgrade in savepoint mode, pass by pass', () => {
       client,
       T0 + 1_000,
     );
-    expect(client.triggered).toBe(1);
+    expect(client.stopped).toBe(1);
     expect(waiting.deploySpec.parallelism).toBe(4);
 
     const done = jobManager(completed);
@@ -109,7 +123,7 @@ describe('an upgrade in savepoint mode, pass by pass', () => {
       done,
       T0 + 2_000,
     );
-    expect(done.triggered).toBe(0);
+    expect(done.stopped).toBe(0);
     expect(rolled.deploySpec.parallelism).toBe(2);
     expect(rolled.start).toMatchObject({
       mode: 'savepoint',
@@ -124,7 +138,34 @@ describe('an upgrade in savepoint mode, pass by pass', () => {
       trigger: 'upgrade',
     });
     expect(rolled.upgraded?.[0]).toBe('True');
-    expect(rolled.cancelOldJob).toBe(true);
+  });
+
+  it('rolls out from the savepoint a job manager says its job was stopped with, though no stop is recorded', async () => {
+    // The operator asked for the stop and crashed before recording it; or the stop completed after
+    // the timeout failed the upgrade. The job manager (kept serving, not ready) reports the end.
+    const stoppedJob = { status: 'stopped', startedAtMs: T0, durationMs: 2_000, finalSavepoint: SAVEPOINT };
+    const notReady = { ...deployedV1, phase: 'Deploying' as const };
+    const timedOut = { ...notReady, upgrade: { generation: 2, step: 'Failed' as const, error: 'timeout' } };
+    for (const status of [notReady, timedOut]) {
+      const client = jobManager(inProgress, stoppedJob);
+      const rolled = await step(sluiceJob(v2, status), client);
+      expect(client.stopped).toBe(0);
+      expect(rolled.deploySpec.parallelism).toBe(2);
+      expect(rolled.start).toMatchObject({
+        mode: 'savepoint',
+        savepoint: SAVEPOINT,
+        notBeforeMs: T0 + 2_000,
+      });
+      expect(rolled.status.lastSavepoint).toMatchObject({ location: SAVEPOINT, trigger: 'upgrade' });
+      expect(rolled.upgraded?.[1]).toBe('RolledOut');
+    }
+    // Ended any other way, it has no savepoint to give: nothing rolled out, and the condition says why.
+    const failedJob = jobManager(inProgress, { status: 'failed' });
+    const kept = await step(sluiceJob(v2, notReady), failedJob);
+    expect(failedJob.stopped).toBe(0);
+    expect(kept.deploySpec.parallelism).toBe(4);
+    expect(kept.upgraded?.[1]).toBe('SavepointFailed');
+    expect(kept.upgraded?.[2]).toMatch(/the job has ended \(failed\) without a stop savepoint to restore/);
   });
 
   it('fails, rolling nothing out, when the savepoint fails, times out, or its request is gone', async () => {
@@ -173,15 +214,15 @@ describe('an upgrade in savepoint mode, pass by pass', () => {
     const failed = { ...deployedV1, upgrade: { generation: 2, step: 'Failed' as const, error: 'x' } };
     const client = jobManager(inProgress);
     expect((await step(sluiceJob(v2, failed), client)).upgraded?.[1]).toBe('SavepointFailed');
-    expect(client.triggered).toBe(0);
+    expect(client.stopped).toBe(0);
     await step(sluiceJob({ ...v2, parallelism: 3 }, failed, 3), client);
-    expect(client.triggered).toBe(1);
+    expect(client.stopped).toBe(1);
   });
 
   it('waits for a job that is not Running yet instead of failing', async () => {
     const client = jobManager(inProgress);
     const result = await step(sluiceJob(v2, { ...deployedV1, phase: 'Deploying' }), client);
-    expect(client.triggered).toBe(0);
+    expect(client.stopped).toBe(0);
     expect(result.upgraded?.[1]).toBe('WaitingForJob');
     expect(result.status.upgrade).toBeUndefined();
   });
@@ -200,7 +241,7 @@ describe('the other modes and suspension', () => {
       client,
     );
     expect(stateless.start).toMatchObject({ mode: 'stateless', settled: false });
-    expect(client.triggered).toBe(0);
+    expect([client.stopped, client.triggered]).toEqual([0, 0]);
   });
 
   it('a change while suspended restores the suspension savepoint; a resume without one keeps the start', async () => {
@@ -226,7 +267,7 @@ describe('the other modes and suspension', () => {
     const resumed = await step(sluiceJob(v1, suspendedWithSavepoint, 3), client);
     expect(resumed.start).toBe(suspendedWithSavepoint.start);
     expect(resumed.deploySuspended).toBe(false);
-    expect(client.triggered).toBe(0);
+    expect([client.stopped, client.triggered]).toEqual([0, 0]);
   });
 });
 
@@ -319,6 +360,7 @@ describe('a savepoint on demand and what the job manager reports', () => {
         name: 'sums',
         status: 'running',
         startedAtMs: T0 - 1,
+        durationMs: 1,
         parallelism: 4,
         restarts: 0,
       }),

@@ -5,12 +5,18 @@
  * SluiceJob's spec differs in a field of the job (image, job, parallelism, arguments, ...), that
  * is an upgrade, made by `spec.upgradeMode`:
  *
- * - `savepoint`: ask the running job manager for a savepoint (`POST /api/savepoints`), poll it
- *   (`GET /api/savepoints/:id`, bounded by `savepointTimeoutMs`), and only once it is written
- *   deploy the new spec, its job manager restoring that savepoint. Until then the old job runs
- *   and the old objects are kept; a savepoint that fails or times out rolls nothing out and says
+ * - `savepoint`: stop the running job with a savepoint (`POST /api/stop`, Flink's
+ *   stop-with-savepoint), poll the request (`GET /api/savepoints/:id`, bounded by
+ *   `savepointTimeoutMs`), and only once it has completed — the savepoint written, the job
+ *   ended right after it, no checkpoint completed after it — deploy the new spec, its job manager
+ *   restoring that savepoint. The job manager runs with `--keep-serving-after-end`, so it still
+ *   answers once its job has ended, until the rollout's SIGTERM. Until then the old objects are
+ *   kept; a savepoint that fails (the job then runs on) or times out rolls nothing out and says
  *   why in the `Upgraded` condition (a new generation tries again; `upgradeMode: last-state`
- *   gets past a job manager that cannot take one).
+ *   gets past a job manager that cannot take one). A job manager whose job has already ended
+ *   stopped with a savepoint (a stop this operator asked for before it crashed, one that
+ *   completed after the timeout, or anyone's) is rolled out from that savepoint: nothing ran
+ *   after it.
  * - `last-state`: deploy at once; the new job manager resumes from the newest checkpoint.
  * - `stateless`: deploy at once; the new job manager starts without state.
  *
@@ -32,7 +38,11 @@
  */
 import type { ResolvedJob, SluiceJobSpec } from '../job-spec.ts';
 import { checkpointDir } from '../manifests/pods.ts';
-import type { JobManagerClient, JobManagerSavepoint } from './jobmanager-client.ts';
+import {
+  type JobManagerClient,
+  type JobManagerSavepoint,
+  TERMINAL_JOB_STATUSES,
+} from './jobmanager-client.ts';
 import { specHash } from './owned.ts';
 import type {
   CheckpointInfo,
@@ -68,12 +78,6 @@ export interface UpgradeStep {
   readonly upgraded: readonly ['True' | 'False' | 'Unknown', string, string] | undefined;
   /** Poll again this soon (a savepoint in flight). */
   readonly requeueAfterMs: number | undefined;
-  /**
-   * The upgrade's savepoint was just written: cancel the old job before the rollout, so that it
-   * neither processes nor commits anything after the savepoint (what Flink's stop-with-savepoint
-   * gives; see docs/kubernetes.md for why the operator does not stop with one).
-   */
-  readonly cancelOldJob?: boolean;
 }
 
 export interface UpgradeInputs {
@@ -221,6 +225,18 @@ export async function upgradeStep(inputs: UpgradeInputs): Promise<UpgradeStep> {
       ],
     });
   };
+  // A job that has ended: stopped with a savepoint, it is deployed restoring that one; ended
+  // otherwise, it has no savepoint to give (a stop in flight is polled below instead).
+  const ended = upgrade?.step === 'Savepointing' ? undefined : await endedJob(client);
+  if (ended?.finalSavepoint !== undefined) {
+    const location = ended.finalSavepoint;
+    log('info', `${where}: the job has ended, stopped with savepoint ${location}`);
+    return rollOut(
+      newStart('savepoint', ended.endedAtMs, location),
+      { location, time: rfc3339(ended.endedAtMs), trigger: 'upgrade' },
+      `, restoring ${location}`,
+    );
+  }
   if (upgrade?.step === 'Failed' && upgrade.generation === generation) {
     return keep({
       upgraded: [
@@ -231,9 +247,14 @@ export async function upgradeStep(inputs: UpgradeInputs): Promise<UpgradeStep> {
     });
   }
   if (client === undefined) return failed("the job manager's REST token Secret does not exist");
+  if (ended !== undefined) {
+    return failed(
+      `the job has ended (${ended.status}) without a stop savepoint to restore (upgradeMode last-state deploys from its newest checkpoint)`,
+    );
+  }
 
-  // A savepoint in flight (for this generation or an earlier one: it is a savepoint of the
-  // running job all the same) is polled; otherwise one is asked for.
+  // A stop in flight (for this generation or an earlier one: it is a stop of the running job all
+  // the same) is polled; otherwise one is asked for.
   if (upgrade?.step === 'Savepointing' && upgrade.requestId !== undefined) {
     const requestedAt = upgrade.requestedAt ?? rfc3339(now());
     const polled = await poll(client, upgrade.requestId, upgrade.requestedAtMs);
@@ -243,14 +264,11 @@ export async function upgradeStep(inputs: UpgradeInputs): Promise<UpgradeStep> {
         time: rfc3339(polled.requestedAtMs),
         trigger: 'upgrade',
       };
-      return {
-        ...rollOut(
-          newStart('savepoint', polled.requestedAtMs, polled.folder),
-          savepoint,
-          `, restoring ${polled.folder}`,
-        ),
-        cancelOldJob: true,
-      };
+      return rollOut(
+        newStart('savepoint', polled.requestedAtMs, polled.folder),
+        savepoint,
+        `, restoring ${polled.folder}`,
+      );
     }
     if (polled.kind === 'failed') return failed(polled.error, requestedAt);
     if (now() > Date.parse(requestedAt) + resolved.savepointTimeoutMs) {
@@ -282,11 +300,14 @@ export async function upgradeStep(inputs: UpgradeInputs): Promise<UpgradeStep> {
   }
   let request: JobManagerSavepoint;
   try {
-    request = await client.triggerSavepoint();
+    request = await client.stop();
   } catch (error) {
     return failed(errorText(error));
   }
-  log('info', `${where}: savepoint ${request.id} asked for, before deploying generation ${generation}`);
+  log(
+    'info',
+    `${where}: stop with savepoint ${request.id} asked for, before ${suspending ? 'suspending' : 'deploying'} generation ${generation}`,
+  );
   return keep({
     status: {
       ...keep().status,
@@ -305,6 +326,30 @@ export async function upgradeStep(inputs: UpgradeInputs): Promise<UpgradeStep> {
     ],
     requeueAfterMs: SAVEPOINT_POLL_MS,
   });
+}
+
+/** A job manager's job that has ended, and the savepoint it was stopped with, if it was. */
+interface EndedJob {
+  readonly status: string;
+  readonly finalSavepoint: string | undefined;
+  /** When it ended, on the job manager's clock. */
+  readonly endedAtMs: number;
+}
+
+/** The job, if its job manager answers and says it has ended; undefined otherwise (running, or no answer). */
+async function endedJob(client: JobManagerClient | undefined): Promise<EndedJob | undefined> {
+  if (client === undefined) return undefined;
+  let job: Awaited<ReturnType<JobManagerClient['job']>>;
+  try {
+    job = await client.job();
+  } catch {
+    // Unreachable: decided as without an answer (the stop request then says why it fails).
+    return undefined;
+  }
+  if (!TERMINAL_JOB_STATUSES.has(job.status)) return undefined;
+  const finalSavepoint =
+    job.status === 'stopped' && typeof job.finalSavepoint === 'string' ? job.finalSavepoint : undefined;
+  return { status: job.status, finalSavepoint, endedAtMs: job.startedAtMs + job.durationMs };
 }
 
 function previousUpgraded(job: SluiceJob): UpgradeStep['upgraded'] {
@@ -433,6 +478,11 @@ export interface Observed {
   readonly restarts: number | undefined;
   /** The start, settled if the new run has completed a checkpoint. */
   readonly start: JobStart;
+  /**
+   * The job has ended and its job manager, kept serving, says how (`failed`, `finished`,
+   * `cancelled`, `stopped` with `finalSavepoint`): it runs nothing until it is replaced.
+   */
+  readonly ended?: { readonly status: string; readonly finalSavepoint: string | undefined };
 }
 
 /**
@@ -485,5 +535,16 @@ export async function observeJobManager(
       `SluiceJob ${deployed.namespace}/${deployed.name}: the upgraded run has checkpointed; a restart now resumes from its newest checkpoint`,
     );
   }
-  return { lastCheckpoint, restarts: running.restarts, start: settled ? { ...start, settled } : start };
+  const ended = TERMINAL_JOB_STATUSES.has(running.status)
+    ? {
+        status: running.status,
+        finalSavepoint: typeof running.finalSavepoint === 'string' ? running.finalSavepoint : undefined,
+      }
+    : undefined;
+  return {
+    lastCheckpoint,
+    restarts: running.restarts,
+    start: settled ? { ...start, settled } : start,
+    ...(ended === undefined ? {} : { ended }),
+  };
 }

@@ -3,7 +3,9 @@
  * operator's tests: kwok's pods run nothing, so the savepoints an upgrade takes are taken by
  * this job manager, through the same REST API a job-manager pod serves (the operator is pointed
  * at its URL). It is started the way the operator's pod starts `sluice jobmanager` — the REST
- * token in SLUICE_WEB_TOKEN, and how to restore in SLUICE_RESTORE, as the ConfigMap says.
+ * token in SLUICE_WEB_TOKEN, how to restore in SLUICE_RESTORE, as the ConfigMap says, and
+ * `--keep-serving-after-end`: once its job has ended (stopped with a savepoint by an upgrade) it
+ * serves its final state until SIGTERM, as the pod does until the rollout replaces it.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,8 +34,15 @@ export interface LocalJobManager {
   readonly url: string;
   /** What the job manager has logged so far. */
   log(): string;
-  /** False once the job manager's process has exited (its job cancelled, say). */
+  /** False once the job manager's process has exited. */
   running(): boolean;
+  /** GET `path` of its REST API, with the token. */
+  api<T = Record<string, unknown>>(path: string): Promise<T>;
+  /**
+   * SIGTERM to the job manager, as the rollout sends to the old pod; resolves with its exit code
+   * once it has exited (its task managers are stopped too).
+   */
+  terminate(): Promise<number | null>;
   /** Stops the job manager and its task managers at once (SIGKILL: no savepoint on the way). */
   kill(): Promise<void>;
 }
@@ -70,6 +79,7 @@ export async function startLocalJobManager(options: LocalJobManagerOptions): Pro
       String(options.checkpointIntervalMs ?? 500),
       '--savepoint-dir',
       options.savepointDir,
+      '--keep-serving-after-end',
     ]),
     logDir,
   );
@@ -117,6 +127,14 @@ export async function startLocalJobManager(options: LocalJobManagerOptions): Pro
       url,
       log,
       running: () => jobManager.running,
+      api: async <T>(path: string) =>
+        (await (
+          await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${options.token}` } })
+        ).json()) as T,
+      terminate: async () => {
+        await stopAll();
+        return jobManager.exitCode;
+      },
       kill: async () => {
         for (const process of [jobManager, ...taskManagers]) process.killNow();
         await stopAll();

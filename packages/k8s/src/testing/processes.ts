@@ -55,6 +55,11 @@ export class ManagedProcess {
     return this.#running;
   }
 
+  /** The exit code, once it has exited (null before, or when a signal ended it). */
+  get exitCode(): number | null {
+    return this.#exitCode;
+  }
+
   /** Throws, quoting the log's tail, when the process has already exited. */
   assertRunning(): void {
     if (this.#running) return;

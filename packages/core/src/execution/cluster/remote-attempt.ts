@@ -284,7 +284,7 @@ export function runRemoteAttempt(
       cancelled = true;
       stopAll();
     },
-    savepoint: (folder: string) => savepointWith(coordinator, folder),
+    savepoint: (folder, options) => savepointWith(coordinator, folder, options),
     async terminateWorker(index: number): Promise<boolean> {
       const owner = owners[index % Math.max(1, owners.length)];
       if (owner === undefined) return false;

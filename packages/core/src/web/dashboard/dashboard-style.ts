@@ -32,7 +32,7 @@ h2 { font-size: 15px; margin: 0 0 10px; font-weight: 600; }
 .status-running { background: #d9f2e0; color: #1e6b37; }
 .status-restarting, .status-cancelling, .status-created { background: #fdecc8; color: #7a5300; }
 .status-failed { background: #f8d0cc; color: #8c1d13; }
-.status-finished, .status-cancelled { background: #dde6f3; color: #1f4e79; }
+.status-finished, .status-cancelled, .status-stopped { background: #dde6f3; color: #1f4e79; }
 .facts { display: flex; flex-wrap: wrap; gap: 6px 22px; margin: 0; }
 .facts div { display: flex; flex-direction: column; }
 .facts dt { font-size: 11px; color: var(--muted); text-transform: uppercase; letter-spacing: 0.04em; }
