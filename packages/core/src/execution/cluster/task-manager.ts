@@ -92,7 +92,16 @@ async function serveJobManagers(
   let current: TaskManagerAttempt | undefined;
   let previousDone: Promise<void> = Promise.resolve();
   const plans = new Map<string, Promise<PlannedJob>>();
-  // Opened at the first deploy and kept for the life of the process: one data port, whatever the attempt.
+  // With one slot, that slot serves the data port itself for each attempt: no relay through this
+  // thread (the Kubernetes layout, `direct-slot-data-plane.ts`). With several, this thread's plane
+  // serves it for them all, opened at the first deploy and kept for the life of the process.
+  const direct = options.slots === 1;
+  logger.debug(
+    { event: 'data-plane', direct },
+    direct
+      ? `task manager '${id}': one slot, which serves the data port itself`
+      : `task manager '${id}': ${options.slots} slots share the data port through the main thread`,
+  );
   let dataPlane: Promise<TaskManagerDataPlane> | undefined;
   const dataPlaneOf = (): Promise<TaskManagerDataPlane> => {
     dataPlane ??= TaskManagerDataPlane.start({
@@ -213,11 +222,20 @@ async function serveJobManagers(
                 }
                 return undefined;
               }
-              const plane = await dataPlaneOf();
               return startTaskManagerAttempt(planned, jobUrl, deploy, {
                 id,
-                dataPlane: plane,
-                advertiseHost,
+                data: direct
+                  ? {
+                      kind: 'direct',
+                      port: {
+                        secret: options.secret,
+                        bindHost,
+                        advertiseHost,
+                        port: options.dataPort ?? 0,
+                        tls: dataTls(options.tls),
+                      },
+                    }
+                  : { kind: 'shared', plane: await dataPlaneOf(), advertiseHost },
                 logger,
                 send,
               });
