@@ -1,7 +1,9 @@
 /**
  * How a task manager's slots share its one data connection per peer task manager: the wire
- * format of that connection (`mux-connection.ts`, in the task manager's main thread) and the
- * messages between it and the slot threads (`port-stream.ts`), so that both sides read them alike.
+ * format of that connection (`mux-connection.ts`, in the task manager's main thread; and
+ * `direct-mux-connection.ts`, in the slot thread of a task manager of one slot, which speaks the
+ * same segments so that the two kinds interoperate) and the messages between the main thread and
+ * the slot threads (`port-stream.ts`), so that both sides read them alike.
  *
  * Each pair of slots in two task managers that share a channel gets a **stream**: a byte stream
  * the slot thread's `DataConnection` runs over unchanged (its framing, its per-channel credit),

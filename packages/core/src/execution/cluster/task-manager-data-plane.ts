@@ -2,7 +2,9 @@
  * A task manager's data plane, in its main thread: the one data port it listens on for the whole
  * life of the process, and for each attempt it runs, one connection per peer task manager
  * carrying every channel between their slots (`channels/tcp/mux-connection.ts`), as Flink keeps
- * one connection per pair of task managers whatever the slots.
+ * one connection per pair of task managers whatever the slots. Only task managers of several
+ * slots run it: a task manager of one slot lets that slot serve the port itself, with no relay
+ * (`direct-slot-data-plane.ts`), and speaks the same protocol, so the two kinds interoperate.
  *
  * Who owns what: the slot threads own the channel ends and their flow control (a
  * `DataConnection` per peer slot, over a stream whose port this plane created and handed to the

@@ -39,7 +39,10 @@ export interface TaskManagerOptions {
   readonly bindHost?: string | undefined;
   /** The address peers dial (default: bindHost, or 127.0.0.1 when it is 0.0.0.0). */
   readonly advertiseHost?: string | undefined;
-  /** The one data port of this task manager, shared by all its slots (default 0: any free port). */
+  /**
+   * The one data port of this task manager (default 0: any free port): with several slots, its main
+   * thread serves it for them all; with one, that slot serves it for each attempt (no relay).
+   */
   readonly dataPort?: number | undefined;
   /** The job module, when it is not at the path the job manager names (another image layout). */
   readonly job?: string | undefined;
