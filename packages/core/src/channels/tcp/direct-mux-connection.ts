@@ -10,7 +10,8 @@
  * manager with several slots, whose one socket carries streams to all of them; speaking the same
  * segments whatever the peer's shape means a one-slot and a two-slot task manager interoperate
  * without knowing each other's shape, and the refusals at the port stay those of
- * `task-manager-data-plane.ts`. What it costs over a bare socket: a 9-byte header per flush of a
+ * `task-manager-data-plane.ts` (both read segments with `mux-protocol.ts`'s `SegmentReader`).
+ * What it costs over a bare socket: a 9-byte header per flush of a
  * stream (a turn of the slot's event loop, or a buffer's worth), never per record; pieces of a read
  * are handed on as views into it, without a copy, since no thread is crossed.
  *
@@ -22,7 +23,14 @@ import { EventEmitter } from 'node:events';
 import type { DataSocket } from './data-connection.ts';
 import type { AuthenticatedSocket } from './endpoint.ts';
 import { TransportError, type TransportErrorCode } from './errors.ts';
-import { MAX_SLOT_INDEX, SEGMENT_HEADER_BYTES, SegmentType } from './mux-protocol.ts';
+import {
+  fillSegmentHeader,
+  MAX_SLOT_INDEX,
+  SEGMENT_HEADER_BYTES,
+  SegmentReader,
+  type SegmentSink,
+  SegmentType,
+} from './mux-protocol.ts';
 
 function streamKey(localSlot: number, remoteSlot: number): number {
   return localSlot * (MAX_SLOT_INDEX + 1) + remoteSlot;
@@ -189,12 +197,14 @@ export class DirectMuxConnection {
   readonly #socket: AuthenticatedSocket['socket'];
   readonly #streams = new Map<number, DirectStream>();
   readonly #onClosed: (error: TransportError | undefined) => void;
-  /** The segment header being read, when it is split across reads. */
-  readonly #header = Buffer.alloc(SEGMENT_HEADER_BYTES);
-  #headerFilled = 0;
-  /** Payload bytes of the current data segment still to come, and its stream. */
-  #remaining = 0;
-  #current: DirectStream | undefined;
+  readonly #reader = new SegmentReader<DirectStream>();
+  readonly #sink: SegmentSink<DirectStream> = {
+    segment: (payloadBytes, type, localSlot, remoteSlot) =>
+      this.#onSegment(payloadBytes, type, localSlot, remoteSlot),
+    // No thread to cross: each piece goes on at once, a view into the read.
+    payload: (stream, piece) => stream.deliver(piece),
+    failed: false,
+  };
   #failure: TransportError | undefined;
   #closing = false;
   #closed = false;
@@ -266,64 +276,29 @@ export class DirectMuxConnection {
 
   #writeHeader(type: number, stream: DirectStream, payloadBytes: number): void {
     const header = Buffer.allocUnsafe(SEGMENT_HEADER_BYTES);
-    header.writeUInt32BE(payloadBytes, 0);
-    header[4] = type;
-    header.writeUInt16BE(stream.localSlot, 5);
-    header.writeUInt16BE(stream.remoteSlot, 7);
+    fillSegmentHeader(header, type, stream.localSlot, stream.remoteSlot, payloadBytes);
     this.#socket.write(header);
   }
 
-  /** The same segment reader as `mux-connection.ts`, handing each piece on at once (no thread to cross). */
   #onData(chunk: Buffer): void {
-    const length = chunk.byteLength;
-    let offset = 0;
-    while (offset < length && this.#failure === undefined) {
-      if (this.#remaining > 0) {
-        const take = Math.min(this.#remaining, length - offset);
-        this.#current!.deliver(chunk.subarray(offset, offset + take));
-        this.#remaining -= take;
-        offset += take;
-        continue;
-      }
-      let header: Buffer;
-      let at: number;
-      if (this.#headerFilled === 0 && length - offset >= SEGMENT_HEADER_BYTES) {
-        header = chunk;
-        at = offset;
-        offset += SEGMENT_HEADER_BYTES;
-      } else {
-        const take = Math.min(SEGMENT_HEADER_BYTES - this.#headerFilled, length - offset);
-        chunk.copy(this.#header, this.#headerFilled, offset, offset + take);
-        this.#headerFilled += take;
-        offset += take;
-        if (this.#headerFilled < SEGMENT_HEADER_BYTES) break;
-        this.#headerFilled = 0;
-        header = this.#header;
-        at = 0;
-      }
-      this.#onSegment(
-        header.readUInt32BE(at),
-        header[at + 4]!,
-        // The sender's local slot is our remote one.
-        header.readUInt16BE(at + 7),
-        header.readUInt16BE(at + 5),
-      );
-    }
+    this.#reader.push(chunk, this.#sink);
   }
 
-  #onSegment(payloadBytes: number, type: number, localSlot: number, remoteSlot: number): void {
+  /** A segment's header: the stream its payload goes to, or undefined when none follows. */
+  #onSegment(
+    payloadBytes: number,
+    type: number,
+    localSlot: number,
+    remoteSlot: number,
+  ): DirectStream | undefined {
     const stream = this.#streams.get(streamKey(localSlot, remoteSlot));
     if (stream === undefined) {
       this.#protocolError(
         `a segment for slot ${localSlot} from slot ${remoteSlot}, which share no stream here`,
       );
-      return;
+      return undefined;
     }
-    if (type === SegmentType.Data && payloadBytes > 0 && !stream.remoteEnded) {
-      this.#current = stream;
-      this.#remaining = payloadBytes;
-      return;
-    }
+    if (type === SegmentType.Data && payloadBytes > 0 && !stream.remoteEnded) return stream;
     if (
       (type === SegmentType.End || type === SegmentType.Reset) &&
       payloadBytes === 0 &&
@@ -331,11 +306,12 @@ export class DirectMuxConnection {
     ) {
       if (type === SegmentType.End) stream.remoteEnd();
       else stream.fail(undefined, 'the peer slot reset the stream');
-      return;
+      return undefined;
     }
     this.#protocolError(
       `bad segment (type ${type}, ${payloadBytes} bytes) for slot ${localSlot} from slot ${remoteSlot}`,
     );
+    return undefined;
   }
 
   #protocolError(message: string): void {
@@ -346,6 +322,7 @@ export class DirectMuxConnection {
   #fail(error: TransportError): void {
     if (this.#failure !== undefined || this.#closed) return;
     this.#failure = error;
+    this.#sink.failed = true;
     this.#endStreams(error.code, error.message);
     this.#socket.destroy();
   }
