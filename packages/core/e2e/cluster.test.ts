@@ -4,12 +4,17 @@
  * a task-manager process SIGKILLed mid-run, started again by the local cluster, with the job
  * restarted from its checkpoint and its keyed counts still exact.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, runJob, startJob } from '@sluice/core';
 import { JobTestDriver } from '@sluice/core/testing';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { Logger } from '../src/contracts/logger.ts';
+import { runTaskManager } from '../src/execution/cluster/task-manager.ts';
+import { TaskManagerDataPlane } from '../src/execution/cluster/task-manager-data-plane.ts';
 import type { BasicArgs, Running } from './jobs/basic-pipeline.ts';
 import type { CountingArgs, KeyCount } from './jobs/counting.ts';
 
@@ -24,6 +29,15 @@ async function tempDir(): Promise<string> {
   const folder = await mkdtemp(join(tmpdir(), 'sluice-cluster-'));
   folders.push(folder);
   return folder;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (typeof address !== 'object' || address === null) throw new Error('no port');
+  return address.port;
 }
 
 const sorted = (xs: readonly number[]): number[] => [...xs].sort((a, b) => a - b);
@@ -70,6 +84,62 @@ describe('a local cluster of task-manager processes', () => {
       expect(handle.cluster?.taskManagerPids()).toEqual([]);
     }, 120_000);
   }
+
+  it("task managers of 1 and 2 slots in one job (all-to-all channels between them) give the plain loop's answer; the one-slot task manager relays nothing through its main thread", async () => {
+    const secret = randomBytes(32);
+    const port = await freePort();
+    const quiet: Logger = {
+      trace: () => {},
+      debug: () => {},
+      info: () => {},
+      warn: () => {},
+      error: () => {},
+      fatal: () => {},
+      child: () => quiet,
+    };
+    // In this process, so that the test sees which task manager starts a main-thread data plane.
+    const start = vi.spyOn(TaskManagerDataPlane, 'start');
+    const stop = new AbortController();
+    const taskManagers = [
+      { id: 'mixed-tm-1', slots: 1 },
+      { id: 'mixed-tm-2', slots: 2 },
+    ].map(({ id, slots }) =>
+      runTaskManager({
+        jobManager: { host: '127.0.0.1', port },
+        slots,
+        secret,
+        id,
+        logger: quiet,
+        reconnectDelayMs: 50,
+        session: true,
+        signal: stop.signal,
+      }),
+    );
+    try {
+      const input = Array.from({ length: 20_000 }, (_, i) => ((i * 7919 + 3) % 10_007) - 5_000);
+      const result = await runJob<BasicArgs>(basic, {
+        parallelism: 3,
+        args: { input },
+        cluster: { listen: { host: '127.0.0.1', port }, secret },
+      });
+      const expected = plainLoop(input);
+      expect(sorted(result.collected<number>('stateless'))).toEqual(sorted(expected.stateless));
+      const rolling = result.collected<Running>('rolling');
+      expect(rolling).toHaveLength(input.length);
+      for (const [key, total] of expected.totals) {
+        const last = rolling.filter((r) => r.key === key).reduce((a, b) => (b.count > a.count ? b : a));
+        expect(last.sum).toBe(total);
+      }
+      expect(result.sourceRecords).toBe(2 * input.length);
+      // Only the two-slot task manager opened a data port in its main thread; the one-slot one's
+      // slot served it (its peer dialled it, or it dialled: either way on the slot's own socket).
+      expect(start.mock.calls.map(([options]) => options.id)).toEqual(['mixed-tm-2']);
+    } finally {
+      stop.abort();
+      await Promise.all(taskManagers);
+      start.mockRestore();
+    }
+  }, 120_000);
 
   it('restarts from the newest checkpoint when a task-manager process is SIGKILLed, 3 times; keyed counts stay exact', async () => {
     const args: CountingArgs = { events: 300_000, keys: 1_000, ratePerSecond: 60_000, counterParallelism: 2 };

@@ -1,4 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
+import type { TlsClientFiles, TlsServerFiles } from '../channels/tcp/endpoint.ts';
 import type { CheckpointAck, CheckpointDecline } from '../checkpoint/protocol.ts';
 import type { LogLevel } from '../contracts/logger.ts';
 import type { SerializedError } from '../errors.ts';
@@ -43,17 +44,36 @@ export interface SlotAssignment {
 }
 
 /**
- * What a slot of a task manager needs to reach the slots of other task managers: a stream to each
- * one it shares a channel with, over its task manager's one connection to theirs
- * (`cluster/task-manager-data-plane.ts`, `cluster/slot-data-plane.ts`).
+ * What a slot of a task manager needs to reach the slots of other task managers: in a task manager
+ * of several slots, a stream to each one it shares a channel with, over its task manager's one
+ * connection to theirs (`cluster/task-manager-data-plane.ts`); in a task manager of one slot, the
+ * data port to serve itself (`cluster/direct-slot-data-plane.ts`).
  */
 export interface SlotClusterAssignment {
   /** The task manager of each slot of the attempt, by slot index. */
   readonly processOfSlot: readonly string[];
   /** Each slot's data-plane id (unique per attempt), by slot index. */
   readonly peerOfSlot: readonly string[];
-  /** One stream per slot of another task manager this slot shares a channel with (the ports are transferred). */
+  /** One stream per slot of another task manager this slot shares a channel with (the ports are transferred); none when `direct`. */
   readonly streams: readonly SlotStreamAssignment[];
+  /** The task manager has this one slot: the slot serves the data port itself, no relay. */
+  readonly direct?: DirectDataPortAssignment | undefined;
+}
+
+/** The data port a one-slot task manager's slot listens on for its attempt, and how it proves itself. */
+export interface DirectDataPortAssignment {
+  /** The task manager's id, as registered (the slot's data connections speak for it). */
+  readonly taskManagerId: string;
+  readonly attempt: number;
+  readonly secret: Uint8Array;
+  /** The listen address. */
+  readonly bindHost: string;
+  /** The address peers dial (the pod's address when listening on 0.0.0.0). */
+  readonly advertiseHost: string;
+  /** The task manager's data port (0: any free port). */
+  readonly port: number;
+  /** TLS on the data connections (both ends: every task manager has a certificate). */
+  readonly tls?: { readonly server: TlsServerFiles; readonly client: TlsClientFiles } | undefined;
 }
 
 /** A slot's stream to one peer slot: the port to its task manager's main thread (`channels/tcp/port-stream.ts`). */
@@ -72,7 +92,9 @@ export type CoordinatorMessage =
   | { readonly type: 'checkpoint-complete'; readonly checkpointId: number }
   | DriverInput
   /** The test driver's step `epoch` has been sent: idle reports after it carry it. */
-  | { readonly type: 'driver-epoch'; readonly epoch: number };
+  | { readonly type: 'driver-epoch'; readonly epoch: number }
+  /** Across processes, to the slot of a one-slot task manager: every slot's data address, once all have reported theirs. */
+  | { readonly type: 'peers'; readonly addresses: readonly DataAddress[] };
 
 /** Where a slot of a task manager takes data connections: its task manager's one data port. */
 export interface DataAddress {

@@ -10,12 +10,13 @@ import { runSlotLoop, SlotCancelledError, TaskFailedError } from '../runtime/slo
 import { SlotControl } from '../runtime/slot-control.ts';
 import { LevelStoreClient } from '../state/leveldb/level-store/level-store-client.ts';
 import { SharedManualClock, systemClock } from '../time/clock.ts';
+import { openDirectSlotDataPlane } from './cluster/direct-slot-data-plane.ts';
 import { openSlotDataPlane, PeersCancelledError, type SlotDataPlane } from './cluster/slot-data-plane.ts';
 import { type DeployedTask, deploySlot } from './deploy.ts';
 import { bindDriver, type DriverInputs } from './driver-bindings.ts';
 import { loadJob } from './job-loader.ts';
 import { workerLogger } from './logging/worker-logger.ts';
-import type { CoordinatorMessage, SlotAssignment, SlotMessage, SlotResult } from './messages.ts';
+import type { CoordinatorMessage, DataAddress, SlotAssignment, SlotMessage, SlotResult } from './messages.ts';
 import { type PlannedJob, planJob } from './planner.ts';
 import { PROGRESS_SAMPLE_INTERVAL_MS, progressSampler } from './progress.ts';
 
@@ -41,6 +42,17 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
     assignment.levelStorePort === undefined ? undefined : new LevelStoreClient(assignment.levelStorePort);
   let dataPlane: SlotDataPlane | undefined;
   let stopWaiting = (): void => {};
+  // A one-slot task manager's slot serves its data port itself: the job manager answers its
+  // address with every slot's, through the task manager. Listen from the start.
+  const direct = assignment.cluster?.direct;
+  const peers = new Promise<readonly DataAddress[]>((resolve) => {
+    const onPeers = (message: CoordinatorMessage): void => {
+      if (message.type !== 'peers') return;
+      port.off('message', onPeers);
+      resolve(message.addresses);
+    };
+    if (direct !== undefined) port.on('message', onPeers);
+  });
   try {
     const job = await loadJob(assignment.jobUrl);
     const planned = planJob(job, assignment.args, {
@@ -87,7 +99,23 @@ export default async function runSlot(assignment: SlotAssignment): Promise<SlotR
         stopWaiting = () => clearInterval(polling);
       });
       try {
-        dataPlane = await openSlotDataPlane({ slotIndex, cluster: assignment.cluster, cancelled });
+        dataPlane =
+          direct === undefined
+            ? await openSlotDataPlane({ slotIndex, cluster: assignment.cluster, cancelled })
+            : await openDirectSlotDataPlane({
+                plan: planned.plan,
+                slotIndex,
+                cluster: assignment.cluster,
+                port: direct,
+                post,
+                peers,
+                cancelled,
+                onRefused: (error) =>
+                  logger.warn(
+                    { event: 'data-connection-refused', peer: error.peer },
+                    `task manager '${direct.taskManagerId}': ${error.message}`,
+                  ),
+              });
       } finally {
         stopWaiting();
       }

@@ -21,8 +21,11 @@ import type { AuthenticatedSocket } from './endpoint.ts';
 import { TransportError } from './errors.ts';
 import {
   type FromSlotStream,
+  fillSegmentHeader,
   MAX_SLOT_INDEX,
   SEGMENT_HEADER_BYTES,
+  SegmentReader,
+  type SegmentSink,
   SegmentType,
   type ToSlotStream,
   transferable,
@@ -100,12 +103,13 @@ export class MuxConnection {
   readonly #socket: AuthenticatedSocket['socket'];
   readonly #streams = new Map<number, MuxStream>();
   readonly #onClosed: (error: TransportError | undefined) => void;
-  /** The segment header being read, when it is split across reads. */
-  readonly #header = Buffer.alloc(SEGMENT_HEADER_BYTES);
-  #headerFilled = 0;
-  /** Payload bytes of the current data segment still to come, and its stream. */
-  #remaining = 0;
-  #current: MuxStream | undefined;
+  readonly #reader = new SegmentReader<MuxStream>();
+  readonly #sink: SegmentSink<MuxStream> = {
+    segment: (payloadBytes, type, localSlot, remoteSlot) =>
+      this.#onSegment(payloadBytes, type, localSlot, remoteSlot),
+    payload: (stream, piece) => this.#deliver(stream, piece),
+    failed: false,
+  };
   /** Streams with pieces to post at the end of the read being handled. */
   readonly #dirty: MuxStream[] = [];
   #failure: TransportError | undefined;
@@ -202,47 +206,11 @@ export class MuxConnection {
   }
 
   #fillHeader(target: Buffer, type: number, stream: MuxStream, payloadBytes: number): void {
-    target.writeUInt32BE(payloadBytes, 0);
-    target[4] = type;
-    target.writeUInt16BE(stream.localSlot, 5);
-    target.writeUInt16BE(stream.remoteSlot, 7);
+    fillSegmentHeader(target, type, stream.localSlot, stream.remoteSlot, payloadBytes);
   }
 
   #onData(chunk: Buffer): void {
-    const length = chunk.byteLength;
-    let offset = 0;
-    while (offset < length && this.#failure === undefined) {
-      if (this.#remaining > 0) {
-        const take = Math.min(this.#remaining, length - offset);
-        this.#deliver(this.#current!, chunk.subarray(offset, offset + take));
-        this.#remaining -= take;
-        offset += take;
-        continue;
-      }
-      let header: Buffer;
-      let at: number;
-      if (this.#headerFilled === 0 && length - offset >= SEGMENT_HEADER_BYTES) {
-        header = chunk;
-        at = offset;
-        offset += SEGMENT_HEADER_BYTES;
-      } else {
-        const take = Math.min(SEGMENT_HEADER_BYTES - this.#headerFilled, length - offset);
-        chunk.copy(this.#header, this.#headerFilled, offset, offset + take);
-        this.#headerFilled += take;
-        offset += take;
-        if (this.#headerFilled < SEGMENT_HEADER_BYTES) break;
-        this.#headerFilled = 0;
-        header = this.#header;
-        at = 0;
-      }
-      this.#onSegment(
-        header.readUInt32BE(at),
-        header[at + 4]!,
-        // The sender's local slot is our remote one.
-        header.readUInt16BE(at + 7),
-        header.readUInt16BE(at + 5),
-      );
-    }
+    this.#reader.push(chunk, this.#sink);
     const dirty = this.#dirty;
     const only = dirty.length === 1 ? dirty[0]! : undefined;
     if (
@@ -263,19 +231,21 @@ export class MuxConnection {
     this.#postPieces();
   }
 
-  #onSegment(payloadBytes: number, type: number, localSlot: number, remoteSlot: number): void {
+  /** A segment's header: the stream its payload goes to, or undefined when none follows. */
+  #onSegment(
+    payloadBytes: number,
+    type: number,
+    localSlot: number,
+    remoteSlot: number,
+  ): MuxStream | undefined {
     const stream = this.#streams.get(streamKey(localSlot, remoteSlot));
     if (stream === undefined) {
       this.#protocolError(
         `a segment for slot ${localSlot} from slot ${remoteSlot}, which share no stream here`,
       );
-      return;
+      return undefined;
     }
-    if (type === SegmentType.Data && payloadBytes > 0 && !stream.remoteEnded) {
-      this.#current = stream;
-      this.#remaining = payloadBytes;
-      return;
-    }
+    if (type === SegmentType.Data && payloadBytes > 0 && !stream.remoteEnded) return stream;
     if (
       (type === SegmentType.End || type === SegmentType.Reset) &&
       payloadBytes === 0 &&
@@ -288,11 +258,12 @@ export class MuxConnection {
       } else {
         stream.finish({ type: 'closed' });
       }
-      return;
+      return undefined;
     }
     this.#protocolError(
       `bad segment (type ${type}, ${payloadBytes} bytes) for slot ${localSlot} from slot ${remoteSlot}`,
     );
+    return undefined;
   }
 
   #deliver(stream: MuxStream, piece: Buffer): void {
@@ -335,6 +306,7 @@ export class MuxConnection {
   #fail(error: TransportError, reason: string): void {
     if (this.#failure !== undefined || this.#closed) return;
     this.#failure = error;
+    this.#sink.failed = true;
     this.#postPieces();
     this.#endStreams({ type: 'error', code: error.code, message: reason });
     this.#socket.destroy();

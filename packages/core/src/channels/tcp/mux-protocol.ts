@@ -1,7 +1,9 @@
 /**
  * How a task manager's slots share its one data connection per peer task manager: the wire
- * format of that connection (`mux-connection.ts`, in the task manager's main thread) and the
- * messages between it and the slot threads (`port-stream.ts`), so that both sides read them alike.
+ * format of that connection (`mux-connection.ts`, in the task manager's main thread; and
+ * `direct-mux-connection.ts`, in the slot thread of a task manager of one slot, which speaks the
+ * same segments so that the two kinds interoperate) and the messages between the main thread and
+ * the slot threads (`port-stream.ts`), so that both sides read them alike.
  *
  * Each pair of slots in two task managers that share a channel gets a **stream**: a byte stream
  * the slot thread's `DataConnection` runs over unchanged (its framing, its per-channel credit),
@@ -66,4 +68,87 @@ export function transferable(chunk: Uint8Array): boolean {
     chunk.buffer instanceof ArrayBuffer &&
     chunk.byteLength === chunk.buffer.byteLength
   );
+}
+
+/**
+ * What a {@link SegmentReader} tells its connection: a segment's header (returning the stream its
+ * payload goes to, or undefined when no payload follows: an end, a reset, or a protocol violation
+ * the connection failed on), and each piece of a payload as it arrives.
+ */
+export interface SegmentSink<S> {
+  segment(payloadBytes: number, type: number, localSlot: number, remoteSlot: number): S | undefined;
+  payload(stream: S, piece: Buffer): void;
+  /** Set once the connection failed: nothing more is read. */
+  failed: boolean;
+}
+
+/**
+ * Reads segments off a socket's reads, for both ends of the protocol (`mux-connection.ts` in a
+ * task manager's main thread, `direct-mux-connection.ts` in a one-slot task manager's slot
+ * thread). A payload is handed on in the pieces the reads brought, as views into them, never
+ * assembled: the `DataConnection` at the end of the stream frames and bounds what it reads, so a
+ * segment's length allocates nothing here. Only a header split across reads is copied (9 bytes).
+ */
+export class SegmentReader<S> {
+  readonly #header = Buffer.alloc(SEGMENT_HEADER_BYTES);
+  #headerFilled = 0;
+  /** Payload bytes of the current data segment still to come, and its stream. */
+  #remaining = 0;
+  #current: S | undefined;
+
+  push(chunk: Buffer, sink: SegmentSink<S>): void {
+    const length = chunk.byteLength;
+    let offset = 0;
+    while (offset < length && !sink.failed) {
+      if (this.#remaining > 0) {
+        const take = Math.min(this.#remaining, length - offset);
+        sink.payload(this.#current!, chunk.subarray(offset, offset + take));
+        this.#remaining -= take;
+        offset += take;
+        continue;
+      }
+      let header: Buffer;
+      let at: number;
+      if (this.#headerFilled === 0 && length - offset >= SEGMENT_HEADER_BYTES) {
+        header = chunk;
+        at = offset;
+        offset += SEGMENT_HEADER_BYTES;
+      } else {
+        const take = Math.min(SEGMENT_HEADER_BYTES - this.#headerFilled, length - offset);
+        chunk.copy(this.#header, this.#headerFilled, offset, offset + take);
+        this.#headerFilled += take;
+        offset += take;
+        if (this.#headerFilled < SEGMENT_HEADER_BYTES) break;
+        this.#headerFilled = 0;
+        header = this.#header;
+        at = 0;
+      }
+      const payloadBytes = header.readUInt32BE(at);
+      const stream = sink.segment(
+        payloadBytes,
+        header[at + 4]!,
+        // The sender's local slot is our remote one.
+        header.readUInt16BE(at + 7),
+        header.readUInt16BE(at + 5),
+      );
+      if (stream !== undefined) {
+        this.#current = stream;
+        this.#remaining = payloadBytes;
+      }
+    }
+  }
+}
+
+/** Fills a segment header into `target` (at its start). */
+export function fillSegmentHeader(
+  target: Buffer,
+  type: number,
+  sendingSlot: number,
+  receivingSlot: number,
+  payloadBytes: number,
+): void {
+  target.writeUInt32BE(payloadBytes, 0);
+  target[4] = type;
+  target.writeUInt16BE(sendingSlot, 5);
+  target.writeUInt16BE(receivingSlot, 7);
 }

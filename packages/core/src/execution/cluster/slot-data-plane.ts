@@ -4,7 +4,9 @@
  * task manager's connection to each peer is up, and runs a `DataConnection` over each stream.
  * The channel ends, their credit and their framing live here, in the thread that runs the tasks,
  * as they would over a socket of the slot's own; the task manager's main thread carries every
- * slot's streams to a peer task manager on one socket (`task-manager-data-plane.ts`).
+ * slot's streams to a peer task manager on one socket (`task-manager-data-plane.ts`). That is a
+ * task manager of several slots; the slot of a task manager of one serves the data port itself
+ * instead (`direct-slot-data-plane.ts`).
  */
 import type { ChannelPlacement } from '../../channels/channel-factory.ts';
 import { DataConnection, type DataConnectionOptions } from '../../channels/tcp/data-connection.ts';

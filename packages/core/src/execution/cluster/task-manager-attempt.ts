@@ -1,10 +1,12 @@
 /**
  * One attempt's slots in a task manager: the worker threads (piscina), the shared memory of the
  * channels between them (rings for slots of this process; channels to other processes go over
- * the task manager's one connection per peer task manager, `task-manager-data-plane.ts`, which
- * this attempt opens its streams on), the control array the job manager's signals reach the
- * slots through, the watchdog over these slots, and the relay of each slot's messages to the job
- * manager. The mirror of `execution/attempt.ts` for the part of an attempt that runs here.
+ * the task manager's one connection per peer task manager: through `task-manager-data-plane.ts`,
+ * which this attempt opens its streams on, when the task manager has several slots; served by
+ * the slot thread itself, `direct-slot-data-plane.ts`, when it has one), the control array the
+ * job manager's signals reach the slots through, the watchdog over these slots, and the relay of
+ * each slot's messages to the job manager. The mirror of `execution/attempt.ts` for the part of
+ * an attempt that runs here.
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -23,6 +25,7 @@ import { slotResourceLimits, slotThreadFailure } from '../execution-config.ts';
 import type {
   CoordinatorMessage,
   DataAddress,
+  DirectDataPortAssignment,
   SlotAssignment,
   SlotMessage,
   SlotResult,
@@ -40,14 +43,25 @@ const METRICS_EVERY_MS = 500;
 export interface TaskManagerAttemptEnv {
   /** This task manager's id (as registered). */
   readonly id: string;
-  /** The task manager's data port and its connections to other task managers. */
-  readonly dataPlane: TaskManagerDataPlane;
-  /** The address peers dial for the data port. */
-  readonly advertiseHost: string;
+  /** How this task manager's slots reach other task managers. */
+  readonly data: TaskManagerData;
   readonly logger: Logger;
   /** Sends a control message to the job manager (dropped once the connection is gone). */
   readonly send: (type: string, payload: unknown) => void;
 }
+
+/**
+ * A task manager of several slots shares its data port and one socket per peer through its main
+ * thread (`shared`); a task manager of one slot lets that slot serve the port itself (`direct`).
+ */
+export type TaskManagerData =
+  | {
+      readonly kind: 'shared';
+      readonly plane: TaskManagerDataPlane;
+      /** The address peers dial for the data port. */
+      readonly advertiseHost: string;
+    }
+  | { readonly kind: 'direct'; readonly port: Omit<DirectDataPortAssignment, 'taskManagerId' | 'attempt'> };
 
 /** The running slots of one attempt in this task manager. */
 export interface TaskManagerAttempt {
@@ -97,22 +111,31 @@ export function startTaskManagerAttempt(
   // Slots of other processes are not ours to watch.
   const ended = new Set<number>(plan.slots.map((s) => s.index).filter((i) => !local.has(i)));
   const ports = new Map<number, MessagePort>();
-  const dataPlane = env.dataPlane.openAttempt({
-    attempt,
-    plan,
-    processOfSlot: deploy.processOfSlot,
-    localSlots: deploy.slots,
-  });
-  // Every slot of this task manager takes data connections at the one data port.
-  for (const slotIndex of deploy.slots) {
-    const message: SlotMessage = {
-      type: 'data-address',
-      slotIndex,
-      host: env.advertiseHost,
-      port: env.dataPlane.address.port,
-    };
-    env.send(TO_JOB_MANAGER.slotMessage, { attempt, slotIndex, message });
+  const { data } = env;
+  const dataPlane =
+    data.kind === 'shared'
+      ? data.plane.openAttempt({
+          attempt,
+          plan,
+          processOfSlot: deploy.processOfSlot,
+          localSlots: deploy.slots,
+        })
+      : undefined;
+  // Every slot of this task manager takes data connections at the one data port (a direct slot
+  // reports it itself once it listens).
+  if (data.kind === 'shared') {
+    for (const slotIndex of deploy.slots) {
+      const message: SlotMessage = {
+        type: 'data-address',
+        slotIndex,
+        host: data.advertiseHost,
+        port: data.plane.address.port,
+      };
+      env.send(TO_JOB_MANAGER.slotMessage, { attempt, slotIndex, message });
+    }
   }
+  const direct: DirectDataPortAssignment | undefined =
+    data.kind === 'direct' ? { ...data.port, taskManagerId: env.id, attempt } : undefined;
 
   const pool = new Piscina({
     filename: siblingModule('../slot-worker', import.meta.url).href,
@@ -200,11 +223,16 @@ export function startTaskManagerAttempt(
       simulatedClock: undefined,
       driverBindings: undefined,
       logLevel: deploy.logLevel,
-      cluster: { processOfSlot: deploy.processOfSlot, peerOfSlot, streams: dataPlane.streamsOf(slotIndex) },
+      cluster: {
+        processOfSlot: deploy.processOfSlot,
+        peerOfSlot,
+        streams: dataPlane?.streamsOf(slotIndex) ?? [],
+        direct,
+      },
     };
     const transferList = [
       port2,
-      ...streamPorts(dataPlane.streamsOf(slotIndex)),
+      ...streamPorts(dataPlane?.streamsOf(slotIndex) ?? []),
       ...(levelStoreConnection === undefined ? [] : [levelStoreConnection.port]),
     ];
     return (pool.run(assignment, { transferList: transferList as never }) as Promise<SlotResult>).then(
@@ -242,7 +270,7 @@ export function startTaskManagerAttempt(
       sendMetrics();
       clearTimeout(forcedStop);
       // Before the threads go: what the slots sent last is written before the connections end.
-      await dataPlane.close();
+      await dataPlane?.close();
       if (!terminated) await pool.destroy();
       await levelStoreHost?.release(levelStoreConnections);
       await levelStoreHost?.shutdown();
@@ -252,7 +280,12 @@ export function startTaskManagerAttempt(
 
   return {
     attempt,
-    peers: (addresses) => dataPlane.connect(addresses),
+    peers(addresses) {
+      if (dataPlane !== undefined) dataPlane.connect(addresses);
+      else
+        for (const port of ports.values())
+          port.postMessage({ type: 'peers', addresses } satisfies CoordinatorMessage);
+    },
     triggerCheckpoint: (checkpointId) => control.requestCheckpoint(checkpointId),
     toSlot: (slotIndex, message) => ports.get(slotIndex)?.postMessage(message),
     cancel,

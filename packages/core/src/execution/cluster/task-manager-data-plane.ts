@@ -2,7 +2,9 @@
  * A task manager's data plane, in its main thread: the one data port it listens on for the whole
  * life of the process, and for each attempt it runs, one connection per peer task manager
  * carrying every channel between their slots (`channels/tcp/mux-connection.ts`), as Flink keeps
- * one connection per pair of task managers whatever the slots.
+ * one connection per pair of task managers whatever the slots. Only task managers of several
+ * slots run it: a task manager of one slot lets that slot serve the port itself, with no relay
+ * (`direct-slot-data-plane.ts`), and speaks the same protocol, so the two kinds interoperate.
  *
  * Who owns what: the slot threads own the channel ends and their flow control (a
  * `DataConnection` per peer slot, over a stream whose port this plane created and handed to the
@@ -68,6 +70,37 @@ export function sessionIdOf(taskManagerId: string, attempt: number): string {
   return `${taskManagerId}/a${attempt}`;
 }
 
+/** The task manager and attempt a dialler's handshake id names, or undefined when it names none. */
+export function parseSessionId(peerId: string): { taskManager: string; attempt: number } | undefined {
+  const match = SESSION_ID.exec(peerId);
+  return match === null ? undefined : { taskManager: match[1]!, attempt: Number(match[2]) };
+}
+
+/**
+ * Why a data port refuses task manager `peer` dialling attempt `attempt` of task manager `self`,
+ * or undefined when it takes the connection. The same rules wherever the port is served (this
+ * main thread, or the slot thread of a one-slot task manager: `direct-slot-data-plane.ts`).
+ */
+export function refusalOf(state: {
+  readonly self: string;
+  readonly peer: string;
+  readonly attempt: number;
+  readonly ended: boolean;
+  readonly sharesChannel: boolean;
+  readonly connected: boolean;
+}): string | undefined {
+  const { self, peer, attempt } = state;
+  return state.ended
+    ? 'the attempt has ended here'
+    : !state.sharesChannel
+      ? `task manager '${peer}' shares no channel with this one in attempt ${attempt}`
+      : !(peer < self)
+        ? `this task manager dials '${peer}', not the reverse`
+        : state.connected
+          ? `a data connection to '${peer}' exists`
+          : undefined;
+}
+
 export class TaskManagerDataPlane {
   readonly #options: TaskManagerDataPlaneOptions;
   readonly #server: AuthenticatedServer;
@@ -120,13 +153,13 @@ export class TaskManagerDataPlane {
   }
 
   #accept(authenticated: AuthenticatedSocket): undefined {
-    const match = SESSION_ID.exec(authenticated.peerId);
-    const attempt = match === null ? undefined : this.#attempts.get(Number(match[2]));
-    if (match === null || attempt === undefined) {
+    const session = parseSessionId(authenticated.peerId);
+    const attempt = session === undefined ? undefined : this.#attempts.get(session.attempt);
+    if (session === undefined || attempt === undefined) {
       refuse(authenticated, 'no such attempt runs here', this.#options);
       return undefined;
     }
-    attempt.accept(match[1]!, authenticated);
+    attempt.accept(session.taskManager, authenticated);
     return undefined;
   }
 
@@ -138,7 +171,8 @@ export class TaskManagerDataPlane {
   }
 }
 
-function refuse(
+/** Closes a connection the port does not take, and says why to `onRefused`. */
+export function refuse(
   authenticated: AuthenticatedSocket,
   why: string,
   options: Pick<TaskManagerDataPlaneOptions, 'onRefused'>,
@@ -257,15 +291,14 @@ export class AttemptDataPlane {
 
   /** A peer that dialled this attempt: adopted, or refused with the reason. */
   accept(peer: string, authenticated: AuthenticatedSocket): void {
-    const why = this.#closed
-      ? 'the attempt has ended here'
-      : !this.#streamsByPeer.has(peer)
-        ? `task manager '${peer}' shares no channel with this one in attempt ${this.attempt}`
-        : !(peer < this.#options.id)
-          ? `this task manager dials '${peer}', not the reverse`
-          : this.#connections.has(peer)
-            ? `a data connection to '${peer}' exists`
-            : undefined;
+    const why = refusalOf({
+      self: this.#options.id,
+      peer,
+      attempt: this.attempt,
+      ended: this.#closed,
+      sharesChannel: this.#streamsByPeer.has(peer),
+      connected: this.#connections.has(peer),
+    });
     if (why !== undefined) {
       refuse(authenticated, why, this.#options);
       return;

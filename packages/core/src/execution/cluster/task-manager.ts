@@ -39,7 +39,10 @@ export interface TaskManagerOptions {
   readonly bindHost?: string | undefined;
   /** The address peers dial (default: bindHost, or 127.0.0.1 when it is 0.0.0.0). */
   readonly advertiseHost?: string | undefined;
-  /** The one data port of this task manager, shared by all its slots (default 0: any free port). */
+  /**
+   * The one data port of this task manager (default 0: any free port): with several slots, its main
+   * thread serves it for them all; with one, that slot serves it for each attempt (no relay).
+   */
   readonly dataPort?: number | undefined;
   /** The job module, when it is not at the path the job manager names (another image layout). */
   readonly job?: string | undefined;
@@ -92,7 +95,16 @@ async function serveJobManagers(
   let current: TaskManagerAttempt | undefined;
   let previousDone: Promise<void> = Promise.resolve();
   const plans = new Map<string, Promise<PlannedJob>>();
-  // Opened at the first deploy and kept for the life of the process: one data port, whatever the attempt.
+  // With one slot, that slot serves the data port itself for each attempt: no relay through this
+  // thread (the Kubernetes layout, `direct-slot-data-plane.ts`). With several, this thread's plane
+  // serves it for them all, opened at the first deploy and kept for the life of the process.
+  const direct = options.slots === 1;
+  logger.debug(
+    { event: 'data-plane', direct },
+    direct
+      ? `task manager '${id}': one slot, which serves the data port itself`
+      : `task manager '${id}': ${options.slots} slots share the data port through the main thread`,
+  );
   let dataPlane: Promise<TaskManagerDataPlane> | undefined;
   const dataPlaneOf = (): Promise<TaskManagerDataPlane> => {
     dataPlane ??= TaskManagerDataPlane.start({
@@ -213,11 +225,20 @@ async function serveJobManagers(
                 }
                 return undefined;
               }
-              const plane = await dataPlaneOf();
               return startTaskManagerAttempt(planned, jobUrl, deploy, {
                 id,
-                dataPlane: plane,
-                advertiseHost,
+                data: direct
+                  ? {
+                      kind: 'direct',
+                      port: {
+                        secret: options.secret,
+                        bindHost,
+                        advertiseHost,
+                        port: options.dataPort ?? 0,
+                        tls: dataTls(options.tls),
+                      },
+                    }
+                  : { kind: 'shared', plane: await dataPlaneOf(), advertiseHost },
                 logger,
                 send,
               });
