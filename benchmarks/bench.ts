@@ -265,7 +265,7 @@ for (const [variant, maxRate] of rebalanceRates) {
 console.log(`\nMemory with a slow sink (${SLOWDOWN}x the plain loop's time per event, per record)`);
 const memory: MemoryRow[] = [];
 /** The slots' heap limits the second q5 run sets (see `docs/configuration.md`). */
-const SLOT_HEAP_LIMITS = { slotOldGenerationMaxMb: 1024, slotYoungGenerationMaxMb: 48 } as const;
+const SLOT_HEAP_LIMITS = { slotOldGenerationMaxMb: 1024 } as const;
 const memoryRuns: Array<
   [query: string, loopOf: string, events: number, executionConfig?: Partial<ExecutionConfig>]
 > = [

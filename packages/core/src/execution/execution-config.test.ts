@@ -7,11 +7,14 @@ import {
 } from './execution-config.ts';
 
 describe('slot heap limits', () => {
-  it("are off by default (Node's own), and each is set on its own", () => {
-    expect(slotResourceLimits(DEFAULT_EXECUTION_CONFIG)).toBeUndefined();
-    expect(slotResourceLimits(resolveExecutionConfig({ slotOldGenerationMaxMb: 1024 }))).toEqual({
-      maxOldGenerationSizeMb: 1024,
-    });
+  it("are a 16 MB young generation by default, and each is set on its own (0: Node's own)", () => {
+    expect(slotResourceLimits(DEFAULT_EXECUTION_CONFIG)).toEqual({ maxYoungGenerationSizeMb: 16 });
+    expect(slotResourceLimits(resolveExecutionConfig({ slotYoungGenerationMaxMb: 0 }))).toBeUndefined();
+    expect(
+      slotResourceLimits(
+        resolveExecutionConfig({ slotOldGenerationMaxMb: 1024, slotYoungGenerationMaxMb: 0 }),
+      ),
+    ).toEqual({ maxOldGenerationSizeMb: 1024 });
     expect(
       slotResourceLimits(
         resolveExecutionConfig({ slotOldGenerationMaxMb: 512, slotYoungGenerationMaxMb: 24 }),

@@ -18,8 +18,8 @@ export interface ExecutionConfig {
    */
   readonly slotOldGenerationMaxMb: number;
   /**
-   * The most V8 young-generation heap (new objects) each slot thread may use, MB (default 0:
-   * Node's default, up to 96 MB per thread on 64-bit). See `docs/configuration.md`.
+   * The most V8 young-generation heap (new objects) each slot thread may use, MB (default 16;
+   * 0: Node's default, up to 96 MB per thread on 64-bit). See `docs/configuration.md`.
    */
   readonly slotYoungGenerationMaxMb: number;
 }
@@ -30,7 +30,7 @@ export const DEFAULT_EXECUTION_CONFIG: ExecutionConfig = {
   channelCapacityBytes: 1 << 20,
   sourceBatchSize: 512,
   slotOldGenerationMaxMb: 0,
-  slotYoungGenerationMaxMb: 0,
+  slotYoungGenerationMaxMb: 16,
 };
 
 const LIMITS: Record<keyof ExecutionConfig, [min: number, max: number]> = {
@@ -68,8 +68,11 @@ export function resolveExecutionConfig(options: Partial<ExecutionConfig> = {}): 
  * of memory), and 1.3-2x below that; and a young generation takes up to 3 x 32 MB per thread.
  * With two slots, q5 of the Nexmark benchmark (live heap 30-70 MB per slot) peaked at 0.6-1.4 GB
  * of RSS with Node's defaults, a quarter to a half less with 1024/48 MB, for 10-40% more CPU
- * per event (`benchmarks/README.md`). Off by default (0: Node's default): they trade CPU for memory, and
- * an old-generation limit fails a job whose live heap outgrows it.
+ * per event (`benchmarks/README.md`), measured on a loaded machine. On a quiet one (2026-12-05,
+ * alternating runs, 5M events at p=2), a young generation of 16 MB alone took q5's peak RSS from
+ * 646-721 MB to 465-498 MB for 1-5% more CPU per event, and changed neither q1's nor q7's CPU
+ * (q7: 275-315 MB to 243-245): the default. The old-generation limit stays off (0): it fails a
+ * job whose live heap outgrows it.
  */
 export function slotResourceLimits(config: ExecutionConfig): ResourceLimits | undefined {
   const limits: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number } = {};
