@@ -30,6 +30,8 @@ import {
   SegmentReader,
   type SegmentSink,
   SegmentType,
+  segmentError,
+  segmentMeaning,
 } from './mux-protocol.ts';
 
 function streamKey(localSlot: number, remoteSlot: number): number {
@@ -293,25 +295,22 @@ export class DirectMuxConnection {
   ): DirectStream | undefined {
     const stream = this.#streams.get(streamKey(localSlot, remoteSlot));
     if (stream === undefined) {
-      this.#protocolError(
-        `a segment for slot ${localSlot} from slot ${remoteSlot}, which share no stream here`,
-      );
+      this.#protocolError(segmentError(localSlot, remoteSlot));
       return undefined;
     }
-    if (type === SegmentType.Data && payloadBytes > 0 && !stream.remoteEnded) return stream;
-    if (
-      (type === SegmentType.End || type === SegmentType.Reset) &&
-      payloadBytes === 0 &&
-      !stream.remoteEnded
-    ) {
-      if (type === SegmentType.End) stream.remoteEnd();
-      else stream.fail(undefined, 'the peer slot reset the stream');
-      return undefined;
+    switch (segmentMeaning(type, payloadBytes, stream.remoteEnded)) {
+      case 'data':
+        return stream;
+      case 'end':
+        stream.remoteEnd();
+        return undefined;
+      case 'reset':
+        stream.fail(undefined, 'the peer slot reset the stream');
+        return undefined;
+      case 'bad':
+        this.#protocolError(segmentError(localSlot, remoteSlot, { type, payloadBytes }));
+        return undefined;
     }
-    this.#protocolError(
-      `bad segment (type ${type}, ${payloadBytes} bytes) for slot ${localSlot} from slot ${remoteSlot}`,
-    );
-    return undefined;
   }
 
   #protocolError(message: string): void {

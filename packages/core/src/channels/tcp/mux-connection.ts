@@ -27,6 +27,8 @@ import {
   SegmentReader,
   type SegmentSink,
   SegmentType,
+  segmentError,
+  segmentMeaning,
   type ToSlotStream,
   transferable,
 } from './mux-protocol.ts';
@@ -240,29 +242,19 @@ export class MuxConnection {
   ): MuxStream | undefined {
     const stream = this.#streams.get(streamKey(localSlot, remoteSlot));
     if (stream === undefined) {
-      this.#protocolError(
-        `a segment for slot ${localSlot} from slot ${remoteSlot}, which share no stream here`,
-      );
+      this.#protocolError(segmentError(localSlot, remoteSlot));
       return undefined;
     }
-    if (type === SegmentType.Data && payloadBytes > 0 && !stream.remoteEnded) return stream;
-    if (
-      (type === SegmentType.End || type === SegmentType.Reset) &&
-      payloadBytes === 0 &&
-      !stream.remoteEnded
-    ) {
-      stream.remoteEnded = true;
-      this.#postPiecesOf(stream);
-      if (type === SegmentType.End) {
-        stream.post({ type: 'end' });
-      } else {
-        stream.finish({ type: 'closed' });
-      }
+    const meaning = segmentMeaning(type, payloadBytes, stream.remoteEnded);
+    if (meaning === 'data') return stream;
+    if (meaning === 'bad') {
+      this.#protocolError(segmentError(localSlot, remoteSlot, { type, payloadBytes }));
       return undefined;
     }
-    this.#protocolError(
-      `bad segment (type ${type}, ${payloadBytes} bytes) for slot ${localSlot} from slot ${remoteSlot}`,
-    );
+    stream.remoteEnded = true;
+    this.#postPiecesOf(stream);
+    if (meaning === 'end') stream.post({ type: 'end' });
+    else stream.finish({ type: 'closed' });
     return undefined;
   }
 

@@ -28,6 +28,33 @@ export const SEGMENT_HEADER_BYTES = 9;
 
 export const SegmentType = { Data: 1, End: 2, Reset: 3 } as const;
 
+/**
+ * What a segment for an existing stream means, or why it breaks the protocol: data carries
+ * bytes, an end or a reset carries none, and nothing comes after the peer's end or reset.
+ */
+export function segmentMeaning(
+  type: number,
+  payloadBytes: number,
+  remoteEnded: boolean,
+): 'data' | 'end' | 'reset' | 'bad' {
+  if (remoteEnded) return 'bad';
+  if (type === SegmentType.Data) return payloadBytes > 0 ? 'data' : 'bad';
+  if (payloadBytes !== 0) return 'bad';
+  if (type === SegmentType.End) return 'end';
+  return type === SegmentType.Reset ? 'reset' : 'bad';
+}
+
+/** The protocol error of a segment for no stream, or of a bad one ({@link segmentMeaning}). */
+export function segmentError(
+  localSlot: number,
+  remoteSlot: number,
+  bad?: { readonly type: number; readonly payloadBytes: number },
+): string {
+  return bad === undefined
+    ? `a segment for slot ${localSlot} from slot ${remoteSlot}, which share no stream here`
+    : `bad segment (type ${bad.type}, ${bad.payloadBytes} bytes) for slot ${localSlot} from slot ${remoteSlot}`;
+}
+
 /** Largest slot index a segment can name. */
 export const MAX_SLOT_INDEX = 0xffff;
 
