@@ -220,12 +220,14 @@ function fmix32(h: number): number {
 
 /** splitmix32 over a state seeded by hashing both halves of the (up to 53-bit) event id. */
 class EventRandom {
-  private state: number;
+  private state = 0;
 
-  constructor(eventId: number) {
+  /** Starts the sequence of event `eventId`. */
+  seed(eventId: number): this {
     const lo = eventId >>> 0;
     const hi = Math.floor(eventId / TWO_POW_32) >>> 0;
     this.state = fmix32(lo ^ fmix32(hi + 0x632be5ab));
+    return this;
   }
 
   /** Uniform in [0, 2^32). */
@@ -245,6 +247,12 @@ class EventRandom {
     return Math.floor(this.double() * bound);
   }
 }
+
+/**
+ * The one `EventRandom` of the thread, seeded anew for each event: an event is made in one
+ * synchronous call, so nothing else draws from it meanwhile, and no object is allocated per event.
+ */
+const RANDOM = new EventRandom();
 
 // ---------------------------------------------------------------------------------------------
 // Strings (reference StringsGenerator, simplified).
@@ -332,7 +340,7 @@ function nextPerson(eventId: number, random: EventRandom, timestamp: number, con
   const id = lastBase0PersonId(eventId, config) + FIRST_PERSON_ID;
   const name = `${pick(FIRST_NAMES, random)} ${pick(LAST_NAMES, random)}`;
   const emailAddress = `${nextString(random, 7)}@${nextString(random, 5)}.com`;
-  const creditCard = `${card(random)} ${card(random)} ${card(random)} ${card(random)}`;
+  const creditCard = nextCreditCard(random);
   const city = pick(US_CITIES, random);
   const state = pick(US_STATES, random);
   const size = 8 + name.length + emailAddress.length + creditCard.length + city.length + state.length;
@@ -340,8 +348,19 @@ function nextPerson(eventId: number, random: EventRandom, timestamp: number, con
   return { id, name, emailAddress, creditCard, city, state, dateTime: timestamp, extra };
 }
 
-function card(random: EventRandom): string {
-  return String(random.int(10_000)).padStart(4, '0');
+/** Four groups of four digits, each group zero-padded, separated by spaces: one string, not seven. */
+function nextCreditCard(random: EventRandom): string {
+  const scratch = STRING_SCRATCH;
+  for (let group = 0; group < 4; group++) {
+    let digits = random.int(10_000);
+    const at = group * 5;
+    for (let i = 3; i >= 0; i--) {
+      scratch[at + i] = 48 + (digits % 10);
+      digits = Math.floor(digits / 10);
+    }
+    if (group < 3) scratch[at + 4] = 32;
+  }
+  return scratch.toString('latin1', 0, 19);
 }
 
 function nextAuction(
@@ -427,7 +446,7 @@ export function nexmarkEvent(
   const delayUs = interEventDelayUs(config);
   const timestamp = timestampForEvent(adjusted, delayUs, config);
   const eventId = config.firstEventId + adjusted;
-  const random = new EventRandom(eventId);
+  const random = RANDOM.seed(eventId);
   const total = config.personProportion + config.auctionProportion + config.bidProportion;
   const rem = eventId % total;
   if (rem < config.personProportion) {

@@ -12,18 +12,19 @@
  *   O(1) instead of a sift through log(n) levels. Each bucket stores its own position in the
  *   heap (`heapIndex`), so dropping an emptied bucket is "swap with the last, then sift" —
  *   O(log buckets).
- * - Within a bucket, timers are a list in registration order. Deleting a timer unlinks it from
- *   the index at once (`size` is always exact) and leaves it in the list, skipped when it
- *   reaches the front; a bucket whose removed timers outnumber its live ones is compacted, so
- *   they cannot pile up. An emptied bucket leaves the heap at once, which is what session
- *   windows need: they move their timer on every record, and each of those timers is usually
- *   the only one at its timestamp.
- * - Each bucket's dedup index `Map<key, Map<namespace, entry>>` finds the entry of a triple
- *   without building a string per timer (no `${ts}|${key}|${ns}` concatenation on the hot path).
- *   Keys use `Map`'s SameValueZero equality: `1`, `1n`, `'1'` and `true` are four different keys;
- *   `1n` equals another `1n`. A key with one timer at the timestamp (the usual case) maps to the
- *   entry itself, not to a one-entry Map; a bucket that has only ever had one timer has no index.
- * - Order is by timestamp, then by registration order (a sequence number). Flink leaves equal
+ * - Within a bucket, timers are `[key, namespace]` pairs in one array, in registration order:
+ *   no object per timer. Deleting a timer unlinks it from the index at once (`size` is always
+ *   exact) and leaves a hole, skipped when it reaches the front; a bucket whose holes outnumber
+ *   its live timers is compacted, so they cannot pile up. An emptied bucket leaves the heap at
+ *   once, which is what session windows need: they move their timer on every record, and each of
+ *   those timers is usually the only one at its timestamp.
+ * - Each bucket's dedup index `Map<key, position | Map<namespace, position>>` finds the timer of
+ *   a triple without building a string per timer (no `${ts}|${key}|${ns}` concatenation on the
+ *   hot path). Keys use `Map`'s SameValueZero equality: `1`, `1n`, `'1'` and `true` are four
+ *   different keys; `1n` equals another `1n`. A key with one timer at the timestamp (the usual
+ *   case) maps to its position, not to a one-entry Map; a bucket that has only ever had one
+ *   timer has no index.
+ * - Order is by timestamp, then by registration order (the position in the bucket). Flink leaves equal
  *   timestamps unordered; we make them first-registered-first-fired so that runs are
  *   deterministic and a snapshot restored in order fires in the same order.
  */
@@ -31,61 +32,58 @@
 /** The types a key may have; mirrors the key type of keyed streams. */
 export type TimerKey = string | number | bigint | boolean;
 
-/** One timer in the heap. Fields are readonly to callers; the heap owns `seq` and `heapIndex`. */
-export interface TimerEntry<K extends TimerKey = TimerKey> {
-  readonly timestamp: number;
-  readonly key: K;
-  readonly namespace: string;
-  /** Registration order, the tie-breaker between equal timestamps. */
-  readonly seq: number;
-  /** 0 while the timer is queued; -1 once removed. */
-  readonly heapIndex: number;
-}
+/** A bucket's index: the position of each key's timer, or of each of its namespaces' timers. */
+type KeyIndex<K extends TimerKey> = Map<K, number | Map<string, number>>;
 
-/** Internal mutable view of an entry. */
-interface MutableEntry<K extends TimerKey> {
-  timestamp: number;
-  key: K;
-  namespace: string;
-  seq: number;
-  heapIndex: number;
-  /** The next timer of the same timestamp, in registration order (possibly removed). */
-  next: MutableEntry<K> | undefined;
-}
-
-type KeyIndex<K extends TimerKey> = Map<K, MutableEntry<K> | Map<string, MutableEntry<K>>>;
-
-/** The timers of one timestamp, in registration order. */
+/**
+ * The timers of one timestamp, in registration order, in one array of `[key, namespace]` pairs
+ * (no object per timer: a window's timers live until its end, long enough to be promoted, and an
+ * object each was most of what the timer service left to the old generation). A removed timer
+ * leaves a hole (`undefined` namespace) until the bucket is compacted or dropped.
+ */
 class Bucket<K extends TimerKey> {
   /** Position in the heap of buckets. */
   heapIndex = 0;
-  /** The first live timer; removed timers before it have been dropped. */
-  head: MutableEntry<K>;
-  tail: MutableEntry<K>;
+  /** Timer `i`'s key at `2i`, its namespace at `2i + 1`. */
+  readonly pairs: Array<K | string | undefined>;
+  /** Number of the first live timer; those before it are spent. */
+  head = 0;
   live = 1;
-  /** Removed timers still in the list after `head`. */
+  /** Removed timers after `head`. */
   removed = 0;
-  /** Undefined while the bucket has only ever had one timer (`head`). */
+  /** Undefined while the bucket has only ever had one timer (number 0). */
   index: KeyIndex<K> | undefined = undefined;
 
   readonly timestamp: number;
 
-  constructor(timestamp: number, first: MutableEntry<K>) {
+  constructor(timestamp: number, key: K, namespace: string) {
     this.timestamp = timestamp;
-    this.head = first;
-    this.tail = first;
+    this.pairs = [key, namespace];
+  }
+
+  get count(): number {
+    return this.pairs.length >> 1;
+  }
+
+  keyAt(i: number): K {
+    return this.pairs[2 * i] as K;
+  }
+
+  /** Undefined for a removed timer. */
+  namespaceAt(i: number): string | undefined {
+    return this.pairs[2 * i + 1] as string | undefined;
   }
 }
 
 /** A timer as plain data: `[timestamp, key, namespace]`. */
 export type TimerTuple<K extends TimerKey = TimerKey> = [timestamp: number, key: K, namespace: string];
 
-/** `Map`'s key equality (SameValueZero), for a bucket or key that holds one entry instead of a Map. */
-function sameKey(a: TimerKey, b: TimerKey): boolean {
+/** `Map`'s key equality (SameValueZero), for a bucket that holds one timer instead of an index. */
+function sameKey(a: TimerKey | undefined, b: TimerKey): boolean {
   return a === b || (Number.isNaN(a) && Number.isNaN(b));
 }
 
-/** Removed timers a bucket may keep in its list beyond its live count before it is compacted. */
+/** Removed timers a bucket may keep beyond its live count before it is compacted. */
 const REMOVED_SLACK = 16;
 
 export class TimerHeap<K extends TimerKey = TimerKey> {
@@ -93,16 +91,27 @@ export class TimerHeap<K extends TimerKey = TimerKey> {
   readonly #heap: Bucket<K>[] = [];
   readonly #buckets = new Map<number, Bucket<K>>();
   #size = 0;
-  #nextSeq = 0;
 
   /** Number of distinct timers held. */
   get size(): number {
     return this.#size;
   }
 
-  /** The next timer to fire (smallest timestamp, earliest registered), without removing it. */
-  peek(): TimerEntry<K> | undefined {
-    return this.#heap[0]?.head;
+  /** Timestamp of the next timer to fire (smallest timestamp), or undefined if there is none. */
+  peekTimestamp(): number | undefined {
+    return this.#heap[0]?.timestamp;
+  }
+
+  /** Key of the next timer to fire; only while {@link peekTimestamp} is defined. */
+  peekKey(): K {
+    const bucket = this.#heap[0]!;
+    return bucket.keyAt(bucket.head);
+  }
+
+  /** Namespace of the next timer to fire; only while {@link peekTimestamp} is defined. */
+  peekNamespace(): string {
+    const bucket = this.#heap[0]!;
+    return bucket.namespaceAt(bucket.head)!;
   }
 
   /**
@@ -114,7 +123,7 @@ export class TimerHeap<K extends TimerKey = TimerKey> {
     const ts = timestamp === 0 ? 0 : timestamp;
     const bucket = this.#buckets.get(ts);
     if (bucket === undefined) {
-      const created = new Bucket(ts, this.#entry(ts, key, namespace));
+      const created = new Bucket(ts, key, namespace);
       this.#buckets.set(ts, created);
       created.heapIndex = this.#heap.length;
       this.#heap.push(created);
@@ -124,72 +133,70 @@ export class TimerHeap<K extends TimerKey = TimerKey> {
     }
     let index = bucket.index;
     if (index === undefined) {
-      const only = bucket.head;
-      if (sameKey(only.key, key) && only.namespace === namespace) return false;
+      if (sameKey(bucket.keyAt(0), key) && bucket.namespaceAt(0) === namespace) return false;
       index = new Map();
-      index.set(only.key, only);
+      index.set(bucket.keyAt(0), 0);
       bucket.index = index;
     }
     const ofKey = index.get(key);
-    let entry: MutableEntry<K>;
+    const position = bucket.count;
     if (ofKey === undefined) {
-      entry = this.#entry(ts, key, namespace);
-      index.set(key, entry);
-    } else if (ofKey instanceof Map) {
-      if (ofKey.has(namespace)) return false;
-      entry = this.#entry(ts, key, namespace);
-      ofKey.set(namespace, entry);
+      index.set(key, position);
+    } else if (typeof ofKey === 'number') {
+      const other = bucket.namespaceAt(ofKey)!;
+      if (other === namespace) return false;
+      index.set(key, new Map([[other, ofKey]]).set(namespace, position));
     } else {
-      if (ofKey.namespace === namespace) return false;
-      entry = this.#entry(ts, key, namespace);
-      index.set(key, new Map([[ofKey.namespace, ofKey]]).set(namespace, entry));
+      if (ofKey.has(namespace)) return false;
+      ofKey.set(namespace, position);
     }
-    bucket.tail.next = entry;
-    bucket.tail = entry;
+    bucket.pairs.push(key, namespace);
     bucket.live++;
     this.#size++;
     return true;
   }
 
-  #entry(timestamp: number, key: K, namespace: string): MutableEntry<K> {
-    return { timestamp, key, namespace, seq: this.#nextSeq++, heapIndex: 0, next: undefined };
-  }
-
-  #find(bucket: Bucket<K>, key: K, namespace: string): MutableEntry<K> | undefined {
+  /** Position of the triple's timer in its bucket, or -1. */
+  #find(bucket: Bucket<K>, key: K, namespace: string): number {
     const index = bucket.index;
     if (index === undefined) {
-      const only = bucket.head;
-      return sameKey(only.key, key) && only.namespace === namespace ? only : undefined;
+      return sameKey(bucket.keyAt(0), key) && bucket.namespaceAt(0) === namespace ? 0 : -1;
     }
     const ofKey = index.get(key);
-    if (ofKey === undefined) return undefined;
-    if (ofKey instanceof Map) return ofKey.get(namespace);
-    return ofKey.namespace === namespace ? ofKey : undefined;
+    if (ofKey === undefined) return -1;
+    if (typeof ofKey === 'number') return bucket.namespaceAt(ofKey) === namespace ? ofKey : -1;
+    return ofKey.get(namespace) ?? -1;
   }
 
   /** True if the triple is registered. */
   has(timestamp: number, key: K, namespace: string): boolean {
     const bucket = this.#buckets.get(timestamp);
-    return bucket !== undefined && this.#find(bucket, key, namespace) !== undefined;
+    return bucket !== undefined && this.#find(bucket, key, namespace) >= 0;
   }
 
   /** Removes a timer. Returns false if it was not present. O(1), or O(log buckets) for a bucket's last timer. */
   remove(timestamp: number, key: K, namespace: string): boolean {
     const bucket = this.#buckets.get(timestamp);
     if (bucket === undefined) return false;
-    const entry = this.#find(bucket, key, namespace);
-    if (entry === undefined) return false;
-    this.#removeEntry(bucket, entry);
+    const position = this.#find(bucket, key, namespace);
+    if (position < 0) return false;
+    this.#removeAt(bucket, position);
     return true;
   }
 
+  /** Removes the next timer to fire; only while {@link peekTimestamp} is defined. */
+  dropNext(): void {
+    const bucket = this.#heap[0]!;
+    this.#removeAt(bucket, bucket.head);
+  }
+
   /** Removes and returns the next timer to fire. */
-  poll(): TimerEntry<K> | undefined {
-    const bucket = this.#heap[0];
-    if (bucket === undefined) return undefined;
-    const top = bucket.head;
-    this.#removeEntry(bucket, top);
-    return top;
+  poll(): TimerTuple<K> | undefined {
+    const timestamp = this.peekTimestamp();
+    if (timestamp === undefined) return undefined;
+    const timer: TimerTuple<K> = [timestamp, this.peekKey(), this.peekNamespace()];
+    this.dropNext();
+    return timer;
   }
 
   /** All timers in firing order, as plain tuples. O(n + b log b); meant for snapshots, not the hot path. */
@@ -197,35 +204,40 @@ export class TimerHeap<K extends TimerKey = TimerKey> {
     const buckets = this.#heap.slice().sort((a, b) => a.timestamp - b.timestamp);
     const out: TimerTuple<K>[] = [];
     for (const bucket of buckets) {
-      for (let e: MutableEntry<K> | undefined = bucket.head; e !== undefined; e = e.next) {
-        if (e.heapIndex >= 0 && (filter === undefined || filter(e.key)))
-          out.push([e.timestamp, e.key, e.namespace]);
+      for (let i = bucket.head; i < bucket.count; i++) {
+        const namespace = bucket.namespaceAt(i);
+        if (namespace === undefined) continue;
+        const key = bucket.keyAt(i);
+        if (filter === undefined || filter(key)) out.push([bucket.timestamp, key, namespace]);
       }
     }
     return out;
   }
 
-  #removeEntry(bucket: Bucket<K>, entry: MutableEntry<K>): void {
-    entry.heapIndex = -1;
+  #removeAt(bucket: Bucket<K>, position: number): void {
     this.#size--;
     if (--bucket.live === 0) {
       this.#buckets.delete(bucket.timestamp);
       this.#removeBucketAt(bucket.heapIndex);
       return;
     }
+    const key = bucket.keyAt(position);
     const index = bucket.index!; // a bucket with another live timer has had two
-    const ofKey = index.get(entry.key)!;
-    if (ofKey instanceof Map) {
-      ofKey.delete(entry.namespace);
-      if (ofKey.size === 0) index.delete(entry.key);
+    const ofKey = index.get(key)!;
+    if (typeof ofKey === 'number') {
+      index.delete(key);
     } else {
-      index.delete(entry.key);
+      ofKey.delete(bucket.namespaceAt(position)!);
+      if (ofKey.size === 0) index.delete(key);
     }
-    if (entry === bucket.head) {
-      // Keep `head` live: skip removed timers behind it (they were counted in `removed`).
-      let head = entry.next!;
-      while (head.heapIndex < 0) {
-        head = head.next!;
+    const pairs = bucket.pairs;
+    pairs[2 * position] = undefined;
+    pairs[2 * position + 1] = undefined;
+    if (position === bucket.head) {
+      // Keep `head` on a live timer: skip the removed ones behind it (counted in `removed`).
+      let head = position + 1;
+      while (pairs[2 * head + 1] === undefined) {
+        head++;
         bucket.removed--;
       }
       bucket.head = head;
@@ -234,16 +246,27 @@ export class TimerHeap<K extends TimerKey = TimerKey> {
     }
   }
 
-  /** Unlinks the removed timers of a bucket (its head is live). */
+  /** Drops the spent and removed timers of a bucket and indexes the rest anew. */
   #compact(bucket: Bucket<K>): void {
-    let last = bucket.head;
-    for (let e = last.next; e !== undefined; e = e.next) {
-      if (e.heapIndex < 0) continue;
-      last.next = e;
-      last = e;
+    const pairs = bucket.pairs;
+    const index: KeyIndex<K> = new Map();
+    let to = 0;
+    for (let from = bucket.head; from < bucket.count; from++) {
+      const namespace = bucket.namespaceAt(from);
+      if (namespace === undefined) continue;
+      const key = bucket.keyAt(from);
+      pairs[2 * to] = key;
+      pairs[2 * to + 1] = namespace;
+      const ofKey = index.get(key);
+      if (ofKey === undefined) index.set(key, to);
+      else if (typeof ofKey === 'number')
+        index.set(key, new Map([[bucket.namespaceAt(ofKey)!, ofKey]]).set(namespace, to));
+      else ofKey.set(namespace, to);
+      to++;
     }
-    last.next = undefined;
-    bucket.tail = last;
+    pairs.length = 2 * to;
+    bucket.index = index;
+    bucket.head = 0;
     bucket.removed = 0;
   }
 
@@ -311,24 +334,23 @@ export class TimerHeap<K extends TimerKey = TimerKey> {
       if (b.heapIndex !== i) throw new Error(`bucket at ${i} thinks it is at ${b.heapIndex}`);
       if (i > 0 && b.timestamp < heap[(i - 1) >> 1]!.timestamp) throw new Error(`heap order broken at ${i}`);
       if (this.#buckets.get(b.timestamp) !== b) throw new Error(`bucket ${b.timestamp} is not indexed`);
-      if (b.head.heapIndex < 0) throw new Error(`bucket ${b.timestamp} starts with a removed timer`);
+      if (b.namespaceAt(b.head) === undefined)
+        throw new Error(`bucket ${b.timestamp} starts with a removed timer`);
+      if (b.pairs.length % 2 !== 0) throw new Error(`bucket ${b.timestamp}: a key without its namespace`);
       let live = 0;
       let removed = 0;
-      let seq = -1;
-      let last: MutableEntry<K> | undefined;
-      for (let e: MutableEntry<K> | undefined = b.head; e !== undefined; e = e.next) {
-        last = e;
-        if (e.timestamp !== b.timestamp) throw new Error(`timer ${e.timestamp} in bucket ${b.timestamp}`);
-        if (e.seq <= seq) throw new Error(`bucket ${b.timestamp} out of registration order`);
-        seq = e.seq;
-        if (e.heapIndex < 0) {
+      for (let p = b.head; p < b.count; p++) {
+        const namespace = b.namespaceAt(p);
+        if (namespace === undefined) {
+          if (b.keyAt(p) !== undefined)
+            throw new Error(`bucket ${b.timestamp} keeps the key of a removed timer`);
           removed++;
           continue;
         }
         live++;
-        if (this.#find(b, e.key, e.namespace) !== e) throw new Error(`timer ${e.timestamp} is not indexed`);
+        if (this.#find(b, b.keyAt(p), namespace) !== p)
+          throw new Error(`timer ${b.timestamp} is not indexed`);
       }
-      if (last !== b.tail) throw new Error(`bucket ${b.timestamp} has a wrong tail`);
       if (live !== b.live || removed !== b.removed) {
         throw new Error(
           `bucket ${b.timestamp}: ${live}/${removed} live/removed, counted ${b.live}/${b.removed}`,
@@ -336,10 +358,10 @@ export class TimerHeap<K extends TimerKey = TimerKey> {
       }
       if (b.index !== undefined) {
         let indexed = 0;
-        for (const ofKey of b.index.values()) indexed += ofKey instanceof Map ? ofKey.size : 1;
+        for (const ofKey of b.index.values()) indexed += typeof ofKey === 'number' ? 1 : ofKey.size;
         if (indexed !== live)
           throw new Error(`bucket ${b.timestamp} indexes ${indexed} timers, holds ${live}`);
-      } else if (live !== 1) {
+      } else if (live !== 1 || b.count !== 1) {
         throw new Error(`bucket ${b.timestamp} without an index holds ${live} timers`);
       }
       total += live;

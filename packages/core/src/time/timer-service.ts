@@ -102,7 +102,7 @@ export class InternalTimerService<K extends TimerKey = TimerKey> {
 
   /** Timestamp of the earliest event-time timer, or undefined if there is none. */
   nextEventTimeTimer(): number | undefined {
-    return this.#eventTime.peek()?.timestamp;
+    return this.#eventTime.peekTimestamp();
   }
 
   /**
@@ -110,7 +110,7 @@ export class InternalTimerService<K extends TimerKey = TimerKey> {
    * schedules its wall-clock wake-up for this time.
    */
   nextProcessingTimeTimer(): number | undefined {
-    return this.#processingTime.peek()?.timestamp;
+    return this.#processingTime.peekTimestamp();
   }
 
   /**
@@ -201,20 +201,21 @@ export class InternalTimerService<K extends TimerKey = TimerKey> {
 }
 
 function pollDue<K extends TimerKey>(heap: TimerHeap<K>, upTo: number): TimerTuple<K> | undefined {
-  const next = heap.peek();
-  if (next === undefined || next.timestamp > upTo) return undefined;
-  heap.poll();
-  return [next.timestamp, next.key, next.namespace];
+  const next = heap.peekTimestamp();
+  if (next === undefined || next > upTo) return undefined;
+  return heap.poll();
 }
 
 function fireUpTo<K extends TimerKey>(heap: TimerHeap<K>, time: number, onTimer: OnTimer<K>): number {
   let fired = 0;
-  // Peek-then-poll on every turn (not a precomputed batch) so that timers the callback
+  // Peek-then-drop on every turn (not a precomputed batch) so that timers the callback
   // registers or deletes are seen: a new due timer fires in this call, a deleted one does not.
-  for (let next = heap.peek(); next !== undefined && next.timestamp <= time; next = heap.peek()) {
-    heap.poll();
+  for (let next = heap.peekTimestamp(); next !== undefined && next <= time; next = heap.peekTimestamp()) {
+    const key = heap.peekKey();
+    const namespace = heap.peekNamespace();
+    heap.dropNext();
     fired++;
-    onTimer(next.key, next.namespace, next.timestamp);
+    onTimer(key, namespace, next);
   }
   return fired;
 }

@@ -6,13 +6,17 @@
  *
  * - `defaults[i]: Map<Key, V>` for the default namespace `''` — the hot path of every keyed
  *   operator, one array load plus one Map lookup per access;
- * - `namespaced[i]: Map<Key, Map<namespace, V>>` for every other namespace (windows) — two
- *   lookups, and no string concatenation to build a composite key.
+ * - `namespaced[i]: Map<namespace, Map<Key, V>>` for every other namespace (windows) — two
+ *   lookups, and no string concatenation to build a composite key. Namespace first, as Flink's
+ *   `NestedStateMap`: a window holds many keys and a key few windows, so this costs one `Map` per
+ *   live window and key group where key-first cost one per key (a sliding-window count of 100k
+ *   auctions allocated 100k small Maps, most of them promoted and collected in the old
+ *   generation), and a fired window's keys are dropped with their `Map`.
  *
  * Key groups are the unit of snapshot and restore, so a snapshot walks only its key group's maps.
  * Maps are created on first write: a backend with many key groups and few keys costs nothing for
  * the empty ones. Invariants: `undefined` is never stored; an inner namespace map is never empty
- * (it is dropped with its last entry), so every key present has state.
+ * (it is dropped with its last entry), so every namespace present has state.
  */
 
 import { type KeyContext, stateUsedWithoutKey } from '../backend/keyed-state-backend.ts';
@@ -21,12 +25,12 @@ import type { StateCell, StateEntryCursor } from '../kinds.ts';
 
 export class StateTable<V> {
   readonly defaults: Array<Map<Key, V> | undefined>;
-  readonly namespaced: Array<Map<Key, Map<string, V>> | undefined>;
+  readonly namespaced: Array<Map<string, Map<Key, V>> | undefined>;
 
   constructor(numKeyGroups: number) {
     // fill() keeps the arrays packed (no holes), which V8 indexes fastest.
     this.defaults = new Array<Map<Key, V> | undefined>(numKeyGroups).fill(undefined);
-    this.namespaced = new Array<Map<Key, Map<string, V>> | undefined>(numKeyGroups).fill(undefined);
+    this.namespaced = new Array<Map<string, Map<Key, V>> | undefined>(numKeyGroups).fill(undefined);
   }
 
   get(index: number, key: Key, namespace: string): V | undefined {
@@ -34,10 +38,10 @@ export class StateTable<V> {
       const map = this.defaults[index];
       return map === undefined ? undefined : map.get(key);
     }
-    const byKey = this.namespaced[index];
-    if (byKey === undefined) return undefined;
-    const byNamespace = byKey.get(key);
-    return byNamespace === undefined ? undefined : byNamespace.get(namespace);
+    const byNamespace = this.namespaced[index];
+    if (byNamespace === undefined) return undefined;
+    const byKey = byNamespace.get(namespace);
+    return byKey === undefined ? undefined : byKey.get(key);
   }
 
   /** Stores `value`, which must not be `undefined` (use {@link delete}). */
@@ -51,17 +55,17 @@ export class StateTable<V> {
       map.set(key, value);
       return;
     }
-    let byKey = this.namespaced[index];
-    if (byKey === undefined) {
-      byKey = new Map();
-      this.namespaced[index] = byKey;
-    }
-    let byNamespace = byKey.get(key);
+    let byNamespace = this.namespaced[index];
     if (byNamespace === undefined) {
       byNamespace = new Map();
-      byKey.set(key, byNamespace);
+      this.namespaced[index] = byNamespace;
     }
-    byNamespace.set(namespace, value);
+    let byKey = byNamespace.get(namespace);
+    if (byKey === undefined) {
+      byKey = new Map();
+      byNamespace.set(namespace, byKey);
+    }
+    byKey.set(key, value);
   }
 
   /** Removes the entry and returns what it held. */
@@ -73,14 +77,14 @@ export class StateTable<V> {
       if (old !== undefined) map.delete(key);
       return old;
     }
-    const byKey = this.namespaced[index];
-    if (byKey === undefined) return undefined;
-    const byNamespace = byKey.get(key);
+    const byNamespace = this.namespaced[index];
     if (byNamespace === undefined) return undefined;
-    const old = byNamespace.get(namespace);
+    const byKey = byNamespace.get(namespace);
+    if (byKey === undefined) return undefined;
+    const old = byKey.get(key);
     if (old !== undefined) {
-      byNamespace.delete(namespace);
-      if (byNamespace.size === 0) byKey.delete(key);
+      byKey.delete(key);
+      if (byKey.size === 0) byNamespace.delete(namespace);
     }
     return old;
   }
@@ -93,11 +97,9 @@ export class StateTable<V> {
       }
       return;
     }
-    for (const byKey of this.namespaced) {
-      if (byKey === undefined) continue;
-      for (const [key, byNamespace] of byKey) {
-        if (byNamespace.has(namespace)) yield key;
-      }
+    for (const byNamespace of this.namespaced) {
+      const byKey = byNamespace?.get(namespace);
+      if (byKey !== undefined) yield* byKey.keys();
     }
   }
 
@@ -118,10 +120,10 @@ export class StateTable<V> {
         if (encoded !== undefined) out.push([name, key, '', encoded]);
       }
     }
-    const byKey = this.namespaced[index];
-    if (byKey !== undefined) {
-      for (const [key, byNamespace] of byKey) {
-        for (const [namespace, value] of byNamespace) {
+    const byNamespace = this.namespaced[index];
+    if (byNamespace !== undefined) {
+      for (const [namespace, byKey] of byNamespace) {
+        for (const [key, value] of byKey) {
           const encoded = encode(value);
           if (encoded !== undefined) out.push([name, key, namespace, encoded]);
         }
@@ -136,10 +138,10 @@ export class StateTable<V> {
       if (map !== undefined) {
         for (const [key, value] of map) fn(index, key, '', value);
       }
-      const byKey = this.namespaced[index];
-      if (byKey !== undefined) {
-        for (const [key, byNamespace] of byKey) {
-          for (const [namespace, value] of byNamespace) fn(index, key, namespace, value);
+      const byNamespace = this.namespaced[index];
+      if (byNamespace !== undefined) {
+        for (const [namespace, byKey] of byNamespace) {
+          for (const [key, value] of byKey) fn(index, key, namespace, value);
         }
       }
     }
@@ -149,9 +151,9 @@ export class StateTable<V> {
   size(): number {
     let n = 0;
     for (const map of this.defaults) n += map === undefined ? 0 : map.size;
-    for (const byKey of this.namespaced) {
-      if (byKey === undefined) continue;
-      for (const byNamespace of byKey.values()) n += byNamespace.size;
+    for (const byNamespace of this.namespaced) {
+      if (byNamespace === undefined) continue;
+      for (const byKey of byNamespace.values()) n += byKey.size;
     }
     return n;
   }
@@ -201,18 +203,22 @@ export class HeapStateCell<V> implements StateCell<V> {
 
 /**
  * The background cleanup's walk over one table (Flink's `StateTable` incremental cleanup
- * iterator): key group by key group, the default namespace's map, then the other namespaces' map,
- * with a live `Map` iterator kept between steps (a `Map` iterator stays valid while entries are
- * added and deleted, and sees entries added after its position). Starts over after the last key
- * group, at most once per step, so a step over an empty table ends.
+ * iterator): key group by key group, the default namespace's map, then each other namespace's
+ * map, with live `Map` iterators kept between steps (a `Map` iterator stays valid while entries
+ * are added and deleted, and sees entries added after its position). Starts over after the last
+ * key group, at most once per step, so a step over an empty table ends.
  */
 export class HeapEntryCursor<V> implements StateEntryCursor<V> {
   readonly #table: StateTable<V>;
-  /** Key group index of the iterator, and whether it walks `namespaced` rather than `defaults`. */
+  /** Key group index of the iterators, and whether they walk `namespaced` rather than `defaults`. */
   #index = 0;
   #namespaced = false;
   #defaults: Iterator<[Key, V]> | undefined;
-  #byKey: Iterator<[Key, Map<string, V>]> | undefined;
+  #namespaces: Iterator<[string, Map<Key, V>]> | undefined;
+  /** The namespace being walked, its map, and the iterator over its keys. */
+  #namespace = '';
+  #ofNamespace: Map<Key, V> | undefined;
+  #keys: Iterator<[Key, V]> | undefined;
 
   constructor(table: StateTable<V>) {
     this.#table = table;
@@ -246,30 +252,40 @@ export class HeapEntryCursor<V> implements StateEntryCursor<V> {
         else if (kept !== value) table.set(this.#index, key, '', kept);
         continue;
       }
-      if (this.#byKey === undefined) {
-        const byKey = table.namespaced[this.#index];
-        if (byKey !== undefined) this.#byKey = byKey.entries();
-      }
-      const next = this.#byKey?.next();
-      if (next === undefined || next.done) {
-        // This key group is done: on to the next one, starting over after the last.
-        this.#byKey = undefined;
-        this.#namespaced = false;
-        this.#index++;
-        if (this.#index >= numKeyGroups) {
-          this.#index = 0;
-          if (wrapped) return;
-          wrapped = true;
+      if (this.#keys !== undefined) {
+        const next = this.#keys.next();
+        if (!next.done) {
+          visited++;
+          const [key, value] = next.value;
+          const kept = prune(value);
+          // Through the table, which drops the namespace's map with its last key.
+          if (kept === undefined) table.delete(this.#index, key, this.#namespace);
+          else if (kept !== value) this.#ofNamespace!.set(key, kept);
+          continue;
         }
+        this.#keys = undefined;
+        this.#ofNamespace = undefined;
+      }
+      if (this.#namespaces === undefined) {
+        const byNamespace = table.namespaced[this.#index];
+        if (byNamespace !== undefined) this.#namespaces = byNamespace.entries();
+      }
+      const next = this.#namespaces?.next();
+      if (next !== undefined && !next.done) {
+        const [namespace, ofNamespace] = next.value;
+        this.#namespace = namespace;
+        this.#ofNamespace = ofNamespace;
+        this.#keys = ofNamespace.entries();
         continue;
       }
-      const [key, byNamespace] = next.value;
-      for (const [namespace, value] of byNamespace) {
-        visited++;
-        const kept = prune(value);
-        // Through the table, which drops the key's map with its last namespace.
-        if (kept === undefined) table.delete(this.#index, key, namespace);
-        else if (kept !== value) byNamespace.set(namespace, kept);
+      // This key group is done: on to the next one, starting over after the last.
+      this.#namespaces = undefined;
+      this.#namespaced = false;
+      this.#index++;
+      if (this.#index >= numKeyGroups) {
+        this.#index = 0;
+        if (wrapped) return;
+        wrapped = true;
       }
     }
   }
