@@ -41,6 +41,7 @@ import type { ContestantResult, ContestantSpec } from './suite/contestant.ts';
 import {
   type ContestantName,
   evaluateTargets,
+  keyedPathTargets,
   type LatencyRow,
   type MemoryRow,
   type MicroRow,
@@ -380,6 +381,7 @@ if (existsSync(fileURLToPath(microUrl))) {
 
 // ---------------------------------------------------------------------------------------------
 const targets = evaluateTargets(throughput, latency, memory);
+targets.push(...keyedPathTargets(throughput, Array.isArray(micro) ? micro : []));
 targets.push(asyncIoTarget(asyncIo));
 targets.push(...observabilityTargets(observability));
 if (cluster !== undefined) targets.push(...clusterTargets(cluster));

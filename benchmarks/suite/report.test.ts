@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ContestantResult } from './contestant.ts';
 import {
   evaluateTargets,
+  keyedPathTargets,
   type LatencyRow,
   type MemoryRow,
   markdownReport,
@@ -89,6 +90,46 @@ describe('evaluateTargets', () => {
     expect(targets[4]?.measured).toBe('not measured');
     expect(targets[7]?.note).toBe('fewer than 10M events in this run');
     expect(evaluateTargets([], [], [memoryRow(10_000_000, 299)]).at(-1)?.pass).toBe(true);
+  });
+});
+
+describe('keyedPathTargets', () => {
+  it("checks issue 13's ratios: keyed queries against their loop, p=2 against p=1, CPU, the generator, the ring", () => {
+    const loop = result(4_000_000, 1);
+    const rows = [
+      throughputRow('q0', 'plain loop', result(5_100_000, 1), result(5_100_000, 1)),
+      throughputRow('q0', 'sluice p=1', result(3_000_000), loop),
+      throughputRow('q0', 'sluice p=2', result(6_000_000, 1.05), result(5_100_000, 1)), // CPU 1.05x: PASS
+      throughputRow('q1', 'sluice p=2', result(6_000_000, 1.2), loop), // CPU 1.2x: MISS
+      throughputRow('q5', 'sluice p=1', result(1_000_000), loop),
+      throughputRow('q5', 'sluice p=2', result(1_500_000), result(900_000)), // 1.67x loop, 1.5x its p=1
+      throughputRow('q9', 'sluice p=2', result(1_000_000), result(1_000_000)), // 1.0x loop
+    ];
+    const micro = [
+      {
+        group: 'ring-channel',
+        name: 'ring channel, large records',
+        opsPerSec: 1,
+        unit: 'op',
+        rmePercent: 1,
+        samples: 40,
+        ratioToBaseline: 1.3,
+      },
+    ];
+    const targets = keyedPathTargets(rows, micro);
+    const byName = (start: string) => targets.find((t) => t.name.startsWith(start))!;
+    expect(byName('q5 at p=2 >= 1.5x').pass).toBe(true);
+    expect(byName('q9 at p=2 >= 1.5x').pass).toBe(false);
+    expect(byName('q4 at p=2 >= 1.5x').measured).toBe('not measured');
+    expect(byName('every query').measured).toBe('below: q5 1.50x');
+    expect(byName('every query').pass).toBe(false);
+    expect(byName('q0 at p=2: CPU').pass).toBe(true);
+    expect(byName('q1 at p=2: CPU').pass).toBe(false);
+    expect(byName('q2 at p=2: CPU').measured).toBe('not measured');
+    expect(byName('the plain loop of q0').measured).toBe('5.10M events/s');
+    expect(byName('the plain loop of q0').pass).toBe(true);
+    expect(byName('ring channel').pass).toBe(true);
+    expect(keyedPathTargets([], []).every((t) => !t.pass)).toBe(true);
   });
 });
 

@@ -207,6 +207,82 @@ export function evaluateTargets(
   return targets;
 }
 
+/** The queries whose p=2 rate issue 13 asks to be >= 1.5x their plain loop (the keyed ones). */
+export const KEYED_QUERIES = ['q4', 'q5', 'q7', 'q8', 'q9', 'q11'] as const;
+
+/**
+ * Issue 13's targets (the keyed path): the keyed queries at p=2 >= 1.5x their plain loop, every
+ * query at p=2 >= 1.8x its own p=1, the chained q0-q2 within 10% of their loop's CPU per event,
+ * the plain loop of q0 (the generator, one thread) >= 5M events/s, and the ring channel at least
+ * as fast as structured-clone `postMessage` for ~1 KiB records.
+ */
+export function keyedPathTargets(throughput: readonly ThroughputRow[], micro: readonly MicroRow[]): Target[] {
+  const targets: Target[] = [];
+  for (const query of KEYED_QUERIES) {
+    const row = find(throughput, query, 'sluice p=2');
+    const name = `${query} at p=2 >= 1.5x plain loop`;
+    targets.push(
+      row?.ratioToLoop == null
+        ? { name, measured: 'not measured', pass: false }
+        : { name, measured: `${row.ratioToLoop.toFixed(2)}x loop`, pass: row.ratioToLoop >= 1.5 },
+    );
+  }
+  const queries = [...new Set(throughput.map((r) => r.query))];
+  const scaling = queries.flatMap((query) => {
+    const one = find(throughput, query, 'sluice p=1');
+    const two = find(throughput, query, 'sluice p=2');
+    return one === undefined || two === undefined
+      ? []
+      : [{ query, ratio: two.eventsPerSecond / one.eventsPerSecond }];
+  });
+  const scalingName = 'every query at p=2 >= 1.8x its own p=1';
+  const short = scaling.filter((s) => s.ratio < 1.8);
+  targets.push(
+    scaling.length === 0
+      ? { name: scalingName, measured: 'not measured', pass: false }
+      : {
+          name: scalingName,
+          measured:
+            short.length === 0
+              ? `lowest ${Math.min(...scaling.map((s) => s.ratio)).toFixed(2)}x`
+              : `below: ${short.map((s) => `${s.query} ${s.ratio.toFixed(2)}x`).join(', ')}`,
+          pass: short.length === 0,
+        },
+  );
+  for (const query of ['q0', 'q1', 'q2']) {
+    const row = find(throughput, query, 'sluice p=2');
+    const name = `${query} at p=2: CPU per event <= 1.10x the plain loop's`;
+    targets.push(
+      row?.cpuRatioToLoop == null
+        ? { name, measured: 'not measured', pass: false }
+        : {
+            name,
+            measured: `${row.cpuUsPerEvent.toFixed(2)} µs/event, ${row.cpuRatioToLoop.toFixed(2)}x loop`,
+            pass: row.cpuRatioToLoop <= 1.1,
+          },
+    );
+  }
+  const loop = find(throughput, 'q0', 'plain loop');
+  const loopName = 'the plain loop of q0 (the Nexmark generator, one thread) >= 5M events/s';
+  targets.push(
+    loop === undefined
+      ? { name: loopName, measured: 'not measured', pass: false }
+      : {
+          name: loopName,
+          measured: `${millions(loop.eventsPerSecond)} events/s`,
+          pass: loop.eventsPerSecond >= 5e6,
+        },
+  );
+  const ring = micro.find((r) => r.group === 'ring-channel' && r.name === 'ring channel, large records');
+  const ringName = 'ring channel >= 1x structured-clone postMessage, ~1 KiB records';
+  targets.push(
+    ring?.ratioToBaseline === undefined
+      ? { name: ringName, measured: 'not measured', pass: false }
+      : { name: ringName, measured: `${ring.ratioToBaseline.toFixed(2)}x`, pass: ring.ratioToBaseline >= 1 },
+  );
+  return targets;
+}
+
 export function millions(n: number): string {
   return n >= 1e5 ? `${(n / 1e6).toFixed(2)}M` : Math.round(n).toLocaleString('en-US');
 }
