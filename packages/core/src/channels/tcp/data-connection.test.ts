@@ -169,7 +169,12 @@ describe('TCP channels over one data connection', () => {
     const { ab, ba } = connections(pair);
     const wakeups = new Wakeups();
     const receiver = ba.receiver(3, wakeups.wake);
-    const sender = ab.sender(3, wakeups.wake);
+    // Whether the sender was still blocked at each of its wake-ups: one must come once it is not.
+    const blockedAtWake: boolean[] = [];
+    const sender: ChannelSender = ab.sender(3, () => {
+      blockedAtWake.push(sender.isBlocked);
+      wakeups.wake();
+    });
     await until(wakeups, () => ab.outboundState(3)!.credit === buffersPerChannel * 1024);
     // 40 one-record batches, each followed by its watermark: 80 frames, ~20 bytes each.
     const expected: Item[] = [];
@@ -283,6 +288,57 @@ describe('TCP channels over one data connection', () => {
     );
     expect(got).toEqual(batches.slice(1).map((values) => ({ kind: 'batch', values, timestamps: null })));
     expect(sender.isBlocked).toBe(false);
+  });
+
+  it('an end of input waiting for credit keeps its sender blocked until it has left; a close after that loses nothing', async () => {
+    const buffersPerChannel = 2;
+    pair = await connectedPlanes({ bufferBytes: 1024, buffersPerChannel });
+    const { ab, ba } = connections(pair);
+    const wakeups = new Wakeups();
+    const receiver = ba.receiver(3, wakeups.wake);
+    // Whether the sender was still blocked at each of its wake-ups: one must come once it is not.
+    const blockedAtWake: boolean[] = [];
+    const sender: ChannelSender = ab.sender(3, () => {
+      blockedAtWake.push(sender.isBlocked);
+      wakeups.wake();
+    });
+    await until(wakeups, () => ab.outboundState(3)!.credit === buffersPerChannel * 1024);
+    // Batches of ~860 bytes: a buffer carries one, and two leave too little credit for a third.
+    // The end of input joins the third in the open buffer, which has no credit to leave with.
+    // Before the fix the sender was unblocked here: its task finished, its slot closed the
+    // connection, and the end never arrived.
+    const batches = Array.from({ length: buffersPerChannel + 1 }, (_, i) => batchOf(3, i * 10, 10, 80));
+    for (const batch of batches) expect(sender.sendBatch(batch.slice(), null, false)).toBe(true);
+    await until(wakeups, () => ab.outboundState(3)!.buffersSent === buffersPerChannel);
+    expect(sender.sendEndOfInput()).toBe(true);
+    expect(sender.isBlocked).toBe(true);
+    await until(wakeups, () => ba.inboundState(3)!.buffersReceived === buffersPerChannel);
+    expect(ab.outboundState(3)!.buffersSent).toBe(buffersPerChannel);
+    expect(sender.isBlocked).toBe(true);
+
+    // One buffer consumed: its credit lets the last buffer go, and the sender's task is woken
+    // once it has gone (the credit's own wake-up comes before: the buffer leaves at the flush).
+    const got: Item[] = [take(receiver)!];
+    blockedAtWake.length = 0;
+    await until(wakeups, () => blockedAtWake.includes(false));
+    expect(sender.isBlocked).toBe(false);
+    ab.close();
+    await pump(
+      wakeups,
+      () => {
+        let progressed = false;
+        for (let item = take(receiver); item !== undefined; item = take(receiver)) {
+          got.push(item);
+          progressed = true;
+        }
+        return progressed;
+      },
+      () => got.at(-1)?.kind === 'end',
+    );
+    expect(got).toEqual([
+      ...batches.map((values) => ({ kind: 'batch', values, timestamps: null })),
+      { kind: 'end' },
+    ]);
   });
 
   it('a batch larger than a buffer travels as parts, a buffer each, and arrives whole', async () => {

@@ -357,6 +357,8 @@ export class DataConnection implements DataLink {
     message.writeUInt32BE(channel.channelId, 5);
     channel.packedBytes = 0;
     this.#write(message);
+    // Its task waits for its last buffer to leave before it finishes (`TcpSender.isBlocked`).
+    if (channel.finished) channel.wake();
   }
 
   returnCredit(channel: InboundChannel, bytes: number): void {
@@ -513,12 +515,20 @@ export class DataConnection implements DataLink {
     this.#fail(new TransportError('SLUICE_PROTOCOL', this.peer, message));
   }
 
-  /** Whether any end still needs the connection: a receiver before its end of input, a sender before it sent its own. */
-  #inUse(): boolean {
-    for (const channel of this.#inbound.values()) if (!channel.closed && !channel.endArrived) return true;
+  /**
+   * The first end that still needs the connection (a receiver before its end of input, a sender
+   * before it sent its own), as an error message names it; undefined: none.
+   */
+  #stillNeeding(): string | undefined {
+    for (const channel of this.#inbound.values())
+      if (!channel.closed && !channel.endArrived)
+        return `channel ${channel.channelId} still expected input (${channel.buffersReceived} buffers received)`;
     for (const channel of this.#outbound.values())
-      if (channel.hasSender && !channel.closed && (!channel.finished || channel.packedBytes > 0)) return true;
-    return false;
+      if (channel.hasSender && !channel.closed && (!channel.finished || channel.packedBytes > 0))
+        return channel.finished
+          ? `channel ${channel.channelId} still had its last ${channel.packedBytes} bytes to send`
+          : `channel ${channel.channelId} still had a sender`;
+    return undefined;
   }
 
   #fail(error: TransportError): void {
@@ -536,15 +546,17 @@ export class DataConnection implements DataLink {
       this.#notifyClosed(undefined);
       return;
     }
-    const inUse = this.#inUse();
+    const needing = this.#stillNeeding();
     this.#failure = new TransportError(
       'SLUICE_CONNECTION_LOST',
       this.peer,
-      this.#ended ? 'the peer closed the data connection' : 'the data connection was reset',
+      `${this.#ended ? 'the peer closed the data connection' : 'the data connection was reset'}${
+        needing === undefined ? '' : ` while ${needing}`
+      }`,
     );
     this.#reader.stop();
     this.#wakeAll();
-    this.#notifyClosed(inUse ? this.#failure : undefined);
+    this.#notifyClosed(needing === undefined ? undefined : this.#failure);
   }
 
   #wakeAll(): void {

@@ -150,8 +150,14 @@ export class TcpSender implements ChannelSender {
     this.#channel = channel;
   }
 
+  /**
+   * Frames wait for room; or the end of input was sent and its buffer has not left yet. A task
+   * finishes only once it is unblocked, and its slot then closes its connections: a last buffer
+   * still waiting for credit would be lost, and the receiver would see the connection close
+   * before its end of input.
+   */
   get isBlocked(): boolean {
-    return this.#pending.length > 0;
+    return this.#pending.length > 0 || (this.#endSent && this.#channel.packedBytes > 0);
   }
 
   sendBatch(
