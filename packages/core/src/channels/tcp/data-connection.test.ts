@@ -169,12 +169,7 @@ describe('TCP channels over one data connection', () => {
     const { ab, ba } = connections(pair);
     const wakeups = new Wakeups();
     const receiver = ba.receiver(3, wakeups.wake);
-    // Whether the sender was still blocked at each of its wake-ups: one must come once it is not.
-    const blockedAtWake: boolean[] = [];
-    const sender: ChannelSender = ab.sender(3, () => {
-      blockedAtWake.push(sender.isBlocked);
-      wakeups.wake();
-    });
+    const sender = ab.sender(3, wakeups.wake);
     await until(wakeups, () => ab.outboundState(3)!.credit === buffersPerChannel * 1024);
     // 40 one-record batches, each followed by its watermark: 80 frames, ~20 bytes each.
     const expected: Item[] = [];
