@@ -178,8 +178,7 @@ describe('TCP channels over one data connection', () => {
       expect(sender.sendWatermark(i)).toBe(true);
       expected.push({ kind: 'batch', values: [i], timestamps: null }, { kind: 'watermark', watermark: i });
     }
-    // Taken, and blocked until its buffer has left (the open buffer goes at this turn's flush).
-    expect(sender.sendEndOfInput()).toBe(false);
+    expect(sender.sendEndOfInput()).toBe(true);
     expected.push({ kind: 'end' });
     const got: Item[] = [];
     await pump(
@@ -195,7 +194,6 @@ describe('TCP channels over one data connection', () => {
       () => got.at(-1)?.kind === 'end',
     );
     expect(got).toEqual(expected);
-    expect(sender.isBlocked).toBe(false);
     // All in the turn they were sent: a buffer or two for 81 frames.
     expect(ab.outboundState(3)!.buffersSent).toBeLessThanOrEqual(buffersPerChannel);
   });
@@ -302,14 +300,12 @@ describe('TCP channels over one data connection', () => {
     await until(wakeups, () => ab.outboundState(3)!.credit === buffersPerChannel * 1024);
     // Batches of ~860 bytes: a buffer carries one, and two leave too little credit for a third.
     // The end of input joins the third in the open buffer, which has no credit to leave with.
-    // Before the fix the sender said it was not blocked: its task finished, its slot closed the
+    // Before the fix the sender was unblocked here: its task finished, its slot closed the
     // connection, and the end never arrived.
     const batches = Array.from({ length: buffersPerChannel + 1 }, (_, i) => batchOf(3, i * 10, 10, 80));
     for (const batch of batches) expect(sender.sendBatch(batch.slice(), null, false)).toBe(true);
     await until(wakeups, () => ab.outboundState(3)!.buffersSent === buffersPerChannel);
-    // Taken, but blocked: the record writer counts the channel as blocked until the buffer has
-    // left, and the task does not finish meanwhile.
-    expect(sender.sendEndOfInput()).toBe(false);
+    expect(sender.sendEndOfInput()).toBe(true);
     expect(sender.isBlocked).toBe(true);
     await until(wakeups, () => ba.inboundState(3)!.buffersReceived === buffersPerChannel);
     expect(ab.outboundState(3)!.buffersSent).toBe(buffersPerChannel);

@@ -182,14 +182,9 @@ export class TcpSender implements ChannelSender {
     return this.#send(this.#controlFrames.barrier(checkpointId), true);
   }
 
-  /**
-   * Always taken; but `false` (blocked) until its buffer has left, as {@link isBlocked} says: the
-   * writer then counts the channel as blocked and holds its task back from finishing.
-   */
   sendEndOfInput(): boolean {
     this.#endSent = true;
-    this.#send(END_OF_INPUT_FRAME, false);
-    return !this.isBlocked;
+    return this.#send(END_OF_INPUT_FRAME, false);
   }
 
   /** `scratch`: the frame is a buffer that is reused (encoder, control frames): a copy waits in its place. */
