@@ -285,7 +285,7 @@ describe('TCP channels over one data connection', () => {
     expect(sender.isBlocked).toBe(false);
   });
 
-  it('an end of input waiting for credit keeps its sender blocked until it has left; a close after that loses nothing', async () => {
+  it('an end of input waiting for credit leaves its sender blocked until it has left, with a wake-up then; a close after that loses nothing', async () => {
     const buffersPerChannel = 2;
     pair = await connectedPlanes({ bufferBytes: 1024, buffersPerChannel });
     const { ab, ba } = connections(pair);
@@ -299,9 +299,9 @@ describe('TCP channels over one data connection', () => {
     });
     await until(wakeups, () => ab.outboundState(3)!.credit === buffersPerChannel * 1024);
     // Batches of ~860 bytes: a buffer carries one, and two leave too little credit for a third.
-    // The end of input joins the third in the open buffer, which has no credit to leave with.
-    // Before the fix the sender was unblocked here: its task finished, its slot closed the
-    // connection, and the end never arrived.
+    // The end of input joins the third in the open buffer, which has no credit to leave with:
+    // taken (the writer sees true), and the sender blocked until the buffer has left. (The record
+    // writer does not ask `isBlocked` after a send returned true: see TcpSender.isBlocked.)
     const batches = Array.from({ length: buffersPerChannel + 1 }, (_, i) => batchOf(3, i * 10, 10, 80));
     for (const batch of batches) expect(sender.sendBatch(batch.slice(), null, false)).toBe(true);
     await until(wakeups, () => ab.outboundState(3)!.buffersSent === buffersPerChannel);

@@ -357,7 +357,7 @@ export class DataConnection implements DataLink {
     message.writeUInt32BE(channel.channelId, 5);
     channel.packedBytes = 0;
     this.#write(message);
-    // Its task waits for its last buffer to leave before it finishes (`TcpSender.isBlocked`).
+    // A sender blocked on its end of input's buffer (`TcpSender.isBlocked`) learns it has left.
     if (channel.finished) channel.wake();
   }
 

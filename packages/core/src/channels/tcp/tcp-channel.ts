@@ -151,10 +151,12 @@ export class TcpSender implements ChannelSender {
   }
 
   /**
-   * Frames wait for room; or the end of input was sent and its buffer has not left yet. A task
-   * finishes only once it is unblocked, and its slot then closes its connections: a last buffer
-   * still waiting for credit would be lost, and the receiver would see the connection close
-   * before its end of input.
+   * Frames wait for room; or the end of input was sent and its buffer has not left yet. The
+   * record writer asks only after a send returned false, and `sendEndOfInput` returns true once
+   * its frame is in the open buffer: so a task whose last buffer still waits for credit can
+   * finish, and its slot close the connection before that buffer leaves (the receiver then fails
+   * with "the peer closed the data connection while channel N still expected input"). Returning
+   * false there made tasks wait, but hung jobs on task managers: an open bug.
    */
   get isBlocked(): boolean {
     return this.#pending.length > 0 || (this.#endSent && this.#channel.packedBytes > 0);
