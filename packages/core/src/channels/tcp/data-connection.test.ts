@@ -178,7 +178,8 @@ describe('TCP channels over one data connection', () => {
       expect(sender.sendWatermark(i)).toBe(true);
       expected.push({ kind: 'batch', values: [i], timestamps: null }, { kind: 'watermark', watermark: i });
     }
-    expect(sender.sendEndOfInput()).toBe(true);
+    // Taken, and blocked until its buffer has left (the open buffer goes at this turn's flush).
+    expect(sender.sendEndOfInput()).toBe(false);
     expected.push({ kind: 'end' });
     const got: Item[] = [];
     await pump(
@@ -194,6 +195,7 @@ describe('TCP channels over one data connection', () => {
       () => got.at(-1)?.kind === 'end',
     );
     expect(got).toEqual(expected);
+    expect(sender.isBlocked).toBe(false);
     // All in the turn they were sent: a buffer or two for 81 frames.
     expect(ab.outboundState(3)!.buffersSent).toBeLessThanOrEqual(buffersPerChannel);
   });
@@ -300,12 +302,13 @@ describe('TCP channels over one data connection', () => {
     await until(wakeups, () => ab.outboundState(3)!.credit === buffersPerChannel * 1024);
     // Batches of ~860 bytes: a buffer carries one, and two leave too little credit for a third.
     // The end of input joins the third in the open buffer, which has no credit to leave with:
-    // taken (the writer sees true), and the sender blocked until the buffer has left. (The record
-    // writer does not ask `isBlocked` after a send returned true: see TcpSender.isBlocked.)
+    // taken, but the send says blocked (false), so the record writer counts the channel as blocked
+    // and its task does not finish until the buffer has left. (Before, the send said true: the
+    // task finished, its slot closed the connection, and the end never arrived.)
     const batches = Array.from({ length: buffersPerChannel + 1 }, (_, i) => batchOf(3, i * 10, 10, 80));
     for (const batch of batches) expect(sender.sendBatch(batch.slice(), null, false)).toBe(true);
     await until(wakeups, () => ab.outboundState(3)!.buffersSent === buffersPerChannel);
-    expect(sender.sendEndOfInput()).toBe(true);
+    expect(sender.sendEndOfInput()).toBe(false);
     expect(sender.isBlocked).toBe(true);
     await until(wakeups, () => ba.inboundState(3)!.buffersReceived === buffersPerChannel);
     expect(ab.outboundState(3)!.buffersSent).toBe(buffersPerChannel);
@@ -334,6 +337,38 @@ describe('TCP channels over one data connection', () => {
       ...batches.map((values) => ({ kind: 'batch', values, timestamps: null })),
       { kind: 'end' },
     ]);
+  });
+
+  it('a peer that closes once the end of input has arrived fails no sender that has nothing left to send', async () => {
+    pair = await connectedPlanes({ bufferBytes: 1024, buffersPerChannel: 2 });
+    const { ab, ba } = connections(pair);
+    const wakeups = new Wakeups();
+    const receiver = ba.receiver(3, wakeups.wake);
+    const sender = ab.sender(3, wakeups.wake);
+    await until(wakeups, () => ab.outboundState(3)!.bufferBytes !== 0);
+    expect(sender.sendBatch([1, 2, 3], null, false)).toBe(true);
+    // The writer now counts the channel as blocked, until a drain finds it is not.
+    expect(sender.sendEndOfInput()).toBe(false);
+    const got: Item[] = [];
+    await pump(
+      wakeups,
+      () => {
+        let progressed = false;
+        for (let item = take(receiver); item !== undefined; item = take(receiver)) {
+          got.push(item);
+          progressed = true;
+        }
+        return progressed;
+      },
+      () => got.at(-1)?.kind === 'end',
+    );
+    expect(got).toEqual([{ kind: 'batch', values: [1, 2, 3], timestamps: null }, { kind: 'end' }]);
+    // The receiving slot is done and closes its side before the sending task drains again (its
+    // slot loop may be busy elsewhere): that drain must find the channel finished, not failed.
+    ba.close();
+    await until(wakeups, () => ab.failure !== undefined);
+    expect(sender.flushPending()).toBe(false);
+    expect(sender.isBlocked).toBe(false);
   });
 
   it('a batch larger than a buffer travels as parts, a buffer each, and arrives whole', async () => {

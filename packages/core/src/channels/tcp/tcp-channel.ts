@@ -152,11 +152,9 @@ export class TcpSender implements ChannelSender {
 
   /**
    * Frames wait for room; or the end of input was sent and its buffer has not left yet. The
-   * record writer asks only after a send returned false, and `sendEndOfInput` returns true once
-   * its frame is in the open buffer: so a task whose last buffer still waits for credit can
-   * finish, and its slot close the connection before that buffer leaves (the receiver then fails
-   * with "the peer closed the data connection while channel N still expected input"). Returning
-   * false there made tasks wait, but hung jobs on task managers: an open bug.
+   * latter holds the task back from finishing (`sendEndOfInput` says false then): were it to
+   * finish, its slot could close the connection before the buffer left, and the receiver would
+   * fail with "the peer closed the data connection while channel N still expected input".
    */
   get isBlocked(): boolean {
     return this.#pending.length > 0 || (this.#endSent && this.#channel.packedBytes > 0);
@@ -184,9 +182,14 @@ export class TcpSender implements ChannelSender {
     return this.#send(this.#controlFrames.barrier(checkpointId), true);
   }
 
+  /**
+   * Always taken; but `false` (blocked) until its buffer has left, as {@link isBlocked} says: the
+   * writer then counts the channel as blocked and holds its task back from finishing.
+   */
   sendEndOfInput(): boolean {
     this.#endSent = true;
-    return this.#send(END_OF_INPUT_FRAME, false);
+    this.#send(END_OF_INPUT_FRAME, false);
+    return !this.isBlocked;
   }
 
   /** `scratch`: the frame is a buffer that is reused (encoder, control frames): a copy waits in its place. */
@@ -210,10 +213,13 @@ export class TcpSender implements ChannelSender {
   }
 
   flushPending(): boolean {
-    const failure = this.#link.failure;
-    if (failure !== undefined) throw failure;
     const channel = this.#channel;
     const pending = this.#pending;
+    // Nothing waits in this sender: whatever became of the connection since, it is not this
+    // channel's failure (the peer may close it as soon as this channel's end of input arrived).
+    if (pending.length === 0 && channel.packedBytes === 0) return false;
+    const failure = this.#link.failure;
+    if (failure !== undefined) throw failure;
     // Before the receiver announced its buffer size there is no room (and no size to split by).
     if (channel.bufferBytes === 0) return false;
     const maxFrameBytes = channel.bufferBytes - FRAME_PREFIX_BYTES;
