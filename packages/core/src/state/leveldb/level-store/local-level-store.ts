@@ -8,6 +8,32 @@ import { type PackedBuffers, unpackBuffers } from './wire.ts';
 
 type Db = ClassicLevel<Buffer, Buffer>;
 
+/** Keys per part, at least, when a `getMany` is split (below this, a part costs more than it saves). */
+const GET_MANY_PART_KEYS = 128;
+/** Parts of a split `getMany` at most: libuv's default thread pool (the addon reads on it) has 4 threads. */
+const GET_MANY_MAX_PARTS = 4;
+
+/**
+ * `db.getMany(keys)` as up to {@link GET_MANY_MAX_PARTS} concurrent calls, in order. One call reads
+ * its keys one after the other on one thread of the pool; a prefetch's read (the manifests and
+ * entries of ~460 missing keys, 920 gets) took 1.31 ms as one call, 1.02 ms as two, 0.90 ms as
+ * four (same database, interleaved rounds, quiet 2-core machine).
+ */
+function getManySplit(
+  db: Db,
+  keys: readonly Buffer[],
+  snapshot: ReturnType<Db['snapshot']> | undefined,
+): Promise<Array<Buffer | undefined>> {
+  const options = snapshot === undefined ? {} : { snapshot };
+  const parts = Math.min(GET_MANY_MAX_PARTS, Math.floor(keys.length / GET_MANY_PART_KEYS));
+  if (parts <= 1) return db.getMany(keys as Buffer[], options);
+  const size = Math.ceil(keys.length / parts);
+  const calls: Array<Promise<Array<Buffer | undefined>>> = [];
+  for (let from = 0; from < keys.length; from += size)
+    calls.push(db.getMany(keys.slice(from, from + size), options));
+  return Promise.all(calls).then((results) => results.flat());
+}
+
 export class LocalLevelStore implements LevelStore {
   readonly directory: string;
   #db: Db | undefined;
@@ -29,15 +55,15 @@ export class LocalLevelStore implements LevelStore {
   }
 
   getMany(keys: readonly Buffer[]): Promise<Array<Buffer | undefined>> {
-    return this.#opened().getMany(keys as Buffer[]);
+    return getManySplit(this.#opened(), keys, undefined);
   }
 
   async readKeys(prefixes: readonly Buffer[], guessedStates: readonly string[]): Promise<StoredKeys> {
     const db = this.#opened();
-    // Taken now, synchronously: both reads see the database as of the call.
+    // Taken now, synchronously: both reads see the database as of the call (every part of a split one too).
     const snapshot = db.snapshot();
     try {
-      return await readStoredKeys((keys) => db.getMany(keys, { snapshot }), prefixes, guessedStates);
+      return await readStoredKeys((keys) => getManySplit(db, keys, snapshot), prefixes, guessedStates);
     } finally {
       await snapshot.close();
     }
