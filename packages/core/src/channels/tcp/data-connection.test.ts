@@ -57,6 +57,22 @@ function take(receiver: ChannelReceiver): Item | undefined {
   }
 }
 
+/** Takes what `receiver` has into `got`, waking with `wakeups`, until the end of input. */
+async function takeUntilEnd(wakeups: Wakeups, receiver: ChannelReceiver, got: Item[]): Promise<void> {
+  await pump(
+    wakeups,
+    () => {
+      let progressed = false;
+      for (let item = take(receiver); item !== undefined; item = take(receiver)) {
+        got.push(item);
+        progressed = true;
+      }
+      return progressed;
+    },
+    () => got.at(-1)?.kind === 'end',
+  );
+}
+
 function batchOf(channel: number, first: number, count: number, textBytes: number): unknown[] {
   const values: unknown[] = [];
   for (let i = first; i < first + count; i++) values.push({ channel, i, text: 'y'.repeat(textBytes) });
@@ -321,18 +337,7 @@ describe('TCP channels over one data connection', () => {
     await until(wakeups, () => blockedAtWake.includes(false));
     expect(sender.isBlocked).toBe(false);
     ab.close();
-    await pump(
-      wakeups,
-      () => {
-        let progressed = false;
-        for (let item = take(receiver); item !== undefined; item = take(receiver)) {
-          got.push(item);
-          progressed = true;
-        }
-        return progressed;
-      },
-      () => got.at(-1)?.kind === 'end',
-    );
+    await takeUntilEnd(wakeups, receiver, got);
     expect(got).toEqual([
       ...batches.map((values) => ({ kind: 'batch', values, timestamps: null })),
       { kind: 'end' },
@@ -350,18 +355,7 @@ describe('TCP channels over one data connection', () => {
     // The writer now counts the channel as blocked, until a drain finds it is not.
     expect(sender.sendEndOfInput()).toBe(false);
     const got: Item[] = [];
-    await pump(
-      wakeups,
-      () => {
-        let progressed = false;
-        for (let item = take(receiver); item !== undefined; item = take(receiver)) {
-          got.push(item);
-          progressed = true;
-        }
-        return progressed;
-      },
-      () => got.at(-1)?.kind === 'end',
-    );
+    await takeUntilEnd(wakeups, receiver, got);
     expect(got).toEqual([{ kind: 'batch', values: [1, 2, 3], timestamps: null }, { kind: 'end' }]);
     // The receiving slot is done and closes its side before the sending task drains again (its
     // slot loop may be busy elsewhere): that drain must find the channel finished, not failed.
