@@ -3,7 +3,11 @@ import { NOT_KEYING, RecordWriter, type RecordWriterOptions } from '../channels/
 import type { AggregateFunction, ReduceFunction } from '../contracts/functions.ts';
 import type { WindowFunctionSpec } from '../plan/stream-node.ts';
 import type { Key } from '../state/key-groups.ts';
-import type { SlidingWindowAssigner, TumblingWindowAssigner } from '../time/windows.ts';
+import {
+  getWindowStartWithOffset,
+  type SlidingWindowAssigner,
+  type TumblingWindowAssigner,
+} from '../time/windows.ts';
 import { NO_TIMESTAMP } from './operator.ts';
 
 /**
@@ -145,7 +149,7 @@ export class LocalWindowAggregatingWriter extends RecordWriter {
     const slide = this.#slide;
     // As the window operator (Flink's assigners): the latest window start at or before the
     // time, then one slide back at a time while the window still holds it.
-    const latest = timestamp - ((((timestamp - this.#offset) % slide) + slide) % slide);
+    const latest = getWindowStartWithOffset(timestamp, this.#offset, slide);
     let earliest = latest;
     while (earliest - slide > timestamp - size) earliest -= slide;
     // A slide longer than the size leaves gaps: a record in none passes whole, to be dropped.
@@ -162,7 +166,8 @@ export class LocalWindowAggregatingWriter extends RecordWriter {
     }
     this.keyingFunction = this.#reduce === undefined ? 'aggregate function' : 'reduce function';
     const pane = this.#pane;
-    const paneStart = timestamp - ((((timestamp - this.#offset) % pane) + pane) % pane);
+    // A pane is the slide when the size is a multiple of it (the common case): no second `%`.
+    const paneStart = pane === slide ? latest : getWindowStartWithOffset(timestamp, this.#offset, pane);
     const partials = this.#partials;
     let index = this.#newestOfKey.get(key) ?? -1;
     while (index !== -1 && partials[index]![1] !== paneStart) index = this.#previousOfKey[index]!;

