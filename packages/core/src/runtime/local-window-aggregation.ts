@@ -169,13 +169,14 @@ export class LocalWindowAggregatingWriter extends RecordWriter {
     // A pane is the slide when the size is a multiple of it (the common case): no second `%`.
     const paneStart = pane === slide ? latest : getWindowStartWithOffset(timestamp, this.#offset, pane);
     const partials = this.#partials;
-    let index = this.#newestOfKey.get(key) ?? -1;
+    const newest = this.#newestOfKey.get(key) ?? -1;
+    let index = newest;
     while (index !== -1 && partials[index]![1] !== paneStart) index = this.#previousOfKey[index]!;
     const aggregate = this.#aggregate;
     if (index === -1) {
       const accumulator =
         aggregate === undefined ? value : aggregate.add(value, aggregate.createAccumulator());
-      this.#previousOfKey.push(this.#newestOfKey.get(key) ?? -1);
+      this.#previousOfKey.push(newest);
       this.#newestOfKey.set(key, partials.length);
       partials.push([key, paneStart, accumulator, 1]);
       this.#partialsInStep++;
