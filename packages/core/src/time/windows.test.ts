@@ -39,15 +39,15 @@ describe('getWindowStartWithOffset', () => {
     expect(getWindowStartWithOffset(7, -3, 10)).toBe(7);
   });
 
-  it("equals Flink's (x % size + size) % size form on whole milliseconds, epoch-sized ones included (property)", () => {
-    const flink = (t: number, o: number, s: number): number => t - ((((t - o) % s) + s) % s);
+  it('equals the (x % size + size) % size form it replaced on whole milliseconds, epoch-sized ones included (property)', () => {
+    const twoModulos = (t: number, o: number, s: number): number => t - ((((t - o) % s) + s) % s);
     fc.assert(
       fc.property(
         fc.oneof(ts, fc.integer({ min: 1_700_000_000_000, max: 1_900_000_000_000 })),
         fc.integer({ min: -86_400_000, max: 86_400_000 }),
         fc.integer({ min: 1, max: 86_400_000 }),
         (t, o, s) => {
-          expect(getWindowStartWithOffset(t, o, s)).toBe(flink(t, o, s));
+          expect(getWindowStartWithOffset(t, o, s)).toBe(twoModulos(t, o, s));
         },
       ),
     );

@@ -57,10 +57,10 @@ export function parseWindowNamespace(namespace: string): TimeWindow {
 /**
  * Flink's `TimeWindow.getWindowStartWithOffset`: the start of the window of size `size`
  * (aligned to `offset`) that contains `timestamp`. Correct for negative timestamps and offsets:
- * JS `%` keeps the dividend's sign, so a negative remainder is brought up by one `size`. One `%`,
- * not Flink's `(x % size + size) % size`: a `%` of doubles is a call to C's fmod in V8, ~10–17 ns
- * (measured), and this runs once or twice per record of every window; for a fractional
- * timestamp it is also exact where the second `%` rounded.
+ * JS `%` keeps the dividend's sign, so a negative remainder is brought up by one `size`, as
+ * Flink does. One `%`, where this used `(x % size + size) % size`: a `%` of doubles is a call to
+ * C's fmod in V8, ~10–17 ns (measured), and this runs once or twice per record of every window;
+ * for a fractional timestamp it is also exact where the second `%` rounded.
  */
 export function getWindowStartWithOffset(timestamp: number, offset: number, size: number): number {
   const remainder = (timestamp - offset) % size;
