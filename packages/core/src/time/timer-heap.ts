@@ -22,8 +22,14 @@
  *   a triple without building a string per timer (no `${ts}|${key}|${ns}` concatenation on the
  *   hot path). Keys use `Map`'s SameValueZero equality: `1`, `1n`, `'1'` and `true` are four
  *   different keys; `1n` equals another `1n`. A key with one timer at the timestamp (the usual
- *   case) maps to its position, not to a one-entry Map; a bucket that has only ever had one
- *   timer has no index.
+ *   case) maps to its position, not to a one-entry Map.
+ * - The index is built lazily, when a lookup needs it: a bucket of at most
+ *   {@link LINEAR_FIND_MAX} timers is searched in place, and {@link TimerHeap.addNew} (for
+ *   callers that know the triple is absent: the window operator registers a window's timer with
+ *   its first record) appends without one. A window's timers are only ever added and fired, so
+ *   their buckets never get an index: an index entry per key and window was ~50 bytes of old
+ *   generation each (Nexmark q5: 1.5M timers and 73 MB per slot) and a `Map.set` and
+ *   `Map.delete` per timer.
  * - Order is by timestamp, then by registration order (the position in the bucket). Flink leaves equal
  *   timestamps unordered; we make them first-registered-first-fired so that runs are
  *   deterministic and a snapshot restored in order fires in the same order.
@@ -51,8 +57,10 @@ class Bucket<K extends TimerKey> {
   live = 1;
   /** Removed timers after `head`. */
   removed = 0;
-  /** Undefined while the bucket has only ever had one timer (number 0). */
+  /** The live timers at positions below {@link indexedTo}; undefined until a lookup needs it. */
   index: KeyIndex<K> | undefined = undefined;
+  /** Timers from this position on are not in the index (added by `addNew`, or after it was built). */
+  indexedTo = 0;
 
   readonly timestamp: number;
 
@@ -85,6 +93,24 @@ function sameKey(a: TimerKey | undefined, b: TimerKey): boolean {
 
 /** Removed timers a bucket may keep beyond its live count before it is compacted. */
 const REMOVED_SLACK = 16;
+
+/** A bucket without an index and with at most this many timers (live or removed) is searched in place. */
+const LINEAR_FIND_MAX = 8;
+
+/** Records the timer at `position` in `index` (which must not hold the triple yet). */
+function indexTimer<K extends TimerKey>(
+  index: KeyIndex<K>,
+  key: K,
+  namespace: string,
+  position: number,
+  bucket: Bucket<K>,
+): void {
+  const ofKey = index.get(key);
+  if (ofKey === undefined) index.set(key, position);
+  else if (typeof ofKey === 'number')
+    index.set(key, new Map([[bucket.namespaceAt(ofKey)!, ofKey]]).set(namespace, position));
+  else ofKey.set(namespace, position);
+}
 
 export class TimerHeap<K extends TimerKey = TimerKey> {
   /** Buckets, a binary min-heap by timestamp (timestamps are distinct). */
@@ -123,49 +149,78 @@ export class TimerHeap<K extends TimerKey = TimerKey> {
     const ts = timestamp === 0 ? 0 : timestamp;
     const bucket = this.#buckets.get(ts);
     if (bucket === undefined) {
-      const created = new Bucket(ts, key, namespace);
-      this.#buckets.set(ts, created);
-      created.heapIndex = this.#heap.length;
-      this.#heap.push(created);
-      this.#siftUp(created.heapIndex);
-      this.#size++;
+      this.#newBucket(ts, key, namespace);
       return true;
     }
-    let index = bucket.index;
-    if (index === undefined) {
-      if (sameKey(bucket.keyAt(0), key) && bucket.namespaceAt(0) === namespace) return false;
-      index = new Map();
-      index.set(bucket.keyAt(0), 0);
-      bucket.index = index;
-    }
-    const ofKey = index.get(key);
+    if (this.#find(bucket, key, namespace) >= 0) return false;
     const position = bucket.count;
-    if (ofKey === undefined) {
-      index.set(key, position);
-    } else if (typeof ofKey === 'number') {
-      const other = bucket.namespaceAt(ofKey)!;
-      if (other === namespace) return false;
-      index.set(key, new Map([[other, ofKey]]).set(namespace, position));
-    } else {
-      if (ofKey.has(namespace)) return false;
-      ofKey.set(namespace, position);
+    bucket.pairs.push(key, namespace);
+    bucket.live++;
+    this.#size++;
+    // An index that covered every timer keeps doing so (the next lookup need not catch up).
+    if (bucket.index !== undefined && bucket.indexedTo === position) {
+      indexTimer(bucket.index, key, namespace, position, bucket);
+      bucket.indexedTo = position + 1;
+    }
+    return true;
+  }
+
+  /**
+   * Adds a timer that the caller knows is absent, without looking for it and without an index
+   * entry. Adding a triple that is present breaks the heap's promise of one timer per triple:
+   * it would fire twice.
+   */
+  addNew(timestamp: number, key: K, namespace: string): void {
+    const ts = timestamp === 0 ? 0 : timestamp;
+    const bucket = this.#buckets.get(ts);
+    if (bucket === undefined) {
+      this.#newBucket(ts, key, namespace);
+      return;
     }
     bucket.pairs.push(key, namespace);
     bucket.live++;
     this.#size++;
-    return true;
+  }
+
+  #newBucket(ts: number, key: K, namespace: string): void {
+    const created = new Bucket(ts, key, namespace);
+    this.#buckets.set(ts, created);
+    created.heapIndex = this.#heap.length;
+    this.#heap.push(created);
+    this.#siftUp(created.heapIndex);
+    this.#size++;
   }
 
   /** Position of the triple's timer in its bucket, or -1. */
   #find(bucket: Bucket<K>, key: K, namespace: string): number {
-    const index = bucket.index;
-    if (index === undefined) {
-      return sameKey(bucket.keyAt(0), key) && bucket.namespaceAt(0) === namespace ? 0 : -1;
+    const count = bucket.count;
+    if (bucket.index === undefined && count - bucket.head <= LINEAR_FIND_MAX) {
+      for (let p = bucket.head; p < count; p++) {
+        if (bucket.namespaceAt(p) === namespace && sameKey(bucket.keyAt(p), key)) return p;
+      }
+      return -1;
     }
+    const index = this.#fullIndex(bucket);
     const ofKey = index.get(key);
     if (ofKey === undefined) return -1;
     if (typeof ofKey === 'number') return bucket.namespaceAt(ofKey) === namespace ? ofKey : -1;
     return ofKey.get(namespace) ?? -1;
+  }
+
+  /** The bucket's index, brought up to date with the timers added without it. */
+  #fullIndex(bucket: Bucket<K>): KeyIndex<K> {
+    let index = bucket.index;
+    if (index === undefined) {
+      index = new Map();
+      bucket.index = index;
+    }
+    const count = bucket.count;
+    for (let p = Math.max(bucket.indexedTo, bucket.head); p < count; p++) {
+      const namespace = bucket.namespaceAt(p);
+      if (namespace !== undefined) indexTimer(index, bucket.keyAt(p), namespace, p, bucket);
+    }
+    bucket.indexedTo = count;
+    return index;
   }
 
   /** True if the triple is registered. */
@@ -221,14 +276,16 @@ export class TimerHeap<K extends TimerKey = TimerKey> {
       this.#removeBucketAt(bucket.heapIndex);
       return;
     }
-    const key = bucket.keyAt(position);
-    const index = bucket.index!; // a bucket with another live timer has had two
-    const ofKey = index.get(key)!;
-    if (typeof ofKey === 'number') {
-      index.delete(key);
-    } else {
-      ofKey.delete(bucket.namespaceAt(position)!);
-      if (ofKey.size === 0) index.delete(key);
+    const index = bucket.index;
+    if (index !== undefined && position < bucket.indexedTo) {
+      const key = bucket.keyAt(position);
+      const ofKey = index.get(key)!;
+      if (typeof ofKey === 'number') {
+        index.delete(key);
+      } else {
+        ofKey.delete(bucket.namespaceAt(position)!);
+        if (ofKey.size === 0) index.delete(key);
+      }
     }
     const pairs = bucket.pairs;
     pairs[2 * position] = undefined;
@@ -246,26 +303,20 @@ export class TimerHeap<K extends TimerKey = TimerKey> {
     }
   }
 
-  /** Drops the spent and removed timers of a bucket and indexes the rest anew. */
+  /** Drops the spent and removed timers of a bucket; its index is built again when a lookup needs it. */
   #compact(bucket: Bucket<K>): void {
     const pairs = bucket.pairs;
-    const index: KeyIndex<K> = new Map();
     let to = 0;
     for (let from = bucket.head; from < bucket.count; from++) {
       const namespace = bucket.namespaceAt(from);
       if (namespace === undefined) continue;
-      const key = bucket.keyAt(from);
-      pairs[2 * to] = key;
+      pairs[2 * to] = bucket.keyAt(from);
       pairs[2 * to + 1] = namespace;
-      const ofKey = index.get(key);
-      if (ofKey === undefined) index.set(key, to);
-      else if (typeof ofKey === 'number')
-        index.set(key, new Map([[bucket.namespaceAt(ofKey)!, ofKey]]).set(namespace, to));
-      else ofKey.set(namespace, to);
       to++;
     }
     pairs.length = 2 * to;
-    bucket.index = index;
+    bucket.index = undefined;
+    bucket.indexedTo = 0;
     bucket.head = 0;
     bucket.removed = 0;
   }
@@ -339,6 +390,8 @@ export class TimerHeap<K extends TimerKey = TimerKey> {
       if (b.pairs.length % 2 !== 0) throw new Error(`bucket ${b.timestamp}: a key without its namespace`);
       let live = 0;
       let removed = 0;
+      let indexedLive = 0;
+      const seen = new Map<K, Set<string>>();
       for (let p = b.head; p < b.count; p++) {
         const namespace = b.namespaceAt(p);
         if (namespace === undefined) {
@@ -348,8 +401,21 @@ export class TimerHeap<K extends TimerKey = TimerKey> {
           continue;
         }
         live++;
-        if (this.#find(b, b.keyAt(p), namespace) !== p)
-          throw new Error(`timer ${b.timestamp} is not indexed`);
+        const key = b.keyAt(p);
+        const namespaces = seen.get(key) ?? new Set<string>();
+        if (namespaces.has(namespace)) throw new Error(`bucket ${b.timestamp} holds a timer twice`);
+        seen.set(key, namespaces.add(namespace));
+        if (b.index !== undefined && p < b.indexedTo) {
+          indexedLive++;
+          const ofKey = b.index.get(key);
+          const at =
+            typeof ofKey === 'number'
+              ? b.namespaceAt(ofKey) === namespace
+                ? ofKey
+                : -1
+              : ofKey?.get(namespace);
+          if (at !== p) throw new Error(`timer ${b.timestamp} is not indexed`);
+        }
       }
       if (live !== b.live || removed !== b.removed) {
         throw new Error(
@@ -359,10 +425,12 @@ export class TimerHeap<K extends TimerKey = TimerKey> {
       if (b.index !== undefined) {
         let indexed = 0;
         for (const ofKey of b.index.values()) indexed += typeof ofKey === 'number' ? 1 : ofKey.size;
-        if (indexed !== live)
-          throw new Error(`bucket ${b.timestamp} indexes ${indexed} timers, holds ${live}`);
-      } else if (live !== 1 || b.count !== 1) {
-        throw new Error(`bucket ${b.timestamp} without an index holds ${live} timers`);
+        if (indexed !== indexedLive)
+          throw new Error(
+            `bucket ${b.timestamp} indexes ${indexed} timers, holds ${indexedLive} below ${b.indexedTo}`,
+          );
+      } else if (b.indexedTo !== 0) {
+        throw new Error(`bucket ${b.timestamp} without an index says it covers ${b.indexedTo} timers`);
       }
       total += live;
     }

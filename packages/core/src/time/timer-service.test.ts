@@ -317,8 +317,9 @@ describe('TimerHeap', () => {
       fc.property(
         fc.array(
           fc.tuple(
-            fc.constantFrom('add', 'add', 'add', 'remove', 'removeExisting', 'poll'),
-            fc.integer({ min: 0, max: 15 }),
+            fc.constantFrom('add', 'add', 'addNew', 'addNew', 'remove', 'removeExisting', 'poll'),
+            // Half the timers in 3 buckets: more than the 8 timers searched without an index.
+            fc.oneof(fc.integer({ min: 0, max: 15 }), fc.integer({ min: 0, max: 2 })),
             keyArb,
             nsArb,
             fc.nat(),
@@ -336,6 +337,12 @@ describe('TimerHeap', () => {
               if (victim !== undefined) {
                 expect(heap.remove(...victim)).toBe(true);
                 model.delete('event', victim[1], victim[2], victim[0]);
+              }
+            } else if (op === 'addNew') {
+              // Only what its callers promise: a triple that is absent (unknown to the model).
+              if (!model.timers.event.some((t) => t.ts === ts && t.key === key && t.ns === ns)) {
+                heap.addNew(ts, key, ns);
+                model.register('event', key, ns, ts);
               }
             } else if (op === 'add') {
               const isNew = !heap.has(ts, key, ns);
@@ -391,6 +398,25 @@ describe('TimerHeap', () => {
       if (key % 3 === 0) expected.push(`${key}b`);
     }
     expect(fired).toEqual([...expected, '9a']);
+  });
+
+  it('indexes a bucket of timers added without lookup only once something looks one up', () => {
+    const heap = new TimerHeap<number>();
+    for (let key = 0; key < 1000; key++) heap.addNew(9, key, 'w');
+    heap.assertInvariants();
+    // The first lookup indexes all 1000; later adds and removes keep the index whole.
+    expect(heap.add(9, 500, 'w')).toBe(false);
+    expect(heap.add(9, 1000, 'w')).toBe(true);
+    expect(heap.remove(9, 3, 'w')).toBe(true);
+    expect(heap.has(9, 3, 'w')).toBe(false);
+    heap.addNew(9, 3, 'w'); // after those indexed: unindexed again, found by the next lookup
+    expect(heap.has(9, 3, 'w')).toBe(true);
+    heap.assertInvariants();
+    const fired: number[] = [];
+    for (let t = heap.poll(); t !== undefined; t = heap.poll()) fired.push(t[1]);
+    const expected = [...Array.from({ length: 1001 }, (_, key) => key).filter((key) => key !== 3), 3];
+    expect(fired).toEqual(expected);
+    expect(heap.size).toBe(0);
   });
 
   it('normalises -0 to 0', () => {

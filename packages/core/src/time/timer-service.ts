@@ -79,6 +79,16 @@ export class InternalTimerService<K extends TimerKey = TimerKey> {
     this.#eventTime.add(timestamp, key, namespace);
   }
 
+  /**
+   * {@link registerEventTimeTimer} for a triple the caller knows is not registered: no lookup and
+   * no index entry (see {@link TimerHeap.addNew}). The window operator registers each window's
+   * timer with the window's first record this way; registering a present triple would fire it twice.
+   */
+  registerNewEventTimeTimer(key: K, namespace: string, timestamp: number): void {
+    checkTimestamp('registerNewEventTimeTimer', 'timestamp', timestamp);
+    this.#eventTime.addNew(timestamp, key, namespace);
+  }
+
   deleteEventTimeTimer(key: K, namespace: string, timestamp: number): void {
     this.#eventTime.remove(timestamp, key, namespace);
   }

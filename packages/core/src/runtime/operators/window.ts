@@ -305,7 +305,9 @@ export class WindowOperator
     const firesNow = this.#isEventTime && maxTimestamp(window) <= this.currentWatermark;
     if (first) {
       this.#rememberWindow(namespace, window);
-      this.#registerTimers(key, namespace, window, !firesNow);
+      // An aggregate's first record means the window had no state, so no timer either (its
+      // timers go with its state): they are new, and skip the timer service's duplicate check.
+      this.#registerTimers(key, namespace, window, !firesNow, contents.kind !== 'list');
     }
     if (firesNow) this.#fire(key, { start: window.start, end: window.end }, namespace);
     return true;
@@ -375,11 +377,24 @@ export class WindowOperator
   };
 
   /** The cleanup timer, and the firing timer unless `withFiringTimer` is false (the window fires now). */
-  #registerTimers(key: Key, namespace: string, window: TimeWindow, withFiringTimer: boolean): void {
+  #registerTimers(
+    key: Key,
+    namespace: string,
+    window: TimeWindow,
+    withFiringTimer: boolean,
+    knownNew = false,
+  ): void {
     if (this.#isEventTime) {
-      if (withFiringTimer) this.timers.registerEventTimeTimer(key, namespace, maxTimestamp(window));
-      if (this.#allowedLatenessMs > 0)
-        this.timers.registerEventTimeTimer(key, namespace, this.#cleanupTime(window));
+      const timers = this.timers;
+      if (knownNew) {
+        if (withFiringTimer) timers.registerNewEventTimeTimer(key, namespace, maxTimestamp(window));
+        if (this.#allowedLatenessMs > 0)
+          timers.registerNewEventTimeTimer(key, namespace, this.#cleanupTime(window));
+      } else {
+        if (withFiringTimer) timers.registerEventTimeTimer(key, namespace, maxTimestamp(window));
+        if (this.#allowedLatenessMs > 0)
+          timers.registerEventTimeTimer(key, namespace, this.#cleanupTime(window));
+      }
     } else {
       this.timers.registerProcessingTimeTimer(key, namespace, maxTimestamp(window));
     }
