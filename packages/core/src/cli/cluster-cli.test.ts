@@ -106,6 +106,13 @@ describe('sluice on processes', () => {
     const badAddress = await runCli(['taskmanager', '--jobmanager', 'localhost'], { env: SECRET });
     expect(badAddress.code).toBe(2);
     expect(badAddress.stderr).toMatch(/--jobmanager must be HOST:PORT, got 'localhost'/);
+    // The local cluster's job manager knows the slots its task managers will offer: too few for
+    // the job fail at once, before any task manager starts, instead of waiting for more.
+    const tooSmall = await runCli(['run', DEMO, '-p', '4', '--task-managers', '1']);
+    expect(tooSmall.code).toBe(2);
+    expect(tooSmall.stderr).toMatch(
+      /needs 4 slots \(its highest parallelism\), and its task managers offer 1/,
+    );
     const orphanSlots = await runCli(['run', DEMO, '--slots-per-task-manager', '2']);
     expect(orphanSlots.code).toBe(2);
     expect(orphanSlots.stderr).toMatch(/--slots-per-task-manager needs --task-managers/);

@@ -17,6 +17,7 @@ import { debugFromEnv, describeError } from './error-report.ts';
 import { EXIT_CODES_HELP, ExitCode, exitCodeFor, signalExitCode } from './exit-codes.ts';
 import { parseJobArgs } from './job-args.ts';
 import { runK8sCommand } from './k8s-command.ts';
+import { type JobManagerListening, superviseLocalCluster } from './local-cluster-supervisor.ts';
 import { collect, jobModule, oneOf, TIMER_MAX_MS, wholeNumber } from './options.ts';
 import { ProgressReporter } from './progress-reporter.ts';
 import { watchSavepointSignals } from './savepoint-signals.ts';
@@ -98,6 +99,22 @@ async function runAction(job: string, options: OptionValues, command: Command): 
   cliLog = { logger, format };
   const web = webOptionsFrom(options, process.env);
   const cluster = clusterFrom(options, command);
+  if (cluster !== undefined && 'taskManagers' in cluster) {
+    // The job manager, a child process, plans and runs the job and reports it: from here on an
+    // error is its to report, and its exit code is this command's.
+    jobStarted = true;
+    process.exitCode = await superviseLocalCluster({
+      argv: process.argv.slice(2),
+      command,
+      taskManagers: cluster.taskManagers,
+      slotsPerTaskManager: cluster.slotsPerTaskManager ?? 1,
+      checkpointing: options.checkpointDir !== undefined,
+      logger,
+      logLevel: 'warn',
+    });
+    return;
+  }
+  if (command.name() === 'jobmanager') watchParent(logger);
   const startedAt = performance.now();
   /** The job has ended (with --keep-serving-after-end the process serves on: not ready). */
   let jobEnded = false;
@@ -152,6 +169,11 @@ async function runAction(job: string, options: OptionValues, command: Command): 
       { event: 'job-manager-listening', host, port },
       `job '${handle.jobName}': job manager listening for task managers at ${host}:${port}`,
     );
+    // Started by `sluice run --task-managers`: it starts the task managers once it knows the port.
+    if (process.env.SLUICE_REPORT_ADDRESS === '1' && process.send !== undefined) {
+      const listening: JobManagerListening = { type: 'sluice-job-manager-listening', host, port };
+      process.send(listening);
+    }
   }
   const signals =
     options.savepointDir === undefined
@@ -276,12 +298,33 @@ function startFromEnvironment(options: OptionValues, env: NodeJS.ProcessEnv): vo
   if (fresh === 'true') options.fresh = true;
 }
 
+/**
+ * A job manager started by `sluice run --task-managers` (SLUICE_EXIT_WITH_PARENT=1) ends with that
+ * command: killed, the command leaves its children re-parented, and the job manager, like its task
+ * managers, goes rather than run a job nobody waits for. Its IPC channel, for the port it reports,
+ * must not keep it alive either.
+ */
+function watchParent(logger: Logger): void {
+  process.channel?.unref();
+  if (process.env.SLUICE_EXIT_WITH_PARENT !== '1') return;
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid === parent) return;
+    logger.error(
+      { event: 'parent-exited', parent },
+      `the command that started this job manager (pid ${parent}) is gone; exiting`,
+    );
+    process.kill(process.pid, 'SIGKILL');
+  }, 500).unref();
+}
+
 /** Where `run --task-managers` and `jobmanager` get their task managers from. */
 function clusterFrom(options: OptionValues, command: Command): ClusterOptions | undefined {
   if (command.name() === 'jobmanager') {
     return {
       listen: { host: options.bindHost, port: options.port },
       secret: loadClusterSecret(options.secretFile === undefined ? {} : { secretFile: options.secretFile }),
+      ...(options.expectedSlots === undefined ? {} : { expectedSlots: options.expectedSlots }),
       ...(options.tlsCert === undefined
         ? {}
         : { tls: { certFile: options.tlsCert, keyFile: options.tlsKey, caFile: options.tlsCa } }),
@@ -464,7 +507,7 @@ withJobRunOptions(
 )
   .option(
     '--task-managers <n>',
-    'run the slots in this many task-manager child processes (a local cluster, docs/cluster.md) instead of threads of this process',
+    'run the job on a local cluster (docs/cluster.md): a job manager and this many task managers, child processes of this one, started again if killed',
     wholeNumber('--task-managers', 1, 256),
   )
   .option(
@@ -515,6 +558,11 @@ withJobRunOptions(
   .option(
     '--secret-file <file>',
     'a file holding the cluster secret (at least 16 bytes); default: the environment variable SLUICE_CLUSTER_SECRET',
+  )
+  .option(
+    '--expected-slots <n>',
+    'the slots its task managers will offer in all (a fixed cluster): a job that needs more fails at once instead of waiting for more task managers',
+    wholeNumber('--expected-slots', 1, 262_144),
   )
   .option(
     '--health-port <port>',

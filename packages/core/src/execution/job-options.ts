@@ -120,6 +120,12 @@ export interface JobManagerSpec {
   readonly secret: Uint8Array;
   /** TLS for the control port (PEM files). */
   readonly tls?: TlsServerFiles;
+  /**
+   * The slots the task managers will offer in all, when the cluster is fixed (`sluice run
+   * --task-managers`, a fixed number of pods): a job that needs more fails at once, where the job
+   * manager would otherwise wait for task managers to register.
+   */
+  readonly expectedSlots?: number;
 }
 
 /** Options checked once, before any thread starts. */
@@ -220,7 +226,12 @@ function validateCluster(cluster: ClusterOptions | undefined): void {
   if (typeof cluster !== 'object' || cluster === null)
     throw new ConfigError(`option "cluster" must be an object, got ${String(cluster)}`);
   if ('listen' in cluster) {
-    rejectUnknownKeys(cluster, new Set(['listen', 'secret', 'tls']), 'cluster.');
+    rejectUnknownKeys(cluster, new Set(['listen', 'secret', 'tls', 'expectedSlots']), 'cluster.');
+    const { expectedSlots } = cluster;
+    if (expectedSlots !== undefined && !(Number.isInteger(expectedSlots) && expectedSlots >= 1))
+      throw new ConfigError(
+        `option "cluster.expectedSlots" must be a positive integer, got ${String(expectedSlots)}`,
+      );
     const { port, host } = cluster.listen ?? {};
     if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535))
       throw new ConfigError(

@@ -27,6 +27,11 @@ export async function startJobManagerCluster(
 ): Promise<JobManagerCluster> {
   const { jobName, slotsNeeded, logger } = job;
   if ('listen' in spec) {
+    if (spec.expectedSlots !== undefined && spec.expectedSlots < slotsNeeded) {
+      throw new ConfigError(
+        `job '${jobName}' needs ${slotsNeeded} slots (its highest parallelism), and its task managers offer ${spec.expectedSlots} (--expected-slots; for sluice run: --task-managers × --slots-per-task-manager)`,
+      );
+    }
     const registry = await TaskManagerRegistry.listen({
       jobName,
       secret: checkClusterSecret(spec.secret),

@@ -1,9 +1,10 @@
 /**
- * A cluster on this machine for tests and for users who want process isolation:
- * `runJob(job, { cluster: { taskManagers: N, slotsPerTaskManager: M } })` or
- * `sluice run JOB --task-managers N`. The calling process is the job manager (so that
- * `collectSink` results and the job's result arrive where they were asked for); the task managers
- * are child processes of it, running `sluice taskmanager`. A task manager that dies while the job
+ * The task managers of a cluster on this machine, for tests and for users who want process
+ * isolation: child processes running `sluice taskmanager`. With
+ * `runJob(job, { cluster: { taskManagers: N, slotsPerTaskManager: M } })` the calling process is
+ * the job manager (so that `collectSink` results and the job's result arrive where they were asked
+ * for); with `sluice run JOB --task-managers N` the job manager is a child process too
+ * (`cli/local-cluster-supervisor.ts`). A task manager that dies while the job
  * runs is started again, as Kubernetes restarts a pod: the job restarts from its latest checkpoint
  * once the new process has registered.
  */
@@ -76,6 +77,9 @@ export class LocalCluster {
           SLUICE_CLUSTER_SECRET: Buffer.from(secret).toString('utf8'),
         },
         stdio: ['ignore', 'inherit', 'inherit'],
+        // A process group of its own: a terminal's Ctrl-C reaches the job manager, which stops the
+        // job (with a savepoint if asked) and then the task managers, not each process at once.
+        detached: true,
       },
     );
     this.#children[index] = child;
@@ -84,7 +88,8 @@ export class LocalCluster {
       child.once('exit', (code, signal) => {
         this.#exited.delete(exited);
         resolve();
-        if (this.#stopping) return;
+        // A task manager exits 0 only when its job manager told it the job ended: nothing to restart.
+        if (this.#stopping || code === 0) return;
         const quick = performance.now() - startedAt < QUICK_EXIT_MS;
         this.#quickExits[index] = quick ? (this.#quickExits[index] ?? 0) + 1 : 0;
         if (this.#quickExits[index]! >= CRASH_LOOP_EXITS) {
