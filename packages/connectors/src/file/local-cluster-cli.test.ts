@@ -60,6 +60,12 @@ function alive(pid: number): boolean {
   }
 }
 
+/** The plain loop's answer: the committed files hold every number below `count` once. */
+async function expectEveryRecordOnce(output: string, count: number): Promise<void> {
+  const { lines } = await committedLines(output);
+  expect(exactness(lines, count)).toEqual({ duplicated: 0, missing: 0, unexpected: 0, lines: count });
+}
+
 function runArgs(checkpoints: string, args: GenerateRebalancedLinesArgs): string[] {
   return [
     'run',
@@ -135,13 +141,7 @@ describe('sluice run --task-managers', () => {
     expect(resumed.length).toBeGreaterThanOrEqual(JOB_MANAGER_KILLS);
     expect(run.lines.some((line) => line.event === 'job-finished')).toBe(true);
 
-    const { lines } = await committedLines(output);
-    expect(exactness(lines, args.count)).toEqual({
-      duplicated: 0,
-      missing: 0,
-      unexpected: 0,
-      lines: args.count,
-    });
+    await expectEveryRecordOnce(output, args.count);
     // No child left behind: every process the command started is gone once it has exited.
     expect([...started].filter(alive)).toEqual([]);
   }, 300_000);
@@ -182,12 +182,6 @@ describe('sluice run --task-managers', () => {
       ),
       again.stderr,
     ).toBe(true);
-    const { lines } = await committedLines(output);
-    expect(exactness(lines, args.count)).toEqual({
-      duplicated: 0,
-      missing: 0,
-      unexpected: 0,
-      lines: args.count,
-    });
+    await expectEveryRecordOnce(output, args.count);
   }, 300_000);
 });
