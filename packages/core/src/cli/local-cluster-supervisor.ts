@@ -101,7 +101,9 @@ export async function superviseLocalCluster(run: LocalClusterRun): Promise<numbe
   const env = {
     ...process.env,
     SLUICE_EXIT_WITH_PARENT: '1',
-    SLUICE_REPORT_ADDRESS: '1',
+    // The job manager reports its port to this process, and names it where it says which process
+    // takes signals (this one passes them on).
+    SLUICE_SUPERVISOR_PID: String(process.pid),
     SLUICE_CLUSTER_SECRET: secret.toString('utf8'),
   };
 
@@ -165,9 +167,13 @@ export async function superviseLocalCluster(run: LocalClusterRun): Promise<numbe
       const killed = signal !== null && !stopping;
       if (!killed || !run.checkpointing || address === undefined) {
         if (killed) {
+          const why =
+            address === undefined
+              ? 'before its control port listened'
+              : 'and without --checkpoint-dir there is no checkpoint to resume from';
           logger.error(
             { event: 'job-manager-died', signal },
-            `the job manager (pid ${jobManager?.pid}) died (${signal})${address === undefined ? ' before it listened' : ''}; without --checkpoint-dir there is no checkpoint to resume from: run the command again`,
+            `the job manager (pid ${jobManager?.pid}) died (${signal}) ${why}; run the command again`,
           );
         }
         return code ?? ExitCode.failed;

@@ -170,7 +170,7 @@ async function runAction(job: string, options: OptionValues, command: Command): 
       `job '${handle.jobName}': job manager listening for task managers at ${host}:${port}`,
     );
     // Started by `sluice run --task-managers`: it starts the task managers once it knows the port.
-    if (process.env.SLUICE_REPORT_ADDRESS === '1' && process.send !== undefined) {
+    if (supervisorPid() !== undefined && process.send !== undefined) {
       const listening: JobManagerListening = { type: 'sluice-job-manager-listening', host, port };
       process.send(listening);
     }
@@ -178,7 +178,13 @@ async function runAction(job: string, options: OptionValues, command: Command): 
   const signals =
     options.savepointDir === undefined
       ? undefined
-      : watchSavepointSignals(handle, options.savepointDir, options.savepointTimeout, jobLog);
+      : watchSavepointSignals(
+          handle,
+          options.savepointDir,
+          options.savepointTimeout,
+          jobLog,
+          supervisorPid() ?? process.pid,
+        );
   if (showProgress) {
     progress = new ProgressReporter({
       sample: () => handle.progress(),
@@ -316,6 +322,12 @@ function watchParent(logger: Logger): void {
     );
     process.kill(process.pid, 'SIGKILL');
   }, 500).unref();
+}
+
+/** The `sluice run --task-managers` that started this job manager (SLUICE_SUPERVISOR_PID), if one did. */
+function supervisorPid(): number | undefined {
+  const pid = Number(process.env.SLUICE_SUPERVISOR_PID);
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
 /** Where `run --task-managers` and `jobmanager` get their task managers from. */

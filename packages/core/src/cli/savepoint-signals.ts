@@ -53,6 +53,8 @@ export function watchSavepointSignals(
   directory: string,
   savepointTimeoutMs: number,
   logger: Logger,
+  /** The process an operator signals: this one, or the `sluice run` that passes signals on to it. */
+  signalledPid = process.pid,
 ): SavepointSignals {
   const folder = (): string => join(directory, `savepoint-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   const savepointNow = (): void => {
@@ -119,8 +121,8 @@ export function watchSavepointSignals(
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   logger.info(
-    { event: 'signals', pid: process.pid },
-    `running as process ${process.pid}; 'sluice savepoint ${process.pid}' takes a savepoint, SIGINT/SIGTERM stop with one`,
+    { event: 'signals', pid: signalledPid },
+    `running as process ${signalledPid}; 'sluice savepoint ${signalledPid}' takes a savepoint, SIGINT/SIGTERM stop with one`,
   );
   return watcher;
 }
