@@ -5,12 +5,7 @@
  * (msgpackr alone, each record walked by `checkRecord` first), kept as the baseline.
  */
 import { Packr, Unpackr } from '../../packages/core/node_modules/msgpackr/index.js';
-import {
-  admitRecord,
-  checkRecord,
-  RecordDecoder,
-  RecordEncoder,
-} from '../../packages/core/src/channels/record-codec.ts';
+import { admitRecord, RecordDecoder, RecordEncoder } from '../../packages/core/src/channels/record-codec.ts';
 
 export interface BatchPackr {
   /**
@@ -39,7 +34,7 @@ export function batchPackr(): BatchPackr {
     pack: ([values, timestamps]) => {
       let exact = false;
       for (let i = 0; i < values.length; i++) {
-        if (!encoder.append(values[i]) && checkRecord(values[i])) exact = true;
+        if (!encoder.append(values[i]) && encoder.checkAppended(values[i])) exact = true;
       }
       return encoder.encodeBatch(values, timestamps, exact);
     },

@@ -1,7 +1,7 @@
 import { assignToKeyGroup, computeOperatorIndexForKeyGroup, type Key } from '../state/key-groups.ts';
 import type { BatchKeys } from './batch-keys.ts';
 import type { ChannelSender } from './channel.ts';
-import { admitRecord, checkRecord, type RecordEncoder } from './record-codec.ts';
+import { admitRecord, type RecordEncoder } from './record-codec.ts';
 
 /** {@link RecordWriter.keying} when no key selector is running. */
 export const NOT_KEYING: unique symbol = Symbol('not keying');
@@ -161,7 +161,7 @@ export class RecordWriter {
               walked = 1;
             }
           } else if (!channel.encoder.append(value)) {
-            if (walked < 2) walked = checkRecord(value) ? 3 : 2;
+            if (walked < 2) walked = channel.encoder.checkAppended(value) ? 3 : 2;
             if (walked === 3) channel.exact = true;
           }
           this.#push(channel, value, timestamp);
@@ -189,7 +189,7 @@ export class RecordWriter {
     const encoder = channel.encoder;
     // Shaped for speed: a plain record on an encoding channel is checked by being encoded.
     if (encoder === null) admitRecord(value);
-    else if (!encoder.append(value) && checkRecord(value)) channel.exact = true;
+    else if (!encoder.append(value) && encoder.checkAppended(value)) channel.exact = true;
     this.#push(channel, value, timestamp);
   }
 

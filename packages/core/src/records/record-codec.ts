@@ -867,11 +867,13 @@ export class RecordEncoder {
    * records appended (a record refused by `checkRecord` was counted, but is not in the batch).
    */
   #lastAppended: unknown = undefined;
+  /** A record {@link append} counted was refused ({@link checkAppended} threw): the batch is checked whole. */
+  #refused = false;
 
   /**
    * Encodes `record` as the next of the batch being emitted, when it is plain (the values the
    * one pass takes): true. False for any other record, and for every record after it in the
-   * batch: the caller must then check it with {@link checkRecord} (which refuses it, or says
+   * batch: the caller must then check it with {@link checkAppended} (which refuses it, or says
    * whether it needs the exact path), and the batch goes the exact path's way. Every record of a
    * batch goes through here, or none does.
    */
@@ -887,6 +889,21 @@ export class RecordEncoder {
   }
 
   /**
+   * {@link checkRecord} for a record that {@link append} did not take: whether it needs the exact
+   * path. A refused record was counted by `append` but will not be in the batch, and the caller
+   * may go on with another batch without telling: the next {@link encodeBatch} then checks its
+   * records whole, instead of trusting a count and a last record that may match by chance.
+   */
+  checkAppended(record: unknown): boolean {
+    try {
+      return checkRecord(record);
+    } catch (error) {
+      this.#refused = true;
+      throw error;
+    }
+  }
+
+  /**
    * `[values, timestamps]` as one frame, the records checked against the record contract: throws
    * {@link RecordNotSerializableError}, naming the field, for a record that cannot cross a thread.
    * `exact`: a record is known to need the exact path (`checkRecord` said so). After
@@ -896,10 +913,12 @@ export class RecordEncoder {
   encodeBatch(values: readonly unknown[], timestamps: readonly number[] | null, exact = false): Uint8Array {
     const appended = this.#appended;
     const lastAppended = this.#lastAppended;
+    const refused = this.#refused;
     this.#appended = -1;
     this.#lastAppended = undefined;
+    this.#refused = false;
     const plain = this.#plain;
-    if (appended === values.length && lastAppended === values[appended - 1]) {
+    if (!refused && appended === values.length && lastAppended === values[appended - 1]) {
       if (!exact && plain.appended === appended) return plain.finish(timestamps);
       // The caller checked the records that were not plain, as append asks.
       plain.abandon();
