@@ -28,6 +28,14 @@ export default defineConfig({
     // two-core CI machine from oversubscribing and makes timings less noisy.
     fileParallelism: false,
     pool: 'forks',
+    // A mitigation, not a fix: V8 13.6 (Node 24) sometimes aborts a process whose worker threads
+    // come and go while running WebAssembly ("Check failed: end > addr" in
+    // ThreadIsolation::UnregisterWasmAllocation; twice in full test runs on 2026-12-05, killing a
+    // test file's runner). Here the WebAssembly is Node's own TypeScript stripper (amaro), loaded
+    // by every slot thread that imports a .ts module. The stacks reported elsewhere free a tiered
+    // wasm-to-JS import wrapper, which is shared across threads; a budget no call reaches keeps
+    // those wrappers from being compiled at all.
+    execArgv: ['--wasm-wrapper-tiering-budget=1000000000'],
     // One Kubernetes testbed for the run, started only if a k8s test file asks for it.
     globalSetup: ['packages/k8s/src/testing/vitest-global-setup.ts'],
     projects: [
