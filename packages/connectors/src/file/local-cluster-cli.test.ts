@@ -146,6 +146,49 @@ describe('sluice run --task-managers', () => {
     expect([...started].filter(alive)).toEqual([]);
   }, 300_000);
 
+  it('SIGTERM without --savepoint-dir ends the run as it would end one process: exit 143, no process left', async () => {
+    const args: GenerateRebalancedLinesArgs = {
+      count: 1_000_000,
+      directory: join(dir, 'out-3'),
+      ratePerSecond: 1_000,
+    };
+    const argv = [
+      'run',
+      JOB,
+      '-p',
+      '2',
+      '--task-managers',
+      '2',
+      '--args',
+      JSON.stringify(args),
+      '--log-format',
+      'json',
+    ];
+    const run = new SluiceProcess('sluice-run-sigterm', argv, {});
+    const started = new Set<number>();
+    try {
+      expect(await run.awaitLine((line) => line.event === 'job-manager-listening'), run.stderr).toBe(true);
+      expect(
+        await until(
+          () => children(run.pid).length === 3,
+          () => run.exit !== undefined,
+        ),
+        run.stderr,
+      ).toBe(true);
+      for (const child of children(run.pid)) started.add(child.pid);
+      run.child.kill('SIGTERM');
+      expect(await run.exited, run.stderr).toEqual({ code: 143, signal: null });
+    } finally {
+      if (run.exit === undefined) await run.kill();
+    }
+    expect(
+      await until(
+        () => [...started].every((pid) => !alive(pid)),
+        () => false,
+      ),
+    ).toBe(true);
+  }, 300_000);
+
   it('killed itself, it takes its children with it, and the same command again resumes: every record once', async () => {
     const output = join(dir, 'out-2');
     const checkpoints = join(dir, 'checkpoints-2');

@@ -13,9 +13,9 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Command, Option } from 'commander';
 import type { Logger } from '../contracts/logger.ts';
-import { LocalCluster } from '../execution/cluster/local-cluster.ts';
+import { CRASH_LOOP_EXITS, LocalCluster, QUICK_EXIT_MS } from '../execution/cluster/local-cluster.ts';
 import { siblingModule } from '../threads/module-worker.ts';
-import { ExitCode } from './exit-codes.ts';
+import { ExitCode, signalExitCode } from './exit-codes.ts';
 
 /** What a job manager started by a supervisor sends it once its control port listens. */
 export interface JobManagerListening {
@@ -29,10 +29,6 @@ const SUPERVISOR_OPTIONS: ReadonlySet<string> = new Set(['--task-managers', '--s
 
 /** Signals an operator sends to `sluice run`, passed on to the job manager. */
 const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGUSR2'] as const;
-
-/** A job manager that dies this soon after its start, this many times in a row, is not started again. */
-const QUICK_EXIT_MS = 3_000;
-const CRASH_LOOP_EXITS = 5;
 
 export interface LocalClusterRun {
   /** `process.argv.slice(2)` of the `run` command. */
@@ -176,7 +172,9 @@ export async function superviseLocalCluster(run: LocalClusterRun): Promise<numbe
             `the job manager (pid ${jobManager?.pid}) died (${signal}) ${why}; run the command again`,
           );
         }
-        return code ?? ExitCode.failed;
+        // Ended by a signal (SIGTERM without --savepoint-dir): what a shell reports for it, as when
+        // the job manager was this process.
+        return code ?? signalExitCode(signal!);
       }
       quickExits = performance.now() - startedAt < QUICK_EXIT_MS ? quickExits + 1 : 0;
       if (quickExits >= CRASH_LOOP_EXITS) {

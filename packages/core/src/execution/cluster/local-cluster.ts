@@ -27,9 +27,9 @@ export interface LocalClusterOptions {
 }
 
 /** A child that exits this soon after its start counts towards a crash loop... */
-const QUICK_EXIT_MS = 3_000;
-/** ...and this many such exits in a row of one child end the restarts. */
-const CRASH_LOOP_EXITS = 5;
+export const QUICK_EXIT_MS = 3_000;
+/** ...and this many such exits in a row of one child end the restarts (the job manager's too). */
+export const CRASH_LOOP_EXITS = 5;
 
 /** How long a stopping child may take before it is killed. */
 const EXIT_GRACE_MS = 10_000;
