@@ -215,11 +215,15 @@ describe('the connections of a cluster of processes', () => {
     );
     const results = await Promise.all(probes);
     for (const result of results) {
-      expect({ probe: result.probe, connected: result.connected, received: result.received }).toEqual({
-        probe: result.probe,
-        connected: true,
-        received: 37,
-      });
+      // The server never sends more than its challenge. A flood leaves unread bytes in the server's
+      // socket when it refuses, so its close is a reset, and TCP lets a reset discard what the
+      // client had received but not yet read (RFC 9293 3.10.7.4: "all segment queues should be
+      // flushed"): for that client, the challenge may be all or nothing.
+      const mayLoseChallenge =
+        result.probe.endsWith(': flood') && (result.error === 'ECONNRESET' || result.error === 'EPIPE');
+      const description = JSON.stringify(result);
+      expect(result.connected, description).toBe(true);
+      expect(mayLoseChallenge ? [0, 37] : [37], description).toContain(result.received);
     }
     const impostorExit = await impostor.exited;
     expect(impostorExit.code, impostor.stderr).not.toBe(0);
@@ -271,14 +275,15 @@ function unauthenticatedClients(id: string): Record<string, Buffer | undefined> 
   };
 }
 
-/** A raw TCP client: writes `bytes`, and counts what it read until the server closed the connection. */
+/** A raw TCP client: writes `bytes`, and counts what it read until the server closed the connection (and how, if it failed). */
 function rawClient(
   port: number,
   bytes: Buffer | undefined,
-): Promise<{ connected: boolean; received: number }> {
+): Promise<{ connected: boolean; received: number; error: string | undefined }> {
   return new Promise((resolve) => {
     let connected = false;
     let received = 0;
+    let error: string | undefined;
     const socket = connect(port, '127.0.0.1', () => {
       connected = true;
       if (bytes !== undefined) socket.write(bytes);
@@ -286,8 +291,10 @@ function rawClient(
     socket.on('data', (chunk: Buffer) => {
       received += chunk.byteLength;
     });
-    socket.on('error', () => {});
-    socket.on('close', () => resolve({ connected, received }));
+    socket.on('error', (failure: NodeJS.ErrnoException) => {
+      error = failure.code ?? failure.message;
+    });
+    socket.on('close', () => resolve({ connected, received, error }));
   });
 }
 
