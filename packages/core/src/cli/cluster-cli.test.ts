@@ -95,6 +95,30 @@ describe('sluice on processes', () => {
     }, 240_000);
   }
 
+  it('a job manager and a task manager whose starter died before they looked end at once, not run for ever', async () => {
+    // A starter killed while its child is still loading (`sluice run --task-managers` SIGKILLed
+    // as it starts them): the child is re-parented before it first looks at its parent. A pid
+    // that has exited stands for that starter.
+    const gone = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
+    const gonePid = gone.pid!;
+    await new Promise((resolve) => gone.once('close', resolve));
+    const env = { ...SECRET, SLUICE_EXIT_WITH_PARENT: '1', SLUICE_PARENT_PID: String(gonePid) };
+    // Nothing listens at the task manager's job manager: it would dial for ever; the job manager
+    // would wait for ever for task managers.
+    const [taskManagerRun, jobManagerRun] = await Promise.all([
+      runCli(['taskmanager', '--jobmanager', '127.0.0.1:1'], { env }),
+      runCli(['jobmanager', DEMO, '-p', '2', '--port', '0'], { env }),
+    ]);
+    expect(taskManagerRun.stderr).toContain(
+      `the process that started this task manager (pid ${gonePid}) is gone`,
+    );
+    expect(taskManagerRun.code).toBe(0);
+    expect(jobManagerRun.stderr).toContain(
+      `the command that started this job manager (pid ${gonePid}) is gone`,
+    );
+    expect(jobManagerRun.signal).toBe('SIGKILL');
+  }, 120_000);
+
   it('refuses to start without a cluster secret, or with a job manager address that is not HOST:PORT', async () => {
     const env = { SLUICE_CLUSTER_SECRET: '' };
     const noSecret = await runCli(['taskmanager', '--jobmanager', '127.0.0.1:6123'], { env });

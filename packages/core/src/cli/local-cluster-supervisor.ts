@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command, Option } from 'commander';
 import type { Logger } from '../contracts/logger.ts';
 import { CRASH_LOOP_EXITS, LocalCluster, QUICK_EXIT_MS } from '../execution/cluster/local-cluster.ts';
+import { exitWithThisProcessEnv } from '../execution/cluster/parent-watch.ts';
 import { siblingModule } from '../threads/module-worker.ts';
 import { ExitCode, signalExitCode } from './exit-codes.ts';
 
@@ -96,7 +97,7 @@ export async function superviseLocalCluster(run: LocalClusterRun): Promise<numbe
   ];
   const env = {
     ...process.env,
-    SLUICE_EXIT_WITH_PARENT: '1',
+    ...exitWithThisProcessEnv(),
     // The job manager reports its port to this process, and names it where it says which process
     // takes signals (this one passes them on).
     SLUICE_SUPERVISOR_PID: String(process.pid),

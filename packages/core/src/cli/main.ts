@@ -5,6 +5,7 @@ import { loadClusterSecret } from '../channels/tcp/secret.ts';
 import { LOG_LEVELS, type Logger } from '../contracts/logger.ts';
 import { ConfigError } from '../errors.ts';
 import { startHealthServer } from '../execution/cluster/health-server.ts';
+import { watchParent } from '../execution/cluster/parent-watch.ts';
 import { runTaskManager } from '../execution/cluster/task-manager.ts';
 import { DEFAULT_EXECUTION_CONFIG } from '../execution/execution-config.ts';
 import { explainJob, PLAN_FORMATS } from '../execution/explain.ts';
@@ -114,7 +115,7 @@ async function runAction(job: string, options: OptionValues, command: Command): 
     });
     return;
   }
-  if (command.name() === 'jobmanager') watchParent(logger);
+  if (command.name() === 'jobmanager') exitWithStarter(logger);
   const startedAt = performance.now();
   /** The job has ended (with --keep-serving-after-end the process serves on: not ready). */
   let jobEnded = false;
@@ -305,23 +306,20 @@ function startFromEnvironment(options: OptionValues, env: NodeJS.ProcessEnv): vo
 }
 
 /**
- * A job manager started by `sluice run --task-managers` (SLUICE_EXIT_WITH_PARENT=1) ends with that
- * command: killed, the command leaves its children re-parented, and the job manager, like its task
- * managers, goes rather than run a job nobody waits for. Its IPC channel, for the port it reports,
- * must not keep it alive either.
+ * A job manager started by `sluice run --task-managers` ends with that command: killed, the
+ * command leaves its children re-parented, and the job manager, like its task managers, goes rather
+ * than run a job nobody waits for. Its IPC channel, for the port it reports, must not keep it alive
+ * either.
  */
-function watchParent(logger: Logger): void {
+function exitWithStarter(logger: Logger): void {
   process.channel?.unref();
-  if (process.env.SLUICE_EXIT_WITH_PARENT !== '1') return;
-  const parent = process.ppid;
-  setInterval(() => {
-    if (process.ppid === parent) return;
+  watchParent((parent) => {
     logger.error(
       { event: 'parent-exited', parent },
       `the command that started this job manager (pid ${parent}) is gone; exiting`,
     );
     process.kill(process.pid, 'SIGKILL');
-  }, 500).unref();
+  });
 }
 
 /** The `sluice run --task-managers` that started this job manager (SLUICE_SUPERVISOR_PID), if one did. */
@@ -670,14 +668,15 @@ program
     });
     cliLog = { logger, format: options.logFormat };
     const stop = new AbortController();
-    // Started by a local cluster or a test (SLUICE_EXIT_WITH_PARENT=1): a task manager whose parent
-    // died (the job manager's process, killed) is re-parented, and stops rather than dial for ever.
-    if (process.env.SLUICE_EXIT_WITH_PARENT === '1') {
-      const parent = process.ppid;
-      setInterval(() => {
-        if (process.ppid !== parent) stop.abort();
-      }, 500).unref();
-    }
+    // Started by a local cluster or a test: a task manager whose starter died (killed) is
+    // re-parented, and stops rather than dial for ever.
+    watchParent((parent) => {
+      logger.warn(
+        { event: 'parent-exited', parent },
+        `the process that started this task manager (pid ${parent}) is gone; stopping`,
+      );
+      stop.abort();
+    });
     let signal: NodeJS.Signals | undefined;
     for (const name of ['SIGTERM', 'SIGINT'] as const) {
       process.once(name, () => {

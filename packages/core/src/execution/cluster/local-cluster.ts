@@ -12,6 +12,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../../contracts/logger.ts';
 import { siblingModule } from '../../threads/module-worker.ts';
+import { exitWithThisProcessEnv } from './parent-watch.ts';
 
 export interface LocalClusterOptions {
   readonly taskManagers: number;
@@ -73,7 +74,7 @@ export class LocalCluster {
       {
         env: {
           ...process.env,
-          SLUICE_EXIT_WITH_PARENT: '1',
+          ...exitWithThisProcessEnv(),
           SLUICE_CLUSTER_SECRET: Buffer.from(secret).toString('utf8'),
         },
         stdio: ['ignore', 'inherit', 'inherit'],

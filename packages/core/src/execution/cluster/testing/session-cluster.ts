@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { siblingModule } from '../../../threads/module-worker.ts';
 import type { JobManagerSpec } from '../../job-options.ts';
+import { exitWithThisProcessEnv } from '../parent-watch.ts';
 
 export interface SessionCluster {
   /** The `cluster` option of each job run on these task managers. */
@@ -54,7 +55,7 @@ export async function startSessionCluster(options: {
         process.env.SLUICE_TM_LOG_LEVEL ?? 'error',
       ],
       {
-        env: { ...process.env, SLUICE_EXIT_WITH_PARENT: '1', SLUICE_CLUSTER_SECRET: secret },
+        env: { ...process.env, ...exitWithThisProcessEnv(), SLUICE_CLUSTER_SECRET: secret },
         stdio: ['ignore', 'ignore', 'inherit'],
       },
     ),
