@@ -5,6 +5,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isJobDefinition, type JobDefinition } from '../api/job.ts';
 import { ConfigError } from '../errors.ts';
 import { loadUserModuleSyntaxAsEsm, MODULE_SYNTAX } from './esm-syntax-hook.ts';
+import { syntaxErrorLocation } from './syntax-error-location.ts';
 
 /** A job module given as a URL, a file URL string, or a path. */
 export type JobModuleRef = URL | string;
@@ -134,7 +135,11 @@ export async function loadJob(url: string): Promise<JobDefinition<unknown>> {
     module = await importJobModule(url);
   } catch (error) {
     if (error instanceof ConfigError) throw error;
-    throw new ConfigError(`cannot load job module ${url}: ${(error as Error).message}`, { cause: error });
+    const location = url.startsWith('file:') ? syntaxErrorLocation(error, fileURLToPath(url)) : undefined;
+    throw new ConfigError(
+      `cannot load job module ${url}: ${(error as Error).message}${location === undefined ? '' : ` (at ${location})`}`,
+      { cause: error },
+    );
   }
   const job = jobOf(module);
   if (!isJobDefinition(job)) {
