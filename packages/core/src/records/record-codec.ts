@@ -45,7 +45,7 @@
  * which then keep registered classes too.
  */
 import { addExtension, Packr, Unpackr } from 'msgpackr';
-import { ConfigError, SluiceError } from '../errors.ts';
+import { ConfigError, previewRecord, SluiceError } from '../errors.ts';
 import { PlainBatchWriter } from './plain-batch-writer.ts';
 
 /** msgpackr extension types (1-100 are the application's): the exact path's stand-ins, registered classes. */
@@ -65,11 +65,12 @@ export class RecordNotSerializableError extends SluiceError {
   /** What was found there, e.g. `a function (geo)`. */
   readonly found: string;
 
-  constructor(path: string, found: string, fix: string) {
+  /** `preview`: the whole record, shortened, where the value refused is a record that was emitted. */
+  constructor(path: string, found: string, fix: string, preview?: string) {
     super(
       'SLUICE_RECORD_NOT_SERIALIZABLE',
       `${path} is ${found}, and a record holds only data that can be copied to another thread: ${fix} ` +
-        `(see docs/records.md)`,
+        `(see docs/records.md)${preview === undefined ? '' : `; the record: ${preview}`}`,
     );
     this.path = path;
     this.found = found;
@@ -428,7 +429,10 @@ function explainRefusal(record: unknown, root: string): RecordNotSerializableErr
   if (refusal === undefined) {
     throw new Error(`bug: a record was refused but no field explains it: ${describeValue(record)}`);
   }
-  return new RecordNotSerializableError(refusal.path, refusal.found, refusal.fix);
+  // An emitted record: the operator's failure names the record it was processing, if any; this one
+  // is what it emitted (a source's has no other).
+  const preview = root === 'record' ? previewRecord(record) : undefined;
+  return new RecordNotSerializableError(refusal.path, refusal.found, refusal.fix, preview);
 }
 
 /** Depth-first, in the order the encoder writes; `ancestors` are the objects on the path, for cycles. */
