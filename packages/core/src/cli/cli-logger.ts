@@ -1,5 +1,5 @@
-import { pino } from 'pino';
 import type { Logger, LogLevel } from '../contracts/logger.ts';
+import { stderrJsonLogger } from '../execution/logging/job-logger.ts';
 import { LineLogger } from '../execution/logging/line-logger.ts';
 import { formatText } from '../execution/logging/text-format.ts';
 
@@ -22,7 +22,7 @@ export interface CliLoggerOptions {
  */
 export function cliLogger(options: CliLoggerOptions): Logger {
   if (options.format === 'json') {
-    return pino({ level: options.level }, pino.destination({ dest: 2, sync: true }));
+    return stderrJsonLogger(options.level);
   }
   const write = options.write ?? ((text: string) => process.stderr.write(text));
   return new LineLogger((line) => {

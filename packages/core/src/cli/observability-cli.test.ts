@@ -129,6 +129,11 @@ describe('sluice run: logs', () => {
       const failed = lines.filter((l) => l.event === 'job-failed');
       expect(failed).toHaveLength(1);
       expect(failed[0]).toMatchObject({ level: 50, job: 'logging', operator: 'log-every', subtask: 1 });
+      // The error's message once (pino's default serializer would append the cause's message
+      // again), and its cause whole.
+      const err = failed[0]!.err as { message: string; cause: { message: string } };
+      expect(err.message).toMatch(/failed while processing record 15: refused record 15$/);
+      expect(err.cause.message).toBe('refused record 15');
       expect(lines.filter((l) => l.msg === 'about to fail')).toHaveLength(1);
       expect(lines.filter((l) => l.level === 60)).toEqual([]);
     },

@@ -28,13 +28,26 @@ export function jobLogger(options: LoggingOptions, env: NodeJS.ProcessEnv = proc
   return defaultLogger(logLevelFromEnv(env) ?? 'info');
 }
 
+/**
+ * pino writing JSON lines to stderr, synchronously. An error's `err.message` is its own message:
+ * pino's default serializer appends every cause's message to it, and a Sluice error's message
+ * already ends with its cause's ("... failed while processing record 7: boom: boom"); the cause
+ * is kept whole under `err.cause`.
+ */
+export function stderrJsonLogger(level: LogLevel): Logger {
+  return pino(
+    { level, serializers: { err: pino.stdSerializers.errWithCause } },
+    pino.destination({ dest: 2, sync: true }),
+  );
+}
+
 /** One default logger per level for the process: every job without a logger shares stderr's stream. */
 const defaults = new Map<LogLevel, Logger>();
 
 function defaultLogger(level: LogLevel): Logger {
   let logger = defaults.get(level);
   if (logger === undefined) {
-    logger = pino({ level }, pino.destination({ dest: 2, sync: true }));
+    logger = stderrJsonLogger(level);
     defaults.set(level, logger);
   }
   return logger;
