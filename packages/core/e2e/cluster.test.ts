@@ -57,18 +57,25 @@ function plainLoop(input: readonly number[]): { stateless: number[]; totals: Map
 }
 
 describe('a local cluster of task-manager processes', () => {
+  // undefined: the default, as few slots per task manager as hold the job (2 × 2 here).
   for (const [taskManagers, slotsPerTaskManager] of [
     [4, 1],
     [2, 2],
+    [2, undefined],
   ] as const) {
-    it(`${taskManagers} task managers × ${slotsPerTaskManager} slot${slotsPerTaskManager > 1 ? 's' : ''} give the plain loop's answer at parallelism 4`, async () => {
+    const slots =
+      slotsPerTaskManager === undefined
+        ? 'the default slots'
+        : `${slotsPerTaskManager} slot${slotsPerTaskManager > 1 ? 's' : ''}`;
+    it(`${taskManagers} task managers × ${slots} give the plain loop's answer at parallelism 4`, async () => {
       const input = Array.from({ length: 20_000 }, (_, i) => ((i * 7919 + taskManagers) % 10_007) - 5_000);
       const handle = await startJob<BasicArgs>(basic, {
         parallelism: 4,
         args: { input },
-        cluster: { taskManagers, slotsPerTaskManager },
+        cluster: { taskManagers, ...(slotsPerTaskManager === undefined ? {} : { slotsPerTaskManager }) },
       });
       expect(handle.cluster?.address.host).toBe('127.0.0.1');
+      expect(handle.cluster?.taskManagerPids()).toHaveLength(taskManagers);
       const result = await handle.result;
       const expected = plainLoop(input);
       expect(sorted(result.collected<number>('stateless'))).toEqual(sorted(expected.stateless));

@@ -53,6 +53,11 @@ describe('sluice on processes', () => {
     expect(processes.stderr).toContain('finished');
     expect(processes.code).toBe(0);
     expect(sortedLines(processes.stdout)).toEqual(sortedLines(threads.stdout));
+    // Without --slots-per-task-manager, as few slots per process as hold -p: 2 × 2 for -p 3.
+    const shared = await runCli(['run', DEMO, '-p', '3', '--task-managers', '2']);
+    expect(shared.stderr).toContain('finished');
+    expect(shared.code).toBe(0);
+    expect(sortedLines(shared.stdout)).toEqual(sortedLines((await runCli(['run', DEMO, '-p', '3'])).stdout));
     expect(sortedLines(threads.stdout).length).toBeGreaterThan(0);
   }, 240_000);
 
@@ -132,10 +137,19 @@ describe('sluice on processes', () => {
     expect(badAddress.stderr).toMatch(/--jobmanager must be HOST:PORT, got 'localhost'/);
     // The local cluster's job manager knows the slots its task managers will offer: too few for
     // the job fail at once, before any task manager starts, instead of waiting for more.
-    const tooSmall = await runCli(['run', DEMO, '-p', '4', '--task-managers', '1']);
+    const tooSmall = await runCli([
+      'run',
+      DEMO,
+      '-p',
+      '4',
+      '--task-managers',
+      '1',
+      '--slots-per-task-manager',
+      '3',
+    ]);
     expect(tooSmall.code).toBe(2);
     expect(tooSmall.stderr).toMatch(
-      /needs 4 slots \(its highest parallelism\), and its task managers offer 1/,
+      /needs 4 slots \(its highest parallelism\), and its task managers offer 3/,
     );
     const orphanSlots = await runCli(['run', DEMO, '--slots-per-task-manager', '2']);
     expect(orphanSlots.code).toBe(2);

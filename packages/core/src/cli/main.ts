@@ -344,7 +344,10 @@ function clusterFrom(options: OptionValues, command: Command): ClusterOptions | 
     throw new ConfigError('--slots-per-task-manager needs --task-managers');
   }
   if (options.taskManagers === undefined) return undefined;
-  return { taskManagers: options.taskManagers, slotsPerTaskManager: options.slotsPerTaskManager ?? 1 };
+  // By default as few slots per process as hold --parallelism: one when there are enough processes.
+  const slotsPerTaskManager =
+    options.slotsPerTaskManager ?? Math.ceil((options.parallelism as number) / options.taskManagers);
+  return { taskManagers: options.taskManagers, slotsPerTaskManager };
 }
 
 /** The options of a job run, shared by `run` and `jobmanager`. */
@@ -522,7 +525,7 @@ withJobRunOptions(
   )
   .option(
     '--slots-per-task-manager <n>',
-    'with --task-managers: worker threads (slots) per task-manager process (default 1: a slot is a process)',
+    'with --task-managers: worker threads (slots) per task-manager process (default: as few as hold --parallelism; 1, a slot per process, when --task-managers is at least --parallelism)',
     wholeNumber('--slots-per-task-manager', 1, 1024),
   )
   .showHelpAfterError('(sluice run --help lists the options)')

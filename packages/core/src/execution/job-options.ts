@@ -109,7 +109,7 @@ export type ClusterOptions = LocalClusterSpec | JobManagerSpec;
 /** Task managers started by the job manager, as child processes on this machine. */
 export interface LocalClusterSpec {
   readonly taskManagers: number;
-  /** Default 1: a slot is a process. */
+  /** Default: as few as hold the job's highest parallelism (1, a slot per process, when there are enough task managers). */
   readonly slotsPerTaskManager?: number;
 }
 

@@ -47,7 +47,8 @@ export async function startJobManagerCluster(
       close: (ended) => registry.close(ended),
     };
   }
-  const slotsPerTaskManager = spec.slotsPerTaskManager ?? 1;
+  // By default as few slots per process as hold the job: one when there are enough processes.
+  const slotsPerTaskManager = spec.slotsPerTaskManager ?? Math.ceil(slotsNeeded / spec.taskManagers);
   if (spec.taskManagers * slotsPerTaskManager < slotsNeeded) {
     throw new ConfigError(
       `option "cluster": ${spec.taskManagers} task manager${spec.taskManagers > 1 ? 's' : ''} × ${slotsPerTaskManager} slot${slotsPerTaskManager > 1 ? 's' : ''} cannot run job '${jobName}', which needs ${slotsNeeded} slots (its highest parallelism)`,
