@@ -17,9 +17,11 @@ import { runTaskManager } from '../src/execution/cluster/task-manager.ts';
 import { TaskManagerDataPlane } from '../src/execution/cluster/task-manager-data-plane.ts';
 import type { BasicArgs, Running } from './jobs/basic-pipeline.ts';
 import type { CountingArgs, KeyCount } from './jobs/counting.ts';
+import type { FailingArgs } from './jobs/failing.ts';
 
 const basic = new URL('./jobs/basic-pipeline.ts', import.meta.url);
 const counting = new URL('./jobs/counting.ts', import.meta.url);
+const failing = new URL('./jobs/failing.ts', import.meta.url);
 
 const folders: string[] = [];
 afterEach(async () => {
@@ -185,6 +187,24 @@ describe('a local cluster of task-manager processes', () => {
     }
     expect(result.collected('alerts')).toEqual([]);
   }, 240_000);
+
+  it('a slot thread that calls process.exit() fails the job with its own death, not with the data connection it took down', async () => {
+    // With one slot per task manager the slot thread holds the data connection: its peer sees the
+    // reset at the same moment, and may report it first.
+    for (let run = 0; run < 2; run++) {
+      const error = await runJob<FailingArgs>(failing, {
+        parallelism: 2,
+        args: { mode: 'exits', poison: 500, count: 100_000 },
+        cluster: { taskManagers: 2 },
+      }).then(
+        () => new Error('the job finished'),
+        (failure: Error) => failure,
+      );
+      expect(error.message).toMatch(
+        /the thread of slot [12]\/2 \(subtask [12] of .*\) ended: worker exited with code: 3 \(process\.exit\(\) in user code/,
+      );
+    }
+  }, 120_000);
 
   it('refuses a cluster with fewer slots than the job needs, naming both', async () => {
     await expect(

@@ -128,6 +128,27 @@ describe('a failing user function', () => {
     await expectThreadsBackTo(baseline);
   });
 
+  it.each([
+    [
+      'exits',
+      /the thread of slot [12]\/2 \(subtask [12] of '[^']+', '[^']+'\) ended: worker exited with code: 3 \(process\.exit\(\) in user code ends the thread it runs in\)/,
+    ],
+    [
+      'throws-later',
+      /the thread of slot [12]\/2 \(subtask [12] of '[^']+', '[^']+'\) ended: late boom after 500/,
+    ],
+  ] as const)(
+    'a slot thread that dies outside any record (%s) fails the job, naming the slot and its tasks',
+    async (mode, message) => {
+      const error = await failureOf(
+        runJob<FailingArgs>(failing, { parallelism: 2, args: { mode, poison: 500, count: 100_000 } }),
+      );
+      expect(error).toBeInstanceOf(JobExecutionError);
+      expect(error.message).toMatch(message);
+      await expectThreadsBackTo(baseline);
+    },
+  );
+
   it('reports a source that cannot open', async () => {
     const error = await failureOf(
       runJob<FailingArgs>(failing, {

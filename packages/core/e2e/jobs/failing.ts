@@ -7,7 +7,9 @@ export type FailingMode =
   | 'source-open-rejects'
   | 'state-without-keyby'
   | 'stuck-close'
-  | 'hoards-memory';
+  | 'hoards-memory'
+  | 'exits'
+  | 'throws-later';
 
 export interface FailingArgs {
   readonly mode: FailingMode;
@@ -73,6 +75,29 @@ export default defineJob<FailingArgs>({ name: 'failing' }, (env, { mode, poison,
       numbers
         .map((n) => {
           hoard.push(`${n}`.padEnd(1024, '.'));
+          return n;
+        })
+        .sinkTo(collectSink('out'));
+      return;
+    case 'exits':
+      // What a script's habit does in a slot: process.exit() ends the thread, not the process.
+      numbers
+        .rebalance()
+        .map((n) => {
+          if (n === poison) process.exit(3);
+          return n;
+        })
+        .sinkTo(collectSink('out'));
+      return;
+    case 'throws-later':
+      // An error thrown outside any record: a callback of the user's own, a turn later.
+      numbers
+        .rebalance()
+        .map((n) => {
+          if (n === poison)
+            setImmediate(() => {
+              throw new Error(`late boom after ${n}`);
+            });
           return n;
         })
         .sinkTo(collectSink('out'));

@@ -14,6 +14,7 @@ import type { CheckpointStorage } from '../checkpoint/storage.ts';
 import type { Logger } from '../contracts/logger.ts';
 import { JobExecutionError } from '../errors.ts';
 import type { MetricsLayout } from '../metrics/metrics-layout.ts';
+import { describeSlot } from '../plan/execution-plan.ts';
 import { SlotControl } from '../runtime/slot-control.ts';
 import type { LevelStoreHost } from '../state/leveldb/level-store/level-store-host.ts';
 import { siblingModule } from '../threads/module-worker.ts';
@@ -210,7 +211,10 @@ export function runAttempt(
 
   const pool = new Piscina({
     filename: siblingModule('./slot-worker', import.meta.url).href,
-    minThreads: numSlots,
+    // Each slot's task starts its own thread. A minimum would have piscina replace a thread that
+    // died (an uncaught error, process.exit in user code) with one the attempt never uses, still
+    // loading its modules as the attempt ends, and outliving it.
+    minThreads: 0,
     maxThreads: numSlots,
     concurrentTasksPerWorker: 1,
     // A slot is one long task whose thread keeps timers; 'sync' atomics would block its event loop.
@@ -328,7 +332,11 @@ export function runAttempt(
         port1.close();
         endedSlots.add(slot.index);
         if (!cancelled && !terminated)
-          failure ??= slotDiedError(jobName, slot.index, slotThreadFailure(error, config));
+          failure ??= slotDiedError(
+            jobName,
+            slot.index,
+            slotThreadFailure(error, config, describeSlot(plan, slot.index)),
+          );
         stopAll();
         return undefined;
       },

@@ -35,15 +35,23 @@ describe('slot heap limits', () => {
     const oom = Object.assign(new Error('Worker terminated due to reaching memory limit'), {
       code: 'ERR_WORKER_OUT_OF_MEMORY',
     });
-    const failure = slotThreadFailure(oom, resolveExecutionConfig({ slotOldGenerationMaxMb: 512 }));
+    const slot = "slot 2/2 (subtask 2 of 'map')";
+    const failure = slotThreadFailure(oom, resolveExecutionConfig({ slotOldGenerationMaxMb: 512 }), slot);
     expect(failure.message).toContain(
       'old-generation heap limit of 512 MB (option "slotOldGenerationMaxMb")',
     );
+    expect(failure.message).toMatch(/^the thread of slot 2\/2 \(subtask 2 of 'map'\) ran out of memory/);
     expect(failure.cause).toBe(oom);
-    const unlimited = slotThreadFailure(oom, DEFAULT_EXECUTION_CONFIG);
+    const unlimited = slotThreadFailure(oom, DEFAULT_EXECUTION_CONFIG, slot);
     expect(unlimited.message).toContain("outgrew the process's heap limit");
     const other = new Error('terminated');
-    expect(slotThreadFailure(other, DEFAULT_EXECUTION_CONFIG)).toBe(other);
-    expect(slotThreadFailure('a string', DEFAULT_EXECUTION_CONFIG).message).toBe('a string');
+    const ended = slotThreadFailure(other, DEFAULT_EXECUTION_CONFIG, slot);
+    expect(ended.message).toBe(`the thread of ${slot} ended: terminated`);
+    expect(ended.cause).toBe(other);
+    expect(slotThreadFailure('a string', DEFAULT_EXECUTION_CONFIG, slot).message).toBe(
+      `the thread of ${slot} ended: a string`,
+    );
+    const exited = slotThreadFailure(new Error('worker exited with code: 3'), DEFAULT_EXECUTION_CONFIG, slot);
+    expect(exited.message).toContain('(process.exit() in user code ends the thread it runs in)');
   });
 });

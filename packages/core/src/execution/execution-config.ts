@@ -85,15 +85,21 @@ export function slotResourceLimits(config: ExecutionConfig): ResourceLimits | un
  * A slot thread's death as the job's failure says it: out of memory names the limit and the
  * option that raises it.
  */
-export function slotThreadFailure(error: unknown, config: ExecutionConfig): Error {
+export function slotThreadFailure(error: unknown, config: ExecutionConfig, slot: string): Error {
   const cause = error instanceof Error ? error : new Error(String(error));
-  if ((cause as { code?: unknown }).code !== 'ERR_WORKER_OUT_OF_MEMORY') return cause;
+  if ((cause as { code?: unknown }).code !== 'ERR_WORKER_OUT_OF_MEMORY') {
+    // piscina's words for a thread that ended by itself: in a slot, only user code does that.
+    const exited = /^worker exited with code/.test(cause.message)
+      ? ' (process.exit() in user code ends the thread it runs in)'
+      : '';
+    return new Error(`the thread of ${slot} ended: ${cause.message}${exited}`, { cause });
+  }
   const limit =
     config.slotOldGenerationMaxMb > 0
       ? `its old-generation heap limit of ${config.slotOldGenerationMaxMb} MB (option "slotOldGenerationMaxMb")`
       : "the process's heap limit";
   return new Error(
-    `the slot thread ran out of memory: its live heap outgrew ${limit}; ` +
+    `the thread of ${slot} ran out of memory: its live heap outgrew ${limit}; ` +
       'raise "slotOldGenerationMaxMb" (0: the process\'s limit) or keep less state on the heap (the LevelDB state backend)',
     { cause },
   );

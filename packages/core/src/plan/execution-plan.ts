@@ -116,3 +116,18 @@ export function describePlan(plan: ExecutionPlan): string {
   }
   return lines.join('\n');
 }
+
+/** Tasks a slot description names before it only counts the rest. */
+const TASKS_NAMED = 4;
+
+/** A slot as failure messages name it: its number, and the tasks it runs a subtask of. */
+export function describeSlot(plan: ExecutionPlan, slotIndex: number): string {
+  const tasks = (plan.slots[slotIndex]?.subtasks ?? []).map(
+    ({ vertex }) => `'${plan.jobGraph.vertices[vertex]?.name ?? vertex}'`,
+  );
+  const named =
+    tasks.length > TASKS_NAMED
+      ? [...tasks.slice(0, TASKS_NAMED), `${tasks.length - TASKS_NAMED} more`]
+      : tasks;
+  return `slot ${slotIndex + 1}/${plan.slots.length} (subtask ${slotIndex + 1} of ${named.join(', ')})`;
+}

@@ -71,6 +71,20 @@ export function runRemoteAttempt(
   const cleanups: Array<() => void> = [];
 
   let failure: Error | undefined;
+  let failureIsConsequence = false;
+  /**
+   * Keeps the attempt's first failure, unless that was a connection that broke in use and a
+   * failure that is not comes after it: a slot thread that dies takes its data connections with
+   * it, and its peers may report the reset before its own task manager reports the death.
+   * `lossOnly`: the failure may be such a consequence (a slot's report); a lost task manager or a
+   * slot that never started is a cause whatever its error says.
+   */
+  const noteFailure = (error: Error, lossOnly: boolean): void => {
+    const consequence = lossOnly && isConnectionLoss(error);
+    if (failure !== undefined && !(failureIsConsequence && !consequence)) return;
+    failure = error;
+    failureIsConsequence = consequence;
+  };
   let cancelled = false;
   let owners: RegisteredTaskManager[] = [];
   const slotPorts: MessagePort[] = [];
@@ -100,7 +114,7 @@ export function runRemoteAttempt(
     onProgress: (message) => context.progress.onMessage(message),
     committed: context.committed,
     onFailure: (error) => {
-      failure ??= error;
+      noteFailure(error, true);
       stopAll();
     },
     onDataAddress: (address) => {
@@ -143,7 +157,7 @@ export function runRemoteAttempt(
           const ended = payload as SlotEndedMessage;
           if (owners[ended.slotIndex] !== manager) return;
           if (ended.error !== undefined && !cancelled) {
-            failure ??= slotDiedError(jobName, ended.slotIndex, deserializeError(ended.error));
+            noteFailure(slotDiedError(jobName, ended.slotIndex, deserializeError(ended.error)), true);
             stopAll();
           }
           // After the slot's last messages (its commit-at-end committables among them): the
@@ -170,13 +184,16 @@ export function runRemoteAttempt(
       const lostSlots = owners.flatMap((owner, slot) => (owner === manager ? [slot] : []));
       if (lostSlots.length === 0) return;
       if (!cancelled) {
-        failure ??= slotDiedError(
-          jobName,
-          lostSlots[0]!,
-          new Error(
-            `task manager '${manager.id}' (pid ${manager.pid}, slot${lostSlots.length > 1 ? 's' : ''} ${lostSlots.join(', ')}) was lost: ${error?.message ?? 'its connection closed'}`,
-            { cause: error },
+        noteFailure(
+          slotDiedError(
+            jobName,
+            lostSlots[0]!,
+            new Error(
+              `task manager '${manager.id}' (pid ${manager.pid}, slot${lostSlots.length > 1 ? 's' : ''} ${lostSlots.join(', ')}) was lost: ${error?.message ?? 'its connection closed'}`,
+              { cause: error },
+            ),
           ),
+          false,
         );
       }
       for (const slot of lostSlots) {
@@ -256,7 +273,7 @@ export function runRemoteAttempt(
       // A manager lost between the wait and the deploy: its slots never start.
       for (const [slot, owner] of owners.entries()) {
         if (owner.connection.failure !== undefined && !endedSlots.has(slot)) {
-          failure ??= slotDiedError(jobName, slot, owner.connection.failure);
+          noteFailure(slotDiedError(jobName, slot, owner.connection.failure), false);
           endSlot(slot, undefined);
           stopAll();
         }
@@ -329,4 +346,17 @@ function copyMetrics(
       into.set(cells.subarray(start, end), start);
     }
   }
+}
+
+/** Causes this deep are a loop or a bug: {@link isConnectionLoss} looks no further. */
+const CAUSE_DEPTH_MAX = 8;
+
+/** An authenticated connection that closed or broke while in use (`SLUICE_CONNECTION_LOST`), anywhere in the causes. */
+function isConnectionLoss(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < CAUSE_DEPTH_MAX; depth++) {
+    if ((current as { code?: unknown }).code === 'SLUICE_CONNECTION_LOST') return true;
+    current = current.cause;
+  }
+  return false;
 }

@@ -16,6 +16,7 @@ import { allocateDoorbell, Doorbell } from '../../channels/doorbell.ts';
 import { allocateRing } from '../../channels/ring-buffer.ts';
 import type { Logger } from '../../contracts/logger.ts';
 import { serializeError } from '../../errors.ts';
+import { describeSlot } from '../../plan/execution-plan.ts';
 import { SlotControl } from '../../runtime/slot-control.ts';
 import { LevelStoreHost } from '../../state/leveldb/level-store/level-store-host.ts';
 import { siblingModule } from '../../threads/module-worker.ts';
@@ -139,7 +140,10 @@ export function startTaskManagerAttempt(
 
   const pool = new Piscina({
     filename: siblingModule('../slot-worker', import.meta.url).href,
-    minThreads: local.size,
+    // Each slot's task starts its own thread. A minimum would have piscina replace a thread that
+    // died (an uncaught error, process.exit in user code) with one the attempt never uses, still
+    // loading its modules as the attempt ends, and outliving it.
+    minThreads: 0,
     maxThreads: local.size,
     concurrentTasksPerWorker: 1,
     atomics: 'disabled',
@@ -252,7 +256,9 @@ export function startTaskManagerAttempt(
           attempt,
           slotIndex,
           result: undefined,
-          error: terminated ? undefined : serializeError(slotThreadFailure(error, config)),
+          error: terminated
+            ? undefined
+            : serializeError(slotThreadFailure(error, config, describeSlot(plan, slotIndex))),
         });
         cancel();
       },
