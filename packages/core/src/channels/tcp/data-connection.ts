@@ -223,13 +223,19 @@ export class DataConnection implements DataLink {
     socket.on('end', () => {
       this.#ended = true;
     });
-    socket.on('error', (error: Error) =>
+    socket.on('error', (error: Error) => {
+      // A stream of a task manager's shared connection fails with that connection's loss, which
+      // says so already.
+      const lost = (error as { code?: unknown }).code === 'SLUICE_CONNECTION_LOST';
       this.#fail(
-        new TransportError('SLUICE_CONNECTION_LOST', this.peer, `data connection failed: ${error.message}`, {
-          cause: error,
-        }),
-      ),
-    );
+        new TransportError(
+          'SLUICE_CONNECTION_LOST',
+          this.peer,
+          lost ? error.message : `data connection failed: ${error.message}`,
+          { cause: error },
+        ),
+      );
+    });
     socket.on('close', () => this.#onSocketClosed());
     if (authenticated.leftover.byteLength > 0) this.#onData(authenticated.leftover);
     // Reset between the handshake and now: 'close' has been emitted already.

@@ -189,7 +189,7 @@ export function runRemoteAttempt(
             jobName,
             lostSlots[0]!,
             new Error(
-              `task manager '${manager.id}' (pid ${manager.pid}, slot${lostSlots.length > 1 ? 's' : ''} ${lostSlots.join(', ')}) was lost: ${error?.message ?? 'its connection closed'}`,
+              `task manager '${manager.id}' (pid ${manager.pid}, slot${lostSlots.length > 1 ? 's' : ''} ${lostSlots.map((slot) => `${slot + 1}/${numSlots}`).join(', ')}) was lost: ${error?.message ?? 'its connection closed'}`,
               { cause: error },
             ),
           ),
