@@ -66,7 +66,8 @@ async function expectEveryRecordOnce(output: string, count: number): Promise<voi
   expect(exactness(lines, count)).toEqual({ duplicated: 0, missing: 0, unexpected: 0, lines: count });
 }
 
-function runArgs(checkpoints: string, args: GenerateRebalancedLinesArgs): string[] {
+/** The command under test; with `checkpoints`, checkpointing every 200 ms into it. */
+function runArgs(args: GenerateRebalancedLinesArgs, checkpoints?: string): string[] {
   return [
     'run',
     JOB,
@@ -74,10 +75,7 @@ function runArgs(checkpoints: string, args: GenerateRebalancedLinesArgs): string
     '2',
     '--task-managers',
     '2',
-    '--checkpoint-dir',
-    checkpoints,
-    '--checkpoint-interval',
-    '200',
+    ...(checkpoints === undefined ? [] : ['--checkpoint-dir', checkpoints, '--checkpoint-interval', '200']),
     '--args',
     JSON.stringify(args),
     '--log-format',
@@ -93,7 +91,7 @@ describe('sluice run --task-managers', () => {
     // Slow enough that the kills end long before the input does: each waits for a checkpoint of
     // the job manager started after the previous kill.
     const args: GenerateRebalancedLinesArgs = { count: 120_000, directory: output, ratePerSecond: 4_000 };
-    const run = new SluiceProcess('sluice-run-local-cluster', runArgs(checkpoints, args), {});
+    const run = new SluiceProcess('sluice-run-local-cluster', runArgs(args, checkpoints), {});
     const ended = (): boolean => run.exit !== undefined;
     const killed: number[] = [];
     const seen = new Set<number>();
@@ -152,19 +150,7 @@ describe('sluice run --task-managers', () => {
       directory: join(dir, 'out-3'),
       ratePerSecond: 1_000,
     };
-    const argv = [
-      'run',
-      JOB,
-      '-p',
-      '2',
-      '--task-managers',
-      '2',
-      '--args',
-      JSON.stringify(args),
-      '--log-format',
-      'json',
-    ];
-    const run = new SluiceProcess('sluice-run-sigterm', argv, {});
+    const run = new SluiceProcess('sluice-run-sigterm', runArgs(args), {});
     const started = new Set<number>();
     try {
       expect(await run.awaitLine((line) => line.event === 'job-manager-listening'), run.stderr).toBe(true);
@@ -193,7 +179,7 @@ describe('sluice run --task-managers', () => {
     const output = join(dir, 'out-2');
     const checkpoints = join(dir, 'checkpoints-2');
     const args: GenerateRebalancedLinesArgs = { count: 60_000, directory: output, ratePerSecond: 4_000 };
-    const first = new SluiceProcess('sluice-run-killed', runArgs(checkpoints, args), {});
+    const first = new SluiceProcess('sluice-run-killed', runArgs(args, checkpoints), {});
     const started = new Set<number>();
     try {
       expect(
@@ -216,7 +202,7 @@ describe('sluice run --task-managers', () => {
       ),
     ).toBe(true);
 
-    const again = new SluiceProcess('sluice-run-again', runArgs(checkpoints, args), {});
+    const again = new SluiceProcess('sluice-run-again', runArgs(args, checkpoints), {});
     const exit = await again.exited;
     expect(exit, again.stderr).toEqual({ code: 0, signal: null });
     expect(
