@@ -104,7 +104,7 @@ export interface SerializedError {
 }
 
 /** Bounds the `cause` chain carried across threads: a chain that long is a loop or a bug. */
-const CAUSE_DEPTH_MAX = 8;
+export const CAUSE_DEPTH_MAX = 8;
 
 export function serializeError(error: unknown): SerializedError {
   return serializeAt(error, 0);

@@ -7,7 +7,7 @@
  * other slot is cancelled) and the restart strategy takes over, as a crashed thread would.
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { deserializeError } from '../../errors.ts';
+import { CAUSE_DEPTH_MAX, deserializeError } from '../../errors.ts';
 import type { MetricsLayout } from '../../metrics/metrics-layout.ts';
 import {
   type Attempt,
@@ -347,9 +347,6 @@ function copyMetrics(
     }
   }
 }
-
-/** Causes this deep are a loop or a bug: {@link isConnectionLoss} looks no further. */
-const CAUSE_DEPTH_MAX = 8;
 
 /** An authenticated connection that closed or broke while in use (`SLUICE_CONNECTION_LOST`), anywhere in the causes. */
 function isConnectionLoss(error: unknown): boolean {
