@@ -472,6 +472,12 @@ export async function killStorm(
     const index = Math.floor(next() * cluster.taskManagers.length);
     const taskManager = cluster.taskManagers[index]!;
     const pid = taskManager.pid;
+    // Only a task manager the job manager knows can be found lost. The trigger can come while the
+    // chosen one is still starting, or not yet back at a restarted job manager (a checkpoint
+    // folder written late by the attempt that ended): it is killed once it has registered.
+    const registered = (line: LogLine): boolean =>
+      line.event === 'task-manager-registered' && line.msg.includes(`(pid ${pid})`);
+    if (!(await jobManager.awaitLine(registered))) break;
     const from = jobManager.lines.length;
     const killedAtMs = Date.now();
     if (!(await taskManager.kill())) {
